@@ -1,0 +1,120 @@
+//! Building the application: the one place that wires configuration, store, services, schema and
+//! router together. `main.rs`, the tests and the benchmarks all start the server through
+//! [`Application::build`], so they run exactly the same thing.
+
+use crate::config::{Config, MIN_JWT_SECRET_BYTES};
+use crate::error::AppError;
+use crate::graphql::build_schema;
+use crate::http::{router, AppState};
+use crate::seed;
+use crate::service::auth::{random_token, AuthService};
+use crate::service::Services;
+use crate::store::sqlite::SqliteStore;
+use crate::store::SharedStore;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("{0}")]
+    Unsupported(&'static str),
+    #[error("cannot listen on {address}: {source}")]
+    Listen { address: SocketAddr, source: std::io::Error },
+    #[error("cannot prepare the store: {0}")]
+    Store(String),
+}
+
+impl From<AppError> for StartupError {
+    fn from(error: AppError) -> Self {
+        let detail = match error {
+            AppError::Internal(detail) | AppError::Unavailable(detail) => detail,
+            other => other.to_string(),
+        };
+        StartupError::Store(detail)
+    }
+}
+
+/// The wired services, before any socket is opened (used by the CLI's offline commands too).
+pub async fn build_services(config: &Config) -> Result<Services, StartupError> {
+    if config.mongodb_uri.is_some() || config.redis_url.is_some() {
+        return Err(StartupError::Unsupported(
+            "MONGODB_URI / REDIS_URL are set, but this build supports only the embedded store; unset them",
+        ));
+    }
+    let store: SharedStore = Arc::new(SqliteStore::open(&config.data_dir)?);
+    let secret = match &config.jwt_secret {
+        Some(secret) => secret.clone(),
+        None => kept_jwt_secret(&config.data_dir)?,
+    };
+    let auth = AuthService::new(store.clone(), secret.as_bytes(), config.bcrypt_cost).await?;
+    Ok(Services::new(store, auth))
+}
+
+/// A server bound to its port, ready to run.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Opens the store, seeds demo data into an empty one (unless `SEED_DEMO=false`), and binds
+    /// the listening socket (port 0 picks a free one).
+    pub async fn build(config: Config) -> Result<Application, StartupError> {
+        let services = build_services(&config).await?;
+        if config.seed_demo {
+            seed::seed_demo_if_empty(&services).await?;
+        }
+        let address = config.listen_address();
+        let listener = TcpListener::bind(address).await.map_err(|source| StartupError::Listen { address, source })?;
+        let schema = build_schema(services.clone());
+        Ok(Application { listener, state: AppState { services, schema } })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn services(&self) -> &Services {
+        &self.state.services
+    }
+
+    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        tracing::info!(address = %self.local_addr(), "provider-desk listening");
+        axum::serve(self.listener, router(self.state)).with_graceful_shutdown(shutdown).await
+    }
+}
+
+const JWT_SECRET_FILE: &str = "jwt-secret";
+
+/// The secret kept in the data directory, created on first use so tokens survive restarts.
+fn kept_jwt_secret(data_dir: &Path) -> Result<String, StartupError> {
+    let path = data_dir.join(JWT_SECRET_FILE);
+    let io_error = |e: std::io::Error| StartupError::Store(format!("{}: {e}", path.display()));
+    match std::fs::read_to_string(&path) {
+        Ok(secret) if secret.trim().len() >= MIN_JWT_SECRET_BYTES => return Ok(secret.trim().to_owned()),
+        Ok(_) => return Err(StartupError::Store(format!("{} is shorter than 32 bytes", path.display()))),
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(io_error(error)),
+        Err(_) => {}
+    }
+    std::fs::create_dir_all(data_dir).map_err(io_error)?;
+    let secret = random_token()?;
+    write_private(&path, &secret).map_err(io_error)?;
+    tracing::info!(path = %path.display(), "generated a JWT secret");
+    Ok(secret)
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(contents.as_bytes())
+}

@@ -1,0 +1,41 @@
+//! The domain: the types of section 4 of the spec and the rules that need no I/O.
+//!
+//! Everything here is plain data and pure functions. Values are parsed at the edge into these
+//! types (`Id::parse`, `PageRequest::new`, `Text::parse`), so code below the edge never sees an
+//! invalid id, page or string. Status values, levels and time rules live here so the service layer,
+//! the store adapters and the tests all read them from one place.
+
+mod chat;
+mod customer;
+mod enums;
+mod ids;
+mod notification;
+pub mod paging;
+mod provider;
+pub mod text;
+mod ticket;
+pub mod usage;
+
+pub use chat::ChatMessage;
+pub use customer::{Customer, CustomerStatus, UsageMetrics, EXPIRING_WINDOW_DAYS};
+pub use enums::{ChatSender, ChatStatus, EscalationStatus, NotificationType, ReadStatus, TicketStatus, TicketType};
+pub use ids::{new_id, Id};
+pub use notification::Notification;
+pub use paging::{Page, PageRequest, MAX_PAGE_SIZE};
+pub use provider::{ProviderStatus, ServiceProvider};
+pub use text::{Text, TextLimit};
+pub use ticket::{HistoryAction, HistoryEntry, Ticket};
+
+/// Time as the spec writes it: UTC, serialised as RFC 3339 with `Z`.
+pub type Timestamp = chrono::DateTime<chrono::Utc>;
+
+/// Formats a time exactly as the spec's examples do: `2026-01-29T10:00:00Z`.
+pub fn format_time(time: &Timestamp) -> String {
+    time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// The current time, truncated to whole seconds so that what is stored equals what is shown.
+pub fn now() -> Timestamp {
+    use chrono::{SubsecRound, Utc};
+    Utc::now().trunc_subsecs(0)
+}

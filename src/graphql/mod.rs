@@ -1,0 +1,75 @@
+//! The GraphQL schema: thin resolvers over the service layer.
+//!
+//! Resolvers parse their arguments (see `service::input`), find the [`Session`] the HTTP layer
+//! put into the request, call one service method and wrap the result in an object type. Related
+//! objects (a ticket's customer, a chat's provider) load through per-request [`DataLoader`]s, so a
+//! page costs the same number of store calls whatever its size.
+
+mod loaders;
+mod mutation;
+mod objects;
+mod query;
+mod scalars;
+
+pub use loaders::{CustomerLoader, ProviderLoader};
+
+use crate::error::AppError;
+use crate::service::{Services, Session};
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{Context, EmptySubscription, ErrorExtensions, Schema};
+
+pub type AppSchema = Schema<query::QueryRoot, mutation::MutationRoot, EmptySubscription>;
+
+/// Builds the schema around the services.
+pub fn build_schema(services: Services) -> AppSchema {
+    Schema::build(query::QueryRoot, mutation::MutationRoot, EmptySubscription).data(services).finish()
+}
+
+/// The schema's SDL, as kept in `schema.graphql`.
+pub fn sdl() -> String {
+    Schema::build(query::QueryRoot, mutation::MutationRoot, EmptySubscription).finish().sdl()
+}
+
+/// Who a request comes from, as the HTTP layer found out from its `Authorization` header.
+pub struct RequestAuth(pub Result<Session, AppError>);
+
+impl RequestAuth {
+    pub fn missing() -> RequestAuth {
+        RequestAuth(Err(AppError::Unauthenticated("请先登录")))
+    }
+}
+
+/// Adds the per-request data every resolver relies on: the caller, and the loaders scoped to it.
+pub fn with_request_data(request: async_graphql::Request, services: &Services, auth: RequestAuth) -> async_graphql::Request {
+    let request = match &auth.0 {
+        Ok(session) => request
+            .data(DataLoader::new(
+                CustomerLoader::new(services.store.clone(), session.provider_id.clone()),
+                tokio::spawn,
+            ))
+            .data(DataLoader::new(ProviderLoader::new(services.store.clone()), tokio::spawn)),
+        Err(_) => request,
+    };
+    request.data(auth)
+}
+
+/// What resolvers need from the context.
+trait ContextExt {
+    fn services(&self) -> &Services;
+    /// The signed-in provider, or UNAUTHENTICATED.
+    fn session(&self) -> async_graphql::Result<&Session>;
+}
+
+impl ContextExt for Context<'_> {
+    fn services(&self) -> &Services {
+        self.data_unchecked::<Services>()
+    }
+
+    fn session(&self) -> async_graphql::Result<&Session> {
+        match self.data_opt::<RequestAuth>() {
+            Some(RequestAuth(Ok(session))) => Ok(session),
+            Some(RequestAuth(Err(error))) => Err(error.extend()),
+            None => Err(AppError::Unauthenticated("请先登录").extend()),
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! The mutation root: signing in and out, and every change a provider makes.
+
+use super::objects::{
+    AuthPayload, ChatMessageObject, EscalationObject, LogoutPayload, MarkAllReadPayload, NotificationObject,
+    ProviderObject, ReplyObject, TicketObject, TokenPair,
+};
+use super::scalars::DateTime;
+use super::ContextExt;
+use crate::domain::{TextLimit, TicketType};
+use crate::service::input;
+use crate::service::tickets::NewTicket;
+use async_graphql::{Context, Object, ResultExt, ID};
+
+type Result<T> = async_graphql::Result<T>;
+
+pub struct MutationRoot;
+
+#[Object]
+impl MutationRoot {
+    /// Signs in with username and password.
+    async fn login(&self, ctx: &Context<'_>, username: String, password: String) -> Result<AuthPayload> {
+        let (provider, tokens) = ctx.services().auth.login(&username, &password).await.extend()?;
+        Ok(AuthPayload {
+            token: tokens.token,
+            refresh_token: tokens.refresh_token,
+            expires_at: DateTime(tokens.expires_at),
+            user_info: ProviderObject(provider),
+        })
+    }
+
+    /// Signs out: the access token (given here, or else the one the request carries) and its
+    /// refresh token stop working at once.
+    async fn logout(&self, ctx: &Context<'_>, token: Option<String>) -> Result<LogoutPayload> {
+        let auth = &ctx.services().auth;
+        let session = match token.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+            Some(token) => auth.authenticate(token).await.extend()?,
+            None => ctx.session()?.clone(),
+        };
+        auth.logout(&session).await.extend()?;
+        Ok(LogoutPayload { success: true })
+    }
+
+    /// Trades a refresh token for a new token pair. Each refresh token works once.
+    async fn refresh_token(&self, ctx: &Context<'_>, refresh_token: String) -> Result<TokenPair> {
+        let tokens = ctx.services().auth.refresh(&refresh_token).await.extend()?;
+        Ok(TokenPair { token: tokens.token, refresh_token: tokens.refresh_token, expires_at: DateTime(tokens.expires_at) })
+    }
+
+    /// Opens a ticket for a customer.
+    async fn create_ticket(
+        &self,
+        ctx: &Context<'_>,
+        customer_id: ID,
+        title: String,
+        content: String,
+        #[graphql(name = "type")] ticket_type: TicketType,
+    ) -> Result<TicketObject> {
+        let session = ctx.session()?;
+        let new = NewTicket {
+            customer_id: input::id(&customer_id, "customerId", "客户ID").extend()?,
+            title: input::text(&title, TextLimit::TICKET_TITLE).extend()?,
+            content: input::text(&content, TextLimit::TICKET_CONTENT).extend()?,
+            ticket_type,
+            escalation_reason: None,
+        };
+        ctx.services().tickets.create(session, new).await.map(TicketObject).extend()
+    }
+
+    /// Replies to a ticket.
+    async fn reply_ticket(&self, ctx: &Context<'_>, id: ID, content: String) -> Result<ReplyObject> {
+        let session = ctx.session()?;
+        let id = input::id(&id, "id", "工单ID").extend()?;
+        let content = input::text(&content, TextLimit::REPLY_CONTENT).extend()?;
+        ctx.services().tickets.reply(session, &id, content).await.map(ReplyObject).extend()
+    }
+
+    /// Marks a ticket resolved.
+    async fn resolve_ticket(&self, ctx: &Context<'_>, id: ID, resolution: Option<String>) -> Result<TicketObject> {
+        let session = ctx.session()?;
+        let id = input::id(&id, "id", "工单ID").extend()?;
+        let resolution = input::optional_text(resolution.as_deref(), TextLimit::RESOLUTION).extend()?;
+        ctx.services().tickets.resolve(session, &id, resolution).await.map(TicketObject).extend()
+    }
+
+    /// Escalates a ticket to a higher level of support.
+    async fn escalate_ticket(&self, ctx: &Context<'_>, id: ID, reason: String) -> Result<EscalationObject> {
+        let session = ctx.session()?;
+        let id = input::id(&id, "id", "工单ID").extend()?;
+        let reason = input::text(&reason, TextLimit::REASON).extend()?;
+        ctx.services().tickets.escalate(session, &id, reason).await.map(EscalationObject).extend()
+    }
+
+    /// Marks a notification read.
+    async fn mark_notification_read(&self, ctx: &Context<'_>, id: ID) -> Result<NotificationObject> {
+        let session = ctx.session()?;
+        let id = input::id(&id, "id", "消息ID").extend()?;
+        ctx.services().notifications.mark_read(session, &id).await.map(NotificationObject).extend()
+    }
+
+    /// Marks every unread notification read.
+    async fn mark_all_notifications_read(&self, ctx: &Context<'_>) -> Result<MarkAllReadPayload> {
+        let session = ctx.session()?;
+        let (marked_count, at) = ctx.services().notifications.mark_all_read(session).await.extend()?;
+        Ok(MarkAllReadPayload { success: true, marked_count, updated_at: DateTime(at) })
+    }
+
+    /// Sends a chat message to a customer.
+    async fn send_chat_message(&self, ctx: &Context<'_>, customer_id: ID, content: String) -> Result<ChatMessageObject> {
+        let session = ctx.session()?;
+        let customer = input::id(&customer_id, "customerId", "客户ID").extend()?;
+        let content = input::text(&content, TextLimit::CHAT_CONTENT).extend()?;
+        ctx.services().chat.send(session, &customer, content).await.map(ChatMessageObject).extend()
+    }
+
+    /// Turns a chat the provider cannot settle into an escalated ticket.
+    async fn escalate_chat(
+        &self,
+        ctx: &Context<'_>,
+        customer_id: ID,
+        #[graphql(desc = "The ticket's content: a summary of the conversation.")] content: String,
+        reason: String,
+    ) -> Result<TicketObject> {
+        let session = ctx.session()?;
+        let customer = input::id(&customer_id, "customerId", "客户ID").extend()?;
+        let content = input::text(&content, TextLimit::TICKET_CONTENT).extend()?;
+        let reason = input::text(&reason, TextLimit::REASON).extend()?;
+        ctx.services().chat.escalate(session, &customer, content, reason).await.map(TicketObject).extend()
+    }
+}

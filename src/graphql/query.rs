@@ -1,0 +1,127 @@
+//! The query root: everything a provider reads.
+
+use super::objects::{
+    ChatMessageObject, CustomerObject, NotificationObject, NotificationPageObject, PageObject, ProviderObject,
+    TicketObject, UsageReport,
+};
+use super::ContextExt;
+use crate::domain::{CustomerStatus, NotificationType, ReadStatus, TextLimit, TicketStatus, TicketType};
+use crate::error::AppError;
+use crate::service::input;
+use crate::store::{NotificationFilter, TicketFilter};
+use async_graphql::{Context, ErrorExtensions, Object, ResultExt, ID};
+
+type Result<T> = async_graphql::Result<T>;
+
+pub struct QueryRoot;
+
+#[Object]
+impl QueryRoot {
+    /// The signed-in provider.
+    async fn me(&self, ctx: &Context<'_>) -> Result<ProviderObject> {
+        let session = ctx.session()?;
+        let found = ctx.services().store.providers_by_ids(std::slice::from_ref(&session.provider_id)).await.extend()?;
+        found.into_iter().next().map(ProviderObject).ok_or_else(|| AppError::NotFound("服务商").extend())
+    }
+
+    /// The provider's customers, most recently updated first.
+    async fn customers(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 1)] page: i64,
+        #[graphql(default = 10)] page_size: i64,
+        status: Option<CustomerStatus>,
+        #[graphql(desc = "Matches a part of the customer's name or contact person.")] keyword: Option<String>,
+    ) -> Result<PageObject<CustomerObject>> {
+        let session = ctx.session()?;
+        let page = input::page(page, page_size).extend()?;
+        let keyword = input::optional_text(keyword.as_deref(), TextLimit::KEYWORD).extend()?;
+        let customers = ctx.services().customers.list(session, status, keyword, page).await.extend()?;
+        Ok(PageObject::from_page(customers, CustomerObject))
+    }
+
+    /// One of the provider's customers.
+    async fn customer(&self, ctx: &Context<'_>, id: ID) -> Result<CustomerObject> {
+        let session = ctx.session()?;
+        let id = input::id(&id, "id", "客户ID").extend()?;
+        ctx.services().customers.get(session, &id).await.map(CustomerObject).extend()
+    }
+
+    /// How deeply a customer uses the software.
+    async fn usage_score(&self, ctx: &Context<'_>, customer_id: ID) -> Result<UsageReport> {
+        let session = ctx.session()?;
+        let id = input::id(&customer_id, "customerId", "客户ID").extend()?;
+        let (customer, assessment) = ctx.services().customers.usage(session, &id).await.extend()?;
+        Ok(UsageReport::new(customer, assessment))
+    }
+
+    /// The provider's tickets, most recently updated first; `customerId` narrows to one customer.
+    #[allow(clippy::too_many_arguments)]
+    async fn tickets(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 1)] page: i64,
+        #[graphql(default = 10)] page_size: i64,
+        status: Option<TicketStatus>,
+        #[graphql(name = "type")] ticket_type: Option<TicketType>,
+        customer_id: Option<ID>,
+    ) -> Result<PageObject<TicketObject>> {
+        let session = ctx.session()?;
+        let page = input::page(page, page_size).extend()?;
+        let customer_id = customer_id.map(|id| input::id(&id, "customerId", "客户ID")).transpose().extend()?;
+        let filter = TicketFilter { customer_id, status, ticket_type };
+        let tickets = ctx.services().tickets.list(session, &filter, page).await.extend()?;
+        Ok(PageObject::from_page(tickets, TicketObject))
+    }
+
+    /// One of the provider's tickets, with its history.
+    async fn ticket(&self, ctx: &Context<'_>, id: ID) -> Result<TicketObject> {
+        let session = ctx.session()?;
+        let id = input::id(&id, "id", "工单ID").extend()?;
+        ctx.services().tickets.get(session, &id).await.map(TicketObject).extend()
+    }
+
+    /// The provider's notifications, newest first, with the unread count.
+    async fn notifications(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 1)] page: i64,
+        #[graphql(default = 10)] page_size: i64,
+        #[graphql(name = "type")] notification_type: Option<NotificationType>,
+        read_status: Option<ReadStatus>,
+    ) -> Result<NotificationPageObject> {
+        let session = ctx.session()?;
+        let page = input::page(page, page_size).extend()?;
+        let filter = NotificationFilter { notification_type, read_status };
+        let found = ctx.services().notifications.list(session, &filter, page).await.extend()?;
+        Ok(NotificationPageObject {
+            total: found.total,
+            page: found.request.page(),
+            page_size: found.request.page_size(),
+            items: found.items.into_iter().map(NotificationObject).collect(),
+        })
+    }
+
+    /// One of the provider's notifications.
+    async fn notification(&self, ctx: &Context<'_>, id: ID) -> Result<NotificationObject> {
+        let session = ctx.session()?;
+        let id = input::id(&id, "id", "消息ID").extend()?;
+        ctx.services().notifications.get(session, &id).await.map(NotificationObject).extend()
+    }
+
+    /// The conversation with a customer: page 1 holds the latest messages, each page runs oldest
+    /// to newest.
+    async fn chat_messages(
+        &self,
+        ctx: &Context<'_>,
+        customer_id: ID,
+        #[graphql(default = 1)] page: i64,
+        #[graphql(default = 20)] page_size: i64,
+    ) -> Result<PageObject<ChatMessageObject>> {
+        let session = ctx.session()?;
+        let customer = input::id(&customer_id, "customerId", "客户ID").extend()?;
+        let page = input::page(page, page_size).extend()?;
+        let messages = ctx.services().chat.messages(session, &customer, page).await.extend()?;
+        Ok(PageObject::from_page(messages, ChatMessageObject))
+    }
+}

@@ -1,0 +1,84 @@
+//! The `provider-desk` command: `serve` (the default), `seed`, `export-schema`.
+
+use provider_desk::app::{build_services, Application};
+use provider_desk::config::Config;
+use provider_desk::{graphql, seed};
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: provider-desk [serve | seed | export-schema [PATH] | help]
+
+  serve           run the server (the default); configured by BIND, PORT, DATA_DIR, JWT_SECRET, SEED_DEMO
+  seed            add the demo providers demo-a and demo-b (password demo12345) if they are missing
+  export-schema   write the GraphQL SDL to PATH (default: schema.graphql)";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    init_tracing();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        None | Some("serve") => serve().await,
+        Some("seed") => seed_demo().await,
+        Some("export-schema") => export_schema(args.get(1).map_or("schema.graphql", String::as_str)),
+        Some("help" | "--help" | "-h") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command {other:?}\n\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("provider-desk: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve() -> Result<(), String> {
+    let config = Config::from_env().map_err(|e| e.to_string())?;
+    let application = Application::build(config).await.map_err(|e| e.to_string())?;
+    application.run_until(shutdown_signal()).await.map_err(|e| e.to_string())
+}
+
+async fn seed_demo() -> Result<(), String> {
+    let config = Config::from_env().map_err(|e| e.to_string())?;
+    let services = build_services(&config).await.map_err(|e| e.to_string())?;
+    let seeded = seed::seed_demo_if_empty(&services).await.map_err(|e| e.to_string())?;
+    println!("{}", if seeded { "demo data seeded" } else { "the store already holds providers; nothing seeded" });
+    Ok(())
+}
+
+fn export_schema(path: &str) -> Result<(), String> {
+    std::fs::write(path, graphql::sdl()).map_err(|e| format!("cannot write {path}: {e}"))?;
+    println!("wrote {path}");
+    Ok(())
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

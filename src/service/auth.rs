@@ -1,0 +1,219 @@
+//! Sign-in, tokens and sign-out (spec 3.1 and 6.1).
+//!
+//! Access tokens are HS256 JWTs valid 24 hours, pinned to one algorithm, issuer and audience, each
+//! with a `jti` (so one token can be revoked) and the id of its refresh-token family. Refresh tokens
+//! are random opaque strings stored only as SHA-256 hashes, rotated on every use; presenting a used
+//! one again revokes its whole family, access tokens included (RFC 9700 4.14.2). Password checks run
+//! on the blocking pool behind a semaphore, and an unknown username is checked against a dummy hash
+//! of the same cost, so neither a login storm nor timing reveals anything.
+
+use super::Session;
+use crate::domain::{new_id, now, Id, ProviderStatus, ServiceProvider, Timestamp};
+use crate::error::{AppError, AppResult};
+use crate::store::{RefreshTokenRecord, RefreshTokenUse, SharedStore};
+use base64::Engine;
+use chrono::Duration;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+
+const ISSUER: &str = "provider-desk";
+const AUDIENCE: &str = "provider-desk-api";
+/// How long an access token lives (spec 6.1: 24 hours).
+pub const ACCESS_TOKEN_HOURS: i64 = 24;
+/// How long a refresh token lives if unused.
+pub const REFRESH_TOKEN_DAYS: i64 = 30;
+/// bcrypt ignores bytes past 72; longer passwords are refused rather than silently cut.
+pub const MAX_PASSWORD_BYTES: usize = 72;
+
+const WRONG_CREDENTIALS: &str = "账号或密码错误";
+const BAD_TOKEN: &str = "登录已失效，请重新登录";
+const BAD_REFRESH_TOKEN: &str = "刷新令牌无效或已过期，请重新登录";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    jti: String,
+    fam: String,
+    iss: String,
+    aud: String,
+    iat: i64,
+    nbf: i64,
+    exp: i64,
+}
+
+/// What a successful sign-in or refresh hands out.
+#[derive(Debug, Clone)]
+pub struct IssuedTokens {
+    pub token: String,
+    pub refresh_token: String,
+    pub expires_at: Timestamp,
+}
+
+pub struct AuthService {
+    store: SharedStore,
+    encoding_key: EncodingKey,
+    decoding_key: DecodingKey,
+    validation: Validation,
+    bcrypt_cost: u32,
+    /// Compared against when the username is unknown, so that case costs a full bcrypt check too.
+    dummy_hash: String,
+    /// Bounds concurrent bcrypt work to the number of cores.
+    hashing: Arc<Semaphore>,
+}
+
+impl AuthService {
+    pub async fn new(store: SharedStore, jwt_secret: &[u8], bcrypt_cost: u32) -> AppResult<AuthService> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
+        validation.leeway = 5;
+        let hashing = Arc::new(Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())));
+        let dummy_hash = hash_blocking(&hashing, "provider-desk-dummy-password".to_owned(), bcrypt_cost).await?;
+        Ok(AuthService {
+            store,
+            encoding_key: EncodingKey::from_secret(jwt_secret),
+            decoding_key: DecodingKey::from_secret(jwt_secret),
+            validation,
+            bcrypt_cost,
+            dummy_hash,
+            hashing,
+        })
+    }
+
+    /// Hashes a password for storage.
+    pub async fn hash_password(&self, password: &str) -> AppResult<String> {
+        check_password_length(password)?;
+        hash_blocking(&self.hashing, password.to_owned(), self.bcrypt_cost).await
+    }
+
+    /// Checks a username and password and, if they match an active provider, issues tokens.
+    #[tracing::instrument(skip(self, password))]
+    pub async fn login(&self, username: &str, password: &str) -> AppResult<(ServiceProvider, IssuedTokens)> {
+        if username.trim().is_empty() {
+            return Err(AppError::bad_input("username", "账号不能为空"));
+        }
+        if password.is_empty() {
+            return Err(AppError::bad_input("password", "密码不能为空"));
+        }
+        check_password_length(password)?;
+        let found = self.store.provider_credentials(username.trim()).await?;
+        let hash = found.as_ref().map_or(self.dummy_hash.clone(), |(_, hash)| hash.clone());
+        let matches = self.verify_blocking(password.to_owned(), hash).await?;
+        let provider = match found {
+            Some((provider, _)) if matches => provider,
+            _ => return Err(AppError::Unauthenticated(WRONG_CREDENTIALS)),
+        };
+        if provider.status != ProviderStatus::Active {
+            return Err(AppError::Forbidden("账号已停用，请联系管理员"));
+        }
+        let family_id = new_id("f").to_string();
+        let tokens = self.issue(&provider.id, &family_id).await?;
+        tracing::info!(provider = %provider.id, "signed in");
+        Ok((provider, tokens))
+    }
+
+    /// Verifies an access token: signature, algorithm, issuer, audience, time, and revocation.
+    pub async fn authenticate(&self, token: &str) -> AppResult<Session> {
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding_key, &self.validation)
+            .map_err(|_| AppError::Unauthenticated(BAD_TOKEN))?
+            .claims;
+        let provider_id = Id::parse(&claims.sub).ok_or(AppError::Unauthenticated(BAD_TOKEN))?;
+        if self.store.is_access_revoked(&claims.jti, &claims.fam).await? {
+            return Err(AppError::Unauthenticated(BAD_TOKEN));
+        }
+        let expires_at = chrono::DateTime::from_timestamp(claims.exp, 0).ok_or(AppError::Unauthenticated(BAD_TOKEN))?;
+        Ok(Session { provider_id, token_id: claims.jti, family_id: claims.fam, expires_at })
+    }
+
+    /// Signs out: the access token and every token of its family stop working at once.
+    #[tracing::instrument(skip_all, fields(provider = %session.provider_id))]
+    pub async fn logout(&self, session: &Session) -> AppResult<()> {
+        self.store.revoke_access_token(&session.token_id, session.expires_at).await?;
+        self.store.revoke_token_family(&session.family_id, now()).await
+    }
+
+    /// Trades a refresh token for a new access token and a new refresh token.
+    pub async fn refresh(&self, refresh_token: &str) -> AppResult<IssuedTokens> {
+        if refresh_token.trim().is_empty() {
+            return Err(AppError::bad_input("refreshToken", "刷新令牌不能为空"));
+        }
+        let at = now();
+        match self.store.use_refresh_token(&hash_refresh_token(refresh_token), at).await? {
+            RefreshTokenUse::Fresh(record) if record.expires_at > at => {
+                self.issue(&record.provider_id, &record.family_id).await
+            }
+            RefreshTokenUse::Reused(record) => {
+                tracing::warn!(provider = %record.provider_id, family = %record.family_id,
+                    "a used refresh token came back; revoking its family");
+                self.store.revoke_token_family(&record.family_id, at).await?;
+                Err(AppError::Unauthenticated(BAD_REFRESH_TOKEN))
+            }
+            _ => Err(AppError::Unauthenticated(BAD_REFRESH_TOKEN)),
+        }
+    }
+
+    async fn issue(&self, provider_id: &Id, family_id: &str) -> AppResult<IssuedTokens> {
+        let issued_at = now();
+        let expires_at = issued_at + Duration::hours(ACCESS_TOKEN_HOURS);
+        let claims = Claims {
+            sub: provider_id.to_string(),
+            jti: new_id("a").to_string(),
+            fam: family_id.to_owned(),
+            iss: ISSUER.to_owned(),
+            aud: AUDIENCE.to_owned(),
+            iat: issued_at.timestamp(),
+            nbf: issued_at.timestamp(),
+            exp: expires_at.timestamp(),
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding_key)
+            .map_err(AppError::internal)?;
+        let refresh_token = random_token()?;
+        self.store
+            .insert_refresh_token(&RefreshTokenRecord {
+                token_hash: hash_refresh_token(&refresh_token),
+                family_id: family_id.to_owned(),
+                provider_id: provider_id.clone(),
+                expires_at: issued_at + Duration::days(REFRESH_TOKEN_DAYS),
+            })
+            .await?;
+        Ok(IssuedTokens { token, refresh_token, expires_at })
+    }
+
+    async fn verify_blocking(&self, password: String, hash: String) -> AppResult<bool> {
+        let _permit = self.hashing.acquire().await.map_err(AppError::internal)?;
+        tokio::task::spawn_blocking(move || bcrypt::non_truncating_verify(password, &hash).unwrap_or(false))
+            .await
+            .map_err(AppError::internal)
+    }
+}
+
+fn check_password_length(password: &str) -> AppResult<()> {
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(AppError::bad_input("password", format!("密码不能超过{MAX_PASSWORD_BYTES}个字节")));
+    }
+    Ok(())
+}
+
+async fn hash_blocking(hashing: &Semaphore, password: String, cost: u32) -> AppResult<String> {
+    let _permit = hashing.acquire().await.map_err(AppError::internal)?;
+    tokio::task::spawn_blocking(move || bcrypt::non_truncating_hash(password, cost))
+        .await
+        .map_err(AppError::internal)?
+        .map_err(AppError::internal)
+}
+
+fn hash_refresh_token(token: &str) -> String {
+    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// 32 random bytes, URL-safe base64.
+pub fn random_token() -> AppResult<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(AppError::internal)?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}

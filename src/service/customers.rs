@@ -1,0 +1,50 @@
+//! Customers (spec 3.2): the provider's list, one customer's detail and its usage assessment.
+//!
+//! Status is never read from the stored value: a status filter becomes a range of expiry dates
+//! (see [`CustomerStatus::expiry_range`]) and the shown status is derived from the expiry date.
+
+use super::Session;
+use crate::domain::{now, usage, Customer, CustomerStatus, Id, Page, PageRequest, Text};
+use crate::error::{AppError, AppResult};
+use crate::store::{CustomerFilter, SharedStore};
+
+#[derive(Clone)]
+pub struct CustomerService {
+    store: SharedStore,
+}
+
+impl CustomerService {
+    pub fn new(store: SharedStore) -> CustomerService {
+        CustomerService { store }
+    }
+
+    /// The provider's customers, filtered by status (as the expiry date gives it) and by a keyword
+    /// found in the name or the contact person.
+    pub async fn list(
+        &self,
+        session: &Session,
+        status: Option<CustomerStatus>,
+        keyword: Option<Text>,
+        page: PageRequest,
+    ) -> AppResult<Page<Customer>> {
+        let (expiry_after, expiry_until) = status.map_or((None, None), |s| s.expiry_range(now()));
+        let filter = CustomerFilter { expiry_after, expiry_until, keyword: keyword.map(Text::into_string) };
+        self.store.list_customers(&session.provider_id, &filter, page).await
+    }
+
+    /// One of the provider's customers; another provider's customer is not found.
+    pub async fn get(&self, session: &Session, id: &Id) -> AppResult<Customer> {
+        self.store
+            .customers_by_ids(&session.provider_id, std::slice::from_ref(id))
+            .await?
+            .pop()
+            .ok_or(AppError::NotFound("客户"))
+    }
+
+    /// A customer with the assessment of its usage.
+    pub async fn usage(&self, session: &Session, id: &Id) -> AppResult<(Customer, usage::UsageAssessment)> {
+        let customer = self.get(session, id).await?;
+        let assessment = usage::assess(&customer.usage, &customer.software_version);
+        Ok((customer, assessment))
+    }
+}

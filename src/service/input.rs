@@ -1,0 +1,42 @@
+//! Turning raw client input into domain values, with the error a person understands.
+//!
+//! The GraphQL resolvers (and so the REST shim) call these at the edge; below it only parsed
+//! values travel.
+
+use crate::domain::{Id, PageRequest, Text, TextLimit, MAX_PAGE_SIZE};
+use crate::domain::text::TextError;
+use crate::domain::paging::PageError;
+use crate::error::{AppError, AppResult};
+
+/// Parses an entity id; `field` is the parameter's name, `label` its Chinese name.
+pub fn id(raw: &str, field: &'static str, label: &str) -> AppResult<Id> {
+    Id::parse(raw).ok_or_else(|| AppError::bad_input(field, format!("{label}格式不正确")))
+}
+
+/// Parses a required text field.
+pub fn text(raw: &str, limit: TextLimit) -> AppResult<Text> {
+    Text::parse(raw, limit).map_err(|error| match error {
+        TextError::Empty => AppError::bad_input(limit.field, format!("{}不能为空", limit.label)),
+        TextError::TooLong => {
+            AppError::bad_input(limit.field, format!("{}不能超过{}个字符", limit.label, limit.max_chars))
+        }
+    })
+}
+
+/// Parses an optional text field: absent or blank means none.
+pub fn optional_text(raw: Option<&str>, limit: TextLimit) -> AppResult<Option<Text>> {
+    match raw {
+        Some(raw) if !raw.trim().is_empty() => text(raw, limit).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// Parses paging parameters.
+pub fn page(page: i64, page_size: i64) -> AppResult<PageRequest> {
+    PageRequest::new(page, page_size).map_err(|error| match error {
+        PageError::PageBelowOne => AppError::bad_input("page", "页码必须是大于等于1的整数"),
+        PageError::SizeOutOfRange => {
+            AppError::bad_input("pageSize", format!("每页条数必须在1到{MAX_PAGE_SIZE}之间"))
+        }
+    })
+}

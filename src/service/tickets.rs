@@ -1,0 +1,239 @@
+//! Tickets (spec 3.3): the lifecycle and its history.
+//!
+//! | action | allowed when | status after | history entry |
+//! | --- | --- | --- | --- |
+//! | create | customer is the provider's | open | `create` |
+//! | reply | always | processing (a resolved ticket is reopened: resolvedAt and resolution cleared) | `reopen` if it was resolved, then `reply` |
+//! | resolve | not resolved (else CONFLICT) | resolved, resolvedAt and resolution recorded | `resolve` |
+//! | escalate | not resolved and not yet escalated (else CONFLICT) | unchanged, escalationStatus escalated | `escalate` |
+//!
+//! Every change is written together with a `ticket_update` notification for the provider. Changes
+//! are compare-and-set on the ticket's version and retried on a race, so concurrent replies all land.
+
+use super::{acting_provider, Session};
+use crate::domain::{
+    new_id, now, EscalationStatus, HistoryAction, HistoryEntry, Id, Notification, NotificationType, Page, PageRequest,
+    ReadStatus, ServiceProvider, Text, Ticket, TicketStatus, TicketType, Timestamp,
+};
+use crate::error::{AppError, AppResult};
+use crate::store::{SharedStore, TicketChange, TicketFilter};
+
+/// How often a change is recomputed when another change to the same ticket wins the race.
+const MAX_CHANGE_ATTEMPTS: usize = 8;
+
+/// What a new ticket holds.
+#[derive(Debug, Clone)]
+pub struct NewTicket {
+    pub customer_id: Id,
+    pub title: Text,
+    pub content: Text,
+    pub ticket_type: TicketType,
+    /// Set when the ticket is born escalated (a chat escalation), with the reason.
+    pub escalation_reason: Option<Text>,
+}
+
+/// The outcome of a reply: the ticket after it, and the history entry that holds the reply.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub ticket: Ticket,
+    pub entry: HistoryEntry,
+}
+
+#[derive(Clone)]
+pub struct TicketService {
+    store: SharedStore,
+}
+
+impl TicketService {
+    pub fn new(store: SharedStore) -> TicketService {
+        TicketService { store }
+    }
+
+    pub async fn list(&self, session: &Session, filter: &TicketFilter, page: PageRequest) -> AppResult<Page<Ticket>> {
+        if let Some(customer) = &filter.customer_id {
+            self.require_customer(session, customer).await?;
+        }
+        self.store.list_tickets(&session.provider_id, filter, page).await
+    }
+
+    pub async fn get(&self, session: &Session, id: &Id) -> AppResult<Ticket> {
+        self.store.ticket(&session.provider_id, id).await?.ok_or(AppError::NotFound("工单"))
+    }
+
+    /// Opens a ticket for one of the provider's customers.
+    #[tracing::instrument(skip_all, fields(provider = %session.provider_id, customer = %new.customer_id))]
+    pub async fn create(&self, session: &Session, new: NewTicket) -> AppResult<Ticket> {
+        let customer_name = self.require_customer(session, &new.customer_id).await?;
+        let provider = acting_provider(&self.store, session).await?;
+        let at = now();
+        let mut history = vec![entry(&provider, HistoryAction::Create, format!("{}创建了工单", provider.name), at)];
+        let escalated = new.escalation_reason.is_some();
+        if let Some(reason) = &new.escalation_reason {
+            history.push(entry(&provider, HistoryAction::Escalate, format!("工单已升级：{}", reason.as_str()), at));
+        }
+        let ticket = Ticket {
+            id: new_id("t"),
+            service_provider_id: session.provider_id.clone(),
+            customer_id: new.customer_id,
+            customer_name,
+            title: new.title.into_string(),
+            content: new.content.into_string(),
+            ticket_type: new.ticket_type,
+            status: TicketStatus::Open,
+            escalation_status: if escalated { EscalationStatus::Escalated } else { EscalationStatus::Normal },
+            escalation_reason: new.escalation_reason.map(Text::into_string),
+            escalated_at: escalated.then_some(at),
+            assignee_id: None,
+            assignee_name: None,
+            resolution: None,
+            resolved_at: None,
+            created_at: at,
+            updated_at: at,
+            history,
+            version: 0,
+        };
+        let headline = if escalated { "已升级" } else { "已创建" };
+        let notification = ticket_notification(
+            &ticket,
+            "新工单",
+            format!("客户{}的工单\"{}\"{}", ticket.customer_name, ticket.title, headline),
+        );
+        self.store.insert_ticket(&ticket, &notification).await?;
+        Ok(ticket)
+    }
+
+    /// Adds a reply. The first reply moves an open ticket to processing; a reply to a resolved
+    /// ticket reopens it, since the conversation evidently is not over.
+    #[tracing::instrument(skip_all, fields(provider = %session.provider_id, ticket = %id))]
+    pub async fn reply(&self, session: &Session, id: &Id, content: Text) -> AppResult<Reply> {
+        let provider = acting_provider(&self.store, session).await?;
+        let (ticket, appended) = self
+            .change(session, id, |ticket, at| {
+                let mut next = ticket.clone();
+                let mut appended = Vec::new();
+                if ticket.status == TicketStatus::Resolved {
+                    appended.push(entry(&provider, HistoryAction::Reopen, "工单已重新打开".to_owned(), at));
+                    next.resolved_at = None;
+                    next.resolution = None;
+                }
+                next.status = TicketStatus::Processing;
+                appended.push(entry(&provider, HistoryAction::Reply, content.as_str().to_owned(), at));
+                let message = match ticket.status {
+                    TicketStatus::Open => "状态已更新为处理中".to_owned(),
+                    TicketStatus::Processing => "有新的回复".to_owned(),
+                    TicketStatus::Resolved => "已重新打开，状态已更新为处理中".to_owned(),
+                };
+                Ok((next, appended, "工单状态更新", message))
+            })
+            .await?;
+        let entry = appended.last().cloned().ok_or_else(|| AppError::internal("a reply appends an entry"))?;
+        Ok(Reply { ticket, entry })
+    }
+
+    /// Marks a ticket resolved, with an optional explanation.
+    #[tracing::instrument(skip_all, fields(provider = %session.provider_id, ticket = %id))]
+    pub async fn resolve(&self, session: &Session, id: &Id, resolution: Option<Text>) -> AppResult<Ticket> {
+        let provider = acting_provider(&self.store, session).await?;
+        let resolution = resolution.map(Text::into_string);
+        let (ticket, _) = self
+            .change(session, id, |ticket, at| {
+                if ticket.status == TicketStatus::Resolved {
+                    return Err(AppError::Conflict("工单已是已解决状态，无需重复标记".to_owned()));
+                }
+                let mut next = ticket.clone();
+                next.status = TicketStatus::Resolved;
+                next.resolved_at = Some(at);
+                next.resolution = resolution.clone();
+                let content = resolution.clone().unwrap_or_else(|| "工单已标记为已解决".to_owned());
+                let appended = vec![entry(&provider, HistoryAction::Resolve, content, at)];
+                Ok((next, appended, "工单状态更新", "状态已更新为已解决".to_owned()))
+            })
+            .await?;
+        Ok(ticket)
+    }
+
+    /// Hands a ticket to a higher level of support.
+    #[tracing::instrument(skip_all, fields(provider = %session.provider_id, ticket = %id))]
+    pub async fn escalate(&self, session: &Session, id: &Id, reason: Text) -> AppResult<Ticket> {
+        let provider = acting_provider(&self.store, session).await?;
+        let (ticket, _) = self
+            .change(session, id, |ticket, at| {
+                if ticket.status == TicketStatus::Resolved {
+                    return Err(AppError::Conflict("已解决的工单不能升级，如问题仍存在请先回复以重新打开".to_owned()));
+                }
+                if ticket.escalation_status == EscalationStatus::Escalated {
+                    return Err(AppError::Conflict("工单已升级，无需重复升级".to_owned()));
+                }
+                let mut next = ticket.clone();
+                next.escalation_status = EscalationStatus::Escalated;
+                next.escalation_reason = Some(reason.as_str().to_owned());
+                next.escalated_at = Some(at);
+                let content = format!("工单已升级：{}", reason.as_str());
+                let appended = vec![entry(&provider, HistoryAction::Escalate, content, at)];
+                Ok((next, appended, "工单已升级", "已升级到更高层级的支持".to_owned()))
+            })
+            .await?;
+        Ok(ticket)
+    }
+
+    /// Loads the ticket, lets `decide` compute the change, and stores it if nobody changed the
+    /// ticket in between; otherwise starts over with the fresh ticket.
+    async fn change<F>(&self, session: &Session, id: &Id, decide: F) -> AppResult<(Ticket, Vec<HistoryEntry>)>
+    where
+        F: Fn(&Ticket, Timestamp) -> AppResult<(Ticket, Vec<HistoryEntry>, &'static str, String)>,
+    {
+        for _ in 0..MAX_CHANGE_ATTEMPTS {
+            let current = self.get(session, id).await?;
+            let at = now();
+            let (mut next, appended, title, what) = decide(&current, at)?;
+            next.updated_at = at;
+            let notification =
+                ticket_notification(&next, title, format!("客户{}的工单\"{}\"{}", next.customer_name, next.title, what));
+            let change = TicketChange { ticket: next, appended_history: appended, notification };
+            if self.store.apply_ticket_change(&change).await? {
+                let TicketChange { mut ticket, appended_history, .. } = change;
+                ticket.version += 1;
+                ticket.history.extend(appended_history.iter().cloned());
+                return Ok((ticket, appended_history));
+            }
+        }
+        Err(AppError::Conflict("工单正在被同时修改，请稍后重试".to_owned()))
+    }
+
+    /// The customer's name, if the customer is the provider's.
+    async fn require_customer(&self, session: &Session, customer: &Id) -> AppResult<String> {
+        self.store
+            .customers_by_ids(&session.provider_id, std::slice::from_ref(customer))
+            .await?
+            .pop()
+            .map(|c| c.name)
+            .ok_or(AppError::NotFound("客户"))
+    }
+}
+
+fn entry(provider: &ServiceProvider, action: HistoryAction, content: String, at: Timestamp) -> HistoryEntry {
+    HistoryEntry {
+        id: new_id("h"),
+        operator_id: provider.id.to_string(),
+        operator_name: provider.name.clone(),
+        action: action.as_str().to_owned(),
+        content,
+        timestamp: at,
+    }
+}
+
+fn ticket_notification(ticket: &Ticket, title: &str, content: String) -> Notification {
+    Notification {
+        id: new_id("m"),
+        service_provider_id: ticket.service_provider_id.clone(),
+        notification_type: NotificationType::TicketUpdate,
+        title: title.to_owned(),
+        content,
+        related_customer_id: Some(ticket.customer_id.clone()),
+        related_customer_name: Some(ticket.customer_name.clone()),
+        related_ticket_id: Some(ticket.id.clone()),
+        read_status: ReadStatus::Unread,
+        created_at: ticket.updated_at,
+        read_at: None,
+    }
+}

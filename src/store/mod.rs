@@ -1,0 +1,145 @@
+//! The storage port: what the service layer needs from a database, and nothing more.
+//!
+//! The port speaks domain types and is shaped so that both adapters fit without contortions:
+//! every list is a filter plus a [`PageRequest`] answered with a total; every change that must be
+//! all-or-nothing (a ticket change with its history entries and its notification) is one call, so
+//! SQLite runs it in one transaction and MongoDB in one document update (history embedded) plus
+//! one insert; state transitions are compare-and-set on a version, so concurrent writers never
+//! lose each other's work. Every call is scoped by the provider id where the data is a tenant's.
+//!
+//! Adapters: [`sqlite`] (the embedded default). A MongoDB adapter implements the same trait.
+
+pub mod sqlite;
+
+use crate::domain::{
+    ChatMessage, Customer, Id, Notification, NotificationType, Page, PageRequest, ReadStatus, ServiceProvider,
+    Ticket, TicketStatus, TicketType, Timestamp,
+};
+use crate::error::AppResult;
+use async_trait::async_trait;
+use std::sync::Arc;
+
+/// The store as the rest of the application holds it.
+pub type SharedStore = Arc<dyn Store>;
+
+/// Which customers to list.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerFilter {
+    /// Only customers whose expiry date is after this time.
+    pub expiry_after: Option<Timestamp>,
+    /// Only customers whose expiry date is at or before this time.
+    pub expiry_until: Option<Timestamp>,
+    /// A substring of the name or of the contact person, matched literally.
+    pub keyword: Option<String>,
+}
+
+/// Which tickets to list.
+#[derive(Debug, Clone, Default)]
+pub struct TicketFilter {
+    pub customer_id: Option<Id>,
+    pub status: Option<TicketStatus>,
+    pub ticket_type: Option<TicketType>,
+}
+
+/// Which notifications to list.
+#[derive(Debug, Clone, Default)]
+pub struct NotificationFilter {
+    pub notification_type: Option<NotificationType>,
+    pub read_status: Option<ReadStatus>,
+}
+
+/// A change to a ticket, applied as one unit: the ticket's new state, the history entries that
+/// record it and the notification that announces it.
+#[derive(Debug, Clone)]
+pub struct TicketChange {
+    /// The ticket as it is to be stored. Its `version` is the version the change was computed from;
+    /// the store applies the change only if the stored ticket still has that version.
+    pub ticket: Ticket,
+    pub appended_history: Vec<crate::domain::HistoryEntry>,
+    pub notification: Notification,
+}
+
+/// A refresh token as stored: only the hash of the token itself is kept.
+#[derive(Debug, Clone)]
+pub struct RefreshTokenRecord {
+    pub token_hash: String,
+    pub family_id: String,
+    pub provider_id: Id,
+    pub expires_at: Timestamp,
+}
+
+/// What presenting a refresh token found.
+#[derive(Debug, Clone)]
+pub enum RefreshTokenUse {
+    /// The token was valid and unused; it is now used up.
+    Fresh(RefreshTokenRecord),
+    /// The token had been used before: a sign that it was stolen.
+    Reused(RefreshTokenRecord),
+    /// The token's family was revoked (logout or an earlier reuse).
+    Revoked,
+    /// No such token.
+    Unknown,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Checks that the store answers.
+    async fn ping(&self) -> AppResult<()>;
+
+    /// How many round trips to the store have been made so far (for tests and metrics).
+    fn round_trips(&self) -> u64;
+
+    // --- providers ---
+    async fn count_providers(&self) -> AppResult<u64>;
+    async fn insert_provider(&self, provider: &ServiceProvider, password_hash: &str) -> AppResult<()>;
+    /// The provider with this username and its password hash.
+    async fn provider_credentials(&self, username: &str) -> AppResult<Option<(ServiceProvider, String)>>;
+    async fn providers_by_ids(&self, ids: &[Id]) -> AppResult<Vec<ServiceProvider>>;
+
+    // --- customers ---
+    async fn insert_customer(&self, customer: &Customer) -> AppResult<()>;
+    /// Customers of a provider, most recently updated first, with `unresolved_issues` counted.
+    async fn list_customers(&self, provider: &Id, filter: &CustomerFilter, page: PageRequest)
+        -> AppResult<Page<Customer>>;
+    /// Those of the given customers that belong to the provider, in no particular order.
+    async fn customers_by_ids(&self, provider: &Id, ids: &[Id]) -> AppResult<Vec<Customer>>;
+
+    // --- tickets ---
+    /// Stores a new ticket with its history and the notification announcing it.
+    async fn insert_ticket(&self, ticket: &Ticket, notification: &Notification) -> AppResult<()>;
+    /// Tickets of a provider, most recently updated first, each with its history.
+    async fn list_tickets(&self, provider: &Id, filter: &TicketFilter, page: PageRequest) -> AppResult<Page<Ticket>>;
+    async fn ticket(&self, provider: &Id, id: &Id) -> AppResult<Option<Ticket>>;
+    /// Applies a change if the stored version still matches; `false` if another change came first.
+    async fn apply_ticket_change(&self, change: &TicketChange) -> AppResult<bool>;
+
+    // --- notifications ---
+    async fn insert_notification(&self, notification: &Notification) -> AppResult<()>;
+    /// Notifications of a provider, newest first.
+    async fn list_notifications(&self, provider: &Id, filter: &NotificationFilter, page: PageRequest)
+        -> AppResult<Page<Notification>>;
+    async fn unread_count(&self, provider: &Id) -> AppResult<u64>;
+    async fn notification(&self, provider: &Id, id: &Id) -> AppResult<Option<Notification>>;
+    /// Marks one notification read (keeping the first read time if it already was).
+    async fn mark_notification_read(&self, provider: &Id, id: &Id, at: Timestamp) -> AppResult<Option<Notification>>;
+    /// Marks every unread notification of the provider read; returns how many changed.
+    async fn mark_all_notifications_read(&self, provider: &Id, at: Timestamp) -> AppResult<u64>;
+
+    // --- chat ---
+    async fn insert_chat_message(&self, message: &ChatMessage) -> AppResult<()>;
+    /// A page of the conversation with one customer. Page 1 holds the latest messages; within a
+    /// page, messages run oldest to newest, as a chat window shows them.
+    async fn list_chat_messages(&self, provider: &Id, customer: &Id, page: PageRequest)
+        -> AppResult<Page<ChatMessage>>;
+
+    // --- tokens ---
+    /// Refuses an access token until `expires_at`.
+    async fn revoke_access_token(&self, jti: &str, expires_at: Timestamp) -> AppResult<()>;
+    /// Whether the access token or its whole family has been revoked.
+    async fn is_access_revoked(&self, jti: &str, family_id: &str) -> AppResult<bool>;
+    async fn insert_refresh_token(&self, record: &RefreshTokenRecord) -> AppResult<()>;
+    /// Uses up a refresh token, atomically: of two concurrent uses, one is `Fresh`, one `Reused`.
+    async fn use_refresh_token(&self, token_hash: &str, at: Timestamp) -> AppResult<RefreshTokenUse>;
+    /// Revokes a refresh-token family, and with it every access token issued in it.
+    async fn revoke_token_family(&self, family_id: &str, at: Timestamp) -> AppResult<()>;
+}

@@ -1,0 +1,749 @@
+//! The embedded store: one SQLite file under `DATA_DIR`.
+//!
+//! SQLite calls block, so every call runs on tokio's blocking pool. Writes go through one writer
+//! connection (SQLite allows one writer at a time anyway) in an immediate transaction; reads take a
+//! connection from a small pool of readers, which WAL mode lets run beside the writer. One call of
+//! the port is one closure on one connection, which is what [`Store::round_trips`] counts.
+
+mod rows;
+
+use self::rows::{
+    chat_from_row, customer_from_row, history_from_row, notification_from_row, provider_from_row, ticket_from_row,
+    time_text, CHAT_COLUMNS, CUSTOMER_COLUMNS, HISTORY_COLUMNS, NOTIFICATION_COLUMNS, PROVIDER_COLUMNS,
+    TICKET_COLUMNS,
+};
+use super::{
+    CustomerFilter, NotificationFilter, RefreshTokenRecord, RefreshTokenUse, Store, TicketChange, TicketFilter,
+};
+use crate::domain::{
+    ChatMessage, Customer, HistoryEntry, Id, Notification, Page, PageRequest, ReadStatus, ServiceProvider, Ticket,
+    Timestamp,
+};
+use crate::error::{AppError, AppResult};
+use async_trait::async_trait;
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, TransactionBehavior};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+const SCHEMA: &str = include_str!("schema.sql");
+const DATABASE_FILE: &str = "provider-desk.sqlite3";
+/// Readers kept open between calls; more are opened under load and closed after.
+const IDLE_READERS: usize = 4;
+
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Arc<Mutex<Connection>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    round_trips: AtomicU64,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database in `data_dir` and brings its schema up to date.
+    pub fn open(data_dir: &Path) -> AppResult<SqliteStore> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| AppError::internal(format!("cannot create data directory {}: {e}", data_dir.display())))?;
+        let path = data_dir.join(DATABASE_FILE);
+        let writer = open_connection(&path).map_err(sql_error)?;
+        writer.execute_batch(SCHEMA).map_err(sql_error)?;
+        Ok(SqliteStore {
+            path,
+            writer: Arc::new(Mutex::new(writer)),
+            readers: Arc::new(Mutex::new(Vec::new())),
+            round_trips: AtomicU64::new(0),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn read<T, F>(&self, query: F) -> AppResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+        let readers = Arc::clone(&self.readers);
+        let path = self.path.clone();
+        run_blocking(move || {
+            let pooled = readers.lock().map_err(|_| poisoned())?.pop();
+            let connection = match pooled {
+                Some(connection) => connection,
+                None => open_connection(&path)?,
+            };
+            let result = query(&connection);
+            let mut idle = readers.lock().map_err(|_| poisoned())?;
+            if idle.len() < IDLE_READERS {
+                idle.push(connection);
+            }
+            result
+        })
+        .await
+    }
+
+    async fn write<T, F>(&self, change: F) -> AppResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
+    {
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+        let writer = Arc::clone(&self.writer);
+        run_blocking(move || {
+            let mut connection = writer.lock().map_err(|_| poisoned())?;
+            let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let result = change(&transaction)?;
+            transaction.commit()?;
+            Ok(result)
+        })
+        .await
+    }
+}
+
+fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
+    let connection = Connection::open(path)?;
+    // WAL lets readers run beside the writer; synchronous=FULL makes every acknowledged write durable.
+    connection.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA busy_timeout = 5000;",
+    )?;
+    Ok(connection)
+}
+
+async fn run_blocking<T, F>(job: F) -> AppResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> rusqlite::Result<T> + Send + 'static,
+{
+    tokio::task::spawn_blocking(job).await.map_err(AppError::internal)?.map_err(sql_error)
+}
+
+fn poisoned() -> rusqlite::Error {
+    rusqlite::Error::InvalidParameterName("a store connection lock was poisoned".into())
+}
+
+fn sql_error(error: rusqlite::Error) -> AppError {
+    match &error {
+        rusqlite::Error::SqliteFailure(code, _)
+            if matches!(code.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) =>
+        {
+            AppError::Unavailable(error.to_string())
+        }
+        _ => AppError::Internal(format!("sqlite: {error}")),
+    }
+}
+
+/// `?, ?, ?` for `count` parameters.
+fn placeholders(count: usize) -> String {
+    vec!["?"; count].join(", ")
+}
+
+fn text(value: &str) -> Value {
+    Value::Text(value.to_owned())
+}
+
+fn id_values(ids: &[Id]) -> Vec<Value> {
+    ids.iter().map(|id| text(id.as_str())).collect()
+}
+
+/// Escapes `%`, `_` and `\` so user text matches literally in `LIKE ... ESCAPE '\'`.
+fn like_pattern(keyword: &str) -> String {
+    let mut pattern = String::with_capacity(keyword.len() + 2);
+    pattern.push('%');
+    for ch in keyword.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(ch);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// A `WHERE` clause built from optional conditions, with its parameters in order.
+#[derive(Default)]
+struct Conditions {
+    clauses: Vec<&'static str>,
+    values: Vec<Value>,
+}
+
+impl Conditions {
+    /// Rows of one provider: every tenant's query starts here.
+    fn of_provider(provider: &Id) -> Conditions {
+        let mut conditions = Conditions::default();
+        conditions.push("service_provider_id = ?", [text(provider.as_str())]);
+        conditions
+    }
+
+    fn push(&mut self, clause: &'static str, values: impl IntoIterator<Item = Value>) {
+        self.clauses.push(clause);
+        self.values.extend(values);
+    }
+
+    fn sql(&self) -> String {
+        self.clauses.join(" AND ")
+    }
+
+    /// Counts the matching rows of `table` and reads one page of them.
+    fn page<T>(
+        mut self,
+        connection: &Connection,
+        table: &str,
+        columns: &str,
+        order: &str,
+        page: PageRequest,
+        map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<(Vec<T>, u64)> {
+        let where_sql = self.sql();
+        let count_sql = format!("SELECT COUNT(*) FROM {table} WHERE {where_sql}");
+        let total: i64 = connection.prepare_cached(&count_sql)?.query_row(params_from_iter(&self.values), |r| r.get(0))?;
+        let list_sql = format!("SELECT {columns} FROM {table} WHERE {where_sql} ORDER BY {order} LIMIT ? OFFSET ?");
+        self.values.push(Value::Integer(i64::from(page.page_size())));
+        self.values.push(Value::Integer(page.offset() as i64));
+        let items = connection
+            .prepare_cached(&list_sql)?
+            .query_map(params_from_iter(&self.values), map)?
+            .collect::<rusqlite::Result<Vec<T>>>()?;
+        Ok((items, total.max(0) as u64))
+    }
+}
+
+/// Reads the history of the given tickets, oldest first, grouped by ticket.
+fn histories(connection: &Connection, ticket_ids: &[Id]) -> rusqlite::Result<HashMap<String, Vec<HistoryEntry>>> {
+    let mut by_ticket: HashMap<String, Vec<HistoryEntry>> = HashMap::new();
+    if ticket_ids.is_empty() {
+        return Ok(by_ticket);
+    }
+    let sql = format!(
+        "SELECT ticket_id, {HISTORY_COLUMNS} FROM ticket_history WHERE ticket_id IN ({}) ORDER BY rowid",
+        placeholders(ticket_ids.len())
+    );
+    let mut statement = connection.prepare(&sql)?;
+    let mut rows = statement.query(params_from_iter(id_values(ticket_ids)))?;
+    while let Some(row) = rows.next()? {
+        let ticket_id: String = row.get(0)?;
+        by_ticket.entry(ticket_id).or_default().push(history_from_row(row, 1)?);
+    }
+    Ok(by_ticket)
+}
+
+fn with_histories(connection: &Connection, mut tickets: Vec<Ticket>) -> rusqlite::Result<Vec<Ticket>> {
+    let ids: Vec<Id> = tickets.iter().map(|t| t.id.clone()).collect();
+    let mut histories = histories(connection, &ids)?;
+    for ticket in &mut tickets {
+        ticket.history = histories.remove(ticket.id.as_str()).unwrap_or_default();
+    }
+    Ok(tickets)
+}
+
+fn insert_history(transaction: &rusqlite::Transaction<'_>, ticket: &Id, entry: &HistoryEntry) -> rusqlite::Result<()> {
+    transaction
+        .prepare_cached(
+            "INSERT INTO ticket_history (id, ticket_id, operator_id, operator_name, action, content, timestamp)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )?
+        .execute(params![
+            entry.id.as_str(),
+            ticket.as_str(),
+            entry.operator_id,
+            entry.operator_name,
+            entry.action,
+            entry.content,
+            time_text(&entry.timestamp),
+        ])?;
+    Ok(())
+}
+
+fn insert_notification_row(transaction: &Connection, n: &Notification) -> rusqlite::Result<()> {
+    transaction
+        .prepare_cached(
+            "INSERT INTO notifications (id, service_provider_id, type, title, content, related_customer_id,
+                 related_customer_name, related_ticket_id, read_status, created_at, read_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )?
+        .execute(params![
+            n.id.as_str(),
+            n.service_provider_id.as_str(),
+            n.notification_type.as_str(),
+            n.title,
+            n.content,
+            n.related_customer_id.as_ref().map(Id::as_str),
+            n.related_customer_name,
+            n.related_ticket_id.as_ref().map(Id::as_str),
+            n.read_status.as_str(),
+            time_text(&n.created_at),
+            n.read_at.as_ref().map(time_text),
+        ])?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> AppResult<()> {
+        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(()))).await
+    }
+
+    fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
+    }
+
+    async fn count_providers(&self) -> AppResult<u64> {
+        self.read(|c| c.query_row("SELECT COUNT(*) FROM providers", [], |r| r.get::<_, i64>(0)))
+            .await
+            .map(|n| n.max(0) as u64)
+    }
+
+    async fn insert_provider(&self, p: &ServiceProvider, password_hash: &str) -> AppResult<()> {
+        let (p, hash) = (p.clone(), password_hash.to_owned());
+        self.write(move |t| {
+            t.execute(
+                "INSERT INTO providers (id, username, password_hash, name, contact_person, phone, email, region,
+                     status, created_at, updated_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                params![
+                    p.id.as_str(),
+                    p.username,
+                    hash,
+                    p.name,
+                    p.contact_person,
+                    p.phone,
+                    p.email,
+                    p.region,
+                    p.status.as_str(),
+                    time_text(&p.created_at),
+                    time_text(&p.updated_at),
+                ],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn provider_credentials(&self, username: &str) -> AppResult<Option<(ServiceProvider, String)>> {
+        let username = username.to_owned();
+        self.read(move |c| {
+            c.prepare_cached(&format!("SELECT {PROVIDER_COLUMNS}, password_hash FROM providers WHERE username = ?"))?
+                .query_row([username], |row| Ok((provider_from_row(row)?, row.get("password_hash")?)))
+                .optional()
+        })
+        .await
+    }
+
+    async fn providers_by_ids(&self, ids: &[Id]) -> AppResult<Vec<ServiceProvider>> {
+        let ids = ids.to_vec();
+        self.read(move |c| {
+            let sql = format!("SELECT {PROVIDER_COLUMNS} FROM providers WHERE id IN ({})", placeholders(ids.len()));
+            c.prepare(&sql)?.query_map(params_from_iter(id_values(&ids)), provider_from_row)?.collect()
+        })
+        .await
+    }
+
+    async fn insert_customer(&self, c: &Customer) -> AppResult<()> {
+        let c = c.clone();
+        self.write(move |t| {
+            t.prepare_cached(
+                "INSERT INTO customers (id, service_provider_id, service_provider_name, name, contact_person, phone,
+                     email, region, software_version, port_count, purchase_date, expiry_date, status,
+                     login_frequency, feature_usage, data_input, training_completion, usage_updated_at,
+                     last_active_time, created_at, updated_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )?
+            .execute(params![
+                c.id.as_str(),
+                c.service_provider_id.as_str(),
+                c.service_provider_name,
+                c.name,
+                c.contact_person,
+                c.phone,
+                c.email,
+                c.region,
+                c.software_version,
+                c.port_count,
+                time_text(&c.purchase_date),
+                time_text(&c.expiry_date),
+                c.stored_status.as_str(),
+                c.usage.login_frequency,
+                c.usage.feature_usage,
+                c.usage.data_input,
+                c.usage.training_completion,
+                time_text(&c.usage_updated_at),
+                time_text(&c.last_active_time),
+                time_text(&c.created_at),
+                time_text(&c.updated_at),
+            ])
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn list_customers(&self, provider: &Id, filter: &CustomerFilter, page: PageRequest) -> AppResult<Page<Customer>> {
+        let mut conditions = Conditions::of_provider(provider);
+        if let Some(after) = &filter.expiry_after {
+            conditions.push("expiry_date > ?", [Value::Text(time_text(after))]);
+        }
+        if let Some(until) = &filter.expiry_until {
+            conditions.push("expiry_date <= ?", [Value::Text(time_text(until))]);
+        }
+        if let Some(keyword) = &filter.keyword {
+            let pattern = like_pattern(keyword);
+            conditions.push(
+                "(name LIKE ? ESCAPE '\\' OR contact_person LIKE ? ESCAPE '\\')",
+                [Value::Text(pattern.clone()), Value::Text(pattern)],
+            );
+        }
+        let (items, total) = self
+            .read(move |c| {
+                conditions.page(c, "customers", CUSTOMER_COLUMNS, "updated_at DESC, id", page, customer_from_row)
+            })
+            .await?;
+        Ok(Page { items, total, request: page })
+    }
+
+    async fn customers_by_ids(&self, provider: &Id, ids: &[Id]) -> AppResult<Vec<Customer>> {
+        let (provider, ids) = (provider.clone(), ids.to_vec());
+        self.read(move |c| {
+            let sql = format!(
+                "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE service_provider_id = ? AND id IN ({})",
+                placeholders(ids.len())
+            );
+            let mut values = vec![text(provider.as_str())];
+            values.extend(id_values(&ids));
+            c.prepare_cached(&sql)?.query_map(params_from_iter(values), customer_from_row)?.collect()
+        })
+        .await
+    }
+
+    async fn insert_ticket(&self, ticket: &Ticket, notification: &Notification) -> AppResult<()> {
+        let (ticket, notification) = (ticket.clone(), notification.clone());
+        self.write(move |t| {
+            t.prepare_cached(
+                "INSERT INTO tickets (id, service_provider_id, customer_id, customer_name, title, content, type,
+                     status, escalation_status, escalation_reason, escalated_at, assignee_id, assignee_name,
+                     resolution, resolved_at, created_at, updated_at, version)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )?
+            .execute(params![
+                ticket.id.as_str(),
+                ticket.service_provider_id.as_str(),
+                ticket.customer_id.as_str(),
+                ticket.customer_name,
+                ticket.title,
+                ticket.content,
+                ticket.ticket_type.as_str(),
+                ticket.status.as_str(),
+                ticket.escalation_status.as_str(),
+                ticket.escalation_reason,
+                ticket.escalated_at.as_ref().map(time_text),
+                ticket.assignee_id,
+                ticket.assignee_name,
+                ticket.resolution,
+                ticket.resolved_at.as_ref().map(time_text),
+                time_text(&ticket.created_at),
+                time_text(&ticket.updated_at),
+                ticket.version as i64,
+            ])?;
+            for entry in &ticket.history {
+                insert_history(t, &ticket.id, entry)?;
+            }
+            insert_notification_row(t, &notification)
+        })
+        .await
+    }
+
+    async fn list_tickets(&self, provider: &Id, filter: &TicketFilter, page: PageRequest) -> AppResult<Page<Ticket>> {
+        let mut conditions = Conditions::of_provider(provider);
+        if let Some(customer) = &filter.customer_id {
+            conditions.push("customer_id = ?", [text(customer.as_str())]);
+        }
+        if let Some(status) = filter.status {
+            conditions.push("status = ?", [text(status.as_str())]);
+        }
+        if let Some(ticket_type) = filter.ticket_type {
+            conditions.push("type = ?", [text(ticket_type.as_str())]);
+        }
+        let (items, total) = self
+            .read(move |c| {
+                let (tickets, total) =
+                    conditions.page(c, "tickets", TICKET_COLUMNS, "updated_at DESC, id", page, ticket_from_row)?;
+                Ok((with_histories(c, tickets)?, total))
+            })
+            .await?;
+        Ok(Page { items, total, request: page })
+    }
+
+    async fn ticket(&self, provider: &Id, id: &Id) -> AppResult<Option<Ticket>> {
+        let (provider, id) = (provider.clone(), id.clone());
+        self.read(move |c| {
+            let ticket = c
+                .prepare_cached(&format!(
+                    "SELECT {TICKET_COLUMNS} FROM tickets WHERE service_provider_id = ? AND id = ?"
+                ))?
+                .query_row([provider.as_str(), id.as_str()], ticket_from_row)
+                .optional()?;
+            match ticket {
+                Some(ticket) => Ok(with_histories(c, vec![ticket])?.pop()),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn apply_ticket_change(&self, change: &TicketChange) -> AppResult<bool> {
+        let change = change.clone();
+        self.write(move |t| {
+            let ticket = &change.ticket;
+            let updated = t
+                .prepare_cached(
+                    "UPDATE tickets SET status = ?, escalation_status = ?, escalation_reason = ?, escalated_at = ?,
+                         assignee_id = ?, assignee_name = ?, resolution = ?, resolved_at = ?, updated_at = ?,
+                         version = version + 1
+                     WHERE id = ? AND service_provider_id = ? AND version = ?",
+                )?
+                .execute(params![
+                    ticket.status.as_str(),
+                    ticket.escalation_status.as_str(),
+                    ticket.escalation_reason,
+                    ticket.escalated_at.as_ref().map(time_text),
+                    ticket.assignee_id,
+                    ticket.assignee_name,
+                    ticket.resolution,
+                    ticket.resolved_at.as_ref().map(time_text),
+                    time_text(&ticket.updated_at),
+                    ticket.id.as_str(),
+                    ticket.service_provider_id.as_str(),
+                    ticket.version as i64,
+                ])?;
+            if updated == 0 {
+                return Ok(false);
+            }
+            for entry in &change.appended_history {
+                insert_history(t, &ticket.id, entry)?;
+            }
+            insert_notification_row(t, &change.notification)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn insert_notification(&self, notification: &Notification) -> AppResult<()> {
+        let notification = notification.clone();
+        self.write(move |t| insert_notification_row(t, &notification)).await
+    }
+
+    async fn list_notifications(
+        &self,
+        provider: &Id,
+        filter: &NotificationFilter,
+        page: PageRequest,
+    ) -> AppResult<Page<Notification>> {
+        let mut conditions = Conditions::of_provider(provider);
+        if let Some(kind) = filter.notification_type {
+            conditions.push("type = ?", [text(kind.as_str())]);
+        }
+        if let Some(read_status) = filter.read_status {
+            conditions.push("read_status = ?", [text(read_status.as_str())]);
+        }
+        let (items, total) = self
+            .read(move |c| {
+                let order = "created_at DESC, id DESC";
+                conditions.page(c, "notifications", NOTIFICATION_COLUMNS, order, page, notification_from_row)
+            })
+            .await?;
+        Ok(Page { items, total, request: page })
+    }
+
+    async fn unread_count(&self, provider: &Id) -> AppResult<u64> {
+        let provider = provider.clone();
+        self.read(move |c| {
+            c.prepare_cached("SELECT COUNT(*) FROM notifications WHERE service_provider_id = ? AND read_status = ?")?
+                .query_row([provider.as_str(), ReadStatus::Unread.as_str()], |r| r.get::<_, i64>(0))
+        })
+        .await
+        .map(|n| n.max(0) as u64)
+    }
+
+    async fn notification(&self, provider: &Id, id: &Id) -> AppResult<Option<Notification>> {
+        let (provider, id) = (provider.clone(), id.clone());
+        self.read(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE service_provider_id = ? AND id = ?"
+            ))?
+            .query_row([provider.as_str(), id.as_str()], notification_from_row)
+            .optional()
+        })
+        .await
+    }
+
+    async fn mark_notification_read(&self, provider: &Id, id: &Id, at: Timestamp) -> AppResult<Option<Notification>> {
+        let (provider, id) = (provider.clone(), id.clone());
+        self.write(move |t| {
+            t.prepare_cached(
+                "UPDATE notifications SET read_status = ?, read_at = COALESCE(read_at, ?)
+                 WHERE service_provider_id = ? AND id = ?",
+            )?
+            .execute(params![ReadStatus::Read.as_str(), time_text(&at), provider.as_str(), id.as_str()])?;
+            t.prepare_cached(&format!(
+                "SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE service_provider_id = ? AND id = ?"
+            ))?
+            .query_row([provider.as_str(), id.as_str()], notification_from_row)
+            .optional()
+        })
+        .await
+    }
+
+    async fn mark_all_notifications_read(&self, provider: &Id, at: Timestamp) -> AppResult<u64> {
+        let provider = provider.clone();
+        self.write(move |t| {
+            t.prepare_cached(
+                "UPDATE notifications SET read_status = ?, read_at = ?
+                 WHERE service_provider_id = ? AND read_status = ?",
+            )?
+            .execute(params![
+                ReadStatus::Read.as_str(),
+                time_text(&at),
+                provider.as_str(),
+                ReadStatus::Unread.as_str()
+            ])
+            .map(|n| n as u64)
+        })
+        .await
+    }
+
+    async fn insert_chat_message(&self, m: &ChatMessage) -> AppResult<()> {
+        let m = m.clone();
+        self.write(move |t| {
+            t.prepare_cached(
+                "INSERT INTO chat_messages (id, service_provider_id, service_provider_name, customer_id,
+                     customer_name, sender_type, content, timestamp, status)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )?
+            .execute(params![
+                m.id.as_str(),
+                m.service_provider_id.as_str(),
+                m.service_provider_name,
+                m.customer_id.as_str(),
+                m.customer_name,
+                m.sender_type.as_str(),
+                m.content,
+                time_text(&m.timestamp),
+                m.status.as_str(),
+            ])
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn list_chat_messages(&self, provider: &Id, customer: &Id, page: PageRequest) -> AppResult<Page<ChatMessage>> {
+        let mut conditions = Conditions::of_provider(provider);
+        conditions.push("customer_id = ?", [text(customer.as_str())]);
+        let (mut items, total) = self
+            .read(move |c| {
+                let order = "timestamp DESC, rowid DESC";
+                conditions.page(c, "chat_messages", CHAT_COLUMNS, order, page, chat_from_row)
+            })
+            .await?;
+        items.reverse();
+        Ok(Page { items, total, request: page })
+    }
+
+    async fn revoke_access_token(&self, jti: &str, expires_at: Timestamp) -> AppResult<()> {
+        let jti = jti.to_owned();
+        self.write(move |t| {
+            t.execute(
+                "INSERT OR IGNORE INTO revoked_access_tokens (jti, expires_at) VALUES (?, ?)",
+                params![jti, time_text(&expires_at)],
+            )?;
+            // Entries past their token's expiry refuse nothing any more.
+            t.execute("DELETE FROM revoked_access_tokens WHERE expires_at < ?", [time_text(&crate::domain::now())])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn is_access_revoked(&self, jti: &str, family_id: &str) -> AppResult<bool> {
+        let (jti, family_id) = (jti.to_owned(), family_id.to_owned());
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = ?)
+                     OR EXISTS (SELECT 1 FROM token_families WHERE id = ? AND revoked_at IS NOT NULL)",
+            )?
+            .query_row([jti, family_id], |r| r.get(0))
+        })
+        .await
+    }
+
+    async fn insert_refresh_token(&self, record: &RefreshTokenRecord) -> AppResult<()> {
+        let record = record.clone();
+        self.write(move |t| {
+            t.execute("INSERT OR IGNORE INTO token_families (id) VALUES (?)", [&record.family_id])?;
+            t.execute(
+                "INSERT INTO refresh_tokens (token_hash, family_id, provider_id, expires_at) VALUES (?, ?, ?, ?)",
+                params![record.token_hash, record.family_id, record.provider_id.as_str(), time_text(&record.expires_at)],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn use_refresh_token(&self, token_hash: &str, at: Timestamp) -> AppResult<RefreshTokenUse> {
+        let token_hash = token_hash.to_owned();
+        self.write(move |t| {
+            let found = t
+                .query_row(
+                    "SELECT r.family_id, r.provider_id, r.expires_at, r.used_at IS NOT NULL, f.revoked_at IS NOT NULL
+                     FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id
+                     WHERE r.token_hash = ?",
+                    [&token_hash],
+                    |row| {
+                        let record = RefreshTokenRecord {
+                            token_hash: token_hash.clone(),
+                            family_id: row.get(0)?,
+                            provider_id: Id::from_stored(row.get(1)?),
+                            expires_at: rows::parse_time(row, 2)?,
+                        };
+                        Ok((record, row.get::<_, bool>(3)?, row.get::<_, bool>(4)?))
+                    },
+                )
+                .optional()?;
+            Ok(match found {
+                None => RefreshTokenUse::Unknown,
+                Some((_, _, true)) => RefreshTokenUse::Revoked,
+                Some((record, true, false)) => RefreshTokenUse::Reused(record),
+                Some((record, false, false)) => {
+                    t.execute("UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ?", params![time_text(&at), token_hash])?;
+                    RefreshTokenUse::Fresh(record)
+                }
+            })
+        })
+        .await
+    }
+
+    async fn revoke_token_family(&self, family_id: &str, at: Timestamp) -> AppResult<()> {
+        let family_id = family_id.to_owned();
+        self.write(move |t| {
+            t.execute(
+                "INSERT INTO token_families (id, revoked_at) VALUES (?1, ?2)
+                 ON CONFLICT (id) DO UPDATE SET revoked_at = COALESCE(revoked_at, ?2)",
+                params![family_id, time_text(&at)],
+            )
+            .map(drop)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_pattern;
+
+    #[test]
+    fn like_patterns_match_wildcards_literally() {
+        assert_eq!(like_pattern("科技"), "%科技%");
+        assert_eq!(like_pattern("100%_\\"), "%100\\%\\_\\\\%");
+    }
+}

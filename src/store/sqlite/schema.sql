@@ -1,0 +1,123 @@
+-- The embedded store's schema. Applied at every start; every statement is idempotent.
+-- Times are RFC 3339 UTC strings of one fixed width, so they sort as text.
+
+CREATE TABLE IF NOT EXISTS providers (
+    id             TEXT PRIMARY KEY,
+    username       TEXT NOT NULL UNIQUE,
+    password_hash  TEXT NOT NULL,
+    name           TEXT NOT NULL,
+    contact_person TEXT NOT NULL,
+    phone          TEXT NOT NULL,
+    email          TEXT NOT NULL UNIQUE,
+    region         TEXT NOT NULL,
+    status         TEXT NOT NULL,
+    created_at     TEXT NOT NULL,
+    updated_at     TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS customers (
+    id                    TEXT PRIMARY KEY,
+    service_provider_id   TEXT NOT NULL REFERENCES providers(id),
+    service_provider_name TEXT NOT NULL,
+    name                  TEXT NOT NULL,
+    contact_person        TEXT NOT NULL,
+    phone                 TEXT NOT NULL,
+    email                 TEXT NOT NULL,
+    region                TEXT NOT NULL,
+    software_version      TEXT NOT NULL,
+    port_count            INTEGER NOT NULL,
+    purchase_date         TEXT NOT NULL,
+    expiry_date           TEXT NOT NULL,
+    status                TEXT NOT NULL,
+    login_frequency       INTEGER NOT NULL,
+    feature_usage         INTEGER NOT NULL,
+    data_input            INTEGER NOT NULL,
+    training_completion   INTEGER NOT NULL,
+    usage_updated_at      TEXT NOT NULL,
+    last_active_time      TEXT NOT NULL,
+    created_at            TEXT NOT NULL,
+    updated_at            TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS customers_by_provider_updated ON customers (service_provider_id, updated_at DESC, id);
+CREATE INDEX IF NOT EXISTS customers_by_provider_expiry ON customers (service_provider_id, expiry_date);
+
+CREATE TABLE IF NOT EXISTS tickets (
+    id                  TEXT PRIMARY KEY,
+    service_provider_id TEXT NOT NULL REFERENCES providers(id),
+    customer_id         TEXT NOT NULL REFERENCES customers(id),
+    customer_name       TEXT NOT NULL,
+    title               TEXT NOT NULL,
+    content             TEXT NOT NULL,
+    type                TEXT NOT NULL,
+    status              TEXT NOT NULL,
+    escalation_status   TEXT NOT NULL,
+    escalation_reason   TEXT,
+    escalated_at        TEXT,
+    assignee_id         TEXT,
+    assignee_name       TEXT,
+    resolution          TEXT,
+    resolved_at         TEXT,
+    created_at          TEXT NOT NULL,
+    updated_at          TEXT NOT NULL,
+    version             INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tickets_by_provider_updated ON tickets (service_provider_id, updated_at DESC, id);
+CREATE INDEX IF NOT EXISTS tickets_by_customer_status ON tickets (customer_id, status);
+
+CREATE TABLE IF NOT EXISTS ticket_history (
+    id            TEXT PRIMARY KEY,
+    ticket_id     TEXT NOT NULL REFERENCES tickets(id),
+    operator_id   TEXT NOT NULL,
+    operator_name TEXT NOT NULL,
+    action        TEXT NOT NULL,
+    content       TEXT NOT NULL,
+    timestamp     TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ticket_history_by_ticket ON ticket_history (ticket_id);
+
+CREATE TABLE IF NOT EXISTS notifications (
+    id                    TEXT PRIMARY KEY,
+    service_provider_id   TEXT NOT NULL REFERENCES providers(id),
+    type                  TEXT NOT NULL,
+    title                 TEXT NOT NULL,
+    content               TEXT NOT NULL,
+    related_customer_id   TEXT,
+    related_customer_name TEXT,
+    related_ticket_id     TEXT,
+    read_status           TEXT NOT NULL,
+    created_at            TEXT NOT NULL,
+    read_at               TEXT
+);
+CREATE INDEX IF NOT EXISTS notifications_by_provider_created ON notifications (service_provider_id, created_at DESC);
+CREATE INDEX IF NOT EXISTS notifications_by_provider_read ON notifications (service_provider_id, read_status);
+
+CREATE TABLE IF NOT EXISTS chat_messages (
+    id                    TEXT PRIMARY KEY,
+    service_provider_id   TEXT NOT NULL REFERENCES providers(id),
+    service_provider_name TEXT NOT NULL,
+    customer_id           TEXT NOT NULL REFERENCES customers(id),
+    customer_name         TEXT NOT NULL,
+    sender_type           TEXT NOT NULL,
+    content               TEXT NOT NULL,
+    timestamp             TEXT NOT NULL,
+    status                TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chat_by_conversation ON chat_messages (service_provider_id, customer_id, timestamp);
+
+CREATE TABLE IF NOT EXISTS revoked_access_tokens (
+    jti        TEXT PRIMARY KEY,
+    expires_at TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS token_families (
+    id         TEXT PRIMARY KEY,
+    revoked_at TEXT
+);
+
+CREATE TABLE IF NOT EXISTS refresh_tokens (
+    token_hash  TEXT PRIMARY KEY,
+    family_id   TEXT NOT NULL REFERENCES token_families(id),
+    provider_id TEXT NOT NULL REFERENCES providers(id),
+    expires_at  TEXT NOT NULL,
+    used_at     TEXT
+);
