@@ -61,7 +61,11 @@ impl Config {
             None | Some("true") | Some("1") | Some("yes") => true,
             Some("false") | Some("0") | Some("no") => false,
             Some(other) => {
-                return Err(ConfigError { variable: "SEED_DEMO", value: other.to_owned(), reason: "expected true or false" })
+                return Err(ConfigError {
+                    variable: "SEED_DEMO",
+                    value: other.to_owned(),
+                    reason: "expected true or false",
+                })
             }
         };
         let bcrypt_cost = match get("BCRYPT_COST") {

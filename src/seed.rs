@@ -57,9 +57,12 @@ const PROVIDERS: [DemoProvider; 2] = [
     },
 ];
 
-const COMPANY_PREFIXES: [&str; 15] =
-    ["鑫源", "恒达", "华美", "永丰", "金诚", "瑞祥", "宏图", "佳和", "盛世", "天润", "福满", "顺通", "绿源", "新锐", "康泰"];
-const COMPANY_KINDS: [&str; 6] = ["商贸有限公司", "食品批发部", "建材经营部", "五金机电有限公司", "服装贸易有限公司", "日用百货超市"];
+const COMPANY_PREFIXES: [&str; 15] = [
+    "鑫源", "恒达", "华美", "永丰", "金诚", "瑞祥", "宏图", "佳和", "盛世", "天润", "福满", "顺通", "绿源", "新锐",
+    "康泰",
+];
+const COMPANY_KINDS: [&str; 6] =
+    ["商贸有限公司", "食品批发部", "建材经营部", "五金机电有限公司", "服装贸易有限公司", "日用百货超市"];
 const SURNAMES: [&str; 12] = ["王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙"];
 const GIVEN_NAMES: [&str; 10] = ["伟", "芳", "娜", "敏", "静", "磊", "强", "洋", "艳", "军"];
 const VERSIONS: [&str; 4] = ["基础版", "标准版", "专业版", "企业版"];
@@ -81,9 +84,24 @@ const TICKET_SUBJECTS: [(TicketType, &str, &str); 12] = [
 ];
 
 const CHAT_SCRIPTS: [[&str; 4]; 4] = [
-    ["您好，我遇到了登录问题", "您好，请问具体是什么登录问题？", "提示密码错误，但密码是对的", "请尝试重置密码，操作步骤如下：点击登录页的“忘记密码”。"],
-    ["请问怎么导出本月的销售报表？", "您好，在报表中心选择销售报表，右上角有导出按钮。", "找到了，谢谢！", "不客气，有问题随时联系我们。"],
-    ["入库的时候扫码枪没反应", "请确认扫码枪是否设置为键盘模式。", "怎么设置键盘模式？", "扫描说明书第二页的“USB键盘”条码即可。"],
+    [
+        "您好，我遇到了登录问题",
+        "您好，请问具体是什么登录问题？",
+        "提示密码错误，但密码是对的",
+        "请尝试重置密码，操作步骤如下：点击登录页的“忘记密码”。",
+    ],
+    [
+        "请问怎么导出本月的销售报表？",
+        "您好，在报表中心选择销售报表，右上角有导出按钮。",
+        "找到了，谢谢！",
+        "不客气，有问题随时联系我们。",
+    ],
+    [
+        "入库的时候扫码枪没反应",
+        "请确认扫码枪是否设置为键盘模式。",
+        "怎么设置键盘模式？",
+        "扫描说明书第二页的“USB键盘”条码即可。",
+    ],
     ["我们想续费，能优惠吗？", "您好，年付续费可享九折优惠。", "升级专业版多少钱？", "我稍后把专业版的报价单发给您。"],
 ];
 
@@ -186,7 +204,11 @@ fn demo_customers(
             let purchase_date = expiry_date - Duration::days(365 * random.between(1, 3));
             let engaged = i % 5 != 0;
             let metric = |random: &mut Lcg| {
-                if engaged { random.between(62, 99) as u8 } else { random.between(25, 75) as u8 }
+                if engaged {
+                    random.between(62, 99) as u8
+                } else {
+                    random.between(25, 75) as u8
+                }
             };
             let usage = UsageMetrics {
                 login_frequency: metric(random),
@@ -200,7 +222,8 @@ fn demo_customers(
                 COMPANY_PREFIXES[(i + random.below(3)) % COMPANY_PREFIXES.len()],
                 COMPANY_KINDS[random.below(COMPANY_KINDS.len())]
             );
-            let contact_person = format!("{}{}", SURNAMES[random.below(SURNAMES.len())], GIVEN_NAMES[random.below(GIVEN_NAMES.len())]);
+            let contact_person =
+                format!("{}{}", SURNAMES[random.below(SURNAMES.len())], GIVEN_NAMES[random.below(GIVEN_NAMES.len())]);
             let last_active_time = at - Duration::hours(random.between(1, 24 * 20));
             Customer {
                 service_provider_id: provider.id.clone(),
@@ -317,13 +340,22 @@ fn demo_ticket(
     (ticket, notification)
 }
 
-fn demo_alerts(provider: &ServiceProvider, customers: &[Customer], at: Timestamp, ids: &mut IdCounters) -> Vec<Notification> {
+fn demo_alerts(
+    provider: &ServiceProvider,
+    customers: &[Customer],
+    at: Timestamp,
+    ids: &mut IdCounters,
+) -> Vec<Notification> {
     let mut alerts: Vec<Notification> = customers
         .iter()
         .filter_map(|customer| {
             let (title, content) = match customer.status_at(at) {
-                CustomerStatus::Expiring => ("客户即将到期", format!("客户{}的软件服务将于30天内到期，请及时跟进续费", customer.name)),
-                CustomerStatus::Expired => ("客户已到期", format!("客户{}的软件服务已到期，请联系客户办理续费", customer.name)),
+                CustomerStatus::Expiring => {
+                    ("客户即将到期", format!("客户{}的软件服务将于30天内到期，请及时跟进续费", customer.name))
+                }
+                CustomerStatus::Expired => {
+                    ("客户已到期", format!("客户{}的软件服务已到期，请联系客户办理续费", customer.name))
+                }
                 CustomerStatus::Active => return None,
             };
             Some(Notification {

@@ -77,7 +77,12 @@ impl Measure {
             },
             Measure::FeatureUsage => MeasureRule {
                 weight_percent: 40,
-                descriptions: ["核心功能与高级功能均已使用", "使用了大部分核心功能", "仅使用了部分核心功能", "功能使用较少"],
+                descriptions: [
+                    "核心功能与高级功能均已使用",
+                    "使用了大部分核心功能",
+                    "仅使用了部分核心功能",
+                    "功能使用较少",
+                ],
                 suggestion: "建议演示库存预警、报表分析等核心功能，提高功能使用率",
             },
             Measure::DataInput => MeasureRule {
@@ -157,7 +162,9 @@ pub fn assess(metrics: &UsageMetrics, software_version: &str) -> UsageAssessment
     }
     for measure in Measure::ALL {
         let assessment = assess_measure(measure, metrics);
-        if assessment.level <= Level::Medium || (measure == Measure::TrainingCompletion && assessment.level < Level::High) {
+        if assessment.level <= Level::Medium
+            || (measure == Measure::TrainingCompletion && assessment.level < Level::High)
+        {
             suggestions.push(measure.rule().suggestion);
         }
     }

@@ -40,7 +40,11 @@ impl RequestAuth {
 }
 
 /// Adds the per-request data every resolver relies on: the caller, and the loaders scoped to it.
-pub fn with_request_data(request: async_graphql::Request, services: &Services, auth: RequestAuth) -> async_graphql::Request {
+pub fn with_request_data(
+    request: async_graphql::Request,
+    services: &Services,
+    auth: RequestAuth,
+) -> async_graphql::Request {
     let request = match &auth.0 {
         Ok(session) => request
             .data(DataLoader::new(

@@ -43,7 +43,11 @@ impl MutationRoot {
     /// Trades a refresh token for a new token pair. Each refresh token works once.
     async fn refresh_token(&self, ctx: &Context<'_>, refresh_token: String) -> Result<TokenPair> {
         let tokens = ctx.services().auth.refresh(&refresh_token).await.extend()?;
-        Ok(TokenPair { token: tokens.token, refresh_token: tokens.refresh_token, expires_at: DateTime(tokens.expires_at) })
+        Ok(TokenPair {
+            token: tokens.token,
+            refresh_token: tokens.refresh_token,
+            expires_at: DateTime(tokens.expires_at),
+        })
     }
 
     /// Opens a ticket for a customer.
@@ -105,7 +109,12 @@ impl MutationRoot {
     }
 
     /// Sends a chat message to a customer.
-    async fn send_chat_message(&self, ctx: &Context<'_>, customer_id: ID, content: String) -> Result<ChatMessageObject> {
+    async fn send_chat_message(
+        &self,
+        ctx: &Context<'_>,
+        customer_id: ID,
+        content: String,
+    ) -> Result<ChatMessageObject> {
         let session = ctx.session()?;
         let customer = input::id(&customer_id, "customerId", "客户ID").extend()?;
         let content = input::text(&content, TextLimit::CHAT_CONTENT).extend()?;

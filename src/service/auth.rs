@@ -27,6 +27,8 @@ pub const ACCESS_TOKEN_HOURS: i64 = 24;
 pub const REFRESH_TOKEN_DAYS: i64 = 30;
 /// bcrypt ignores bytes past 72; longer passwords are refused rather than silently cut.
 pub const MAX_PASSWORD_BYTES: usize = 72;
+/// No account name is longer; a longer one is a mistake, not a guess worth a bcrypt check.
+pub const MAX_USERNAME_CHARS: usize = 64;
 
 const WRONG_CREDENTIALS: &str = "账号或密码错误";
 const BAD_TOKEN: &str = "登录已失效，请重新登录";
@@ -96,6 +98,9 @@ impl AuthService {
     pub async fn login(&self, username: &str, password: &str) -> AppResult<(ServiceProvider, IssuedTokens)> {
         if username.trim().is_empty() {
             return Err(AppError::bad_input("username", "账号不能为空"));
+        }
+        if username.chars().count() > MAX_USERNAME_CHARS {
+            return Err(AppError::bad_input("username", format!("账号不能超过{MAX_USERNAME_CHARS}个字符")));
         }
         if password.is_empty() {
             return Err(AppError::bad_input("password", "密码不能为空"));

@@ -3,9 +3,9 @@
 //! The GraphQL resolvers (and so the REST shim) call these at the edge; below it only parsed
 //! values travel.
 
-use crate::domain::{Id, PageRequest, Text, TextLimit, MAX_PAGE_SIZE};
-use crate::domain::text::TextError;
 use crate::domain::paging::PageError;
+use crate::domain::text::TextError;
+use crate::domain::{Id, PageRequest, Text, TextLimit, MAX_PAGE_SIZE};
 use crate::error::{AppError, AppResult};
 
 /// Parses an entity id; `field` is the parameter's name, `label` its Chinese name.
@@ -35,8 +35,6 @@ pub fn optional_text(raw: Option<&str>, limit: TextLimit) -> AppResult<Option<Te
 pub fn page(page: i64, page_size: i64) -> AppResult<PageRequest> {
     PageRequest::new(page, page_size).map_err(|error| match error {
         PageError::PageBelowOne => AppError::bad_input("page", "页码必须是大于等于1的整数"),
-        PageError::SizeOutOfRange => {
-            AppError::bad_input("pageSize", format!("每页条数必须在1到{MAX_PAGE_SIZE}之间"))
-        }
+        PageError::SizeOutOfRange => AppError::bad_input("pageSize", format!("每页条数必须在1到{MAX_PAGE_SIZE}之间")),
     })
 }

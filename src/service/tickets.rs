@@ -187,8 +187,11 @@ impl TicketService {
             let at = now();
             let (mut next, appended, title, what) = decide(&current, at)?;
             next.updated_at = at;
-            let notification =
-                ticket_notification(&next, title, format!("客户{}的工单\"{}\"{}", next.customer_name, next.title, what));
+            let notification = ticket_notification(
+                &next,
+                title,
+                format!("客户{}的工单\"{}\"{}", next.customer_name, next.title, what),
+            );
             let change = TicketChange { ticket: next, appended_history: appended, notification };
             if self.store.apply_ticket_change(&change).await? {
                 let TicketChange { mut ticket, appended_history, .. } = change;

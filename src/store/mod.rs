@@ -12,8 +12,8 @@
 pub mod sqlite;
 
 use crate::domain::{
-    ChatMessage, Customer, Id, Notification, NotificationType, Page, PageRequest, ReadStatus, ServiceProvider,
-    Ticket, TicketStatus, TicketType, Timestamp,
+    ChatMessage, Customer, Id, Notification, NotificationType, Page, PageRequest, ReadStatus, ServiceProvider, Ticket,
+    TicketStatus, TicketType, Timestamp,
 };
 use crate::error::AppResult;
 use async_trait::async_trait;
@@ -99,8 +99,12 @@ pub trait Store: Send + Sync + 'static {
     // --- customers ---
     async fn insert_customer(&self, customer: &Customer) -> AppResult<()>;
     /// Customers of a provider, most recently updated first, with `unresolved_issues` counted.
-    async fn list_customers(&self, provider: &Id, filter: &CustomerFilter, page: PageRequest)
-        -> AppResult<Page<Customer>>;
+    async fn list_customers(
+        &self,
+        provider: &Id,
+        filter: &CustomerFilter,
+        page: PageRequest,
+    ) -> AppResult<Page<Customer>>;
     /// Those of the given customers that belong to the provider, in no particular order.
     async fn customers_by_ids(&self, provider: &Id, ids: &[Id]) -> AppResult<Vec<Customer>>;
 
@@ -116,8 +120,12 @@ pub trait Store: Send + Sync + 'static {
     // --- notifications ---
     async fn insert_notification(&self, notification: &Notification) -> AppResult<()>;
     /// Notifications of a provider, newest first.
-    async fn list_notifications(&self, provider: &Id, filter: &NotificationFilter, page: PageRequest)
-        -> AppResult<Page<Notification>>;
+    async fn list_notifications(
+        &self,
+        provider: &Id,
+        filter: &NotificationFilter,
+        page: PageRequest,
+    ) -> AppResult<Page<Notification>>;
     async fn unread_count(&self, provider: &Id) -> AppResult<u64>;
     async fn notification(&self, provider: &Id, id: &Id) -> AppResult<Option<Notification>>;
     /// Marks one notification read (keeping the first read time if it already was).

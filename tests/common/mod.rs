@@ -98,11 +98,7 @@ impl TestApp {
             request = request.bearer_auth(token);
         }
         let response = request.send().await.expect("the server answers");
-        assert!(
-            response.status().is_success(),
-            "GraphQL answers 200 even for errors, got {}",
-            response.status()
-        );
+        assert!(response.status().is_success(), "GraphQL answers 200 even for errors, got {}", response.status());
         response.json().await.expect("GraphQL answers JSON")
     }
 

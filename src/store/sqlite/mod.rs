@@ -9,8 +9,7 @@ mod rows;
 
 use self::rows::{
     chat_from_row, customer_from_row, history_from_row, notification_from_row, provider_from_row, ticket_from_row,
-    time_text, CHAT_COLUMNS, CUSTOMER_COLUMNS, HISTORY_COLUMNS, NOTIFICATION_COLUMNS, PROVIDER_COLUMNS,
-    TICKET_COLUMNS,
+    time_text, CHAT_COLUMNS, CUSTOMER_COLUMNS, HISTORY_COLUMNS, NOTIFICATION_COLUMNS, PROVIDER_COLUMNS, TICKET_COLUMNS,
 };
 use super::{
     CustomerFilter, NotificationFilter, RefreshTokenRecord, RefreshTokenUse, Store, TicketChange, TicketFilter,
@@ -201,7 +200,8 @@ impl Conditions {
     ) -> rusqlite::Result<(Vec<T>, u64)> {
         let where_sql = self.sql();
         let count_sql = format!("SELECT COUNT(*) FROM {table} WHERE {where_sql}");
-        let total: i64 = connection.prepare_cached(&count_sql)?.query_row(params_from_iter(&self.values), |r| r.get(0))?;
+        let total: i64 =
+            connection.prepare_cached(&count_sql)?.query_row(params_from_iter(&self.values), |r| r.get(0))?;
         let list_sql = format!("SELECT {columns} FROM {table} WHERE {where_sql} ORDER BY {order} LIMIT ? OFFSET ?");
         self.values.push(Value::Integer(i64::from(page.page_size())));
         self.values.push(Value::Integer(page.offset() as i64));
@@ -381,7 +381,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn list_customers(&self, provider: &Id, filter: &CustomerFilter, page: PageRequest) -> AppResult<Page<Customer>> {
+    async fn list_customers(
+        &self,
+        provider: &Id,
+        filter: &CustomerFilter,
+        page: PageRequest,
+    ) -> AppResult<Page<Customer>> {
         let mut conditions = Conditions::of_provider(provider);
         if let Some(after) = &filter.expiry_after {
             conditions.push("expiry_date > ?", [Value::Text(time_text(after))]);
@@ -586,7 +591,12 @@ impl Store for SqliteStore {
                 "UPDATE notifications SET read_status = ?, read_at = COALESCE(read_at, ?)
                  WHERE service_provider_id = ? AND id = ?",
             )?
-            .execute(params![ReadStatus::Read.as_str(), time_text(&at), provider.as_str(), id.as_str()])?;
+            .execute(params![
+                ReadStatus::Read.as_str(),
+                time_text(&at),
+                provider.as_str(),
+                id.as_str()
+            ])?;
             t.prepare_cached(&format!(
                 "SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE service_provider_id = ? AND id = ?"
             ))?
@@ -603,12 +613,7 @@ impl Store for SqliteStore {
                 "UPDATE notifications SET read_status = ?, read_at = ?
                  WHERE service_provider_id = ? AND read_status = ?",
             )?
-            .execute(params![
-                ReadStatus::Read.as_str(),
-                time_text(&at),
-                provider.as_str(),
-                ReadStatus::Unread.as_str()
-            ])
+            .execute(params![ReadStatus::Read.as_str(), time_text(&at), provider.as_str(), ReadStatus::Unread.as_str()])
             .map(|n| n as u64)
         })
         .await
@@ -638,7 +643,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn list_chat_messages(&self, provider: &Id, customer: &Id, page: PageRequest) -> AppResult<Page<ChatMessage>> {
+    async fn list_chat_messages(
+        &self,
+        provider: &Id,
+        customer: &Id,
+        page: PageRequest,
+    ) -> AppResult<Page<ChatMessage>> {
         let mut conditions = Conditions::of_provider(provider);
         conditions.push("customer_id = ?", [text(customer.as_str())]);
         let (mut items, total) = self
@@ -683,7 +693,12 @@ impl Store for SqliteStore {
             t.execute("INSERT OR IGNORE INTO token_families (id) VALUES (?)", [&record.family_id])?;
             t.execute(
                 "INSERT INTO refresh_tokens (token_hash, family_id, provider_id, expires_at) VALUES (?, ?, ?, ?)",
-                params![record.token_hash, record.family_id, record.provider_id.as_str(), time_text(&record.expires_at)],
+                params![
+                    record.token_hash,
+                    record.family_id,
+                    record.provider_id.as_str(),
+                    time_text(&record.expires_at)
+                ],
             )
             .map(drop)
         })
@@ -715,7 +730,10 @@ impl Store for SqliteStore {
                 Some((_, _, true)) => RefreshTokenUse::Revoked,
                 Some((record, true, false)) => RefreshTokenUse::Reused(record),
                 Some((record, false, false)) => {
-                    t.execute("UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ?", params![time_text(&at), token_hash])?;
+                    t.execute(
+                        "UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ?",
+                        params![time_text(&at), token_hash],
+                    )?;
                     RefreshTokenUse::Fresh(record)
                 }
             })
