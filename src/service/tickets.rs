@@ -8,7 +8,8 @@
 //! | escalate | not resolved and not yet escalated (else CONFLICT) | unchanged, escalationStatus escalated | `escalate` |
 //!
 //! Every change is written together with a `ticket_update` notification for the provider. Changes
-//! are compare-and-set on the ticket's version and retried on a race, so concurrent replies all land.
+//! to one ticket made through this service queue behind each other, and each is compare-and-set on
+//! the ticket's version (retried if another writer won), so concurrent replies all land.
 
 use super::{acting_provider, Session};
 use crate::domain::{
@@ -17,9 +18,14 @@ use crate::domain::{
 };
 use crate::error::{AppError, AppResult};
 use crate::store::{SharedStore, TicketChange, TicketFilter};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
+use tokio::sync::Mutex;
 
-/// How often a change is recomputed when another change to the same ticket wins the race.
+/// How often a change is recomputed when another writer changes the same ticket in between.
 const MAX_CHANGE_ATTEMPTS: usize = 8;
+/// Locks that queue the changes to one ticket (a ticket's lock is picked by its id's hash).
+const CHANGE_LOCKS: usize = 64;
 
 /// What a new ticket holds.
 #[derive(Debug, Clone)]
@@ -42,11 +48,14 @@ pub struct Reply {
 #[derive(Clone)]
 pub struct TicketService {
     store: SharedStore,
+    /// Without them, many concurrent changes to one ticket could each lose the compare-and-set
+    /// more often than [`MAX_CHANGE_ATTEMPTS`] allows and fail with CONFLICT.
+    change_locks: Arc<[Mutex<()>]>,
 }
 
 impl TicketService {
     pub fn new(store: SharedStore) -> TicketService {
-        TicketService { store }
+        TicketService { store, change_locks: (0..CHANGE_LOCKS).map(|_| Mutex::new(())).collect() }
     }
 
     pub async fn list(&self, session: &Session, filter: &TicketFilter, page: PageRequest) -> AppResult<Page<Ticket>> {
@@ -182,6 +191,7 @@ impl TicketService {
     where
         F: Fn(&Ticket, Timestamp) -> AppResult<(Ticket, Vec<HistoryEntry>, &'static str, String)>,
     {
+        let _queued = self.change_lock(id).lock().await;
         for _ in 0..MAX_CHANGE_ATTEMPTS {
             let current = self.get(session, id).await?;
             let at = now();
@@ -201,6 +211,12 @@ impl TicketService {
             }
         }
         Err(AppError::Conflict("工单正在被同时修改，请稍后重试".to_owned()))
+    }
+
+    fn change_lock(&self, ticket: &Id) -> &Mutex<()> {
+        let mut hasher = DefaultHasher::new();
+        ticket.hash(&mut hasher);
+        &self.change_locks[(hasher.finish() % self.change_locks.len() as u64) as usize]
     }
 
     /// The customer's name, if the customer is the provider's.
