@@ -9,11 +9,6 @@ use serde_json::{json, Value};
 
 const ME: &str = "{ me { id } }";
 
-/// Chinese characters in a message, as every message of our own validation has.
-fn has_chinese(text: &str) -> bool {
-    text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))
-}
-
 /// Asserts our own validation refused the operation: BAD_USER_INPUT, no data, a Chinese message.
 fn assert_bad_input(body: &Value, context: &str) {
     assert_eq!(error_code(body), "BAD_USER_INPUT", "{context}: {body}");

@@ -105,37 +105,12 @@ async fn snapshot(app: &TestApp, token: &str, customer_id: &str) -> Value {
     })
 }
 
-fn items(page: &Value) -> &Vec<Value> {
-    page["items"].as_array().unwrap_or_else(|| panic!("a page with items: {page}"))
-}
-
-fn total(page: &Value) -> u64 {
-    page["total"].as_u64().unwrap_or_else(|| panic!("a total: {page}"))
-}
-
 fn ids(messages: &[Value]) -> Vec<String> {
     messages.iter().map(|m| str_of(m, "id").to_owned()).collect()
 }
 
-fn str_of<'a>(value: &'a Value, field: &str) -> &'a str {
-    value[field].as_str().unwrap_or_else(|| panic!("{field} is a string in {value}"))
-}
-
-fn time(value: &Value, field: &str) -> DateTime<Utc> {
-    let text = str_of(value, field);
-    assert!(text.ends_with('Z'), "{field} is UTC with Z: {text}");
-    DateTime::parse_from_rfc3339(text)
-        .unwrap_or_else(|e| panic!("{field} is RFC 3339 ({e}): {text}"))
-        .with_timezone(&Utc)
-}
-
 fn timestamps(messages: &[Value]) -> Vec<DateTime<Utc>> {
     messages.iter().map(|m| time(m, "timestamp")).collect()
-}
-
-/// Chinese characters in a message, as every validation message has.
-fn has_chinese(text: &str) -> bool {
-    text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))
 }
 
 fn assert_bad_input(body: &Value, context: &str) {

@@ -74,24 +74,8 @@ async fn all_customers(app: &TestApp, token: &str) -> Vec<Value> {
     page["items"].as_array().expect("items").clone()
 }
 
-fn items(page: &Value) -> &Vec<Value> {
-    page["items"].as_array().unwrap_or_else(|| panic!("a page with items: {page}"))
-}
-
 fn ids(page: &Value) -> Vec<String> {
     items(page).iter().map(|c| c["id"].as_str().expect("an id").to_owned()).collect()
-}
-
-fn str_of<'a>(value: &'a Value, field: &str) -> &'a str {
-    value[field].as_str().unwrap_or_else(|| panic!("{field} is a string in {value}"))
-}
-
-fn time(value: &Value, field: &str) -> DateTime<Utc> {
-    let text = str_of(value, field);
-    assert!(text.ends_with('Z'), "{field} is UTC with Z: {text}");
-    DateTime::parse_from_rfc3339(text)
-        .unwrap_or_else(|e| panic!("{field} is RFC 3339 ({e}): {text}"))
-        .with_timezone(&Utc)
 }
 
 /// The status the spec derives from an expiry date at `now`.
@@ -113,11 +97,6 @@ fn weighted_total(details: &Value) -> u64 {
         + 30 * score("dataInput")
         + 10 * score("trainingCompletion");
     (weighted as f64 / 100.0).round() as u64
-}
-
-/// Chinese characters in a message, as every validation message has.
-fn has_chinese(text: &str) -> bool {
-    text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))
 }
 
 fn assert_bad_input(body: &Value) {

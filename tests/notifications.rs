@@ -38,14 +38,6 @@ async fn list(app: &TestApp, token: &str, variables: Value) -> Value {
     app.data(token, &list_query(), variables).await["notifications"].clone()
 }
 
-fn items(page: &Value) -> &Vec<Value> {
-    page["items"].as_array().unwrap_or_else(|| panic!("a page with items: {page}"))
-}
-
-fn total(page: &Value) -> u64 {
-    page["total"].as_u64().unwrap_or_else(|| panic!("a total: {page}"))
-}
-
 async fn unread_count(app: &TestApp, token: &str) -> u64 {
     let data = app.data(token, UNREAD_COUNT, json!({})).await;
     data["notifications"]["unreadCount"].as_u64().expect("an unread count")
@@ -55,14 +47,6 @@ async fn unread_count(app: &TestApp, token: &str) -> u64 {
 async fn an_unread_notification(app: &TestApp, token: &str) -> Value {
     let page = list(app, token, json!({ "readStatus": "UNREAD", "pageSize": 1 })).await;
     items(&page).first().cloned().unwrap_or_else(|| panic!("the demo data has unread notifications: {page}"))
-}
-
-fn time(value: &Value, field: &str) -> DateTime<Utc> {
-    let text = value[field].as_str().unwrap_or_else(|| panic!("{field} is a time in {value}"));
-    assert!(text.ends_with('Z'), "{field} is UTC with Z: {text}");
-    DateTime::parse_from_rfc3339(text)
-        .unwrap_or_else(|e| panic!("{field} is RFC 3339 ({e}): {text}"))
-        .with_timezone(&Utc)
 }
 
 // --- the list ---

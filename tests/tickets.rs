@@ -147,28 +147,8 @@ async fn an_open_normal_ticket(app: &TestApp, token: &str) -> Value {
         .unwrap_or_else(|| panic!("the demo data has an open ticket that is not escalated: {page}"))
 }
 
-fn items(page: &Value) -> &Vec<Value> {
-    page["items"].as_array().unwrap_or_else(|| panic!("a page with items: {page}"))
-}
-
-fn total(page: &Value) -> u64 {
-    page["total"].as_u64().unwrap_or_else(|| panic!("a total: {page}"))
-}
-
 fn ids(tickets: &[Value]) -> Vec<String> {
     tickets.iter().map(|t| str_of(t, "id").to_owned()).collect()
-}
-
-fn str_of<'a>(value: &'a Value, field: &str) -> &'a str {
-    value[field].as_str().unwrap_or_else(|| panic!("{field} is a string in {value}"))
-}
-
-fn time(value: &Value, field: &str) -> DateTime<Utc> {
-    let text = str_of(value, field);
-    assert!(text.ends_with('Z'), "{field} is UTC with Z: {text}");
-    DateTime::parse_from_rfc3339(text)
-        .unwrap_or_else(|e| panic!("{field} is RFC 3339 ({e}): {text}"))
-        .with_timezone(&Utc)
 }
 
 fn history(ticket: &Value) -> &Vec<Value> {
@@ -181,11 +161,6 @@ fn actions(ticket: &Value) -> Vec<&str> {
 
 fn last_entry(ticket: &Value) -> &Value {
     history(ticket).last().unwrap_or_else(|| panic!("a history entry: {ticket}"))
-}
-
-/// Chinese characters in a message, as every validation message has.
-fn has_chinese(text: &str) -> bool {
-    text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))
 }
 
 fn assert_bad_input(body: &Value, context: &str) {

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+use chrono::{DateTime, Utc};
 use provider_desk::app::Application;
 use provider_desk::config::Config;
 use provider_desk::service::Services;
@@ -153,4 +154,32 @@ pub fn error_message(body: &Value) -> String {
 pub fn assert_error(body: &Value, code: &str) {
     assert_eq!(error_code(body), code, "{body}");
     assert!(body["data"].is_null(), "no data on error: {body}");
+}
+
+/// The items of a page (`{ items total page pageSize }`).
+pub fn items(page: &Value) -> &Vec<Value> {
+    page["items"].as_array().unwrap_or_else(|| panic!("a page with items: {page}"))
+}
+
+/// The total of a page.
+pub fn total(page: &Value) -> u64 {
+    page["total"].as_u64().unwrap_or_else(|| panic!("a total: {page}"))
+}
+
+pub fn str_of<'a>(value: &'a Value, field: &str) -> &'a str {
+    value[field].as_str().unwrap_or_else(|| panic!("{field} is a string in {value}"))
+}
+
+/// A time field, which must be RFC 3339 in UTC with `Z`.
+pub fn time(value: &Value, field: &str) -> DateTime<Utc> {
+    let text = str_of(value, field);
+    assert!(text.ends_with('Z'), "{field} is UTC with Z: {text}");
+    DateTime::parse_from_rfc3339(text)
+        .unwrap_or_else(|e| panic!("{field} is RFC 3339 ({e}): {text}"))
+        .with_timezone(&Utc)
+}
+
+/// Whether a text holds Chinese characters, as every message of our own validation does.
+pub fn has_chinese(text: &str) -> bool {
+    text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))
 }
