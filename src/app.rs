@@ -8,6 +8,7 @@ use crate::graphql::build_schema;
 use crate::http::{router, AppState};
 use crate::seed;
 use crate::service::auth::{random_token, AuthService};
+use crate::service::realtime::Realtime;
 use crate::service::Services;
 use crate::store::sqlite::SqliteStore;
 use crate::store::SharedStore;
@@ -53,7 +54,8 @@ pub async fn build_services(config: &Config) -> Result<Services, StartupError> {
         None => kept_jwt_secret(&config.data_dir)?,
     };
     let auth = AuthService::new(store.clone(), secret.as_bytes(), config.bcrypt_cost).await?;
-    Ok(Services::new(store, auth))
+    let realtime = Arc::new(Realtime::new(store.clone(), None));
+    Ok(Services::new(store, auth, realtime))
 }
 
 /// A server bound to its port, ready to run.

@@ -80,6 +80,16 @@ value_set! {
     ChatStatus { Sent => "sent", Delivered => "delivered", Read => "read" }
 }
 
+value_set! {
+    /// What an entry of a provider's event log announces.
+    EventKind {
+        ChatMessage => "chat_message",
+        ChatStatus => "chat_status",
+        Notification => "notification",
+        Ticket => "ticket",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@
 mod chat;
 mod customer;
 mod enums;
+mod event;
 mod ids;
 mod notification;
 pub mod paging;
@@ -18,7 +19,10 @@ pub mod usage;
 
 pub use chat::ChatMessage;
 pub use customer::{Customer, CustomerStatus, UsageMetrics, EXPIRING_WINDOW_DAYS};
-pub use enums::{ChatSender, ChatStatus, EscalationStatus, NotificationType, ReadStatus, TicketStatus, TicketType};
+pub use enums::{
+    ChatSender, ChatStatus, EscalationStatus, EventKind, NotificationType, ReadStatus, TicketStatus, TicketType,
+};
+pub use event::{Cursor, EventRecord};
 pub use ids::{new_id, Id};
 pub use notification::Notification;
 pub use paging::{Page, PageRequest, MAX_PAGE_SIZE};

@@ -10,24 +10,26 @@ mod mutation;
 mod objects;
 mod query;
 mod scalars;
+mod subscription;
 
 pub use loaders::{CustomerLoader, ProviderLoader};
 
 use crate::error::AppError;
 use crate::service::{Services, Session};
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{Context, EmptySubscription, ErrorExtensions, Schema};
+use async_graphql::{Context, Data, ErrorExtensions, Schema};
+use subscription::SubscriptionRoot;
 
-pub type AppSchema = Schema<query::QueryRoot, mutation::MutationRoot, EmptySubscription>;
+pub type AppSchema = Schema<query::QueryRoot, mutation::MutationRoot, SubscriptionRoot>;
 
 /// Builds the schema around the services.
 pub fn build_schema(services: Services) -> AppSchema {
-    Schema::build(query::QueryRoot, mutation::MutationRoot, EmptySubscription).data(services).finish()
+    Schema::build(query::QueryRoot, mutation::MutationRoot, SubscriptionRoot).data(services).finish()
 }
 
 /// The schema's SDL, as kept in `schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(query::QueryRoot, mutation::MutationRoot, EmptySubscription).finish().sdl()
+    Schema::build(query::QueryRoot, mutation::MutationRoot, SubscriptionRoot).finish().sdl()
 }
 
 /// Who a request comes from, as the HTTP layer found out from its `Authorization` header.
@@ -45,16 +47,29 @@ pub fn with_request_data(
     services: &Services,
     auth: RequestAuth,
 ) -> async_graphql::Request {
-    let request = match &auth.0 {
-        Ok(session) => request
-            .data(DataLoader::new(
-                CustomerLoader::new(services.store.clone(), session.provider_id.clone()),
-                tokio::spawn,
-            ))
-            .data(DataLoader::new(ProviderLoader::new(services.store.clone()), tokio::spawn)),
-        Err(_) => request,
-    };
-    request.data(auth)
+    let mut request = request;
+    insert_caller_data(&mut request.data, services, auth);
+    request
+}
+
+/// The data of one WebSocket connection, as [`with_request_data`] gives a request.
+pub fn connection_data(services: &Services, auth: RequestAuth) -> Data {
+    let mut data = Data::default();
+    insert_caller_data(&mut data, services, auth);
+    data
+}
+
+/// Who the caller is, and the loaders scoped to that provider (they batch; they do not cache, so
+/// a long-lived connection sees fresh data).
+fn insert_caller_data(data: &mut Data, services: &Services, auth: RequestAuth) {
+    if let Ok(session) = &auth.0 {
+        data.insert(DataLoader::new(
+            CustomerLoader::new(services.store.clone(), session.provider_id.clone()),
+            tokio::spawn,
+        ));
+        data.insert(DataLoader::new(ProviderLoader::new(services.store.clone()), tokio::spawn));
+    }
+    data.insert(auth);
 }
 
 /// What resolvers need from the context.

@@ -6,7 +6,8 @@ use super::objects::{
 };
 use super::scalars::DateTime;
 use super::ContextExt;
-use crate::domain::{TextLimit, TicketType};
+use crate::domain::{ChatStatus, TextLimit, TicketType};
+use crate::error::AppError;
 use crate::service::input;
 use crate::service::tickets::NewTicket;
 use async_graphql::{Context, Object, ResultExt, ID};
@@ -58,6 +59,8 @@ impl MutationRoot {
         title: String,
         content: String,
         #[graphql(name = "type")] ticket_type: TicketType,
+        #[graphql(desc = "Chosen by the client; a retry with the same key answers the first ticket.")]
+        idempotency_key: Option<String>,
     ) -> Result<TicketObject> {
         let session = ctx.session()?;
         let new = NewTicket {
@@ -66,6 +69,7 @@ impl MutationRoot {
             content: input::text(&content, TextLimit::TICKET_CONTENT).extend()?,
             ticket_type,
             escalation_reason: None,
+            idempotency_key: input::idempotency_key(idempotency_key.as_deref()).extend()?,
         };
         ctx.services().tickets.create(session, new).await.map(TicketObject).extend()
     }
@@ -114,11 +118,34 @@ impl MutationRoot {
         ctx: &Context<'_>,
         customer_id: ID,
         content: String,
+        #[graphql(desc = "Chosen by the client; a retry with the same key answers the first message.")]
+        idempotency_key: Option<String>,
     ) -> Result<ChatMessageObject> {
         let session = ctx.session()?;
         let customer = input::id(&customer_id, "customerId", "客户ID").extend()?;
         let content = input::text(&content, TextLimit::CHAT_CONTENT).extend()?;
-        ctx.services().chat.send(session, &customer, content).await.map(ChatMessageObject).extend()
+        let key = input::idempotency_key(idempotency_key.as_deref()).extend()?;
+        ctx.services().chat.send(session, &customer, content, key).await.map(ChatMessageObject).extend()
+    }
+
+    /// Acknowledges the customer's messages as delivered to the provider's phone, or read there.
+    /// Statuses only move forward; answers the messages whose status moved.
+    async fn acknowledge_chat_messages(
+        &self,
+        ctx: &Context<'_>,
+        customer_id: ID,
+        message_ids: Vec<ID>,
+        status: ChatStatus,
+    ) -> Result<Vec<ChatMessageObject>> {
+        let session = ctx.session()?;
+        let customer = input::id(&customer_id, "customerId", "客户ID").extend()?;
+        let ids = message_ids
+            .iter()
+            .map(|id| input::id(id, "messageIds", "消息ID"))
+            .collect::<std::result::Result<Vec<_>, AppError>>()
+            .extend()?;
+        let moved = ctx.services().chat.acknowledge(session, &customer, &ids, status).await.extend()?;
+        Ok(moved.into_iter().map(ChatMessageObject).collect())
     }
 
     /// Turns a chat the provider cannot settle into an escalated ticket.

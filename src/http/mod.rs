@@ -2,6 +2,7 @@
 
 mod graphql;
 mod ops;
+mod ws;
 
 use crate::graphql::AppSchema;
 use crate::service::Services;
@@ -24,6 +25,7 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/graphql", post(graphql::execute).layer(RequestBodyLimitLayer::new(MAX_GRAPHQL_BODY_BYTES)))
+        .route("/graphql/ws", get(ws::upgrade))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .layer(TraceLayer::new_for_http())

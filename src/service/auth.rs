@@ -17,7 +17,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
-use tokio::sync::Semaphore;
+use tokio::sync::{broadcast, Semaphore};
 
 const ISSUER: &str = "provider-desk";
 const AUDIENCE: &str = "provider-desk-api";
@@ -64,6 +64,8 @@ pub struct AuthService {
     dummy_hash: String,
     /// Bounds concurrent bcrypt work to the number of cores.
     hashing: Arc<Semaphore>,
+    /// Announces revoked token families, so live connections signed in with them end at once.
+    revoked_families: broadcast::Sender<String>,
 }
 
 impl AuthService {
@@ -84,6 +86,7 @@ impl AuthService {
             bcrypt_cost,
             dummy_hash,
             hashing,
+            revoked_families: broadcast::channel(256).0,
         })
     }
 
@@ -139,7 +142,14 @@ impl AuthService {
     #[tracing::instrument(skip_all, fields(provider = %session.provider_id))]
     pub async fn logout(&self, session: &Session) -> AppResult<()> {
         self.store.revoke_access_token(&session.token_id, session.expires_at).await?;
-        self.store.revoke_token_family(&session.family_id, now()).await
+        self.store.revoke_token_family(&session.family_id, now()).await?;
+        let _ = self.revoked_families.send(session.family_id.clone());
+        Ok(())
+    }
+
+    /// Token families as they are revoked (by logout, or by the reuse of a refresh token).
+    pub fn revoked_families(&self) -> broadcast::Receiver<String> {
+        self.revoked_families.subscribe()
     }
 
     /// Trades a refresh token for a new access token and a new refresh token.
@@ -156,6 +166,7 @@ impl AuthService {
                 tracing::warn!(provider = %record.provider_id, family = %record.family_id,
                     "a used refresh token came back; revoking its family");
                 self.store.revoke_token_family(&record.family_id, at).await?;
+                let _ = self.revoked_families.send(record.family_id.clone());
                 Err(AppError::Unauthenticated(BAD_REFRESH_TOKEN))
             }
             _ => Err(AppError::Unauthenticated(BAD_REFRESH_TOKEN)),

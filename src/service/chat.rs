@@ -1,14 +1,18 @@
 //! Live chat with customers (spec 3.5): the conversation, the provider's replies, and escalation
 //! of a conversation the provider cannot settle into a ticket.
 
+use super::realtime::Realtime;
 use super::tickets::{NewTicket, TicketService};
-use super::{acting_provider, Session};
+use super::{acting_provider, provider_customer, Session};
 use crate::domain::{
-    new_id, now, ChatMessage, ChatSender, ChatStatus, Customer, Id, Page, PageRequest, Text, TextLimit, Ticket,
-    TicketType,
+    new_id, now, ChatMessage, ChatSender, ChatStatus, Id, Page, PageRequest, Text, TextLimit, Ticket, TicketType,
 };
 use crate::error::{AppError, AppResult};
-use crate::store::SharedStore;
+use crate::store::{SharedStore, Written};
+use std::sync::Arc;
+
+/// How many messages one acknowledgement may name.
+pub const MAX_ACKNOWLEDGED: usize = 100;
 
 /// The title every ticket escalated from a chat carries (spec 3.5.3).
 pub const ESCALATED_CHAT_TITLE: &str = "聊天升级工单";
@@ -17,24 +21,32 @@ pub const ESCALATED_CHAT_TITLE: &str = "聊天升级工单";
 pub struct ChatService {
     store: SharedStore,
     tickets: TicketService,
+    realtime: Arc<Realtime>,
 }
 
 impl ChatService {
-    pub fn new(store: SharedStore, tickets: TicketService) -> ChatService {
-        ChatService { store, tickets }
+    pub fn new(store: SharedStore, tickets: TicketService, realtime: Arc<Realtime>) -> ChatService {
+        ChatService { store, tickets, realtime }
     }
 
     /// A page of the conversation with a customer: page 1 holds the latest messages, each page
     /// runs oldest to newest.
     pub async fn messages(&self, session: &Session, customer: &Id, page: PageRequest) -> AppResult<Page<ChatMessage>> {
-        self.customer(session, customer).await?;
+        provider_customer(&self.store, session, customer).await?;
         self.store.list_chat_messages(&session.provider_id, customer, page).await
     }
 
-    /// Sends the provider's message to a customer.
+    /// Sends the provider's message to a customer. A retry with the same idempotency key answers
+    /// the first message and sends nothing new.
     #[tracing::instrument(skip_all, fields(provider = %session.provider_id, customer = %customer))]
-    pub async fn send(&self, session: &Session, customer: &Id, content: Text) -> AppResult<ChatMessage> {
-        let customer = self.customer(session, customer).await?;
+    pub async fn send(
+        &self,
+        session: &Session,
+        customer: &Id,
+        content: Text,
+        idempotency_key: Option<Id>,
+    ) -> AppResult<ChatMessage> {
+        let customer = provider_customer(&self.store, session, customer).await?;
         let provider = acting_provider(&self.store, session).await?;
         let message = ChatMessage {
             id: new_id("cm"),
@@ -47,8 +59,37 @@ impl ChatService {
             timestamp: now(),
             status: ChatStatus::Sent,
         };
-        self.store.insert_chat_message(&message).await?;
-        Ok(message)
+        match self.store.insert_chat_message(&message, idempotency_key.as_ref()).await? {
+            Written::Created(message, events) => {
+                self.realtime.publish(events).await;
+                Ok(message)
+            }
+            Written::Replayed(first) => Ok(first),
+        }
+    }
+
+    /// The provider's client acknowledges the customer's messages: delivered to the phone, or read
+    /// there. Statuses only move forward; answers the messages whose status moved.
+    #[tracing::instrument(skip_all, fields(provider = %session.provider_id, customer = %customer))]
+    pub async fn acknowledge(
+        &self,
+        session: &Session,
+        customer: &Id,
+        ids: &[Id],
+        status: ChatStatus,
+    ) -> AppResult<Vec<ChatMessage>> {
+        if status == ChatStatus::Sent {
+            return Err(AppError::bad_input("status", "只能确认为已送达（DELIVERED）或已读（READ）"));
+        }
+        if ids.is_empty() || ids.len() > MAX_ACKNOWLEDGED {
+            return Err(AppError::bad_input("messageIds", format!("消息ID数量必须在1到{MAX_ACKNOWLEDGED}之间")));
+        }
+        provider_customer(&self.store, session, customer).await?;
+        let moved =
+            self.store.advance_chat_status(&session.provider_id, customer, ids, ChatSender::Customer, status).await?;
+        let (messages, events) = moved.into_iter().unzip();
+        self.realtime.publish(events).await;
+        Ok(messages)
     }
 
     /// Turns the conversation into an escalated `issue_escalation` ticket titled
@@ -63,15 +104,8 @@ impl ChatService {
             content,
             ticket_type: TicketType::IssueEscalation,
             escalation_reason: Some(reason),
+            idempotency_key: None,
         };
         self.tickets.create(session, new).await
-    }
-
-    async fn customer(&self, session: &Session, id: &Id) -> AppResult<Customer> {
-        self.store
-            .customers_by_ids(&session.provider_id, std::slice::from_ref(id))
-            .await?
-            .pop()
-            .ok_or(AppError::NotFound("客户"))
     }
 }

@@ -3,9 +3,9 @@
 //! Status is never read from the stored value: a status filter becomes a range of expiry dates
 //! (see [`CustomerStatus::expiry_range`]) and the shown status is derived from the expiry date.
 
-use super::Session;
+use super::{provider_customer, Session};
 use crate::domain::{now, usage, Customer, CustomerStatus, Id, Page, PageRequest, Text};
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::store::{CustomerFilter, SharedStore};
 
 #[derive(Clone)]
@@ -34,11 +34,7 @@ impl CustomerService {
 
     /// One of the provider's customers; another provider's customer is not found.
     pub async fn get(&self, session: &Session, id: &Id) -> AppResult<Customer> {
-        self.store
-            .customers_by_ids(&session.provider_id, std::slice::from_ref(id))
-            .await?
-            .pop()
-            .ok_or(AppError::NotFound("客户"))
+        provider_customer(&self.store, session, id).await
     }
 
     /// A customer with the assessment of its usage.

@@ -13,6 +13,17 @@ pub fn id(raw: &str, field: &'static str, label: &str) -> AppResult<Id> {
     Id::parse(raw).ok_or_else(|| AppError::bad_input(field, format!("{label}格式不正确")))
 }
 
+/// Parses a client-chosen idempotency key, if one was sent: like an id, 1 to 64 of
+/// `A-Z a-z 0-9 _ -` (a UUID fits).
+pub fn idempotency_key(raw: Option<&str>) -> AppResult<Option<Id>> {
+    raw.map(|raw| {
+        Id::parse(raw).ok_or_else(|| {
+            AppError::bad_input("idempotencyKey", "幂等键格式不正确：应为1到64个字母、数字、下划线或连字符")
+        })
+    })
+    .transpose()
+}
+
 /// Parses a required text field.
 pub fn text(raw: &str, limit: TextLimit) -> AppResult<Text> {
     Text::parse(raw, limit).map_err(|error| match error {

@@ -9,9 +9,10 @@ pub mod chat;
 pub mod customers;
 pub mod input;
 pub mod notifications;
+pub mod realtime;
 pub mod tickets;
 
-use crate::domain::{Id, ServiceProvider, Timestamp};
+use crate::domain::{Customer, Id, ServiceProvider, Timestamp};
 use crate::error::{AppError, AppResult};
 use crate::store::SharedStore;
 use std::sync::Arc;
@@ -36,20 +37,31 @@ pub struct Services {
     pub tickets: tickets::TicketService,
     pub notifications: notifications::NotificationService,
     pub chat: chat::ChatService,
+    pub realtime: Arc<realtime::Realtime>,
 }
 
 impl Services {
-    pub fn new(store: SharedStore, auth: auth::AuthService) -> Services {
-        let tickets = tickets::TicketService::new(store.clone());
+    pub fn new(store: SharedStore, auth: auth::AuthService, realtime: Arc<realtime::Realtime>) -> Services {
+        let tickets = tickets::TicketService::new(store.clone(), realtime.clone());
         Services {
             auth: Arc::new(auth),
             customers: customers::CustomerService::new(store.clone()),
             notifications: notifications::NotificationService::new(store.clone()),
-            chat: chat::ChatService::new(store.clone(), tickets.clone()),
+            chat: chat::ChatService::new(store.clone(), tickets.clone(), realtime.clone()),
             tickets,
+            realtime,
             store,
         }
     }
+}
+
+/// One of the session's provider's customers; another provider's is NOT_FOUND, like a missing one.
+async fn provider_customer(store: &SharedStore, session: &Session, id: &Id) -> AppResult<Customer> {
+    store
+        .customers_by_ids(&session.provider_id, std::slice::from_ref(id))
+        .await?
+        .pop()
+        .ok_or(AppError::NotFound("客户"))
 }
 
 /// The provider behind a session, who signs the history entries and chat messages it writes.

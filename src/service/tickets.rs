@@ -11,13 +11,14 @@
 //! to one ticket made through this service queue behind each other, and each is compare-and-set on
 //! the ticket's version (retried if another writer won), so concurrent replies all land.
 
-use super::{acting_provider, Session};
+use super::realtime::Realtime;
+use super::{acting_provider, provider_customer, Session};
 use crate::domain::{
     new_id, now, EscalationStatus, HistoryAction, HistoryEntry, Id, Notification, NotificationType, Page, PageRequest,
     ReadStatus, ServiceProvider, Text, Ticket, TicketStatus, TicketType, Timestamp,
 };
 use crate::error::{AppError, AppResult};
-use crate::store::{SharedStore, TicketChange, TicketFilter};
+use crate::store::{SharedStore, TicketChange, TicketFilter, Written};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use tokio::sync::Mutex;
@@ -36,6 +37,8 @@ pub struct NewTicket {
     pub ticket_type: TicketType,
     /// Set when the ticket is born escalated (a chat escalation), with the reason.
     pub escalation_reason: Option<Text>,
+    /// A client-chosen key: a retried request with the same key answers the first ticket.
+    pub idempotency_key: Option<Id>,
 }
 
 /// The outcome of a reply: the ticket after it, and the history entry that holds the reply.
@@ -48,19 +51,20 @@ pub struct Reply {
 #[derive(Clone)]
 pub struct TicketService {
     store: SharedStore,
+    realtime: Arc<Realtime>,
     /// Without them, many concurrent changes to one ticket could each lose the compare-and-set
     /// more often than [`MAX_CHANGE_ATTEMPTS`] allows and fail with CONFLICT.
     change_locks: Arc<[Mutex<()>]>,
 }
 
 impl TicketService {
-    pub fn new(store: SharedStore) -> TicketService {
-        TicketService { store, change_locks: (0..CHANGE_LOCKS).map(|_| Mutex::new(())).collect() }
+    pub fn new(store: SharedStore, realtime: Arc<Realtime>) -> TicketService {
+        TicketService { store, realtime, change_locks: (0..CHANGE_LOCKS).map(|_| Mutex::new(())).collect() }
     }
 
     pub async fn list(&self, session: &Session, filter: &TicketFilter, page: PageRequest) -> AppResult<Page<Ticket>> {
         if let Some(customer) = &filter.customer_id {
-            self.require_customer(session, customer).await?;
+            provider_customer(&self.store, session, customer).await?;
         }
         self.store.list_tickets(&session.provider_id, filter, page).await
     }
@@ -72,7 +76,7 @@ impl TicketService {
     /// Opens a ticket for one of the provider's customers.
     #[tracing::instrument(skip_all, fields(provider = %session.provider_id, customer = %new.customer_id))]
     pub async fn create(&self, session: &Session, new: NewTicket) -> AppResult<Ticket> {
-        let customer_name = self.require_customer(session, &new.customer_id).await?;
+        let customer_name = provider_customer(&self.store, session, &new.customer_id).await?.name;
         let provider = acting_provider(&self.store, session).await?;
         let at = now();
         let mut history = vec![entry(&provider, HistoryAction::Create, format!("{}创建了工单", provider.name), at)];
@@ -107,8 +111,13 @@ impl TicketService {
             "新工单",
             format!("客户{}的工单\"{}\"{}", ticket.customer_name, ticket.title, headline),
         );
-        self.store.insert_ticket(&ticket, &notification).await?;
-        Ok(ticket)
+        match self.store.insert_ticket(&ticket, &notification, new.idempotency_key.as_ref()).await? {
+            Written::Created(ticket, events) => {
+                self.realtime.publish(events).await;
+                Ok(ticket)
+            }
+            Written::Replayed(first) => Ok(first),
+        }
     }
 
     /// Adds a reply. The first reply moves an open ticket to processing; a reply to a resolved
@@ -203,7 +212,8 @@ impl TicketService {
                 format!("客户{}的工单\"{}\"{}", next.customer_name, next.title, what),
             );
             let change = TicketChange { ticket: next, appended_history: appended, notification };
-            if self.store.apply_ticket_change(&change).await? {
+            if let Some(events) = self.store.apply_ticket_change(&change).await? {
+                self.realtime.publish(events).await;
                 let TicketChange { mut ticket, appended_history, .. } = change;
                 ticket.version += 1;
                 ticket.history.extend(appended_history.iter().cloned());
@@ -217,16 +227,6 @@ impl TicketService {
         let mut hasher = DefaultHasher::new();
         ticket.hash(&mut hasher);
         &self.change_locks[(hasher.finish() % self.change_locks.len() as u64) as usize]
-    }
-
-    /// The customer's name, if the customer is the provider's.
-    async fn require_customer(&self, session: &Session, customer: &Id) -> AppResult<String> {
-        self.store
-            .customers_by_ids(&session.provider_id, std::slice::from_ref(customer))
-            .await?
-            .pop()
-            .map(|c| c.name)
-            .ok_or(AppError::NotFound("客户"))
     }
 }
 

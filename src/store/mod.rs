@@ -7,13 +7,17 @@
 //! one insert; state transitions are compare-and-set on a version, so concurrent writers never
 //! lose each other's work. Every call is scoped by the provider id where the data is a tenant's.
 //!
+//! Every write that someone may watch live also appends to the provider's event log in the same
+//! unit (see [`crate::domain::EventRecord`]), so an event is never published that was not stored,
+//! and never stored without being replayable. Writes a client may retry take an idempotency key.
+//!
 //! Adapters: [`sqlite`] (the embedded default). A MongoDB adapter implements the same trait.
 
 pub mod sqlite;
 
 use crate::domain::{
-    ChatMessage, Customer, Id, Notification, NotificationType, Page, PageRequest, ReadStatus, ServiceProvider, Ticket,
-    TicketStatus, TicketType, Timestamp,
+    ChatMessage, ChatSender, ChatStatus, Cursor, Customer, EventRecord, Id, Notification, NotificationType, Page,
+    PageRequest, ReadStatus, ServiceProvider, Ticket, TicketStatus, TicketType, Timestamp,
 };
 use crate::error::AppResult;
 use async_trait::async_trait;
@@ -57,6 +61,23 @@ pub struct TicketChange {
     pub ticket: Ticket,
     pub appended_history: Vec<crate::domain::HistoryEntry>,
     pub notification: Notification,
+}
+
+/// What a write that may be a client's retry did.
+#[derive(Debug, Clone)]
+pub enum Written<T> {
+    /// Stored now, with the events it logged.
+    Created(T, Vec<EventRecord>),
+    /// The idempotency key had been used: this is what the first request stored.
+    Replayed(T),
+}
+
+impl<T> Written<T> {
+    pub fn value(&self) -> &T {
+        match self {
+            Written::Created(value, _) | Written::Replayed(value) => value,
+        }
+    }
 }
 
 /// A refresh token as stored: only the hash of the token itself is kept.
@@ -109,16 +130,24 @@ pub trait Store: Send + Sync + 'static {
     async fn customers_by_ids(&self, provider: &Id, ids: &[Id]) -> AppResult<Vec<Customer>>;
 
     // --- tickets ---
-    /// Stores a new ticket with its history and the notification announcing it.
-    async fn insert_ticket(&self, ticket: &Ticket, notification: &Notification) -> AppResult<()>;
+    /// Stores a new ticket with its history and the notification announcing it, and logs an event
+    /// for each. With an idempotency key already used for a ticket, stores nothing and answers
+    /// that ticket.
+    async fn insert_ticket(
+        &self,
+        ticket: &Ticket,
+        notification: &Notification,
+        idempotency_key: Option<&Id>,
+    ) -> AppResult<Written<Ticket>>;
     /// Tickets of a provider, most recently updated first, each with its history.
     async fn list_tickets(&self, provider: &Id, filter: &TicketFilter, page: PageRequest) -> AppResult<Page<Ticket>>;
     async fn ticket(&self, provider: &Id, id: &Id) -> AppResult<Option<Ticket>>;
-    /// Applies a change if the stored version still matches; `false` if another change came first.
-    async fn apply_ticket_change(&self, change: &TicketChange) -> AppResult<bool>;
+    /// Applies a change if the stored version still matches, logging the ticket's and the
+    /// notification's events; `None` if another change came first.
+    async fn apply_ticket_change(&self, change: &TicketChange) -> AppResult<Option<Vec<EventRecord>>>;
 
     // --- notifications ---
-    async fn insert_notification(&self, notification: &Notification) -> AppResult<()>;
+    async fn insert_notification(&self, notification: &Notification) -> AppResult<EventRecord>;
     /// Notifications of a provider, newest first.
     async fn list_notifications(
         &self,
@@ -134,11 +163,35 @@ pub trait Store: Send + Sync + 'static {
     async fn mark_all_notifications_read(&self, provider: &Id, at: Timestamp) -> AppResult<u64>;
 
     // --- chat ---
-    async fn insert_chat_message(&self, message: &ChatMessage) -> AppResult<()>;
+    /// Stores a chat message and logs its event. With an idempotency key already used for a
+    /// message, stores nothing and answers that message.
+    async fn insert_chat_message(
+        &self,
+        message: &ChatMessage,
+        idempotency_key: Option<&Id>,
+    ) -> AppResult<Written<ChatMessage>>;
+    async fn chat_message(&self, provider: &Id, id: &Id) -> AppResult<Option<ChatMessage>>;
+    /// Moves those of the given messages of one conversation that `sender` wrote forward to
+    /// `status` (sent → delivered → read; never back), logging an event for each message that
+    /// moved. Answers the moved messages.
+    async fn advance_chat_status(
+        &self,
+        provider: &Id,
+        customer: &Id,
+        ids: &[Id],
+        sender: ChatSender,
+        status: ChatStatus,
+    ) -> AppResult<Vec<(ChatMessage, EventRecord)>>;
     /// A page of the conversation with one customer. Page 1 holds the latest messages; within a
     /// page, messages run oldest to newest, as a chat window shows them.
     async fn list_chat_messages(&self, provider: &Id, customer: &Id, page: PageRequest)
         -> AppResult<Page<ChatMessage>>;
+
+    // --- event log ---
+    /// Up to `limit` events of the provider after `after`, in cursor order.
+    async fn events_after(&self, provider: &Id, after: Cursor, limit: u32) -> AppResult<Vec<EventRecord>>;
+    /// The provider's newest cursor (0 before any event).
+    async fn latest_cursor(&self, provider: &Id) -> AppResult<Cursor>;
 
     // --- tokens ---
     /// Refuses an access token until `expires_at`.

@@ -8,15 +8,16 @@
 mod rows;
 
 use self::rows::{
-    chat_from_row, customer_from_row, history_from_row, notification_from_row, provider_from_row, ticket_from_row,
-    time_text, CHAT_COLUMNS, CUSTOMER_COLUMNS, HISTORY_COLUMNS, NOTIFICATION_COLUMNS, PROVIDER_COLUMNS, TICKET_COLUMNS,
+    chat_from_row, customer_from_row, event_from_row, history_from_row, notification_from_row, provider_from_row,
+    ticket_from_row, time_text, CHAT_COLUMNS, CUSTOMER_COLUMNS, EVENT_COLUMNS, HISTORY_COLUMNS, NOTIFICATION_COLUMNS,
+    PROVIDER_COLUMNS, TICKET_COLUMNS,
 };
 use super::{
-    CustomerFilter, NotificationFilter, RefreshTokenRecord, RefreshTokenUse, Store, TicketChange, TicketFilter,
+    CustomerFilter, NotificationFilter, RefreshTokenRecord, RefreshTokenUse, Store, TicketChange, TicketFilter, Written,
 };
 use crate::domain::{
-    ChatMessage, Customer, HistoryEntry, Id, Notification, Page, PageRequest, ReadStatus, ServiceProvider, Ticket,
-    Timestamp,
+    ChatMessage, ChatSender, ChatStatus, Cursor, Customer, EventKind, EventRecord, HistoryEntry, Id, Notification,
+    Page, PageRequest, ReadStatus, ServiceProvider, Ticket, Timestamp,
 };
 use crate::error::{AppError, AppResult};
 use async_trait::async_trait;
@@ -282,6 +283,116 @@ fn insert_notification_row(transaction: &Connection, n: &Notification) -> rusqli
     Ok(())
 }
 
+/// Appends an event to the provider's log under the next cursor. Runs inside the write
+/// transaction, whose lock keeps a provider's cursors gapless and in commit order.
+fn log_event(
+    transaction: &Connection,
+    provider: &Id,
+    kind: EventKind,
+    subject: &Id,
+    customer: Option<&Id>,
+    at: Timestamp,
+) -> rusqlite::Result<EventRecord> {
+    let cursor: i64 = transaction
+        .prepare_cached("SELECT COALESCE(MAX(cursor), 0) + 1 FROM events WHERE provider_id = ?")?
+        .query_row([provider.as_str()], |row| row.get(0))?;
+    transaction
+        .prepare_cached(
+            "INSERT INTO events (provider_id, cursor, kind, subject_id, customer_id, at) VALUES (?, ?, ?, ?, ?, ?)",
+        )?
+        .execute(params![
+            provider.as_str(),
+            cursor,
+            kind.as_str(),
+            subject.as_str(),
+            customer.map(Id::as_str),
+            time_text(&at)
+        ])?;
+    Ok(EventRecord {
+        provider_id: provider.clone(),
+        cursor: cursor as Cursor,
+        kind,
+        subject_id: subject.clone(),
+        customer_id: customer.cloned(),
+        at,
+    })
+}
+
+fn notification_event(transaction: &Connection, n: &Notification) -> rusqlite::Result<EventRecord> {
+    insert_notification_row(transaction, n)?;
+    log_event(
+        transaction,
+        &n.service_provider_id,
+        EventKind::Notification,
+        &n.id,
+        n.related_customer_id.as_ref(),
+        n.created_at,
+    )
+}
+
+/// What an idempotency key holds, if it was used: the kind and id of what it created.
+fn used_idempotency_key(transaction: &Connection, provider: &Id, key: &Id) -> rusqlite::Result<Option<(String, Id)>> {
+    transaction
+        .prepare_cached("SELECT kind, subject_id FROM idempotency_keys WHERE provider_id = ? AND key = ?")?
+        .query_row([provider.as_str(), key.as_str()], |row| Ok((row.get(0)?, Id::from_stored(row.get(1)?))))
+        .optional()
+}
+
+fn record_idempotency_key(
+    transaction: &Connection,
+    provider: &Id,
+    key: &Id,
+    kind: EventKind,
+    subject: &Id,
+    at: Timestamp,
+) -> rusqlite::Result<()> {
+    transaction
+        .prepare_cached(
+            "INSERT INTO idempotency_keys (provider_id, key, kind, subject_id, created_at) VALUES (?, ?, ?, ?, ?)",
+        )?
+        .execute(params![provider.as_str(), key.as_str(), kind.as_str(), subject.as_str(), time_text(&at)])
+        .map(drop)
+}
+
+/// How a write with an idempotency key went inside its transaction.
+enum KeyedWrite {
+    Created(Vec<EventRecord>),
+    /// The key had been used, by a write of this kind that created this subject.
+    Replayed {
+        kind: String,
+        subject: Id,
+    },
+}
+
+impl KeyedWrite {
+    /// Checks a key before a write: `Some` if it was used (the write must not happen), else
+    /// records it for the subject about to be created.
+    fn claim(
+        transaction: &Connection,
+        provider: &Id,
+        key: Option<&Id>,
+        kind: EventKind,
+        subject: &Id,
+        at: Timestamp,
+    ) -> rusqlite::Result<Option<KeyedWrite>> {
+        let Some(key) = key else { return Ok(None) };
+        if let Some((kind, subject)) = used_idempotency_key(transaction, provider, key)? {
+            return Ok(Some(KeyedWrite::Replayed { kind, subject }));
+        }
+        record_idempotency_key(transaction, provider, key, kind, subject, at)?;
+        Ok(None)
+    }
+}
+
+/// The first request's subject for a key used before, if it was the same kind of write.
+fn replayed_subject(kind: &str, subject: Id, expected: EventKind) -> AppResult<Id> {
+    if kind == expected.as_str() {
+        Ok(subject)
+    } else {
+        Err(AppError::Conflict("该幂等键已用于其他操作，请使用新的幂等键".to_owned()))
+    }
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> AppResult<()> {
@@ -423,41 +534,73 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn insert_ticket(&self, ticket: &Ticket, notification: &Notification) -> AppResult<()> {
-        let (ticket, notification) = (ticket.clone(), notification.clone());
-        self.write(move |t| {
-            t.prepare_cached(
-                "INSERT INTO tickets (id, service_provider_id, customer_id, customer_name, title, content, type,
+    async fn insert_ticket(
+        &self,
+        ticket: &Ticket,
+        notification: &Notification,
+        idempotency_key: Option<&Id>,
+    ) -> AppResult<Written<Ticket>> {
+        let (provider, key) = (ticket.service_provider_id.clone(), idempotency_key.cloned());
+        let (stored, notification) = (ticket.clone(), notification.clone());
+        let ticket = stored.clone();
+        let outcome = self
+            .write(move |t| {
+                let provider = &ticket.service_provider_id;
+                let claim =
+                    KeyedWrite::claim(t, provider, key.as_ref(), EventKind::Ticket, &ticket.id, ticket.created_at)?;
+                if let Some(replayed) = claim {
+                    return Ok(replayed);
+                }
+                t.prepare_cached(
+                    "INSERT INTO tickets (id, service_provider_id, customer_id, customer_name, title, content, type,
                      status, escalation_status, escalation_reason, escalated_at, assignee_id, assignee_name,
                      resolution, resolved_at, created_at, updated_at, version)
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )?
-            .execute(params![
-                ticket.id.as_str(),
-                ticket.service_provider_id.as_str(),
-                ticket.customer_id.as_str(),
-                ticket.customer_name,
-                ticket.title,
-                ticket.content,
-                ticket.ticket_type.as_str(),
-                ticket.status.as_str(),
-                ticket.escalation_status.as_str(),
-                ticket.escalation_reason,
-                ticket.escalated_at.as_ref().map(time_text),
-                ticket.assignee_id,
-                ticket.assignee_name,
-                ticket.resolution,
-                ticket.resolved_at.as_ref().map(time_text),
-                time_text(&ticket.created_at),
-                time_text(&ticket.updated_at),
-                ticket.version as i64,
-            ])?;
-            for entry in &ticket.history {
-                insert_history(t, &ticket.id, entry)?;
+                )?
+                .execute(params![
+                    ticket.id.as_str(),
+                    ticket.service_provider_id.as_str(),
+                    ticket.customer_id.as_str(),
+                    ticket.customer_name,
+                    ticket.title,
+                    ticket.content,
+                    ticket.ticket_type.as_str(),
+                    ticket.status.as_str(),
+                    ticket.escalation_status.as_str(),
+                    ticket.escalation_reason,
+                    ticket.escalated_at.as_ref().map(time_text),
+                    ticket.assignee_id,
+                    ticket.assignee_name,
+                    ticket.resolution,
+                    ticket.resolved_at.as_ref().map(time_text),
+                    time_text(&ticket.created_at),
+                    time_text(&ticket.updated_at),
+                    ticket.version as i64,
+                ])?;
+                for entry in &ticket.history {
+                    insert_history(t, &ticket.id, entry)?;
+                }
+                let ticket_event = log_event(
+                    t,
+                    provider,
+                    EventKind::Ticket,
+                    &ticket.id,
+                    Some(&ticket.customer_id),
+                    ticket.created_at,
+                )?;
+                Ok(KeyedWrite::Created(vec![ticket_event, notification_event(t, &notification)?]))
+            })
+            .await?;
+        match outcome {
+            KeyedWrite::Created(events) => Ok(Written::Created(stored, events)),
+            KeyedWrite::Replayed { kind, subject } => {
+                let subject = replayed_subject(&kind, subject, EventKind::Ticket)?;
+                let first = self.ticket(&provider, &subject).await?;
+                first
+                    .map(Written::Replayed)
+                    .ok_or_else(|| AppError::internal("an idempotency key names a missing ticket"))
             }
-            insert_notification_row(t, &notification)
-        })
-        .await
+        }
     }
 
     async fn list_tickets(&self, provider: &Id, filter: &TicketFilter, page: PageRequest) -> AppResult<Page<Ticket>> {
@@ -498,7 +641,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn apply_ticket_change(&self, change: &TicketChange) -> AppResult<bool> {
+    async fn apply_ticket_change(&self, change: &TicketChange) -> AppResult<Option<Vec<EventRecord>>> {
         let change = change.clone();
         self.write(move |t| {
             let ticket = &change.ticket;
@@ -524,20 +667,22 @@ impl Store for SqliteStore {
                     ticket.version as i64,
                 ])?;
             if updated == 0 {
-                return Ok(false);
+                return Ok(None);
             }
             for entry in &change.appended_history {
                 insert_history(t, &ticket.id, entry)?;
             }
-            insert_notification_row(t, &change.notification)?;
-            Ok(true)
+            let provider = &ticket.service_provider_id;
+            let ticket_event =
+                log_event(t, provider, EventKind::Ticket, &ticket.id, Some(&ticket.customer_id), ticket.updated_at)?;
+            Ok(Some(vec![ticket_event, notification_event(t, &change.notification)?]))
         })
         .await
     }
 
-    async fn insert_notification(&self, notification: &Notification) -> AppResult<()> {
+    async fn insert_notification(&self, notification: &Notification) -> AppResult<EventRecord> {
         let notification = notification.clone();
-        self.write(move |t| insert_notification_row(t, &notification)).await
+        self.write(move |t| notification_event(t, &notification)).await
     }
 
     async fn list_notifications(
@@ -619,26 +764,106 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn insert_chat_message(&self, m: &ChatMessage) -> AppResult<()> {
-        let m = m.clone();
+    async fn insert_chat_message(
+        &self,
+        message: &ChatMessage,
+        idempotency_key: Option<&Id>,
+    ) -> AppResult<Written<ChatMessage>> {
+        let (provider, key) = (message.service_provider_id.clone(), idempotency_key.cloned());
+        let m = message.clone();
+        let outcome = self
+            .write(move |t| {
+                let provider = &m.service_provider_id;
+                let claim = KeyedWrite::claim(t, provider, key.as_ref(), EventKind::ChatMessage, &m.id, m.timestamp)?;
+                if let Some(replayed) = claim {
+                    return Ok(replayed);
+                }
+                t.prepare_cached(
+                    "INSERT INTO chat_messages (id, service_provider_id, service_provider_name, customer_id,
+                         customer_name, sender_type, content, timestamp, status)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                )?
+                .execute(params![
+                    m.id.as_str(),
+                    provider.as_str(),
+                    m.service_provider_name,
+                    m.customer_id.as_str(),
+                    m.customer_name,
+                    m.sender_type.as_str(),
+                    m.content,
+                    time_text(&m.timestamp),
+                    m.status.as_str(),
+                ])?;
+                let event = log_event(t, provider, EventKind::ChatMessage, &m.id, Some(&m.customer_id), m.timestamp)?;
+                Ok(KeyedWrite::Created(vec![event]))
+            })
+            .await?;
+        match outcome {
+            KeyedWrite::Created(events) => Ok(Written::Created(message.clone(), events)),
+            KeyedWrite::Replayed { kind, subject } => {
+                let subject = replayed_subject(&kind, subject, EventKind::ChatMessage)?;
+                let first = self.chat_message(&provider, &subject).await?;
+                first
+                    .map(Written::Replayed)
+                    .ok_or_else(|| AppError::internal("an idempotency key names a missing message"))
+            }
+        }
+    }
+
+    async fn chat_message(&self, provider: &Id, id: &Id) -> AppResult<Option<ChatMessage>> {
+        let (provider, id) = (provider.clone(), id.clone());
+        self.read(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {CHAT_COLUMNS} FROM chat_messages WHERE service_provider_id = ? AND id = ?"
+            ))?
+            .query_row([provider.as_str(), id.as_str()], chat_from_row)
+            .optional()
+        })
+        .await
+    }
+
+    async fn advance_chat_status(
+        &self,
+        provider: &Id,
+        customer: &Id,
+        ids: &[Id],
+        sender: ChatSender,
+        status: ChatStatus,
+    ) -> AppResult<Vec<(ChatMessage, EventRecord)>> {
+        let (provider, customer, ids) = (provider.clone(), customer.clone(), ids.to_vec());
+        // Statuses only move forward: sent < delivered < read.
+        let earlier: Vec<&'static str> =
+            ChatStatus::ALL.iter().take_while(|s| **s != status).map(|s| s.as_str()).collect();
         self.write(move |t| {
-            t.prepare_cached(
-                "INSERT INTO chat_messages (id, service_provider_id, service_provider_name, customer_id,
-                     customer_name, sender_type, content, timestamp, status)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )?
-            .execute(params![
-                m.id.as_str(),
-                m.service_provider_id.as_str(),
-                m.service_provider_name,
-                m.customer_id.as_str(),
-                m.customer_name,
-                m.sender_type.as_str(),
-                m.content,
-                time_text(&m.timestamp),
-                m.status.as_str(),
-            ])
-            .map(drop)
+            let at = crate::domain::now();
+            let mut moved = Vec::new();
+            for id in &ids {
+                let placeholders = vec!["?"; earlier.len()].join(", ");
+                let mut values: Vec<Value> = vec![
+                    text(status.as_str()),
+                    text(provider.as_str()),
+                    text(customer.as_str()),
+                    text(id.as_str()),
+                    text(sender.as_str()),
+                ];
+                values.extend(earlier.iter().map(|s| text(s)));
+                let updated = t
+                    .prepare_cached(&format!(
+                        "UPDATE chat_messages SET status = ?
+                         WHERE service_provider_id = ? AND customer_id = ? AND id = ? AND sender_type = ?
+                           AND status IN ({placeholders})"
+                    ))?
+                    .execute(params_from_iter(values))?;
+                if updated == 0 {
+                    continue;
+                }
+                let message = t
+                    .prepare_cached(&format!("SELECT {CHAT_COLUMNS} FROM chat_messages WHERE id = ?"))?
+                    .query_row([id.as_str()], chat_from_row)?;
+                let event = log_event(t, &provider, EventKind::ChatStatus, id, Some(&customer), at)?;
+                moved.push((message, event));
+            }
+            Ok(moved)
         })
         .await
     }
@@ -659,6 +884,28 @@ impl Store for SqliteStore {
             .await?;
         items.reverse();
         Ok(Page { items, total, request: page })
+    }
+
+    async fn events_after(&self, provider: &Id, after: Cursor, limit: u32) -> AppResult<Vec<EventRecord>> {
+        let provider = provider.clone();
+        self.read(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE provider_id = ? AND cursor > ? ORDER BY cursor LIMIT ?"
+            ))?
+            .query_map(params![provider.as_str(), after as i64, limit], event_from_row)?
+            .collect()
+        })
+        .await
+    }
+
+    async fn latest_cursor(&self, provider: &Id) -> AppResult<Cursor> {
+        let provider = provider.clone();
+        self.read(move |c| {
+            c.prepare_cached("SELECT COALESCE(MAX(cursor), 0) FROM events WHERE provider_id = ?")?
+                .query_row([provider.as_str()], |row| row.get::<_, i64>(0))
+                .map(|cursor| cursor as Cursor)
+        })
+        .await
     }
 
     async fn revoke_access_token(&self, jti: &str, expires_at: Timestamp) -> AppResult<()> {

@@ -2,9 +2,9 @@
 //! outside its value set means the file was edited by hand and is reported, not guessed at.
 
 use crate::domain::{
-    format_time, ChatMessage, ChatSender, ChatStatus, Customer, CustomerStatus, EscalationStatus, HistoryEntry, Id,
-    Notification, NotificationType, ProviderStatus, ReadStatus, ServiceProvider, Ticket, TicketStatus, TicketType,
-    Timestamp, UsageMetrics,
+    format_time, ChatMessage, ChatSender, ChatStatus, Cursor, Customer, CustomerStatus, EscalationStatus, EventKind,
+    EventRecord, HistoryEntry, Id, Notification, NotificationType, ProviderStatus, ReadStatus, ServiceProvider, Ticket,
+    TicketStatus, TicketType, Timestamp, UsageMetrics,
 };
 use rusqlite::types::Type;
 use rusqlite::Row;
@@ -25,6 +25,8 @@ pub const HISTORY_COLUMNS: &str = "id, operator_id, operator_name, action, conte
 
 pub const NOTIFICATION_COLUMNS: &str = "id, service_provider_id, type, title, content, related_customer_id, \
      related_customer_name, related_ticket_id, read_status, created_at, read_at";
+
+pub const EVENT_COLUMNS: &str = "provider_id, cursor, kind, subject_id, customer_id, at";
 
 pub const CHAT_COLUMNS: &str = "id, service_provider_id, service_provider_name, customer_id, customer_name, \
      sender_type, content, timestamp, status";
@@ -175,5 +177,16 @@ pub fn chat_from_row(row: &Row<'_>) -> rusqlite::Result<ChatMessage> {
         content: row.get(6)?,
         timestamp: parse_time(row, 7)?,
         status: parse_value(row, 8, ChatStatus::parse)?,
+    })
+}
+
+pub fn event_from_row(row: &Row<'_>) -> rusqlite::Result<EventRecord> {
+    Ok(EventRecord {
+        provider_id: id(row, 0)?,
+        cursor: row.get::<_, i64>(1)? as Cursor,
+        kind: parse_value(row, 2, EventKind::parse)?,
+        subject_id: id(row, 3)?,
+        customer_id: optional_id(row, 4)?,
+        at: parse_time(row, 5)?,
     })
 }

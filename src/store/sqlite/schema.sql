@@ -121,3 +121,24 @@ CREATE TABLE IF NOT EXISTS refresh_tokens (
     expires_at  TEXT NOT NULL,
     used_at     TEXT
 );
+
+-- The event log: a provider's cursors run 1, 2, 3, ... in commit order (see domain::event).
+CREATE TABLE IF NOT EXISTS events (
+    provider_id TEXT NOT NULL,
+    cursor      INTEGER NOT NULL,
+    kind        TEXT NOT NULL,
+    subject_id  TEXT NOT NULL,
+    customer_id TEXT,
+    at          TEXT NOT NULL,
+    PRIMARY KEY (provider_id, cursor)
+) WITHOUT ROWID;
+
+-- Client-chosen keys of writes that may be retried, and what the first request created.
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    provider_id TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    subject_id  TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    PRIMARY KEY (provider_id, key)
+) WITHOUT ROWID;

@@ -1,0 +1,170 @@
+//! `GET /graphql/ws`: subscriptions over WebSocket, protocol `graphql-transport-ws` (and the
+//! legacy `graphql-ws`).
+//!
+//! The client signs in with `connection_init` (`{"Authorization": "Bearer <token>"}` or
+//! `{"token": "<token>"}`). A connection without a token is closed with 4401, one with a bad
+//! token with 4403, one that sends no `connection_init` within [`INIT_TIMEOUT`] with 4408. A
+//! connection whose token is revoked (logout, refresh-token reuse) or expires while it is open is
+//! closed with 4403 at once. The server pings every [`PING_EVERY`] so that mobile networks and
+//! proxies keep idle sockets open.
+
+use super::AppState;
+use crate::graphql::{connection_data, RequestAuth};
+use crate::service::Session;
+use async_graphql::http::{WebSocketProtocols, WsMessage, ALL_WEBSOCKET_PROTOCOLS};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How long a connection may stay open without signing in.
+pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the server pings an open connection.
+pub const PING_EVERY: Duration = Duration::from_secs(20);
+
+const CLOSE_UNAUTHORIZED: u16 = 4401;
+const CLOSE_FORBIDDEN: u16 = 4403;
+const CLOSE_INIT_TIMEOUT: u16 = 4408;
+
+pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Response {
+    let offered = headers.get(header::SEC_WEBSOCKET_PROTOCOL).and_then(|value| value.to_str().ok()).unwrap_or("");
+    let Some(protocol) = offered.split(',').find_map(|name| WebSocketProtocols::from_str(name.trim()).ok()) else {
+        let message = "请使用 graphql-transport-ws（或 graphql-ws）子协议";
+        return (StatusCode::BAD_REQUEST, message).into_response();
+    };
+    upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| serve(state, protocol, socket))
+}
+
+/// What signing in on a connection found, shared between the protocol handler and the loop that
+/// watches the connection.
+#[derive(Default)]
+struct SignIn {
+    session: Option<(Session, String)>,
+    refused_with: Option<u16>,
+}
+
+async fn serve(state: AppState, protocol: WebSocketProtocols, socket: WebSocket) {
+    let (mut sink, source) = socket.split();
+    let sign_in = Arc::new(Mutex::new(SignIn::default()));
+    let input = source.take_while(|message| std::future::ready(message.is_ok())).filter_map(|message| {
+        std::future::ready(match message {
+            Ok(message @ (Message::Text(_) | Message::Binary(_))) => Some(message.into_data()),
+            _ => None,
+        })
+    });
+    let services = state.services.clone();
+    let init_sign_in = Arc::clone(&sign_in);
+    let mut graphql = async_graphql::http::WebSocket::new(state.schema.clone(), input, protocol).on_connection_init(
+        move |payload| async move {
+            let outcome = match bearer_token(&payload) {
+                None => Err((CLOSE_UNAUTHORIZED, "缺少访问令牌")),
+                Some(token) => match services.auth.authenticate(&token).await {
+                    Ok(session) => Ok((session, token)),
+                    Err(_) => Err((CLOSE_FORBIDDEN, "访问令牌无效或已失效")),
+                },
+            };
+            let mut sign_in = init_sign_in.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            match outcome {
+                Ok((session, token)) => {
+                    let data = connection_data(&services, RequestAuth(Ok(session.clone())));
+                    sign_in.session = Some((session, token));
+                    Ok(data)
+                }
+                Err((code, message)) => {
+                    sign_in.refused_with = Some(code);
+                    Err(async_graphql::Error::new(message))
+                }
+            }
+        },
+    );
+
+    let mut revocations = state.services.auth.revoked_families();
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
+    let init_deadline = tokio::time::sleep(INIT_TIMEOUT);
+    tokio::pin!(init_deadline);
+    let mut closing: Option<(u16, &str)> = None;
+    loop {
+        let (signed_in, expires_in) = {
+            let sign_in = sign_in.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let expires_in = sign_in
+                .session
+                .as_ref()
+                .map(|(session, _)| (session.expires_at - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO));
+            (sign_in.session.clone(), expires_in)
+        };
+        let expiry = tokio::time::sleep(expires_in.unwrap_or(INIT_TIMEOUT));
+        tokio::select! {
+            message = graphql.next() => match message {
+                Some(WsMessage::Text(text)) => {
+                    if sink.send(Message::Text(text.into())).await.is_err() {
+                        return;
+                    }
+                }
+                Some(WsMessage::Close(code, reason)) => {
+                    let refused = sign_in.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).refused_with;
+                    let code = refused.unwrap_or(code);
+                    let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+                    return;
+                }
+                None => {
+                    // The legacy protocol reports a refused sign-in as a message, then ends.
+                    let refused = sign_in.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).refused_with;
+                    if let Some(code) = refused {
+                        closing = Some((code, "访问令牌无效或已失效"));
+                    }
+                    break;
+                }
+            },
+            _ = ping.tick() => {
+                if sink.send(Message::Ping(Default::default())).await.is_err() {
+                    return;
+                }
+            }
+            family = revocations.recv() => {
+                let Some((session, token)) = &signed_in else { continue };
+                let revoked = match family {
+                    Ok(family) => family == session.family_id,
+                    // Missed some revocations: ask the store whether this token is still good.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        state.services.auth.authenticate(token).await.is_err()
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => false,
+                };
+                if revoked {
+                    closing = Some((CLOSE_FORBIDDEN, "登录已失效，请重新登录"));
+                    break;
+                }
+            }
+            _ = expiry, if signed_in.is_some() => {
+                closing = Some((CLOSE_FORBIDDEN, "访问令牌已过期，请重新登录"));
+                break;
+            }
+            _ = &mut init_deadline, if signed_in.is_none() => {
+                closing = Some((CLOSE_INIT_TIMEOUT, "连接初始化超时"));
+                break;
+            }
+        }
+    }
+    if let Some((code, reason)) = closing {
+        let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+    }
+}
+
+/// The token of a `connection_init` payload: `{"Authorization": "Bearer <token>"}` (any case of
+/// the key) or `{"token": "<token>"}`.
+fn bearer_token(payload: &serde_json::Value) -> Option<String> {
+    let object = payload.as_object()?;
+    let field = |wanted: &str| {
+        object.iter().find(|(key, _)| key.eq_ignore_ascii_case(wanted)).and_then(|(_, value)| value.as_str())
+    };
+    let token = match field("authorization") {
+        Some(header) => header.strip_prefix("Bearer ").or_else(|| header.strip_prefix("bearer "))?,
+        None => field("token")?,
+    };
+    let token = token.trim();
+    (!token.is_empty()).then(|| token.to_owned())
+}

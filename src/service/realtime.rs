@@ -1,0 +1,277 @@
+//! Live events for subscriptions: published after the write that logged them, followed by
+//! subscribers with no gap and no duplicate, resumed from a cursor after a disconnect.
+//!
+//! Every write a provider may watch is logged with a gapless per-provider cursor (see
+//! [`crate::domain::EventRecord`]) before it is published here. A subscriber remembers the last
+//! cursor it has passed and expects the next one:
+//! - a live event with that cursor is delivered (if the subscription wants it);
+//! - one it has already passed is a duplicate, dropped (the seam between replay and live);
+//! - one further on means something was missed (published out of order, or this subscriber fell
+//!   behind its bounded buffer): the subscriber reads the log from its cursor, then goes on live.
+//!
+//! A subscription that passes `after` first replays the log after that cursor. Events from other
+//! processes arrive through a [`RemoteBus`] (Redis when configured), which delivers records only;
+//! this process reads what they name from the store once and hands it to all its subscribers.
+
+use super::Session;
+use crate::domain::{ChatMessage, Cursor, EventKind, EventRecord, Id, Notification, Ticket};
+use crate::error::{AppError, AppResult};
+use crate::store::SharedStore;
+use async_trait::async_trait;
+use futures_util::stream::{self, Stream};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+/// How many events a subscriber may fall behind the live stream before it reads from the log
+/// instead; also how many log entries one catch-up read fetches.
+const BUFFERED_EVENTS: usize = 256;
+/// How long a hole in the log may stay open (a write that took its cursor but has not committed
+/// yet) before the subscriber stops waiting for it.
+const HOLE_PATIENCE: Duration = Duration::from_secs(2);
+const HOLE_RECHECK: Duration = Duration::from_millis(25);
+
+/// What an event carries to its subscribers.
+#[derive(Debug, Clone)]
+pub enum Payload {
+    ChatMessage(ChatMessage),
+    /// The message whose status moved, as it is now.
+    ChatStatus(ChatMessage),
+    Notification {
+        notification: Notification,
+        unread_count: u64,
+    },
+    Ticket(Ticket),
+}
+
+#[derive(Debug, Clone)]
+pub struct LiveEvent {
+    pub record: EventRecord,
+    pub payload: Payload,
+}
+
+/// Which of a provider's events a subscription wants.
+#[derive(Debug, Clone)]
+pub enum EventFilter {
+    /// New chat messages, of one conversation or of all.
+    ChatMessages {
+        customer: Option<Id>,
+    },
+    /// Status changes of chat messages, of one conversation or of all.
+    ChatStatus {
+        customer: Option<Id>,
+    },
+    Notifications,
+    /// Changes to one ticket or to any.
+    Tickets {
+        ticket: Option<Id>,
+    },
+}
+
+impl EventFilter {
+    fn wants(&self, record: &EventRecord) -> bool {
+        let same = |wanted: &Option<Id>, actual: Option<&Id>| wanted.as_ref().is_none_or(|w| Some(w) == actual);
+        match self {
+            EventFilter::ChatMessages { customer } => {
+                record.kind == EventKind::ChatMessage && same(customer, record.customer_id.as_ref())
+            }
+            EventFilter::ChatStatus { customer } => {
+                record.kind == EventKind::ChatStatus && same(customer, record.customer_id.as_ref())
+            }
+            EventFilter::Notifications => record.kind == EventKind::Notification,
+            EventFilter::Tickets { ticket } => {
+                record.kind == EventKind::Ticket && same(ticket, Some(&record.subject_id))
+            }
+        }
+    }
+}
+
+/// Carries event records between processes that share a store.
+#[async_trait]
+pub trait RemoteBus: Send + Sync {
+    async fn publish(&self, record: &EventRecord) -> AppResult<()>;
+}
+
+/// The process's hub of live events.
+pub struct Realtime {
+    store: SharedStore,
+    channels: Mutex<HashMap<Id, broadcast::Sender<Arc<LiveEvent>>>>,
+    remote: Option<Arc<dyn RemoteBus>>,
+}
+
+impl Realtime {
+    pub fn new(store: SharedStore, remote: Option<Arc<dyn RemoteBus>>) -> Realtime {
+        Realtime { store, channels: Mutex::new(HashMap::new()), remote }
+    }
+
+    /// Hands logged events to this process's subscribers and to the other processes. Never
+    /// fails the write that logged them: a subscriber that misses one reads it from the log.
+    pub async fn publish(&self, records: Vec<EventRecord>) {
+        for record in records {
+            if let Some(remote) = &self.remote {
+                if let Err(error) = remote.publish(&record).await {
+                    tracing::warn!(%error, cursor = record.cursor, "event not sent to the other processes");
+                }
+            }
+            self.deliver(record).await;
+        }
+    }
+
+    /// Hands an event record published by another process to this process's subscribers.
+    pub async fn deliver_remote(&self, record: EventRecord) {
+        self.deliver(record).await;
+    }
+
+    /// Reads what the record names, once, for all of this process's subscribers of its provider.
+    async fn deliver(&self, record: EventRecord) {
+        if !self.has_subscribers(&record.provider_id) {
+            return;
+        }
+        let provider = record.provider_id.clone();
+        match self.resolve(record).await {
+            Ok(Some(event)) => {
+                let mut channels = self.channels.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                if let Some(sender) = channels.get(&provider) {
+                    if sender.send(Arc::new(event)).is_err() {
+                        channels.remove(&provider);
+                    }
+                }
+            }
+            Ok(None) => {}
+            Err(error) => tracing::warn!(%error, "an event could not be read; its subscribers catch up from the log"),
+        }
+    }
+
+    fn has_subscribers(&self, provider: &Id) -> bool {
+        let channels = self.channels.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        channels.get(provider).is_some_and(|sender| sender.receiver_count() > 0)
+    }
+
+    fn receiver(&self, provider: &Id) -> broadcast::Receiver<Arc<LiveEvent>> {
+        let mut channels = self.channels.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        channels.entry(provider.clone()).or_insert_with(|| broadcast::channel(BUFFERED_EVENTS).0).subscribe()
+    }
+
+    /// Reads what a record names. `None` if it is gone.
+    async fn resolve(&self, record: EventRecord) -> AppResult<Option<LiveEvent>> {
+        let (provider, subject) = (&record.provider_id, &record.subject_id);
+        let payload = match record.kind {
+            EventKind::ChatMessage => self.store.chat_message(provider, subject).await?.map(Payload::ChatMessage),
+            EventKind::ChatStatus => self.store.chat_message(provider, subject).await?.map(Payload::ChatStatus),
+            EventKind::Ticket => self.store.ticket(provider, subject).await?.map(Payload::Ticket),
+            EventKind::Notification => match self.store.notification(provider, subject).await? {
+                Some(notification) => {
+                    let unread_count = self.store.unread_count(provider).await?;
+                    Some(Payload::Notification { notification, unread_count })
+                }
+                None => None,
+            },
+        };
+        Ok(payload.map(|payload| LiveEvent { record, payload }))
+    }
+
+    /// The provider's events that the filter wants: those after `after` from the log first (if
+    /// given), then live ones as they come.
+    pub async fn follow(
+        self: &Arc<Self>,
+        session: &Session,
+        filter: EventFilter,
+        after: Option<Cursor>,
+    ) -> AppResult<impl Stream<Item = AppResult<Arc<LiveEvent>>> + use<>> {
+        let provider = session.provider_id.clone();
+        // Listen first, then look at the log: nothing committed in between can be missed.
+        let receiver = self.receiver(&provider);
+        let latest = self.store.latest_cursor(&provider).await?;
+        let last = match after {
+            Some(after) if after > latest => {
+                return Err(AppError::bad_input("after", "游标无效：比最新的事件还新"));
+            }
+            Some(after) => after,
+            None => latest,
+        };
+        let follower = Follower {
+            hub: Arc::clone(self),
+            provider,
+            filter,
+            last,
+            receiver,
+            backlog: VecDeque::new(),
+            behind: after.is_some_and(|after| after < latest),
+        };
+        Ok(stream::unfold(follower, |mut follower| async move {
+            let next = follower.next().await?;
+            Some((next, follower))
+        }))
+    }
+}
+
+/// One subscription's position in its provider's event stream.
+struct Follower {
+    hub: Arc<Realtime>,
+    provider: Id,
+    filter: EventFilter,
+    /// The last cursor passed, delivered or not.
+    last: Cursor,
+    receiver: broadcast::Receiver<Arc<LiveEvent>>,
+    /// Events read from the log, waiting to be delivered.
+    backlog: VecDeque<Arc<LiveEvent>>,
+    /// Whether the log holds events after `last` that have not been read.
+    behind: bool,
+}
+
+impl Follower {
+    async fn next(&mut self) -> Option<AppResult<Arc<LiveEvent>>> {
+        loop {
+            if let Some(event) = self.backlog.pop_front() {
+                return Some(Ok(event));
+            }
+            if self.behind {
+                if let Err(error) = self.catch_up().await {
+                    return Some(Err(error));
+                }
+                continue;
+            }
+            match self.receiver.recv().await {
+                Ok(event) if event.record.cursor <= self.last => {}
+                Ok(event) if event.record.cursor == self.last + 1 => {
+                    self.last = event.record.cursor;
+                    if self.filter.wants(&event.record) {
+                        return Some(Ok(event));
+                    }
+                }
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => self.behind = true,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+
+    /// Reads one batch of the log after `last` into the backlog. A hole (a cursor taken by a
+    /// write not yet committed) is waited for, up to [`HOLE_PATIENCE`].
+    async fn catch_up(&mut self) -> AppResult<()> {
+        let store = &self.hub.store;
+        let mut waited = Duration::ZERO;
+        let records = loop {
+            let records = store.events_after(&self.provider, self.last, BUFFERED_EVENTS as u32).await?;
+            let gapless = records.iter().zip(self.last + 1..).all(|(record, expected)| record.cursor == expected);
+            if gapless || waited >= HOLE_PATIENCE {
+                break records;
+            }
+            tokio::time::sleep(HOLE_RECHECK).await;
+            waited += HOLE_RECHECK;
+        };
+        self.behind = records.len() == BUFFERED_EVENTS;
+        for record in records {
+            if record.cursor != self.last + 1 {
+                tracing::warn!(provider = %self.provider, from = self.last, to = record.cursor, "event log hole skipped");
+            }
+            self.last = record.cursor;
+            if self.filter.wants(&record) {
+                if let Some(event) = self.hub.resolve(record).await? {
+                    self.backlog.push_back(Arc::new(event));
+                }
+            }
+        }
+        Ok(())
+    }
+}
