@@ -49,11 +49,11 @@ impl Server {
             .stdout(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {binary} (build it with cargo build --release): {e}"));
-        let base = format!("http://127.0.0.1:{port}");
+        let server = Server { child, base: format!("http://127.0.0.1:{port}"), _data: data };
         let client = reqwest::Client::new();
         for _ in 0..200 {
-            if client.get(format!("{base}/healthz")).send().await.is_ok() {
-                return Server { child, base, _data: data };
+            if client.get(format!("{}/healthz", server.base)).send().await.is_ok() {
+                return server;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -136,7 +136,8 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 /// time from the start of each send to its receipt. Returns (p50, p99, received, sent) in ms.
 async fn chat_latency(server: &Server, token: &str, rate: u32, seconds: u64) -> (f64, f64, usize, usize) {
     let mut subscriber =
-        subscribe(&server.base, token, "subscription { chatMessages(customerId: \"c001\") { message { content } } }").await;
+        subscribe(&server.base, token, "subscription { chatMessages(customerId: \"c001\") { message { content } } }")
+            .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let epoch = Instant::now();
     let total = (rate as u64 * seconds) as usize;
@@ -186,7 +187,9 @@ async fn main() {
     println!("| --- | --- |");
     for rate in [200, 1000] {
         let (p50, p99, received, sent) = chat_latency(&server, &token, rate, seconds).await;
-        println!("| chat send → receipt at {rate} msg/s ({received}/{sent} received) | p50 {p50:.2} ms, p99 {p99:.2} ms |");
+        println!(
+            "| chat send → receipt at {rate} msg/s ({received}/{sent} received) | p50 {p50:.2} ms, p99 {p99:.2} ms |"
+        );
     }
 
     // Idle subscribed connections and their memory.

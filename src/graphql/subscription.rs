@@ -25,7 +25,7 @@ impl SubscriptionRoot {
         customer_id: Option<ID>,
         #[graphql(desc = "The last cursor seen: events after it are replayed first.")] after: Option<String>,
     ) -> Result<impl Stream<Item = Result<ChatMessageEvent>>> {
-        let customer = optional_id(customer_id.as_ref(), "customerId", "客户ID")?;
+        let customer = own_customer(ctx, customer_id.as_ref()).await?;
         follow(ctx, EventFilter::ChatMessages { customer }, after, ChatMessageEvent).await
     }
 
@@ -36,7 +36,7 @@ impl SubscriptionRoot {
         customer_id: Option<ID>,
         #[graphql(desc = "The last cursor seen: events after it are replayed first.")] after: Option<String>,
     ) -> Result<impl Stream<Item = Result<ChatStatusEvent>>> {
-        let customer = optional_id(customer_id.as_ref(), "customerId", "客户ID")?;
+        let customer = own_customer(ctx, customer_id.as_ref()).await?;
         follow(ctx, EventFilter::ChatStatus { customer }, after, ChatStatusEvent).await
     }
 
@@ -57,12 +57,26 @@ impl SubscriptionRoot {
         #[graphql(desc = "The last cursor seen: events after it are replayed first.")] after: Option<String>,
     ) -> Result<impl Stream<Item = Result<TicketEvent>>> {
         let ticket = optional_id(ticket_id.as_ref(), "ticketId", "工单ID")?;
+        if let Some(ticket) = &ticket {
+            // Another provider's ticket is NOT_FOUND, like a missing one, rather than a silent wait.
+            ctx.services().tickets.get(ctx.session()?, ticket).await.extend()?;
+        }
         follow(ctx, EventFilter::Tickets { ticket }, after, TicketEvent).await
     }
 }
 
 fn optional_id(raw: Option<&ID>, field: &'static str, label: &str) -> Result<Option<Id>> {
     raw.map(|raw| input::id(raw, field, label)).transpose().extend()
+}
+
+/// The `customerId` of a subscription, which must be one of the provider's customers: another
+/// provider's is NOT_FOUND, like a missing one, rather than a subscription that never delivers.
+async fn own_customer(ctx: &Context<'_>, raw: Option<&ID>) -> Result<Option<Id>> {
+    let customer = optional_id(raw, "customerId", "客户ID")?;
+    if let Some(customer) = &customer {
+        ctx.services().customers.get(ctx.session()?, customer).await.extend()?;
+    }
+    Ok(customer)
 }
 
 async fn follow<T>(

@@ -29,6 +29,8 @@ pub const PING_EVERY: Duration = Duration::from_secs(20);
 const CLOSE_UNAUTHORIZED: u16 = 4401;
 const CLOSE_FORBIDDEN: u16 = 4403;
 const CLOSE_INIT_TIMEOUT: u16 = 4408;
+/// What async-graphql closes with when a subscription comes before `connection_init`.
+const CLOSE_HANDSHAKE_INCOMPLETE: u16 = 1011;
 
 pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Response {
     let offered = headers.get(header::SEC_WEBSOCKET_PROTOCOL).and_then(|value| value.to_str().ok()).unwrap_or("");
@@ -87,6 +89,8 @@ async fn serve(state: AppState, protocol: WebSocketProtocols, socket: WebSocket)
     let init_deadline = tokio::time::sleep(INIT_TIMEOUT);
     tokio::pin!(init_deadline);
     let mut closing: Option<(u16, &str)> = None;
+    // Families revoked while the connection was still signing in: its token may be among them.
+    let mut revoked_during_sign_in: Vec<String> = Vec::new();
     loop {
         let (signed_in, expires_in) = {
             let sign_in = sign_in.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -96,6 +100,13 @@ async fn serve(state: AppState, protocol: WebSocketProtocols, socket: WebSocket)
                 .map(|(session, _)| (session.expires_at - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO));
             (sign_in.session.clone(), expires_in)
         };
+        if let Some((session, _)) = &signed_in {
+            if revoked_during_sign_in.contains(&session.family_id) {
+                closing = Some((CLOSE_FORBIDDEN, "登录已失效，请重新登录"));
+                break;
+            }
+            revoked_during_sign_in.clear();
+        }
         let expiry = tokio::time::sleep(expires_in.unwrap_or(INIT_TIMEOUT));
         tokio::select! {
             message = graphql.next() => match message {
@@ -106,7 +117,13 @@ async fn serve(state: AppState, protocol: WebSocketProtocols, socket: WebSocket)
                 }
                 Some(WsMessage::Close(code, reason)) => {
                     let refused = sign_in.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).refused_with;
-                    let code = refused.unwrap_or(code);
+                    // graphql-transport-ws: a subscribe before the connection is acknowledged is
+                    // answered with 4401 Unauthorized.
+                    let code = match refused {
+                        Some(refused) => refused,
+                        None if code == CLOSE_HANDSHAKE_INCOMPLETE && signed_in.is_none() => CLOSE_UNAUTHORIZED,
+                        None => code,
+                    };
                     let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
                     return;
                 }
@@ -125,7 +142,12 @@ async fn serve(state: AppState, protocol: WebSocketProtocols, socket: WebSocket)
                 }
             }
             family = revocations.recv() => {
-                let Some((session, token)) = &signed_in else { continue };
+                let Some((session, token)) = &signed_in else {
+                    if let Ok(family) = family {
+                        revoked_during_sign_in.push(family);
+                    }
+                    continue;
+                };
                 let revoked = match family {
                     Ok(family) => family == session.family_id,
                     // Missed some revocations: ask the store whether this token is still good.
