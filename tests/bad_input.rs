@@ -362,7 +362,11 @@ async fn an_injection_looking_keyword_just_matches_nothing() {
     let token = app.login(DEMO_A).await;
     for keyword in INJECTIONS {
         let data = app
-            .data(&token, "query($k: String) { customers(keyword: $k) { total items { id } } }", json!({ "k": keyword }))
+            .data(
+                &token,
+                "query($k: String) { customers(keyword: $k) { total items { id } } }",
+                json!({ "k": keyword }),
+            )
             .await;
         assert_eq!(data["customers"]["total"], 0, "{keyword}");
     }

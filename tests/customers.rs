@@ -89,7 +89,9 @@ fn str_of<'a>(value: &'a Value, field: &str) -> &'a str {
 fn time(value: &Value, field: &str) -> DateTime<Utc> {
     let text = str_of(value, field);
     assert!(text.ends_with('Z'), "{field} is UTC with Z: {text}");
-    DateTime::parse_from_rfc3339(text).unwrap_or_else(|e| panic!("{field} is RFC 3339 ({e}): {text}")).with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(text)
+        .unwrap_or_else(|e| panic!("{field} is RFC 3339 ({e}): {text}"))
+        .with_timezone(&Utc)
 }
 
 /// The status the spec derives from an expiry date at `now`.
@@ -418,7 +420,8 @@ async fn the_usage_report_total_is_the_rounded_weighted_sum_of_its_details() {
     let token = app.login(DEMO_A).await;
     for id in ["c001", "c002", "c007"] {
         let report = app.data(&token, USAGE, json!({ "id": id })).await["usageScore"].clone();
-        let scores: Value = MEASURES.iter().map(|m| (m.to_string(), report["scoreDetails"][m]["score"].clone())).collect();
+        let scores: Value =
+            MEASURES.iter().map(|m| (m.to_string(), report["scoreDetails"][m]["score"].clone())).collect();
         assert_eq!(report["totalScore"].as_u64(), Some(weighted_total(&scores)), "{report}");
     }
 }

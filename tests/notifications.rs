@@ -60,7 +60,9 @@ async fn an_unread_notification(app: &TestApp, token: &str) -> Value {
 fn time(value: &Value, field: &str) -> DateTime<Utc> {
     let text = value[field].as_str().unwrap_or_else(|| panic!("{field} is a time in {value}"));
     assert!(text.ends_with('Z'), "{field} is UTC with Z: {text}");
-    DateTime::parse_from_rfc3339(text).unwrap_or_else(|e| panic!("{field} is RFC 3339 ({e}): {text}")).with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(text)
+        .unwrap_or_else(|e| panic!("{field} is RFC 3339 ({e}): {text}"))
+        .with_timezone(&Utc)
 }
 
 // --- the list ---
