@@ -157,7 +157,7 @@ fn endpoint(index: &SchemaIndex, text: &str) -> Result<Endpoint, String> {
         path,
         summary: header(text, "summary")?.to_owned(),
         message: header(text, "message")?.to_owned(),
-        needs_token: header(text, "auth").map_or(true, |auth| auth != "none"),
+        needs_token: header(text, "auth") != Ok("none"),
         query: text.to_owned(),
         document,
         parameters,
