@@ -29,6 +29,8 @@ pub enum StartupError {
     Listen { address: SocketAddr, source: std::io::Error },
     #[error("cannot prepare the store: {0}")]
     Store(String),
+    #[error("a REST endpoint document is broken: {0}")]
+    RestDocument(String),
 }
 
 impl From<AppError> for StartupError {
@@ -62,6 +64,7 @@ pub async fn build_services(config: &Config) -> Result<Services, StartupError> {
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    router: axum::Router,
 }
 
 impl Application {
@@ -75,7 +78,9 @@ impl Application {
         let address = config.listen_address();
         let listener = TcpListener::bind(address).await.map_err(|source| StartupError::Listen { address, source })?;
         let schema = build_schema(services.clone());
-        Ok(Application { listener, state: AppState { services, schema } })
+        let state = AppState { services, schema };
+        let router = router(state.clone()).map_err(StartupError::RestDocument)?;
+        Ok(Application { listener, state, router })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -89,7 +94,7 @@ impl Application {
     /// Serves until `shutdown` completes, then finishes the requests in flight.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         tracing::info!(address = %self.local_addr(), "provider-desk listening");
-        axum::serve(self.listener, router(self.state)).with_graceful_shutdown(shutdown).await
+        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
     }
 }
 

@@ -1,8 +1,11 @@
 //! The HTTP edge: the router, the GraphQL endpoint and the operational endpoints.
 
+mod docs;
 mod graphql;
 mod ops;
 mod ws;
+
+pub use graphql::authenticate;
 
 use crate::graphql::AppSchema;
 use crate::service::Services;
@@ -22,12 +25,16 @@ pub struct AppState {
     pub schema: AppSchema,
 }
 
-pub fn router(state: AppState) -> Router {
-    Router::new()
+/// Every route of the server. Fails only when a REST document in `rest_compat/` is broken.
+pub fn router(state: AppState) -> Result<Router, String> {
+    let rest = crate::rest::routes(&state.schema)?;
+    Ok(Router::new()
         .route("/graphql", post(graphql::execute).layer(RequestBodyLimitLayer::new(MAX_GRAPHQL_BODY_BYTES)))
         .route("/graphql/ws", get(ws::upgrade))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
+        .merge(docs::routes())
+        .merge(rest)
         .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .with_state(state))
 }

@@ -1,0 +1,177 @@
+//! The OpenAPI 3 document of the REST endpoints, generated from the same catalog that serves
+//! them, so it describes exactly what runs.
+
+use super::catalog::{Endpoint, Location};
+use super::shape::{Shape, ShapeKind};
+use axum::http::Method;
+use serde_json::{json, Map, Value};
+
+pub fn document(endpoints: &[Endpoint]) -> Value {
+    let mut paths = Map::new();
+    for endpoint in endpoints {
+        let method = if endpoint.method == Method::GET { "get" } else { "post" };
+        let path = paths.entry(endpoint.openapi_path()).or_insert_with(|| json!({}));
+        path[method] = operation(endpoint);
+    }
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "provider-desk REST API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "服务商小程序的REST接口。每个接口在服务端执行一个GraphQL操作（见 rest_compat/），\
+                返回统一的 {code, message, data} 结构；出错时HTTP状态码与code相同，data为null。\
+                GraphQL接口：POST /graphql；调试页面：/playground。",
+        },
+        "servers": [{ "url": "/" }],
+        "security": [{ "bearerAuth": [] }],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "bearerAuth": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT" }
+            },
+            "schemas": {
+                "ErrorEnvelope": {
+                    "type": "object",
+                    "required": ["code", "message", "data"],
+                    "properties": {
+                        "code": { "type": "integer", "description": "与HTTP状态码相同", "example": 400 },
+                        "message": { "type": "string", "description": "错误说明", "example": "缺少必填参数：title" },
+                        "data": { "type": "object", "nullable": true, "description": "出错时为null" }
+                    }
+                }
+            },
+            "responses": error_responses(),
+        }
+    })
+}
+
+const ERRORS: [(&str, &str); 7] = [
+    ("400", "参数错误"),
+    ("401", "未登录或令牌无效"),
+    ("404", "资源不存在（或属于其他服务商）"),
+    ("409", "当前状态不允许此操作"),
+    ("413", "请求体过大"),
+    ("429", "请求过于频繁"),
+    ("500", "服务器内部错误"),
+];
+
+fn error_responses() -> Value {
+    ERRORS
+        .iter()
+        .map(|(status, description)| {
+            let response = json!({
+                "description": description,
+                "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ErrorEnvelope" } } }
+            });
+            (status.to_string(), response)
+        })
+        .collect::<Map<_, _>>()
+        .into()
+}
+
+fn operation(endpoint: &Endpoint) -> Value {
+    let tag = endpoint.path.trim_start_matches("/api/").split('/').next().unwrap_or("api").to_owned();
+    let parameters: Vec<Value> = endpoint
+        .parameters
+        .iter()
+        .filter(|p| p.location != Location::Body)
+        .map(|p| {
+            let mut schema = schema(&p.shape);
+            if let Some(default) = &p.default {
+                schema["default"] = default.clone();
+            }
+            json!({
+                "name": p.name,
+                "in": if p.location == Location::Path { "path" } else { "query" },
+                "required": p.required || p.location == Location::Path,
+                "schema": schema,
+            })
+        })
+        .collect();
+    let success = json!({
+        "type": "object",
+        "required": ["code", "message", "data"],
+        "properties": {
+            "code": { "type": "integer", "enum": [200] },
+            "message": { "type": "string", "enum": [endpoint.message] },
+            "data": schema(&endpoint.data),
+        }
+    });
+    let mut responses = Map::new();
+    responses.insert(
+        "200".to_owned(),
+        json!({ "description": endpoint.message, "content": { "application/json": { "schema": success } } }),
+    );
+    let has_path_id = endpoint.parameters.iter().any(|p| p.location == Location::Path);
+    for (status, _) in ERRORS {
+        let applies = match status {
+            "401" => endpoint.needs_token,
+            "404" => has_path_id || endpoint.parameters.iter().any(|p| p.name == "customerId"),
+            "409" => endpoint.method == Method::POST && has_path_id,
+            "413" => endpoint.method == Method::POST,
+            _ => true,
+        };
+        if applies {
+            responses.insert(status.to_owned(), json!({ "$ref": format!("#/components/responses/{status}") }));
+        }
+    }
+    let mut operation = json!({
+        "operationId": endpoint.operation_id,
+        "summary": endpoint.summary,
+        "tags": [tag],
+        "parameters": parameters,
+        "responses": responses,
+    });
+    if !endpoint.needs_token {
+        operation["security"] = json!([]);
+    }
+    if let Some(body) = request_body(endpoint) {
+        operation["requestBody"] = body;
+    }
+    operation
+}
+
+fn request_body(endpoint: &Endpoint) -> Option<Value> {
+    let fields: Vec<_> = endpoint.parameters.iter().filter(|p| p.location == Location::Body).collect();
+    if fields.is_empty() {
+        return None;
+    }
+    let required: Vec<&str> = fields.iter().filter(|p| p.required).map(|p| p.name.as_str()).collect();
+    let properties: Map<String, Value> = fields.iter().map(|p| (p.name.clone(), schema(&p.shape))).collect();
+    let mut body_schema = json!({ "type": "object", "properties": properties });
+    if !required.is_empty() {
+        body_schema["required"] = json!(required);
+    }
+    Some(json!({
+        "required": !required.is_empty(),
+        "content": { "application/json": { "schema": body_schema } }
+    }))
+}
+
+/// The JSON Schema (OpenAPI 3.0 dialect) of a shape.
+fn schema(shape: &Shape) -> Value {
+    let mut schema = match &shape.kind {
+        ShapeKind::Scalar(name) => match name.as_str() {
+            "Int" => json!({ "type": "integer" }),
+            "Float" => json!({ "type": "number" }),
+            "Boolean" => json!({ "type": "boolean" }),
+            "DateTime" => json!({ "type": "string", "format": "date-time", "example": "2026-01-29T10:00:00Z" }),
+            _ => json!({ "type": "string" }),
+        },
+        ShapeKind::Enum(values) => json!({ "type": "string", "enum": ShapeKind::rest_values(values) }),
+        ShapeKind::List(item) => json!({ "type": "array", "items": schema(item) }),
+        ShapeKind::Object(members) => {
+            let properties: Map<String, Value> =
+                members.iter().map(|(key, shape)| (key.clone(), schema(shape))).collect();
+            let required: Vec<&String> = members.iter().map(|(key, _)| key).collect();
+            json!({ "type": "object", "required": required, "properties": properties, "additionalProperties": false })
+        }
+    };
+    if shape.nullable {
+        schema["nullable"] = json!(true);
+    }
+    if let Some(description) = &shape.description {
+        schema["description"] = json!(description);
+    }
+    schema
+}
