@@ -26,6 +26,10 @@ pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the server pings an open connection.
 pub const PING_EVERY: Duration = Duration::from_secs(20);
 
+/// The largest message a client may send (a subscription document with its variables).
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+
 const CLOSE_UNAUTHORIZED: u16 = 4401;
 const CLOSE_FORBIDDEN: u16 = 4403;
 const CLOSE_INIT_TIMEOUT: u16 = 4408;
@@ -38,7 +42,15 @@ pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, upgrade:
         let message = "请使用 graphql-transport-ws（或 graphql-ws）子协议";
         return (StatusCode::BAD_REQUEST, message).into_response();
     };
-    upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| serve(state, protocol, socket))
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        // Most connections sit idle for hours: small buffers (they grow for a large message) keep
+        // each one cheap; no client message of this protocol comes near the size limit.
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(0)
+        .max_message_size(MAX_MESSAGE_BYTES)
+        .max_frame_size(MAX_MESSAGE_BYTES)
+        .on_upgrade(move |socket| serve(state, protocol, socket))
 }
 
 /// What signing in on a connection found, shared between the protocol handler and the loop that
