@@ -1,0 +1,167 @@
+// The GraphiQL fetcher: queries and mutations over POST /graphql, subscriptions over the
+// graphql-transport-ws protocol at ws(s)://<this host>/graphql/ws with the graphql-ws client.
+// Both carry the playground's token unless the tab's own headers set an Authorization.
+
+import { createClient } from 'graphql-ws';
+import { getOperationAST, parse } from 'graphql';
+import { adoptLogin, getAuth } from './auth.js';
+
+export const HTTP_URL = new URL('/graphql', location.href).href;
+export const WS_URL = new URL('/graphql/ws', location.href).href.replace(/^http/, 'ws');
+
+// What the socket of each running subscription is doing, for the status line.
+const sockets = new Map();
+const socketListeners = new Set();
+let nextSocket = 1;
+
+export function socketSummary() {
+  const states = [...sockets.values()];
+  return {
+    open: states.filter((s) => s.state === 'connected').length,
+    connecting: states.filter((s) => s.state === 'connecting').length,
+    lastClose: socketSummary.lastClose,
+  };
+}
+socketSummary.lastClose = null;
+
+export function subscribeSockets(listener) {
+  socketListeners.add(listener);
+  return () => socketListeners.delete(listener);
+}
+
+function setSocket(id, state) {
+  if (state === null) sockets.delete(id);
+  else sockets.set(id, { state });
+  for (const listener of socketListeners) listener();
+}
+
+function headerValue(headers, name) {
+  if (!headers) return undefined;
+  const key = Object.keys(headers).find((k) => k.toLowerCase() === name);
+  return key === undefined ? undefined : headers[key];
+}
+
+function authorization(headers) {
+  const own = headerValue(headers, 'authorization');
+  if (own) return own;
+  const auth = getAuth();
+  return auth ? `Bearer ${auth.token}` : undefined;
+}
+
+function isSubscription(params, documentAST) {
+  try {
+    const document = documentAST || parse(params.query);
+    return getOperationAST(document, params.operationName || undefined)?.operation === 'subscription';
+  } catch {
+    return false; // Let the server report the syntax error.
+  }
+}
+
+/** POSTs one operation to /graphql and answers the parsed body. */
+export async function postGraphQL(params, headers = {}) {
+  const token = authorization(headers);
+  const own = Object.fromEntries(Object.entries(headers).filter(([name]) => name.toLowerCase() !== 'authorization'));
+  const response = await fetch(HTTP_URL, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/graphql-response+json, application/json',
+      ...own,
+      ...(token ? { authorization: token } : {}),
+    },
+    body: JSON.stringify(params),
+  });
+  const text = await response.text();
+  try {
+    return JSON.parse(text);
+  } catch {
+    return { errors: [{ message: `HTTP ${response.status}: ${text.slice(0, 500)}` }] };
+  }
+}
+
+const CLOSE_REASONS = {
+  4401: '缺少访问令牌：请先在页面上方登录',
+  4403: '访问令牌无效、已过期或已退出：请重新登录',
+  4408: '连接初始化超时',
+};
+
+function closeError(event) {
+  if (event instanceof Error) return event;
+  if (event && typeof event.code === 'number') {
+    const reason = CLOSE_REASONS[event.code] || event.reason || '连接已关闭';
+    return new Error(`WebSocket 关闭（${event.code}）：${reason}`);
+  }
+  if (Array.isArray(event)) return new Error(event.map((e) => e.message).join('\n'));
+  return new Error('WebSocket 连接失败');
+}
+
+/** A subscription as an Observable (which GraphiQL can stop), one connection per subscription. */
+function subscribe(params, headers) {
+  return {
+    subscribe(observer) {
+      const token = authorization(headers);
+      if (!token) {
+        observer.error(new Error('订阅需要登录：请先在页面上方登录（connection_init 携带 Authorization）'));
+        return { unsubscribe() {} };
+      }
+      const id = nextSocket++;
+      setSocket(id, 'connecting');
+      const client = createClient({
+        url: WS_URL,
+        connectionParams: { Authorization: token },
+        lazy: true,
+        retryAttempts: 0,
+        on: {
+          connected: () => setSocket(id, 'connected'),
+          closed: (event) => {
+            socketSummary.lastClose = event && event.code;
+            setSocket(id, null);
+          },
+        },
+      });
+      let done = false;
+      const finish = () => {
+        if (done) return;
+        done = true;
+        client.dispose();
+        setSocket(id, null);
+      };
+      const stop = client.subscribe(
+        { query: params.query, variables: params.variables, operationName: params.operationName || undefined },
+        {
+          next: (result) => observer.next(result),
+          error: (error) => {
+            finish();
+            observer.error(closeError(error));
+          },
+          complete: () => {
+            finish();
+            observer.complete();
+          },
+        },
+      );
+      return {
+        unsubscribe() {
+          stop();
+          finish();
+        },
+      };
+    },
+  };
+}
+
+// The results of the latest operations, for the browser test and for debugging in the console.
+const recent = [];
+globalThis.__playground = { recent, HTTP_URL, WS_URL };
+
+export function fetcher(params, options = {}) {
+  const headers = options.headers || {};
+  if (isSubscription(params, options.documentAST)) return subscribe(params, headers);
+  return postGraphQL(params, headers).then((result) => {
+    recent.push({ operationName: params.operationName || null, result });
+    if (recent.length > 20) recent.shift();
+    // A login run from any tab signs the whole playground in, as the panel does.
+    if (result && result.data && result.data.login) adoptLogin(result.data.login);
+    return result;
+  });
+}
