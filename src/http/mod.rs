@@ -2,6 +2,7 @@
 
 mod graphql;
 mod ops;
+mod playground;
 mod ws;
 
 use crate::graphql::AppSchema;
@@ -28,6 +29,7 @@ pub fn router(state: AppState) -> Router {
         .route("/graphql/ws", get(ws::upgrade))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
+        .merge(playground::router())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
