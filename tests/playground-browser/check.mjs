@@ -1,0 +1,213 @@
+// Drives /playground in Debian's headless Chromium the way a developer would: loads the page,
+// signs in as demo-a in the sign-in bar, runs the customer list from the examples, starts the live
+// chat subscription, sends a chat message over HTTP and waits for it in the result pane. Fails on
+// any failed request, any request to a host other than the server's, any Content-Security-Policy
+// violation and any uncaught page error. Prints one JSON object with what it saw.
+//
+// Environment: BASE_URL (http://127.0.0.1:port), SCREENSHOT (where to save a PNG of the page),
+// CHROMIUM (default /usr/bin/chromium).
+
+import { chromium } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+const base = process.env.BASE_URL;
+const screenshot = process.env.SCREENSHOT;
+const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
+const serverHost = new URL(base).host;
+const DEADLINE_MS = 120_000;
+
+const problems = [];
+const requests = [];
+const steps = [];
+
+function step(name) {
+  steps.push({ name, atMs: Date.now() - started });
+}
+
+async function graphql(query, variables, token) {
+  const response = await fetch(`${base}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = await response.json();
+  if (body.errors) throw new Error(`GraphQL errors: ${JSON.stringify(body.errors)}`);
+  return body.data;
+}
+
+/** The text of GraphiQL's result pane (Monaco renders spaces as no-break spaces). */
+async function resultText(page) {
+  const text = await page.locator('.graphiql-response').innerText();
+  return text.replace(/\u00a0/g, ' ');
+}
+
+async function waitForResult(page, predicate, what, timeout = 20_000) {
+  const until = Date.now() + timeout;
+  let text = '';
+  while (Date.now() < until) {
+    text = await resultText(page);
+    if (predicate(text)) return text;
+    await page.waitForTimeout(200);
+  }
+  throw new Error(`timed out waiting for ${what}; the result pane shows:\n${text}`);
+}
+
+/** Opens a saved example in a new tab and runs it. */
+async function runExample(page, title) {
+  await page.locator(`[data-example="${title}"]`).click();
+  await page.locator('.graphiql-execute-button').click();
+}
+
+function allowed(url) {
+  if (url.startsWith('data:') || url.startsWith('blob:')) return true;
+  try {
+    return new URL(url).host === serverHost;
+  } catch {
+    return false;
+  }
+}
+
+const started = Date.now();
+const timer = setTimeout(() => {
+  console.log(JSON.stringify({ ok: false, error: `no result within ${DEADLINE_MS} ms`, steps, problems }));
+  process.exit(1);
+}, DEADLINE_MS);
+
+const browser = await chromium.launch({
+  executablePath,
+  headless: true,
+  // As the machine notes say: without the background-networking flags Chromium tries to reach
+  // Google's hosts at start, which this closed network refuses. Playwright gives the browser a
+  // fresh, empty profile directory of its own.
+  args: [
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ],
+});
+
+let outcome;
+try {
+  const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'zh-CN' });
+  context.on('request', (request) => {
+    requests.push(request.url().slice(0, 120));
+    if (!allowed(request.url())) problems.push(`request to another host: ${request.url()}`);
+  });
+  context.on('requestfailed', (request) => {
+    problems.push(`request failed: ${request.url()} (${request.failure()?.errorText})`);
+  });
+  context.on('response', (response) => {
+    if (response.status() >= 400) problems.push(`HTTP ${response.status()} for ${response.url()}`);
+  });
+  await context.addInitScript(() => {
+    window.__cspViolations = [];
+    document.addEventListener('securitypolicyviolation', (event) => {
+      window.__cspViolations.push(`${event.violatedDirective} blocked ${event.blockedURI}`);
+    });
+  });
+
+  const page = await context.newPage();
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.push(`console error: ${message.text()}`);
+  });
+  page.on('websocket', (socket) => {
+    requests.push(socket.url());
+    if (!allowed(socket.url().replace(/^ws/, 'http'))) problems.push(`WebSocket to another host: ${socket.url()}`);
+  });
+
+  await page.goto(`${base}/playground`, { waitUntil: 'load' });
+  await page.locator('.graphiql-container').waitFor();
+  await page.locator('[data-example="客户列表 Customers"]').waitFor();
+  const docsLink = await page.locator('a[href="/api/docs"]').count();
+  step('page loaded');
+
+  await page.getByTestId('username').fill('demo-a');
+  await page.getByTestId('password').fill('demo12345');
+  await page.getByTestId('login').click();
+  await page.getByTestId('auth-username').waitFor();
+  const signedInAs = await page.getByTestId('auth-username').innerText();
+  step('signed in');
+
+  await runExample(page, '客户列表 Customers');
+  const customers = await waitForResult(
+    page,
+    (text) => text.includes('"total": 30') && /"id": "c0(0[1-9]|[12]\d|30)"/.test(text),
+    "demo-a's customers",
+  );
+  const customerIds = [...customers.matchAll(/"id": "(c\d+)"/g)].map((m) => m[1]);
+  step('customer list shown');
+
+  await runExample(page, '实时聊天 Live chat');
+  await page.locator('[data-testid="socket-status"][data-open="1"]').waitFor({ timeout: 20_000 });
+  step('subscription connected');
+
+  // The subscription starts live (no `after`), so a message sent before the server has set it up
+  // would not be shown: send again, a new message each time, until one arrives.
+  const { login } = await graphql(
+    'mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }',
+    { u: 'demo-a', p: 'demo12345' },
+  );
+  const sent = [];
+  let arrived = null;
+  for (let attempt = 1; attempt <= 5 && !arrived; attempt++) {
+    const content = `浏览器测试消息 ${Date.now()}-${attempt}`;
+    await graphql(
+      'mutation($c: ID!, $m: String!) { sendChatMessage(customerId: $c, content: $m) { id } }',
+      { c: 'c001', m: content },
+      login.token,
+    );
+    sent.push(content);
+    try {
+      const text = await waitForResult(page, (t) => sent.some((s) => t.includes(s)), 'the chat message', 5_000);
+      arrived = sent.find((s) => text.includes(s));
+    } catch {
+      // Not there yet: the next attempt sends another.
+    }
+  }
+  if (!arrived) throw new Error(`none of the chat messages arrived: ${sent.join(', ')}`);
+  step('chat message arrived');
+
+  if (screenshot) {
+    mkdirSync(dirname(screenshot), { recursive: true });
+    await page.screenshot({ path: screenshot });
+  }
+  const cspViolations = await page.evaluate(() => window.__cspViolations);
+  for (const violation of cspViolations) problems.push(`CSP violation: ${violation}`);
+
+  outcome = {
+    ok: problems.length === 0 && signedInAs === 'demo-a' && docsLink === 1,
+    signedInAs,
+    docsLink,
+    customerIds,
+    sent,
+    arrived,
+    attempts: sent.length,
+    screenshot: screenshot || null,
+    requests: requests.length,
+    hosts: [...new Set(requests.filter((url) => /^(http|ws)s?:/.test(url)).map((url) => url.split('/')[2]))],
+    steps,
+    problems,
+  };
+} catch (error) {
+  outcome = { ok: false, error: String(error && error.stack ? error.stack : error), steps, problems };
+  if (screenshot) {
+    try {
+      const [page] = browser.contexts()[0]?.pages() ?? [];
+      if (page) await page.screenshot({ path: screenshot });
+    } catch {
+      // The error above is what matters.
+    }
+  }
+} finally {
+  await browser.close();
+  clearTimeout(timer);
+}
+
+console.log(JSON.stringify(outcome));
+process.exit(outcome.ok ? 0 : 1);
