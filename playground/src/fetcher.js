@@ -48,12 +48,22 @@ function authorization(headers) {
   return auth ? `Bearer ${auth.token}` : undefined;
 }
 
-function isSubscription(params, documentAST) {
+/**
+ * The operation to run, read from the query itself rather than from GraphiQL's state: GraphiQL
+ * updates its parsed document and operation name 100 ms after an edit, so a run right after
+ * opening an example or switching tabs may carry the previous tab's. With one operation in the
+ * document, that one runs.
+ */
+function operationOf(params) {
   try {
-    const document = documentAST || parse(params.query);
-    return getOperationAST(document, params.operationName || undefined)?.operation === 'subscription';
+    const document = parse(params.query);
+    const operations = document.definitions.filter((d) => d.kind === 'OperationDefinition');
+    const named = operations.length === 1 ? operations[0].name?.value : params.operationName || undefined;
+    const operation = getOperationAST(document, named);
+    return { operationName: named, subscription: operation?.operation === 'subscription' };
   } catch {
-    return false; // Let the server report the syntax error.
+    // Let the server report the syntax error.
+    return { operationName: params.operationName || undefined, subscription: false };
   }
 }
 
@@ -127,7 +137,7 @@ function subscribe(params, headers) {
         setSocket(id, null);
       };
       const stop = client.subscribe(
-        { query: params.query, variables: params.variables, operationName: params.operationName || undefined },
+        { query: params.query, variables: params.variables, operationName: params.operationName },
         {
           next: (result) => observer.next(result),
           error: (error) => {
@@ -154,11 +164,13 @@ function subscribe(params, headers) {
 const recent = [];
 globalThis.__playground = { recent, HTTP_URL, WS_URL };
 
-export function fetcher(params, options = {}) {
+export function fetcher(graphiqlParams, options = {}) {
   const headers = options.headers || {};
-  if (isSubscription(params, options.documentAST)) return subscribe(params, headers);
+  const { operationName, subscription } = operationOf(graphiqlParams);
+  const params = { ...graphiqlParams, operationName };
+  if (subscription) return subscribe(params, headers);
   return postGraphQL(params, headers).then((result) => {
-    recent.push({ operationName: params.operationName || null, result });
+    recent.push({ operationName: operationName || null, result });
     if (recent.length > 20) recent.shift();
     // A login run from any tab signs the whole playground in, as the panel does.
     if (result && result.data && result.data.login) adoptLogin(result.data.login);

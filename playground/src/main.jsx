@@ -14,6 +14,7 @@ import { StrictMode, useState, useSyncExternalStore } from 'react';
 import { createRoot } from 'react-dom/client';
 import { GraphiQL } from 'graphiql';
 import { useGraphiQL, useGraphiQLActions } from '@graphiql/react';
+import { parse } from 'graphql';
 import { getAuth, setAuth, subscribeAuth, adoptLogin } from './auth.js';
 import { fetcher, postGraphQL, socketSummary, subscribeSockets } from './fetcher.js';
 import { EXAMPLES, variablesText } from './examples.js';
@@ -40,7 +41,9 @@ function useSockets() {
 
 function formatTime(value) {
   const date = new Date(value);
-  return Number.isNaN(date.getTime()) ? value : date.toLocaleString('zh-CN', { hour12: false });
+  if (Number.isNaN(date.getTime())) return value;
+  const two = (n) => String(n).padStart(2, '0');
+  return `${two(date.getMonth() + 1)}-${two(date.getDate())} ${two(date.getHours())}:${two(date.getMinutes())}`;
 }
 
 function LoginBar() {
@@ -95,7 +98,9 @@ function LoginBar() {
             已登录 <b data-testid="auth-username">{auth.username}</b>
             {auth.name ? `（${auth.name}）` : ''}
           </span>
-          <span className="pd-muted">令牌有效至 {formatTime(auth.expiresAt)}，所有标签页的请求和订阅都会携带它</span>
+          <span className="pd-muted" title="所有标签页的请求和订阅都携带这个令牌">
+            令牌有效至 {formatTime(auth.expiresAt)}
+          </span>
           <button type="button" onClick={logout} disabled={busy} data-testid="logout">
             退出 Log out
           </button>
@@ -134,7 +139,7 @@ function LoginBar() {
         {socketText}
       </span>
       <nav className="pd-links">
-        <a href="/api/docs">REST 接口文档 /api/docs</a>
+        <a href="/api/docs">REST 文档 /api/docs</a>
       </nav>
     </header>
   );
@@ -143,12 +148,19 @@ function LoginBar() {
 function ExamplesPanel() {
   const queryEditor = useGraphiQL((state) => state.queryEditor);
   const variableEditor = useGraphiQL((state) => state.variableEditor);
-  const { addTab } = useGraphiQLActions();
+  const { addTab, setOperationFacts, setOperationName } = useGraphiQLActions();
 
   function open(example) {
     addTab();
     queryEditor?.setValue(example.query);
     variableEditor?.setValue(variablesText(example));
+    // GraphiQL parses the editor 100 ms after a change; a run before that would use the facts of
+    // the tab that was open before. Set them now.
+    const documentAST = parse(example.query);
+    const operations = documentAST.definitions.filter((d) => d.kind === 'OperationDefinition');
+    const operationName = operations[0].name.value;
+    setOperationFacts({ documentAST, operationName, operations });
+    setOperationName(operationName);
   }
 
   let lastFlow = null;
