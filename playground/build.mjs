@@ -60,9 +60,6 @@ async function bundle(options) {
 
 const versioned = (name, contents) => `${ASSET_URL}/${name}?v=${sha256(contents).slice(0, 16)}`;
 
-rmSync(dist, { recursive: true, force: true });
-mkdirSync(assets, { recursive: true });
-
 const outputs = await bundle({
   entryPoints: {
     'editor.worker': 'monaco-editor/esm/vs/editor/editor.worker.js',
@@ -126,24 +123,6 @@ for (const [name, contents] of Object.entries(files)) {
   }
 }
 
-const info = { sources: sourcesHash(), files: {} };
-for (const [name, contents] of Object.entries(files)) {
-  writeFileSync(join(dist, name), contents);
-  info.files[name] = sha256(contents);
-  if (name.startsWith('assets/')) {
-    const gz = gzipSync(contents, { level: zlib.Z_BEST_COMPRESSION });
-    writeFileSync(join(dist, `${name}.gz`), gz);
-    info.files[`${name}.gz`] = sha256(gz);
-  }
-}
-writeFileSync(join(dist, 'build-info.json'), `${JSON.stringify(info, null, 2)}\n`);
-
-for (const [name] of Object.entries(info.files)) {
-  const size = statSync(join(dist, name)).size;
-  console.log(`${name.padEnd(28)} ${(size / 1024).toFixed(0).padStart(6)} KiB`);
-}
-console.log(`hosts named in the output (none may be fetched at run time):\n  ${[...urls].sort().join('\n  ')}`);
-
 // Reviewed: these appear only in documentation links of error messages, JSON-schema ids, licence
 // notes and the SVG namespace; none is requested. A new host fails the build until someone has
 // checked that it is not loaded from the page (the browser test checks the requests themselves).
@@ -164,3 +143,24 @@ if (unreviewed.length > 0) {
   console.error(`new hosts in the output, review whether the page loads them:\n  ${unreviewed.join('\n  ')}`);
   process.exit(1);
 }
+
+rmSync(dist, { recursive: true, force: true });
+mkdirSync(assets, { recursive: true });
+const info = { sources: sourcesHash(), files: {} };
+for (const [name, contents] of Object.entries(files)) {
+  writeFileSync(join(dist, name), contents);
+  info.files[name] = sha256(contents);
+  if (name.startsWith('assets/')) {
+    const gz = gzipSync(contents, { level: zlib.Z_BEST_COMPRESSION });
+    writeFileSync(join(dist, `${name}.gz`), gz);
+    info.files[`${name}.gz`] = sha256(gz);
+  }
+}
+writeFileSync(join(dist, 'build-info.json'), `${JSON.stringify(info, null, 2)}\n`);
+
+for (const name of Object.keys(info.files)) {
+  const size = statSync(join(dist, name)).size;
+  console.log(`${name.padEnd(28)} ${(size / 1024).toFixed(0).padStart(6)} KiB`);
+}
+console.log(`hosts named in the output (none may be fetched at run time):\n  ${[...urls].sort().join('\n  ')}`);
+
