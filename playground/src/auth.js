@@ -1,13 +1,14 @@
 // The playground's sign-in: one access token for every tab, sent as `Authorization: Bearer <token>`
-// on POST /graphql and as the connection_init payload on /graphql/ws. Kept in sessionStorage so a
-// reload of the page stays signed in, and gone when the browser tab closes.
+// on POST /graphql and as the connection_init payload on /graphql/ws. Kept in localStorage, so a
+// reload stays signed in and a second playground window (for a subscription in one and mutations
+// in the other: GraphiQL stops a running subscription when it switches tabs) is signed in too.
 
 const STORAGE_KEY = 'provider-desk.playground.auth';
 const listeners = new Set();
 
 function load() {
   try {
-    const saved = JSON.parse(sessionStorage.getItem(STORAGE_KEY) || 'null');
+    const saved = JSON.parse(localStorage.getItem(STORAGE_KEY) || 'null');
     if (saved && typeof saved.token === 'string' && new Date(saved.expiresAt) > new Date()) return saved;
   } catch {
     // A broken entry is as good as none.
@@ -24,10 +25,17 @@ export function getAuth() {
 
 export function setAuth(auth) {
   current = auth;
-  if (auth) sessionStorage.setItem(STORAGE_KEY, JSON.stringify(auth));
-  else sessionStorage.removeItem(STORAGE_KEY);
+  if (auth) localStorage.setItem(STORAGE_KEY, JSON.stringify(auth));
+  else localStorage.removeItem(STORAGE_KEY);
   for (const listener of listeners) listener();
 }
+
+// Signing in or out in another window of the playground applies here too.
+window.addEventListener('storage', (event) => {
+  if (event.key !== STORAGE_KEY) return;
+  current = load();
+  for (const listener of listeners) listener();
+});
 
 export function subscribeAuth(listener) {
   listeners.add(listener);

@@ -287,7 +287,7 @@ query ChatHistory($customerId: ID!, $page: Int!, $pageSize: Int!) {
   {
     flow: '5.2.6 智能客服',
     title: '发送聊天 Send chat',
-    query: `# 5.2.6 智能客服：回复客户的咨询。在另一个标签页运行“实时聊天”即可看到它实时送达。
+    query: `# 5.2.6 智能客服：回复客户的咨询。在另一个窗口（页面顶部“新窗口”）运行“实时聊天”，可以看到它实时送达。
 mutation SendChatMessage($customerId: ID!, $content: String!, $idempotencyKey: String) {
   sendChatMessage(customerId: $customerId, content: $content, idempotencyKey: $idempotencyKey) {
     id
@@ -327,7 +327,8 @@ mutation EscalateChat($customerId: ID!, $content: String!, $reason: String!) {
     flow: '5.2.6 智能客服',
     title: '实时聊天 Live chat',
     query: `# 5.2.6 智能客服：实时接收与客户的聊天消息（WebSocket /graphql/ws）。
-# 运行后，在另一个标签页运行“发送聊天”，消息会出现在右侧结果中。
+# 运行后，在另一个窗口（页面顶部“新窗口”）运行“发送聊天”，消息会出现在右侧结果中。
+# GraphiQL 同一时间只运行一个操作：在本窗口切换标签页会停止订阅。
 # 断线重连时把最后看到的 cursor 作为 after 传入，会先补发错过的消息（"0" 从头重放）。
 subscription LiveChat($customerId: ID, $after: String) {
   chatMessages(customerId: $customerId, after: $after) {
@@ -349,7 +350,7 @@ subscription LiveChat($customerId: ID, $after: String) {
   {
     flow: '5.2.4 消息推送',
     title: '实时消息 Live notifications',
-    query: `# 5.2.4 消息推送：实时接收新消息和未读数（例如在另一个标签页回复或升级工单）。
+    query: `# 5.2.4 消息推送：实时接收新消息和未读数（例如在另一个窗口回复或升级工单）。
 subscription LiveNotifications($after: String) {
   notifications(after: $after) {
     cursor

@@ -95,14 +95,14 @@ const CLOSE_REASONS = {
   4408: '连接初始化超时',
 };
 
-function closeError(event) {
-  if (event instanceof Error) return event;
+function closeMessage(event) {
+  if (event instanceof Error) return event.message;
   if (event && typeof event.code === 'number') {
     const reason = CLOSE_REASONS[event.code] || event.reason || '连接已关闭';
-    return new Error(`WebSocket 关闭（${event.code}）：${reason}`);
+    return `WebSocket 关闭（${event.code}）：${reason}`;
   }
-  if (Array.isArray(event)) return new Error(event.map((e) => e.message).join('\n'));
-  return new Error('WebSocket 连接失败');
+  if (Array.isArray(event)) return event.map((e) => e.message).join('\n');
+  return 'WebSocket 连接失败';
 }
 
 /** A subscription as an Observable (which GraphiQL can stop), one connection per subscription. */
@@ -110,8 +110,15 @@ function subscribe(params, headers) {
   return {
     subscribe(observer) {
       const token = authorization(headers);
+      // Failures show in the result pane as GraphQL errors (GraphiQL would print an Error's stack).
+      const fail = (message) => {
+        observer.next({ errors: [{ message }] });
+        observer.complete();
+      };
       if (!token) {
-        observer.error(new Error('订阅需要登录：请先在页面上方登录（connection_init 携带 Authorization）'));
+        // After returning: GraphiQL records the subscription once subscribe() has returned, and
+        // would take one that completed before that for one still running.
+        queueMicrotask(() => fail('订阅需要登录：请先在页面上方登录（connection_init 携带 Authorization）'));
         return { unsubscribe() {} };
       }
       const id = nextSocket++;
@@ -142,7 +149,7 @@ function subscribe(params, headers) {
           next: (result) => observer.next(result),
           error: (error) => {
             finish();
-            observer.error(closeError(error));
+            fail(closeMessage(error));
           },
           complete: () => {
             finish();

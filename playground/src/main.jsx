@@ -139,6 +139,9 @@ function LoginBar() {
         {socketText}
       </span>
       <nav className="pd-links">
+        <a href="/playground" target="_blank" rel="noopener" title="订阅在一个窗口运行，在另一个窗口发送">
+          新窗口 New window
+        </a>
         <a href="/api/docs">REST 文档 /api/docs</a>
       </nav>
     </header>
@@ -148,9 +151,12 @@ function LoginBar() {
 function ExamplesPanel() {
   const queryEditor = useGraphiQL((state) => state.queryEditor);
   const variableEditor = useGraphiQL((state) => state.variableEditor);
-  const { addTab, setOperationFacts, setOperationName } = useGraphiQLActions();
+  const { addTab, setOperationFacts, setOperationName, stop } = useGraphiQLActions();
 
   function open(example) {
+    // As when switching tabs, a running operation (a subscription) stops: GraphiQL runs one at a
+    // time. Keep a subscription running in one window and send from another.
+    stop();
     addTab();
     queryEditor?.setValue(example.query);
     variableEditor?.setValue(variablesText(example));
