@@ -221,18 +221,15 @@ async fn the_playground_works_in_headless_chromium() {
         let number: u32 = id.as_str().unwrap()[1..].parse().unwrap();
         assert!((1..=30).contains(&number), "only demo-a's customers (c001–c030): {id}");
     }
+    assert_eq!(report["secondWindowSignedInAs"], DEMO_A, "a second window shares the sign-in");
     let arrived = report["arrived"].as_str().expect("a chat message arrived");
     assert!(screenshot.exists(), "a screenshot at {}", screenshot.display());
 
-    // What arrived live is what the server stored.
+    // What arrived live is a message the server stored, sent by the provider to c001.
     let token = app.login(DEMO_A).await;
-    let history = app
-        .data(
-            &token,
-            "{ chatMessages(customerId: \"c001\", pageSize: 10) { items { content } } }",
-            serde_json::json!({}),
-        )
-        .await;
-    assert!(items(&history["chatMessages"]).iter().any(|m| m["content"] == arrived), "{history}");
+    let query = "{ chatMessages(customerId: \"c001\", pageSize: 10) { items { id senderType } } }";
+    let history = app.data(&token, query, serde_json::json!({})).await;
+    let message = items(&history["chatMessages"]).iter().find(|m| m["id"] == arrived).cloned();
+    assert_eq!(message.map(|m| m["senderType"].clone()), Some("SERVICE_PROVIDER".into()), "{history}");
     app.stop().await;
 }

@@ -1,6 +1,7 @@
 // Drives /playground in Debian's headless Chromium the way a developer would: loads the page,
 // signs in as demo-a in the sign-in bar, runs the customer list from the examples, starts the live
-// chat subscription, sends a chat message over HTTP and waits for it in the result pane. Fails on
+// chat subscription, sends a chat message from a second playground window and waits for it in the
+// first one's result pane. Fails on
 // any failed request, any request to a host other than the server's, any Content-Security-Policy
 // violation and any uncaught page error. Prints one JSON object with what it saw.
 //
@@ -23,17 +24,6 @@ const steps = [];
 
 function step(name) {
   steps.push({ name, atMs: Date.now() - started });
-}
-
-async function graphql(query, variables, token) {
-  const response = await fetch(`${base}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = await response.json();
-  if (body.errors) throw new Error(`GraphQL errors: ${JSON.stringify(body.errors)}`);
-  return body.data;
 }
 
 /**
@@ -154,30 +144,32 @@ try {
   await page.locator('[data-testid="socket-status"][data-open="1"]').waitFor({ timeout: 20_000 });
   step('subscription connected');
 
-  // The subscription starts live (no `after`), so a message sent before the server has set it up
-  // would not be shown: send again, a new message each time, until one arrives.
-  const { login } = await graphql(
-    'mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }',
-    { u: 'demo-a', p: 'demo12345' },
-  );
+  // A second window of the playground, signed in by the first (the token is shared through
+  // localStorage), sends chat messages with the Send chat example. The subscription starts live (no
+  // `after`), so a message sent before the server has set it up would not be shown: send again, a
+  // new message each time, until one arrives.
+  const sender = await context.newPage();
+  sender.on('pageerror', (error) => problems.push(`page error (second window): ${error.message}`));
+  await sender.goto(`${base}/playground`, { waitUntil: 'load' });
+  await sender.getByTestId('auth-username').waitFor();
+  const secondWindowSignedInAs = await sender.getByTestId('auth-username').innerText();
+  step('second window signed in');
   const sent = [];
   let arrived = null;
+  let sentText = '';
   for (let attempt = 1; attempt <= 5 && !arrived; attempt++) {
-    const content = `浏览器测试消息 ${Date.now()}-${attempt}`;
-    await graphql(
-      'mutation($c: ID!, $m: String!) { sendChatMessage(customerId: $c, content: $m) { id } }',
-      { c: 'c001', m: content },
-      login.token,
-    );
-    sent.push(content);
+    await runExample(sender, '发送聊天 Send chat');
+    sentText = await waitForResult(sender, (text) => /"sendChatMessage":\{"id":"[^"]+"/.test(text), 'the sent message');
+    sent.push(sentText.match(/"sendChatMessage":\{"id":"([^"]+)"/)[1]);
+    await page.bringToFront();
     try {
-      const seen = (text) => sent.find((s) => text.includes(squeeze(s)));
+      const seen = (text) => sent.find((id) => text.includes(`"id":"${id}"`));
       arrived = seen(await waitForResult(page, seen, 'the chat message', 5_000));
     } catch {
       // Not there yet: the next attempt sends another.
     }
   }
-  if (!arrived) throw new Error(`none of the chat messages arrived: ${sent.join(', ')}`);
+  if (!arrived) throw new Error(`none of the chat messages arrived: ${sent.join(', ')}; sender: ${sentText}`);
   step('chat message arrived');
 
   if (screenshot) {
@@ -188,8 +180,9 @@ try {
   for (const violation of cspViolations) problems.push(`CSP violation: ${violation}`);
 
   outcome = {
-    ok: problems.length === 0 && signedInAs === 'demo-a' && docsLink === 1,
+    ok: problems.length === 0 && signedInAs === 'demo-a' && secondWindowSignedInAs === 'demo-a' && docsLink === 1,
     signedInAs,
+    secondWindowSignedInAs,
     docsLink,
     customerIds,
     sent,
