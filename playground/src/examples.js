@@ -196,24 +196,6 @@ mutation ResolveTicket($id: ID!, $resolution: String) {
     variables: { id: 't005', resolution: '已远程协助处理，问题已解决。' },
   },
   {
-    flow: '5.2.5 问题升级',
-    title: '升级工单 Escalate',
-    query: `# 5.2.5 问题升级：把工单升级到更高一级的技术支持（并通知客服系统）。
-# 已升级或已解决的工单会得到 CONFLICT：换一个工单（例如 t013、t014）再试。
-mutation EscalateTicket($id: ID!, $reason: String!) {
-  escalateTicket(id: $id, reason: $reason) {
-    ticketId
-    escalationStatus
-    reason
-    escalatedAt
-    notificationSent
-    ticket { id status escalationStatus }
-  }
-}
-`,
-    variables: { id: 't007', reason: '客户多次反馈无法解决，需要技术专家介入。' },
-  },
-  {
     flow: '5.2.4 消息推送',
     title: '消息列表 Notifications',
     query: `# 5.2.4 消息推送：消息列表和未读数（可按类型、已读状态筛选）。
@@ -264,6 +246,45 @@ mutation MarkAllNotificationsRead {
 }
 `,
     variables: null,
+  },
+  {
+    flow: '5.2.4 消息推送',
+    title: '实时消息 Live notifications',
+    query: `# 5.2.4 消息推送：实时接收新消息和未读数（例如在另一个窗口回复或升级工单）。
+subscription LiveNotifications($after: String) {
+  notifications(after: $after) {
+    cursor
+    unreadCount
+    notification {
+      id
+      type
+      title
+      content
+      relatedTicketId
+      createdAt
+    }
+  }
+}
+`,
+    variables: null,
+  },
+  {
+    flow: '5.2.5 问题升级',
+    title: '升级工单 Escalate',
+    query: `# 5.2.5 问题升级：把工单升级到更高一级的技术支持（并通知客服系统）。
+# 已升级或已解决的工单会得到 CONFLICT：换一个工单（例如 t013、t014）再试。
+mutation EscalateTicket($id: ID!, $reason: String!) {
+  escalateTicket(id: $id, reason: $reason) {
+    ticketId
+    escalationStatus
+    reason
+    escalatedAt
+    notificationSent
+    ticket { id status escalationStatus }
+  }
+}
+`,
+    variables: { id: 't007', reason: '客户多次反馈无法解决，需要技术专家介入。' },
   },
   {
     flow: '5.2.6 智能客服',
@@ -346,27 +367,6 @@ subscription LiveChat($customerId: ID, $after: String) {
 }
 `,
     variables: { customerId: 'c001' },
-  },
-  {
-    flow: '5.2.4 消息推送',
-    title: '实时消息 Live notifications',
-    query: `# 5.2.4 消息推送：实时接收新消息和未读数（例如在另一个窗口回复或升级工单）。
-subscription LiveNotifications($after: String) {
-  notifications(after: $after) {
-    cursor
-    unreadCount
-    notification {
-      id
-      type
-      title
-      content
-      relatedTicketId
-      createdAt
-    }
-  }
-}
-`,
-    variables: null,
   },
 ];
 

@@ -19,10 +19,8 @@ export function socketSummary() {
   return {
     open: states.filter((s) => s.state === 'connected').length,
     connecting: states.filter((s) => s.state === 'connecting').length,
-    lastClose: socketSummary.lastClose,
   };
 }
-socketSummary.lastClose = null;
 
 export function subscribeSockets(listener) {
   socketListeners.add(listener);
@@ -130,10 +128,7 @@ function subscribe(params, headers) {
         retryAttempts: 0,
         on: {
           connected: () => setSocket(id, 'connected'),
-          closed: (event) => {
-            socketSummary.lastClose = event && event.code;
-            setSocket(id, null);
-          },
+          closed: () => setSocket(id, null),
         },
       });
       let done = false;

@@ -179,7 +179,12 @@ function ExamplesPanel() {
       </p>
       <ul>
         {EXAMPLES.map((example) => {
-          const heading = example.flow !== lastFlow ? <li className="pd-flow">{example.flow}</li> : null;
+          const heading =
+            example.flow !== lastFlow ? (
+              <li key={example.flow} className="pd-flow">
+                {example.flow}
+              </li>
+            ) : null;
           lastFlow = example.flow;
           return [
             heading,
