@@ -174,6 +174,10 @@ try {
 
   if (screenshot) {
     mkdirSync(dirname(screenshot), { recursive: true });
+    // Clicking the last examples scrolled their list: show it from the top.
+    await page.locator('.pd-examples').evaluate((element) => {
+      for (let node = element; node; node = node.parentElement) node.scrollTop = 0;
+    });
     await page.screenshot({ path: screenshot });
   }
   const cspViolations = await page.evaluate(() => window.__cspViolations);
