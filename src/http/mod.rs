@@ -3,6 +3,7 @@
 mod docs;
 mod graphql;
 mod ops;
+mod playground;
 mod ws;
 
 pub use graphql::authenticate;
@@ -35,6 +36,7 @@ pub fn router(state: AppState) -> Result<Router, String> {
         .route("/readyz", get(ops::readyz))
         .merge(docs::routes())
         .merge(rest)
+        .merge(playground::router())
         .layer(TraceLayer::new_for_http())
         .with_state(state))
 }
