@@ -7,8 +7,11 @@
 //! one insert; state transitions are compare-and-set on a version, so concurrent writers never
 //! lose each other's work. Every call is scoped by the provider id where the data is a tenant's.
 //!
-//! Adapters: [`sqlite`] (the embedded default). A MongoDB adapter implements the same trait.
+//! Adapters: [`sqlite`] (the embedded default) and [`mongo`] (`MONGODB_URI`) implement both ports;
+//! [`redis`] (`REDIS_URL`) implements the [`TokenStore`] port only.
 
+pub mod mongo;
+pub mod redis;
 pub mod sqlite;
 
 use crate::domain::{
@@ -21,6 +24,9 @@ use std::sync::Arc;
 
 /// The store as the rest of the application holds it.
 pub type SharedStore = Arc<dyn Store>;
+
+/// The token store as the rest of the application holds it.
+pub type SharedTokenStore = Arc<dyn TokenStore>;
 
 /// Which customers to list.
 #[derive(Debug, Clone, Default)]
@@ -139,8 +145,17 @@ pub trait Store: Send + Sync + 'static {
     /// page, messages run oldest to newest, as a chat window shows them.
     async fn list_chat_messages(&self, provider: &Id, customer: &Id, page: PageRequest)
         -> AppResult<Page<ChatMessage>>;
+}
 
-    // --- tokens ---
+/// The token port: what sign-in, sign-out and refresh need to remember. It is its own port so that
+/// tokens can live in Redis (`REDIS_URL`) while the data lives elsewhere; without Redis the main
+/// store's adapter implements it too.
+#[async_trait]
+pub trait TokenStore: Send + Sync + 'static {
+    /// What holds the tokens, for the readiness report (`sqlite`, `mongodb`, `redis`).
+    fn backend(&self) -> &'static str;
+    /// Checks that the token store answers.
+    async fn ping_tokens(&self) -> AppResult<()>;
     /// Refuses an access token until `expires_at`.
     async fn revoke_access_token(&self, jti: &str, expires_at: Timestamp) -> AppResult<()>;
     /// Whether the access token or its whole family has been revoked.

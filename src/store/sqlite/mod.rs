@@ -13,6 +13,7 @@ use self::rows::{
 };
 use super::{
     CustomerFilter, NotificationFilter, RefreshTokenRecord, RefreshTokenUse, Store, TicketChange, TicketFilter,
+    TokenStore,
 };
 use crate::domain::{
     ChatMessage, Customer, HistoryEntry, Id, Notification, Page, PageRequest, ReadStatus, ServiceProvider, Ticket,
@@ -659,6 +660,17 @@ impl Store for SqliteStore {
             .await?;
         items.reverse();
         Ok(Page { items, total, request: page })
+    }
+}
+
+#[async_trait]
+impl TokenStore for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping_tokens(&self) -> AppResult<()> {
+        Store::ping(self).await
     }
 
     async fn revoke_access_token(&self, jti: &str, expires_at: Timestamp) -> AppResult<()> {
