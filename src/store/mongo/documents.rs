@@ -420,7 +420,8 @@ mod tests {
 
     #[test]
     fn numbers_written_as_doubles_are_read() {
-        let f = Fields::new(&doc! { "portCount": 5.0, "bad": 1.5 }, "customer");
+        let stored = doc! { "portCount": 5.0, "bad": 1.5 };
+        let f = Fields::new(&stored, "customer");
         assert_eq!(f.number("portCount"), Ok(5));
         assert!(f.number("bad").is_err());
     }

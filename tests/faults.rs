@@ -1,0 +1,269 @@
+//! Faults of the production backends: MongoDB or Redis going away under a running server, and
+//! coming back; and start-up against backends that cannot be used.
+//!
+//! The outage tests start servers of their own (so stopping them disturbs no other test), from
+//! the command templates `TEST_MONGO_SERVER_CMD` and `TEST_REDIS_SERVER_CMD`, in which `{port}`
+//! and `{dir}` stand for a free port and a fresh data directory. `scripts/test` sets both for its
+//! MongoDB run; with `TEST_BACKEND=mongo` they are required, so these tests are never skipped
+//! there. The servers are stopped with SIGKILL, the harshest way, and must be started so that an
+//! acknowledged write survives that (SecantusDB with `--sync-on-commit`, Redis with
+//! `appendfsync always`).
+
+mod common;
+
+use common::*;
+use provider_desk::app::Application;
+use serde_json::{json, Value};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A server process this test owns: started, killed and started again on the same port and data.
+struct Server {
+    name: &'static str,
+    program: String,
+    args: Vec<String>,
+    port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Server {
+    /// The server the template in `variable` describes, not yet started.
+    fn from_template(variable: &str, name: &'static str) -> Option<Server> {
+        let template = std::env::var(variable).ok().filter(|t| !t.trim().is_empty())?;
+        let port = free_port();
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let dir_text = dir.path().to_string_lossy().into_owned();
+        let mut words =
+            template.split_whitespace().map(|w| w.replace("{port}", &port.to_string()).replace("{dir}", &dir_text));
+        let program = words.next().expect("a command");
+        Some(Server { name, program, args: words.collect(), port, dir, child: None })
+    }
+
+    fn start(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("server.log"))
+            .expect("a log file");
+        let child = Command::new(&self.program)
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("the log file"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {} ({}): {e}", self.name, self.program));
+        self.child = Some(child);
+        let address = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_err() {
+            assert!(Instant::now() < deadline, "{} did not start listening on {address}", self.name);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Stops the server at once (SIGKILL): no chance to flush anything it had not made durable.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("an address").port()
+}
+
+/// MongoDB and Redis servers of the test's own, started; `None` (and said so) where the
+/// templates are not set and the suite does not run on MongoDB.
+fn own_servers() -> Option<(Server, Server)> {
+    let mongo = Server::from_template("TEST_MONGO_SERVER_CMD", "the MongoDB server");
+    let redis = Server::from_template("TEST_REDIS_SERVER_CMD", "the Redis server");
+    match (mongo, redis) {
+        (Some(mut mongo), Some(mut redis)) => {
+            mongo.start();
+            redis.start();
+            Some((mongo, redis))
+        }
+        _ if Backend::from_env().is_mongo() => {
+            panic!("TEST_BACKEND=mongo runs the fault tests: set TEST_MONGO_SERVER_CMD and TEST_REDIS_SERVER_CMD (scripts/test does)")
+        }
+        _ => {
+            eprintln!("fault test not run: TEST_MONGO_SERVER_CMD / TEST_REDIS_SERVER_CMD are not set (scripts/test sets them)");
+            None
+        }
+    }
+}
+
+/// A server on the given MongoDB and Redis, quick to notice an outage.
+async fn spawn_on(mongo: &Server, redis: &Server, dir: &std::path::Path) -> TestApp {
+    let backend = Backend::Mongo {
+        mongodb_uri: format!("mongodb://127.0.0.1:{}/?directConnection=true", mongo.port),
+        redis_url: format!("redis://127.0.0.1:{}", redis.port),
+    };
+    let config = test_config(
+        &backend,
+        dir,
+        true,
+        &[
+            ("MONGODB_SERVER_SELECTION_TIMEOUT_MS", "1000"),
+            ("MONGODB_OPERATION_TIMEOUT_MS", "4000"),
+            ("REDIS_TIMEOUT_MS", "1000"),
+        ],
+    );
+    TestApp::spawn_with(config, backend).await
+}
+
+async fn readyz(app: &TestApp) -> (u16, Value) {
+    let response = app.client.get(format!("{}/readyz", app.address)).send().await.expect("the server answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("readyz answers JSON"))
+}
+
+/// Waits until readyz is green again, which it must become without a restart.
+async fn until_ready(app: &TestApp) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, body) = readyz(app).await;
+        if status == 200 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "readyz stayed red after the backend came back: {body}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn assert_unavailable(body: &Value) {
+    assert_error(body, "UNAVAILABLE");
+    assert!(has_chinese(&error_message(body)), "a message in Chinese: {body}");
+}
+
+const CREATE: &str = r#"mutation($title: String!) {
+    createTicket(customerId: "c001", title: $title, content: "故障测试", type: SYSTEM_ISSUE) { id }
+}"#;
+const REPLY: &str = r#"mutation($id: ID!) { replyTicket(id: $id, content: "已收到，正在处理") { replyId } }"#;
+const SEND: &str = r#"mutation { sendChatMessage(customerId: "c001", content: "您好，问题已记录") { id } }"#;
+const TICKET: &str = "query($id: ID!) { ticket(id: $id) { status processingHistory { id action } } }";
+const COUNTS: &str = "{ tickets(pageSize: 1) { total } notifications(pageSize: 1, type: TICKET_UPDATE) { total } }";
+const CHAT: &str = r#"{ chatMessages(customerId: "c001", pageSize: 100) { items { id } } }"#;
+const ME: &str = "{ me { id } }";
+
+#[tokio::test]
+async fn while_mongodb_is_down_requests_answer_unavailable_and_when_it_is_back_nothing_acknowledged_is_lost() {
+    let Some((mut mongo, redis)) = own_servers() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_on(&mongo, &redis, dir.path()).await;
+    let token = app.login(DEMO_A).await;
+
+    // Acknowledged writes of every kind: a ticket (with its notification), a reply, a chat message.
+    let created = app.data(&token, CREATE, json!({ "title": "断电前创建" })).await;
+    let ticket_id = str_of(&created["createTicket"], "id").to_owned();
+    let reply = app.data(&token, REPLY, json!({ "id": ticket_id })).await;
+    let reply_id = str_of(&reply["replyTicket"], "replyId").to_owned();
+    let sent = app.data(&token, SEND, json!({})).await;
+    let message_id = str_of(&sent["sendChatMessage"], "id").to_owned();
+    let before = app.data(&token, COUNTS, json!({})).await;
+
+    mongo.kill();
+    let (status, body) = readyz(&app).await;
+    assert_eq!(status, 503, "readyz is red while MongoDB is down: {body}");
+    assert_eq!(body["store"], "unreachable", "{body}");
+    assert_eq!(body["tokens"], "ok", "Redis is still up: {body}");
+    assert_unavailable(&app.graphql(Some(&token), COUNTS, json!({})).await);
+    assert_unavailable(&app.graphql(Some(&token), CREATE, json!({ "title": "断电时创建" })).await);
+    assert_unavailable(&app.graphql(Some(&token), REPLY, json!({ "id": ticket_id })).await);
+
+    mongo.start();
+    until_ready(&app).await;
+    let stored = app.data(&token, TICKET, json!({ "id": ticket_id })).await;
+    assert_eq!(stored["ticket"]["status"], "PROCESSING", "{stored}");
+    let history: Vec<&str> =
+        stored["ticket"]["processingHistory"].as_array().unwrap().iter().map(|e| str_of(e, "id")).collect();
+    assert!(history.contains(&reply_id.as_str()), "the acknowledged reply is kept: {stored}");
+    assert_eq!(history.len(), 2, "create and one reply; the refused reply left nothing: {stored}");
+    let chat = app.data(&token, CHAT, json!({})).await;
+    assert!(items(&chat["chatMessages"]).iter().any(|m| m["id"] == message_id.as_str()), "the message is kept");
+    let after = app.data(&token, COUNTS, json!({})).await;
+    assert_eq!(after, before, "the refused writes stored no ticket and no notification");
+
+    // And it serves writes again, with no restart.
+    app.data(&token, CREATE, json!({ "title": "恢复后创建" })).await;
+    let counts = app.data(&token, COUNTS, json!({})).await;
+    assert_eq!(total(&counts["tickets"]), total(&before["tickets"]) + 1);
+    assert_eq!(total(&counts["notifications"]), total(&before["notifications"]) + 1);
+}
+
+#[tokio::test]
+async fn while_redis_is_down_token_checks_fail_closed_and_revocations_survive_its_restart() {
+    let Some((mongo, mut redis)) = own_servers() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_on(&mongo, &redis, dir.path()).await;
+    let (token, refresh) = app.login_pair(DEMO_A).await;
+    let signed_out = app.login(DEMO_A).await;
+    app.data(&signed_out, "mutation { logout { success } }", json!({})).await;
+    assert_error(&app.graphql(Some(&signed_out), ME, json!({})).await, "UNAUTHENTICATED");
+
+    redis.kill();
+    let (status, body) = readyz(&app).await;
+    assert_eq!(status, 503, "readyz is red while Redis is down: {body}");
+    assert_eq!(body["tokens"], "unreachable", "{body}");
+    assert_eq!(body["store"], "ok", "MongoDB is still up: {body}");
+    // Fail closed: no token is let through unchecked, the revoked one least of all.
+    assert_unavailable(&app.graphql(Some(&token), ME, json!({})).await);
+    assert_unavailable(&app.graphql(Some(&signed_out), ME, json!({})).await);
+    let login = "mutation { login(username: \"demo-a\", password: \"demo12345\") { token } }";
+    assert_unavailable(&app.graphql(None, login, json!({})).await);
+
+    redis.start();
+    until_ready(&app).await;
+    assert_eq!(app.data(&token, ME, json!({})).await["me"]["id"], "sp001", "the live token works again");
+    assert_error(&app.graphql(Some(&signed_out), ME, json!({})).await, "UNAUTHENTICATED");
+    let refreshed = app
+        .graphql(None, "mutation($r: String!) { refreshToken(refreshToken: $r) { token } }", json!({ "r": refresh }))
+        .await;
+    assert!(refreshed["data"]["refreshToken"]["token"].is_string(), "the refresh token was kept: {refreshed}");
+}
+
+// --- start-up: these need no server, and run on every backend ---
+
+async fn startup_error(pairs: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let config = test_config(&Backend::Sqlite, dir.path(), false, pairs);
+    let started = Instant::now();
+    let error = match Application::build(config).await {
+        Ok(_) => panic!("the server must not start with {pairs:?}"),
+        Err(error) => error.to_string(),
+    };
+    assert!(started.elapsed() < Duration::from_secs(15), "it gives up quickly: {:?}", started.elapsed());
+    error
+}
+
+#[tokio::test]
+async fn an_unreachable_mongodb_stops_the_start_with_a_clear_message() {
+    let uri = format!("mongodb://127.0.0.1:{}/?directConnection=true", free_port());
+    let error = startup_error(&[("MONGODB_URI", uri.as_str()), ("MONGODB_SERVER_SELECTION_TIMEOUT_MS", "500")]).await;
+    assert!(error.contains("MongoDB") && error.contains("cannot reach"), "{error}");
+}
+
+#[tokio::test]
+async fn a_malformed_mongodb_uri_stops_the_start_and_names_the_variable() {
+    for uri in ["http://127.0.0.1:27017", "mongodb://", "mongodb+srv://cluster.example.net"] {
+        let error = startup_error(&[("MONGODB_URI", uri)]).await;
+        assert!(error.contains("MONGODB_URI"), "{uri}: {error}");
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_stops_the_start_with_a_clear_message() {
+    let url = format!("redis://127.0.0.1:{}", free_port());
+    let error = startup_error(&[("REDIS_URL", url.as_str()), ("REDIS_TIMEOUT_MS", "500")]).await;
+    assert!(error.contains("Redis") && error.contains("cannot reach"), "{error}");
+}
