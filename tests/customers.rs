@@ -256,6 +256,17 @@ async fn a_keyword_finds_customers_by_part_of_their_contact_person() {
 }
 
 #[tokio::test]
+async fn regular_expression_characters_in_a_keyword_match_literally() {
+    let app = TestApp::spawn().await;
+    let token = app.login(DEMO_A).await;
+    // Unescaped, these would match everything, or be refused by the database as bad patterns.
+    for keyword in [".", ".*", "^", "$", "(", "[", "\\", "|", "a|", ".+?", "(?i)", "{1}"] {
+        let page = list(&app, &token, json!({ "keyword": keyword })).await;
+        assert_eq!(page["total"], 0, "no customer has {keyword:?} in its name: {page}");
+    }
+}
+
+#[tokio::test]
 async fn percent_and_underscore_in_a_keyword_match_literally() {
     let app = TestApp::spawn().await;
     let token = app.login(DEMO_A).await;

@@ -32,13 +32,17 @@ impl Server {
     /// The server the template in `variable` describes, not yet started.
     fn from_template(variable: &str, name: &'static str) -> Option<Server> {
         let template = std::env::var(variable).ok().filter(|t| !t.trim().is_empty())?;
+        Some(Server::new(&template, name))
+    }
+
+    fn new(template: &str, name: &'static str) -> Server {
         let port = free_port();
         let dir = tempfile::tempdir().expect("a temporary directory");
         let dir_text = dir.path().to_string_lossy().into_owned();
         let mut words =
             template.split_whitespace().map(|w| w.replace("{port}", &port.to_string()).replace("{dir}", &dir_text));
         let program = words.next().expect("a command");
-        Some(Server { name, program, args: words.collect(), port, dir, child: None })
+        Server { name, program, args: words.collect(), port, dir, child: None }
     }
 
     fn start(&mut self) {
@@ -230,6 +234,22 @@ async fn while_redis_is_down_token_checks_fail_closed_and_revocations_survive_it
         .graphql(None, "mutation($r: String!) { refreshToken(refreshToken: $r) { token } }", json!({ "r": refresh }))
         .await;
     assert!(refreshed["data"]["refreshToken"]["token"].is_string(), "the refresh token was kept: {refreshed}");
+}
+
+#[tokio::test]
+async fn a_standalone_mongodb_server_is_refused_at_start_up_because_it_cannot_run_transactions() {
+    let template = std::env::var("TEST_MONGO_SERVER_CMD").unwrap_or_default();
+    if !template.contains("secantusd") {
+        // Only SecantusDB can be told to pose as a standalone server (`--standalone`).
+        assert!(template.is_empty() || !Backend::from_env().is_mongo(), "the MongoDB pass runs SecantusDB here");
+        eprintln!("standalone test not run: TEST_MONGO_SERVER_CMD does not start SecantusDB");
+        return;
+    }
+    let mut server = Server::new(&format!("{template} --standalone"), "a standalone SecantusDB");
+    server.start();
+    let uri = format!("mongodb://127.0.0.1:{}/?directConnection=true", server.port);
+    let error = startup_error(&[("MONGODB_URI", uri.as_str())]).await;
+    assert!(error.contains("standalone") && error.contains("replica set"), "{error}");
 }
 
 // --- start-up: these need no server, and run on every backend ---
