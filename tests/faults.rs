@@ -14,6 +14,7 @@ mod common;
 use common::*;
 use provider_desk::app::Application;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -203,6 +204,95 @@ async fn while_mongodb_is_down_requests_answer_unavailable_and_when_it_is_back_n
     let counts = app.data(&token, COUNTS, json!({})).await;
     assert_eq!(total(&counts["tickets"]), total(&before["tickets"]) + 1);
     assert_eq!(total(&counts["notifications"]), total(&before["notifications"]) + 1);
+}
+
+/// Every item of a paged list, page after page.
+async fn every(app: &TestApp, token: &str, field: &str, query: &str) -> Vec<Value> {
+    let mut all = Vec::new();
+    for page in 1.. {
+        let data = app.data(token, query, json!({ "page": page })).await;
+        let found = items(&data[field]).clone();
+        let done = found.len() < 100;
+        all.extend(found);
+        if done {
+            return all;
+        }
+    }
+    unreachable!()
+}
+
+#[tokio::test]
+async fn writes_in_flight_when_mongodb_dies_are_all_or_nothing_and_every_acknowledged_one_is_kept() {
+    let Some((mut mongo, redis)) = own_servers() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let app = std::sync::Arc::new(spawn_on(&mongo, &redis, dir.path()).await);
+    let token = app.login(DEMO_A).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+
+    // Four writers create tickets (each with its notification) as fast as they can, throughout.
+    let writers: Vec<_> = (0..4)
+        .map(|writer| {
+            let (app, token, stop) = (app.clone(), token.clone(), stop.clone());
+            tokio::spawn(async move {
+                let (mut acknowledged, mut refused) = (Vec::new(), 0);
+                for n in 0.. {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
+                    let body = app.graphql(Some(&token), CREATE, json!({ "title": format!("风暴 {writer}-{n}") })).await;
+                    match body["data"]["createTicket"]["id"].as_str() {
+                        Some(id) => acknowledged.push(id.to_owned()),
+                        None => {
+                            assert_eq!(error_code(&body), "UNAVAILABLE", "only the outage refuses writes: {body}");
+                            refused += 1;
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    }
+                }
+                (acknowledged, refused)
+            })
+        })
+        .collect();
+
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    mongo.kill();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    mongo.start();
+    until_ready(&app).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut acknowledged, mut refused) = (Vec::new(), 0);
+    for writer in writers {
+        let (ids, failures) = writer.await.expect("a writer finishes");
+        acknowledged.extend(ids);
+        refused += failures;
+    }
+    assert!(refused > 0, "some writes met the outage");
+    assert!(!acknowledged.is_empty(), "some writes were acknowledged");
+
+    let tickets = every(&app, &token, "tickets", "query($page: Int!) { tickets(page: $page, pageSize: 100) { items { id title } } }").await;
+    let stored: std::collections::HashSet<&str> =
+        tickets.iter().filter(|t| str_of(t, "title").starts_with("风暴")).map(|t| str_of(t, "id")).collect();
+    for id in &acknowledged {
+        assert!(stored.contains(id.as_str()), "acknowledged ticket {id} was lost");
+    }
+    let notifications = every(
+        &app,
+        &token,
+        "notifications",
+        "query($page: Int!) { notifications(page: $page, pageSize: 100, type: TICKET_UPDATE) { items { title relatedTicketId } } }",
+    )
+    .await;
+    let mut announced: HashMap<&str, usize> = HashMap::new();
+    for n in notifications.iter().filter(|n| n["title"] == "新工单") {
+        *announced.entry(str_of(n, "relatedTicketId")).or_default() += 1;
+    }
+    for id in &stored {
+        assert_eq!(announced.get(id), Some(&1), "ticket {id} has exactly one notification");
+    }
+    let all_tickets: std::collections::HashSet<&str> = tickets.iter().map(|t| str_of(t, "id")).collect();
+    let orphans: Vec<_> = announced.keys().filter(|id| !all_tickets.contains(**id)).collect();
+    assert!(orphans.is_empty(), "notifications of tickets that were never stored: {orphans:?}");
 }
 
 #[tokio::test]
