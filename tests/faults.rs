@@ -14,7 +14,7 @@ mod common;
 use common::*;
 use provider_desk::app::Application;
 use serde_json::{json, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -156,7 +156,7 @@ const CREATE: &str = r#"mutation($title: String!) {
 }"#;
 const REPLY: &str = r#"mutation($id: ID!) { replyTicket(id: $id, content: "已收到，正在处理") { replyId } }"#;
 const SEND: &str = r#"mutation { sendChatMessage(customerId: "c001", content: "您好，问题已记录") { id } }"#;
-const TICKET: &str = "query($id: ID!) { ticket(id: $id) { status processingHistory { id action } } }";
+const TICKET: &str = "query($id: ID!) { ticket(id: $id) { status processingHistory { id action content } } }";
 const COUNTS: &str = "{ tickets(pageSize: 1) { total } notifications(pageSize: 1, type: TICKET_UPDATE) { total } }";
 const CHAT: &str = r#"{ chatMessages(customerId: "c001", pageSize: 100) { items { id } } }"#;
 const ME: &str = "{ me { id } }";
@@ -221,15 +221,24 @@ async fn every(app: &TestApp, token: &str, field: &str, query: &str) -> Vec<Valu
     unreachable!()
 }
 
+const REPLY_TEXT: &str =
+    r#"mutation($id: ID!, $content: String!) { replyTicket(id: $id, content: $content) { replyId } }"#;
+const STORM_TICKET: &str = "t001";
+
 #[tokio::test]
-async fn writes_in_flight_when_mongodb_dies_are_all_or_nothing_and_every_acknowledged_one_is_kept() {
+async fn writes_in_flight_when_mongodb_dies_are_all_or_nothing_and_every_acknowledged_one_is_kept_once() {
     let Some((mut mongo, redis)) = own_servers() else { return };
     let dir = tempfile::tempdir().unwrap();
     let app = std::sync::Arc::new(spawn_on(&mongo, &redis, dir.path()).await);
     let token = app.login(DEMO_A).await;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let updates_of = |notifications: &[Value]| {
+        notifications.iter().filter(|n| n["relatedTicketId"] == STORM_TICKET && n["title"] == "工单状态更新").count()
+    };
+    let updates_before = updates_of(&every_notification(&app, &token).await);
 
-    // Four writers create tickets (each with its notification) as fast as they can, throughout.
+    // Four writers, as fast as they can, throughout: two create tickets (each with its
+    // notification), two reply to one ticket (a compare-and-set change with its notification).
     let writers: Vec<_> = (0..4)
         .map(|writer| {
             let (app, token, stop) = (app.clone(), token.clone(), stop.clone());
@@ -239,9 +248,19 @@ async fn writes_in_flight_when_mongodb_dies_are_all_or_nothing_and_every_acknowl
                     if stop.load(std::sync::atomic::Ordering::Relaxed) {
                         break;
                     }
-                    let body = app.graphql(Some(&token), CREATE, json!({ "title": format!("风暴 {writer}-{n}") })).await;
-                    match body["data"]["createTicket"]["id"].as_str() {
-                        Some(id) => acknowledged.push(id.to_owned()),
+                    let (body, id) = if writer % 2 == 0 {
+                        let body =
+                            app.graphql(Some(&token), CREATE, json!({ "title": format!("风暴 {writer}-{n}") })).await;
+                        let id = body["data"]["createTicket"]["id"].as_str().map(str::to_owned);
+                        (body, id)
+                    } else {
+                        let variables = json!({ "id": STORM_TICKET, "content": format!("风暴回复 {writer}-{n}") });
+                        let body = app.graphql(Some(&token), REPLY_TEXT, variables).await;
+                        let id = body["data"]["replyTicket"]["replyId"].as_str().map(str::to_owned);
+                        (body, id)
+                    };
+                    match id {
+                        Some(id) => acknowledged.push(id),
                         None => {
                             assert_eq!(error_code(&body), "UNAVAILABLE", "only the outage refuses writes: {body}");
                             refused += 1;
@@ -249,40 +268,47 @@ async fn writes_in_flight_when_mongodb_dies_are_all_or_nothing_and_every_acknowl
                         }
                     }
                 }
-                (acknowledged, refused)
+                (writer, acknowledged, refused)
             })
         })
         .collect();
 
     tokio::time::sleep(Duration::from_millis(800)).await;
     mongo.kill();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Longer than a write keeps retrying (three transaction attempts of a 1 s server selection each).
+    tokio::time::sleep(Duration::from_millis(4000)).await;
     mongo.start();
     until_ready(&app).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let (mut acknowledged, mut refused) = (Vec::new(), 0);
+    let (mut created, mut replies, mut refused) = (Vec::new(), Vec::new(), 0);
     for writer in writers {
-        let (ids, failures) = writer.await.expect("a writer finishes");
-        acknowledged.extend(ids);
+        let (writer, ids, failures) = writer.await.expect("a writer finishes");
+        if writer % 2 == 0 {
+            created.extend(ids)
+        } else {
+            replies.extend(ids)
+        }
         refused += failures;
     }
     assert!(refused > 0, "some writes met the outage");
-    assert!(!acknowledged.is_empty(), "some writes were acknowledged");
+    assert!(!created.is_empty() && !replies.is_empty(), "some writes of each kind were acknowledged");
 
-    let tickets = every(&app, &token, "tickets", "query($page: Int!) { tickets(page: $page, pageSize: 100) { items { id title } } }").await;
-    let stored: std::collections::HashSet<&str> =
-        tickets.iter().filter(|t| str_of(t, "title").starts_with("风暴")).map(|t| str_of(t, "id")).collect();
-    for id in &acknowledged {
-        assert!(stored.contains(id.as_str()), "acknowledged ticket {id} was lost");
-    }
-    let notifications = every(
+    // Tickets: every acknowledged one is there, each stored one has exactly one notification, and
+    // no notification announces a ticket that is not there.
+    let tickets = every(
         &app,
         &token,
-        "notifications",
-        "query($page: Int!) { notifications(page: $page, pageSize: 100, type: TICKET_UPDATE) { items { title relatedTicketId } } }",
+        "tickets",
+        "query($page: Int!) { tickets(page: $page, pageSize: 100) { items { id title } } }",
     )
     .await;
+    let stored: HashSet<&str> =
+        tickets.iter().filter(|t| str_of(t, "title").starts_with("风暴")).map(|t| str_of(t, "id")).collect();
+    for id in &created {
+        assert!(stored.contains(id.as_str()), "acknowledged ticket {id} was lost");
+    }
+    let notifications = every_notification(&app, &token).await;
     let mut announced: HashMap<&str, usize> = HashMap::new();
     for n in notifications.iter().filter(|n| n["title"] == "新工单") {
         *announced.entry(str_of(n, "relatedTicketId")).or_default() += 1;
@@ -290,9 +316,35 @@ async fn writes_in_flight_when_mongodb_dies_are_all_or_nothing_and_every_acknowl
     for id in &stored {
         assert_eq!(announced.get(id), Some(&1), "ticket {id} has exactly one notification");
     }
-    let all_tickets: std::collections::HashSet<&str> = tickets.iter().map(|t| str_of(t, "id")).collect();
+    let all_tickets: HashSet<&str> = tickets.iter().map(|t| str_of(t, "id")).collect();
     let orphans: Vec<_> = announced.keys().filter(|id| !all_tickets.contains(**id)).collect();
     assert!(orphans.is_empty(), "notifications of tickets that were never stored: {orphans:?}");
+
+    // Replies: every acknowledged one is in the history, none twice, each with one notification.
+    let history = app.data(&token, TICKET, json!({ "id": STORM_TICKET })).await;
+    let entries: Vec<&Value> = history["ticket"]["processingHistory"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "reply" && str_of(e, "content").starts_with("风暴回复"))
+        .collect();
+    let ids: HashSet<&str> = entries.iter().map(|e| str_of(e, "id")).collect();
+    for id in &replies {
+        assert!(ids.contains(id.as_str()), "acknowledged reply {id} was lost");
+    }
+    let contents: HashSet<&str> = entries.iter().map(|e| str_of(e, "content")).collect();
+    assert_eq!(contents.len(), entries.len(), "no reply was applied twice");
+    assert_eq!(updates_of(&notifications) - updates_before, entries.len(), "one notification per stored reply");
+}
+
+async fn every_notification(app: &TestApp, token: &str) -> Vec<Value> {
+    every(
+        app,
+        token,
+        "notifications",
+        "query($page: Int!) { notifications(page: $page, pageSize: 100, type: TICKET_UPDATE) { items { title relatedTicketId } } }",
+    )
+    .await
 }
 
 #[tokio::test]

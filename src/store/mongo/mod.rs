@@ -562,12 +562,26 @@ impl Store for MongoStore {
     }
 
     async fn insert_ticket(&self, ticket: &Ticket, notification: &Notification) -> AppResult<()> {
+        let id = ticket.id.as_str();
         let (ticket, notification) = (ticket_document(ticket), notification_document(notification));
-        self.op(in_transaction!(self, |session| {
-            self.tickets.insert_one(&ticket).session(&mut session).await?;
-            self.notifications.insert_one(&notification).session(&mut session).await?;
-            Ok(())
-        }))
+        self.op(async {
+            let inserted = in_transaction!(self, |session| {
+                self.tickets.insert_one(&ticket).session(&mut session).await?;
+                self.notifications.insert_one(&notification).session(&mut session).await?;
+                Ok(())
+            })
+            .await;
+            match inserted {
+                // The ticket's id is new for this call, so a ticket with it means that an earlier
+                // attempt of this very call committed, ticket and notification together, and only
+                // its answer was lost: done, not doubled.
+                Err(error) if is_duplicate_key(&error) => match self.tickets.find_one(doc! { "id": id }).await? {
+                    Some(_) => Ok(()),
+                    None => Err(error),
+                },
+                other => other,
+            }
+        })
         .await
     }
 
@@ -608,11 +622,19 @@ impl Store for MongoStore {
             } },
         };
         let notification = notification_document(&change.notification);
+        let ticket_id = ticket.id.to_string();
+        let first_entry = change.appended_history.first().map(|entry| entry.id.to_string());
         self.op(in_transaction!(self, |session| {
             let updated = self.tickets.update_one(filter.clone(), update.clone()).session(&mut session).await?;
             if updated.matched_count == 0 {
-                // Another change came first; nothing was written, the caller starts over.
-                return Ok(false);
+                // Either another change came first (nothing is written, the caller starts over), or
+                // an earlier attempt of this very change committed and only its answer was lost. The
+                // history entries' ids are new for this change, so finding one tells which; without
+                // this check the caller would apply the change a second time.
+                let Some(first) = &first_entry else { return Ok(false) };
+                let applied = doc! { "id": &ticket_id, "processingHistory.id": first };
+                let found = self.tickets.count_documents(applied).session(&mut session).await?;
+                return Ok(found > 0);
             }
             self.notifications.insert_one(&notification).session(&mut session).await?;
             Ok(true)
