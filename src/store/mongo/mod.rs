@@ -32,11 +32,15 @@
 //! transaction, so a crash half-way leaves nothing: either both are stored or neither. A
 //! transaction that fails with a transient error (a primary election, a dropped connection) is run
 //! again from the start, and a commit whose outcome is unknown is committed again (commit is
-//! idempotent), so nothing is doubled. MongoDB offers transactions on replica sets and sharded
-//! clusters only, so the store refuses to start on a standalone server and says so; a single-node
-//! replica set is enough. Single-document changes need no transaction: the ticket's history is
-//! appended with `$push` in the same update that checks and increments its `version`
-//! (compare-and-set), notifications are marked read with one conditional update each.
+//! idempotent). Should a retry meet the work of an earlier attempt that did commit but whose answer
+//! was lost, it recognises it by the ids that are new to the call (the ticket's id, the new history
+//! entries' ids) and reports success instead of writing again: nothing is doubled.
+//!
+//! MongoDB offers transactions on replica sets and sharded clusters only, so the store refuses to
+//! start on a standalone server and says so; a single-node replica set is enough. Single-document
+//! changes need no transaction: the ticket's history is appended with `$push` in the same update
+//! that checks and increments its `version` (compare-and-set), a notification is marked read with
+//! one update that keeps the first read time.
 //!
 //! # Failures
 //!
@@ -90,8 +94,9 @@ const TRANSACTION_ATTEMPTS: usize = 3;
 const ORPHAN_FAMILY_DAYS: i64 = 31;
 
 /// Runs `$body` in a transaction on a session named `$session`: started again from the top on a
-/// transient error, its commit repeated when the outcome is unknown (commit is idempotent), and
-/// aborted on any other error. A macro rather than a function taking a closure, because an async
+/// transient error (but not when no server could be selected at all: the caller hears UNAVAILABLE
+/// after one server-selection timeout, not three), its commit repeated when the outcome is unknown
+/// (commit is idempotent), and aborted on any other error. A macro rather than a function taking a closure, because an async
 /// closure borrowing the session cannot yet be proven `Send` for the trait's futures.
 macro_rules! in_transaction {
     ($store:expr, |$session:ident| $body:block) => {
@@ -106,7 +111,10 @@ macro_rules! in_transaction {
                     Ok(value) => value,
                     Err(error) => {
                         let _ = $session.abort_transaction().await;
-                        if error.contains_label(TRANSIENT_TRANSACTION_ERROR) && attempt < TRANSACTION_ATTEMPTS {
+                        if error.contains_label(TRANSIENT_TRANSACTION_ERROR)
+                            && !matches!(*error.kind, ErrorKind::ServerSelection { .. })
+                            && attempt < TRANSACTION_ATTEMPTS
+                        {
                             continue 'attempts;
                         }
                         break 'attempts Err(error);
