@@ -10,8 +10,10 @@ use crate::seed;
 use crate::service::auth::{random_token, AuthService};
 use crate::service::realtime::Realtime;
 use crate::service::Services;
+use crate::store::mongo::MongoStore;
+use crate::store::redis::RedisTokenStore;
 use crate::store::sqlite::SqliteStore;
-use crate::store::SharedStore;
+use crate::store::{SharedStore, SharedTokenStore};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -31,6 +33,8 @@ pub enum StartupError {
     Store(String),
     #[error("a REST endpoint document is broken: {0}")]
     RestDocument(String),
+    #[error("cannot use {0}")]
+    Backend(String),
 }
 
 impl From<AppError> for StartupError {
@@ -44,20 +48,50 @@ impl From<AppError> for StartupError {
 }
 
 /// The wired services, before any socket is opened (used by the CLI's offline commands too).
+///
+/// `MONGODB_URI` selects MongoDB for the data (and for tokens, unless Redis holds them), else the
+/// SQLite file under `DATA_DIR`; `REDIS_URL` selects Redis for tokens. A backend that is configured
+/// but unusable stops the start-up with a message naming it.
 pub async fn build_services(config: &Config) -> Result<Services, StartupError> {
-    if config.mongodb_uri.is_some() || config.redis_url.is_some() {
-        return Err(StartupError::Unsupported(
-            "MONGODB_URI / REDIS_URL are set, but this build supports only the embedded store; unset them",
-        ));
-    }
-    let store: SharedStore = Arc::new(SqliteStore::open(&config.data_dir)?);
+    let (store, main_tokens): (SharedStore, SharedTokenStore) = match &config.mongodb_uri {
+        Some(uri) => {
+            let store =
+                Arc::new(MongoStore::connect(uri, &config.mongo).await.map_err(|e| backend_error("MongoDB", e))?);
+            tracing::info!(database = %config.mongo.database, "using MongoDB");
+            (store.clone(), store)
+        }
+        None => {
+            let store = Arc::new(SqliteStore::open(&config.data_dir)?);
+            (store.clone(), store)
+        }
+    };
+    let tokens: SharedTokenStore = match &config.redis_url {
+        Some(url) => {
+            let redis =
+                RedisTokenStore::connect(url, config.redis_timeout).await.map_err(|e| backend_error("Redis", e))?;
+            tracing::info!("using Redis for tokens");
+            Arc::new(redis)
+        }
+        None => main_tokens,
+    };
     let secret = match &config.jwt_secret {
         Some(secret) => secret.clone(),
+        None if config.mongodb_uri.is_some() => return Err(StartupError::Unsupported(
+            "JWT_SECRET must be set with MONGODB_URI: every server of a deployment has to sign with the same secret",
+        )),
         None => kept_jwt_secret(&config.data_dir)?,
     };
-    let auth = AuthService::new(store.clone(), secret.as_bytes(), config.bcrypt_cost).await?;
+    let auth = AuthService::new(store.clone(), tokens, secret.as_bytes(), config.bcrypt_cost).await?;
     let realtime = Arc::new(Realtime::new(store.clone(), None));
     Ok(Services::new(store, auth, realtime))
+}
+
+fn backend_error(backend: &str, error: AppError) -> StartupError {
+    let detail = match error {
+        AppError::Internal(detail) | AppError::Unavailable(detail) => detail,
+        other => other.to_string(),
+    };
+    StartupError::Backend(format!("{backend}: {detail}"))
 }
 
 /// A server bound to its port, ready to run.

@@ -5,6 +5,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -15,8 +16,38 @@ pub struct Config {
     pub jwt_secret: Option<String>,
     pub seed_demo: bool,
     pub bcrypt_cost: u32,
+    /// `Some`: the data lives in MongoDB (see [`MongoSettings`]) instead of the SQLite file.
     pub mongodb_uri: Option<String>,
+    pub mongo: MongoSettings,
+    /// `Some`: tokens (revocations, refresh-token families) live in Redis.
     pub redis_url: Option<String>,
+    /// How long a Redis command or connection attempt may take before it counts as unreachable.
+    pub redis_timeout: Duration,
+}
+
+/// How to use MongoDB. A value left `None` comes from the URI if it names one, else from the
+/// adapter's default (see `store::mongo`).
+#[derive(Debug, Clone)]
+pub struct MongoSettings {
+    /// `MONGODB_DB`, default `provider_desk`.
+    pub database: String,
+    /// `MONGODB_WRITE_CONCERN`: `majority` (the default) or a number of members, 1 or more.
+    pub write_concern: Option<WriteConcernSetting>,
+    /// `MONGODB_MAX_POOL_SIZE`: connections per server.
+    pub max_pool_size: Option<u32>,
+    /// `MONGODB_CONNECT_TIMEOUT_MS`.
+    pub connect_timeout: Option<Duration>,
+    /// `MONGODB_SERVER_SELECTION_TIMEOUT_MS`: how long an operation waits for a usable server.
+    pub server_selection_timeout: Option<Duration>,
+    /// `MONGODB_OPERATION_TIMEOUT_MS`: the most one store call may take, retries included.
+    pub operation_timeout: Duration,
+}
+
+/// A write concern as configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteConcernSetting {
+    Majority,
+    Nodes(u32),
 }
 
 /// A configuration value that cannot be used.
@@ -86,6 +117,56 @@ impl Config {
                 });
             }
         }
+        let millis = |variable: &'static str| -> Result<Option<Duration>, ConfigError> {
+            match get(variable) {
+                None => Ok(None),
+                Some(value) => match value.parse::<u64>() {
+                    Ok(ms) if (1..=600_000).contains(&ms) => Ok(Some(Duration::from_millis(ms))),
+                    _ => Err(ConfigError { variable, value, reason: "expected milliseconds from 1 to 600000" }),
+                },
+            }
+        };
+        let write_concern =
+            match get("MONGODB_WRITE_CONCERN") {
+                None => None,
+                Some(value) if value == "majority" => Some(WriteConcernSetting::Majority),
+                Some(value) => match value.parse::<u32>() {
+                    Ok(nodes) if nodes >= 1 => Some(WriteConcernSetting::Nodes(nodes)),
+                    _ => return Err(ConfigError {
+                        variable: "MONGODB_WRITE_CONCERN",
+                        value,
+                        reason:
+                            "expected majority or a number of members (1 or more); unacknowledged writes are refused",
+                    }),
+                },
+            };
+        let max_pool_size = match get("MONGODB_MAX_POOL_SIZE") {
+            None => None,
+            Some(value) => Some(value.parse().ok().filter(|n| (1..=1000).contains(n)).ok_or(ConfigError {
+                variable: "MONGODB_MAX_POOL_SIZE",
+                value,
+                reason: "expected a whole number from 1 to 1000",
+            })?),
+        };
+        let mongo = MongoSettings {
+            database: match get("MONGODB_DB") {
+                None => "provider_desk".to_owned(),
+                Some(name) if valid_database_name(&name) => name,
+                Some(value) => {
+                    return Err(ConfigError {
+                        variable: "MONGODB_DB",
+                        value,
+                        reason: "expected 1 to 63 letters, digits, _ or -",
+                    })
+                }
+            },
+            write_concern,
+            max_pool_size,
+            connect_timeout: millis("MONGODB_CONNECT_TIMEOUT_MS")?,
+            server_selection_timeout: millis("MONGODB_SERVER_SELECTION_TIMEOUT_MS")?,
+            operation_timeout: millis("MONGODB_OPERATION_TIMEOUT_MS")?.unwrap_or(Duration::from_secs(10)),
+        };
+        let redis_timeout = millis("REDIS_TIMEOUT_MS")?.unwrap_or(Duration::from_secs(2));
         Ok(Config {
             bind,
             port,
@@ -94,13 +175,20 @@ impl Config {
             seed_demo,
             bcrypt_cost,
             mongodb_uri: get("MONGODB_URI"),
+            mongo,
             redis_url: get("REDIS_URL"),
+            redis_timeout,
         })
     }
 
     pub fn listen_address(&self) -> SocketAddr {
         SocketAddr::new(self.bind, self.port)
     }
+}
+
+/// A database name MongoDB accepts on every platform, kept to a safe subset.
+fn valid_database_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 63 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 #[cfg(test)]
@@ -129,5 +217,21 @@ mod tests {
         assert_eq!(config(&[("SEED_DEMO", "maybe")]).unwrap_err().variable, "SEED_DEMO");
         assert_eq!(config(&[("JWT_SECRET", "short")]).unwrap_err().variable, "JWT_SECRET");
         assert!(!config(&[("SEED_DEMO", "false")]).unwrap().seed_demo);
+        assert_eq!(config(&[("MONGODB_WRITE_CONCERN", "0")]).unwrap_err().variable, "MONGODB_WRITE_CONCERN");
+        assert_eq!(config(&[("MONGODB_DB", "a.b")]).unwrap_err().variable, "MONGODB_DB");
+        assert_eq!(config(&[("MONGODB_MAX_POOL_SIZE", "0")]).unwrap_err().variable, "MONGODB_MAX_POOL_SIZE");
+        assert_eq!(config(&[("REDIS_TIMEOUT_MS", "soon")]).unwrap_err().variable, "REDIS_TIMEOUT_MS");
+    }
+
+    #[test]
+    fn mongodb_settings_default_to_majority_writes_in_provider_desk() {
+        let config = config(&[("MONGODB_URI", "mongodb://127.0.0.1:27017")]).unwrap();
+        assert_eq!(config.mongo.database, "provider_desk");
+        assert_eq!(config.mongo.write_concern, None, "majority, unless the URI says otherwise");
+        let config = self::config(&[("MONGODB_WRITE_CONCERN", "majority"), ("MONGODB_DB", "desk_prod")]).unwrap();
+        assert_eq!(config.mongo.write_concern, Some(WriteConcernSetting::Majority));
+        assert_eq!(config.mongo.database, "desk_prod");
+        let config = self::config(&[("MONGODB_WRITE_CONCERN", "2")]).unwrap();
+        assert_eq!(config.mongo.write_concern, Some(WriteConcernSetting::Nodes(2)));
     }
 }

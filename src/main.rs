@@ -7,7 +7,8 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage: provider-desk [serve | seed | export-schema [PATH] | help]
 
-  serve           run the server (the default); configured by BIND, PORT, DATA_DIR, JWT_SECRET, SEED_DEMO
+  serve           run the server (the default); configured by BIND, PORT, DATA_DIR, JWT_SECRET, SEED_DEMO,
+                  MONGODB_URI, MONGODB_DB, REDIS_URL (see the README)
   seed            add the demo providers demo-a and demo-b (password demo12345) if they are missing
   export-schema   write the GraphQL SDL to PATH (default: schema.graphql)";
 

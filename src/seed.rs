@@ -276,7 +276,7 @@ fn demo_ticket(
     };
     let provider_operator = (provider.id.as_str(), provider.name.as_str());
     record(provider_operator, "create", format!("{}创建了工单", provider.name), clock);
-    let assigned = status != TicketStatus::Open || number % 2 == 0;
+    let assigned = status != TicketStatus::Open || number.is_multiple_of(2);
     if assigned {
         clock += Duration::minutes(random.between(5, 90));
         record((agent_id, agent_name), "assign", format!("工单已分配给{agent_name}"), clock);
@@ -333,9 +333,9 @@ fn demo_ticket(
         related_customer_id: Some(customer.id.clone()),
         related_customer_name: Some(customer.name.clone()),
         related_ticket_id: Some(ticket.id.clone()),
-        read_status: if number % 3 == 0 { ReadStatus::Unread } else { ReadStatus::Read },
+        read_status: if number.is_multiple_of(3) { ReadStatus::Unread } else { ReadStatus::Read },
         created_at: clock,
-        read_at: (number % 3 != 0).then_some(clock),
+        read_at: (!number.is_multiple_of(3)).then_some(clock),
     };
     (ticket, notification)
 }

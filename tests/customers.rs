@@ -109,14 +109,9 @@ async fn ticket_total(app: &TestApp, token: &str, customer: &str, status: &str) 
     data["tickets"]["total"].as_u64().expect("a total")
 }
 
-/// Sets a customer's stored status column directly in the SQLite file.
-fn store_status(app: &TestApp, customer: &str, status: &str) {
-    let connection = rusqlite::Connection::open(app.database_file()).expect("the database opens");
-    connection.busy_timeout(std::time::Duration::from_secs(5)).expect("a busy timeout");
-    let changed = connection
-        .execute("UPDATE customers SET status = ?1 WHERE id = ?2", [status, customer])
-        .expect("the update runs");
-    assert_eq!(changed, 1, "customer {customer} is stored");
+/// Sets a customer's stored status directly in the store.
+async fn store_status(app: &TestApp, customer: &str, status: &str) {
+    app.set_stored_customer_status(customer, status).await;
 }
 
 // --- the list ---
@@ -180,7 +175,7 @@ async fn an_expired_customer_stays_expired_whatever_the_stored_status_says() {
     let token = app.login(DEMO_A).await;
     let expired = list(&app, &token, json!({ "status": "EXPIRED", "pageSize": 1 })).await;
     let id = ids(&expired)[0].clone();
-    store_status(&app, &id, "active");
+    store_status(&app, &id, "active").await;
 
     let detail = app.data(&token, DETAIL, json!({ "id": id })).await;
     assert_eq!(detail["customer"]["status"], "EXPIRED");
@@ -201,7 +196,7 @@ async fn a_customer_far_from_expiry_stays_active_whatever_the_stored_status_says
         .find(|c| time(c, "expiryDate") > now + Duration::days(60))
         .expect("an active customer far from expiry");
     let id = str_of(far, "id").to_owned();
-    store_status(&app, &id, "expired");
+    store_status(&app, &id, "expired").await;
 
     let detail = app.data(&token, DETAIL, json!({ "id": id })).await;
     assert_eq!(detail["customer"]["status"], "ACTIVE");
@@ -257,6 +252,17 @@ async fn a_keyword_finds_customers_by_part_of_their_contact_person() {
     assert_eq!(items(&page).len(), expected);
     for customer in items(&page) {
         assert!(str_of(customer, "contactPerson").contains(&keyword), "{customer}");
+    }
+}
+
+#[tokio::test]
+async fn regular_expression_characters_in_a_keyword_match_literally() {
+    let app = TestApp::spawn().await;
+    let token = app.login(DEMO_A).await;
+    // Unescaped, these would match everything, or be refused by the database as bad patterns.
+    for keyword in [".", ".*", "^", "$", "(", "[", "\\", "|", "a|", ".+?", "(?i)", "{1}"] {
+        let page = list(&app, &token, json!({ "keyword": keyword })).await;
+        assert_eq!(page["total"], 0, "no customer has {keyword:?} in its name: {page}");
     }
 }
 

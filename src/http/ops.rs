@@ -11,13 +11,24 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// The store answers.
+/// Every configured backend answers: the store (SQLite or MongoDB) and the token store (the same
+/// store, or Redis). Each is reported by name, so an operator sees which one is down.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    match state.services.store.ping().await {
-        Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready", "store": "ok" }))),
+    let services = &state.services;
+    let (store, tokens) = tokio::join!(services.store.ping(), services.tokens.ping_tokens());
+    let report = |result: &crate::error::AppResult<()>, what: &str| match result {
+        Ok(()) => "ok",
         Err(error) => {
-            tracing::warn!(%error, "store is not ready");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable", "store": "unreachable" })))
+            tracing::warn!(%error, "{what} is not ready");
+            "unreachable"
         }
-    }
+    };
+    let body = json!({
+        "status": if store.is_ok() && tokens.is_ok() { "ready" } else { "unavailable" },
+        "store": report(&store, "store"),
+        "tokens": report(&tokens, "token store"),
+        "tokenBackend": services.tokens.backend(),
+    });
+    let status = if store.is_ok() && tokens.is_ok() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(body))
 }

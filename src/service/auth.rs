@@ -10,7 +10,7 @@
 use super::Session;
 use crate::domain::{new_id, now, Id, ProviderStatus, ServiceProvider, Timestamp};
 use crate::error::{AppError, AppResult};
-use crate::store::{RefreshTokenRecord, RefreshTokenUse, SharedStore};
+use crate::store::{RefreshTokenRecord, RefreshTokenUse, SharedStore, SharedTokenStore};
 use base64::Engine;
 use chrono::Duration;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -56,6 +56,8 @@ pub struct IssuedTokens {
 
 pub struct AuthService {
     store: SharedStore,
+    /// Revocations and refresh tokens: Redis when configured, else the main store.
+    tokens: SharedTokenStore,
     encoding_key: EncodingKey,
     decoding_key: DecodingKey,
     validation: Validation,
@@ -69,7 +71,12 @@ pub struct AuthService {
 }
 
 impl AuthService {
-    pub async fn new(store: SharedStore, jwt_secret: &[u8], bcrypt_cost: u32) -> AppResult<AuthService> {
+    pub async fn new(
+        store: SharedStore,
+        tokens: SharedTokenStore,
+        jwt_secret: &[u8],
+        bcrypt_cost: u32,
+    ) -> AppResult<AuthService> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[AUDIENCE]);
@@ -80,6 +87,7 @@ impl AuthService {
         let dummy_hash = hash_blocking(&hashing, "provider-desk-dummy-password".to_owned(), bcrypt_cost).await?;
         Ok(AuthService {
             store,
+            tokens,
             encoding_key: EncodingKey::from_secret(jwt_secret),
             decoding_key: DecodingKey::from_secret(jwt_secret),
             validation,
@@ -125,13 +133,20 @@ impl AuthService {
         Ok((provider, tokens))
     }
 
+    /// The token store, for the readiness check.
+    pub fn tokens(&self) -> &SharedTokenStore {
+        &self.tokens
+    }
+
     /// Verifies an access token: signature, algorithm, issuer, audience, time, and revocation.
+    /// When the token store cannot be asked, the answer is UNAVAILABLE, never a pass: a revoked
+    /// token must not work just because Redis is down (fail closed).
     pub async fn authenticate(&self, token: &str) -> AppResult<Session> {
         let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding_key, &self.validation)
             .map_err(|_| AppError::Unauthenticated(BAD_TOKEN))?
             .claims;
         let provider_id = Id::parse(&claims.sub).ok_or(AppError::Unauthenticated(BAD_TOKEN))?;
-        if self.store.is_access_revoked(&claims.jti, &claims.fam).await? {
+        if self.tokens.is_access_revoked(&claims.jti, &claims.fam).await? {
             return Err(AppError::Unauthenticated(BAD_TOKEN));
         }
         let expires_at = chrono::DateTime::from_timestamp(claims.exp, 0).ok_or(AppError::Unauthenticated(BAD_TOKEN))?;
@@ -139,10 +154,14 @@ impl AuthService {
     }
 
     /// Signs out: the access token and every token of its family stop working at once.
+    ///
+    /// The family goes first: revoking it alone already refuses this access token and every refresh
+    /// token of the family, so if the token store fails before the second write, nothing is left
+    /// working (the other order could leave the refresh token alive with no way to sign out again).
     #[tracing::instrument(skip_all, fields(provider = %session.provider_id))]
     pub async fn logout(&self, session: &Session) -> AppResult<()> {
-        self.store.revoke_access_token(&session.token_id, session.expires_at).await?;
-        self.store.revoke_token_family(&session.family_id, now()).await?;
+        self.tokens.revoke_token_family(&session.family_id, now()).await?;
+        self.tokens.revoke_access_token(&session.token_id, session.expires_at).await?;
         let _ = self.revoked_families.send(session.family_id.clone());
         Ok(())
     }
@@ -158,14 +177,14 @@ impl AuthService {
             return Err(AppError::bad_input("refreshToken", "刷新令牌不能为空"));
         }
         let at = now();
-        match self.store.use_refresh_token(&hash_refresh_token(refresh_token), at).await? {
+        match self.tokens.use_refresh_token(&hash_refresh_token(refresh_token), at).await? {
             RefreshTokenUse::Fresh(record) if record.expires_at > at => {
                 self.issue(&record.provider_id, &record.family_id).await
             }
             RefreshTokenUse::Reused(record) => {
                 tracing::warn!(provider = %record.provider_id, family = %record.family_id,
                     "a used refresh token came back; revoking its family");
-                self.store.revoke_token_family(&record.family_id, at).await?;
+                self.tokens.revoke_token_family(&record.family_id, at).await?;
                 let _ = self.revoked_families.send(record.family_id.clone());
                 Err(AppError::Unauthenticated(BAD_REFRESH_TOKEN))
             }
@@ -189,7 +208,7 @@ impl AuthService {
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding_key)
             .map_err(AppError::internal)?;
         let refresh_token = random_token()?;
-        self.store
+        self.tokens
             .insert_refresh_token(&RefreshTokenRecord {
                 token_hash: hash_refresh_token(&refresh_token),
                 family_id: family_id.to_owned(),

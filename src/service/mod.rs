@@ -14,7 +14,7 @@ pub mod tickets;
 
 use crate::domain::{Customer, Id, ServiceProvider, Timestamp};
 use crate::error::{AppError, AppResult};
-use crate::store::SharedStore;
+use crate::store::{SharedStore, SharedTokenStore};
 use std::sync::Arc;
 
 /// The signed-in provider a request acts for, from a verified, unrevoked access token.
@@ -32,6 +32,8 @@ pub struct Session {
 #[derive(Clone)]
 pub struct Services {
     pub store: SharedStore,
+    /// Where tokens live: the main store, or Redis.
+    pub tokens: SharedTokenStore,
     pub auth: Arc<auth::AuthService>,
     pub customers: customers::CustomerService,
     pub tickets: tickets::TicketService,
@@ -43,7 +45,9 @@ pub struct Services {
 impl Services {
     pub fn new(store: SharedStore, auth: auth::AuthService, realtime: Arc<realtime::Realtime>) -> Services {
         let tickets = tickets::TicketService::new(store.clone(), realtime.clone());
+        let tokens = auth.tokens().clone();
         Services {
+            tokens,
             auth: Arc::new(auth),
             customers: customers::CustomerService::new(store.clone()),
             notifications: notifications::NotificationService::new(store.clone()),

@@ -11,13 +11,16 @@
 //! unit (see [`crate::domain::EventRecord`]), so an event is never published that was not stored,
 //! and never stored without being replayable. Writes a client may retry take an idempotency key.
 //!
-//! Adapters: [`sqlite`] (the embedded default). A MongoDB adapter implements the same trait.
+//! Adapters: [`sqlite`] (the embedded default) and [`mongo`] (`MONGODB_URI`) implement both ports;
+//! [`redis`] (`REDIS_URL`) implements the [`TokenStore`] port only.
 
+pub mod mongo;
+pub mod redis;
 pub mod sqlite;
 
 use crate::domain::{
-    ChatMessage, ChatSender, ChatStatus, Cursor, Customer, EventRecord, Id, Notification, NotificationType, Page,
-    PageRequest, ReadStatus, ServiceProvider, Ticket, TicketStatus, TicketType, Timestamp,
+    ChatMessage, ChatSender, ChatStatus, Cursor, Customer, EventKind, EventRecord, Id, Notification, NotificationType,
+    Page, PageRequest, ReadStatus, ServiceProvider, Ticket, TicketStatus, TicketType, Timestamp,
 };
 use crate::error::AppResult;
 use async_trait::async_trait;
@@ -25,6 +28,9 @@ use std::sync::Arc;
 
 /// The store as the rest of the application holds it.
 pub type SharedStore = Arc<dyn Store>;
+
+/// The token store as the rest of the application holds it.
+pub type SharedTokenStore = Arc<dyn TokenStore>;
 
 /// Which customers to list.
 #[derive(Debug, Clone, Default)]
@@ -77,6 +83,26 @@ impl<T> Written<T> {
         match self {
             Written::Created(value, _) | Written::Replayed(value) => value,
         }
+    }
+}
+
+/// How a write with an idempotency key went, inside an adapter's transaction.
+pub(crate) enum KeyedWrite {
+    Created(Vec<EventRecord>),
+    /// The key had been used, by a write of this kind (an [`EventKind`] spelling) that created this
+    /// subject.
+    Replayed {
+        kind: String,
+        subject: Id,
+    },
+}
+
+/// The first request's subject for a key used before, if it was the same kind of write.
+pub(crate) fn replayed_subject(kind: &str, subject: Id, expected: EventKind) -> AppResult<Id> {
+    if kind == expected.as_str() {
+        Ok(subject)
+    } else {
+        Err(crate::error::AppError::Conflict("该幂等键已用于其他操作，请使用新的幂等键".to_owned()))
     }
 }
 
@@ -192,8 +218,17 @@ pub trait Store: Send + Sync + 'static {
     async fn events_after(&self, provider: &Id, after: Cursor, limit: u32) -> AppResult<Vec<EventRecord>>;
     /// The provider's newest cursor (0 before any event).
     async fn latest_cursor(&self, provider: &Id) -> AppResult<Cursor>;
+}
 
-    // --- tokens ---
+/// The token port: what sign-in, sign-out and refresh need to remember. It is its own port so that
+/// tokens can live in Redis (`REDIS_URL`) while the data lives elsewhere; without Redis the main
+/// store's adapter implements it too.
+#[async_trait]
+pub trait TokenStore: Send + Sync + 'static {
+    /// What holds the tokens, for the readiness report (`sqlite`, `mongodb`, `redis`).
+    fn backend(&self) -> &'static str;
+    /// Checks that the token store answers.
+    async fn ping_tokens(&self) -> AppResult<()>;
     /// Refuses an access token until `expires_at`.
     async fn revoke_access_token(&self, jti: &str, expires_at: Timestamp) -> AppResult<()>;
     /// Whether the access token or its whole family has been revoked.

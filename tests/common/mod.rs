@@ -1,5 +1,13 @@
-//! Shared test setup: the real application on a random port against a fresh SQLite file, and a
-//! small GraphQL client that talks to it over HTTP like the mini-program would.
+//! Shared test setup: the real application on a random port against a fresh store, and a small
+//! GraphQL client that talks to it over HTTP like the mini-program would.
+//!
+//! One suite, two backends. `TEST_BACKEND` picks the store every test runs against:
+//! - unset (or `sqlite`): a fresh SQLite file in a temporary directory;
+//! - `mongo`: MongoDB at `TEST_MONGODB_URI` with tokens in Redis at `TEST_REDIS_URL`, each server
+//!   on a database of its own (named after its data directory, so a restart in the same directory
+//!   finds the same data), dropped when the test ends.
+//!
+//! `scripts/test` runs the suite once each way, starting the servers it needs.
 
 #![allow(dead_code)]
 
@@ -8,6 +16,7 @@ use provider_desk::app::Application;
 use provider_desk::config::Config;
 use provider_desk::service::Services;
 use serde_json::{json, Value};
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 
 /// The demo accounts every seeded store has.
@@ -17,11 +26,86 @@ pub const DEMO_PASSWORD: &str = "demo12345";
 /// The JWT secret the test servers use, so tests can forge tokens the way an attacker would not.
 pub const TEST_JWT_SECRET: &str = "test-secret-that-is-long-enough-for-hs256!";
 
+/// The backend the suite runs against.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Sqlite,
+    Mongo { mongodb_uri: String, redis_url: String },
+}
+
+impl Backend {
+    /// The backend `TEST_BACKEND` names.
+    pub fn from_env() -> Backend {
+        match std::env::var("TEST_BACKEND").as_deref() {
+            Err(_) | Ok("") | Ok("sqlite") => Backend::Sqlite,
+            Ok("mongo") => {
+                let required = |name: &str| {
+                    std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| {
+                        panic!("TEST_BACKEND=mongo needs {name} (scripts/test sets it after starting the server)")
+                    })
+                };
+                Backend::Mongo { mongodb_uri: required("TEST_MONGODB_URI"), redis_url: required("TEST_REDIS_URL") }
+            }
+            Ok(other) => panic!("TEST_BACKEND={other:?}: expected sqlite or mongo"),
+        }
+    }
+
+    pub fn is_mongo(&self) -> bool {
+        matches!(self, Backend::Mongo { .. })
+    }
+}
+
+/// The MongoDB database a server in `data_dir` uses: the same for the same directory.
+pub fn database_name(data_dir: &Path) -> String {
+    let mut hasher = DefaultHasher::new();
+    data_dir.hash(&mut hasher);
+    format!("pdtest_{:016x}", hasher.finish())
+}
+
+/// The configuration a test server gets: the backend's, plus `extra` (which wins).
+pub fn test_config(backend: &Backend, data_dir: &Path, seed_demo: bool, extra: &[(&str, &str)]) -> Config {
+    let mut settings: Vec<(String, String)> = vec![
+        ("PORT".into(), "0".into()),
+        ("DATA_DIR".into(), data_dir.to_string_lossy().into_owned()),
+        ("SEED_DEMO".into(), if seed_demo { "true" } else { "false" }.into()),
+        ("BCRYPT_COST".into(), "4".into()),
+        ("JWT_SECRET".into(), TEST_JWT_SECRET.into()),
+    ];
+    if let Backend::Mongo { mongodb_uri, redis_url } = backend {
+        settings.push(("MONGODB_URI".into(), mongodb_uri.clone()));
+        settings.push(("MONGODB_DB".into(), database_name(data_dir)));
+        settings.push(("REDIS_URL".into(), redis_url.clone()));
+    }
+    for (name, value) in extra {
+        settings.retain(|(n, _)| n != name);
+        settings.push((name.to_string(), value.to_string()));
+    }
+    Config::from_lookup(|name| settings.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()))
+        .expect("test configuration is valid")
+}
+
+/// Drops a test database. Runs on a thread of its own, so it works from `Drop` inside a runtime.
+pub fn drop_database(mongodb_uri: &str, database: &str) {
+    let (uri, name) = (mongodb_uri.to_owned(), database.to_owned());
+    let dropped = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+        runtime.block_on(async {
+            let client = mongodb::Client::with_uri_str(&uri).await?;
+            client.database(&name).drop().await
+        })
+    })
+    .join();
+    if let Ok(Err(error)) = dropped {
+        eprintln!("could not drop the test database {database}: {error}");
+    }
+}
+
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub services: Services,
     pub data_dir: PathBuf,
+    pub backend: Backend,
     /// Removes the data directory when the test ends (None when the caller owns the directory).
     _temp: Option<tempfile::TempDir>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -40,17 +124,14 @@ impl TestApp {
 
     /// A server on the store in `data_dir` (which may already hold data from an earlier server).
     pub async fn spawn_in(data_dir: &Path, seed_demo: bool) -> TestApp {
-        let dir = data_dir.to_string_lossy().into_owned();
-        let seed = if seed_demo { "true" } else { "false" };
-        let config = Config::from_lookup(|name| match name {
-            "PORT" => Some("0".to_owned()),
-            "DATA_DIR" => Some(dir.clone()),
-            "SEED_DEMO" => Some(seed.to_owned()),
-            "BCRYPT_COST" => Some("4".to_owned()),
-            "JWT_SECRET" => Some(TEST_JWT_SECRET.to_owned()),
-            _ => None,
-        })
-        .expect("test configuration is valid");
+        let backend = Backend::from_env();
+        let config = test_config(&backend, data_dir, seed_demo, &[]);
+        TestApp::spawn_with(config, backend).await
+    }
+
+    /// A server with exactly this configuration (fault tests point it at servers of their own).
+    pub async fn spawn_with(config: Config, backend: Backend) -> TestApp {
+        let data_dir = config.data_dir.clone();
         let application = Application::build(config).await.expect("the application starts");
         let address = format!("http://{}", application.local_addr());
         let services = application.services().clone();
@@ -67,7 +148,8 @@ impl TestApp {
             address,
             client: reqwest::Client::new(),
             services,
-            data_dir: data_dir.to_path_buf(),
+            data_dir,
+            backend,
             _temp: None,
             shutdown: Some(shutdown),
             server: Some(server),
@@ -134,6 +216,40 @@ impl TestApp {
     /// The path of the SQLite file, for tests that look at or tamper with what is stored.
     pub fn database_file(&self) -> PathBuf {
         self.data_dir.join("provider-desk.sqlite3")
+    }
+
+    /// Overwrites a customer's stored status directly in the store, behind the service's back,
+    /// as data synced from elsewhere might.
+    pub async fn set_stored_customer_status(&self, customer: &str, status: &str) {
+        match &self.backend {
+            Backend::Sqlite => {
+                let connection = rusqlite::Connection::open(self.database_file()).expect("the database opens");
+                connection.busy_timeout(std::time::Duration::from_secs(5)).expect("a busy timeout");
+                let changed = connection
+                    .execute("UPDATE customers SET status = ?1 WHERE id = ?2", [status, customer])
+                    .expect("the update runs");
+                assert_eq!(changed, 1, "customer {customer} is stored");
+            }
+            Backend::Mongo { mongodb_uri, .. } => {
+                use mongodb::bson::{doc, Document};
+                let client = mongodb::Client::with_uri_str(mongodb_uri).await.expect("MongoDB answers");
+                let customers = client.database(&database_name(&self.data_dir)).collection::<Document>("customers");
+                let result = customers
+                    .update_one(doc! { "id": customer }, doc! { "$set": { "status": status } })
+                    .await
+                    .expect("the update runs");
+                assert_eq!(result.matched_count, 1, "customer {customer} is stored");
+            }
+        }
+    }
+}
+
+impl Drop for TestApp {
+    /// A test's own MongoDB database goes with its temporary directory.
+    fn drop(&mut self) {
+        if let (Some(_), Backend::Mongo { mongodb_uri, .. }) = (&self._temp, &self.backend) {
+            drop_database(mongodb_uri, &database_name(&self.data_dir));
+        }
     }
 }
 

@@ -13,7 +13,8 @@ use self::rows::{
     PROVIDER_COLUMNS, TICKET_COLUMNS,
 };
 use super::{
-    CustomerFilter, NotificationFilter, RefreshTokenRecord, RefreshTokenUse, Store, TicketChange, TicketFilter, Written,
+    replayed_subject, CustomerFilter, KeyedWrite, NotificationFilter, RefreshTokenRecord, RefreshTokenUse, Store,
+    TicketChange, TicketFilter, TokenStore, Written,
 };
 use crate::domain::{
     ChatMessage, ChatSender, ChatStatus, Cursor, Customer, EventKind, EventRecord, HistoryEntry, Id, Notification,
@@ -354,43 +355,22 @@ fn record_idempotency_key(
         .map(drop)
 }
 
-/// How a write with an idempotency key went inside its transaction.
-enum KeyedWrite {
-    Created(Vec<EventRecord>),
-    /// The key had been used, by a write of this kind that created this subject.
-    Replayed {
-        kind: String,
-        subject: Id,
-    },
-}
-
-impl KeyedWrite {
-    /// Checks a key before a write: `Some` if it was used (the write must not happen), else
-    /// records it for the subject about to be created.
-    fn claim(
-        transaction: &Connection,
-        provider: &Id,
-        key: Option<&Id>,
-        kind: EventKind,
-        subject: &Id,
-        at: Timestamp,
-    ) -> rusqlite::Result<Option<KeyedWrite>> {
-        let Some(key) = key else { return Ok(None) };
-        if let Some((kind, subject)) = used_idempotency_key(transaction, provider, key)? {
-            return Ok(Some(KeyedWrite::Replayed { kind, subject }));
-        }
-        record_idempotency_key(transaction, provider, key, kind, subject, at)?;
-        Ok(None)
+/// Checks an idempotency key before a write: `Some` if it was used (the write must not happen),
+/// else records it for the subject about to be created.
+fn claim_key(
+    transaction: &Connection,
+    provider: &Id,
+    key: Option<&Id>,
+    kind: EventKind,
+    subject: &Id,
+    at: Timestamp,
+) -> rusqlite::Result<Option<KeyedWrite>> {
+    let Some(key) = key else { return Ok(None) };
+    if let Some((kind, subject)) = used_idempotency_key(transaction, provider, key)? {
+        return Ok(Some(KeyedWrite::Replayed { kind, subject }));
     }
-}
-
-/// The first request's subject for a key used before, if it was the same kind of write.
-fn replayed_subject(kind: &str, subject: Id, expected: EventKind) -> AppResult<Id> {
-    if kind == expected.as_str() {
-        Ok(subject)
-    } else {
-        Err(AppError::Conflict("该幂等键已用于其他操作，请使用新的幂等键".to_owned()))
-    }
+    record_idempotency_key(transaction, provider, key, kind, subject, at)?;
+    Ok(None)
 }
 
 #[async_trait]
@@ -546,8 +526,7 @@ impl Store for SqliteStore {
         let outcome = self
             .write(move |t| {
                 let provider = &ticket.service_provider_id;
-                let claim =
-                    KeyedWrite::claim(t, provider, key.as_ref(), EventKind::Ticket, &ticket.id, ticket.created_at)?;
+                let claim = claim_key(t, provider, key.as_ref(), EventKind::Ticket, &ticket.id, ticket.created_at)?;
                 if let Some(replayed) = claim {
                     return Ok(replayed);
                 }
@@ -774,7 +753,7 @@ impl Store for SqliteStore {
         let outcome = self
             .write(move |t| {
                 let provider = &m.service_provider_id;
-                let claim = KeyedWrite::claim(t, provider, key.as_ref(), EventKind::ChatMessage, &m.id, m.timestamp)?;
+                let claim = claim_key(t, provider, key.as_ref(), EventKind::ChatMessage, &m.id, m.timestamp)?;
                 if let Some(replayed) = claim {
                     return Ok(replayed);
                 }
@@ -906,6 +885,17 @@ impl Store for SqliteStore {
                 .map(|cursor| cursor as Cursor)
         })
         .await
+    }
+}
+
+#[async_trait]
+impl TokenStore for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping_tokens(&self) -> AppResult<()> {
+        Store::ping(self).await
     }
 
     async fn revoke_access_token(&self, jti: &str, expires_at: Timestamp) -> AppResult<()> {
