@@ -2,13 +2,14 @@
 //! router together. `main.rs`, the tests and the benchmarks all start the server through
 //! [`Application::build`], so they run exactly the same thing.
 
+use crate::bus::RedisBus;
 use crate::config::{Config, MIN_JWT_SECRET_BYTES};
 use crate::error::AppError;
 use crate::graphql::build_schema;
 use crate::http::{router, AppState};
 use crate::seed;
 use crate::service::auth::{random_token, AuthService};
-use crate::service::realtime::Realtime;
+use crate::service::realtime::{Realtime, RemoteBus};
 use crate::service::Services;
 use crate::store::mongo::MongoStore;
 use crate::store::redis::RedisTokenStore;
@@ -82,8 +83,27 @@ pub async fn build_services(config: &Config) -> Result<Services, StartupError> {
         None => kept_jwt_secret(&config.data_dir)?,
     };
     let auth = AuthService::new(store.clone(), tokens, secret.as_bytes(), config.bcrypt_cost).await?;
-    let realtime = Arc::new(Realtime::new(store.clone(), None));
-    Ok(Services::new(store, auth, realtime))
+    let bus = match &config.redis_url {
+        Some(url) => {
+            let store_name = match &config.mongodb_uri {
+                Some(_) => config.mongo.database.clone(),
+                None => {
+                    std::fs::canonicalize(&config.data_dir).unwrap_or(config.data_dir.clone()).display().to_string()
+                }
+            };
+            let bus = RedisBus::connect(url, &store_name, config.redis_timeout).await;
+            Some(Arc::new(bus.map_err(|e| backend_error("Redis", e))?))
+        }
+        None => None,
+    };
+    let remote = bus.clone().map(|bus| bus as Arc<dyn RemoteBus>);
+    let realtime = Arc::new(Realtime::new(store.clone(), remote));
+    let services = Services::new(store, auth, realtime);
+    if let Some(bus) = bus {
+        tracing::info!("using Redis pub/sub between server processes");
+        bus.start(services.realtime.clone(), services.auth.clone());
+    }
+    Ok(services)
 }
 
 fn backend_error(backend: &str, error: AppError) -> StartupError {

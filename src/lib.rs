@@ -6,6 +6,7 @@
 //! pure rules). [`app`] wires them; [`config`] reads settings.
 
 pub mod app;
+pub mod bus;
 pub mod config;
 pub mod domain;
 pub mod error;

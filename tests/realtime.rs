@@ -87,7 +87,12 @@ impl WsClient {
     /// Opens a connection whose socket receive buffer is `receive_buffer` bytes (the system's
     /// default when `None`), so that a client that stops reading pushes back on the server soon.
     async fn open_with_buffer(app: &TestApp, protocol: &str, receive_buffer: Option<u32>) -> WsClient {
-        let host = app.address.trim_start_matches("http://");
+        WsClient::open_at(&app.address, protocol, receive_buffer).await
+    }
+
+    /// Opens a connection to the server at `address` (`http://host:port`).
+    async fn open_at(address: &str, protocol: &str, receive_buffer: Option<u32>) -> WsClient {
+        let host = address.trim_start_matches("http://");
         let address = tokio::net::lookup_host(host).await.expect("the address resolves").next().expect("an address");
         let socket = if address.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }.expect("a socket");
         if let Some(size) = receive_buffer {
@@ -893,4 +898,106 @@ fn run_node(dir: &Path, base: &str, token: &str, customer: &str) -> String {
     child.stderr.take().expect("stderr").read_to_string(&mut stderr).expect("the client's errors");
     assert!(status.success(), "the client exits cleanly ({status}): {stdout}\n{stderr}");
     stdout
+}
+
+/// A server started as a process of its own from the built binary, stopped when dropped.
+struct ServerProcess {
+    child: std::process::Child,
+    address: String,
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl ServerProcess {
+    async fn start(settings: &[(String, String)]) -> ServerProcess {
+        let port =
+            std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("a port").port();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_provider-desk"))
+            .envs(settings.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("PORT", port.to_string())
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("the server binary starts");
+        let server = ServerProcess { child, address: format!("http://127.0.0.1:{port}") };
+        let client = reqwest::Client::new();
+        for _ in 0..300 {
+            if client.get(format!("{}/healthz", server.address)).send().await.is_ok() {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the server process did not come up on {}", server.address);
+    }
+
+    async fn graphql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request = reqwest::Client::new()
+            .post(format!("{}/graphql", self.address))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("the server answers").json().await.expect("a JSON answer")
+    }
+}
+
+/// What two processes need to share one store and one Redis: the same data directory (SQLite),
+/// or the same MongoDB database, and the Redis that `scripts/test` started.
+fn shared_deployment(data_dir: &Path) -> Vec<(String, String)> {
+    let mut settings = vec![
+        ("DATA_DIR".to_owned(), data_dir.display().to_string()),
+        ("BCRYPT_COST".to_owned(), "4".to_owned()),
+        ("JWT_SECRET".to_owned(), TEST_JWT_SECRET.to_owned()),
+    ];
+    let redis_url = match Backend::from_env() {
+        Backend::Mongo { mongodb_uri, redis_url } => {
+            settings.push(("MONGODB_URI".to_owned(), mongodb_uri));
+            settings.push(("MONGODB_DB".to_owned(), database_name(data_dir)));
+            redis_url
+        }
+        Backend::Sqlite => std::env::var("TEST_BUS_REDIS_URL").unwrap_or_else(|_| {
+            panic!("the two-process test needs Redis: set TEST_BUS_REDIS_URL (scripts/test starts one and sets it)")
+        }),
+    };
+    settings.push(("REDIS_URL".to_owned(), redis_url));
+    settings
+}
+
+#[tokio::test]
+async fn a_message_sent_through_one_process_reaches_a_subscriber_of_another_over_redis() {
+    let data = tempfile::tempdir().expect("a data directory");
+    let settings = shared_deployment(data.path());
+    let first = ServerProcess::start(&settings).await;
+    let second = ServerProcess::start(&settings).await;
+    let login = "mutation { login(username: \"demo-a\", password: \"demo12345\") { token } }";
+    let token = first.graphql(None, login, json!({})).await["data"]["login"]["token"]
+        .as_str()
+        .expect("demo-a signs in on the first process")
+        .to_owned();
+
+    let mut subscriber = WsClient::open_at(&second.address, TRANSPORT_WS, None).await;
+    subscriber.init(&token).await;
+    // Replaying the stored conversation first proves the subscription is live before the send.
+    subscriber.subscribe("chat", CHAT_SUBSCRIPTION, json!({ "customerId": "c002", "after": "0" })).await;
+    let stored = subscriber.next_events("chat", 4).await;
+    let last_stored = stored.last().map(cursor_of).expect("a seeded conversation");
+
+    let sent = first.graphql(Some(&token), SEND, json!({ "customerId": "c002", "content": "经另一个进程送达" })).await;
+    let sent_id = sent["data"]["sendChatMessage"]["id"].as_str().expect("the first process stores the message");
+    let arrived = subscriber.next_event("chat").await;
+    assert_eq!(message_id(&arrived), sent_id, "the second process's subscriber receives it: {arrived}");
+    assert!(cursor_of(&arrived) > last_stored);
+
+    // A logout on the first process ends the connection on the second at once.
+    first.graphql(Some(&token), "mutation { logout { success } }", json!({})).await;
+    assert_eq!(subscriber.expect_close().await, 4403, "the revocation crosses processes too");
+    drop((first, second));
+    if let Backend::Mongo { mongodb_uri, .. } = Backend::from_env() {
+        drop_database(&mongodb_uri, &database_name(data.path()));
+    }
 }

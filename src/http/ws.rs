@@ -155,13 +155,13 @@ async fn serve(state: AppState, protocol: WebSocketProtocols, socket: WebSocket)
             }
             family = revocations.recv() => {
                 let Some((session, token)) = &signed_in else {
-                    if let Ok(family) = family {
-                        revoked_during_sign_in.push(family);
+                    if let Ok(revoked) = family {
+                        revoked_during_sign_in.push(revoked.family_id);
                     }
                     continue;
                 };
                 let revoked = match family {
-                    Ok(family) => family == session.family_id,
+                    Ok(revoked) => revoked.family_id == session.family_id,
                     // Missed some revocations: ask the store whether this token is still good.
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                         state.services.auth.authenticate(token).await.is_err()

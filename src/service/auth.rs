@@ -54,6 +54,14 @@ pub struct IssuedTokens {
     pub expires_at: Timestamp,
 }
 
+/// A token family that stopped working.
+#[derive(Debug, Clone)]
+pub struct RevokedFamily {
+    pub family_id: String,
+    /// Revoked by this process (as opposed to announced by another one).
+    pub local: bool,
+}
+
 pub struct AuthService {
     store: SharedStore,
     /// Revocations and refresh tokens: Redis when configured, else the main store.
@@ -67,7 +75,7 @@ pub struct AuthService {
     /// Bounds concurrent bcrypt work to the number of cores.
     hashing: Arc<Semaphore>,
     /// Announces revoked token families, so live connections signed in with them end at once.
-    revoked_families: broadcast::Sender<String>,
+    revoked_families: broadcast::Sender<RevokedFamily>,
 }
 
 impl AuthService {
@@ -162,13 +170,23 @@ impl AuthService {
     pub async fn logout(&self, session: &Session) -> AppResult<()> {
         self.tokens.revoke_token_family(&session.family_id, now()).await?;
         self.tokens.revoke_access_token(&session.token_id, session.expires_at).await?;
-        let _ = self.revoked_families.send(session.family_id.clone());
+        self.announce(&session.family_id, true);
         Ok(())
     }
 
-    /// Token families as they are revoked (by logout, or by the reuse of a refresh token).
-    pub fn revoked_families(&self) -> broadcast::Receiver<String> {
+    /// Token families as they are revoked (by logout, or by the reuse of a refresh token), here
+    /// or, with a bus between processes, in another process.
+    pub fn revoked_families(&self) -> broadcast::Receiver<RevokedFamily> {
         self.revoked_families.subscribe()
+    }
+
+    /// Passes on a revocation made by another process.
+    pub fn revoked_elsewhere(&self, family_id: String) {
+        self.announce(&family_id, false);
+    }
+
+    fn announce(&self, family_id: &str, local: bool) {
+        let _ = self.revoked_families.send(RevokedFamily { family_id: family_id.to_owned(), local });
     }
 
     /// Trades a refresh token for a new access token and a new refresh token.
@@ -185,7 +203,7 @@ impl AuthService {
                 tracing::warn!(provider = %record.provider_id, family = %record.family_id,
                     "a used refresh token came back; revoking its family");
                 self.tokens.revoke_token_family(&record.family_id, at).await?;
-                let _ = self.revoked_families.send(record.family_id.clone());
+                self.announce(&record.family_id, true);
                 Err(AppError::Unauthenticated(BAD_REFRESH_TOKEN))
             }
             _ => Err(AppError::Unauthenticated(BAD_REFRESH_TOKEN)),

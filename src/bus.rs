@@ -1,0 +1,158 @@
+//! The event bus between server processes over Redis pub/sub (`REDIS_URL`), the adapter of
+//! [`RemoteBus`].
+//!
+//! Two channels per deployment (named after its store: the MongoDB database, or the SQLite file,
+//! so deployments sharing one Redis stay apart): `pd:{store}:events` carries event records (provider, cursor, kind, subject), never their
+//! content, which each process reads from the shared store once for all its subscribers;
+//! `pd:{store}:revocations` carries revoked token families, so a logout in one process ends the live
+//! connections of that token in every process. Each message names the process that sent it, which
+//! ignores its own (it delivered them already).
+//!
+//! Pub/sub is at-most-once. While Redis is unreachable, events still reach the subscribers of the
+//! process that wrote them; the other processes' subscribers notice the missed cursors with the
+//! next event that reaches them (or when they reconnect with their last cursor) and read what they
+//! missed from the event log. The listener reconnects by itself.
+
+use crate::domain::{format_time, new_id, Cursor, EventKind, EventRecord, Id};
+use crate::error::{AppError, AppResult};
+use crate::service::auth::AuthService;
+use crate::service::realtime::{Realtime, RemoteBus};
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
+
+const RECONNECT_DELAY: Duration = Duration::from_secs(1);
+
+pub struct RedisBus {
+    client: redis::Client,
+    publisher: ConnectionManager,
+    timeout: Duration,
+    /// This process, so that it can tell its own messages from the others'.
+    origin: String,
+    events_channel: String,
+    revocations_channel: String,
+}
+
+impl RedisBus {
+    /// Connects the bus of the deployment whose store is named `store`.
+    pub async fn connect(url: &str, store: &str, timeout: Duration) -> AppResult<RedisBus> {
+        let client = redis::Client::open(url)
+            .map_err(|e| AppError::Internal(format!("REDIS_URL is not a usable Redis URL: {e}")))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(1);
+        let publisher = tokio::time::timeout(timeout * 2, ConnectionManager::new_with_config(client.clone(), config))
+            .await
+            .map_err(|_| AppError::Unavailable("cannot reach Redis at REDIS_URL: timed out".to_owned()))?
+            .map_err(|e| AppError::Unavailable(format!("cannot reach Redis at REDIS_URL: {e}")))?;
+        Ok(RedisBus {
+            client,
+            publisher,
+            timeout,
+            origin: new_id("p").to_string(),
+            events_channel: format!("pd:{store}:events"),
+            revocations_channel: format!("pd:{store}:revocations"),
+        })
+    }
+
+    async fn publish_message(&self, channel: &str, message: Value) -> AppResult<()> {
+        let mut connection = self.publisher.clone();
+        let mut command = redis::cmd("PUBLISH");
+        command.arg(channel).arg(message.to_string());
+        match tokio::time::timeout(self.timeout, command.query_async::<i64>(&mut connection)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(error)) => Err(AppError::Unavailable(format!("redis publish: {error}"))),
+            Err(_) => Err(AppError::Unavailable("redis publish timed out".to_owned())),
+        }
+    }
+
+    /// Runs for the life of the process: hands other processes' events to `realtime` and their
+    /// revocations to `auth`, and sends this process's revocations to them.
+    pub fn start(self: Arc<Self>, realtime: Arc<Realtime>, auth: Arc<AuthService>) {
+        let bus = Arc::clone(&self);
+        let mut local_revocations = auth.revoked_families();
+        tokio::spawn(async move {
+            loop {
+                match local_revocations.recv().await {
+                    Ok(revoked) if revoked.local => {
+                        let message = json!({ "origin": bus.origin, "family": revoked.family_id });
+                        if let Err(error) = bus.publish_message(&bus.revocations_channel, message).await {
+                            tracing::warn!(%error, "a revocation did not reach the other processes");
+                        }
+                    }
+                    Ok(_) | Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        });
+        tokio::spawn(async move {
+            loop {
+                if let Err(error) = self.listen(&realtime, &auth).await {
+                    tracing::warn!(%error, "the Redis event bus is down; reconnecting");
+                }
+                tokio::time::sleep(RECONNECT_DELAY).await;
+            }
+        });
+    }
+
+    async fn listen(&self, realtime: &Realtime, auth: &AuthService) -> redis::RedisResult<()> {
+        let mut pubsub = self.client.get_async_pubsub().await?;
+        pubsub.subscribe(&[&self.events_channel, &self.revocations_channel]).await?;
+        tracing::info!("listening to the Redis event bus");
+        let mut messages = pubsub.on_message();
+        while let Some(message) = messages.next().await {
+            let Ok(payload) = message.get_payload::<String>() else { continue };
+            let Ok(body) = serde_json::from_str::<Value>(&payload) else { continue };
+            if body["origin"].as_str() == Some(self.origin.as_str()) {
+                continue;
+            }
+            let channel = message.get_channel_name();
+            if channel == self.events_channel {
+                match record_from(&body) {
+                    Some(record) => realtime.deliver_remote(record).await,
+                    None => tracing::warn!(%payload, "an unreadable event on the bus"),
+                }
+            } else if channel == self.revocations_channel {
+                if let Some(family) = body["family"].as_str() {
+                    auth.revoked_elsewhere(family.to_owned());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl RemoteBus for RedisBus {
+    async fn publish(&self, record: &EventRecord) -> AppResult<()> {
+        let message = json!({
+            "origin": self.origin,
+            "provider": record.provider_id.as_str(),
+            "cursor": record.cursor,
+            "kind": record.kind.as_str(),
+            "subject": record.subject_id.as_str(),
+            "customer": record.customer_id.as_ref().map(Id::as_str),
+            "at": format_time(&record.at),
+        });
+        self.publish_message(&self.events_channel, message).await
+    }
+}
+
+fn record_from(body: &Value) -> Option<EventRecord> {
+    Some(EventRecord {
+        provider_id: Id::parse(body["provider"].as_str()?)?,
+        cursor: body["cursor"].as_u64()? as Cursor,
+        kind: EventKind::parse(body["kind"].as_str()?)?,
+        subject_id: Id::parse(body["subject"].as_str()?)?,
+        customer_id: match &body["customer"] {
+            Value::Null => None,
+            customer => Some(Id::parse(customer.as_str()?)?),
+        },
+        at: chrono::DateTime::parse_from_rfc3339(body["at"].as_str()?).ok()?.with_timezone(&chrono::Utc),
+    })
+}
