@@ -2,7 +2,9 @@
 //!
 //! SQLite calls block, so every call runs on tokio's blocking pool. Writes go through one writer
 //! connection (SQLite allows one writer at a time anyway) in an immediate transaction; reads take a
-//! connection from a small pool of readers, which WAL mode lets run beside the writer. One call of
+//! connection from a fixed pool of readers, which WAL mode lets run beside the writer; a read waits
+//! (asynchronously) for a free reader rather than opening a connection, so each reader keeps its
+//! prepared statements and the blocking pool never holds more SQLite reads than cores can run. One call of
 //! the port is one closure on one connection, which is what [`Store::round_trips`] counts.
 
 mod rows;
@@ -31,13 +33,18 @@ use std::sync::{Arc, Mutex};
 
 const SCHEMA: &str = include_str!("schema.sql");
 const DATABASE_FILE: &str = "provider-desk.sqlite3";
-/// Readers kept open between calls; more are opened under load and closed after.
-const IDLE_READERS: usize = 4;
+/// Reader connections: enough to keep every core busy while some reads wait on the disk.
+fn reader_count() -> usize {
+    std::thread::available_parallelism().map_or(4, |cores| (cores.get() * 2).max(4))
+}
 
 pub struct SqliteStore {
     path: PathBuf,
     writer: Arc<Mutex<Connection>>,
+    /// Idle readers; opened on first use, never more than [`reader_count`].
     readers: Arc<Mutex<Vec<Connection>>>,
+    /// One permit per reader: holding one guarantees a reader is idle or may be opened.
+    reader_permits: Arc<tokio::sync::Semaphore>,
     round_trips: AtomicU64,
 }
 
@@ -53,6 +60,7 @@ impl SqliteStore {
             path,
             writer: Arc::new(Mutex::new(writer)),
             readers: Arc::new(Mutex::new(Vec::new())),
+            reader_permits: Arc::new(tokio::sync::Semaphore::new(reader_count())),
             round_trips: AtomicU64::new(0),
         })
     }
@@ -68,19 +76,21 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
         self.round_trips.fetch_add(1, Ordering::Relaxed);
+        let permit = Arc::clone(&self.reader_permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| AppError::internal("the SQLite reader pool is closed"))?;
         let readers = Arc::clone(&self.readers);
         let path = self.path.clone();
         run_blocking(move || {
+            let _permit = permit;
             let pooled = readers.lock().map_err(|_| poisoned())?.pop();
             let connection = match pooled {
                 Some(connection) => connection,
                 None => open_connection(&path)?,
             };
             let result = query(&connection);
-            let mut idle = readers.lock().map_err(|_| poisoned())?;
-            if idle.len() < IDLE_READERS {
-                idle.push(connection);
-            }
+            readers.lock().map_err(|_| poisoned())?.push(connection);
             result
         })
         .await

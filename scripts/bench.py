@@ -1,0 +1,308 @@
+#!/usr/bin/env python3
+"""Drives the benchmarks and writes BENCHMARKS.md. Run through scripts/bench, which builds the
+release binary, installs wrk and starts MongoDB (SecantusDB) and Redis for the second backend.
+
+Every figure is measured RUNS times; the table shows the median and the spread (min-max). Ratios
+are taken between figures measured side by side in the same run. Nothing here asserts a speed.
+"""
+
+import json
+import os
+import platform
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import datetime, timezone
+
+TARGET = os.environ.get("CARGO_TARGET_DIR", "target")
+BINARY = os.path.join(TARGET, "release", "provider-desk")
+REALTIME = os.path.join(TARGET, "release", "examples", "bench_realtime")
+STORE_CALLS = os.path.join(TARGET, "release", "examples", "bench_store_calls")
+RUNS = int(os.environ.get("RUNS", "3"))
+DURATION = os.environ.get("DURATION", "10s")
+CONNECTIONS = [int(c) for c in os.environ.get("CONNECTIONS", "32,256").split(",")]
+IDLE_CONNECTIONS = int(os.environ.get("IDLE_CONNECTIONS", "10000"))
+FANOUT_SUBSCRIBERS = int(os.environ.get("FANOUT_SUBSCRIBERS", "1000"))
+LUA_DIR = tempfile.mkdtemp(prefix="pd-bench-")
+
+
+def free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """The release server as a process of its own, on a fresh data directory."""
+
+    def __init__(self, env_extra):
+        self.port = free_port()
+        self.data = tempfile.mkdtemp(prefix="pd-bench-data-")
+        env = dict(os.environ, PORT=str(self.port), DATA_DIR=self.data, RUST_LOG="warn", **env_extra)
+        started = time.monotonic()
+        self.process = subprocess.Popen([BINARY], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.base = f"http://127.0.0.1:{self.port}"
+        while True:
+            try:
+                urllib.request.urlopen(self.base + "/healthz", timeout=1).read()
+                break
+            except OSError:
+                if time.monotonic() - started > 60:
+                    raise SystemExit("the server did not start")
+                time.sleep(0.005)
+        self.cold_start_ms = (time.monotonic() - started) * 1000
+
+    def rss_mib(self):
+        with open(f"/proc/{self.process.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def post(self, path, body, token=None):
+        request = urllib.request.Request(self.base + path, data=json.dumps(body).encode(), method="POST")
+        request.add_header("content-type", "application/json")
+        if token:
+            request.add_header("authorization", f"Bearer {token}")
+        return json.loads(urllib.request.urlopen(request, timeout=30).read())
+
+    def login(self):
+        return self.post("/api/auth/login", {"username": "demo-a", "password": "demo12345"})["data"]["token"]
+
+    def stop(self):
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def lua(name, method, body, token):
+    """A wrk script sending `method` with `body` and the bearer token."""
+    path = os.path.join(LUA_DIR, name + ".lua")
+    with open(path, "w") as script:
+        script.write(f'wrk.method = "{method}"\n')
+        script.write('wrk.headers["content-type"] = "application/json"\n')
+        if token:
+            script.write(f'wrk.headers["authorization"] = "Bearer {token}"\n')
+        if body is not None:
+            # Lua has no \u escapes: the body goes through a file, byte for byte.
+            body_path = os.path.join(LUA_DIR, name + ".json")
+            with open(body_path, "w", encoding="utf-8") as body_file:
+                json.dump(body, body_file, ensure_ascii=False)
+            script.write(f'local file = io.open("{body_path}", "rb")\nwrk.body = file:read("*a")\nfile:close()\n')
+    return path
+
+
+def wrk(url, connections, script, duration=DURATION):
+    threads = min(2, connections)
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}", "--latency", "-s", script, url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+    def ms(label):
+        match = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        value, unit = float(match.group(1)), match.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = int(non2xx.group(1)) if non2xx else 0
+    return {"rps": rps, "p50": ms("50"), "p99": ms("99"), "errors": errors}
+
+
+def summary(values, fmt="{:.0f}"):
+    values = sorted(values)
+    return f"{fmt.format(statistics.median(values))} ({fmt.format(values[0])}–{fmt.format(values[-1])})"
+
+
+GRAPHQL_CUSTOMERS = open(os.path.join(os.path.dirname(__file__), "..", "rest_compat", "customers.list.graphql")).read()
+
+
+def http_figures(server, token):
+    keyword = "北京"
+    endpoints = {
+        "GET /healthz": ("/healthz", lua("healthz", "GET", None, None)),
+        "GET /api/customers (page of 10, keyword and status)": (
+            "/api/customers?page=1&pageSize=10&status=active&keyword=%E5%8C%97%E4%BA%AC",
+            lua("customers", "GET", None, token),
+        ),
+        "POST /graphql (the same customer list)": (
+            "/graphql",
+            lua(
+                "graphql",
+                "POST",
+                {"query": GRAPHQL_CUSTOMERS, "variables": {"page": 1, "pageSize": 10, "status": "ACTIVE", "keyword": keyword}},
+                token,
+            ),
+        ),
+        "GET /api/tickets/:id": ("/api/tickets/t001", lua("ticket", "GET", None, token)),
+        "POST /api/chat/send": ("/api/chat/send", lua("send", "POST", {"customerId": "c001", "content": "压测消息"}, token)),
+    }
+    results = {}
+    for connections in CONNECTIONS:
+        for run in range(RUNS):
+            # Interleaved, so every endpoint sees the machine in the same state within a run.
+            for name, (path, script) in endpoints.items():
+                results.setdefault((name, connections), []).append(wrk(server.base + path, connections, script))
+    return results
+
+
+def login_interference(server, token):
+    """p99 of the customer list alone, then beside 50 concurrent logins (bcrypt), side by side."""
+    customers = lua("customers2", "GET", None, token)
+    logins = lua("login", "POST", {"username": "demo-a", "password": "demo12345"}, None)
+    url = server.base + "/api/customers?page=1&pageSize=10"
+    idle, loaded, login_rates = [], [], []
+    for _ in range(RUNS):
+        idle.append(wrk(url, 32, customers)["p99"])
+        background = subprocess.Popen(
+            ["wrk", "-t1", "-c50", f"-d{DURATION}", "-s", logins, server.base + "/api/auth/login"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(1)
+        loaded.append(wrk(url, 32, customers, duration="5s")["p99"])
+        out = background.communicate()[0]
+        login_rates.append(float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)))
+    return idle, loaded, login_rates
+
+
+def with_database(env_extra, suffix):
+    """The backend's settings with a database of its own (MongoDB), so runs do not share data."""
+    if "MONGODB_DB" not in env_extra:
+        return env_extra
+    return dict(env_extra, MONGODB_DB=env_extra["MONGODB_DB"] + suffix)
+
+
+def realtime_figures(env_extra, connections):
+    env = dict(os.environ, PROVIDER_DESK_BIN=BINARY, **env_extra)
+    out = subprocess.run([REALTIME, str(connections), "10"], env=env, capture_output=True, text=True, check=True).stdout
+    return out.strip().splitlines()
+
+
+def machine():
+    cores = os.cpu_count()
+    with open("/proc/meminfo") as meminfo:
+        memory = int(meminfo.readline().split()[1]) / 1024 / 1024
+    os_name = platform.platform()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True).stdout.strip()
+    load = open("/proc/loadavg").read().split()[:3]
+    return cores, memory, os_name, commit + (" (with uncommitted changes)" if dirty else ""), load
+
+
+def main():
+    backends = [("embedded (SQLite, in-process bus)", {})]
+    if os.environ.get("BENCH_MONGODB_URI"):
+        backends.append(
+            (
+                "MongoDB (SecantusDB) + Redis",
+                {
+                    "MONGODB_URI": os.environ["BENCH_MONGODB_URI"],
+                    "MONGODB_DB": "pdbench_%d" % os.getpid(),
+                    "REDIS_URL": os.environ["BENCH_REDIS_URL"],
+                    "JWT_SECRET": "bench-secret-that-is-long-enough-for-hs256!",
+                },
+            )
+        )
+    cores, memory, os_name, commit, load = machine()
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `scripts/bench` (do not edit by hand). Each figure: median over "
+        f"{RUNS} runs, spread (min–max) in brackets; wrk {DURATION} per run; the server and the load "
+        "generator share the machine.",
+        "",
+        f"- machine: {cores} cores, {memory:.1f} GiB, {os_name}; load average at start {' '.join(load)}",
+        f"- commit: {commit}",
+        f"- date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
+        "",
+    ]
+    for backend, env_extra in backends:
+        print(f"== {backend}", file=sys.stderr)
+        colds = []
+        for run in range(RUNS):
+            cold = Server(with_database(env_extra, f"_cold{run}"))
+            colds.append(cold.cold_start_ms)
+            cold.stop()
+        server = Server(env_extra)
+        token = server.login()
+        rest_mib = server.rss_mib()
+        results = http_figures(server, token)
+        after_mib = server.rss_mib()
+        time.sleep(5)
+        settled_mib = server.rss_mib()
+        idle, loaded, login_rates = login_interference(server, token)
+        server.stop()
+        lines += [f"## {backend}", "", "### HTTP", ""]
+        lines += ["| endpoint | connections | requests/s | p50 ms | p99 ms |", "| --- | --- | --- | --- | --- |"]
+        for (name, connections), runs in results.items():
+            errors = sum(r["errors"] for r in runs)
+            note = f" ({errors} non-2xx)" if errors else ""
+            lines.append(
+                f"| {name}{note} | {connections} | {summary([r['rps'] for r in runs])} | "
+                f"{summary([r['p50'] for r in runs], '{:.2f}')} | {summary([r['p99'] for r in runs], '{:.2f}')} |"
+            )
+        lines += ["", "| ratio (same run) | connections | median |", "| --- | --- | --- |"]
+        for connections in CONNECTIONS:
+            health = [r["rps"] for r in results[("GET /healthz", connections)]]
+            listing = [r["rps"] for r in results[("GET /api/customers (page of 10, keyword and status)", connections)]]
+            graphql = [r["rps"] for r in results[("POST /graphql (the same customer list)", connections)]]
+            lines.append(
+                f"| customer list / healthz (goal ≥ 30%) | {connections} | "
+                f"{statistics.median(l / h for l, h in zip(listing, health)):.0%} |"
+            )
+            lines.append(
+                f"| REST customer list / GraphQL customer list (goal ≥ 90%) | {connections} | "
+                f"{statistics.median(l / g for l, g in zip(listing, graphql)):.0%} |"
+            )
+        lines += [
+            "",
+            "### Logins beside reads",
+            "",
+            f"- p99 of `GET /api/customers` at 32 connections alone: {summary(idle, '{:.2f}')} ms; "
+            f"beside 50 concurrent logins (bcrypt): {summary(loaded, '{:.2f}')} ms "
+            f"(goal: at most 2× alone; median ratio {statistics.median(l / i for l, i in zip(loaded, idle)):.1f}×); "
+            f"logins served meanwhile: {summary(login_rates, '{:.1f}')} per second",
+            "",
+            "### Memory and start-up",
+            "",
+            f"- cold start to the first answered request: {summary(colds, '{:.0f}')} ms (goal ≤ 1,000 ms, embedded)",
+            f"- process memory at rest {rest_mib:.1f} MiB (goal ≤ 50 MiB); right after the HTTP load "
+            f"{after_mib:.1f} MiB; 5 s later {settled_mib:.1f} MiB (goal: within 20% of rest)",
+            "",
+            "### Realtime (`cargo run --release --example bench_realtime`)",
+            "",
+        ]
+        print(f"== realtime, {backend}", file=sys.stderr)
+        lines += realtime_figures(with_database(env_extra, "_rt"), IDLE_CONNECTIONS)
+        lines += [""]
+        fanout = realtime_figures(with_database(env_extra, "_fanout"), FANOUT_SUBSCRIBERS)
+        lines += [line for line in fanout if "fan-out" in line or line.startswith(("| figure", "| ---"))]
+        lines += [""]
+    lines += [
+        "## Store calls per GraphQL page of tickets with their customers (embedded; goal: equal, ≤ 3)",
+        "",
+        "Counted for the whole request, the token check included.",
+        "",
+    ]
+    lines += subprocess.run([STORE_CALLS], capture_output=True, text=True, check=True).stdout.strip().splitlines()
+    lines += [""]
+    with open("BENCHMARKS.md", "w") as out:
+        out.write("\n".join(lines) + "\n")
+    print("wrote BENCHMARKS.md", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
