@@ -150,6 +150,9 @@ macro_rules! in_transaction {
     };
 }
 
+/// Locks that queue event-logging writes, per provider (see `MongoStore::event_writers`).
+const EVENT_WRITER_LOCKS: usize = 64;
+
 pub struct MongoStore {
     client: Client,
     database: Database,
@@ -166,6 +169,10 @@ pub struct MongoStore {
     idempotency_keys: Collection<Document>,
     operation_timeout: Duration,
     round_trips: AtomicU64,
+    /// Queues this process's event-logging writes per provider (striped by the provider id's hash):
+    /// they all update the provider's cursor counter, and without the queue concurrent ones would
+    /// mostly abort each other with write conflicts and be retried.
+    event_writers: Vec<tokio::sync::Mutex<()>>,
 }
 
 impl MongoStore {
@@ -225,6 +232,7 @@ impl MongoStore {
             database,
             operation_timeout: settings.operation_timeout.max(selection_timeout),
             round_trips: AtomicU64::new(0),
+            event_writers: (0..EVENT_WRITER_LOCKS).map(|_| tokio::sync::Mutex::new(())).collect(),
         };
         store.check_server(selection_timeout).await?;
         store.create_indexes().await?;
@@ -234,6 +242,14 @@ impl MongoStore {
     /// The database this store uses.
     pub fn database(&self) -> &Database {
         &self.database
+    }
+
+    /// Waits for this process's other event-logging writes of the provider to finish.
+    async fn queue_event_write(&self, provider: &Id) -> tokio::sync::MutexGuard<'_, ()> {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        provider.hash(&mut hasher);
+        self.event_writers[(hasher.finish() % self.event_writers.len() as u64) as usize].lock().await
     }
 
     /// Logs events under the provider's next cursors, inside the caller's transaction.
@@ -697,6 +713,7 @@ impl Store for MongoStore {
             notification_event(notification),
         ];
         let (ticket_doc, notification_doc) = (ticket_document(ticket), notification_document(notification));
+        let _queued = self.queue_event_write(provider).await;
         let outcome = self
             .op(async {
                 let written = in_transaction!(self, |session| {
@@ -782,6 +799,7 @@ impl Store for MongoStore {
             event(provider, EventKind::Ticket, &ticket.id, Some(&ticket.customer_id), ticket.updated_at),
             notification_event(&change.notification),
         ];
+        let _queued = self.queue_event_write(provider).await;
         self.op(async {
             let applied = in_transaction!(self, |session| {
                 let updated = self.tickets.update_one(filter.clone(), update.clone()).session(&mut session).await?;
@@ -812,6 +830,7 @@ impl Store for MongoStore {
         let (provider, write_id) = (&notification.service_provider_id, notification.id.as_str());
         let document = notification_document(notification);
         let drafts = vec![notification_event(notification)];
+        let _queued = self.queue_event_write(provider).await;
         let mut events = self
             .op(async {
                 let logged = in_transaction!(self, |session| {
@@ -885,6 +904,7 @@ impl Store for MongoStore {
         let (provider, id, key) = (&message.service_provider_id, &message.id, idempotency_key);
         let document = chat_document(message);
         let drafts = vec![event(provider, EventKind::ChatMessage, id, Some(&message.customer_id), message.timestamp)];
+        let _queued = self.queue_event_write(provider).await;
         let outcome = self
             .op(async {
                 let written = in_transaction!(self, |session| {
@@ -940,6 +960,7 @@ impl Store for MongoStore {
         let earlier: Vec<&str> = ChatStatus::ALL.iter().take_while(|s| **s != status).map(|s| s.as_str()).collect();
         let at = crate::domain::now();
         let write_id = format!("status:{}:{}", status.as_str(), crate::domain::new_id("w"));
+        let _queued = self.queue_event_write(provider).await;
         let moved = self
             .op(in_transaction!(self, |session| {
                 let mut moved = Vec::new();
