@@ -18,7 +18,7 @@ use crate::domain::{ChatMessage, Cursor, EventKind, EventRecord, Id, Notificatio
 use crate::error::{AppError, AppResult};
 use crate::store::SharedStore;
 use async_trait::async_trait;
-use futures_util::stream::{self, Stream};
+use futures_util::stream::{self, Stream, StreamExt};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,6 +31,8 @@ const BUFFERED_EVENTS: usize = 256;
 /// yet) before the subscriber stops waiting for it.
 const HOLE_PATIENCE: Duration = Duration::from_secs(2);
 const HOLE_RECHECK: Duration = Duration::from_millis(25);
+/// How many of a catch-up's events are read from the store at once.
+const CONCURRENT_READS: usize = 16;
 
 /// What an event carries to its subscribers.
 #[derive(Debug, Clone)]
@@ -261,15 +263,22 @@ impl Follower {
             waited += HOLE_RECHECK;
         };
         self.behind = records.len() == BUFFERED_EVENTS;
+        let mut wanted = Vec::new();
         for record in records {
             if record.cursor != self.last + 1 {
                 tracing::warn!(provider = %self.provider, from = self.last, to = record.cursor, "event log hole skipped");
             }
             self.last = record.cursor;
             if self.filter.wants(&record) {
-                if let Some(event) = self.hub.resolve(record).await? {
-                    self.backlog.push_back(Arc::new(event));
-                }
+                wanted.push(record);
+            }
+        }
+        // Read what the events name a few at a time, keeping their order.
+        let hub = &self.hub;
+        let mut resolved = stream::iter(wanted).map(|record| hub.resolve(record)).buffered(CONCURRENT_READS);
+        while let Some(event) = resolved.next().await {
+            if let Some(event) = event? {
+                self.backlog.push_back(Arc::new(event));
             }
         }
         Ok(())
