@@ -3,6 +3,7 @@
 //! Names and defaults follow the project conventions (`BIND`, `PORT`, `DATA_DIR`, `JWT_SECRET`,
 //! `SEED_DEMO`, ...). A bad value stops start-up with a message that names the variable.
 
+use crate::telemetry::LogFormat;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -23,6 +24,8 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// How long a Redis command or connection attempt may take before it counts as unreachable.
     pub redis_timeout: Duration,
+    /// `LOG_FORMAT`: `text` (the default) or `json`.
+    pub log_format: LogFormat,
 }
 
 /// How to use MongoDB. A value left `None` comes from the URI if it names one, else from the
@@ -167,6 +170,14 @@ impl Config {
             operation_timeout: millis("MONGODB_OPERATION_TIMEOUT_MS")?.unwrap_or(Duration::from_secs(10)),
         };
         let redis_timeout = millis("REDIS_TIMEOUT_MS")?.unwrap_or(Duration::from_secs(2));
+        let log_format = match get("LOG_FORMAT") {
+            None => LogFormat::Text,
+            Some(value) => LogFormat::parse(&value).ok_or(ConfigError {
+                variable: "LOG_FORMAT",
+                value,
+                reason: "expected text or json",
+            })?,
+        };
         Ok(Config {
             bind,
             port,
@@ -178,6 +189,7 @@ impl Config {
             mongo,
             redis_url: get("REDIS_URL"),
             redis_timeout,
+            log_format,
         })
     }
 
@@ -221,6 +233,8 @@ mod tests {
         assert_eq!(config(&[("MONGODB_DB", "a.b")]).unwrap_err().variable, "MONGODB_DB");
         assert_eq!(config(&[("MONGODB_MAX_POOL_SIZE", "0")]).unwrap_err().variable, "MONGODB_MAX_POOL_SIZE");
         assert_eq!(config(&[("REDIS_TIMEOUT_MS", "soon")]).unwrap_err().variable, "REDIS_TIMEOUT_MS");
+        assert_eq!(config(&[("LOG_FORMAT", "xml")]).unwrap_err().variable, "LOG_FORMAT");
+        assert_eq!(config(&[("LOG_FORMAT", "JSON")]).unwrap().log_format, LogFormat::Json);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use provider_desk::app::{build_services, Application};
 use provider_desk::config::Config;
+use provider_desk::telemetry::{self, LogFormat, LogTarget};
 use provider_desk::{graphql, seed};
 use std::process::ExitCode;
 
@@ -14,9 +15,15 @@ const USAGE: &str = "usage: provider-desk [serve | seed | export-schema [PATH] |
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    init_tracing();
+    let _ = dotenvy::dotenv();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
+    let command = args.first().map(String::as_str);
+    // The server logs to standard output; the other commands to standard error, as their
+    // standard output is their answer.
+    let log_target = if matches!(command, None | Some("serve")) { LogTarget::Stdout } else { LogTarget::Stderr };
+    let log_format = std::env::var("LOG_FORMAT").ok().and_then(|value| LogFormat::parse(&value)).unwrap_or_default();
+    telemetry::init(log_format, log_target);
+    let result = match command {
         None | Some("serve") => serve().await,
         Some("seed") => seed_demo().await,
         Some("export-schema") => export_schema(args.get(1).map_or("schema.graphql", String::as_str)),
@@ -53,12 +60,6 @@ fn export_schema(path: &str) -> Result<(), String> {
     std::fs::write(path, graphql::sdl()).map_err(|e| format!("cannot write {path}: {e}"))?;
     println!("wrote {path}");
     Ok(())
-}
-
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

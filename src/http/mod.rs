@@ -1,7 +1,9 @@
-//! The HTTP edge: the router, the GraphQL endpoint and the operational endpoints.
+//! The HTTP edge: the router, the GraphQL endpoint and the operational endpoints; the request
+//! log and HTTP metrics around every route ([`observe`]).
 
 mod docs;
 mod graphql;
+pub mod observe;
 mod ops;
 mod playground;
 mod ws;
@@ -13,7 +15,6 @@ use crate::service::Services;
 use axum::routing::{get, post};
 use axum::Router;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::trace::TraceLayer;
 
 /// The largest GraphQL request body accepted: generous for any real operation, small enough that
 /// nobody can make the server buffer megabytes.
@@ -34,9 +35,10 @@ pub fn router(state: AppState) -> Result<Router, String> {
         .route("/graphql/ws", get(ws::upgrade))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
         .merge(docs::routes())
         .merge(rest)
         .merge(playground::router())
-        .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(observe::observe))
         .with_state(state))
 }

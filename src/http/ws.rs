@@ -10,6 +10,7 @@
 
 use super::AppState;
 use crate::graphql::{connection_data, RequestAuth};
+use crate::metrics;
 use crate::service::Session;
 use async_graphql::http::{WebSocketProtocols, WsMessage, ALL_WEBSOCKET_PROTOCOLS};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -62,6 +63,7 @@ struct SignIn {
 }
 
 async fn serve(state: AppState, protocol: WebSocketProtocols, socket: WebSocket) {
+    let _open = metrics::gauge("websocket_connections", &[]).track();
     let (mut sink, source) = socket.split();
     let sign_in = Arc::new(Mutex::new(SignIn::default()));
     let input = source.take_while(|message| std::future::ready(message.is_ok())).filter_map(|message| {

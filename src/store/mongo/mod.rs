@@ -432,14 +432,18 @@ impl MongoStore {
     /// One call of the port: counted, bounded in time, its failure classified.
     async fn op<T>(&self, call: impl IntoFuture<Output = mongodb::error::Result<T>>) -> AppResult<T> {
         self.round_trips.fetch_add(1, Ordering::Relaxed);
-        match tokio::time::timeout(self.operation_timeout, call).await {
+        let started = std::time::Instant::now();
+        let result = match tokio::time::timeout(self.operation_timeout, call).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => Err(mongo_error(error)),
             Err(_) => Err(AppError::Unavailable(format!(
                 "mongodb: no answer within {} ms (MONGODB_OPERATION_TIMEOUT_MS)",
                 self.operation_timeout.as_millis()
             ))),
-        }
+        };
+        let labels = [("adapter", "mongodb"), ("outcome", crate::metrics::outcome(&result))];
+        crate::metrics::histogram("store_call_duration_seconds", &labels).observe(started.elapsed());
+        result
     }
 
     /// The open and processing tickets of each of the given customers.

@@ -28,6 +28,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 const SCHEMA: &str = include_str!("schema.sql");
 const DATABASE_FILE: &str = "provider-desk.sqlite3";
@@ -68,9 +69,10 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
         self.round_trips.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
         let readers = Arc::clone(&self.readers);
         let path = self.path.clone();
-        run_blocking(move || {
+        let result = run_blocking(move || {
             let pooled = readers.lock().map_err(|_| poisoned())?.pop();
             let connection = match pooled {
                 Some(connection) => connection,
@@ -83,7 +85,9 @@ impl SqliteStore {
             }
             result
         })
-        .await
+        .await;
+        record_call(started, &result);
+        result
     }
 
     async fn write<T, F>(&self, change: F) -> AppResult<T>
@@ -92,16 +96,25 @@ impl SqliteStore {
         F: FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
     {
         self.round_trips.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
         let writer = Arc::clone(&self.writer);
-        run_blocking(move || {
+        let result = run_blocking(move || {
             let mut connection = writer.lock().map_err(|_| poisoned())?;
             let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let result = change(&transaction)?;
             transaction.commit()?;
             Ok(result)
         })
-        .await
+        .await;
+        record_call(started, &result);
+        result
     }
+}
+
+/// Records one call's latency (waiting for a connection included) in `store_call_duration_seconds`.
+fn record_call<T>(started: Instant, result: &AppResult<T>) {
+    let labels = [("adapter", "sqlite"), ("outcome", crate::metrics::outcome(result))];
+    crate::metrics::histogram("store_call_duration_seconds", &labels).observe(started.elapsed());
 }
 
 fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
