@@ -6,6 +6,7 @@ use crate::bus::RedisBus;
 use crate::config::{Config, MIN_JWT_SECRET_BYTES};
 use crate::error::AppError;
 use crate::graphql::build_schema;
+use crate::http::shutdown::Shutdown;
 use crate::http::{router, AppState};
 use crate::seed;
 use crate::service::auth::{random_token, AuthService};
@@ -15,10 +16,11 @@ use crate::store::mongo::MongoStore;
 use crate::store::redis::RedisTokenStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{SharedStore, SharedTokenStore};
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 
 /// Why the server could not start.
@@ -119,6 +121,7 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     router: axum::Router,
+    shutdown_timeout: Duration,
 }
 
 impl Application {
@@ -132,9 +135,9 @@ impl Application {
         let address = config.listen_address();
         let listener = TcpListener::bind(address).await.map_err(|source| StartupError::Listen { address, source })?;
         let schema = build_schema(services.clone());
-        let state = AppState { services, schema };
+        let state = AppState { services, schema, shutdown: Arc::new(Shutdown::default()) };
         let router = router(state.clone()).map_err(StartupError::RestDocument)?;
-        Ok(Application { listener, state, router })
+        Ok(Application { listener, state, router, shutdown_timeout: config.shutdown_timeout })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -145,10 +148,49 @@ impl Application {
         &self.state.services
     }
 
-    /// Serves until `shutdown` completes, then finishes the requests in flight.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    /// Serves until `signal` completes, then shuts down gracefully: stops accepting connections,
+    /// lets the requests in flight finish, closes every WebSocket with 1001 (going away) and waits
+    /// for them to close, all within the shutdown timeout (`SHUTDOWN_TIMEOUT_SECS`), after which
+    /// it returns anyway.
+    pub async fn run_until(self, signal: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         tracing::info!(address = %self.local_addr(), "provider-desk listening");
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
+        let shutdown = Arc::clone(&self.state.shutdown);
+        let begin = Arc::clone(&shutdown);
+        let serve = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(async move {
+                signal.await;
+                tracing::info!(
+                    open_websockets = begin.open_connections(),
+                    "shutting down: no new connections; finishing requests in flight, closing WebSockets"
+                );
+                begin.begin();
+            })
+            .into_future();
+        let deadline = {
+            let shutdown = Arc::clone(&shutdown);
+            let timeout = self.shutdown_timeout;
+            async move {
+                shutdown.stopped().await;
+                tokio::time::sleep(timeout).await;
+            }
+        };
+        tokio::select! {
+            served = serve => served?,
+            () = deadline => {
+                tracing::warn!(timeout_secs = self.shutdown_timeout.as_secs(), "requests still in flight at the shutdown timeout; stopping anyway");
+                return Ok(());
+            }
+        }
+        let began = shutdown.began_at().unwrap_or_else(std::time::Instant::now);
+        let left = self.shutdown_timeout.saturating_sub(began.elapsed());
+        if tokio::time::timeout(left, shutdown.all_closed()).await.is_err() {
+            tracing::warn!(
+                open_websockets = shutdown.open_connections(),
+                "WebSockets still open at the shutdown timeout"
+            );
+        }
+        tracing::info!("shut down");
+        Ok(())
     }
 }
 

@@ -26,6 +26,9 @@ pub struct Config {
     pub redis_timeout: Duration,
     /// `LOG_FORMAT`: `text` (the default) or `json`.
     pub log_format: LogFormat,
+    /// `SHUTDOWN_TIMEOUT_SECS`: after SIGTERM, how long requests in flight may take to finish before
+    /// the process exits anyway.
+    pub shutdown_timeout: Duration,
 }
 
 /// How to use MongoDB. A value left `None` comes from the URI if it names one, else from the
@@ -61,6 +64,10 @@ pub struct ConfigError {
     pub value: String,
     pub reason: &'static str,
 }
+
+/// How long requests in flight may take to finish after SIGTERM, unless `SHUTDOWN_TIMEOUT_SECS`
+/// says otherwise (Docker waits 10 s before SIGKILL by default; the compose file gives 30 s).
+pub const DEFAULT_SHUTDOWN_TIMEOUT_SECS: u64 = 20;
 
 /// The shortest `JWT_SECRET` accepted: HS256 needs at least 256 bits of key.
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
@@ -178,6 +185,13 @@ impl Config {
                 reason: "expected text or json",
             })?,
         };
+        let shutdown_timeout =
+            match get("SHUTDOWN_TIMEOUT_SECS") {
+                None => Duration::from_secs(DEFAULT_SHUTDOWN_TIMEOUT_SECS),
+                Some(value) => value.parse().ok().filter(|s| (1..=3600).contains(s)).map(Duration::from_secs).ok_or(
+                    ConfigError { variable: "SHUTDOWN_TIMEOUT_SECS", value, reason: "expected seconds from 1 to 3600" },
+                )?,
+            };
         Ok(Config {
             bind,
             port,
@@ -190,6 +204,7 @@ impl Config {
             redis_url: get("REDIS_URL"),
             redis_timeout,
             log_format,
+            shutdown_timeout,
         })
     }
 
@@ -234,6 +249,7 @@ mod tests {
         assert_eq!(config(&[("MONGODB_MAX_POOL_SIZE", "0")]).unwrap_err().variable, "MONGODB_MAX_POOL_SIZE");
         assert_eq!(config(&[("REDIS_TIMEOUT_MS", "soon")]).unwrap_err().variable, "REDIS_TIMEOUT_MS");
         assert_eq!(config(&[("LOG_FORMAT", "xml")]).unwrap_err().variable, "LOG_FORMAT");
+        assert_eq!(config(&[("SHUTDOWN_TIMEOUT_SECS", "0")]).unwrap_err().variable, "SHUTDOWN_TIMEOUT_SECS");
         assert_eq!(config(&[("LOG_FORMAT", "JSON")]).unwrap().log_format, LogFormat::Json);
     }
 

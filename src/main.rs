@@ -43,9 +43,11 @@ async fn main() -> ExitCode {
 }
 
 async fn serve() -> Result<(), String> {
+    // Listen for the signals before anything else, so a SIGTERM during start-up is not lost.
+    let signal = shutdown_signal().map_err(|e| format!("cannot listen for signals: {e}"))?;
     let config = Config::from_env().map_err(|e| e.to_string())?;
     let application = Application::build(config).await.map_err(|e| e.to_string())?;
-    application.run_until(shutdown_signal()).await.map_err(|e| e.to_string())
+    application.run_until(signal).await.map_err(|e| e.to_string())
 }
 
 async fn seed_demo() -> Result<(), String> {
@@ -62,25 +64,24 @@ fn export_schema(path: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Completes on SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// A future that completes on SIGINT (Ctrl-C) or SIGTERM; the handlers are installed at once.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {},
+                _ = terminate.recv() => {},
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {},
-        () = terminate => {},
+        })
     }
-    tracing::info!("shutting down: finishing requests in flight");
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+    }
 }

@@ -1,11 +1,12 @@
 //! The HTTP edge: the router, the GraphQL endpoint and the operational endpoints; the request
-//! log and HTTP metrics around every route ([`observe`]).
+//! log and HTTP metrics around every route ([`observe`]); the shutdown of WebSockets ([`shutdown`]).
 
 mod docs;
 mod graphql;
 pub mod observe;
 mod ops;
 mod playground;
+pub mod shutdown;
 mod ws;
 
 pub use graphql::authenticate;
@@ -14,6 +15,7 @@ use crate::graphql::AppSchema;
 use crate::service::Services;
 use axum::routing::{get, post};
 use axum::Router;
+use std::sync::Arc;
 use tower_http::limit::RequestBodyLimitLayer;
 
 /// The largest GraphQL request body accepted: generous for any real operation, small enough that
@@ -25,6 +27,8 @@ pub const MAX_GRAPHQL_BODY_BYTES: usize = 256 * 1024;
 pub struct AppState {
     pub services: Services,
     pub schema: AppSchema,
+    /// Tells the WebSocket connections when the server stops.
+    pub shutdown: Arc<shutdown::Shutdown>,
 }
 
 /// Every route of the server. Fails only when a REST document in `rest_compat/` is broken.
