@@ -211,6 +211,106 @@ impl Config {
     pub fn listen_address(&self) -> SocketAddr {
         SocketAddr::new(self.bind, self.port)
     }
+
+    /// The effective settings by variable name, secrets hidden (for `provider-desk check-config`).
+    pub fn describe(&self) -> Vec<(&'static str, String)> {
+        let millis = |duration: Option<Duration>, default: &str| {
+            duration.map_or_else(|| format!("{default} (default)"), |d| d.as_millis().to_string())
+        };
+        let mut settings = vec![
+            ("BIND", self.bind.to_string()),
+            ("PORT", self.port.to_string()),
+            ("DATA_DIR", self.data_dir.display().to_string()),
+            (
+                "JWT_SECRET",
+                match &self.jwt_secret {
+                    Some(secret) => format!("<hidden: {} bytes>", secret.len()),
+                    None => "not set: kept in DATA_DIR/jwt-secret".to_owned(),
+                },
+            ),
+            ("SEED_DEMO", self.seed_demo.to_string()),
+            ("BCRYPT_COST", self.bcrypt_cost.to_string()),
+            ("LOG_FORMAT", self.log_format.as_str().to_owned()),
+            ("SHUTDOWN_TIMEOUT_SECS", self.shutdown_timeout.as_secs().to_string()),
+            (
+                "MONGODB_URI",
+                self.mongodb_uri.as_deref().map_or_else(|| "not set: SQLite in DATA_DIR".to_owned(), redact_url),
+            ),
+        ];
+        if self.mongodb_uri.is_some() {
+            let mongo = &self.mongo;
+            settings.extend([
+                ("MONGODB_DB", mongo.database.clone()),
+                (
+                    "MONGODB_WRITE_CONCERN",
+                    match mongo.write_concern {
+                        None => "majority (default, unless the URI says otherwise)".to_owned(),
+                        Some(WriteConcernSetting::Majority) => "majority".to_owned(),
+                        Some(WriteConcernSetting::Nodes(n)) => n.to_string(),
+                    },
+                ),
+                (
+                    "MONGODB_MAX_POOL_SIZE",
+                    mongo.max_pool_size.map_or_else(|| "20 (default)".to_owned(), |n| n.to_string()),
+                ),
+                ("MONGODB_CONNECT_TIMEOUT_MS", millis(mongo.connect_timeout, "5000")),
+                ("MONGODB_SERVER_SELECTION_TIMEOUT_MS", millis(mongo.server_selection_timeout, "5000")),
+                ("MONGODB_OPERATION_TIMEOUT_MS", mongo.operation_timeout.as_millis().to_string()),
+            ]);
+        }
+        settings.push((
+            "REDIS_URL",
+            self.redis_url.as_deref().map_or_else(|| "not set: tokens in the main store".to_owned(), redact_url),
+        ));
+        if self.redis_url.is_some() {
+            settings.push(("REDIS_TIMEOUT_MS", self.redis_timeout.as_millis().to_string()));
+        }
+        settings
+    }
+}
+
+/// A connection URL with its secrets hidden: the password of `user:password@`, and the value of
+/// every query option whose name mentions a password, secret, token or credential.
+pub fn redact_url(url: &str) -> String {
+    let (before_query, query) = match url.split_once('?') {
+        Some((before, query)) => (before, Some(query)),
+        None => (url, None),
+    };
+    let mut out = match before_query.split_once("://") {
+        Some((scheme, rest)) => {
+            // The user information ends at the last `@` before the path.
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            let (authority, path) = rest.split_at(authority_end);
+            match authority.rsplit_once('@') {
+                Some((user_info, hosts)) => {
+                    let user = match user_info.split_once(':') {
+                        Some((user, _password)) => format!("{user}:<hidden>"),
+                        None => user_info.to_owned(),
+                    };
+                    format!("{scheme}://{user}@{hosts}{path}")
+                }
+                None => before_query.to_owned(),
+            }
+        }
+        None => before_query.to_owned(),
+    };
+    if let Some(query) = query {
+        let options: Vec<String> = query
+            .split('&')
+            .map(|option| match option.split_once('=') {
+                Some((name, _)) if secret_option(name) => format!("{name}=<hidden>"),
+                _ => option.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&options.join("&"));
+    }
+    out
+}
+
+fn secret_option(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["password", "secret", "token", "credential", "authmechanismproperties"].iter().any(|word| name.contains(word))
 }
 
 /// A database name MongoDB accepts on every platform, kept to a safe subset.
@@ -251,6 +351,22 @@ mod tests {
         assert_eq!(config(&[("LOG_FORMAT", "xml")]).unwrap_err().variable, "LOG_FORMAT");
         assert_eq!(config(&[("SHUTDOWN_TIMEOUT_SECS", "0")]).unwrap_err().variable, "SHUTDOWN_TIMEOUT_SECS");
         assert_eq!(config(&[("LOG_FORMAT", "JSON")]).unwrap().log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn urls_lose_their_secrets() {
+        assert_eq!(redact_url("redis://127.0.0.1:6379/0"), "redis://127.0.0.1:6379/0");
+        assert_eq!(redact_url("redis://:s3cret@cache:6379/0"), "redis://:<hidden>@cache:6379/0");
+        assert_eq!(
+            redact_url("mongodb://app:p%40ss@db1:27017,db2:27017/desk?replicaSet=rs0&tlsCertificateKeyFilePassword=x"),
+            "mongodb://app:<hidden>@db1:27017,db2:27017/desk?replicaSet=rs0&tlsCertificateKeyFilePassword=<hidden>"
+        );
+        assert_eq!(redact_url("mongodb://app@db1/?authSource=admin"), "mongodb://app@db1/?authSource=admin");
+        let config =
+            config(&[("JWT_SECRET", "a-secret-that-is-long-enough-for-hs256!!"), ("REDIS_URL", "redis://:pw@r/0")])
+                .unwrap();
+        let described = format!("{:?}", config.describe());
+        assert!(!described.contains("a-secret") && !described.contains(":pw@"), "{described}");
     }
 
     #[test]

@@ -621,6 +621,12 @@ impl Store for MongoStore {
         }
     }
 
+    async fn set_password_hash(&self, username: &str, password_hash: &str, at: Timestamp) -> AppResult<bool> {
+        let update = doc! { "$set": { "password": password_hash, "updatedAt": date(&at) } };
+        let result = self.op(self.providers.update_one(doc! { "username": username }, update)).await?;
+        Ok(result.matched_count > 0)
+    }
+
     async fn providers_by_ids(&self, ids: &[Id]) -> AppResult<Vec<ServiceProvider>> {
         let documents = self
             .op(async { collect(self.providers.find(doc! { "id": { "$in": ids_bson(ids) } }).await?).await })

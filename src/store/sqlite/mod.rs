@@ -58,6 +58,11 @@ impl SqliteStore {
         })
     }
 
+    /// The database file of a data directory.
+    pub fn database_path(data_dir: &Path) -> PathBuf {
+        data_dir.join(DATABASE_FILE)
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -436,6 +441,18 @@ impl Store for SqliteStore {
                 .optional()
         })
         .await
+    }
+
+    async fn set_password_hash(&self, username: &str, password_hash: &str, at: Timestamp) -> AppResult<bool> {
+        let (username, hash, at) = (username.to_owned(), password_hash.to_owned(), time_text(&at));
+        self.write(move |t| {
+            t.execute(
+                "UPDATE providers SET password_hash = ?, updated_at = ? WHERE username = ?",
+                params![hash, at, username],
+            )
+        })
+        .await
+        .map(|changed| changed > 0)
     }
 
     async fn providers_by_ids(&self, ids: &[Id]) -> AppResult<Vec<ServiceProvider>> {
