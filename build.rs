@@ -5,7 +5,10 @@ use std::path::Path;
 use std::{env, fs};
 
 fn main() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("rest_compat");
+    // Read when the script runs, not when it is compiled: a build script compiled for another copy
+    // of the sources (a worktree sharing the target directory) must not read that copy.
+    let manifest_dir = env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let dir = Path::new(&manifest_dir).join("rest_compat");
     println!("cargo:rerun-if-changed={}", dir.display());
     let mut documents: Vec<_> = fs::read_dir(&dir)
         .expect("rest_compat/ exists")

@@ -6,6 +6,7 @@ use crate::bus::RedisBus;
 use crate::config::{Config, MIN_JWT_SECRET_BYTES};
 use crate::error::AppError;
 use crate::graphql::build_schema;
+use crate::http::shutdown::Shutdown;
 use crate::http::{router, AppState};
 use crate::seed;
 use crate::service::auth::{random_token, AuthService};
@@ -14,11 +15,12 @@ use crate::service::Services;
 use crate::store::mongo::MongoStore;
 use crate::store::redis::RedisTokenStore;
 use crate::store::sqlite::SqliteStore;
-use crate::store::{SharedStore, SharedTokenStore};
-use std::future::Future;
+use crate::store::{SharedStore, SharedTokenStore, Store};
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 
 /// Why the server could not start.
@@ -119,6 +121,7 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     router: axum::Router,
+    shutdown_timeout: Duration,
 }
 
 impl Application {
@@ -132,9 +135,9 @@ impl Application {
         let address = config.listen_address();
         let listener = TcpListener::bind(address).await.map_err(|source| StartupError::Listen { address, source })?;
         let schema = build_schema(services.clone());
-        let state = AppState { services, schema };
+        let state = AppState { services, schema, shutdown: Arc::new(Shutdown::default()) };
         let router = router(state.clone()).map_err(StartupError::RestDocument)?;
-        Ok(Application { listener, state, router })
+        Ok(Application { listener, state, router, shutdown_timeout: config.shutdown_timeout })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -145,14 +148,166 @@ impl Application {
         &self.state.services
     }
 
-    /// Serves until `shutdown` completes, then finishes the requests in flight.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    /// Serves until `signal` completes, then shuts down gracefully: stops accepting connections,
+    /// lets the requests in flight finish, closes every WebSocket with 1001 (going away) and waits
+    /// for them to close, all within the shutdown timeout (`SHUTDOWN_TIMEOUT_SECS`), after which
+    /// it returns anyway.
+    pub async fn run_until(self, signal: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         tracing::info!(address = %self.local_addr(), "provider-desk listening");
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
+        let shutdown = Arc::clone(&self.state.shutdown);
+        let begin = Arc::clone(&shutdown);
+        let serve = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(async move {
+                signal.await;
+                tracing::info!(
+                    open_websockets = begin.open_connections(),
+                    "shutting down: no new connections; finishing requests in flight, closing WebSockets"
+                );
+                begin.begin();
+            })
+            .into_future();
+        let deadline = {
+            let shutdown = Arc::clone(&shutdown);
+            let timeout = self.shutdown_timeout;
+            async move {
+                shutdown.stopped().await;
+                tokio::time::sleep(timeout).await;
+            }
+        };
+        tokio::select! {
+            served = serve => served?,
+            () = deadline => {
+                tracing::warn!(timeout_secs = self.shutdown_timeout.as_secs(), "requests still in flight at the shutdown timeout; stopping anyway");
+                return Ok(());
+            }
+        }
+        let began = shutdown.began_at().unwrap_or_else(std::time::Instant::now);
+        let left = self.shutdown_timeout.saturating_sub(began.elapsed());
+        if tokio::time::timeout(left, shutdown.all_closed()).await.is_err() {
+            tracing::warn!(
+                open_websockets = shutdown.open_connections(),
+                "WebSockets still open at the shutdown timeout"
+            );
+        }
+        tracing::info!("shut down");
+        Ok(())
     }
 }
 
 const JWT_SECRET_FILE: &str = "jwt-secret";
+
+/// What checking one backend found (`provider-desk check-config`).
+#[derive(Debug)]
+pub struct BackendCheck {
+    /// `store`, `secret` or `tokens`.
+    pub what: &'static str,
+    pub ok: bool,
+    pub detail: String,
+}
+
+impl BackendCheck {
+    fn ok(what: &'static str, detail: String) -> BackendCheck {
+        BackendCheck { what, ok: true, detail }
+    }
+
+    fn failed(what: &'static str, detail: String) -> BackendCheck {
+        BackendCheck { what, ok: false, detail }
+    }
+}
+
+/// Checks what the server would need at start-up, changing nothing that the server would not
+/// (MongoDB: the same connection checks as `serve`, and its idempotent index creation; SQLite:
+/// the file is opened read-only, or the data directory is checked to be writable).
+pub async fn check_backends(config: &Config) -> Vec<BackendCheck> {
+    let mut checks = Vec::new();
+    match &config.mongodb_uri {
+        Some(uri) => {
+            checks.push(match MongoStore::connect(uri, &config.mongo).await {
+                Ok(store) => match store.count_providers().await {
+                    Ok(count) => BackendCheck::ok(
+                        "store",
+                        format!("MongoDB database {} answers ({count} providers)", config.mongo.database),
+                    ),
+                    Err(error) => BackendCheck::failed("store", format!("MongoDB: {}", error_detail(error))),
+                },
+                Err(error) => BackendCheck::failed("store", format!("MongoDB: {}", error_detail(error))),
+            });
+            checks.push(match &config.jwt_secret {
+                Some(_) => BackendCheck::ok("secret", "JWT_SECRET is set".to_owned()),
+                None => BackendCheck::failed("secret", "JWT_SECRET must be set with MONGODB_URI".to_owned()),
+            });
+        }
+        None => {
+            checks.push(check_sqlite(&config.data_dir));
+            checks.push(match &config.jwt_secret {
+                Some(_) => BackendCheck::ok("secret", "JWT_SECRET is set".to_owned()),
+                None => check_kept_secret(&config.data_dir),
+            });
+        }
+    }
+    checks.push(match &config.redis_url {
+        Some(url) => match RedisTokenStore::connect(url, config.redis_timeout).await {
+            Ok(_) => BackendCheck::ok("tokens", "Redis answers".to_owned()),
+            Err(error) => BackendCheck::failed("tokens", format!("Redis: {}", error_detail(error))),
+        },
+        None => BackendCheck::ok("tokens", "kept in the main store".to_owned()),
+    });
+    checks
+}
+
+fn error_detail(error: AppError) -> String {
+    match error {
+        AppError::Internal(detail) | AppError::Unavailable(detail) => detail,
+        other => other.to_string(),
+    }
+}
+
+fn check_sqlite(data_dir: &Path) -> BackendCheck {
+    let path = SqliteStore::database_path(data_dir);
+    if path.exists() {
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let count = rusqlite::Connection::open_with_flags(&path, flags)
+            .and_then(|c| c.query_row("SELECT COUNT(*) FROM providers", [], |row| row.get::<_, i64>(0)));
+        let writable = std::fs::OpenOptions::new().append(true).open(&path);
+        return match (count, writable) {
+            (Ok(count), Ok(_)) => {
+                BackendCheck::ok("store", format!("SQLite file {} ({count} providers)", path.display()))
+            }
+            (Err(error), _) => BackendCheck::failed("store", format!("SQLite file {}: {error}", path.display())),
+            (_, Err(error)) => {
+                BackendCheck::failed("store", format!("SQLite file {} is not writable: {error}", path.display()))
+            }
+        };
+    }
+    // No database yet: the nearest existing directory must let the server create it.
+    let existing = data_dir.ancestors().find(|dir| dir.is_dir()).unwrap_or(Path::new("."));
+    let probe = existing.join(format!(".provider-desk-check-{}", std::process::id()));
+    match std::fs::write(&probe, b"") {
+        Ok(()) => {
+            let _ = std::fs::remove_file(&probe);
+            BackendCheck::ok("store", format!("SQLite file {} will be created at the first start", path.display()))
+        }
+        Err(error) => BackendCheck::failed(
+            "store",
+            format!("cannot create {}: {} is not writable ({error})", path.display(), existing.display()),
+        ),
+    }
+}
+
+fn check_kept_secret(data_dir: &Path) -> BackendCheck {
+    let path = data_dir.join(JWT_SECRET_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(secret) if secret.trim().len() >= MIN_JWT_SECRET_BYTES => {
+            BackendCheck::ok("secret", format!("JWT secret kept in {}", path.display()))
+        }
+        Ok(_) => BackendCheck::failed("secret", format!("{} is shorter than 32 bytes", path.display())),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => BackendCheck::ok(
+            "secret",
+            format!("a JWT secret will be generated into {} at the first start", path.display()),
+        ),
+        Err(error) => BackendCheck::failed("secret", format!("{}: {error}", path.display())),
+    }
+}
 
 /// The secret kept in the data directory, created on first use so tokens survive restarts.
 fn kept_jwt_secret(data_dir: &Path) -> Result<String, StartupError> {

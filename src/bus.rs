@@ -64,11 +64,15 @@ impl RedisBus {
         let mut connection = self.publisher.clone();
         let mut command = redis::cmd("PUBLISH");
         command.arg(channel).arg(message.to_string());
-        match tokio::time::timeout(self.timeout, command.query_async::<i64>(&mut connection)).await {
+        let started = std::time::Instant::now();
+        let result = match tokio::time::timeout(self.timeout, command.query_async::<i64>(&mut connection)).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(error)) => Err(AppError::Unavailable(format!("redis publish: {error}"))),
             Err(_) => Err(AppError::Unavailable("redis publish timed out".to_owned())),
-        }
+        };
+        let labels = [("purpose", "publish"), ("outcome", crate::metrics::outcome(&result))];
+        crate::metrics::histogram("redis_call_duration_seconds", &labels).observe(started.elapsed());
+        result
     }
 
     /// Runs for the life of the process: hands other processes' events to `realtime` and their

@@ -3,6 +3,7 @@
 //! Names and defaults follow the project conventions (`BIND`, `PORT`, `DATA_DIR`, `JWT_SECRET`,
 //! `SEED_DEMO`, ...). A bad value stops start-up with a message that names the variable.
 
+use crate::telemetry::LogFormat;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -23,6 +24,11 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// How long a Redis command or connection attempt may take before it counts as unreachable.
     pub redis_timeout: Duration,
+    /// `LOG_FORMAT`: `text` (the default) or `json`.
+    pub log_format: LogFormat,
+    /// `SHUTDOWN_TIMEOUT_SECS`: after SIGTERM, how long requests in flight may take to finish before
+    /// the process exits anyway.
+    pub shutdown_timeout: Duration,
 }
 
 /// How to use MongoDB. A value left `None` comes from the URI if it names one, else from the
@@ -58,6 +64,10 @@ pub struct ConfigError {
     pub value: String,
     pub reason: &'static str,
 }
+
+/// How long requests in flight may take to finish after SIGTERM, unless `SHUTDOWN_TIMEOUT_SECS`
+/// says otherwise (Docker waits 10 s before SIGKILL by default; the compose file gives 30 s).
+pub const DEFAULT_SHUTDOWN_TIMEOUT_SECS: u64 = 20;
 
 /// The shortest `JWT_SECRET` accepted: HS256 needs at least 256 bits of key.
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
@@ -167,6 +177,21 @@ impl Config {
             operation_timeout: millis("MONGODB_OPERATION_TIMEOUT_MS")?.unwrap_or(Duration::from_secs(10)),
         };
         let redis_timeout = millis("REDIS_TIMEOUT_MS")?.unwrap_or(Duration::from_secs(2));
+        let log_format = match get("LOG_FORMAT") {
+            None => LogFormat::Text,
+            Some(value) => LogFormat::parse(&value).ok_or(ConfigError {
+                variable: "LOG_FORMAT",
+                value,
+                reason: "expected text or json",
+            })?,
+        };
+        let shutdown_timeout =
+            match get("SHUTDOWN_TIMEOUT_SECS") {
+                None => Duration::from_secs(DEFAULT_SHUTDOWN_TIMEOUT_SECS),
+                Some(value) => value.parse().ok().filter(|s| (1..=3600).contains(s)).map(Duration::from_secs).ok_or(
+                    ConfigError { variable: "SHUTDOWN_TIMEOUT_SECS", value, reason: "expected seconds from 1 to 3600" },
+                )?,
+            };
         Ok(Config {
             bind,
             port,
@@ -178,12 +203,114 @@ impl Config {
             mongo,
             redis_url: get("REDIS_URL"),
             redis_timeout,
+            log_format,
+            shutdown_timeout,
         })
     }
 
     pub fn listen_address(&self) -> SocketAddr {
         SocketAddr::new(self.bind, self.port)
     }
+
+    /// The effective settings by variable name, secrets hidden (for `provider-desk check-config`).
+    pub fn describe(&self) -> Vec<(&'static str, String)> {
+        let millis = |duration: Option<Duration>, default: &str| {
+            duration.map_or_else(|| format!("{default} (default)"), |d| d.as_millis().to_string())
+        };
+        let mut settings = vec![
+            ("BIND", self.bind.to_string()),
+            ("PORT", self.port.to_string()),
+            ("DATA_DIR", self.data_dir.display().to_string()),
+            (
+                "JWT_SECRET",
+                match &self.jwt_secret {
+                    Some(secret) => format!("<hidden: {} bytes>", secret.len()),
+                    None => "not set: kept in DATA_DIR/jwt-secret".to_owned(),
+                },
+            ),
+            ("SEED_DEMO", self.seed_demo.to_string()),
+            ("BCRYPT_COST", self.bcrypt_cost.to_string()),
+            ("LOG_FORMAT", self.log_format.as_str().to_owned()),
+            ("SHUTDOWN_TIMEOUT_SECS", self.shutdown_timeout.as_secs().to_string()),
+            (
+                "MONGODB_URI",
+                self.mongodb_uri.as_deref().map_or_else(|| "not set: SQLite in DATA_DIR".to_owned(), redact_url),
+            ),
+        ];
+        if self.mongodb_uri.is_some() {
+            let mongo = &self.mongo;
+            settings.extend([
+                ("MONGODB_DB", mongo.database.clone()),
+                (
+                    "MONGODB_WRITE_CONCERN",
+                    match mongo.write_concern {
+                        None => "majority (default, unless the URI says otherwise)".to_owned(),
+                        Some(WriteConcernSetting::Majority) => "majority".to_owned(),
+                        Some(WriteConcernSetting::Nodes(n)) => n.to_string(),
+                    },
+                ),
+                (
+                    "MONGODB_MAX_POOL_SIZE",
+                    mongo.max_pool_size.map_or_else(|| "20 (default)".to_owned(), |n| n.to_string()),
+                ),
+                ("MONGODB_CONNECT_TIMEOUT_MS", millis(mongo.connect_timeout, "5000")),
+                ("MONGODB_SERVER_SELECTION_TIMEOUT_MS", millis(mongo.server_selection_timeout, "5000")),
+                ("MONGODB_OPERATION_TIMEOUT_MS", mongo.operation_timeout.as_millis().to_string()),
+            ]);
+        }
+        settings.push((
+            "REDIS_URL",
+            self.redis_url.as_deref().map_or_else(|| "not set: tokens in the main store".to_owned(), redact_url),
+        ));
+        if self.redis_url.is_some() {
+            settings.push(("REDIS_TIMEOUT_MS", self.redis_timeout.as_millis().to_string()));
+        }
+        settings
+    }
+}
+
+/// A connection URL with its secrets hidden: the password of `user:password@`, and the value of
+/// every query option whose name mentions a password, secret, token or credential.
+pub fn redact_url(url: &str) -> String {
+    let (before_query, query) = match url.split_once('?') {
+        Some((before, query)) => (before, Some(query)),
+        None => (url, None),
+    };
+    let mut out = match before_query.split_once("://") {
+        Some((scheme, rest)) => {
+            // The user information ends at the last `@` before the path.
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            let (authority, path) = rest.split_at(authority_end);
+            match authority.rsplit_once('@') {
+                Some((user_info, hosts)) => {
+                    let user = match user_info.split_once(':') {
+                        Some((user, _password)) => format!("{user}:<hidden>"),
+                        None => user_info.to_owned(),
+                    };
+                    format!("{scheme}://{user}@{hosts}{path}")
+                }
+                None => before_query.to_owned(),
+            }
+        }
+        None => before_query.to_owned(),
+    };
+    if let Some(query) = query {
+        let options: Vec<String> = query
+            .split('&')
+            .map(|option| match option.split_once('=') {
+                Some((name, _)) if secret_option(name) => format!("{name}=<hidden>"),
+                _ => option.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&options.join("&"));
+    }
+    out
+}
+
+fn secret_option(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["password", "secret", "token", "credential", "authmechanismproperties"].iter().any(|word| name.contains(word))
 }
 
 /// A database name MongoDB accepts on every platform, kept to a safe subset.
@@ -221,6 +348,25 @@ mod tests {
         assert_eq!(config(&[("MONGODB_DB", "a.b")]).unwrap_err().variable, "MONGODB_DB");
         assert_eq!(config(&[("MONGODB_MAX_POOL_SIZE", "0")]).unwrap_err().variable, "MONGODB_MAX_POOL_SIZE");
         assert_eq!(config(&[("REDIS_TIMEOUT_MS", "soon")]).unwrap_err().variable, "REDIS_TIMEOUT_MS");
+        assert_eq!(config(&[("LOG_FORMAT", "xml")]).unwrap_err().variable, "LOG_FORMAT");
+        assert_eq!(config(&[("SHUTDOWN_TIMEOUT_SECS", "0")]).unwrap_err().variable, "SHUTDOWN_TIMEOUT_SECS");
+        assert_eq!(config(&[("LOG_FORMAT", "JSON")]).unwrap().log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn urls_lose_their_secrets() {
+        assert_eq!(redact_url("redis://127.0.0.1:6379/0"), "redis://127.0.0.1:6379/0");
+        assert_eq!(redact_url("redis://:s3cret@cache:6379/0"), "redis://:<hidden>@cache:6379/0");
+        assert_eq!(
+            redact_url("mongodb://app:p%40ss@db1:27017,db2:27017/desk?replicaSet=rs0&tlsCertificateKeyFilePassword=x"),
+            "mongodb://app:<hidden>@db1:27017,db2:27017/desk?replicaSet=rs0&tlsCertificateKeyFilePassword=<hidden>"
+        );
+        assert_eq!(redact_url("mongodb://app@db1/?authSource=admin"), "mongodb://app@db1/?authSource=admin");
+        let config =
+            config(&[("JWT_SECRET", "a-secret-that-is-long-enough-for-hs256!!"), ("REDIS_URL", "redis://:pw@r/0")])
+                .unwrap();
+        let described = format!("{:?}", config.describe());
+        assert!(!described.contains("a-secret") && !described.contains(":pw@"), "{described}");
     }
 
     #[test]

@@ -1,25 +1,53 @@
-//! The `provider-desk` command: `serve` (the default), `seed`, `export-schema`.
+//! The `provider-desk` command: `serve` (the default) and the operator's sub-commands.
 
 use provider_desk::app::{build_services, Application};
 use provider_desk::config::Config;
+use provider_desk::domain::{new_id, ProviderStatus, ServiceProvider};
+use provider_desk::service::auth::MAX_PASSWORD_BYTES;
+use provider_desk::telemetry::{self, LogFormat, LogTarget};
 use provider_desk::{graphql, seed};
+use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: provider-desk [serve | seed | export-schema [PATH] | help]
+const USAGE: &str = "usage: provider-desk [COMMAND]
 
-  serve           run the server (the default); configured by BIND, PORT, DATA_DIR, JWT_SECRET, SEED_DEMO,
-                  MONGODB_URI, MONGODB_DB, REDIS_URL (see the README)
-  seed            add the demo providers demo-a and demo-b (password demo12345) if they are missing
-  export-schema   write the GraphQL SDL to PATH (default: schema.graphql)";
+commands:
+  serve                 run the server (the default); configured by environment variables (see the README)
+  seed                  add the demo providers demo-a and demo-b (password demo12345) if the store has no provider
+  export-schema [PATH]  write the GraphQL SDL to PATH (default: schema.graphql)
+  create-provider --username NAME --name NAME --email EMAIL
+                  [--contact-person NAME] [--phone PHONE] [--region REGION] [--password-stdin]
+                        add a provider account; the password is asked for on the terminal (not echoed),
+                        or read from standard input with --password-stdin
+  reset-password USERNAME [--password-stdin]
+                        set a provider's password, asked for or read as for create-provider
+  check-config          print the effective configuration (secrets hidden) and check that the store and
+                        the token store answer; exits with 1 on any problem
+  help                  this text
+
+Every command reads the same environment variables (and .env) as the server.";
+
+/// The shortest password the CLI sets.
+const MIN_PASSWORD_CHARS: usize = 8;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    init_tracing();
+    let _ = dotenvy::dotenv();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
+    let command = args.first().map(String::as_str);
+    // The server logs to standard output; the other commands to standard error, as their
+    // standard output is their answer.
+    let log_target = if matches!(command, None | Some("serve")) { LogTarget::Stdout } else { LogTarget::Stderr };
+    let log_format = std::env::var("LOG_FORMAT").ok().and_then(|value| LogFormat::parse(&value)).unwrap_or_default();
+    telemetry::init(log_format, log_target);
+    let rest = args.get(1..).unwrap_or_default();
+    let result = match command {
         None | Some("serve") => serve().await,
         Some("seed") => seed_demo().await,
-        Some("export-schema") => export_schema(args.get(1).map_or("schema.graphql", String::as_str)),
+        Some("export-schema") => export_schema(rest.first().map_or("schema.graphql", String::as_str)),
+        Some("create-provider") => create_provider(rest).await,
+        Some("reset-password") => reset_password(rest).await,
+        Some("check-config") => return check_config().await,
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             Ok(())
@@ -35,15 +63,19 @@ async fn main() -> ExitCode {
     }
 }
 
+fn config() -> Result<Config, String> {
+    Config::from_env().map_err(|e| e.to_string())
+}
+
 async fn serve() -> Result<(), String> {
-    let config = Config::from_env().map_err(|e| e.to_string())?;
-    let application = Application::build(config).await.map_err(|e| e.to_string())?;
-    application.run_until(shutdown_signal()).await.map_err(|e| e.to_string())
+    // Listen for the signals before anything else, so a SIGTERM during start-up is not lost.
+    let signal = shutdown_signal().map_err(|e| format!("cannot listen for signals: {e}"))?;
+    let application = Application::build(config()?).await.map_err(|e| e.to_string())?;
+    application.run_until(signal).await.map_err(|e| e.to_string())
 }
 
 async fn seed_demo() -> Result<(), String> {
-    let config = Config::from_env().map_err(|e| e.to_string())?;
-    let services = build_services(&config).await.map_err(|e| e.to_string())?;
+    let services = build_services(&config()?).await.map_err(|e| e.to_string())?;
     let seeded = seed::seed_demo_if_empty(&services).await.map_err(|e| e.to_string())?;
     println!("{}", if seeded { "demo data seeded" } else { "the store already holds providers; nothing seeded" });
     Ok(())
@@ -55,31 +87,207 @@ fn export_schema(path: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+/// Options of the form `--name value` and bare flags, with the positional arguments apart.
+struct Arguments {
+    options: Vec<(String, String)>,
+    flags: Vec<String>,
+    positional: Vec<String>,
 }
 
-/// Completes on SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+impl Arguments {
+    fn parse(args: &[String], flags: &[&str], options: &[&str]) -> Result<Arguments, String> {
+        let mut parsed = Arguments { options: Vec::new(), flags: Vec::new(), positional: Vec::new() };
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            if let Some(name) = arg.strip_prefix("--") {
+                let (name, inline) = match name.split_once('=') {
+                    Some((name, value)) => (name, Some(value.to_owned())),
+                    None => (name, None),
+                };
+                if flags.contains(&name) && inline.is_none() {
+                    parsed.flags.push(name.to_owned());
+                } else if options.contains(&name) {
+                    let value = match inline {
+                        Some(value) => value,
+                        None => args.next().ok_or_else(|| format!("--{name} needs a value"))?.clone(),
+                    };
+                    parsed.options.push((name.to_owned(), value));
+                } else {
+                    return Err(format!("unknown option --{name}\n\n{USAGE}"));
+                }
+            } else {
+                parsed.positional.push(arg.clone());
             }
-            Err(_) => std::future::pending::<()>().await,
+        }
+        Ok(parsed)
+    }
+
+    fn option(&self, name: &str) -> Option<&str> {
+        self.options.iter().rev().find(|(n, _)| n == name).map(|(_, value)| value.trim()).filter(|v| !v.is_empty())
+    }
+
+    fn required(&self, name: &str) -> Result<String, String> {
+        self.option(name).map(str::to_owned).ok_or_else(|| format!("--{name} is required\n\n{USAGE}"))
+    }
+
+    fn flag(&self, name: &str) -> bool {
+        self.flags.iter().any(|flag| flag == name)
+    }
+}
+
+async fn create_provider(args: &[String]) -> Result<(), String> {
+    let args = Arguments::parse(
+        args,
+        &["password-stdin"],
+        &["username", "name", "email", "contact-person", "phone", "region"],
+    )?;
+    if let Some(extra) = args.positional.first() {
+        return Err(format!("unexpected argument {extra:?}\n\n{USAGE}"));
+    }
+    let username = args.required("username")?;
+    let name = args.required("name")?;
+    let email = args.required("email")?;
+    if username.chars().count() > provider_desk::service::auth::MAX_USERNAME_CHARS
+        || username.chars().any(char::is_whitespace)
+    {
+        return Err("--username: at most 64 characters, no spaces".to_owned());
+    }
+    if !email.contains('@') {
+        return Err(format!("--email: {email:?} is not an email address"));
+    }
+    let password = read_new_password(args.flag("password-stdin"))?;
+    let services = build_services(&config()?).await.map_err(|e| e.to_string())?;
+    let store = &services.store;
+    if store.provider_credentials(&username).await.map_err(|e| describe_error(&e))?.is_some() {
+        return Err(format!("a provider with the username {username:?} already exists"));
+    }
+    let hash = services.auth.hash_password(&password).await.map_err(|e| describe_error(&e))?;
+    let now = chrono::Utc::now();
+    let provider = ServiceProvider {
+        id: new_id("sp"),
+        username: username.clone(),
+        name,
+        contact_person: args.option("contact-person").unwrap_or_default().to_owned(),
+        phone: args.option("phone").unwrap_or_default().to_owned(),
+        email,
+        region: args.option("region").unwrap_or_default().to_owned(),
+        status: ProviderStatus::Active,
+        created_at: now,
+        updated_at: now,
+    };
+    store
+        .insert_provider(&provider, &hash)
+        .await
+        .map_err(|e| format!("cannot create the provider: {}", describe_error(&e)))?;
+    println!("created provider {} ({username})", provider.id);
+    Ok(())
+}
+
+async fn reset_password(args: &[String]) -> Result<(), String> {
+    let args = Arguments::parse(args, &["password-stdin"], &[])?;
+    let [username] = args.positional.as_slice() else {
+        return Err(format!("reset-password takes one USERNAME\n\n{USAGE}"));
+    };
+    let password = read_new_password(args.flag("password-stdin"))?;
+    let services = build_services(&config()?).await.map_err(|e| e.to_string())?;
+    let hash = services.auth.hash_password(&password).await.map_err(|e| describe_error(&e))?;
+    let changed =
+        services.store.set_password_hash(username, &hash, chrono::Utc::now()).await.map_err(|e| describe_error(&e))?;
+    if !changed {
+        return Err(format!("no provider has the username {username:?}"));
+    }
+    println!("password of {username} reset; tokens issued before stay valid until they expire (at most 24 hours)");
+    Ok(())
+}
+
+/// An error for the operator: the detail an internal error carries (never shown to API clients).
+fn describe_error(error: &provider_desk::error::AppError) -> String {
+    use provider_desk::error::AppError;
+    match error {
+        AppError::Internal(detail) | AppError::Unavailable(detail) => detail.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The new password: all of standard input (less one final line break) with `--password-stdin`,
+/// else asked for twice on the terminal without echo.
+fn read_new_password(from_stdin: bool) -> Result<String, String> {
+    let password = if from_stdin {
+        let mut input = String::new();
+        std::io::stdin()
+            .read_to_string(&mut input)
+            .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+        let input = input.strip_suffix('\n').unwrap_or(&input);
+        input.strip_suffix('\r').unwrap_or(input).to_owned()
+    } else {
+        if !std::io::stdin().is_terminal() {
+            return Err("no terminal to ask for the password on: pipe it in with --password-stdin".to_owned());
+        }
+        let first =
+            rpassword::prompt_password("New password: ").map_err(|e| format!("cannot read the password: {e}"))?;
+        let again = rpassword::prompt_password("Again: ").map_err(|e| format!("cannot read the password: {e}"))?;
+        if first != again {
+            return Err("the two passwords differ".to_owned());
+        }
+        first
+    };
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(format!("the password must have at least {MIN_PASSWORD_CHARS} characters"));
+    }
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(format!("the password must have at most {MAX_PASSWORD_BYTES} bytes (bcrypt's limit)"));
+    }
+    Ok(password)
+}
+
+/// Prints the effective configuration and the result of checking each backend. Exit code 1 if
+/// the configuration is invalid or a backend fails its check.
+async fn check_config() -> ExitCode {
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(error) => {
+            println!("configuration: INVALID: {error}");
+            return ExitCode::FAILURE;
         }
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {},
-        () = terminate => {},
+    println!("configuration (secrets hidden):");
+    for (name, value) in config.describe() {
+        println!("  {name:<36} {value}");
     }
-    tracing::info!("shutting down: finishing requests in flight");
+    println!("checks:");
+    let checks = provider_desk::app::check_backends(&config).await;
+    let mut failed = false;
+    for check in &checks {
+        failed |= !check.ok;
+        println!("  {:<6} {:<10} {}", if check.ok { "ok" } else { "FAILED" }, check.what, check.detail);
+    }
+    if failed {
+        println!("problems found");
+        ExitCode::FAILURE
+    } else {
+        println!("all checks passed");
+        ExitCode::SUCCESS
+    }
+}
+
+/// A future that completes on SIGINT (Ctrl-C) or SIGTERM; the handlers are installed at once.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {},
+                _ = terminate.recv() => {},
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+    }
 }

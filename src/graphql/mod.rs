@@ -6,6 +6,7 @@
 //! page costs the same number of store calls whatever its size.
 
 mod loaders;
+mod metrics;
 mod mutation;
 mod objects;
 mod query;
@@ -24,7 +25,10 @@ pub type AppSchema = Schema<query::QueryRoot, mutation::MutationRoot, Subscripti
 
 /// Builds the schema around the services.
 pub fn build_schema(services: Services) -> AppSchema {
-    Schema::build(query::QueryRoot, mutation::MutationRoot, SubscriptionRoot).data(services).finish()
+    Schema::build(query::QueryRoot, mutation::MutationRoot, SubscriptionRoot)
+        .data(services)
+        .extension(metrics::OperationMetrics)
+        .finish()
 }
 
 /// The schema's SDL, as kept in `schema.graphql`.

@@ -27,7 +27,13 @@ pub async fn authenticate(services: &Services, headers: &HeaderMap) -> RequestAu
         .map(str::trim)
         .filter(|t| !t.is_empty());
     match token {
-        Some(token) => RequestAuth(services.auth.authenticate(token).await),
+        Some(token) => {
+            let auth = services.auth.authenticate(token).await;
+            if let Ok(session) = &auth {
+                crate::telemetry::note_provider(&session.provider_id);
+            }
+            RequestAuth(auth)
+        }
         None => RequestAuth(Err(AppError::Unauthenticated("认证信息格式不正确，应为 Bearer 令牌"))),
     }
 }

@@ -1,9 +1,12 @@
-//! The HTTP edge: the router, the GraphQL endpoint and the operational endpoints.
+//! The HTTP edge: the router, the GraphQL endpoint and the operational endpoints; the request
+//! log and HTTP metrics around every route ([`observe`]); the shutdown of WebSockets ([`shutdown`]).
 
 mod docs;
 mod graphql;
+pub mod observe;
 mod ops;
 mod playground;
+pub mod shutdown;
 mod ws;
 
 pub use graphql::authenticate;
@@ -12,8 +15,8 @@ use crate::graphql::AppSchema;
 use crate::service::Services;
 use axum::routing::{get, post};
 use axum::Router;
+use std::sync::Arc;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::trace::TraceLayer;
 
 /// The largest GraphQL request body accepted: generous for any real operation, small enough that
 /// nobody can make the server buffer megabytes.
@@ -24,6 +27,8 @@ pub const MAX_GRAPHQL_BODY_BYTES: usize = 256 * 1024;
 pub struct AppState {
     pub services: Services,
     pub schema: AppSchema,
+    /// Tells the WebSocket connections when the server stops.
+    pub shutdown: Arc<shutdown::Shutdown>,
 }
 
 /// Every route of the server. Fails only when a REST document in `rest_compat/` is broken.
@@ -34,9 +39,10 @@ pub fn router(state: AppState) -> Result<Router, String> {
         .route("/graphql/ws", get(ws::upgrade))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
         .merge(docs::routes())
         .merge(rest)
         .merge(playground::router())
-        .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(observe::observe))
         .with_state(state))
 }

@@ -1,10 +1,17 @@
-//! Operational endpoints: liveness and readiness.
+//! Operational endpoints: liveness, readiness and metrics.
 
 use super::AppState;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::Json;
 use serde_json::{json, Value};
+
+/// The process's metrics in the Prometheus text format (see [`crate::metrics`]).
+pub async fn metrics() -> impl axum::response::IntoResponse {
+    let headers =
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8"), (header::CACHE_CONTROL, "no-store")];
+    (headers, crate::metrics::render())
+}
 
 /// The process is up.
 pub async fn healthz() -> Json<Value> {

@@ -6,10 +6,12 @@
 //! token with 4403, one that sends no `connection_init` within [`INIT_TIMEOUT`] with 4408. A
 //! connection whose token is revoked (logout, refresh-token reuse) or expires while it is open is
 //! closed with 4403 at once. The server pings every [`PING_EVERY`] so that mobile networks and
-//! proxies keep idle sockets open.
+//! proxies keep idle sockets open. When the server shuts down, every connection is closed with 1001
+//! (going away); a client reconnects, with its last cursor, to another server or after the restart.
 
 use super::AppState;
 use crate::graphql::{connection_data, RequestAuth};
+use crate::metrics;
 use crate::service::Session;
 use async_graphql::http::{WebSocketProtocols, WsMessage, ALL_WEBSOCKET_PROTOCOLS};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -33,6 +35,8 @@ const READ_BUFFER_BYTES: usize = 4 * 1024;
 const CLOSE_UNAUTHORIZED: u16 = 4401;
 const CLOSE_FORBIDDEN: u16 = 4403;
 const CLOSE_INIT_TIMEOUT: u16 = 4408;
+/// The server is shutting down (RFC 6455: going away).
+pub const CLOSE_GOING_AWAY: u16 = 1001;
 /// What async-graphql closes with when a subscription comes before `connection_init`.
 const CLOSE_HANDSHAKE_INCOMPLETE: u16 = 1011;
 
@@ -42,6 +46,9 @@ pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, upgrade:
         let message = "请使用 graphql-transport-ws（或 graphql-ws）子协议";
         return (StatusCode::BAD_REQUEST, message).into_response();
     };
+    if state.shutdown.is_stopping() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "服务器正在重启，请稍后重连").into_response();
+    }
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         // Most connections sit idle for hours: small buffers (they grow for a large message) keep
@@ -62,6 +69,8 @@ struct SignIn {
 }
 
 async fn serve(state: AppState, protocol: WebSocketProtocols, socket: WebSocket) {
+    let _tracked = state.shutdown.track();
+    let _open = metrics::gauge("websocket_connections", &[]).track();
     let (mut sink, source) = socket.split();
     let sign_in = Arc::new(Mutex::new(SignIn::default()));
     let input = source.take_while(|message| std::future::ready(message.is_ok())).filter_map(|message| {
@@ -179,6 +188,10 @@ async fn serve(state: AppState, protocol: WebSocketProtocols, socket: WebSocket)
             }
             _ = &mut init_deadline, if signed_in.is_none() => {
                 closing = Some((CLOSE_INIT_TIMEOUT, "连接初始化超时"));
+                break;
+            }
+            () = state.shutdown.stopped() => {
+                closing = Some((CLOSE_GOING_AWAY, "服务器正在重启，请稍后重连"));
                 break;
             }
         }

@@ -138,6 +138,7 @@ impl AuthService {
         let family_id = new_id("f").to_string();
         let tokens = self.issue(&provider.id, &family_id).await?;
         tracing::info!(provider = %provider.id, "signed in");
+        crate::telemetry::note_provider(&provider.id);
         Ok((provider, tokens))
     }
 

@@ -16,6 +16,7 @@
 use super::Session;
 use crate::domain::{ChatMessage, Cursor, EventKind, EventRecord, Id, Notification, Ticket};
 use crate::error::{AppError, AppResult};
+use crate::metrics::{self, GaugeGuard};
 use crate::store::SharedStore;
 use async_trait::async_trait;
 use futures_util::stream::{self, Stream, StreamExt};
@@ -111,6 +112,7 @@ impl Realtime {
     /// fails the write that logged them: a subscriber that misses one reads it from the log.
     pub async fn publish(&self, records: Vec<EventRecord>) {
         for record in records {
+            published(&record, "local");
             if let Some(remote) = &self.remote {
                 if let Err(error) = remote.publish(&record).await {
                     tracing::warn!(%error, cursor = record.cursor, "event not sent to the other processes");
@@ -122,6 +124,7 @@ impl Realtime {
 
     /// Hands an event record published by another process to this process's subscribers.
     pub async fn deliver_remote(&self, record: EventRecord) {
+        published(&record, "remote");
         self.deliver(record).await;
     }
 
@@ -192,15 +195,19 @@ impl Realtime {
             Some(after) => after,
             None => latest,
         };
-        let follower = Follower {
+        let mut follower = Follower {
             hub: Arc::clone(self),
             provider,
             filter,
             last,
             receiver,
             backlog: VecDeque::new(),
-            behind: after.is_some_and(|after| after < latest),
+            behind: false,
+            behind_gauge: None,
         };
+        if after.is_some_and(|after| after < latest) {
+            follower.fall_behind();
+        }
         Ok(stream::unfold(follower, |mut follower| async move {
             let next = follower.next().await?;
             Some((next, follower))
@@ -220,9 +227,24 @@ struct Follower {
     backlog: VecDeque<Arc<LiveEvent>>,
     /// Whether the log holds events after `last` that have not been read.
     behind: bool,
+    /// One unit of `realtime_subscribers_behind`, held while `behind`.
+    behind_gauge: Option<GaugeGuard>,
+}
+
+/// Counts an event handed to this process's hub.
+fn published(record: &EventRecord, origin: &str) {
+    metrics::counter("realtime_events_published_total", &[("kind", record.kind.as_str()), ("origin", origin)]).inc();
 }
 
 impl Follower {
+    /// From now on, read the log until caught up.
+    fn fall_behind(&mut self) {
+        self.behind = true;
+        if self.behind_gauge.is_none() {
+            self.behind_gauge = Some(metrics::gauge("realtime_subscribers_behind", &[]).track());
+        }
+    }
+
     async fn next(&mut self) -> Option<AppResult<Arc<LiveEvent>>> {
         loop {
             if let Some(event) = self.backlog.pop_front() {
@@ -242,7 +264,10 @@ impl Follower {
                         return Some(Ok(event));
                     }
                 }
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => self.behind = true,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                    metrics::counter("realtime_subscriber_lags_total", &[]).inc();
+                    self.fall_behind();
+                }
                 Err(broadcast::error::RecvError::Closed) => return None,
             }
         }
@@ -263,6 +288,9 @@ impl Follower {
             waited += HOLE_RECHECK;
         };
         self.behind = records.len() == BUFFERED_EVENTS;
+        if !self.behind && self.behind_gauge.take().is_some() {
+            metrics::counter("realtime_subscriber_catch_ups_total", &[]).inc();
+        }
         let mut wanted = Vec::new();
         for record in records {
             if record.cursor != self.last + 1 {

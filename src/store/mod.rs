@@ -142,6 +142,8 @@ pub trait Store: Send + Sync + 'static {
     /// The provider with this username and its password hash.
     async fn provider_credentials(&self, username: &str) -> AppResult<Option<(ServiceProvider, String)>>;
     async fn providers_by_ids(&self, ids: &[Id]) -> AppResult<Vec<ServiceProvider>>;
+    /// Replaces the password hash of the provider with this username; false if there is none.
+    async fn set_password_hash(&self, username: &str, password_hash: &str, at: Timestamp) -> AppResult<bool>;
 
     // --- customers ---
     async fn insert_customer(&self, customer: &Customer) -> AppResult<()>;

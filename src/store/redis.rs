@@ -90,11 +90,15 @@ impl RedisTokenStore {
     where
         F: Future<Output = Result<T, RedisError>>,
     {
-        match tokio::time::timeout(self.timeout, command(self.connection.clone())).await {
+        let started = std::time::Instant::now();
+        let result = match tokio::time::timeout(self.timeout, command(self.connection.clone())).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => Err(redis_error(error)),
             Err(_) => Err(AppError::Unavailable("redis: the command timed out".to_owned())),
-        }
+        };
+        let labels = [("purpose", "tokens"), ("outcome", crate::metrics::outcome(&result))];
+        crate::metrics::histogram("redis_call_duration_seconds", &labels).observe(started.elapsed());
+        result
     }
 }
 

@@ -11,6 +11,8 @@
 
 #![allow(dead_code)]
 
+pub mod process;
+
 use chrono::{DateTime, Utc};
 use provider_desk::app::Application;
 use provider_desk::config::Config;

@@ -448,14 +448,18 @@ impl MongoStore {
     /// One call of the port: counted, bounded in time, its failure classified.
     async fn op<T>(&self, call: impl IntoFuture<Output = mongodb::error::Result<T>>) -> AppResult<T> {
         self.round_trips.fetch_add(1, Ordering::Relaxed);
-        match tokio::time::timeout(self.operation_timeout, call).await {
+        let started = std::time::Instant::now();
+        let result = match tokio::time::timeout(self.operation_timeout, call).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => Err(mongo_error(error)),
             Err(_) => Err(AppError::Unavailable(format!(
                 "mongodb: no answer within {} ms (MONGODB_OPERATION_TIMEOUT_MS)",
                 self.operation_timeout.as_millis()
             ))),
-        }
+        };
+        let labels = [("adapter", "mongodb"), ("outcome", crate::metrics::outcome(&result))];
+        crate::metrics::histogram("store_call_duration_seconds", &labels).observe(started.elapsed());
+        result
     }
 
     /// The open and processing tickets of each of the given customers.
@@ -631,6 +635,12 @@ impl Store for MongoStore {
                 Ok(Some((provider, hash)))
             }
         }
+    }
+
+    async fn set_password_hash(&self, username: &str, password_hash: &str, at: Timestamp) -> AppResult<bool> {
+        let update = doc! { "$set": { "password": password_hash, "updatedAt": date(&at) } };
+        let result = self.op(self.providers.update_one(doc! { "username": username }, update)).await?;
+        Ok(result.matched_count > 0)
     }
 
     async fn providers_by_ids(&self, ids: &[Id]) -> AppResult<Vec<ServiceProvider>> {

@@ -30,6 +30,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 const SCHEMA: &str = include_str!("schema.sql");
 const DATABASE_FILE: &str = "provider-desk.sqlite3";
@@ -65,6 +66,11 @@ impl SqliteStore {
         })
     }
 
+    /// The database file of a data directory.
+    pub fn database_path(data_dir: &Path) -> PathBuf {
+        data_dir.join(DATABASE_FILE)
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -76,13 +82,14 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
         self.round_trips.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
         let permit = Arc::clone(&self.reader_permits)
             .acquire_owned()
             .await
             .map_err(|_| AppError::internal("the SQLite reader pool is closed"))?;
         let readers = Arc::clone(&self.readers);
         let path = self.path.clone();
-        run_blocking(move || {
+        let result = run_blocking(move || {
             let _permit = permit;
             let pooled = readers.lock().map_err(|_| poisoned())?.pop();
             let connection = match pooled {
@@ -93,7 +100,9 @@ impl SqliteStore {
             readers.lock().map_err(|_| poisoned())?.push(connection);
             result
         })
-        .await
+        .await;
+        record_call(started, &result);
+        result
     }
 
     async fn write<T, F>(&self, change: F) -> AppResult<T>
@@ -102,16 +111,25 @@ impl SqliteStore {
         F: FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
     {
         self.round_trips.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
         let writer = Arc::clone(&self.writer);
-        run_blocking(move || {
+        let result = run_blocking(move || {
             let mut connection = writer.lock().map_err(|_| poisoned())?;
             let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let result = change(&transaction)?;
             transaction.commit()?;
             Ok(result)
         })
-        .await
+        .await;
+        record_call(started, &result);
+        result
     }
+}
+
+/// Records one call's latency (waiting for a connection included) in `store_call_duration_seconds`.
+fn record_call<T>(started: Instant, result: &AppResult<T>) {
+    let labels = [("adapter", "sqlite"), ("outcome", crate::metrics::outcome(result))];
+    crate::metrics::histogram("store_call_duration_seconds", &labels).observe(started.elapsed());
 }
 
 fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
@@ -433,6 +451,18 @@ impl Store for SqliteStore {
                 .optional()
         })
         .await
+    }
+
+    async fn set_password_hash(&self, username: &str, password_hash: &str, at: Timestamp) -> AppResult<bool> {
+        let (username, hash, at) = (username.to_owned(), password_hash.to_owned(), time_text(&at));
+        self.write(move |t| {
+            t.execute(
+                "UPDATE providers SET password_hash = ?, updated_at = ? WHERE username = ?",
+                params![hash, at, username],
+            )
+        })
+        .await
+        .map(|changed| changed > 0)
     }
 
     async fn providers_by_ids(&self, ids: &[Id]) -> AppResult<Vec<ServiceProvider>> {

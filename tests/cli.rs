@@ -1,0 +1,193 @@
+//! The operator's sub-commands, run as the built binary against a temporary data directory (or
+//! the test MongoDB database named after it): create-provider, reset-password, check-config.
+
+mod common;
+
+use common::process::{process_env, run_cli, with_settings};
+use common::*;
+use serde_json::json;
+use std::path::Path;
+use std::process::Output;
+
+/// A data directory of its own, whose MongoDB database (with the mongo backend) goes with it.
+struct Workspace {
+    dir: tempfile::TempDir,
+    backend: Backend,
+}
+
+impl Workspace {
+    fn new() -> Workspace {
+        Workspace { dir: tempfile::tempdir().expect("a data directory"), backend: Backend::from_env() }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn env(&self, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        with_settings(process_env(&self.backend, self.path()), extra)
+    }
+
+    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        run_cli(&self.env(&[]), self.path(), args, stdin)
+    }
+}
+
+impl Drop for Workspace {
+    fn drop(&mut self) {
+        if let Backend::Mongo { mongodb_uri, .. } = &self.backend {
+            drop_database(mongodb_uri, &database_name(self.path()));
+        }
+    }
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+async fn can_sign_in(app: &TestApp, username: &str, password: &str) -> bool {
+    let body = app
+        .graphql(
+            None,
+            "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }",
+            json!({ "u": username, "p": password }),
+        )
+        .await;
+    body["data"]["login"]["token"].is_string()
+}
+
+#[tokio::test]
+async fn create_provider_then_reset_its_password_from_standard_input() {
+    let workspace = Workspace::new();
+    let create = [
+        "create-provider",
+        "--username",
+        "ops-admin",
+        "--name",
+        "运维测试服务商",
+        "--email",
+        "ops@example.com",
+        "--phone",
+        "13800000000",
+        "--region",
+        "北京",
+        "--password-stdin",
+    ];
+    let output = workspace.run(&create, Some("first-pass-1\n"));
+    assert!(output.status.success(), "{}{}", stdout(&output), stderr(&output));
+    assert!(stdout(&output).starts_with("created provider sp"), "{}", stdout(&output));
+    assert!(!stdout(&output).contains("first-pass-1") && !stderr(&output).contains("first-pass-1"));
+
+    let again = workspace.run(&create, Some("first-pass-1\n"));
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stderr(&again).contains("already exists"), "{}", stderr(&again));
+
+    // The server sees the new provider (and seeds nothing: the store is no longer empty).
+    let app = TestApp::spawn_in(workspace.path(), true).await;
+    assert!(can_sign_in(&app, "ops-admin", "first-pass-1").await);
+    assert!(!can_sign_in(&app, DEMO_A, DEMO_PASSWORD).await, "no demo data in a store that has a provider");
+
+    let reset = workspace.run(&["reset-password", "ops-admin", "--password-stdin"], Some("second-pass-2\r\n"));
+    assert!(reset.status.success(), "{}{}", stdout(&reset), stderr(&reset));
+    assert!(stdout(&reset).contains("password of ops-admin reset"), "{}", stdout(&reset));
+    assert!(!can_sign_in(&app, "ops-admin", "first-pass-1").await, "the old password stops working");
+    assert!(can_sign_in(&app, "ops-admin", "second-pass-2").await, "the new one works (line break dropped)");
+    app.stop().await;
+
+    let unknown = workspace.run(&["reset-password", "nobody-here", "--password-stdin"], Some("third-pass-3\n"));
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(stderr(&unknown).contains("no provider has the username"), "{}", stderr(&unknown));
+}
+
+#[test]
+fn passwords_are_checked_and_never_taken_from_a_pipe_without_the_flag() {
+    let workspace = Workspace::new();
+    let short = workspace.run(&["reset-password", "demo-a", "--password-stdin"], Some("short\n"));
+    assert_eq!(short.status.code(), Some(1));
+    assert!(stderr(&short).contains("at least 8 characters"), "{}", stderr(&short));
+
+    let long = "x".repeat(73);
+    let too_long = workspace.run(&["reset-password", "demo-a", "--password-stdin"], Some(&long));
+    assert!(stderr(&too_long).contains("at most 72 bytes"), "{}", stderr(&too_long));
+
+    let no_terminal = workspace.run(&["reset-password", "demo-a"], Some("piped-password\n"));
+    assert_eq!(no_terminal.status.code(), Some(1));
+    assert!(stderr(&no_terminal).contains("--password-stdin"), "{}", stderr(&no_terminal));
+
+    let missing = workspace.run(&["create-provider", "--username", "x1", "--password-stdin"], Some("long-enough\n"));
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(stderr(&missing).contains("--name is required"), "{}", stderr(&missing));
+
+    let unknown_option = workspace.run(&["reset-password", "demo-a", "--pasword-stdin"], None);
+    assert_eq!(unknown_option.status.code(), Some(1));
+    assert!(stderr(&unknown_option).contains("unknown option --pasword-stdin"), "{}", stderr(&unknown_option));
+}
+
+#[test]
+fn check_config_prints_the_settings_without_secrets_and_passes_when_the_backends_answer() {
+    let workspace = Workspace::new();
+    let output = workspace.run(&["check-config"], None);
+    let text = stdout(&output);
+    assert!(output.status.success(), "{text}{}", stderr(&output));
+    assert!(!text.contains(TEST_JWT_SECRET), "the JWT secret is hidden: {text}");
+    assert!(text.contains("JWT_SECRET") && text.contains("<hidden: 42 bytes>"), "{text}");
+    assert!(text.contains(&format!("DATA_DIR                             {}", workspace.path().display())), "{text}");
+    assert!(text.contains("LOG_FORMAT                           json"), "{text}");
+    assert!(text.contains("all checks passed"), "{text}");
+    for check in ["store", "secret", "tokens"] {
+        assert!(
+            text.lines().any(|line| line.trim_start().starts_with("ok") && line.contains(check)),
+            "{check}: {text}"
+        );
+    }
+    if matches!(workspace.backend, Backend::Sqlite) {
+        assert!(text.contains("will be created at the first start"), "{text}");
+        assert!(!workspace.path().join("provider-desk.sqlite3").exists(), "checking creates no database");
+    }
+}
+
+#[test]
+fn check_config_fails_on_an_unreachable_backend_without_showing_its_password() {
+    let workspace = Workspace::new();
+    let env = workspace.env(&[("REDIS_URL", "redis://:redis-secret-9@127.0.0.1:1/0"), ("REDIS_TIMEOUT_MS", "500")]);
+    let output = run_cli(&env, workspace.path(), &["check-config"], None);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(!text.contains("redis-secret-9") && !stderr(&output).contains("redis-secret-9"), "{text}");
+    assert!(text.contains("redis://:<hidden>@127.0.0.1:1/0"), "{text}");
+    assert!(text.lines().any(|line| line.contains("FAILED") && line.contains("tokens")), "{text}");
+    assert!(text.contains("problems found"), "{text}");
+
+    let uri = "mongodb://desk:mongo-secret-8@127.0.0.1:1/?replicaSet=rs0";
+    let env = workspace.env(&[("MONGODB_URI", uri), ("MONGODB_SERVER_SELECTION_TIMEOUT_MS", "300"), ("REDIS_URL", "")]);
+    let output = run_cli(&env, workspace.path(), &["check-config"], None);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(!text.contains("mongo-secret-8") && !stderr(&output).contains("mongo-secret-8"), "{text}");
+    assert!(text.lines().any(|line| line.contains("FAILED") && line.contains("MongoDB")), "{text}");
+}
+
+#[test]
+fn check_config_reports_an_invalid_setting_by_name() {
+    let workspace = Workspace::new();
+    let output = run_cli(&workspace.env(&[("PORT", "eighty")]), workspace.path(), &["check-config"], None);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout(&output).contains("INVALID") && stdout(&output).contains("PORT"), "{}", stdout(&output));
+}
+
+#[test]
+fn help_and_unknown_commands() {
+    let workspace = Workspace::new();
+    let help = workspace.run(&["help"], None);
+    assert!(help.status.success());
+    for command in ["serve", "seed", "export-schema", "create-provider", "reset-password", "check-config"] {
+        assert!(stdout(&help).contains(command), "{command} in {}", stdout(&help));
+    }
+    let unknown = workspace.run(&["frobnicate"], None);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(stderr(&unknown).contains("unknown command"), "{}", stderr(&unknown));
+}
