@@ -3,7 +3,8 @@
 //! Layers, from the edge inwards: [`http`] (router, ops endpoints), [`rest`] (the spec's `/api`
 //! endpoints as GraphQL operations) and [`graphql`] (schema, thin resolvers, loaders); [`service`]
 //! (every business rule); [`store`] (the storage port and its adapters); [`domain`] (types and
-//! pure rules). [`app`] wires them; [`config`] reads settings.
+//! pure rules); [`integration`] (the adapters to the other systems, the outbox dispatcher and the
+//! job scheduler). [`app`] wires them; [`config`] reads settings.
 
 pub mod app;
 pub mod bus;
@@ -12,6 +13,7 @@ pub mod domain;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod integration;
 pub mod rest;
 pub mod seed;
 pub mod service;

@@ -2,12 +2,14 @@
 
 mod docs;
 mod graphql;
+pub mod integrations;
 mod ops;
 mod playground;
 mod ws;
 
 pub use graphql::authenticate;
 
+use crate::config::IntegrationSettings;
 use crate::graphql::AppSchema;
 use crate::service::Services;
 use axum::routing::{get, post};
@@ -26,8 +28,9 @@ pub struct AppState {
     pub schema: AppSchema,
 }
 
-/// Every route of the server. Fails only when a REST document in `rest_compat/` is broken.
-pub fn router(state: AppState) -> Result<Router, String> {
+/// Every route of the server, with the inbound webhooks of the integrations that are configured.
+/// Fails only when a REST document in `rest_compat/` is broken.
+pub fn router(state: AppState, integrations: &IntegrationSettings) -> Result<Router, String> {
     let rest = crate::rest::routes(&state.schema)?;
     Ok(Router::new()
         .route("/graphql", post(graphql::execute).layer(RequestBodyLimitLayer::new(MAX_GRAPHQL_BODY_BYTES)))
@@ -35,6 +38,7 @@ pub fn router(state: AppState) -> Result<Router, String> {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .merge(docs::routes())
+        .merge(integrations::routes(integrations))
         .merge(rest)
         .merge(playground::router())
         .layer(TraceLayer::new_for_http())
