@@ -323,7 +323,7 @@ fn integration_settings(get: &dyn Fn(&str) -> Option<String>) -> Result<Integrat
         "expected milliseconds from 1 to 86400000",
     )?);
     let outbox = OutboxSettings {
-        max_attempts: number("OUTBOX_MAX_ATTEMPTS", 12, 1..=1_000, "expected a whole number from 1 to 1000")? as u32,
+        max_attempts: number("OUTBOX_MAX_ATTEMPTS", 20, 1..=1_000, "expected a whole number from 1 to 1000")? as u32,
         base_delay,
         max_delay: max_delay.max(base_delay),
         poll_interval: Duration::from_millis(number(

@@ -35,7 +35,7 @@ pub struct InboundChatMessage {
     pub message_id: Id,
     pub customer_id: Id,
     pub content: Text,
-    /// When the customer sent it; now, if not given.
+    /// When the customer sent it; now, if not given (or if it lies in the future).
     pub sent_at: Option<Timestamp>,
 }
 
@@ -140,7 +140,8 @@ impl IntegrationService {
             customer_name: customer.name,
             sender_type: ChatSender::Customer,
             content: inbound.content.into_string(),
-            timestamp: inbound.sent_at.unwrap_or_else(now),
+            // A sender whose clock runs ahead does not put the message after every later one.
+            timestamp: inbound.sent_at.map_or_else(now, |sent_at| sent_at.min(now())),
             status: ChatStatus::Sent,
         };
         let outbox = self.outbound.wechat_chat(&self.store, &self.realtime, &message).await;
