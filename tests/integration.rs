@@ -860,3 +860,46 @@ async fn the_jobs_run_twice_change_nothing_the_second_time() {
     assert_eq!(app.data(&token, alerts, json!({})).await, listed, "no new alert");
     assert_eq!(cli(&app, &["run-jobs", "customer-status"]).await[0]["changed"], 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_runs_the_jobs_at_their_interval_in_one_process() {
+    let backend = Backend::from_env();
+    let dir = tempfile::tempdir().unwrap();
+    let settings = [("SAAS_WEBHOOK_SECRET", SAAS_SECRET), ("JOB_INTERVAL_SECONDS", "1")];
+    let first = TestApp::spawn_with(test_config(&backend, dir.path(), true, &settings), backend.clone()).await;
+    let second = TestApp::spawn_with(test_config(&backend, dir.path(), false, &settings), backend.clone()).await;
+    let expiry = provider_desk::domain::format_time(&(chrono::Utc::now() + chrono::Duration::days(5)));
+    let customer = json!({
+        "id": "c960", "serviceProviderId": "sp001", "name": "定时任务测试", "contactPerson": "钱七",
+        "phone": "13700000000", "email": "qian@example.com", "region": "上海", "softwareVersion": "基础版",
+        "portCount": 1, "purchaseDate": "2024-06-01T00:00:00Z", "expiryDate": expiry,
+        "usageMetrics": { "loginFrequency": 50, "featureUsage": 50, "dataInput": 50, "trainingCompletion": 50 }
+    });
+    let (status, _, _) =
+        post_signed(&first, "/integrations/saas/customers", SAAS_SECRET, &json!({ "customers": [customer] })).await;
+    assert_eq!(status, 200);
+
+    // Both processes look every second; the alert is written once, by whichever takes the lease.
+    let token = second.login(DEMO_A).await;
+    let alerts = "{ notifications(type: CUSTOMER_ALERT, pageSize: 100) { items { relatedCustomerId title } } }";
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let listed = second.data(&token, alerts, json!({})).await;
+        let found = items(&listed["notifications"]).iter().filter(|n| n["relatedCustomerId"] == "c960").count();
+        if found > 0 {
+            assert_eq!(found, 1);
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the scheduled job never ran");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let listed = second.data(&token, alerts, json!({})).await;
+    let found = items(&listed["notifications"]).iter().filter(|n| n["relatedCustomerId"] == "c960").count();
+    assert_eq!(found, 1, "later runs change nothing");
+    first.stop().await;
+    second.stop().await;
+    if let Backend::Mongo { mongodb_uri, .. } = &backend {
+        drop_database(mongodb_uri, &database_name(dir.path()));
+    }
+}
