@@ -9,9 +9,9 @@
 //!
 //! Every change is written together with a `ticket_update` notification for the provider, and with
 //! the deliveries to the PC customer-service system it causes (an escalation, a resolution, a chat
-//! escalated into a ticket; see [`super::outbound`]). Changes
-//! to one ticket made through this service queue behind each other, and each is compare-and-set on
-//! the ticket's version (retried if another writer won), so concurrent replies all land.
+//! escalated into a ticket; see [`super::outbound`]). Changes to one ticket made through this
+//! service queue behind each other, and each is compare-and-set on the ticket's version (retried if
+//! another writer won), so concurrent replies all land.
 
 use super::outbound::Outbound;
 use super::realtime::Realtime;
