@@ -3,25 +3,33 @@
 //! [`Application::build`], so they run exactly the same thing.
 
 use crate::bus::RedisBus;
-use crate::config::{Config, MIN_JWT_SECRET_BYTES};
+use crate::config::{Config, IntegrationSettings, MIN_JWT_SECRET_BYTES};
+use crate::domain::{new_id, OutboxTarget};
 use crate::error::AppError;
 use crate::graphql::build_schema;
 use crate::http::shutdown::Shutdown;
 use crate::http::{router, AppState};
+use crate::integration::dispatcher::Dispatcher;
+use crate::integration::webhook::CsWebhook;
+use crate::integration::wechat::WechatClient;
+use crate::integration::{scheduler, Transport, WechatLogin};
 use crate::seed;
 use crate::service::auth::{random_token, AuthService};
+use crate::service::outbound::Outbound;
 use crate::service::realtime::{Realtime, RemoteBus};
 use crate::service::Services;
 use crate::store::mongo::MongoStore;
 use crate::store::redis::RedisTokenStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{SharedStore, SharedTokenStore, Store};
+use std::collections::HashMap;
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +64,14 @@ impl From<AppError> for StartupError {
 /// SQLite file under `DATA_DIR`; `REDIS_URL` selects Redis for tokens. A backend that is configured
 /// but unusable stops the start-up with a message naming it.
 pub async fn build_services(config: &Config) -> Result<Services, StartupError> {
+    Ok(wire(config).await?.0)
+}
+
+/// The outbox's transports, by target: the adapters the dispatcher delivers through.
+type Transports = HashMap<OutboxTarget, Arc<dyn Transport>>;
+
+/// The services, and the transports of the integrations that are configured.
+async fn wire(config: &Config) -> Result<(Services, Transports), StartupError> {
     let (store, main_tokens): (SharedStore, SharedTokenStore) = match &config.mongodb_uri {
         Some(uri) => {
             let store =
@@ -100,12 +116,33 @@ pub async fn build_services(config: &Config) -> Result<Services, StartupError> {
     };
     let remote = bus.clone().map(|bus| bus as Arc<dyn RemoteBus>);
     let realtime = Arc::new(Realtime::new(store.clone(), remote));
-    let services = Services::new(store, auth, realtime);
+    let (outbound, transports, wechat) = integrations(&config.integrations);
+    let outbox = config.integrations.outbox.clone();
+    let services = Services::new(store, auth, realtime, outbound, wechat, outbox);
     if let Some(bus) = bus {
         tracing::info!("using Redis pub/sub between server processes");
         bus.start(services.realtime.clone(), services.auth.clone());
     }
-    Ok(services)
+    Ok((services, transports))
+}
+
+/// The outbound policy and the adapters of the integrations that are configured.
+fn integrations(settings: &IntegrationSettings) -> (Arc<Outbound>, Transports, Option<Arc<dyn WechatLogin>>) {
+    let mut transports: Transports = HashMap::new();
+    if let (Some(url), Some(secret)) = (&settings.cs_webhook_url, &settings.cs_secret) {
+        tracing::info!(url = %url, "events go to the PC customer-service system");
+        transports
+            .insert(OutboxTarget::CustomerService, Arc::new(CsWebhook::new(url, secret, settings.webhook_timeout)));
+    }
+    let mut login: Option<Arc<dyn WechatLogin>> = None;
+    if let Some(wechat) = &settings.wechat {
+        tracing::info!(api = %wechat.api_base, "WeChat subscribe messages are on");
+        let client = Arc::new(WechatClient::new(wechat.clone(), settings.webhook_timeout));
+        transports.insert(OutboxTarget::Wechat, client.clone());
+        login = Some(client);
+    }
+    let outbound = Arc::new(Outbound::new(settings.cs_webhook_url.is_some(), settings.wechat.clone()));
+    (outbound, transports, login)
 }
 
 fn backend_error(backend: &str, error: AppError) -> StartupError {
@@ -122,13 +159,15 @@ pub struct Application {
     state: AppState,
     router: axum::Router,
     shutdown_timeout: Duration,
+    transports: Transports,
+    config: Config,
 }
 
 impl Application {
     /// Opens the store, seeds demo data into an empty one (unless `SEED_DEMO=false`), and binds
     /// the listening socket (port 0 picks a free one).
     pub async fn build(config: Config) -> Result<Application, StartupError> {
-        let services = build_services(&config).await?;
+        let (services, transports) = wire(&config).await?;
         if config.seed_demo {
             seed::seed_demo_if_empty(&services).await?;
         }
@@ -136,8 +175,8 @@ impl Application {
         let listener = TcpListener::bind(address).await.map_err(|source| StartupError::Listen { address, source })?;
         let schema = build_schema(services.clone());
         let state = AppState { services, schema, shutdown: Arc::new(Shutdown::default()) };
-        let router = router(state.clone()).map_err(StartupError::RestDocument)?;
-        Ok(Application { listener, state, router, shutdown_timeout: config.shutdown_timeout })
+        let router = router(state.clone(), &config.integrations).map_err(StartupError::RestDocument)?;
+        Ok(Application { listener, state, router, shutdown_timeout: config.shutdown_timeout, transports, config })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -151,9 +190,43 @@ impl Application {
     /// Serves until `signal` completes, then shuts down gracefully: stops accepting connections,
     /// lets the requests in flight finish, closes every WebSocket with 1001 (going away) and waits
     /// for them to close, all within the shutdown timeout (`SHUTDOWN_TIMEOUT_SECS`), after which
-    /// it returns anyway.
+    /// it returns anyway. Meanwhile the outbox dispatcher (when an outbound integration is
+    /// configured) and the job scheduler (with `JOB_INTERVAL_SECONDS`) run beside it; they finish
+    /// what they are doing and stop with it.
     pub async fn run_until(self, signal: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         tracing::info!(address = %self.local_addr(), "provider-desk listening");
+        let (stop, stopped) = watch::channel(false);
+        // This process, as the owner of the leases it takes in the store.
+        let owner = new_id("p").to_string();
+        let services = &self.state.services;
+        let mut background = Vec::new();
+        if !self.transports.is_empty() {
+            let outbox = self.config.integrations.outbox.clone();
+            let dispatcher = Dispatcher::new(
+                services.store.clone(),
+                self.transports,
+                outbox,
+                owner.clone(),
+                services.outbound.clone(),
+            );
+            background.push(dispatcher.spawn(stopped.clone()));
+        }
+        if let Some(interval) = self.config.integrations.job_interval {
+            background.push(scheduler::spawn(services.jobs.clone(), interval, owner, stopped));
+        }
+        // A delivery in progress ends within the webhook timeout; a job may take longer, and is
+        // then cut off (it is idempotent and runs again next time).
+        let patience = self.config.integrations.webhook_timeout + Duration::from_secs(1);
+        let stop_background = || async move {
+            let _ = stop.send(true);
+            for task in background {
+                let abort = task.abort_handle();
+                if tokio::time::timeout(patience, task).await.is_err() {
+                    abort.abort();
+                }
+            }
+        };
+
         let shutdown = Arc::clone(&self.state.shutdown);
         let begin = Arc::clone(&shutdown);
         let serve = axum::serve(self.listener, self.router)
@@ -178,6 +251,7 @@ impl Application {
             served = serve => served?,
             () = deadline => {
                 tracing::warn!(timeout_secs = self.shutdown_timeout.as_secs(), "requests still in flight at the shutdown timeout; stopping anyway");
+                stop_background().await;
                 return Ok(());
             }
         }
@@ -189,6 +263,7 @@ impl Application {
                 "WebSockets still open at the shutdown timeout"
             );
         }
+        stop_background().await;
         tracing::info!("shut down");
         Ok(())
     }

@@ -29,7 +29,72 @@ pub struct Config {
     /// `SHUTDOWN_TIMEOUT_SECS`: after SIGTERM, how long requests in flight may take to finish before
     /// the process exits anyway.
     pub shutdown_timeout: Duration,
+    /// The integration layer: webhooks in and out, the outbox, WeChat, scheduled jobs.
+    pub integrations: IntegrationSettings,
 }
+
+/// The integration layer's settings. Every integration is off until its variables are set.
+#[derive(Debug, Clone)]
+pub struct IntegrationSettings {
+    /// `CS_WEBHOOK_SECRET`: the secret shared with the PC customer-service system. Turns on
+    /// `POST /integrations/cs/messages` and signs the outbound webhooks.
+    pub cs_secret: Option<String>,
+    /// `CS_WEBHOOK_URL`: where the PC customer-service system takes events (needs the secret).
+    pub cs_webhook_url: Option<String>,
+    /// `SAAS_WEBHOOK_SECRET`: the secret shared with the SaaS system. Turns on
+    /// `POST /integrations/saas/customers`.
+    pub saas_secret: Option<String>,
+    /// `WEBHOOK_TOLERANCE_SECONDS`: how far a signed request's timestamp may be from now.
+    pub signature_tolerance: Duration,
+    /// `WEBHOOK_TIMEOUT_MS`: how long one outbound delivery may take.
+    pub webhook_timeout: Duration,
+    pub outbox: OutboxSettings,
+    /// `WECHAT_*`: subscribe messages to the mini-program user.
+    pub wechat: Option<WechatSettings>,
+    /// `JOB_INTERVAL_SECONDS`: how often the scheduled jobs run; `None` (0) runs them only on
+    /// demand (`provider-desk run-jobs`).
+    pub job_interval: Option<Duration>,
+}
+
+/// How the dispatcher delivers the outbox.
+#[derive(Debug, Clone)]
+pub struct OutboxSettings {
+    /// `OUTBOX_MAX_ATTEMPTS`: attempts before a delivery becomes a dead letter.
+    pub max_attempts: u32,
+    /// `OUTBOX_BASE_DELAY_MS`: the wait after the first failure, doubled after each further one.
+    pub base_delay: Duration,
+    /// `OUTBOX_MAX_DELAY_MS`: the longest wait between attempts.
+    pub max_delay: Duration,
+    /// `OUTBOX_POLL_INTERVAL_MS`: how often the dispatcher looks for due deliveries when nothing
+    /// wakes it (a write in this process wakes it at once).
+    pub poll_interval: Duration,
+    /// `OUTBOX_LEASE_SECONDS`: how long a claimed delivery stays with its process; another process
+    /// takes it over after that (the first one died).
+    pub lease: Duration,
+    /// `OUTBOX_RETENTION_DAYS`: how long delivered entries are kept (the prune job).
+    pub retention: Duration,
+}
+
+/// The WeChat subscribe-message adapter.
+#[derive(Debug, Clone)]
+pub struct WechatSettings {
+    /// `WECHAT_API_BASE`: the WeChat API, or a gateway in front of it (`http://` in this build).
+    pub api_base: String,
+    /// `WECHAT_APP_ID`, `WECHAT_APP_SECRET`: the mini-program's credentials.
+    pub app_id: String,
+    pub app_secret: String,
+    /// `WECHAT_TEMPLATE_CHAT`: the template of "a customer wrote to you"; none: not sent.
+    pub chat_template: Option<String>,
+    /// `WECHAT_TEMPLATE_ALERT`: the template of customer alerts (expiring, expired); none: not sent.
+    pub alert_template: Option<String>,
+    /// `WECHAT_PAGE`: the mini-program page a message opens.
+    pub page: String,
+    /// `WECHAT_MINIPROGRAM_STATE`: `formal`, `trial` or `developer`.
+    pub miniprogram_state: String,
+}
+
+/// The shortest webhook secret accepted.
+pub const MIN_WEBHOOK_SECRET_BYTES: usize = 16;
 
 /// How to use MongoDB. A value left `None` comes from the URI if it names one, else from the
 /// adapter's default (see `store::mongo`).
@@ -192,6 +257,7 @@ impl Config {
                     ConfigError { variable: "SHUTDOWN_TIMEOUT_SECS", value, reason: "expected seconds from 1 to 3600" },
                 )?,
             };
+        let integrations = integration_settings(&get)?;
         Ok(Config {
             bind,
             port,
@@ -205,6 +271,7 @@ impl Config {
             redis_timeout,
             log_format,
             shutdown_timeout,
+            integrations,
         })
     }
 
@@ -313,6 +380,140 @@ fn secret_option(name: &str) -> bool {
     ["password", "secret", "token", "credential", "authmechanismproperties"].iter().any(|word| name.contains(word))
 }
 
+/// Reads the integration layer's variables through `get` (trimmed, empty meaning unset).
+fn integration_settings(get: &dyn Fn(&str) -> Option<String>) -> Result<IntegrationSettings, ConfigError> {
+    let number =
+        |variable: &'static str, default: u64, range: std::ops::RangeInclusive<u64>, reason: &'static str| match get(
+            variable,
+        ) {
+            None => Ok(default),
+            Some(value) => match value.parse::<u64>() {
+                Ok(n) if range.contains(&n) => Ok(n),
+                _ => Err(ConfigError { variable, value, reason }),
+            },
+        };
+    let secret = |variable: &'static str| -> Result<Option<String>, ConfigError> {
+        match get(variable) {
+            Some(secret) if secret.len() < MIN_WEBHOOK_SECRET_BYTES => {
+                Err(ConfigError { variable, value: "<hidden>".to_owned(), reason: "must be at least 16 bytes long" })
+            }
+            other => Ok(other),
+        }
+    };
+    let url = |variable: &'static str| -> Result<Option<String>, ConfigError> {
+        match get(variable) {
+            None => Ok(None),
+            Some(value) if value.starts_with("https://") => Err(ConfigError {
+                variable,
+                value,
+                reason: "https:// needs TLS, which this build's HTTP client leaves out; send through a local \
+                         TLS-terminating proxy (http://127.0.0.1:...) instead",
+            }),
+            Some(value) if value.starts_with("http://") && reqwest::Url::parse(&value).is_ok() => Ok(Some(value)),
+            Some(value) => Err(ConfigError { variable, value, reason: "expected an http:// URL" }),
+        }
+    };
+    let cs_secret = secret("CS_WEBHOOK_SECRET")?;
+    let cs_webhook_url = url("CS_WEBHOOK_URL")?;
+    if let (Some(value), None) = (&cs_webhook_url, &cs_secret) {
+        return Err(ConfigError {
+            variable: "CS_WEBHOOK_URL",
+            value: value.clone(),
+            reason: "needs CS_WEBHOOK_SECRET: outbound webhooks are always signed",
+        });
+    }
+    let webhook_timeout = Duration::from_millis(number(
+        "WEBHOOK_TIMEOUT_MS",
+        10_000,
+        100..=600_000,
+        "expected milliseconds from 100 to 600000",
+    )?);
+    let lease =
+        Duration::from_secs(number("OUTBOX_LEASE_SECONDS", 60, 1..=86_400, "expected seconds from 1 to 86400")?);
+    if lease <= webhook_timeout {
+        return Err(ConfigError {
+            variable: "OUTBOX_LEASE_SECONDS",
+            value: lease.as_secs().to_string(),
+            reason: "must be longer than WEBHOOK_TIMEOUT_MS, or a slow delivery would be taken over while it runs",
+        });
+    }
+    let base_delay = Duration::from_millis(number(
+        "OUTBOX_BASE_DELAY_MS",
+        1_000,
+        1..=3_600_000,
+        "expected milliseconds from 1 to 3600000",
+    )?);
+    let max_delay = Duration::from_millis(number(
+        "OUTBOX_MAX_DELAY_MS",
+        600_000,
+        1..=86_400_000,
+        "expected milliseconds from 1 to 86400000",
+    )?);
+    let outbox = OutboxSettings {
+        max_attempts: number("OUTBOX_MAX_ATTEMPTS", 20, 1..=1_000, "expected a whole number from 1 to 1000")? as u32,
+        base_delay,
+        max_delay: max_delay.max(base_delay),
+        poll_interval: Duration::from_millis(number(
+            "OUTBOX_POLL_INTERVAL_MS",
+            1_000,
+            10..=600_000,
+            "expected milliseconds from 10 to 600000",
+        )?),
+        lease,
+        retention: Duration::from_secs(
+            86_400 * number("OUTBOX_RETENTION_DAYS", 7, 1..=3_650, "expected days from 1 to 3650")?,
+        ),
+    };
+    let wechat = match (get("WECHAT_API_BASE"), get("WECHAT_APP_ID"), get("WECHAT_APP_SECRET")) {
+        (None, None, None) => None,
+        (base, app_id, app_secret) => {
+            let missing = |variable: &'static str| ConfigError {
+                variable,
+                value: String::new(),
+                reason: "WECHAT_API_BASE, WECHAT_APP_ID and WECHAT_APP_SECRET are needed together",
+            };
+            base.as_ref().ok_or_else(|| missing("WECHAT_API_BASE"))?;
+            let api_base = url("WECHAT_API_BASE")?.unwrap_or_default().trim_end_matches('/').to_owned();
+            let state = get("WECHAT_MINIPROGRAM_STATE").unwrap_or_else(|| "formal".to_owned());
+            if !matches!(state.as_str(), "formal" | "trial" | "developer") {
+                return Err(ConfigError {
+                    variable: "WECHAT_MINIPROGRAM_STATE",
+                    value: state,
+                    reason: "expected formal, trial or developer",
+                });
+            }
+            Some(WechatSettings {
+                api_base,
+                app_id: app_id.ok_or_else(|| missing("WECHAT_APP_ID"))?,
+                app_secret: app_secret.ok_or_else(|| missing("WECHAT_APP_SECRET"))?,
+                chat_template: get("WECHAT_TEMPLATE_CHAT"),
+                alert_template: get("WECHAT_TEMPLATE_ALERT"),
+                page: get("WECHAT_PAGE").unwrap_or_else(|| "pages/index/index".to_owned()),
+                miniprogram_state: state,
+            })
+        }
+    };
+    let job_interval = match number("JOB_INTERVAL_SECONDS", 3_600, 0..=604_800, "expected seconds from 0 to 604800")? {
+        0 => None,
+        seconds => Some(Duration::from_secs(seconds)),
+    };
+    Ok(IntegrationSettings {
+        cs_secret,
+        cs_webhook_url,
+        saas_secret: secret("SAAS_WEBHOOK_SECRET")?,
+        signature_tolerance: Duration::from_secs(number(
+            "WEBHOOK_TOLERANCE_SECONDS",
+            300,
+            1..=86_400,
+            "expected seconds from 1 to 86400",
+        )?),
+        webhook_timeout,
+        outbox,
+        wechat,
+        job_interval,
+    })
+}
+
 /// A database name MongoDB accepts on every platform, kept to a safe subset.
 fn valid_database_name(name: &str) -> bool {
     !name.is_empty() && name.len() <= 63 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
@@ -351,6 +552,23 @@ mod tests {
         assert_eq!(config(&[("LOG_FORMAT", "xml")]).unwrap_err().variable, "LOG_FORMAT");
         assert_eq!(config(&[("SHUTDOWN_TIMEOUT_SECS", "0")]).unwrap_err().variable, "SHUTDOWN_TIMEOUT_SECS");
         assert_eq!(config(&[("LOG_FORMAT", "JSON")]).unwrap().log_format, LogFormat::Json);
+        assert_eq!(config(&[("CS_WEBHOOK_SECRET", "short")]).unwrap_err().variable, "CS_WEBHOOK_SECRET");
+        assert_eq!(config(&[("CS_WEBHOOK_URL", "http://127.0.0.1:9/hook")]).unwrap_err().variable, "CS_WEBHOOK_URL");
+        let https = [("CS_WEBHOOK_SECRET", "0123456789abcdef"), ("CS_WEBHOOK_URL", "https://cs.example.com/hook")];
+        assert_eq!(config(&https).unwrap_err().variable, "CS_WEBHOOK_URL");
+        assert_eq!(config(&[("OUTBOX_LEASE_SECONDS", "5")]).unwrap_err().variable, "OUTBOX_LEASE_SECONDS");
+        assert_eq!(config(&[("WECHAT_APP_ID", "wx123")]).unwrap_err().variable, "WECHAT_API_BASE");
+        assert_eq!(config(&[("JOB_INTERVAL_SECONDS", "-1")]).unwrap_err().variable, "JOB_INTERVAL_SECONDS");
+    }
+
+    #[test]
+    fn integrations_are_off_until_configured() {
+        let integrations = config(&[]).unwrap().integrations;
+        assert!(integrations.cs_secret.is_none() && integrations.cs_webhook_url.is_none());
+        assert!(integrations.saas_secret.is_none() && integrations.wechat.is_none());
+        assert_eq!(integrations.signature_tolerance, Duration::from_secs(300));
+        assert_eq!(integrations.job_interval, Some(Duration::from_secs(3600)));
+        assert_eq!(config(&[("JOB_INTERVAL_SECONDS", "0")]).unwrap().integrations.job_interval, None);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! Layers, from the edge inwards: [`http`] (router, ops endpoints), [`rest`] (the spec's `/api`
 //! endpoints as GraphQL operations) and [`graphql`] (schema, thin resolvers, loaders); [`service`]
 //! (every business rule); [`store`] (the storage port and its adapters); [`domain`] (types and
-//! pure rules). [`app`] wires them; [`config`] reads settings; [`metrics`] and [`telemetry`] are
+//! pure rules); [`integration`] (the adapters to the other systems, the outbox dispatcher and the
+//! job scheduler). [`app`] wires them; [`config`] reads settings; [`metrics`] and [`telemetry`] are
 //! what operators see (`/metrics`, the log).
 
 pub mod app;
@@ -13,6 +14,7 @@ pub mod domain;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod integration;
 pub mod metrics;
 pub mod rest;
 pub mod seed;

@@ -2,10 +2,13 @@
 
 use provider_desk::app::{build_services, Application};
 use provider_desk::config::Config;
-use provider_desk::domain::{new_id, ProviderStatus, ServiceProvider};
+use provider_desk::domain::{format_time, new_id, Id, OutboxEntry, ProviderStatus, ServiceProvider};
 use provider_desk::service::auth::MAX_PASSWORD_BYTES;
+use provider_desk::service::jobs::Job;
+use provider_desk::service::Services;
 use provider_desk::telemetry::{self, LogFormat, LogTarget};
 use provider_desk::{graphql, seed};
+use serde_json::json;
 use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
 
@@ -23,6 +26,14 @@ commands:
                         set a provider's password, asked for or read as for create-provider
   check-config          print the effective configuration (secrets hidden) and check that the store and
                         the token store answer; exits with 1 on any problem
+  run-jobs [JOB...]     run the scheduled jobs once, now (all of them, or those named: customer-status,
+                        unresolved-issues, usage-scores, outbox-prune); prints one JSON line per job
+  outbox stats          how many outbox deliveries are pending, delivered and dead (one JSON line)
+  outbox dead-letters [--limit N]
+                        list the dead letters, oldest first, one JSON line each (default limit 100)
+  outbox replay (--all | ID...)
+                        put dead letters back in the queue with a fresh set of attempts; a running
+                        server delivers them within OUTBOX_POLL_INTERVAL_MS
   help                  this text
 
 Every command reads the same environment variables (and .env) as the server.";
@@ -48,6 +59,8 @@ async fn main() -> ExitCode {
         Some("create-provider") => create_provider(rest).await,
         Some("reset-password") => reset_password(rest).await,
         Some("check-config") => return check_config().await,
+        Some("run-jobs") => run_jobs(rest).await,
+        Some("outbox") => outbox(rest).await,
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             Ok(())
@@ -79,6 +92,94 @@ async fn seed_demo() -> Result<(), String> {
     let seeded = seed::seed_demo_if_empty(&services).await.map_err(|e| e.to_string())?;
     println!("{}", if seeded { "demo data seeded" } else { "the store already holds providers; nothing seeded" });
     Ok(())
+}
+
+async fn offline_services() -> Result<Services, String> {
+    let config = Config::from_env().map_err(|e| e.to_string())?;
+    build_services(&config).await.map_err(|e| e.to_string())
+}
+
+/// Runs the named jobs (all without names) once, each under its lease: a job that another process
+/// is running just then is reported as skipped.
+async fn run_jobs(names: &[String]) -> Result<(), String> {
+    let jobs = if names.is_empty() {
+        Job::ALL.to_vec()
+    } else {
+        names
+            .iter()
+            .map(|name| Job::parse(name).ok_or_else(|| format!("unknown job {name:?}\n\n{USAGE}")))
+            .collect::<Result<_, _>>()?
+    };
+    let services = offline_services().await?;
+    let owner = new_id("cli").to_string();
+    for job in jobs {
+        let line = match services.jobs.run_now(job, &owner).await.map_err(|e| format!("{}: {e:?}", job.name()))? {
+            Some(report) => {
+                json!({ "job": job.name(), "ran": true, "changed": report.changed, "summary": report.summary })
+            }
+            None => json!({ "job": job.name(), "ran": false, "summary": "another process is running it" }),
+        };
+        println!("{line}");
+    }
+    Ok(())
+}
+
+async fn outbox(args: &[String]) -> Result<(), String> {
+    let services = offline_services().await?;
+    let store = &services.store;
+    let failed = |e: provider_desk::error::AppError| format!("{e:?}");
+    match args.first().map(String::as_str) {
+        Some("stats") => {
+            let counts = store.outbox_counts().await.map_err(failed)?;
+            println!("{}", json!({ "pending": counts.pending, "delivered": counts.delivered, "dead": counts.dead }));
+        }
+        Some("dead-letters") => {
+            let limit = match args.get(1).map(String::as_str) {
+                None => 100,
+                Some("--limit") => args
+                    .get(2)
+                    .and_then(|n| n.parse().ok())
+                    .filter(|n| (1..=10_000).contains(n))
+                    .ok_or("--limit takes a number from 1 to 10000")?,
+                Some(other) => return Err(format!("unexpected argument {other:?}\n\n{USAGE}")),
+            };
+            for entry in store.dead_letters(limit).await.map_err(failed)? {
+                println!("{}", dead_letter_line(&entry));
+            }
+        }
+        Some("replay") => {
+            let ids = match &args[1..] {
+                [] => return Err(format!("name the dead letters to replay, or --all\n\n{USAGE}")),
+                [all] if all == "--all" => None,
+                ids => Some(
+                    ids.iter()
+                        .map(|id| Id::parse(id).ok_or_else(|| format!("{id:?} is not a delivery id")))
+                        .collect::<Result<Vec<_>, _>>()?,
+                ),
+            };
+            let replayed = store.replay_dead_letters(ids.as_deref(), chrono::Utc::now()).await.map_err(failed)?;
+            println!("{}", json!({ "replayed": replayed }));
+        }
+        _ => return Err(format!("outbox needs stats, dead-letters or replay\n\n{USAGE}")),
+    }
+    Ok(())
+}
+
+fn dead_letter_line(entry: &OutboxEntry) -> serde_json::Value {
+    let draft = &entry.draft;
+    json!({
+        "id": draft.id.as_str(),
+        "target": draft.target.as_str(),
+        "type": draft.event_type,
+        "serviceProviderId": draft.provider_id.as_str(),
+        "customerId": draft.customer_id.as_ref().map(Id::as_str),
+        "orderingKey": draft.ordering_key,
+        "sequence": entry.sequence,
+        "attempts": entry.attempts,
+        "lastError": entry.last_error,
+        "createdAt": format_time(&draft.created_at),
+        "deadAt": entry.dead_at.as_ref().map(format_time),
+    })
 }
 
 fn export_schema(path: &str) -> Result<(), String> {

@@ -141,14 +141,14 @@ pub async fn seed_demo(services: &Services) -> Result<(), StartupError> {
         for number in 0..TICKETS_PER_PROVIDER {
             let customer = &customers[random.below(customers.len())];
             let (ticket, notification) = demo_ticket(&provider, customer, number, at, &mut random, &mut ids);
-            services.store.insert_ticket(&ticket, &notification, None).await?;
+            services.store.insert_ticket(&ticket, &notification, None, &[]).await?;
         }
         for notification in demo_alerts(&provider, &customers, at, &mut ids) {
             services.store.insert_notification(&notification).await?;
         }
         for (script, customer) in CHAT_SCRIPTS.iter().cycle().zip(customers.iter().take(8)) {
             for message in demo_chat(&provider, customer, script, at, &mut random, &mut ids) {
-                services.store.insert_chat_message(&message, None).await?;
+                services.store.insert_chat_message(&message, None, &[]).await?;
             }
         }
         tracing::info!(provider = demo.username, customers = customers.len(), "seeded demo data");

@@ -304,7 +304,7 @@ async fn customer_writes(app: &TestApp, customer: &str, content: &str) -> String
         timestamp: now(),
         status: ChatStatus::Sent,
     };
-    match app.services.store.insert_chat_message(&message, None).await.expect("the message is stored") {
+    match app.services.store.insert_chat_message(&message, None, &[]).await.expect("the message is stored") {
         provider_desk::store::Written::Created(stored, events) => {
             app.services.realtime.publish(events).await;
             stored.id.to_string()

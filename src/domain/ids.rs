@@ -23,6 +23,13 @@ impl Id {
         Id(text)
     }
 
+    /// `id` in a namespace of its own, `namespace:id`. No parsed id holds a `:`, so a scoped id
+    /// never equals one a client chose (an idempotency key of the PC customer-service system's
+    /// message ids cannot collide with a provider's client keys).
+    pub fn scoped(namespace: &str, id: &Id) -> Id {
+        Id(format!("{namespace}:{}", id.0))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -11,6 +11,7 @@ mod enums;
 mod event;
 mod ids;
 mod notification;
+pub mod outbox;
 pub mod paging;
 mod provider;
 pub mod text;
@@ -25,6 +26,7 @@ pub use enums::{
 pub use event::{Cursor, EventRecord};
 pub use ids::{new_id, Id};
 pub use notification::Notification;
+pub use outbox::{DeliveryStatus, OutboxDraft, OutboxEntry, OutboxTarget};
 pub use paging::{Page, PageRequest, MAX_PAGE_SIZE};
 pub use provider::{ProviderStatus, ServiceProvider};
 pub use text::{Text, TextLimit};

@@ -148,6 +148,18 @@ impl MutationRoot {
         Ok(moved.into_iter().map(ChatMessageObject).collect())
     }
 
+    /// Binds the WeChat account of the mini-program user to the signed-in provider, from the code
+    /// `wx.login` gave the mini-program, so that WeChat subscribe messages reach it while the app
+    /// is not connected. False when this server sends no WeChat messages (nothing is bound).
+    async fn bind_wechat(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The code from the mini-program's wx.login.")] code: String,
+    ) -> Result<bool> {
+        let session = ctx.session()?;
+        ctx.services().integrations.bind_wechat(session, &code).await.extend()
+    }
+
     /// Turns a chat the provider cannot settle into an escalated ticket.
     async fn escalate_chat(
         &self,

@@ -9,7 +9,7 @@ use crate::domain::{
     Notification, NotificationType, Page, ReadStatus, ServiceProvider, Ticket, TicketStatus, TicketType,
 };
 use crate::error::AppError;
-use crate::service::tickets::Reply;
+use crate::service::tickets::{Escalation, Reply};
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{ComplexObject, Context, ErrorExtensions, Object, OutputType, ResultExt, SimpleObject, ID};
 
@@ -387,30 +387,34 @@ impl ReplyObject {
     }
 }
 
-pub struct EscalationObject(pub Ticket);
+pub struct EscalationObject(pub Escalation);
 
 /// The outcome of escalating a ticket.
 #[Object(name = "TicketEscalation")]
 impl EscalationObject {
     async fn ticket_id(&self) -> ID {
-        id(&self.0.id)
+        id(&self.0.ticket.id)
     }
     async fn escalation_status(&self) -> EscalationStatus {
-        self.0.escalation_status
+        self.0.ticket.escalation_status
     }
     async fn reason(&self) -> Option<&str> {
-        self.0.escalation_reason.as_deref()
+        self.0.ticket.escalation_reason.as_deref()
     }
     async fn escalated_at(&self) -> Option<DateTime> {
-        self.0.escalated_at.map(DateTime)
+        self.0.ticket.escalated_at.map(DateTime)
     }
-    /// True once the provider's notification of the escalation is durably stored.
+    /// True when the notification of the PC customer-service system was durably queued: written
+    /// to the outbox in the same transaction as the escalation, so it is delivered at least once
+    /// (or ends as a dead letter an operator can replay). False when no PC customer-service system
+    /// is configured (`CS_WEBHOOK_URL`), since nothing is sent. The provider's own `ticket_update`
+    /// notification is stored with every escalation either way.
     async fn notification_sent(&self) -> bool {
-        true
+        self.0.notification_queued
     }
     /// The ticket after the escalation.
     async fn ticket(&self) -> TicketObject {
-        TicketObject(self.0.clone())
+        TicketObject(self.0.ticket.clone())
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod docs;
 mod graphql;
+pub mod integrations;
 pub mod observe;
 mod ops;
 mod playground;
@@ -11,6 +12,7 @@ mod ws;
 
 pub use graphql::authenticate;
 
+use crate::config::IntegrationSettings;
 use crate::graphql::AppSchema;
 use crate::service::Services;
 use axum::routing::{get, post};
@@ -31,8 +33,9 @@ pub struct AppState {
     pub shutdown: Arc<shutdown::Shutdown>,
 }
 
-/// Every route of the server. Fails only when a REST document in `rest_compat/` is broken.
-pub fn router(state: AppState) -> Result<Router, String> {
+/// Every route of the server, with the inbound webhooks of the integrations that are configured.
+/// Fails only when a REST document in `rest_compat/` is broken.
+pub fn router(state: AppState, integrations: &IntegrationSettings) -> Result<Router, String> {
     let rest = crate::rest::routes(&state.schema)?;
     Ok(Router::new()
         .route("/graphql", post(graphql::execute).layer(RequestBodyLimitLayer::new(MAX_GRAPHQL_BODY_BYTES)))
@@ -41,6 +44,7 @@ pub fn router(state: AppState) -> Result<Router, String> {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .merge(docs::routes())
+        .merge(integrations::routes(integrations))
         .merge(rest)
         .merge(playground::router())
         .layer(axum::middleware::from_fn(observe::observe))

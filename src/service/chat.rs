@@ -1,6 +1,8 @@
-//! Live chat with customers (spec 3.5): the conversation, the provider's replies, and escalation
-//! of a conversation the provider cannot settle into a ticket.
+//! Live chat with customers (spec 3.5): the conversation, the provider's replies (synced to the PC
+//! customer-service system, spec 5.2.6 step 9), and escalation of a conversation the provider
+//! cannot settle into a ticket.
 
+use super::outbound::Outbound;
 use super::realtime::Realtime;
 use super::tickets::{NewTicket, TicketService};
 use super::{acting_provider, provider_customer, Session};
@@ -22,11 +24,17 @@ pub struct ChatService {
     store: SharedStore,
     tickets: TicketService,
     realtime: Arc<Realtime>,
+    outbound: Arc<Outbound>,
 }
 
 impl ChatService {
-    pub fn new(store: SharedStore, tickets: TicketService, realtime: Arc<Realtime>) -> ChatService {
-        ChatService { store, tickets, realtime }
+    pub fn new(
+        store: SharedStore,
+        tickets: TicketService,
+        realtime: Arc<Realtime>,
+        outbound: Arc<Outbound>,
+    ) -> ChatService {
+        ChatService { store, tickets, realtime, outbound }
     }
 
     /// A page of the conversation with a customer: page 1 holds the latest messages, each page
@@ -59,8 +67,10 @@ impl ChatService {
             timestamp: now(),
             status: ChatStatus::Sent,
         };
-        match self.store.insert_chat_message(&message, idempotency_key.as_ref()).await? {
+        let outbox = self.outbound.chat_reply(&message);
+        match self.store.insert_chat_message(&message, idempotency_key.as_ref(), &outbox).await? {
             Written::Created(message, events) => {
+                self.outbound.queued(outbox.len());
                 self.realtime.publish(events).await;
                 Ok(message)
             }

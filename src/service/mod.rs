@@ -8,12 +8,17 @@ pub mod auth;
 pub mod chat;
 pub mod customers;
 pub mod input;
+pub mod integrations;
+pub mod jobs;
 pub mod notifications;
+pub mod outbound;
 pub mod realtime;
 pub mod tickets;
 
+use crate::config::OutboxSettings;
 use crate::domain::{Customer, Id, ServiceProvider, Timestamp};
 use crate::error::{AppError, AppResult};
+use crate::integration::WechatLogin;
 use crate::store::{SharedStore, SharedTokenStore};
 use std::sync::Arc;
 
@@ -40,19 +45,38 @@ pub struct Services {
     pub notifications: notifications::NotificationService,
     pub chat: chat::ChatService,
     pub realtime: Arc<realtime::Realtime>,
+    /// What goes out to the other systems, and the dispatcher's bell.
+    pub outbound: Arc<outbound::Outbound>,
+    pub integrations: integrations::IntegrationService,
+    pub jobs: jobs::JobService,
 }
 
 impl Services {
-    pub fn new(store: SharedStore, auth: auth::AuthService, realtime: Arc<realtime::Realtime>) -> Services {
-        let tickets = tickets::TicketService::new(store.clone(), realtime.clone());
+    pub fn new(
+        store: SharedStore,
+        auth: auth::AuthService,
+        realtime: Arc<realtime::Realtime>,
+        outbound: Arc<outbound::Outbound>,
+        wechat: Option<Arc<dyn WechatLogin>>,
+        outbox: OutboxSettings,
+    ) -> Services {
+        let tickets = tickets::TicketService::new(store.clone(), realtime.clone(), outbound.clone());
         let tokens = auth.tokens().clone();
         Services {
             tokens,
             auth: Arc::new(auth),
             customers: customers::CustomerService::new(store.clone()),
             notifications: notifications::NotificationService::new(store.clone()),
-            chat: chat::ChatService::new(store.clone(), tickets.clone(), realtime.clone()),
+            chat: chat::ChatService::new(store.clone(), tickets.clone(), realtime.clone(), outbound.clone()),
             tickets,
+            integrations: integrations::IntegrationService::new(
+                store.clone(),
+                realtime.clone(),
+                outbound.clone(),
+                wechat,
+            ),
+            jobs: jobs::JobService::new(store.clone(), realtime.clone(), outbound.clone(), outbox),
+            outbound,
             realtime,
             store,
         }

@@ -148,6 +148,12 @@ impl Realtime {
         }
     }
 
+    /// Whether the provider has a live subscription on this process (the WeChat push is for a
+    /// provider who is not connected).
+    pub fn is_watched(&self, provider: &Id) -> bool {
+        self.has_subscribers(provider)
+    }
+
     fn has_subscribers(&self, provider: &Id) -> bool {
         let channels = self.channels.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         channels.get(provider).is_some_and(|sender| sender.receiver_count() > 0)

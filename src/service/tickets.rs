@@ -7,15 +7,18 @@
 //! | resolve | not resolved (else CONFLICT) | resolved, resolvedAt and resolution recorded | `resolve` |
 //! | escalate | not resolved and not yet escalated (else CONFLICT) | unchanged, escalationStatus escalated | `escalate` |
 //!
-//! Every change is written together with a `ticket_update` notification for the provider. Changes
-//! to one ticket made through this service queue behind each other, and each is compare-and-set on
-//! the ticket's version (retried if another writer won), so concurrent replies all land.
+//! Every change is written together with a `ticket_update` notification for the provider, and with
+//! the deliveries to the PC customer-service system it causes (an escalation, a resolution, a chat
+//! escalated into a ticket; see [`super::outbound`]). Changes to one ticket made through this
+//! service queue behind each other, and each is compare-and-set on the ticket's version (retried if
+//! another writer won), so concurrent replies all land.
 
+use super::outbound::Outbound;
 use super::realtime::Realtime;
 use super::{acting_provider, provider_customer, Session};
 use crate::domain::{
-    new_id, now, EscalationStatus, HistoryAction, HistoryEntry, Id, Notification, NotificationType, Page, PageRequest,
-    ReadStatus, ServiceProvider, Text, Ticket, TicketStatus, TicketType, Timestamp,
+    new_id, now, EscalationStatus, HistoryAction, HistoryEntry, Id, Notification, NotificationType, OutboxDraft, Page,
+    PageRequest, ReadStatus, ServiceProvider, Text, Ticket, TicketStatus, TicketType, Timestamp,
 };
 use crate::error::{AppError, AppResult};
 use crate::store::{SharedStore, TicketChange, TicketFilter, Written};
@@ -41,6 +44,15 @@ pub struct NewTicket {
     pub idempotency_key: Option<Id>,
 }
 
+/// The outcome of an escalation: the ticket after it, and whether the notification of the PC
+/// customer-service system was queued in the outbox with it (in the same transaction, so it will be
+/// delivered at least once or end as a dead letter; false when no PC system is configured).
+#[derive(Debug, Clone)]
+pub struct Escalation {
+    pub ticket: Ticket,
+    pub notification_queued: bool,
+}
+
 /// The outcome of a reply: the ticket after it, and the history entry that holds the reply.
 #[derive(Debug, Clone)]
 pub struct Reply {
@@ -52,14 +64,16 @@ pub struct Reply {
 pub struct TicketService {
     store: SharedStore,
     realtime: Arc<Realtime>,
+    outbound: Arc<Outbound>,
     /// Without them, many concurrent changes to one ticket could each lose the compare-and-set
     /// more often than [`MAX_CHANGE_ATTEMPTS`] allows and fail with CONFLICT.
     change_locks: Arc<[Mutex<()>]>,
 }
 
 impl TicketService {
-    pub fn new(store: SharedStore, realtime: Arc<Realtime>) -> TicketService {
-        TicketService { store, realtime, change_locks: (0..CHANGE_LOCKS).map(|_| Mutex::new(())).collect() }
+    pub fn new(store: SharedStore, realtime: Arc<Realtime>, outbound: Arc<Outbound>) -> TicketService {
+        let change_locks = (0..CHANGE_LOCKS).map(|_| Mutex::new(())).collect();
+        TicketService { store, realtime, outbound, change_locks }
     }
 
     pub async fn list(&self, session: &Session, filter: &TicketFilter, page: PageRequest) -> AppResult<Page<Ticket>> {
@@ -73,7 +87,8 @@ impl TicketService {
         self.store.ticket(&session.provider_id, id).await?.ok_or(AppError::NotFound("工单"))
     }
 
-    /// Opens a ticket for one of the provider's customers.
+    /// Opens a ticket for one of the provider's customers. A ticket born escalated is a chat
+    /// escalated into a ticket, which the PC customer-service system hears about.
     #[tracing::instrument(skip_all, fields(provider = %session.provider_id, customer = %new.customer_id))]
     pub async fn create(&self, session: &Session, new: NewTicket) -> AppResult<Ticket> {
         let customer_name = provider_customer(&self.store, session, &new.customer_id).await?.name;
@@ -111,8 +126,10 @@ impl TicketService {
             "新工单",
             format!("客户{}的工单\"{}\"{}", ticket.customer_name, ticket.title, headline),
         );
-        match self.store.insert_ticket(&ticket, &notification, new.idempotency_key.as_ref()).await? {
+        let outbox = if escalated { self.outbound.chat_escalated(&ticket) } else { Vec::new() };
+        match self.store.insert_ticket(&ticket, &notification, new.idempotency_key.as_ref(), &outbox).await? {
             Written::Created(ticket, events) => {
+                self.outbound.queued(outbox.len());
                 self.realtime.publish(events).await;
                 Ok(ticket)
             }
@@ -125,8 +142,8 @@ impl TicketService {
     #[tracing::instrument(skip_all, fields(provider = %session.provider_id, ticket = %id))]
     pub async fn reply(&self, session: &Session, id: &Id, content: Text) -> AppResult<Reply> {
         let provider = acting_provider(&self.store, session).await?;
-        let (ticket, appended) = self
-            .change(session, id, |ticket, at| {
+        let (ticket, appended, _) = self
+            .change(session, id, no_delivery, |ticket, at| {
                 let mut next = ticket.clone();
                 let mut appended = Vec::new();
                 if ticket.status == TicketStatus::Resolved {
@@ -153,51 +170,74 @@ impl TicketService {
     pub async fn resolve(&self, session: &Session, id: &Id, resolution: Option<Text>) -> AppResult<Ticket> {
         let provider = acting_provider(&self.store, session).await?;
         let resolution = resolution.map(Text::into_string);
-        let (ticket, _) = self
-            .change(session, id, |ticket, at| {
-                if ticket.status == TicketStatus::Resolved {
-                    return Err(AppError::Conflict("工单已是已解决状态，无需重复标记".to_owned()));
-                }
-                let mut next = ticket.clone();
-                next.status = TicketStatus::Resolved;
-                next.resolved_at = Some(at);
-                next.resolution = resolution.clone();
-                let content = resolution.clone().unwrap_or_else(|| "工单已标记为已解决".to_owned());
-                let appended = vec![entry(&provider, HistoryAction::Resolve, content, at)];
-                Ok((next, appended, "工单状态更新", "状态已更新为已解决".to_owned()))
-            })
+        let outbound = &self.outbound;
+        let (ticket, _, _) = self
+            .change(
+                session,
+                id,
+                |t| outbound.ticket_resolved(t),
+                |ticket, at| {
+                    if ticket.status == TicketStatus::Resolved {
+                        return Err(AppError::Conflict("工单已是已解决状态，无需重复标记".to_owned()));
+                    }
+                    let mut next = ticket.clone();
+                    next.status = TicketStatus::Resolved;
+                    next.resolved_at = Some(at);
+                    next.resolution = resolution.clone();
+                    let content = resolution.clone().unwrap_or_else(|| "工单已标记为已解决".to_owned());
+                    let appended = vec![entry(&provider, HistoryAction::Resolve, content, at)];
+                    Ok((next, appended, "工单状态更新", "状态已更新为已解决".to_owned()))
+                },
+            )
             .await?;
         Ok(ticket)
     }
 
-    /// Hands a ticket to a higher level of support.
+    /// Hands a ticket to a higher level of support, and tells the PC customer-service system.
     #[tracing::instrument(skip_all, fields(provider = %session.provider_id, ticket = %id))]
-    pub async fn escalate(&self, session: &Session, id: &Id, reason: Text) -> AppResult<Ticket> {
+    pub async fn escalate(&self, session: &Session, id: &Id, reason: Text) -> AppResult<Escalation> {
         let provider = acting_provider(&self.store, session).await?;
-        let (ticket, _) = self
-            .change(session, id, |ticket, at| {
-                if ticket.status == TicketStatus::Resolved {
-                    return Err(AppError::Conflict("已解决的工单不能升级，如问题仍存在请先回复以重新打开".to_owned()));
-                }
-                if ticket.escalation_status == EscalationStatus::Escalated {
-                    return Err(AppError::Conflict("工单已升级，无需重复升级".to_owned()));
-                }
-                let mut next = ticket.clone();
-                next.escalation_status = EscalationStatus::Escalated;
-                next.escalation_reason = Some(reason.as_str().to_owned());
-                next.escalated_at = Some(at);
-                let content = format!("工单已升级：{}", reason.as_str());
-                let appended = vec![entry(&provider, HistoryAction::Escalate, content, at)];
-                Ok((next, appended, "工单已升级", "已升级到更高层级的支持".to_owned()))
-            })
+        let outbound = &self.outbound;
+        let (ticket, _, queued) = self
+            .change(
+                session,
+                id,
+                |t| outbound.ticket_escalated(t),
+                |ticket, at| {
+                    if ticket.status == TicketStatus::Resolved {
+                        return Err(AppError::Conflict(
+                            "已解决的工单不能升级，如问题仍存在请先回复以重新打开".to_owned(),
+                        ));
+                    }
+                    if ticket.escalation_status == EscalationStatus::Escalated {
+                        return Err(AppError::Conflict("工单已升级，无需重复升级".to_owned()));
+                    }
+                    let mut next = ticket.clone();
+                    next.escalation_status = EscalationStatus::Escalated;
+                    next.escalation_reason = Some(reason.as_str().to_owned());
+                    next.escalated_at = Some(at);
+                    let content = format!("工单已升级：{}", reason.as_str());
+                    let appended = vec![entry(&provider, HistoryAction::Escalate, content, at)];
+                    Ok((next, appended, "工单已升级", "已升级到更高层级的支持".to_owned()))
+                },
+            )
             .await?;
-        Ok(ticket)
+        Ok(Escalation { ticket, notification_queued: queued > 0 })
     }
 
-    /// Loads the ticket, lets `decide` compute the change, and stores it if nobody changed the
-    /// ticket in between; otherwise starts over with the fresh ticket.
-    async fn change<F>(&self, session: &Session, id: &Id, decide: F) -> AppResult<(Ticket, Vec<HistoryEntry>)>
+    /// Loads the ticket, lets `decide` compute the change and `deliveries` what it sends out, and
+    /// stores it if nobody changed the ticket in between; otherwise starts over with the fresh
+    /// ticket. Answers the ticket after the change, the appended history and how many deliveries
+    /// were queued.
+    async fn change<D, F>(
+        &self,
+        session: &Session,
+        id: &Id,
+        deliveries: D,
+        decide: F,
+    ) -> AppResult<(Ticket, Vec<HistoryEntry>, usize)>
     where
+        D: Fn(&Ticket) -> Vec<OutboxDraft>,
         F: Fn(&Ticket, Timestamp) -> AppResult<(Ticket, Vec<HistoryEntry>, &'static str, String)>,
     {
         let _queued = self.change_lock(id).lock().await;
@@ -211,13 +251,15 @@ impl TicketService {
                 title,
                 format!("客户{}的工单\"{}\"{}", next.customer_name, next.title, what),
             );
-            let change = TicketChange { ticket: next, appended_history: appended, notification };
+            let outbox = deliveries(&next);
+            let change = TicketChange { ticket: next, appended_history: appended, notification, outbox };
             if let Some(events) = self.store.apply_ticket_change(&change).await? {
+                self.outbound.queued(change.outbox.len());
                 self.realtime.publish(events).await;
-                let TicketChange { mut ticket, appended_history, .. } = change;
+                let TicketChange { mut ticket, appended_history, outbox, .. } = change;
                 ticket.version += 1;
                 ticket.history.extend(appended_history.iter().cloned());
-                return Ok((ticket, appended_history));
+                return Ok((ticket, appended_history, outbox.len()));
             }
         }
         Err(AppError::Conflict("工单正在被同时修改，请稍后重试".to_owned()))
@@ -228,6 +270,11 @@ impl TicketService {
         ticket.hash(&mut hasher);
         &self.change_locks[(hasher.finish() % self.change_locks.len() as u64) as usize]
     }
+}
+
+/// A change that sends nothing out (a reply).
+fn no_delivery(_: &Ticket) -> Vec<OutboxDraft> {
+    Vec::new()
 }
 
 fn entry(provider: &ServiceProvider, action: HistoryAction, content: String, at: Timestamp) -> HistoryEntry {

@@ -11,6 +11,12 @@
 //! unit (see [`crate::domain::EventRecord`]), so an event is never published that was not stored,
 //! and never stored without being replayable. Writes a client may retry take an idempotency key.
 //!
+//! Writes that another system must hear about (a chat reply, a ticket escalated or resolved, a
+//! chat escalated, a customer alert) take the outbox deliveries the service layer decided on
+//! ([`OutboxDraft`]) and store them in the same unit, under the sequence of the write's first
+//! event; the dispatcher then claims them with a lease ([`Store::claim_deliveries`]), so a change
+//! is never committed without its deliveries, nor a delivery queued for a change that failed.
+//!
 //! Adapters: [`sqlite`] (the embedded default) and [`mongo`] (`MONGODB_URI`) implement both ports;
 //! [`redis`] (`REDIS_URL`) implements the [`TokenStore`] port only.
 
@@ -19,8 +25,9 @@ pub mod redis;
 pub mod sqlite;
 
 use crate::domain::{
-    ChatMessage, ChatSender, ChatStatus, Cursor, Customer, EventKind, EventRecord, Id, Notification, NotificationType,
-    Page, PageRequest, ReadStatus, ServiceProvider, Ticket, TicketStatus, TicketType, Timestamp,
+    ChatMessage, ChatSender, ChatStatus, Cursor, Customer, CustomerStatus, EventKind, EventRecord, Id, Notification,
+    NotificationType, OutboxDraft, OutboxEntry, Page, PageRequest, ReadStatus, ServiceProvider, Ticket, TicketStatus,
+    TicketType, Timestamp,
 };
 use crate::error::AppResult;
 use async_trait::async_trait;
@@ -67,6 +74,33 @@ pub struct TicketChange {
     pub ticket: Ticket,
     pub appended_history: Vec<crate::domain::HistoryEntry>,
     pub notification: Notification,
+    /// Deliveries to other systems that the change causes, queued with it.
+    pub outbox: Vec<OutboxDraft>,
+}
+
+/// A customer's stored status moving to what its expiry date gives now (the status job), with
+/// the alert that announces it, if any, and the deliveries that alert causes.
+#[derive(Debug, Clone)]
+pub struct CustomerStatusChange {
+    pub provider_id: Id,
+    pub customer_id: Id,
+    /// The stored status the change was computed from: the store applies the change only if the
+    /// customer still has it (compare-and-set), so two runs cannot both announce it.
+    pub from: CustomerStatus,
+    pub to: CustomerStatus,
+    /// The `customer_alert` notification. Its id is derived from the customer, the status and
+    /// the expiry date, and the store writes it only if no notification with that id exists, so
+    /// a customer is alerted once per status per expiry date.
+    pub alert: Option<Notification>,
+    pub outbox: Vec<OutboxDraft>,
+}
+
+/// How many deliveries of the outbox are in each state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxCounts {
+    pub pending: u64,
+    pub delivered: u64,
+    pub dead: u64,
 }
 
 /// What a write that may be a client's retry did.
@@ -156,22 +190,42 @@ pub trait Store: Send + Sync + 'static {
     ) -> AppResult<Page<Customer>>;
     /// Those of the given customers that belong to the provider, in no particular order.
     async fn customers_by_ids(&self, provider: &Id, ids: &[Id]) -> AppResult<Vec<Customer>>;
+    /// The given customers, whichever provider they belong to (for the integrations, which act
+    /// for no provider), in no particular order.
+    async fn customers_anywhere(&self, ids: &[Id]) -> AppResult<Vec<Customer>>;
+    /// Inserts or updates customers synced from the SaaS system: every field the SaaS system owns
+    /// (contact data, version, ports, dates, usage measures, `updated_at`, `usage_updated_at`,
+    /// `last_active_time`). A new customer is stored whole; an existing one keeps its id,
+    /// provider, creation time and stored status. Answers, per customer, whether it was saved:
+    /// `false` when the id belongs to another provider's customer.
+    async fn save_customers(&self, customers: &[Customer]) -> AppResult<Vec<bool>>;
+    /// Up to `limit` customers (of any provider) whose stored status is not the one their expiry
+    /// date gives at `now`.
+    async fn customers_with_stale_status(&self, now: Timestamp, limit: u32) -> AppResult<Vec<Customer>>;
+    /// Applies a status change if the stored status is still `from`, with its alert (unless one
+    /// with the alert's id exists) and the alert's event and deliveries; `None` if the status had
+    /// changed in between.
+    async fn apply_customer_status(&self, change: &CustomerStatusChange) -> AppResult<Option<Vec<EventRecord>>>;
+    /// Rewrites any stored copy of the usage score that differs from the score the stored usage
+    /// measures give; answers how many were rewritten.
+    async fn reconcile_usage_scores(&self) -> AppResult<u64>;
 
     // --- tickets ---
-    /// Stores a new ticket with its history and the notification announcing it, and logs an event
-    /// for each. With an idempotency key already used for a ticket, stores nothing and answers
-    /// that ticket.
+    /// Stores a new ticket with its history, the notification announcing it and the deliveries it
+    /// causes, and logs an event for each of the first two. With an idempotency key already used
+    /// for a ticket, stores nothing and answers that ticket.
     async fn insert_ticket(
         &self,
         ticket: &Ticket,
         notification: &Notification,
         idempotency_key: Option<&Id>,
+        outbox: &[OutboxDraft],
     ) -> AppResult<Written<Ticket>>;
     /// Tickets of a provider, most recently updated first, each with its history.
     async fn list_tickets(&self, provider: &Id, filter: &TicketFilter, page: PageRequest) -> AppResult<Page<Ticket>>;
     async fn ticket(&self, provider: &Id, id: &Id) -> AppResult<Option<Ticket>>;
     /// Applies a change if the stored version still matches, logging the ticket's and the
-    /// notification's events; `None` if another change came first.
+    /// notification's events and queuing its deliveries; `None` if another change came first.
     async fn apply_ticket_change(&self, change: &TicketChange) -> AppResult<Option<Vec<EventRecord>>>;
 
     // --- notifications ---
@@ -191,12 +245,13 @@ pub trait Store: Send + Sync + 'static {
     async fn mark_all_notifications_read(&self, provider: &Id, at: Timestamp) -> AppResult<u64>;
 
     // --- chat ---
-    /// Stores a chat message and logs its event. With an idempotency key already used for a
-    /// message, stores nothing and answers that message.
+    /// Stores a chat message, logs its event and queues the deliveries it causes. With an
+    /// idempotency key already used for a message, stores nothing and answers that message.
     async fn insert_chat_message(
         &self,
         message: &ChatMessage,
         idempotency_key: Option<&Id>,
+        outbox: &[OutboxDraft],
     ) -> AppResult<Written<ChatMessage>>;
     async fn chat_message(&self, provider: &Id, id: &Id) -> AppResult<Option<ChatMessage>>;
     /// Moves those of the given messages of one conversation that `sender` wrote forward to
@@ -220,6 +275,51 @@ pub trait Store: Send + Sync + 'static {
     async fn events_after(&self, provider: &Id, after: Cursor, limit: u32) -> AppResult<Vec<EventRecord>>;
     /// The provider's newest cursor (0 before any event).
     async fn latest_cursor(&self, provider: &Id) -> AppResult<Cursor>;
+
+    // --- WeChat ---
+    /// The WeChat openid of the mini-program user signed in as the provider, once bound.
+    async fn wechat_openid(&self, provider: &Id) -> AppResult<Option<String>>;
+    async fn bind_wechat_openid(&self, provider: &Id, openid: &str, at: Timestamp) -> AppResult<()>;
+
+    // --- the outbox ---
+    /// Claims up to `limit` deliveries that are due at `now`, each the first pending delivery of
+    /// its ordering key and not leased by anyone (or whose lease ran out), leasing them to `owner`
+    /// until `lease_until`. A delivery whose ordering key holds an earlier pending one is never
+    /// claimed, so a conversation's deliveries go out one at a time, in order.
+    async fn claim_deliveries(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> AppResult<Vec<OutboxEntry>>;
+    /// Marks a pending delivery delivered (counting the attempt), whoever holds its lease.
+    async fn complete_delivery(&self, id: &Id, at: Timestamp) -> AppResult<()>;
+    /// Records a failed attempt of a delivery leased to `owner`: it waits until `retry_at`, or,
+    /// with `None`, becomes a dead letter. Does nothing if the lease passed to someone else.
+    async fn fail_delivery(
+        &self,
+        id: &Id,
+        owner: &str,
+        error: &str,
+        retry_at: Option<Timestamp>,
+        at: Timestamp,
+    ) -> AppResult<()>;
+    /// Up to `limit` dead letters, oldest first.
+    async fn dead_letters(&self, limit: u32) -> AppResult<Vec<OutboxEntry>>;
+    /// Puts dead letters (the given ones, or all with `None`) back in the queue with a fresh set
+    /// of attempts, due at `at`; answers how many.
+    async fn replay_dead_letters(&self, ids: Option<&[Id]>, at: Timestamp) -> AppResult<u64>;
+    async fn outbox_counts(&self) -> AppResult<OutboxCounts>;
+    /// Deletes deliveries delivered before `before`; answers how many.
+    async fn prune_outbox(&self, before: Timestamp) -> AppResult<u64>;
+
+    // --- leases (scheduled jobs) ---
+    /// Takes the named lease for `owner` until `until`, if it is free, ran out at or before `now`,
+    /// or is `owner`'s already; answers whether `owner` holds it now.
+    async fn acquire_lease(&self, name: &str, owner: &str, until: Timestamp, now: Timestamp) -> AppResult<bool>;
+    /// Gives the lease up, if `owner` holds it.
+    async fn release_lease(&self, name: &str, owner: &str) -> AppResult<()>;
 }
 
 /// The token port: what sign-in, sign-out and refresh need to remember. It is its own port so that

@@ -72,6 +72,8 @@ pub fn test_config(backend: &Backend, data_dir: &Path, seed_demo: bool, extra: &
         ("SEED_DEMO".into(), if seed_demo { "true" } else { "false" }.into()),
         ("BCRYPT_COST".into(), "4".into()),
         ("JWT_SECRET".into(), TEST_JWT_SECRET.into()),
+        // Scheduled jobs would write alerts beside the tests; tests/integration.rs runs them itself.
+        ("JOB_INTERVAL_SECONDS".into(), "0".into()),
     ];
     if let Backend::Mongo { mongodb_uri, redis_url } = backend {
         settings.push(("MONGODB_URI".into(), mongodb_uri.clone()));
@@ -120,6 +122,16 @@ impl TestApp {
         let temp = tempfile::tempdir().expect("a temporary directory");
         let data_dir = temp.path().to_path_buf();
         let mut app = TestApp::spawn_in(&data_dir, true).await;
+        app._temp = Some(temp);
+        app
+    }
+
+    /// A server with demo data on a fresh store, with `extra` settings (which win).
+    pub async fn spawn_configured(extra: &[(&str, &str)]) -> TestApp {
+        let temp = tempfile::tempdir().expect("a temporary directory");
+        let backend = Backend::from_env();
+        let config = test_config(&backend, temp.path(), true, extra);
+        let mut app = TestApp::spawn_with(config, backend).await;
         app._temp = Some(temp);
         app
     }

@@ -4,9 +4,9 @@
 //! the document was written by something else and is reported, not guessed at.
 
 use crate::domain::{
-    usage, ChatMessage, ChatSender, ChatStatus, Cursor, Customer, CustomerStatus, EscalationStatus, EventKind,
-    EventRecord, HistoryEntry, Id, Notification, NotificationType, ProviderStatus, ReadStatus, ServiceProvider, Ticket,
-    TicketStatus, TicketType, Timestamp, UsageMetrics,
+    usage, ChatMessage, ChatSender, ChatStatus, Cursor, Customer, CustomerStatus, DeliveryStatus, EscalationStatus,
+    EventKind, EventRecord, HistoryEntry, Id, Notification, NotificationType, OutboxDraft, OutboxEntry, OutboxTarget,
+    ProviderStatus, ReadStatus, ServiceProvider, Ticket, TicketStatus, TicketType, Timestamp, UsageMetrics,
 };
 use mongodb::bson::{doc, Bson, DateTime, Document};
 
@@ -173,6 +173,28 @@ pub fn customer_document(c: &Customer) -> Document {
         "createdAt": date(&c.created_at),
         "updatedAt": date(&c.updated_at),
     }
+}
+
+/// The fields of a customer that the SaaS system owns (see `Store::save_customers`), with the
+/// usage score that follows from its measures.
+pub fn synced_customer_fields(c: &Customer) -> Document {
+    let mut fields = customer_document(c);
+    for owned_here in ["id", "serviceProviderId", "status", "createdAt"] {
+        fields.remove(owned_here);
+    }
+    fields
+}
+
+/// The usage measures of a customer document (`usageMetrics`).
+pub fn usage_metrics_from(doc: &Document) -> ReadResult<UsageMetrics> {
+    let f = Fields::new(doc, "customer");
+    let usage = doc.get_document("usageMetrics").map_err(|e| f.fail("usageMetrics", e))?;
+    Ok(UsageMetrics {
+        login_frequency: f.percent(usage, "loginFrequency")?,
+        feature_usage: f.percent(usage, "featureUsage")?,
+        data_input: f.percent(usage, "dataInput")?,
+        training_completion: f.percent(usage, "trainingCompletion")?,
+    })
 }
 
 pub fn customer_from(doc: &Document, unresolved_issues: u32) -> ReadResult<Customer> {
@@ -402,6 +424,55 @@ pub fn event_from(doc: &Document) -> ReadResult<EventRecord> {
         subject_id: Id::from_stored(fields.text("subjectId")?),
         customer_id: fields.optional_text("customerId")?.map(Id::from_stored),
         at: fields.time("at")?,
+    })
+}
+
+// --- the outbox ---
+
+/// A queued delivery. The payload is kept as JSON text, so every attempt sends the same bytes.
+pub fn outbox_document(d: &OutboxDraft, sequence: Cursor) -> Document {
+    doc! {
+        "id": d.id.as_str(),
+        "target": d.target.as_str(),
+        "eventType": &d.event_type,
+        "serviceProviderId": d.provider_id.as_str(),
+        "customerId": optional_id(&d.customer_id),
+        "orderingKey": &d.ordering_key,
+        "sequence": sequence as i64,
+        "payload": d.payload.to_string(),
+        "status": DeliveryStatus::Pending.as_str(),
+        "attempts": 0_i32,
+        "nextAttemptAt": date(&d.created_at),
+        "leaseOwner": Bson::Null,
+        "leaseUntil": Bson::Null,
+        "lastError": Bson::Null,
+        "createdAt": date(&d.created_at),
+        "deliveredAt": Bson::Null,
+        "deadAt": Bson::Null,
+    }
+}
+
+pub fn outbox_from(doc: &Document) -> ReadResult<OutboxEntry> {
+    let f = Fields::new(doc, "outbox");
+    let payload = f.text("payload")?;
+    Ok(OutboxEntry {
+        draft: OutboxDraft {
+            id: f.id("id")?,
+            target: f.value("target", OutboxTarget::parse)?,
+            event_type: f.text("eventType")?,
+            provider_id: f.id("serviceProviderId")?,
+            customer_id: f.optional_id("customerId")?,
+            ordering_key: f.text("orderingKey")?,
+            payload: serde_json::from_str(&payload).map_err(|e| f.fail("payload", e))?,
+            created_at: f.time("createdAt")?,
+        },
+        sequence: f.number("sequence")?.max(0) as Cursor,
+        status: f.value("status", DeliveryStatus::parse)?,
+        attempts: f.number("attempts")?.clamp(0, i64::from(u32::MAX)) as u32,
+        next_attempt_at: f.time("nextAttemptAt")?,
+        last_error: f.optional_text("lastError")?,
+        delivered_at: f.optional_time("deliveredAt")?,
+        dead_at: f.optional_time("deadAt")?,
     })
 }
 

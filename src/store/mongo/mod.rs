@@ -28,6 +28,13 @@
 //! | | `providerId, writeId` | a retried write finding what its first attempt logged |
 //! | `eventCounters` | `_id` (the provider id) | the provider's latest cursor |
 //! | `idempotencyKeys` | `providerId, key` unique | a retried request with the same key |
+//! | `customers` | `expiryDate, status` | the status job: customers whose stored status lags behind |
+//! | `outbox` | `id` unique | completing, failing, replaying a delivery |
+//! | | `status, orderingKey, sequence, id` | the dispatcher: the first pending delivery of each conversation |
+//! | | `status, deliveredAt` | pruning delivered entries |
+//! | | `status, deadAt` | listing dead letters |
+//! | `leases` | `_id` (the lease's name) | one process at a time runs a scheduled job |
+//! | `wechatBindings` | `providerId` unique | the provider's WeChat openid |
 //!
 //! # Atomicity: transactions
 //!
@@ -67,17 +74,18 @@ mod documents;
 
 use self::documents::{
     chat_document, chat_from, customer_document, customer_from, date, event_document, event_from, history_document,
-    notification_document, notification_from, password_hash_from, provider_document, provider_from, refresh_token_from,
-    ticket_document, ticket_from, ticket_state, ReadResult,
+    notification_document, notification_from, outbox_document, outbox_from, password_hash_from, provider_document,
+    provider_from, refresh_token_from, synced_customer_fields, ticket_document, ticket_from, ticket_state, ReadResult,
 };
 use super::{
-    replayed_subject, CustomerFilter, KeyedWrite, NotificationFilter, RefreshTokenRecord, RefreshTokenUse, Store,
-    TicketChange, TicketFilter, TokenStore, Written,
+    replayed_subject, CustomerFilter, CustomerStatusChange, KeyedWrite, NotificationFilter, OutboxCounts,
+    RefreshTokenRecord, RefreshTokenUse, Store, TicketChange, TicketFilter, TokenStore, Written,
 };
 use crate::config::{MongoSettings, WriteConcernSetting};
 use crate::domain::{
-    ChatMessage, ChatSender, ChatStatus, Cursor as EventCursor, Customer, EventKind, EventRecord, Id, Notification,
-    Page, PageRequest, ReadStatus, ServiceProvider, Ticket, TicketStatus, Timestamp,
+    usage, ChatMessage, ChatSender, ChatStatus, Cursor as EventCursor, Customer, CustomerStatus, DeliveryStatus,
+    EventKind, EventRecord, Id, Notification, OutboxDraft, OutboxEntry, Page, PageRequest, ReadStatus, ServiceProvider,
+    Ticket, TicketStatus, Timestamp, UsageMetrics,
 };
 use crate::error::{AppError, AppResult};
 use async_trait::async_trait;
@@ -167,6 +175,9 @@ pub struct MongoStore {
     events: Collection<Document>,
     event_counters: Collection<Document>,
     idempotency_keys: Collection<Document>,
+    outbox: Collection<Document>,
+    leases: Collection<Document>,
+    wechat_bindings: Collection<Document>,
     operation_timeout: Duration,
     round_trips: AtomicU64,
     /// Queues this process's event-logging writes per provider (striped by the provider id's hash):
@@ -228,6 +239,9 @@ impl MongoStore {
             events: collection("events"),
             event_counters: collection("eventCounters"),
             idempotency_keys: collection("idempotencyKeys"),
+            outbox: collection("outbox"),
+            leases: collection("leases"),
+            wechat_bindings: collection("wechatBindings"),
             client,
             database,
             operation_timeout: settings.operation_timeout.max(selection_timeout),
@@ -275,6 +289,19 @@ impl MongoStore {
         let documents: Vec<Document> = events.iter().map(|event| event_document(event, write_id)).collect();
         self.events.insert_many(documents).session(&mut *session).await?;
         Ok(events)
+    }
+
+    /// Queues deliveries under `sequence` (the cursor of the write's first event), inside the
+    /// caller's transaction.
+    async fn queue_outbox(
+        &self,
+        session: &mut ClientSession,
+        drafts: &[OutboxDraft],
+        events: &[EventRecord],
+    ) -> mongodb::error::Result<()> {
+        let (Some(first), false) = (events.first(), drafts.is_empty()) else { return Ok(()) };
+        let documents: Vec<Document> = drafts.iter().map(|d| outbox_document(d, first.cursor)).collect();
+        self.outbox.insert_many(documents).session(&mut *session).await.map(drop)
     }
 
     /// What an earlier attempt of a write logged (its commit went through; its answer was lost).
@@ -389,6 +416,7 @@ impl MongoStore {
                     index("provider_expiry", doc! { "serviceProviderId": 1, "expiryDate": 1 }),
                     index("provider_name", doc! { "serviceProviderId": 1, "name": 1 }),
                     index("provider_contact", doc! { "serviceProviderId": 1, "contactPerson": 1 }),
+                    index("expiry_status", doc! { "expiryDate": 1, "status": 1 }),
                 ],
             ),
             (
@@ -429,6 +457,16 @@ impl MongoStore {
                 ],
             ),
             (&self.idempotency_keys, vec![unique("provider_key", doc! { "providerId": 1, "key": 1 })]),
+            (
+                &self.outbox,
+                vec![
+                    unique("id_unique", doc! { "id": 1 }),
+                    index("queue", doc! { "status": 1, "orderingKey": 1, "sequence": 1, "id": 1 }),
+                    index("status_delivered", doc! { "status": 1, "deliveredAt": 1 }),
+                    index("status_dead", doc! { "status": 1, "deadAt": 1 }),
+                ],
+            ),
+            (&self.wechat_bindings, vec![unique("provider_unique", doc! { "providerId": 1 })]),
             // Created here so that the first transaction does not have to create it.
             (&self.event_counters, vec![index("cursor", doc! { "cursor": 1 })]),
         ];
@@ -462,20 +500,26 @@ impl MongoStore {
         result
     }
 
-    /// The open and processing tickets of each of the given customers.
-    async fn unresolved_counts(&self, provider: &Id, customers: &[Id]) -> mongodb::error::Result<HashMap<String, u32>> {
+    /// The open and processing tickets of each of the given customers (of one provider, or of
+    /// any with `None`).
+    async fn unresolved_counts(
+        &self,
+        provider: Option<&Id>,
+        customers: &[Id],
+    ) -> mongodb::error::Result<HashMap<String, u32>> {
         let mut counts = HashMap::new();
         if customers.is_empty() {
             return Ok(counts);
         }
-        let pipeline = vec![
-            doc! { "$match": {
-                "serviceProviderId": provider.as_str(),
-                "customerId": { "$in": ids_bson(customers) },
-                "status": { "$ne": TicketStatus::Resolved.as_str() },
-            } },
-            doc! { "$group": { "_id": "$customerId", "count": { "$sum": 1 } } },
-        ];
+        let mut filter = doc! {
+            "customerId": { "$in": ids_bson(customers) },
+            "status": { "$ne": TicketStatus::Resolved.as_str() },
+        };
+        if let Some(provider) = provider {
+            filter.insert("serviceProviderId", provider.as_str());
+        }
+        let pipeline =
+            vec![doc! { "$match": filter }, doc! { "$group": { "_id": "$customerId", "count": { "$sum": 1 } } }];
         let mut cursor = self.tickets.aggregate(pipeline).await?;
         while cursor.advance().await? {
             let row = cursor.deserialize_current()?;
@@ -685,7 +729,7 @@ impl Store for MongoStore {
                     .filter_map(|d| d.get_str("id").ok())
                     .map(|id| Id::from_stored(id.into()))
                     .collect();
-                let counts = self.unresolved_counts(provider, &ids).await?;
+                let counts = self.unresolved_counts(Some(provider), &ids).await?;
                 Ok((documents, total, counts))
             })
             .await?;
@@ -701,7 +745,7 @@ impl Store for MongoStore {
         let (documents, counts) = self
             .op(async {
                 let find = async { collect(self.customers.find(query).await?).await };
-                tokio::try_join!(find, self.unresolved_counts(provider, ids))
+                tokio::try_join!(find, self.unresolved_counts(Some(provider), ids))
             })
             .await?;
         read(&documents, |d| {
@@ -710,11 +754,143 @@ impl Store for MongoStore {
         })
     }
 
+    async fn customers_anywhere(&self, ids: &[Id]) -> AppResult<Vec<Customer>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let query = doc! { "id": { "$in": ids_bson(ids) } };
+        let (documents, counts) = self
+            .op(async {
+                let find = async { collect(self.customers.find(query).await?).await };
+                tokio::try_join!(find, self.unresolved_counts(None, ids))
+            })
+            .await?;
+        read(&documents, |d| {
+            let unresolved = d.get_str("id").ok().and_then(|id| counts.get(id)).copied().unwrap_or(0);
+            customer_from(d, unresolved)
+        })
+    }
+
+    async fn save_customers(&self, customers: &[Customer]) -> AppResult<Vec<bool>> {
+        let mut saved = Vec::with_capacity(customers.len());
+        for c in customers {
+            // Matching on the provider too: an id of another provider's customer makes the upsert
+            // insert a second document with that id, which the unique index refuses.
+            let filter = doc! { "id": c.id.as_str(), "serviceProviderId": c.service_provider_id.as_str() };
+            // An insert takes `id` and `serviceProviderId` from the filter.
+            let update = doc! {
+                "$set": synced_customer_fields(c),
+                "$setOnInsert": { "status": c.stored_status.as_str(), "createdAt": date(&c.created_at) },
+            };
+            let outcome = self
+                .op(async {
+                    match self.customers.update_one(filter, update).upsert(true).await {
+                        Ok(_) => Ok(true),
+                        Err(error) if is_duplicate_key(&error) => Ok(false),
+                        Err(error) => Err(error),
+                    }
+                })
+                .await?;
+            saved.push(outcome);
+        }
+        Ok(saved)
+    }
+
+    async fn customers_with_stale_status(&self, now: Timestamp, limit: u32) -> AppResult<Vec<Customer>> {
+        let mut documents = Vec::new();
+        for status in CustomerStatus::ALL {
+            let left = i64::from(limit) - documents.len() as i64;
+            if left <= 0 {
+                break;
+            }
+            let (after, until) = status.expiry_range(now);
+            let mut query = doc! { "status": { "$ne": status.as_str() } };
+            let mut expiry = Document::new();
+            if let Some(after) = &after {
+                expiry.insert("$gt", date(after));
+            }
+            if let Some(until) = &until {
+                expiry.insert("$lte", date(until));
+            }
+            if !expiry.is_empty() {
+                query.insert("expiryDate", expiry);
+            }
+            let found = self
+                .op(async {
+                    collect(self.customers.find(query).sort(doc! { "expiryDate": 1, "id": 1 }).limit(left).await?).await
+                })
+                .await?;
+            documents.extend(found);
+        }
+        let ids: Vec<Id> =
+            documents.iter().filter_map(|d| d.get_str("id").ok()).map(|id| Id::from_stored(id.into())).collect();
+        let counts = self.op(self.unresolved_counts(None, &ids)).await?;
+        read(&documents, |d| {
+            let unresolved = d.get_str("id").ok().and_then(|id| counts.get(id)).copied().unwrap_or(0);
+            customer_from(d, unresolved)
+        })
+    }
+
+    async fn apply_customer_status(&self, change: &CustomerStatusChange) -> AppResult<Option<Vec<EventRecord>>> {
+        let filter = doc! {
+            "id": change.customer_id.as_str(),
+            "serviceProviderId": change.provider_id.as_str(),
+            "status": change.from.as_str(),
+        };
+        let update = doc! { "$set": { "status": change.to.as_str() } };
+        let alert = change.alert.as_ref().map(|n| (n.id.to_string(), notification_document(n), notification_event(n)));
+        self.op(in_transaction!(self, |session| {
+            let updated = self.customers.update_one(filter.clone(), update.clone()).session(&mut session).await?;
+            if updated.matched_count == 0 {
+                return Ok(None);
+            }
+            let Some((alert_id, document, event)) = &alert else { return Ok(Some(Vec::new())) };
+            let exists = self.notifications.count_documents(doc! { "id": alert_id }).session(&mut session).await?;
+            if exists > 0 {
+                return Ok(Some(Vec::new()));
+            }
+            self.notifications.insert_one(document).session(&mut session).await?;
+            let events = self.log_events(&mut session, alert_id, vec![event.clone()]).await?;
+            self.queue_outbox(&mut session, &change.outbox, &events).await?;
+            Ok(Some(events))
+        }))
+        .await
+    }
+
+    async fn reconcile_usage_scores(&self) -> AppResult<u64> {
+        let projection = doc! { "_id": 0, "id": 1, "usageScore": 1, "usageMetrics": 1 };
+        let documents =
+            self.op(async { collect(self.customers.find(doc! {}).projection(projection).await?).await }).await?;
+        let mut rewritten = 0;
+        for document in documents {
+            let (Ok(id), Ok(measures)) = (document.get_str("id"), document.get_document("usageMetrics")) else {
+                continue;
+            };
+            let metrics: UsageMetrics = documents::usage_metrics_from(&document).map_err(bad_document)?;
+            let score = i64::from(usage::total_score(&metrics));
+            let stored = match document.get("usageScore") {
+                Some(Bson::Int32(n)) => Some(i64::from(*n)),
+                Some(Bson::Int64(n)) => Some(*n),
+                Some(Bson::Double(n)) if n.fract() == 0.0 => Some(*n as i64),
+                _ => None,
+            };
+            if stored == Some(score) {
+                continue;
+            }
+            // Only if the measures are still those the score was computed from.
+            let filter = doc! { "id": id, "usageMetrics": measures.clone() };
+            let update = doc! { "$set": { "usageScore": score as i32 } };
+            rewritten += self.op(self.customers.update_one(filter, update)).await?.modified_count;
+        }
+        Ok(rewritten)
+    }
+
     async fn insert_ticket(
         &self,
         ticket: &Ticket,
         notification: &Notification,
         idempotency_key: Option<&Id>,
+        outbox: &[OutboxDraft],
     ) -> AppResult<Written<Ticket>> {
         let (provider, id, key) = (&ticket.service_provider_id, &ticket.id, idempotency_key);
         let write_id = notification.id.as_str();
@@ -734,7 +910,9 @@ impl Store for MongoStore {
                     }
                     self.tickets.insert_one(&ticket_doc).session(&mut session).await?;
                     self.notifications.insert_one(&notification_doc).session(&mut session).await?;
-                    Ok(KeyedWrite::Created(self.log_events(&mut session, write_id, drafts.clone()).await?))
+                    let events = self.log_events(&mut session, write_id, drafts.clone()).await?;
+                    self.queue_outbox(&mut session, outbox, &events).await?;
+                    Ok(KeyedWrite::Created(events))
                 })
                 .await;
                 match written {
@@ -824,7 +1002,9 @@ impl Store for MongoStore {
                     return Ok((found > 0).then(Vec::new));
                 }
                 self.notifications.insert_one(&notification).session(&mut session).await?;
-                Ok(Some(self.log_events(&mut session, write_id, drafts.clone()).await?))
+                let events = self.log_events(&mut session, write_id, drafts.clone()).await?;
+                self.queue_outbox(&mut session, &change.outbox, &events).await?;
+                Ok(Some(events))
             })
             .await?;
             match applied {
@@ -910,6 +1090,7 @@ impl Store for MongoStore {
         &self,
         message: &ChatMessage,
         idempotency_key: Option<&Id>,
+        outbox: &[OutboxDraft],
     ) -> AppResult<Written<ChatMessage>> {
         let (provider, id, key) = (&message.service_provider_id, &message.id, idempotency_key);
         let document = chat_document(message);
@@ -925,7 +1106,9 @@ impl Store for MongoStore {
                         return Ok(replayed);
                     }
                     self.chat.insert_one(&document).session(&mut session).await?;
-                    Ok(KeyedWrite::Created(self.log_events(&mut session, id.as_str(), drafts.clone()).await?))
+                    let events = self.log_events(&mut session, id.as_str(), drafts.clone()).await?;
+                    self.queue_outbox(&mut session, outbox, &events).await?;
+                    Ok(KeyedWrite::Created(events))
                 })
                 .await;
                 match written {
@@ -1036,6 +1219,173 @@ impl Store for MongoStore {
     async fn latest_cursor(&self, provider: &Id) -> AppResult<EventCursor> {
         let counter = self.op(self.event_counters.find_one(doc! { "_id": provider.as_str() })).await?;
         Ok(counter.and_then(|c| c.get_i64("cursor").ok()).map_or(0, |cursor| cursor as EventCursor))
+    }
+
+    async fn wechat_openid(&self, provider: &Id) -> AppResult<Option<String>> {
+        let found = self.op(self.wechat_bindings.find_one(doc! { "providerId": provider.as_str() })).await?;
+        Ok(found.and_then(|d| d.get_str("openId").ok().map(str::to_owned)))
+    }
+
+    async fn bind_wechat_openid(&self, provider: &Id, openid: &str, at: Timestamp) -> AppResult<()> {
+        let filter = doc! { "providerId": provider.as_str() };
+        let update = doc! { "$set": { "openId": openid, "boundAt": date(&at) } };
+        self.op(async {
+            match self.wechat_bindings.update_one(filter.clone(), update.clone()).upsert(true).await {
+                // Two bindings raced to create the document: the other one did; set ours.
+                Err(error) if is_duplicate_key(&error) => {
+                    self.wechat_bindings.update_one(filter, update).await.map(drop)
+                }
+                other => other.map(drop),
+            }
+        })
+        .await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> AppResult<Vec<OutboxEntry>> {
+        let now = date(&now);
+        let free = doc! { "nextAttemptAt": { "$lte": now }, "$or": [
+            { "leaseUntil": Bson::Null },
+            { "leaseUntil": { "$lte": now } },
+        ] };
+        // The first pending delivery of each ordering key, then those of them that are due.
+        let pipeline = vec![
+            doc! { "$match": { "status": DeliveryStatus::Pending.as_str() } },
+            doc! { "$sort": { "orderingKey": 1, "sequence": 1, "id": 1 } },
+            doc! { "$group": { "_id": "$orderingKey", "head": { "$first": "$$ROOT" } } },
+            doc! { "$replaceRoot": { "newRoot": "$head" } },
+            doc! { "$match": free.clone() },
+            doc! { "$sort": { "nextAttemptAt": 1, "sequence": 1 } },
+            doc! { "$limit": i64::from(limit) },
+            doc! { "$project": { "_id": 0, "id": 1 } },
+        ];
+        let heads = self.op(async { collect(self.outbox.aggregate(pipeline).await?).await }).await?;
+        let mut claimed = Vec::with_capacity(heads.len());
+        for head in heads {
+            let Ok(id) = head.get_str("id") else { continue };
+            // Claimed only if still pending, due and free: another process may have got there first.
+            let mut filter = free.clone();
+            filter.insert("id", id);
+            filter.insert("status", DeliveryStatus::Pending.as_str());
+            let update = doc! { "$set": { "leaseOwner": owner, "leaseUntil": date(&lease_until) } };
+            let found =
+                self.op(self.outbox.find_one_and_update(filter, update).return_document(ReturnDocument::After)).await?;
+            if let Some(document) = found {
+                claimed.push(outbox_from(&document).map_err(bad_document)?);
+            }
+        }
+        Ok(claimed)
+    }
+
+    async fn complete_delivery(&self, id: &Id, at: Timestamp) -> AppResult<()> {
+        let filter = doc! { "id": id.as_str(), "status": DeliveryStatus::Pending.as_str() };
+        let update = doc! {
+            "$set": {
+                "status": DeliveryStatus::Delivered.as_str(),
+                "deliveredAt": date(&at),
+                "leaseOwner": Bson::Null,
+                "leaseUntil": Bson::Null,
+            },
+            "$inc": { "attempts": 1_i32 },
+        };
+        self.op(self.outbox.update_one(filter, update)).await.map(drop)
+    }
+
+    async fn fail_delivery(
+        &self,
+        id: &Id,
+        owner: &str,
+        error: &str,
+        retry_at: Option<Timestamp>,
+        at: Timestamp,
+    ) -> AppResult<()> {
+        let filter = doc! { "id": id.as_str(), "status": DeliveryStatus::Pending.as_str(), "leaseOwner": owner };
+        let (status, next, dead_at) = match retry_at {
+            Some(retry_at) => (DeliveryStatus::Pending, date(&retry_at), Bson::Null),
+            None => (DeliveryStatus::Dead, date(&at), Bson::DateTime(date(&at))),
+        };
+        let update = doc! {
+            "$set": {
+                "status": status.as_str(),
+                "nextAttemptAt": next,
+                "lastError": error,
+                "deadAt": dead_at,
+                "leaseOwner": Bson::Null,
+                "leaseUntil": Bson::Null,
+            },
+            "$inc": { "attempts": 1_i32 },
+        };
+        self.op(self.outbox.update_one(filter, update)).await.map(drop)
+    }
+
+    async fn dead_letters(&self, limit: u32) -> AppResult<Vec<OutboxEntry>> {
+        let query = doc! { "status": DeliveryStatus::Dead.as_str() };
+        let sort = doc! { "deadAt": 1, "sequence": 1, "id": 1 };
+        let documents =
+            self.op(async { collect(self.outbox.find(query).sort(sort).limit(i64::from(limit)).await?).await }).await?;
+        read(&documents, outbox_from)
+    }
+
+    async fn replay_dead_letters(&self, ids: Option<&[Id]>, at: Timestamp) -> AppResult<u64> {
+        let mut filter = doc! { "status": DeliveryStatus::Dead.as_str() };
+        if let Some(ids) = ids {
+            if ids.is_empty() {
+                return Ok(0);
+            }
+            filter.insert("id", doc! { "$in": ids_bson(ids) });
+        }
+        let update = doc! { "$set": {
+            "status": DeliveryStatus::Pending.as_str(),
+            "attempts": 0_i32,
+            "nextAttemptAt": date(&at),
+            "deadAt": Bson::Null,
+            "leaseOwner": Bson::Null,
+            "leaseUntil": Bson::Null,
+        } };
+        self.op(self.outbox.update_many(filter, update)).await.map(|r| r.modified_count)
+    }
+
+    async fn outbox_counts(&self) -> AppResult<OutboxCounts> {
+        let count = |status: DeliveryStatus| self.outbox.count_documents(doc! { "status": status.as_str() });
+        let (pending, delivered, dead) = self
+            .op(async {
+                tokio::try_join!(
+                    count(DeliveryStatus::Pending),
+                    count(DeliveryStatus::Delivered),
+                    count(DeliveryStatus::Dead)
+                )
+            })
+            .await?;
+        Ok(OutboxCounts { pending, delivered, dead })
+    }
+
+    async fn prune_outbox(&self, before: Timestamp) -> AppResult<u64> {
+        let filter = doc! { "status": DeliveryStatus::Delivered.as_str(), "deliveredAt": { "$lt": date(&before) } };
+        self.op(self.outbox.delete_many(filter)).await.map(|r| r.deleted_count)
+    }
+
+    async fn acquire_lease(&self, name: &str, owner: &str, until: Timestamp, now: Timestamp) -> AppResult<bool> {
+        // Matches a lease that ran out or is ours; a lease held by another process matches
+        // nothing, so the upsert tries to insert a second document with its `_id`, and fails.
+        let filter = doc! { "_id": name, "$or": [{ "until": { "$lte": date(&now) } }, { "owner": owner }] };
+        let update = doc! { "$set": { "owner": owner, "until": date(&until) } };
+        self.op(async {
+            match self.leases.update_one(filter, update).upsert(true).await {
+                Ok(_) => Ok(true),
+                Err(error) if is_duplicate_key(&error) => Ok(false),
+                Err(error) => Err(error),
+            }
+        })
+        .await
+    }
+
+    async fn release_lease(&self, name: &str, owner: &str) -> AppResult<()> {
+        self.op(self.leases.delete_one(doc! { "_id": name, "owner": owner })).await.map(drop)
     }
 }
 

@@ -10,17 +10,18 @@
 mod rows;
 
 use self::rows::{
-    chat_from_row, customer_from_row, event_from_row, history_from_row, notification_from_row, provider_from_row,
-    ticket_from_row, time_text, CHAT_COLUMNS, CUSTOMER_COLUMNS, EVENT_COLUMNS, HISTORY_COLUMNS, NOTIFICATION_COLUMNS,
-    PROVIDER_COLUMNS, TICKET_COLUMNS,
+    chat_from_row, customer_from_row, event_from_row, history_from_row, millis, notification_from_row, outbox_from_row,
+    provider_from_row, ticket_from_row, time_text, CHAT_COLUMNS, CUSTOMER_COLUMNS, EVENT_COLUMNS, HISTORY_COLUMNS,
+    NOTIFICATION_COLUMNS, OUTBOX_COLUMNS, PROVIDER_COLUMNS, TICKET_COLUMNS,
 };
 use super::{
-    replayed_subject, CustomerFilter, KeyedWrite, NotificationFilter, RefreshTokenRecord, RefreshTokenUse, Store,
-    TicketChange, TicketFilter, TokenStore, Written,
+    replayed_subject, CustomerFilter, CustomerStatusChange, KeyedWrite, NotificationFilter, OutboxCounts,
+    RefreshTokenRecord, RefreshTokenUse, Store, TicketChange, TicketFilter, TokenStore, Written,
 };
 use crate::domain::{
-    ChatMessage, ChatSender, ChatStatus, Cursor, Customer, EventKind, EventRecord, HistoryEntry, Id, Notification,
-    Page, PageRequest, ReadStatus, ServiceProvider, Ticket, Timestamp,
+    ChatMessage, ChatSender, ChatStatus, Cursor, Customer, CustomerStatus, DeliveryStatus, EventKind, EventRecord,
+    HistoryEntry, Id, Notification, OutboxDraft, OutboxEntry, Page, PageRequest, ReadStatus, ServiceProvider, Ticket,
+    Timestamp,
 };
 use crate::error::{AppError, AppResult};
 use async_trait::async_trait;
@@ -359,6 +360,55 @@ fn notification_event(transaction: &Connection, n: &Notification) -> rusqlite::R
     )
 }
 
+/// Queues deliveries under `sequence` (the cursor of the write's first event), inside the write's
+/// transaction.
+fn queue_outbox(transaction: &Connection, drafts: &[OutboxDraft], sequence: Cursor) -> rusqlite::Result<()> {
+    for d in drafts {
+        let payload =
+            serde_json::to_string(&d.payload).map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
+        transaction
+            .prepare_cached(
+                "INSERT INTO outbox (id, target, event_type, provider_id, customer_id, ordering_key, sequence, payload,
+                     status, attempts, next_attempt_at, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+            )?
+            .execute(params![
+                d.id.as_str(),
+                d.target.as_str(),
+                d.event_type,
+                d.provider_id.as_str(),
+                d.customer_id.as_ref().map(Id::as_str),
+                d.ordering_key,
+                sequence as i64,
+                payload,
+                DeliveryStatus::Pending.as_str(),
+                millis(&d.created_at),
+                millis(&d.created_at),
+            ])?;
+    }
+    Ok(())
+}
+
+/// The customer fields the SaaS system owns, in the order of the upsert's parameters.
+const SYNCED_CUSTOMER_COLUMNS: [&str; 16] = [
+    "service_provider_name",
+    "name",
+    "contact_person",
+    "phone",
+    "email",
+    "region",
+    "software_version",
+    "port_count",
+    "purchase_date",
+    "expiry_date",
+    "login_frequency",
+    "feature_usage",
+    "data_input",
+    "training_completion",
+    "usage_updated_at",
+    "last_active_time",
+];
+
 /// What an idempotency key holds, if it was used: the kind and id of what it created.
 fn used_idempotency_key(transaction: &Connection, provider: &Id, key: &Id) -> rusqlite::Result<Option<(String, Id)>> {
     transaction
@@ -554,14 +604,141 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn customers_anywhere(&self, ids: &[Id]) -> AppResult<Vec<Customer>> {
+        let ids = ids.to_vec();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.read(move |c| {
+            let sql = format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id IN ({})", placeholders(ids.len()));
+            c.prepare(&sql)?.query_map(params_from_iter(id_values(&ids)), customer_from_row)?.collect()
+        })
+        .await
+    }
+
+    async fn save_customers(&self, customers: &[Customer]) -> AppResult<Vec<bool>> {
+        let customers = customers.to_vec();
+        self.write(move |t| {
+            let updates = SYNCED_CUSTOMER_COLUMNS.iter().map(|c| format!("{c} = excluded.{c}")).collect::<Vec<_>>();
+            let sql = format!(
+                "INSERT INTO customers (id, service_provider_id, status, created_at, updated_at, {synced})
+                 VALUES (?, ?, ?, ?, ?, {values})
+                 ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at, {updates}
+                 WHERE customers.service_provider_id = excluded.service_provider_id",
+                synced = SYNCED_CUSTOMER_COLUMNS.join(", "),
+                values = placeholders(SYNCED_CUSTOMER_COLUMNS.len()),
+                updates = updates.join(", "),
+            );
+            let mut saved = Vec::with_capacity(customers.len());
+            for c in &customers {
+                let changed = t.prepare_cached(&sql)?.execute(params![
+                    c.id.as_str(),
+                    c.service_provider_id.as_str(),
+                    c.stored_status.as_str(),
+                    time_text(&c.created_at),
+                    time_text(&c.updated_at),
+                    c.service_provider_name,
+                    c.name,
+                    c.contact_person,
+                    c.phone,
+                    c.email,
+                    c.region,
+                    c.software_version,
+                    c.port_count,
+                    time_text(&c.purchase_date),
+                    time_text(&c.expiry_date),
+                    c.usage.login_frequency,
+                    c.usage.feature_usage,
+                    c.usage.data_input,
+                    c.usage.training_completion,
+                    time_text(&c.usage_updated_at),
+                    time_text(&c.last_active_time),
+                ])?;
+                saved.push(changed == 1);
+            }
+            Ok(saved)
+        })
+        .await
+    }
+
+    async fn customers_with_stale_status(&self, now: Timestamp, limit: u32) -> AppResult<Vec<Customer>> {
+        self.read(move |c| {
+            let mut stale = Vec::new();
+            for status in CustomerStatus::ALL {
+                let (after, until) = status.expiry_range(now);
+                let mut conditions = Conditions::default();
+                conditions.push("status <> ?", [text(status.as_str())]);
+                if let Some(after) = after {
+                    conditions.push("expiry_date > ?", [Value::Text(time_text(&after))]);
+                }
+                if let Some(until) = until {
+                    conditions.push("expiry_date <= ?", [Value::Text(time_text(&until))]);
+                }
+                let left = i64::from(limit) - stale.len() as i64;
+                if left <= 0 {
+                    break;
+                }
+                conditions.values.push(Value::Integer(left));
+                let sql = format!(
+                    "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE {} ORDER BY expiry_date, id LIMIT ?",
+                    conditions.sql()
+                );
+                let found = c
+                    .prepare_cached(&sql)?
+                    .query_map(params_from_iter(&conditions.values), customer_from_row)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                stale.extend(found);
+            }
+            Ok(stale)
+        })
+        .await
+    }
+
+    async fn apply_customer_status(&self, change: &CustomerStatusChange) -> AppResult<Option<Vec<EventRecord>>> {
+        let change = change.clone();
+        self.write(move |t| {
+            let updated = t
+                .prepare_cached(
+                    "UPDATE customers SET status = ? WHERE id = ? AND service_provider_id = ? AND status = ?",
+                )?
+                .execute(params![
+                    change.to.as_str(),
+                    change.customer_id.as_str(),
+                    change.provider_id.as_str(),
+                    change.from.as_str()
+                ])?;
+            if updated == 0 {
+                return Ok(None);
+            }
+            let Some(alert) = &change.alert else { return Ok(Some(Vec::new())) };
+            let exists: bool = t
+                .prepare_cached("SELECT EXISTS (SELECT 1 FROM notifications WHERE id = ?)")?
+                .query_row([alert.id.as_str()], |row| row.get(0))?;
+            if exists {
+                return Ok(Some(Vec::new()));
+            }
+            let event = notification_event(t, alert)?;
+            queue_outbox(t, &change.outbox, event.cursor)?;
+            Ok(Some(vec![event]))
+        })
+        .await
+    }
+
+    /// The embedded store keeps no copy of the usage score: it is computed from the stored
+    /// measures whenever a customer is read, so there is nothing to rewrite.
+    async fn reconcile_usage_scores(&self) -> AppResult<u64> {
+        Ok(0)
+    }
+
     async fn insert_ticket(
         &self,
         ticket: &Ticket,
         notification: &Notification,
         idempotency_key: Option<&Id>,
+        outbox: &[OutboxDraft],
     ) -> AppResult<Written<Ticket>> {
         let (provider, key) = (ticket.service_provider_id.clone(), idempotency_key.cloned());
-        let (stored, notification) = (ticket.clone(), notification.clone());
+        let (stored, notification, outbox) = (ticket.clone(), notification.clone(), outbox.to_vec());
         let ticket = stored.clone();
         let outcome = self
             .write(move |t| {
@@ -607,6 +784,7 @@ impl Store for SqliteStore {
                     Some(&ticket.customer_id),
                     ticket.created_at,
                 )?;
+                queue_outbox(t, &outbox, ticket_event.cursor)?;
                 Ok(KeyedWrite::Created(vec![ticket_event, notification_event(t, &notification)?]))
             })
             .await?;
@@ -694,6 +872,7 @@ impl Store for SqliteStore {
             let provider = &ticket.service_provider_id;
             let ticket_event =
                 log_event(t, provider, EventKind::Ticket, &ticket.id, Some(&ticket.customer_id), ticket.updated_at)?;
+            queue_outbox(t, &change.outbox, ticket_event.cursor)?;
             Ok(Some(vec![ticket_event, notification_event(t, &change.notification)?]))
         })
         .await
@@ -787,9 +966,10 @@ impl Store for SqliteStore {
         &self,
         message: &ChatMessage,
         idempotency_key: Option<&Id>,
+        outbox: &[OutboxDraft],
     ) -> AppResult<Written<ChatMessage>> {
         let (provider, key) = (message.service_provider_id.clone(), idempotency_key.cloned());
-        let m = message.clone();
+        let (m, outbox) = (message.clone(), outbox.to_vec());
         let outcome = self
             .write(move |t| {
                 let provider = &m.service_provider_id;
@@ -814,6 +994,7 @@ impl Store for SqliteStore {
                     m.status.as_str(),
                 ])?;
                 let event = log_event(t, provider, EventKind::ChatMessage, &m.id, Some(&m.customer_id), m.timestamp)?;
+                queue_outbox(t, &outbox, event.cursor)?;
                 Ok(KeyedWrite::Created(vec![event]))
             })
             .await?;
@@ -925,6 +1106,195 @@ impl Store for SqliteStore {
                 .map(|cursor| cursor as Cursor)
         })
         .await
+    }
+
+    async fn wechat_openid(&self, provider: &Id) -> AppResult<Option<String>> {
+        let provider = provider.clone();
+        self.read(move |c| {
+            c.prepare_cached("SELECT openid FROM wechat_bindings WHERE provider_id = ?")?
+                .query_row([provider.as_str()], |row| row.get(0))
+                .optional()
+        })
+        .await
+    }
+
+    async fn bind_wechat_openid(&self, provider: &Id, openid: &str, at: Timestamp) -> AppResult<()> {
+        let (provider, openid) = (provider.clone(), openid.to_owned());
+        self.write(move |t| {
+            t.execute(
+                "INSERT INTO wechat_bindings (provider_id, openid, bound_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (provider_id) DO UPDATE SET openid = ?2, bound_at = ?3",
+                params![provider.as_str(), openid, time_text(&at)],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> AppResult<Vec<OutboxEntry>> {
+        let owner = owner.to_owned();
+        let (now, lease_until) = (millis(&now), millis(&lease_until));
+        self.write(move |t| {
+            let pending = DeliveryStatus::Pending.as_str();
+            let heads = t
+                .prepare_cached(&format!(
+                    "SELECT {OUTBOX_COLUMNS} FROM outbox o
+                     WHERE o.status = ?1 AND o.next_attempt_at <= ?2 AND (o.lease_until IS NULL OR o.lease_until <= ?2)
+                       AND NOT EXISTS (
+                           SELECT 1 FROM outbox p
+                           WHERE p.status = ?1 AND p.ordering_key = o.ordering_key
+                             AND (p.sequence < o.sequence OR (p.sequence = o.sequence AND p.id < o.id)))
+                     ORDER BY o.next_attempt_at, o.sequence
+                     LIMIT ?3"
+                ))?
+                .query_map(params![pending, now, limit], outbox_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            for entry in &heads {
+                t.prepare_cached("UPDATE outbox SET lease_owner = ?, lease_until = ? WHERE id = ?")?
+                    .execute(params![owner, lease_until, entry.draft.id.as_str()])?;
+            }
+            Ok(heads)
+        })
+        .await
+    }
+
+    async fn complete_delivery(&self, id: &Id, at: Timestamp) -> AppResult<()> {
+        let id = id.clone();
+        self.write(move |t| {
+            t.prepare_cached(
+                "UPDATE outbox SET status = ?, delivered_at = ?, attempts = attempts + 1, lease_owner = NULL,
+                     lease_until = NULL
+                 WHERE id = ? AND status = ?",
+            )?
+            .execute(params![
+                DeliveryStatus::Delivered.as_str(),
+                millis(&at),
+                id.as_str(),
+                DeliveryStatus::Pending.as_str()
+            ])
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn fail_delivery(
+        &self,
+        id: &Id,
+        owner: &str,
+        error: &str,
+        retry_at: Option<Timestamp>,
+        at: Timestamp,
+    ) -> AppResult<()> {
+        let (id, owner, error) = (id.clone(), owner.to_owned(), error.to_owned());
+        self.write(move |t| {
+            let (status, next, dead_at) = match retry_at {
+                Some(retry_at) => (DeliveryStatus::Pending, millis(&retry_at), None),
+                None => (DeliveryStatus::Dead, millis(&at), Some(millis(&at))),
+            };
+            t.prepare_cached(
+                "UPDATE outbox SET status = ?, attempts = attempts + 1, next_attempt_at = ?, last_error = ?,
+                     dead_at = ?, lease_owner = NULL, lease_until = NULL
+                 WHERE id = ? AND status = ? AND lease_owner = ?",
+            )?
+            .execute(params![
+                status.as_str(),
+                next,
+                error,
+                dead_at,
+                id.as_str(),
+                DeliveryStatus::Pending.as_str(),
+                owner
+            ])
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn dead_letters(&self, limit: u32) -> AppResult<Vec<OutboxEntry>> {
+        self.read(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE status = ? ORDER BY dead_at, sequence, id LIMIT ?"
+            ))?
+            .query_map(params![DeliveryStatus::Dead.as_str(), limit], outbox_from_row)?
+            .collect()
+        })
+        .await
+    }
+
+    async fn replay_dead_letters(&self, ids: Option<&[Id]>, at: Timestamp) -> AppResult<u64> {
+        if ids.is_some_and(<[Id]>::is_empty) {
+            return Ok(0);
+        }
+        let ids = ids.map(<[Id]>::to_vec);
+        self.write(move |t| {
+            let mut sql = "UPDATE outbox SET status = ?, attempts = 0, next_attempt_at = ?, dead_at = NULL,
+                     lease_owner = NULL, lease_until = NULL
+                 WHERE status = ?"
+                .to_owned();
+            let mut values = vec![
+                text(DeliveryStatus::Pending.as_str()),
+                Value::Integer(millis(&at)),
+                text(DeliveryStatus::Dead.as_str()),
+            ];
+            if let Some(ids) = &ids {
+                sql.push_str(&format!(" AND id IN ({})", placeholders(ids.len())));
+                values.extend(id_values(ids));
+            }
+            t.execute(&sql, params_from_iter(values)).map(|n| n as u64)
+        })
+        .await
+    }
+
+    async fn outbox_counts(&self) -> AppResult<OutboxCounts> {
+        self.read(|c| {
+            let mut counts = OutboxCounts::default();
+            let mut statement = c.prepare_cached("SELECT status, COUNT(*) FROM outbox GROUP BY status")?;
+            let mut rows = statement.query([])?;
+            while let Some(row) = rows.next()? {
+                let n = row.get::<_, i64>(1)?.max(0) as u64;
+                match DeliveryStatus::parse(&row.get::<_, String>(0)?) {
+                    Some(DeliveryStatus::Pending) => counts.pending = n,
+                    Some(DeliveryStatus::Delivered) => counts.delivered = n,
+                    Some(DeliveryStatus::Dead) => counts.dead = n,
+                    None => {}
+                }
+            }
+            Ok(counts)
+        })
+        .await
+    }
+
+    async fn prune_outbox(&self, before: Timestamp) -> AppResult<u64> {
+        self.write(move |t| {
+            t.prepare_cached("DELETE FROM outbox WHERE status = ? AND delivered_at < ?")?
+                .execute(params![DeliveryStatus::Delivered.as_str(), millis(&before)])
+                .map(|n| n as u64)
+        })
+        .await
+    }
+
+    async fn acquire_lease(&self, name: &str, owner: &str, until: Timestamp, now: Timestamp) -> AppResult<bool> {
+        let (name, owner) = (name.to_owned(), owner.to_owned());
+        self.write(move |t| {
+            t.prepare_cached(
+                "INSERT INTO leases (name, owner, until) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO UPDATE SET owner = ?2, until = ?3 WHERE leases.until <= ?4 OR leases.owner = ?2",
+            )?
+            .execute(params![name, owner, millis(&until), millis(&now)])
+            .map(|changed| changed == 1)
+        })
+        .await
+    }
+
+    async fn release_lease(&self, name: &str, owner: &str) -> AppResult<()> {
+        let (name, owner) = (name.to_owned(), owner.to_owned());
+        self.write(move |t| t.execute("DELETE FROM leases WHERE name = ? AND owner = ?", [name, owner]).map(drop)).await
     }
 }
 

@@ -2,9 +2,10 @@
 //! outside its value set means the file was edited by hand and is reported, not guessed at.
 
 use crate::domain::{
-    format_time, ChatMessage, ChatSender, ChatStatus, Cursor, Customer, CustomerStatus, EscalationStatus, EventKind,
-    EventRecord, HistoryEntry, Id, Notification, NotificationType, ProviderStatus, ReadStatus, ServiceProvider, Ticket,
-    TicketStatus, TicketType, Timestamp, UsageMetrics,
+    format_time, ChatMessage, ChatSender, ChatStatus, Cursor, Customer, CustomerStatus, DeliveryStatus,
+    EscalationStatus, EventKind, EventRecord, HistoryEntry, Id, Notification, NotificationType, OutboxDraft,
+    OutboxEntry, OutboxTarget, ProviderStatus, ReadStatus, ServiceProvider, Ticket, TicketStatus, TicketType,
+    Timestamp, UsageMetrics,
 };
 use rusqlite::types::Type;
 use rusqlite::Row;
@@ -31,8 +32,28 @@ pub const EVENT_COLUMNS: &str = "provider_id, cursor, kind, subject_id, customer
 pub const CHAT_COLUMNS: &str = "id, service_provider_id, service_provider_name, customer_id, customer_name, \
      sender_type, content, timestamp, status";
 
+pub const OUTBOX_COLUMNS: &str = "id, target, event_type, provider_id, customer_id, ordering_key, sequence, payload, \
+     status, attempts, next_attempt_at, last_error, created_at, delivered_at, dead_at";
+
 pub fn time_text(time: &Timestamp) -> String {
     format_time(time)
+}
+
+/// A time as the outbox and the leases keep it: Unix milliseconds.
+pub fn millis(time: &Timestamp) -> i64 {
+    time.timestamp_millis()
+}
+
+fn time_from_millis(row: &Row<'_>, index: usize) -> rusqlite::Result<Timestamp> {
+    let value: i64 = row.get(index)?;
+    chrono::DateTime::from_timestamp_millis(value).ok_or_else(|| conversion_error(index, format!("bad time {value}")))
+}
+
+fn optional_time_from_millis(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<Timestamp>> {
+    match row.get::<_, Option<i64>>(index)? {
+        None => Ok(None),
+        Some(_) => time_from_millis(row, index).map(Some),
+    }
 }
 
 fn conversion_error(index: usize, message: String) -> rusqlite::Error {
@@ -188,5 +209,28 @@ pub fn event_from_row(row: &Row<'_>) -> rusqlite::Result<EventRecord> {
         subject_id: id(row, 3)?,
         customer_id: optional_id(row, 4)?,
         at: parse_time(row, 5)?,
+    })
+}
+
+pub fn outbox_from_row(row: &Row<'_>) -> rusqlite::Result<OutboxEntry> {
+    let payload: String = row.get(7)?;
+    Ok(OutboxEntry {
+        draft: OutboxDraft {
+            id: id(row, 0)?,
+            target: parse_value(row, 1, OutboxTarget::parse)?,
+            event_type: row.get(2)?,
+            provider_id: id(row, 3)?,
+            customer_id: optional_id(row, 4)?,
+            ordering_key: row.get(5)?,
+            payload: serde_json::from_str(&payload).map_err(|e| conversion_error(7, format!("bad payload: {e}")))?,
+            created_at: time_from_millis(row, 12)?,
+        },
+        sequence: row.get::<_, i64>(6)?.max(0) as Cursor,
+        status: parse_value(row, 8, DeliveryStatus::parse)?,
+        attempts: row.get::<_, i64>(9)?.clamp(0, i64::from(u32::MAX)) as u32,
+        next_attempt_at: time_from_millis(row, 10)?,
+        last_error: row.get(11)?,
+        delivered_at: optional_time_from_millis(row, 13)?,
+        dead_at: optional_time_from_millis(row, 14)?,
     })
 }

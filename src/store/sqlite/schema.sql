@@ -142,3 +142,45 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
     created_at  TEXT NOT NULL,
     PRIMARY KEY (provider_id, key)
 ) WITHOUT ROWID;
+
+-- Customers whose stored status lags behind their expiry date (the status job).
+CREATE INDEX IF NOT EXISTS customers_by_expiry_status ON customers (expiry_date, status);
+
+-- The outbox (see domain::outbox): deliveries to other systems, written in the transaction of the
+-- change that caused them. Its times are Unix milliseconds (backoff and leases need less than a
+-- second). The dispatcher claims the first pending delivery of each ordering key.
+CREATE TABLE IF NOT EXISTS outbox (
+    id              TEXT PRIMARY KEY,
+    target          TEXT NOT NULL,
+    event_type      TEXT NOT NULL,
+    provider_id     TEXT NOT NULL,
+    customer_id     TEXT,
+    ordering_key    TEXT NOT NULL,
+    sequence        INTEGER NOT NULL,
+    payload         TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    attempts        INTEGER NOT NULL,
+    next_attempt_at INTEGER NOT NULL,
+    lease_owner     TEXT,
+    lease_until     INTEGER,
+    last_error      TEXT,
+    created_at      INTEGER NOT NULL,
+    delivered_at    INTEGER,
+    dead_at         INTEGER
+);
+CREATE INDEX IF NOT EXISTS outbox_queue ON outbox (status, ordering_key, sequence, id);
+CREATE INDEX IF NOT EXISTS outbox_by_status_time ON outbox (status, delivered_at);
+
+-- Named leases: one server process at a time runs a scheduled job. `until` in Unix milliseconds.
+CREATE TABLE IF NOT EXISTS leases (
+    name  TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    until INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- The WeChat openid of each provider's mini-program user (bindWechat).
+CREATE TABLE IF NOT EXISTS wechat_bindings (
+    provider_id TEXT PRIMARY KEY REFERENCES providers(id),
+    openid      TEXT NOT NULL,
+    bound_at    TEXT NOT NULL
+) WITHOUT ROWID;

@@ -1,0 +1,206 @@
+//! The inbound webhooks of the integration layer, each signed (see
+//! [`crate::integration::signature`]) and answered in the envelope `{code, message, data}`:
+//!
+//! | route | from | on when |
+//! | --- | --- | --- |
+//! | `POST /integrations/cs/messages` | the PC customer-service system: a customer's chat message | `CS_WEBHOOK_SECRET` is set |
+//! | `POST /integrations/saas/customers` | the SaaS system: customers with their usage measures | `SAAS_WEBHOOK_SECRET` is set |
+//!
+//! A route that is off answers 404, like any unknown path. The signature is checked on the raw
+//! body before anything else (401 when missing, wrong or stale); then the body (400), then the
+//! rules (404 for an unknown customer).
+
+use super::AppState;
+use crate::config::IntegrationSettings;
+use crate::domain::{format_time, Id, TextLimit};
+use crate::error::AppError;
+use crate::integration::signature::{verify, SignatureError, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use crate::service::input;
+use crate::service::integrations::{InboundChatMessage, RecordOutcome, MAX_SYNC_RECORDS};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use tower_http::limit::RequestBodyLimitLayer;
+
+/// Set on the answer to a retried delivery of a message already received (the body is the same
+/// as the first time's).
+pub const DUPLICATE_HEADER: &str = "x-pd-duplicate";
+/// A customer's chat message: 2,000 characters of content and a few ids.
+const MAX_MESSAGE_BODY_BYTES: usize = 64 * 1024;
+/// A sync batch: up to [`MAX_SYNC_RECORDS`] customers of about a kilobyte.
+const MAX_SYNC_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// Checks the signatures of one sender.
+struct Verifier {
+    secret: Vec<u8>,
+    tolerance: Duration,
+}
+
+impl Verifier {
+    /// The 401 answer for a request whose signature does not hold, if it does not.
+    fn refusal(&self, headers: &HeaderMap, body: &[u8]) -> Option<Response> {
+        let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+        let now = chrono::Utc::now().timestamp();
+        let error = verify(&self.secret, header(TIMESTAMP_HEADER), header(SIGNATURE_HEADER), body, now, self.tolerance)
+            .err()?;
+        let message = match error {
+            SignatureError::Malformed => "缺少签名或签名格式不正确（需要X-PD-Timestamp与X-PD-Signature）",
+            SignatureError::Stale => "签名时间戳已过期或与服务器时间相差过大",
+            SignatureError::Mismatch => "签名无效",
+        };
+        tracing::warn!(?error, "an inbound webhook was refused");
+        Some(envelope(StatusCode::UNAUTHORIZED, message, Value::Null))
+    }
+}
+
+/// The routes of the integrations that are configured.
+pub fn routes(settings: &IntegrationSettings) -> Router<AppState> {
+    let mut router = Router::new();
+    if let Some(secret) = &settings.cs_secret {
+        let verifier =
+            Arc::new(Verifier { secret: secret.as_bytes().to_vec(), tolerance: settings.signature_tolerance });
+        let handler = move |State(state): State<AppState>, headers: HeaderMap, body: Bytes| {
+            let verifier = verifier.clone();
+            async move { customer_message(state, &verifier, headers, body).await }
+        };
+        router = router.route(
+            "/integrations/cs/messages",
+            post(handler).layer(RequestBodyLimitLayer::new(MAX_MESSAGE_BODY_BYTES)),
+        );
+    }
+    if let Some(secret) = &settings.saas_secret {
+        let verifier =
+            Arc::new(Verifier { secret: secret.as_bytes().to_vec(), tolerance: settings.signature_tolerance });
+        let handler = move |State(state): State<AppState>, headers: HeaderMap, body: Bytes| {
+            let verifier = verifier.clone();
+            async move { sync_customers(state, &verifier, headers, body).await }
+        };
+        router = router.route(
+            "/integrations/saas/customers",
+            post(handler).layer(RequestBodyLimitLayer::new(MAX_SYNC_BODY_BYTES)),
+        );
+    }
+    router
+}
+
+fn envelope(status: StatusCode, message: &str, data: Value) -> Response {
+    (status, Json(json!({ "code": status.as_u16(), "message": message, "data": data }))).into_response()
+}
+
+fn failure(error: AppError) -> Response {
+    if let AppError::Internal(detail) | AppError::Unavailable(detail) = &error {
+        tracing::error!(code = error.code(), %detail, "an inbound webhook failed");
+    }
+    let status = StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    envelope(status, &error.to_string(), Value::Null)
+}
+
+fn json_object(body: &[u8]) -> Option<Map<String, Value>> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(object)) => Some(object),
+        _ => None,
+    }
+}
+
+fn not_an_object() -> Response {
+    failure(AppError::BadInput { field: None, message: "请求体应为JSON对象".to_owned() })
+}
+
+/// `POST /integrations/cs/messages` `{messageId, customerId, content, sentAt?}`.
+async fn customer_message(state: AppState, verifier: &Verifier, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(refused) = verifier.refusal(&headers, &body) {
+        return refused;
+    }
+    let Some(fields) = json_object(&body) else { return not_an_object() };
+    let text = |name: &str| fields.get(name).and_then(Value::as_str).unwrap_or_default();
+    let parsed = (|| {
+        let message_id = input::id(text("messageId"), "messageId", "消息ID")?;
+        let customer_id = input::id(text("customerId"), "customerId", "客户ID")?;
+        let content = input::text(text("content"), TextLimit::CHAT_CONTENT)?;
+        let sent_at = match fields.get("sentAt") {
+            None | Some(Value::Null) => None,
+            Some(value) => Some(
+                value
+                    .as_str()
+                    .and_then(|text| chrono::DateTime::parse_from_rfc3339(text).ok())
+                    .map(|time| {
+                        use chrono::SubsecRound;
+                        time.with_timezone(&chrono::Utc).trunc_subsecs(0)
+                    })
+                    .ok_or_else(|| AppError::bad_input("sentAt", "发送时间应为RFC 3339时间，如2026-01-29T10:00:00Z"))?,
+            ),
+        };
+        Ok::<_, AppError>(InboundChatMessage { message_id, customer_id, content, sent_at })
+    })();
+    let inbound = match parsed {
+        Ok(inbound) => inbound,
+        Err(error) => return failure(error),
+    };
+    let sender_id: Id = inbound.message_id.clone();
+    match state.services.integrations.receive_customer_message(inbound).await {
+        Ok(received) => {
+            let message = &received.message;
+            let data = json!({
+                "messageId": sender_id.as_str(),
+                "chatMessageId": message.id.as_str(),
+                "customerId": message.customer_id.as_str(),
+                "serviceProviderId": message.service_provider_id.as_str(),
+                "timestamp": format_time(&message.timestamp),
+            });
+            let mut response = envelope(StatusCode::OK, "接收成功", data);
+            if received.duplicate {
+                response.headers_mut().insert(DUPLICATE_HEADER, HeaderValue::from_static("true"));
+            }
+            response
+        }
+        Err(error) => failure(error),
+    }
+}
+
+/// `POST /integrations/saas/customers` `{customers: [...]}`.
+async fn sync_customers(state: AppState, verifier: &Verifier, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(refused) = verifier.refusal(&headers, &body) {
+        return refused;
+    }
+    let Some(fields) = json_object(&body) else { return not_an_object() };
+    let Some(records) = fields.get("customers").and_then(Value::as_array) else {
+        return failure(AppError::bad_input("customers", "customers应为客户数组"));
+    };
+    if records.len() > MAX_SYNC_RECORDS {
+        return failure(AppError::bad_input("customers", format!("一次最多同步{MAX_SYNC_RECORDS}个客户")));
+    }
+    let results = match state.services.integrations.sync_customers(records).await {
+        Ok(results) => results,
+        Err(error) => return failure(error),
+    };
+    let count = |kind: &str| results.iter().filter(|r| r.outcome.as_str() == kind).count();
+    let items: Vec<Value> = results
+        .iter()
+        .map(|r| {
+            let mut item = json!({ "index": r.index, "id": r.id, "result": r.outcome.as_str() });
+            if let Some(score) = r.usage_score {
+                item["usageScore"] = json!(score);
+            }
+            if let RecordOutcome::Refused(errors) = &r.outcome {
+                item["errors"] =
+                    errors.iter().map(|(field, message)| json!({ "field": field, "message": message })).collect();
+            }
+            item
+        })
+        .collect();
+    let data = json!({
+        "received": results.len(),
+        "created": count("created"),
+        "updated": count("updated"),
+        "unchanged": count("unchanged"),
+        "refused": count("refused"),
+        "results": items,
+    });
+    envelope(StatusCode::OK, "同步完成", data)
+}

@@ -1,0 +1,135 @@
+//! The outbox dispatcher: delivers what the writes queued, at least once, in order per
+//! conversation, with exponential backoff and jitter, surviving restarts and sharing the work
+//! with other processes.
+//!
+//! Each pass claims (with a lease of `OUTBOX_LEASE_SECONDS`) the deliveries that are due and first
+//! in their conversation, sends them concurrently (they belong to different conversations), and
+//! records each outcome: delivered; or failed, due again after [`backoff`]; or, after
+//! `OUTBOX_MAX_ATTEMPTS` attempts or a refusal for good, a dead letter. All of that state is in the
+//! store, so a restarted process picks up where the last one stopped, and a delivery whose process
+//! died while sending it is taken over by any process once its lease runs out (it is then sent
+//! again, with the same delivery id: at least once, not exactly once).
+//!
+//! A pass runs when a write of this process queued something ([`Outbound::queued`] wakes the
+//! dispatcher at once), and otherwise every `OUTBOX_POLL_INTERVAL_MS` (deliveries queued by other
+//! processes, retries falling due, leases running out).
+
+use super::{Delivery, Transport};
+use crate::config::OutboxSettings;
+use crate::domain::outbox::backoff;
+use crate::domain::{OutboxEntry, OutboxTarget, Timestamp};
+use crate::error::AppResult;
+use crate::service::outbound::Outbound;
+use crate::store::SharedStore;
+use chrono::Utc;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// How many deliveries (of different conversations) one pass sends at most.
+const BATCH: u32 = 32;
+
+pub struct Dispatcher {
+    store: SharedStore,
+    transports: HashMap<OutboxTarget, Arc<dyn Transport>>,
+    settings: OutboxSettings,
+    /// This process, as the owner of the leases it takes.
+    owner: String,
+    outbound: Arc<Outbound>,
+}
+
+impl Dispatcher {
+    pub fn new(
+        store: SharedStore,
+        transports: HashMap<OutboxTarget, Arc<dyn Transport>>,
+        settings: OutboxSettings,
+        owner: String,
+        outbound: Arc<Outbound>,
+    ) -> Dispatcher {
+        Dispatcher { store, transports, settings, owner, outbound }
+    }
+
+    /// Runs passes until `stop` turns true; the pass in progress is finished first, so no
+    /// delivery is left leased to a process that is gone.
+    pub fn spawn(self, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut failures = 0u32;
+            while !*stop.borrow() {
+                let sent = match self.pass().await {
+                    Ok(sent) => {
+                        failures = 0;
+                        sent
+                    }
+                    Err(error) => {
+                        failures = failures.saturating_add(1);
+                        if failures == 1 || failures.is_multiple_of(60) {
+                            tracing::warn!(%error, failures, "the outbox could not be read; trying again");
+                        }
+                        0
+                    }
+                };
+                if sent > 0 {
+                    continue;
+                }
+                tokio::select! {
+                    () = self.outbound.woken() => {}
+                    () = tokio::time::sleep(self.settings.poll_interval) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+        })
+    }
+
+    /// Claims what is due and sends it; answers how many deliveries were attempted.
+    pub async fn pass(&self) -> AppResult<usize> {
+        let now = Utc::now();
+        let lease_until = after(now, self.settings.lease);
+        let claimed = self.store.claim_deliveries(&self.owner, now, lease_until, BATCH).await?;
+        let attempts = claimed.iter().map(|entry| self.attempt(entry));
+        futures_util::future::join_all(attempts).await;
+        Ok(claimed.len())
+    }
+
+    async fn attempt(&self, entry: &OutboxEntry) {
+        let draft = &entry.draft;
+        let outcome = match self.transports.get(&draft.target) {
+            Some(transport) => transport.deliver(entry).await,
+            None => Delivery::Retry(format!("no {} transport is configured", draft.target.as_str())),
+        };
+        let now = Utc::now();
+        let attempts = entry.attempts + 1;
+        let recorded = match &outcome {
+            Delivery::Delivered => self.store.complete_delivery(&draft.id, now).await,
+            Delivery::Retry(error) if attempts < self.settings.max_attempts => {
+                let wait = backoff(attempts, self.settings.base_delay, self.settings.max_delay, random_fraction());
+                let retry_at = after(now, wait);
+                tracing::info!(delivery = %draft.id, attempts, %error, retry_in_ms = wait.as_millis() as u64, "delivery failed; will retry");
+                self.store.fail_delivery(&draft.id, &self.owner, error, Some(retry_at), now).await
+            }
+            Delivery::Retry(error) | Delivery::Refused(error) => {
+                tracing::warn!(delivery = %draft.id, event = %draft.event_type, attempts, %error, "delivery is now a dead letter");
+                self.store.fail_delivery(&draft.id, &self.owner, error, None, now).await
+            }
+        };
+        if let Err(error) = recorded {
+            // The lease runs out and the delivery is sent again: a duplicate, never a loss.
+            tracing::warn!(delivery = %draft.id, %error, "the outcome of a delivery could not be recorded");
+        }
+    }
+}
+
+/// A number in `[0, 1)` for the jitter.
+fn random_fraction() -> f64 {
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        return 0.5;
+    }
+    (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// `wait` after `now` (the settings bound every wait to well within what a time can hold).
+pub fn after(now: Timestamp, wait: Duration) -> Timestamp {
+    chrono::Duration::from_std(wait).ok().and_then(|wait| now.checked_add_signed(wait)).unwrap_or(now)
+}

@@ -1,0 +1,209 @@
+//! The scheduled jobs (spec 7.3, 定时同步). Each is idempotent (a second run right after the first
+//! changes nothing) and runs in one process at a time, under a lease in the store. They run every
+//! `JOB_INTERVAL_SECONDS` in the server (`crate::integration::scheduler`) and on demand with
+//! `provider-desk run-jobs`.
+//!
+//! | job | what it does |
+//! | --- | --- |
+//! | `customer-status` | moves each customer's stored status to what its expiry date gives now; a customer entering `expiring` or `expired` gets the provider a `customer_alert` notification (and a WeChat message, when configured and the provider is not connected), once per customer per status per expiry date |
+//! | `unresolved-issues` | nothing to do: `unresolvedIssues` is counted from the tickets whenever a customer is read, never stored, so it cannot drift; the job only says so |
+//! | `usage-scores` | rewrites stored copies of the usage score that differ from what the stored measures give (MongoDB keeps one, `usageScore`, for readers of the raw data; SQLite keeps none, the score is computed at read time) |
+//! | `outbox-prune` | deletes outbox entries delivered more than `OUTBOX_RETENTION_DAYS` ago (dead letters are kept until replayed) |
+
+use super::outbound::Outbound;
+use super::realtime::Realtime;
+use crate::config::OutboxSettings;
+use crate::domain::{
+    format_time, now, Customer, CustomerStatus, Id, Notification, NotificationType, ReadStatus, Timestamp,
+};
+use crate::error::AppResult;
+use crate::integration::dispatcher::after;
+use crate::store::{CustomerStatusChange, SharedStore};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Customers read per batch by the status job.
+const STATUS_BATCH: u32 = 200;
+/// How long a run started on demand may hold its job's lease, at most.
+const ON_DEMAND_LEASE: Duration = Duration::from_secs(600);
+
+/// One of the scheduled jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Job {
+    CustomerStatus,
+    UnresolvedIssues,
+    UsageScores,
+    OutboxPrune,
+}
+
+impl Job {
+    pub const ALL: [Job; 4] = [Job::CustomerStatus, Job::UnresolvedIssues, Job::UsageScores, Job::OutboxPrune];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Job::CustomerStatus => "customer-status",
+            Job::UnresolvedIssues => "unresolved-issues",
+            Job::UsageScores => "usage-scores",
+            Job::OutboxPrune => "outbox-prune",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Job> {
+        Job::ALL.into_iter().find(|job| job.name() == name)
+    }
+
+    fn lease(self) -> String {
+        format!("job:{}", self.name())
+    }
+}
+
+/// What a run of a job did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobReport {
+    pub job: Job,
+    /// How many things it changed (customers, scores, entries).
+    pub changed: u64,
+    pub summary: String,
+}
+
+#[derive(Clone)]
+pub struct JobService {
+    store: SharedStore,
+    realtime: Arc<Realtime>,
+    outbound: Arc<Outbound>,
+    outbox: OutboxSettings,
+}
+
+impl JobService {
+    pub fn new(
+        store: SharedStore,
+        realtime: Arc<Realtime>,
+        outbound: Arc<Outbound>,
+        outbox: OutboxSettings,
+    ) -> JobService {
+        JobService { store, realtime, outbound, outbox }
+    }
+
+    /// Runs the job now unless another run of it (in any process) is in progress; `None` if one
+    /// is. Runs hold the job's lease (`job:<name>`) while they last.
+    pub async fn run_now(&self, job: Job, owner: &str) -> AppResult<Option<JobReport>> {
+        let at = now();
+        if !self.store.acquire_lease(&job.lease(), owner, after(at, ON_DEMAND_LEASE), at).await? {
+            return Ok(None);
+        }
+        let report = self.run(job).await;
+        self.store.release_lease(&job.lease(), owner).await?;
+        report.map(Some)
+    }
+
+    /// Runs the job if `interval` has passed since any process last ran it on schedule; `None` if
+    /// it was not due (or a run is in progress). The interval is a second lease
+    /// (`job:<name>:interval`), taken under a name of this run and kept after it: only its expiry
+    /// makes the job due again, in this process or another. A run that fails gives it back, so the
+    /// next look tries again.
+    pub async fn run_scheduled(&self, job: Job, owner: &str, interval: Duration) -> AppResult<Option<JobReport>> {
+        let at = now();
+        let (spacing, this_run) = (format!("{}:interval", job.lease()), format!("{owner}@{}", at.timestamp_millis()));
+        if !self.store.acquire_lease(&spacing, &this_run, after(at, interval), at).await? {
+            return Ok(None);
+        }
+        match self.run_now(job, owner).await {
+            Ok(Some(report)) => Ok(Some(report)),
+            other => {
+                let _ = self.store.release_lease(&spacing, &this_run).await;
+                other
+            }
+        }
+    }
+
+    async fn run(&self, job: Job) -> AppResult<JobReport> {
+        let (changed, summary) = match job {
+            Job::CustomerStatus => {
+                let (changed, alerts) = self.customer_status().await?;
+                (changed, format!("{changed} customer statuses updated, {alerts} alerts sent"))
+            }
+            Job::UnresolvedIssues => {
+                (0, "unresolvedIssues is counted from the tickets at read time; nothing is stored to reconcile".into())
+            }
+            Job::UsageScores => {
+                let rewritten = self.store.reconcile_usage_scores().await?;
+                (rewritten, format!("{rewritten} stored usage scores rewritten from their measures"))
+            }
+            Job::OutboxPrune => {
+                let before =
+                    now() - chrono::Duration::from_std(self.outbox.retention).unwrap_or(chrono::Duration::days(7));
+                let pruned = self.store.prune_outbox(before).await?;
+                (pruned, format!("{pruned} delivered outbox entries older than {} removed", format_time(&before)))
+            }
+        };
+        Ok(JobReport { job, changed, summary })
+    }
+
+    /// Brings every stored status in line with the expiry date; answers how many customers
+    /// changed and how many alerts were written.
+    async fn customer_status(&self) -> AppResult<(u64, u64)> {
+        let at = now();
+        let (mut changed, mut alerts) = (0, 0);
+        loop {
+            let stale = self.store.customers_with_stale_status(at, STATUS_BATCH).await?;
+            let mut progressed = false;
+            for customer in &stale {
+                let to = customer.status_at(at);
+                let alert = (to != CustomerStatus::Active).then(|| alert_notification(customer, to, at));
+                let outbox = match &alert {
+                    Some(_) => self.outbound.wechat_alert(&self.store, &self.realtime, customer, to, at).await,
+                    None => Vec::new(),
+                };
+                let change = CustomerStatusChange {
+                    provider_id: customer.service_provider_id.clone(),
+                    customer_id: customer.id.clone(),
+                    from: customer.stored_status,
+                    to,
+                    alert,
+                    outbox,
+                };
+                // `None`: another run changed it first; it is no longer stale.
+                if let Some(events) = self.store.apply_customer_status(&change).await? {
+                    progressed = true;
+                    changed += 1;
+                    if !events.is_empty() {
+                        alerts += 1;
+                        self.outbound.queued(change.outbox.len());
+                    }
+                    self.realtime.publish(events).await;
+                }
+            }
+            if !progressed || (stale.len() as u32) < STATUS_BATCH {
+                return Ok((changed, alerts));
+            }
+        }
+    }
+}
+
+/// The alert of a customer entering `status`. Its id is derived from the customer, the status and
+/// the expiry date: one alert per customer per status per subscription term.
+pub fn alert_notification(customer: &Customer, status: CustomerStatus, at: Timestamp) -> Notification {
+    let digest = Sha256::digest(format!("{}|{}|{}", customer.id, status.as_str(), format_time(&customer.expiry_date)));
+    let id: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+    let date = customer.expiry_date.format("%Y-%m-%d");
+    let (title, content) = match status {
+        CustomerStatus::Expired => {
+            ("客户已到期", format!("客户{}的服务已于{date}到期，请及时联系客户续费", customer.name))
+        }
+        _ => ("客户即将到期", format!("客户{}的服务将于{date}到期，请及时联系客户续费", customer.name)),
+    };
+    Notification {
+        id: Id::from_stored(format!("ma{id}")),
+        service_provider_id: customer.service_provider_id.clone(),
+        notification_type: NotificationType::CustomerAlert,
+        title: title.to_owned(),
+        content,
+        related_customer_id: Some(customer.id.clone()),
+        related_customer_name: Some(customer.name.clone()),
+        related_ticket_id: None,
+        read_status: ReadStatus::Unread,
+        created_at: at,
+        read_at: None,
+    }
+}

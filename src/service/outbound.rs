@@ -1,0 +1,290 @@
+//! What goes out to the other systems, decided here and queued in the outbox with the write that
+//! causes it (see `crate::domain::outbox`):
+//!
+//! | event type | when | to |
+//! | --- | --- | --- |
+//! | `chat.message` | a provider replies in a chat (spec 5.2.6 step 9) | the PC customer-service system |
+//! | `ticket.escalated` | a ticket is escalated (5.2.5 step 6) | the PC customer-service system |
+//! | `chat.escalated` | a chat is escalated into a ticket (5.2.6 step 16) | the PC customer-service system |
+//! | `ticket.resolved` | a ticket is resolved | the PC customer-service system |
+//! | `wechat.chat_message` | a customer writes while the provider is not connected | the provider's WeChat |
+//! | `wechat.customer_alert` | a customer becomes expiring or expired, the provider not connected | the provider's WeChat |
+//!
+//! Nothing is queued for a system that is not configured (`CS_WEBHOOK_URL`; `WECHAT_*` with the
+//! template of that kind), nor a WeChat message for a provider who has not bound the mini-program
+//! user's openid (`bindWechat`).
+
+use crate::config::WechatSettings;
+use crate::domain::{
+    format_time, new_id, ChatMessage, Customer, CustomerStatus, Id, OutboxDraft, OutboxTarget, Ticket, Timestamp,
+};
+use crate::store::SharedStore;
+use serde_json::{json, Value};
+use tokio::sync::Notify;
+
+use super::realtime::Realtime;
+
+/// The PC customer-service system's event types.
+pub const CHAT_MESSAGE: &str = "chat.message";
+pub const TICKET_ESCALATED: &str = "ticket.escalated";
+pub const CHAT_ESCALATED: &str = "chat.escalated";
+pub const TICKET_RESOLVED: &str = "ticket.resolved";
+/// The WeChat message kinds.
+pub const WECHAT_CHAT_MESSAGE: &str = "wechat.chat_message";
+pub const WECHAT_CUSTOMER_ALERT: &str = "wechat.customer_alert";
+
+/// The longest text WeChat takes in a `thing` field of a subscribe message.
+const WECHAT_THING_CHARS: usize = 20;
+
+/// The outbound policy, and the bell that wakes the dispatcher after a write queued something.
+pub struct Outbound {
+    customer_service: bool,
+    wechat: Option<WechatSettings>,
+    bell: Notify,
+}
+
+impl Outbound {
+    /// `customer_service`: whether `CS_WEBHOOK_URL` is set.
+    pub fn new(customer_service: bool, wechat: Option<WechatSettings>) -> Outbound {
+        Outbound { customer_service, wechat, bell: Notify::new() }
+    }
+
+    /// Whether events go to the PC customer-service system.
+    pub fn to_customer_service(&self) -> bool {
+        self.customer_service
+    }
+
+    /// Whether WeChat subscribe messages are sent at all (bindWechat works).
+    pub fn wechat_enabled(&self) -> bool {
+        self.wechat.is_some()
+    }
+
+    /// Wakes the dispatcher: call after a write that queued deliveries has committed.
+    pub fn queued(&self, drafts: usize) {
+        if drafts > 0 {
+            self.bell.notify_one();
+        }
+    }
+
+    /// Completes when [`Outbound::queued`] rang (or had rung since the last call).
+    pub async fn woken(&self) {
+        self.bell.notified().await;
+    }
+
+    fn customer_service_draft(
+        &self,
+        event_type: &str,
+        provider: &Id,
+        customer: &Id,
+        payload: Value,
+        at: Timestamp,
+    ) -> Vec<OutboxDraft> {
+        if !self.customer_service {
+            return Vec::new();
+        }
+        vec![OutboxDraft {
+            id: new_id("d"),
+            target: OutboxTarget::CustomerService,
+            event_type: event_type.to_owned(),
+            provider_id: provider.clone(),
+            customer_id: Some(customer.clone()),
+            ordering_key: OutboxDraft::conversation_key(provider, customer),
+            payload,
+            created_at: at,
+        }]
+    }
+
+    /// A provider's chat reply, synced to the PC side (5.2.6 step 9).
+    pub fn chat_reply(&self, message: &ChatMessage) -> Vec<OutboxDraft> {
+        let payload = json!({
+            "messageId": message.id.as_str(),
+            "customerId": message.customer_id.as_str(),
+            "customerName": message.customer_name,
+            "serviceProviderId": message.service_provider_id.as_str(),
+            "serviceProviderName": message.service_provider_name,
+            "senderType": message.sender_type.as_str(),
+            "content": message.content,
+            "timestamp": format_time(&message.timestamp),
+        });
+        let (provider, customer) = (&message.service_provider_id, &message.customer_id);
+        self.customer_service_draft(CHAT_MESSAGE, provider, customer, payload, message.timestamp)
+    }
+
+    /// A ticket escalated (5.2.5 step 6).
+    pub fn ticket_escalated(&self, ticket: &Ticket) -> Vec<OutboxDraft> {
+        self.ticket_event(TICKET_ESCALATED, ticket)
+    }
+
+    /// A chat escalated into a ticket (5.2.6 step 16).
+    pub fn chat_escalated(&self, ticket: &Ticket) -> Vec<OutboxDraft> {
+        self.ticket_event(CHAT_ESCALATED, ticket)
+    }
+
+    /// A ticket resolved.
+    pub fn ticket_resolved(&self, ticket: &Ticket) -> Vec<OutboxDraft> {
+        self.ticket_event(TICKET_RESOLVED, ticket)
+    }
+
+    fn ticket_event(&self, event_type: &str, t: &Ticket) -> Vec<OutboxDraft> {
+        let payload = json!({
+            "ticketId": t.id.as_str(),
+            "customerId": t.customer_id.as_str(),
+            "customerName": t.customer_name,
+            "serviceProviderId": t.service_provider_id.as_str(),
+            "title": t.title,
+            "content": t.content,
+            "type": t.ticket_type.as_str(),
+            "status": t.status.as_str(),
+            "escalationStatus": t.escalation_status.as_str(),
+            "escalationReason": t.escalation_reason,
+            "escalatedAt": t.escalated_at.as_ref().map(format_time),
+            "resolution": t.resolution,
+            "resolvedAt": t.resolved_at.as_ref().map(format_time),
+            "createdAt": format_time(&t.created_at),
+            "updatedAt": format_time(&t.updated_at),
+        });
+        self.customer_service_draft(event_type, &t.service_provider_id, &t.customer_id, payload, t.updated_at)
+    }
+
+    /// The openid to send the provider a WeChat message of the kind `template` picks, if one is
+    /// to be sent: WeChat configured with that template, the provider not connected to this
+    /// process (no live subscription), and the mini-program user's openid bound.
+    async fn wechat_recipient(
+        &self,
+        store: &SharedStore,
+        realtime: &Realtime,
+        provider: &Id,
+        template: impl Fn(&WechatSettings) -> Option<&String>,
+    ) -> Option<(String, String, &WechatSettings)> {
+        let settings = self.wechat.as_ref()?;
+        let template = template(settings)?.clone();
+        if realtime.is_watched(provider) {
+            return None;
+        }
+        match store.wechat_openid(provider).await {
+            Ok(openid) => openid.map(|openid| (openid, template, settings)),
+            Err(error) => {
+                // The write goes ahead; only the push is skipped (the provider sees the message in
+                // the app anyway).
+                tracing::warn!(%error, "no WeChat push: the openid could not be read");
+                None
+            }
+        }
+    }
+
+    /// A subscribe message telling the provider a customer wrote, if one is to be sent.
+    pub async fn wechat_chat(
+        &self,
+        store: &SharedStore,
+        realtime: &Realtime,
+        message: &ChatMessage,
+    ) -> Vec<OutboxDraft> {
+        let provider = &message.service_provider_id;
+        let Some((openid, template, settings)) =
+            self.wechat_recipient(store, realtime, provider, |s| s.chat_template.as_ref()).await
+        else {
+            return Vec::new();
+        };
+        let data = json!({
+            "thing1": { "value": thing(&message.customer_name) },
+            "thing2": { "value": thing(&message.content) },
+            "time3": { "value": wechat_time(&message.timestamp) },
+        });
+        vec![wechat_draft(
+            WECHAT_CHAT_MESSAGE,
+            settings,
+            provider,
+            &message.customer_id,
+            openid,
+            template,
+            data,
+            message.timestamp,
+        )]
+    }
+
+    /// A subscribe message alerting the provider to a customer's status, if one is to be sent.
+    pub async fn wechat_alert(
+        &self,
+        store: &SharedStore,
+        realtime: &Realtime,
+        customer: &Customer,
+        status: CustomerStatus,
+        at: Timestamp,
+    ) -> Vec<OutboxDraft> {
+        let provider = &customer.service_provider_id;
+        let Some((openid, template, settings)) =
+            self.wechat_recipient(store, realtime, provider, |s| s.alert_template.as_ref()).await
+        else {
+            return Vec::new();
+        };
+        let phrase = if status == CustomerStatus::Expired { "已到期" } else { "即将到期" };
+        let data = json!({
+            "thing1": { "value": thing(&customer.name) },
+            "phrase2": { "value": phrase },
+            "date3": { "value": customer.expiry_date.format("%Y-%m-%d").to_string() },
+        });
+        vec![wechat_draft(WECHAT_CUSTOMER_ALERT, settings, provider, &customer.id, openid, template, data, at)]
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn wechat_draft(
+    event_type: &str,
+    settings: &WechatSettings,
+    provider: &Id,
+    customer: &Id,
+    openid: String,
+    template: String,
+    data: Value,
+    at: Timestamp,
+) -> OutboxDraft {
+    OutboxDraft {
+        id: new_id("d"),
+        target: OutboxTarget::Wechat,
+        event_type: event_type.to_owned(),
+        provider_id: provider.clone(),
+        customer_id: Some(customer.clone()),
+        ordering_key: OutboxDraft::wechat_key(provider),
+        payload: json!({
+            "touser": openid,
+            "template_id": template,
+            "page": format!("{}?customerId={customer}", settings.page),
+            "data": data,
+            "miniprogram_state": settings.miniprogram_state,
+            "lang": "zh_CN",
+        }),
+        created_at: at,
+    }
+}
+
+/// Text cut to what a `thing` field of a subscribe message takes.
+fn thing(text: &str) -> String {
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= WECHAT_THING_CHARS {
+        return flat;
+    }
+    let mut cut: String = flat.chars().take(WECHAT_THING_CHARS - 1).collect();
+    cut.push('…');
+    cut
+}
+
+/// A time as a `time` field of a subscribe message shows it, in China Standard Time.
+fn wechat_time(time: &Timestamp) -> String {
+    let china = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
+    time.with_timezone(&china).format("%Y-%m-%d %H:%M").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wechat_fields_fit_their_limits() {
+        assert_eq!(thing("库存数据不同步"), "库存数据不同步");
+        let long = thing(&"很".repeat(30));
+        assert_eq!(long.chars().count(), WECHAT_THING_CHARS);
+        assert!(long.ends_with('…'));
+        let at = chrono::DateTime::parse_from_rfc3339("2026-01-29T10:00:00Z").unwrap().with_timezone(&chrono::Utc);
+        assert_eq!(wechat_time(&at), "2026-01-29 18:00");
+    }
+}
