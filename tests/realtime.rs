@@ -20,8 +20,17 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-/// How long a test waits for anything the server should send soon.
-const WAIT: Duration = Duration::from_secs(10);
+/// How long a test waits for anything the server should send soon, before calling it hung: longer
+/// on MongoDB, since SecantusDB (a MongoDB-wire server in Python) answers far more slowly on a
+/// loaded machine. Not a speed check.
+fn wait() -> Duration {
+    if Backend::from_env().is_mongo() {
+        Duration::from_secs(60)
+    } else {
+        Duration::from_secs(10)
+    }
+}
+
 /// How long a test waits for the close of a connection that never signed in (10 s on the server).
 const INIT_WAIT: Duration = Duration::from_secs(25);
 
@@ -138,7 +147,7 @@ impl WsClient {
 
     /// The next protocol message, skipping pings and pongs (answering the protocol's pings).
     async fn next_message(&mut self) -> Value {
-        self.next_message_within(WAIT).await
+        self.next_message_within(wait()).await
     }
 
     async fn next_message_within(&mut self, wait: Duration) -> Value {
@@ -202,7 +211,7 @@ impl WsClient {
 
     /// Waits for the server to close the connection and returns the close code.
     async fn expect_close(&mut self) -> u16 {
-        self.expect_close_within(WAIT).await
+        self.expect_close_within(wait()).await
     }
 
     async fn expect_close_within(&mut self, wait: Duration) -> u16 {
