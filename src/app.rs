@@ -7,6 +7,9 @@ use crate::config::{Config, MIN_JWT_SECRET_BYTES};
 use crate::error::AppError;
 use crate::graphql::build_schema;
 use crate::http::{router, AppState};
+use crate::limits::memory::MemoryLimiter;
+use crate::limits::redis::RedisLimiter;
+use crate::limits::{Guard, SharedLimiter};
 use crate::seed;
 use crate::service::auth::{random_token, AuthService};
 use crate::service::realtime::{Realtime, RemoteBus};
@@ -82,15 +85,22 @@ pub async fn build_services(config: &Config) -> Result<Services, StartupError> {
         )),
         None => kept_jwt_secret(&config.data_dir)?,
     };
-    let auth = AuthService::new(store.clone(), tokens, secret.as_bytes(), config.bcrypt_cost).await?;
+    let store_name = match &config.mongodb_uri {
+        Some(_) => config.mongo.database.clone(),
+        None => std::fs::canonicalize(&config.data_dir).unwrap_or(config.data_dir.clone()).display().to_string(),
+    };
+    let limiter: SharedLimiter = match &config.redis_url {
+        Some(url) => Arc::new(
+            RedisLimiter::connect(url, &store_name, config.redis_timeout)
+                .await
+                .map_err(|e| backend_error("Redis", e))?,
+        ),
+        None => Arc::new(MemoryLimiter::new()),
+    };
+    let guard = Arc::new(Guard::new(limiter, config.security.clone()));
+    let auth = AuthService::new(store.clone(), tokens, secret.as_bytes(), config.bcrypt_cost, guard.clone()).await?;
     let bus = match &config.redis_url {
         Some(url) => {
-            let store_name = match &config.mongodb_uri {
-                Some(_) => config.mongo.database.clone(),
-                None => {
-                    std::fs::canonicalize(&config.data_dir).unwrap_or(config.data_dir.clone()).display().to_string()
-                }
-            };
             let bus = RedisBus::connect(url, &store_name, config.redis_timeout).await;
             Some(Arc::new(bus.map_err(|e| backend_error("Redis", e))?))
         }
@@ -98,7 +108,7 @@ pub async fn build_services(config: &Config) -> Result<Services, StartupError> {
     };
     let remote = bus.clone().map(|bus| bus as Arc<dyn RemoteBus>);
     let realtime = Arc::new(Realtime::new(store.clone(), remote));
-    let services = Services::new(store, auth, realtime);
+    let services = Services::new(store, auth, realtime, guard);
     if let Some(bus) = bus {
         tracing::info!("using Redis pub/sub between server processes");
         bus.start(services.realtime.clone(), services.auth.clone());
@@ -148,7 +158,9 @@ impl Application {
     /// Serves until `shutdown` completes, then finishes the requests in flight.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         tracing::info!(address = %self.local_addr(), "provider-desk listening");
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
+        // With the peer's address, which the edge needs for the client's IP (see `http::edge`).
+        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await
     }
 }
 

@@ -12,6 +12,8 @@ pub mod domain;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod limits;
+pub mod request_id;
 pub mod rest;
 pub mod seed;
 pub mod service;

@@ -1,17 +1,22 @@
 //! The HTTP edge: the router, the GraphQL endpoint and the operational endpoints.
 
 mod docs;
+pub mod edge;
 mod graphql;
 mod ops;
 mod playground;
 mod ws;
 
-pub use graphql::authenticate;
+pub use graphql::{authenticate, authenticate_limited};
 
 use crate::graphql::AppSchema;
 use crate::service::Services;
+use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, post};
 use axum::Router;
+use edge::Edge;
+use std::sync::Arc;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
@@ -29,14 +34,33 @@ pub struct AppState {
 /// Every route of the server. Fails only when a REST document in `rest_compat/` is broken.
 pub fn router(state: AppState) -> Result<Router, String> {
     let rest = crate::rest::routes(&state.schema)?;
-    Ok(Router::new()
+    let guard = state.services.guard.clone();
+    let edge = Edge { settings: Arc::new(guard.settings().clone()), guard };
+    let router = Router::new()
         .route("/graphql", post(graphql::execute).layer(RequestBodyLimitLayer::new(MAX_GRAPHQL_BODY_BYTES)))
-        .route("/graphql/ws", get(ws::upgrade))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .merge(docs::routes())
         .merge(rest)
         .merge(playground::router())
+        // Every HTTP request has a deadline; a WebSocket connection (added after) lives on.
+        .layer(from_fn_with_state(edge.clone(), edge::deadline))
+        .route("/graphql/ws", get(ws::upgrade))
+        .with_state(state);
+    Ok(with_edge_layers(router, edge))
+}
+
+/// The layers every route gets (see [`edge`] for what each does and why in this order).
+pub fn with_edge_layers(router: Router, edge: Edge) -> Router {
+    let mut router = router
+        .layer(from_fn_with_state(edge.clone(), edge::body_hygiene))
+        .layer(from_fn_with_state(edge.clone(), edge::guard_ip));
+    if let Some(cors) = edge::cors(&edge.settings) {
+        router = router.layer(cors);
+    }
+    router
+        .layer(from_fn(edge::security_headers))
+        .layer(CatchPanicLayer::custom(edge::panic_response))
         .layer(TraceLayer::new_for_http())
-        .with_state(state))
+        .layer(from_fn_with_state(edge, edge::request_context))
 }

@@ -4,6 +4,7 @@
 //! on whose behalf they act; everything they read or write is scoped to that provider, so another
 //! provider's ids simply are not found. Resolvers and the REST shim hold no rules of their own.
 
+pub mod audit;
 pub mod auth;
 pub mod chat;
 pub mod customers;
@@ -14,8 +15,20 @@ pub mod tickets;
 
 use crate::domain::{Customer, Id, ServiceProvider, Timestamp};
 use crate::error::{AppError, AppResult};
+use crate::limits::Guard;
 use crate::store::{SharedStore, SharedTokenStore};
+use std::net::IpAddr;
 use std::sync::Arc;
+
+/// Where a request comes from, as the HTTP layer found out: for the audit log, the sign-in
+/// limits and the log lines.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    /// The client's address (the socket's, or a trusted proxy's `X-Forwarded-For`).
+    pub ip: Option<IpAddr>,
+    /// The request's `x-request-id`.
+    pub request_id: Option<String>,
+}
 
 /// The signed-in provider a request acts for, from a verified, unrevoked access token.
 #[derive(Debug, Clone)]
@@ -40,10 +53,18 @@ pub struct Services {
     pub notifications: notifications::NotificationService,
     pub chat: chat::ChatService,
     pub realtime: Arc<realtime::Realtime>,
+    pub audit: audit::AuditService,
+    /// Rate limits, sign-in limits and bans.
+    pub guard: Arc<Guard>,
 }
 
 impl Services {
-    pub fn new(store: SharedStore, auth: auth::AuthService, realtime: Arc<realtime::Realtime>) -> Services {
+    pub fn new(
+        store: SharedStore,
+        auth: auth::AuthService,
+        realtime: Arc<realtime::Realtime>,
+        guard: Arc<Guard>,
+    ) -> Services {
         let tickets = tickets::TicketService::new(store.clone(), realtime.clone());
         let tokens = auth.tokens().clone();
         Services {
@@ -54,6 +75,8 @@ impl Services {
             chat: chat::ChatService::new(store.clone(), tickets.clone(), realtime.clone()),
             tickets,
             realtime,
+            audit: audit::AuditService::new(store.clone()),
+            guard,
             store,
         }
     }

@@ -19,8 +19,8 @@ pub mod redis;
 pub mod sqlite;
 
 use crate::domain::{
-    ChatMessage, ChatSender, ChatStatus, Cursor, Customer, EventKind, EventRecord, Id, Notification, NotificationType,
-    Page, PageRequest, ReadStatus, ServiceProvider, Ticket, TicketStatus, TicketType, Timestamp,
+    AuditEntry, ChatMessage, ChatSender, ChatStatus, Cursor, Customer, EventKind, EventRecord, Id, Notification,
+    NotificationType, Page, PageRequest, ReadStatus, ServiceProvider, Ticket, TicketStatus, TicketType, Timestamp,
 };
 use crate::error::AppResult;
 use async_trait::async_trait;
@@ -218,6 +218,11 @@ pub trait Store: Send + Sync + 'static {
     async fn events_after(&self, provider: &Id, after: Cursor, limit: u32) -> AppResult<Vec<EventRecord>>;
     /// The provider's newest cursor (0 before any event).
     async fn latest_cursor(&self, provider: &Id) -> AppResult<Cursor>;
+
+    // --- audit log ---
+    async fn insert_audit_entry(&self, entry: &AuditEntry) -> AppResult<()>;
+    /// The provider's audit entries, newest first.
+    async fn list_audit_entries(&self, provider: &Id, page: PageRequest) -> AppResult<Page<AuditEntry>>;
 }
 
 /// The token port: what sign-in, sign-out and refresh need to remember. It is its own port so that

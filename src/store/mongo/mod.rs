@@ -28,6 +28,7 @@
 //! | | `providerId, writeId` | a retried write finding what its first attempt logged |
 //! | `eventCounters` | `_id` (the provider id) | the provider's latest cursor |
 //! | `idempotencyKeys` | `providerId, key` unique | a retried request with the same key |
+//! | `auditLog` | `id` unique; `serviceProviderId, at -1, id -1` | a provider's audit entries, newest first |
 //!
 //! # Atomicity: transactions
 //!
@@ -66,9 +67,9 @@
 mod documents;
 
 use self::documents::{
-    chat_document, chat_from, customer_document, customer_from, date, event_document, event_from, history_document,
-    notification_document, notification_from, password_hash_from, provider_document, provider_from, refresh_token_from,
-    ticket_document, ticket_from, ticket_state, ReadResult,
+    audit_document, audit_from, chat_document, chat_from, customer_document, customer_from, date, event_document,
+    event_from, history_document, notification_document, notification_from, password_hash_from, provider_document,
+    provider_from, refresh_token_from, ticket_document, ticket_from, ticket_state, ReadResult,
 };
 use super::{
     replayed_subject, CustomerFilter, KeyedWrite, NotificationFilter, RefreshTokenRecord, RefreshTokenUse, Store,
@@ -76,8 +77,8 @@ use super::{
 };
 use crate::config::{MongoSettings, WriteConcernSetting};
 use crate::domain::{
-    ChatMessage, ChatSender, ChatStatus, Cursor as EventCursor, Customer, EventKind, EventRecord, Id, Notification,
-    Page, PageRequest, ReadStatus, ServiceProvider, Ticket, TicketStatus, Timestamp,
+    AuditEntry, ChatMessage, ChatSender, ChatStatus, Cursor as EventCursor, Customer, EventKind, EventRecord, Id,
+    Notification, Page, PageRequest, ReadStatus, ServiceProvider, Ticket, TicketStatus, Timestamp,
 };
 use crate::error::{AppError, AppResult};
 use async_trait::async_trait;
@@ -164,6 +165,7 @@ pub struct MongoStore {
     events: Collection<Document>,
     event_counters: Collection<Document>,
     idempotency_keys: Collection<Document>,
+    audit_log: Collection<Document>,
     operation_timeout: Duration,
     round_trips: AtomicU64,
 }
@@ -221,6 +223,7 @@ impl MongoStore {
             events: collection("events"),
             event_counters: collection("eventCounters"),
             idempotency_keys: collection("idempotencyKeys"),
+            audit_log: collection("auditLog"),
             client,
             database,
             operation_timeout: settings.operation_timeout.max(selection_timeout),
@@ -413,6 +416,13 @@ impl MongoStore {
                 ],
             ),
             (&self.idempotency_keys, vec![unique("provider_key", doc! { "providerId": 1, "key": 1 })]),
+            (
+                &self.audit_log,
+                vec![
+                    unique("id_unique", doc! { "id": 1 }),
+                    index("provider_at", doc! { "serviceProviderId": 1, "at": -1, "id": -1 }),
+                ],
+            ),
             // Created here so that the first transaction does not have to create it.
             (&self.event_counters, vec![index("cursor", doc! { "cursor": 1 })]),
         ];
@@ -1005,6 +1015,16 @@ impl Store for MongoStore {
     async fn latest_cursor(&self, provider: &Id) -> AppResult<EventCursor> {
         let counter = self.op(self.event_counters.find_one(doc! { "_id": provider.as_str() })).await?;
         Ok(counter.and_then(|c| c.get_i64("cursor").ok()).map_or(0, |cursor| cursor as EventCursor))
+    }
+
+    async fn insert_audit_entry(&self, entry: &AuditEntry) -> AppResult<()> {
+        self.op(self.audit_log.insert_one(audit_document(entry))).await.map(drop)
+    }
+
+    async fn list_audit_entries(&self, provider: &Id, page: PageRequest) -> AppResult<Page<AuditEntry>> {
+        let query = doc! { "serviceProviderId": provider.as_str() };
+        let (documents, total) = self.op(self.page(&self.audit_log, query, doc! { "at": -1, "id": -1 }, page)).await?;
+        Ok(Page { items: read(&documents, audit_from)?, total, request: page })
     }
 }
 

@@ -2,9 +2,9 @@
 //! outside its value set means the file was edited by hand and is reported, not guessed at.
 
 use crate::domain::{
-    format_time, ChatMessage, ChatSender, ChatStatus, Cursor, Customer, CustomerStatus, EscalationStatus, EventKind,
-    EventRecord, HistoryEntry, Id, Notification, NotificationType, ProviderStatus, ReadStatus, ServiceProvider, Ticket,
-    TicketStatus, TicketType, Timestamp, UsageMetrics,
+    format_time, AuditEntry, ChatMessage, ChatSender, ChatStatus, Cursor, Customer, CustomerStatus, EscalationStatus,
+    EventKind, EventRecord, HistoryEntry, Id, Notification, NotificationType, ProviderStatus, ReadStatus,
+    ServiceProvider, Ticket, TicketStatus, TicketType, Timestamp, UsageMetrics,
 };
 use rusqlite::types::Type;
 use rusqlite::Row;
@@ -30,6 +30,8 @@ pub const EVENT_COLUMNS: &str = "provider_id, cursor, kind, subject_id, customer
 
 pub const CHAT_COLUMNS: &str = "id, service_provider_id, service_provider_name, customer_id, customer_name, \
      sender_type, content, timestamp, status";
+
+pub const AUDIT_COLUMNS: &str = "id, at, service_provider_id, username, operation, target_id, ip, result, request_id";
 
 pub fn time_text(time: &Timestamp) -> String {
     format_time(time)
@@ -188,5 +190,19 @@ pub fn event_from_row(row: &Row<'_>) -> rusqlite::Result<EventRecord> {
         subject_id: id(row, 3)?,
         customer_id: optional_id(row, 4)?,
         at: parse_time(row, 5)?,
+    })
+}
+
+pub fn audit_from_row(row: &Row<'_>) -> rusqlite::Result<AuditEntry> {
+    Ok(AuditEntry {
+        id: id(row, 0)?,
+        at: parse_time(row, 1)?,
+        provider_id: optional_id(row, 2)?,
+        username: row.get(3)?,
+        operation: row.get(4)?,
+        target_id: row.get(5)?,
+        ip: row.get(6)?,
+        result: row.get(7)?,
+        request_id: row.get(8)?,
     })
 }

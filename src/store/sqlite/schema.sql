@@ -142,3 +142,18 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
     created_at  TEXT NOT NULL,
     PRIMARY KEY (provider_id, key)
 ) WITHOUT ROWID;
+
+-- The audit log (spec 6.3): every mutation and sign-in attempt. No foreign key on the provider: a
+-- sign-in with an unknown username is logged without one.
+CREATE TABLE IF NOT EXISTS audit_log (
+    id                  TEXT PRIMARY KEY,
+    at                  TEXT NOT NULL,
+    service_provider_id TEXT,
+    username            TEXT,
+    operation           TEXT NOT NULL,
+    target_id           TEXT,
+    ip                  TEXT,
+    result              TEXT NOT NULL,
+    request_id          TEXT
+);
+CREATE INDEX IF NOT EXISTS audit_by_provider_at ON audit_log (service_provider_id, at DESC, id DESC);

@@ -1,0 +1,36 @@
+//! The id of the request being served: set by the HTTP layer around each request (a task-local,
+//! so every log line and every error built while serving it can name it without passing it
+//! around), echoed in the `x-request-id` header, and put into every error the client gets.
+
+use std::sync::Arc;
+
+tokio::task_local! {
+    static REQUEST_ID: Arc<str>;
+}
+
+/// Runs `future` as the serving of request `id`.
+pub async fn scope<F: std::future::Future>(id: Arc<str>, future: F) -> F::Output {
+    REQUEST_ID.scope(id, future).await
+}
+
+/// The id of the request being served on this task, if any.
+pub fn current() -> Option<Arc<str>> {
+    REQUEST_ID.try_with(Arc::clone).ok()
+}
+
+/// Whether an incoming `x-request-id` may be echoed: 1 to 64 of `A-Z a-z 0-9 - _ . :`, so it
+/// cannot forge log lines or carry anything but an id.
+pub fn acceptable(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// A new id: 32 hex digits (time-ordered, then random).
+pub fn generate() -> Arc<str> {
+    let mut random = [0u8; 8];
+    let _ = getrandom::fill(&mut random);
+    let millis = chrono::Utc::now().timestamp_millis() as u64;
+    let hex: String = millis.to_be_bytes().iter().chain(random.iter()).map(|b| format!("{b:02x}")).collect();
+    Arc::from(hex)
+}
