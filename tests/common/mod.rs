@@ -122,6 +122,17 @@ impl TestApp {
         app
     }
 
+    /// A server with demo data on a fresh store, with these settings on top of the test ones
+    /// (low rate limits, a deny list, ...).
+    pub async fn spawn_configured(extra: &[(&str, &str)]) -> TestApp {
+        let temp = tempfile::tempdir().expect("a temporary directory");
+        let backend = Backend::from_env();
+        let config = test_config(&backend, temp.path(), true, extra);
+        let mut app = TestApp::spawn_with(config, backend).await;
+        app._temp = Some(temp);
+        app
+    }
+
     /// A server on the store in `data_dir` (which may already hold data from an earlier server).
     pub async fn spawn_in(data_dir: &Path, seed_demo: bool) -> TestApp {
         let backend = Backend::from_env();
