@@ -148,7 +148,8 @@ impl Extension for Protection {
         info: ResolveInfo<'_>,
         next: NextResolve<'_>,
     ) -> ServerResult<Option<Value>> {
-        let audited = info.parent_type == "Mutation" && info.path_node.parent.is_none() && info.name != "login";
+        let mutation = ctx.schema_env.registry.mutation_type.as_deref();
+        let audited = Some(info.parent_type) == mutation && info.path_node.parent.is_none() && info.name != "login";
         if !audited {
             return next.run(ctx, info).await;
         }

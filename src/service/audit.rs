@@ -5,7 +5,19 @@
 //! A provider pages through its own entries, newest first.
 
 use super::{ClientInfo, Session};
-use crate::domain::{new_id, now, AuditEntry, Id, Page, PageRequest};
+use crate::domain::{AuditEntry, Id, Page, PageRequest};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Orders the entries one process writes within a millisecond.
+static SEQUENCE: AtomicU32 = AtomicU32::new(0);
+
+/// An entry id that sorts in the order this process wrote its entries: the time in milliseconds,
+/// then a counter (entries sort by time in seconds, then by id).
+fn entry_id(at: &chrono::DateTime<chrono::Utc>) -> Id {
+    let millis = at.timestamp_millis().max(0) as u64;
+    let sequence = SEQUENCE.fetch_add(1, Ordering::Relaxed);
+    Id::from_stored(format!("au{millis:012x}{sequence:08x}"))
+}
 use crate::error::AppResult;
 use crate::store::SharedStore;
 
@@ -30,9 +42,10 @@ impl AuditService {
         client: &ClientInfo,
         result: &str,
     ) {
+        let at = chrono::Utc::now();
         let entry = AuditEntry {
-            id: new_id("au"),
-            at: now(),
+            id: entry_id(&at),
+            at: chrono::SubsecRound::trunc_subsecs(at, 0),
             provider_id: provider.cloned(),
             username: username.map(|u| u.chars().take(64).collect()),
             operation: operation.to_owned(),
