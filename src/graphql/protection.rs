@@ -1,6 +1,6 @@
 //! The schema's guard rails, as an async-graphql extension:
 //!
-//! - **Shape limits** checked right after parsing, before validation: aliases and root fields per
+//! - **Shape limits** checked right after parsing, before anything else walks the document: aliases and root fields per
 //!   operation, and the work of expanding fragments (a document whose fragments multiply each
 //!   other is refused before anything walks it in full). Depth, complexity and directives are
 //!   async-graphql's own limits (see [`super::build_schema`]).
@@ -15,16 +15,20 @@ use super::RequestAuth;
 use crate::error::AppError;
 use crate::service::{ClientInfo, Services};
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextResolve, NextValidation,
-    ResolveInfo,
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextRequest, NextResolve,
+    NextValidation, ResolveInfo,
 };
 use async_graphql::parser::types::{ExecutableDocument, FragmentDefinition, Selection, SelectionSet};
-use async_graphql::{Name, Positioned, Response, ServerError, ServerResult, ValidationResult, Value, Variables};
+use async_graphql::{
+    Name, Positioned, Request, Response, ServerError, ServerResult, ValidationResult, Value, Variables,
+};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// The most fields a document may expand to (fragments inlined), whatever the other limits say.
 const MAX_EXPANDED_FIELDS: usize = 5_000;
+/// How deeply fields and fragment spreads may nest while the document is walked.
+const MAX_WALK_DEPTH: usize = 64;
 
 /// What the resolvers of one request tell the audit log beyond what the extension sees: the
 /// entity acted on, and who acted when the request carried no token (refresh, logout by token).
@@ -59,6 +63,21 @@ impl ExtensionFactory for Protection {
 
 fn bad_input(message: impl Into<String>) -> ServerError {
     let mut error = ServerError::new(message, None);
+    error.extensions.get_or_insert_with(Default::default).set("code", "BAD_USER_INPUT");
+    error
+}
+
+/// A parse-time error: BAD_USER_INPUT, in Chinese.
+fn parse_error(mut error: ServerError) -> ServerError {
+    error.message = if error.message.starts_with("The recursion depth") {
+        "查询嵌套层数过多".to_owned()
+    } else if error.message.starts_with("The number of directives") {
+        "字段上的指令过多".to_owned()
+    } else if error.message.starts_with("查询") {
+        error.message
+    } else {
+        format!("查询语句无法解析：{}", error.message)
+    };
     error.extensions.get_or_insert_with(Default::default).set("code", "BAD_USER_INPUT");
     error
 }
@@ -107,6 +126,21 @@ impl Extension for Protection {
         response
     }
 
+    /// Parses the query (once: async-graphql keeps the parsed document) and checks its shape
+    /// before anything else walks it: async-graphql's own parse-time checks (recursion depth,
+    /// directives) follow fragment spreads without a budget, so a document whose fragments spread
+    /// each other twice over would keep them busy for hours.
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        mut request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        let document = request.parsed_query().map_err(|error| parse_error(error.clone()))?;
+        self.check_shape(document)?;
+        next.run(ctx, request).await
+    }
+
     async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -114,13 +148,7 @@ impl Extension for Protection {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await.map_err(|error| {
-            let mut error = error;
-            error.extensions.get_or_insert_with(Default::default).set("code", "BAD_USER_INPUT");
-            error
-        })?;
-        self.check_shape(&document)?;
-        Ok(document)
+        next.run(ctx, query, variables).await.map_err(parse_error)
     }
 
     async fn validation(
@@ -184,7 +212,7 @@ impl Protection {
             let mut count = Count::default();
             let root = &operation.node.selection_set.node;
             // The walk is bounded, and expands at least what counting the root fields expands.
-            walk(root, fragments, &mut count, &mut Vec::new())?;
+            walk(root, fragments, &mut count, &mut Vec::new(), 0)?;
             count.root_fields = root_fields(root, fragments, &mut Vec::new());
             if count.aliases > self.max_aliases {
                 return Err(bad_input(format!("查询中的别名过多（最多{}个）", self.max_aliases)));
@@ -211,7 +239,11 @@ fn walk<'a>(
     fragments: &'a Fragments,
     count: &mut Count,
     open: &mut Vec<&'a Name>,
+    depth: usize,
 ) -> ServerResult<()> {
+    if depth > MAX_WALK_DEPTH {
+        return Err(bad_input("查询嵌套层数过多"));
+    }
     for selection in &set.items {
         count.expanded += 1;
         if count.expanded > MAX_EXPANDED_FIELDS {
@@ -222,18 +254,20 @@ fn walk<'a>(
                 if field.node.alias.is_some() {
                     count.aliases += 1;
                 }
-                walk(&field.node.selection_set.node, fragments, count, open)?;
+                walk(&field.node.selection_set.node, fragments, count, open, depth + 1)?;
             }
-            Selection::InlineFragment(fragment) => walk(&fragment.node.selection_set.node, fragments, count, open)?,
+            Selection::InlineFragment(fragment) => {
+                walk(&fragment.node.selection_set.node, fragments, count, open, depth + 1)?
+            }
             Selection::FragmentSpread(spread) => {
                 let name = &spread.node.fragment_name.node;
-                // A cycle is left to validation, which refuses it.
+                // GraphQL forbids cycles; refused here, before anything follows one for ever.
                 if open.contains(&name) {
-                    continue;
+                    return Err(bad_input(format!("片段{name}循环引用了自身")));
                 }
                 if let Some(fragment) = fragments.get(name) {
                     open.push(name);
-                    walk(&fragment.node.selection_set.node, fragments, count, open)?;
+                    walk(&fragment.node.selection_set.node, fragments, count, open, depth + 1)?;
                     open.pop();
                 }
             }
