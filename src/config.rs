@@ -142,7 +142,7 @@ impl Default for SecuritySettings {
             auto_ban_after: 100,
             auto_ban_window: Duration::from_secs(10 * 60),
             auto_ban_duration: Duration::from_secs(15 * 60),
-            graphql_max_depth: 12,
+            graphql_max_depth: 16,
             graphql_max_complexity: 2000,
             graphql_max_aliases: 30,
             graphql_max_root_fields: 20,
