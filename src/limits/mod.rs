@@ -16,7 +16,9 @@
 //!   `AUTO_BAN_SECONDS` (logged at warn); `IP_DENY_LIST` refuses clients outright.
 //!
 //! A limiter that cannot answer (Redis down) lets the request through and logs it: the limits
-//! protect availability, and refusing everyone while Redis is away would defeat them.
+//! protect availability, and refusing everyone while Redis is away would defeat them. After a
+//! failure the limiter is not asked again for [`LIMITER_BACKOFF`], so an outage does not add a
+//! timeout to every request.
 
 pub mod memory;
 pub mod redis;
@@ -73,6 +75,9 @@ pub enum Refusal {
     Limited { retry_after: Duration },
 }
 
+/// How long the limiter is left alone after it failed to answer.
+pub const LIMITER_BACKOFF: Duration = Duration::from_secs(5);
+
 /// The upper bound of the growing sign-in delay.
 const MAX_LOGIN_DELAY: Duration = Duration::from_secs(5);
 
@@ -80,11 +85,28 @@ const MAX_LOGIN_DELAY: Duration = Duration::from_secs(5);
 pub struct Guard {
     limiter: SharedLimiter,
     settings: SecuritySettings,
+    /// Until when (milliseconds after `started`) the limiter is skipped after a failure.
+    skip_until: std::sync::atomic::AtomicU64,
+    started: std::time::Instant,
 }
 
 impl Guard {
     pub fn new(limiter: SharedLimiter, settings: SecuritySettings) -> Guard {
-        Guard { limiter, settings }
+        Guard {
+            limiter,
+            settings,
+            skip_until: std::sync::atomic::AtomicU64::new(0),
+            started: std::time::Instant::now(),
+        }
+    }
+
+    fn elapsed_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// Whether the limiter failed a moment ago (then it is not asked: fail open, fast).
+    fn backing_off(&self) -> bool {
+        self.elapsed_ms() < self.skip_until.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn settings(&self) -> &SecuritySettings {
@@ -103,11 +125,11 @@ impl Guard {
             return Err(Refusal::Denied);
         }
         let ip_key = ip_key(ip);
-        if let Some((_, left)) = self.ask(self.limiter.peek(&format!("ban:{ip_key}")).await).flatten() {
+        if let Some((_, left)) = self.ask(self.limiter.peek(&format!("ban:{ip_key}"))).await.flatten() {
             return Err(Refusal::Limited { retry_after: left.max(Duration::from_secs(1)) });
         }
         let Some(rate) = self.settings.ip_rate else { return Ok(()) };
-        match self.ask(self.limiter.take(&format!("ip:{ip_key}"), Gcra::new(rate)).await).flatten() {
+        match self.ask(self.limiter.take(&format!("ip:{ip_key}"), Gcra::new(rate))).await.flatten() {
             None => Ok(()),
             Some(retry_after) => {
                 tracing::info!(%ip, "rate limited: requests per client IP");
@@ -119,7 +141,7 @@ impl Guard {
     /// Every signed-in request: the per-provider rate.
     pub async fn check_provider(&self, provider: &Id, ip: Option<IpAddr>) -> Result<(), Refusal> {
         let Some(rate) = self.settings.provider_rate else { return Ok(()) };
-        match self.ask(self.limiter.take(&format!("provider:{provider}"), Gcra::new(rate)).await).flatten() {
+        match self.ask(self.limiter.take(&format!("provider:{provider}"), Gcra::new(rate))).await.flatten() {
             None => Ok(()),
             Some(retry_after) => {
                 tracing::info!(%provider, "rate limited: requests per provider");
@@ -135,9 +157,9 @@ impl Guard {
     /// else how long to wait before answering (growing with the username's failures).
     pub async fn before_login(&self, username: &str, ip: Option<IpAddr>) -> Result<Duration, Refusal> {
         let settings = &self.settings;
-        let user = self.ask(self.limiter.peek(&user_failures_key(username)).await).flatten();
+        let user = self.ask(self.limiter.peek(&user_failures_key(username))).await.flatten();
         let from_ip = match ip {
-            Some(ip) => self.ask(self.limiter.peek(&ip_failures_key(ip)).await).flatten(),
+            Some(ip) => self.ask(self.limiter.peek(&ip_failures_key(ip))).await.flatten(),
             None => None,
         };
         let over = |found: Option<(u64, Duration)>, max: u32| {
@@ -166,15 +188,15 @@ impl Guard {
     /// A sign-in failed (wrong password or unknown username).
     pub async fn login_failed(&self, username: &str, ip: Option<IpAddr>) {
         let window = self.settings.login_failure_window;
-        self.ask(self.limiter.hit(&user_failures_key(username), window).await);
+        self.ask(self.limiter.hit(&user_failures_key(username), window)).await;
         if let Some(ip) = ip {
-            self.ask(self.limiter.hit(&ip_failures_key(ip), window).await);
+            self.ask(self.limiter.hit(&ip_failures_key(ip), window)).await;
         }
     }
 
     /// A sign-in succeeded: the username's failures are forgiven (the IP's are not).
     pub async fn login_succeeded(&self, username: &str) {
-        self.ask(self.limiter.clear(&user_failures_key(username)).await);
+        self.ask(self.limiter.clear(&user_failures_key(username))).await;
     }
 
     /// Counts a refusal toward a ban, and bans a client that keeps being refused.
@@ -185,7 +207,7 @@ impl Guard {
             return Refusal::Limited { retry_after };
         }
         let key = ip_key(ip);
-        let Some((count, _)) = self.ask(self.limiter.hit(&format!("refusals:{key}"), settings.auto_ban_window).await)
+        let Some((count, _)) = self.ask(self.limiter.hit(&format!("refusals:{key}"), settings.auto_ban_window)).await
         else {
             return Refusal::Limited { retry_after };
         };
@@ -194,17 +216,23 @@ impl Guard {
         }
         let duration = settings.auto_ban_duration;
         tracing::warn!(%ip, refusals = count, seconds = duration.as_secs(), "banned: the client keeps hitting limits");
-        self.ask(self.limiter.set_for(&format!("ban:{key}"), duration).await);
-        self.ask(self.limiter.clear(&format!("refusals:{key}")).await);
+        self.ask(self.limiter.set_for(&format!("ban:{key}"), duration)).await;
+        self.ask(self.limiter.clear(&format!("refusals:{key}"))).await;
         Refusal::Limited { retry_after: duration }
     }
 
-    /// A limiter answer, or `None` (logged) when the limiter cannot answer: fail open.
-    fn ask<T>(&self, answer: AppResult<T>) -> Option<T> {
-        match answer {
+    /// A limiter answer, or `None` when the limiter cannot answer (logged, and then left alone for
+    /// [`LIMITER_BACKOFF`]): fail open.
+    async fn ask<T>(&self, call: impl std::future::Future<Output = AppResult<T>>) -> Option<T> {
+        if self.backing_off() {
+            return None;
+        }
+        match call.await {
             Ok(value) => Some(value),
             Err(error) => {
-                tracing::warn!(%error, "the rate limiter cannot answer; letting the request through");
+                let until = self.elapsed_ms() + LIMITER_BACKOFF.as_millis() as u64;
+                self.skip_until.store(until, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!(%error, "the rate limiter cannot answer; letting requests through for a while");
                 None
             }
         }
@@ -295,5 +323,45 @@ mod tests {
         assert_eq!(guard.before_login("demo-b", ip).await, Ok(Duration::ZERO), "another username is not");
         guard.login_succeeded("demo-a").await;
         assert_eq!(guard.before_login("demo-a", ip).await, Ok(Duration::ZERO));
+    }
+
+    /// A limiter whose store is away: every call fails, and counts its calls.
+    #[derive(Default)]
+    struct Unreachable(std::sync::atomic::AtomicUsize);
+
+    #[async_trait]
+    impl Limiter for Unreachable {
+        async fn take(&self, _: &str, _: Gcra) -> AppResult<Option<Duration>> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Err(crate::error::AppError::Unavailable("redis: connection refused".into()))
+        }
+        async fn hit(&self, _: &str, _: Duration) -> AppResult<(u64, Duration)> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Err(crate::error::AppError::Unavailable("redis: connection refused".into()))
+        }
+        async fn peek(&self, _: &str) -> AppResult<Option<(u64, Duration)>> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Err(crate::error::AppError::Unavailable("redis: connection refused".into()))
+        }
+        async fn set_for(&self, _: &str, _: Duration) -> AppResult<()> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Err(crate::error::AppError::Unavailable("redis: connection refused".into()))
+        }
+        async fn clear(&self, _: &str) -> AppResult<()> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Err(crate::error::AppError::Unavailable("redis: connection refused".into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_limiter_lets_requests_through_and_is_left_alone_for_a_while() {
+        let limiter = Arc::new(Unreachable::default());
+        let guard = Guard::new(limiter.clone(), SecuritySettings::default());
+        let ip: IpAddr = "198.51.100.1".parse().unwrap();
+        for _ in 0..10 {
+            assert_eq!(guard.check_ip(ip).await, Ok(()));
+            assert_eq!(guard.before_login("demo-a", Some(ip)).await, Ok(Duration::ZERO));
+        }
+        assert_eq!(limiter.0.load(std::sync::atomic::Ordering::Relaxed), 1, "asked once, then backed off");
     }
 }
