@@ -35,7 +35,7 @@ async fn unowned_sign_ins(app: &TestApp, username: &str) -> Vec<(String, String)
         Backend::Sqlite => {
             let connection = rusqlite::Connection::open(app.database_file()).expect("the database opens");
             let mut statement = connection
-                .prepare("SELECT operation, result FROM audit_log WHERE service_provider_id IS NULL AND username = ?")
+                .prepare("SELECT operation, result FROM audit_log WHERE service_provider_id IS NULL AND username = ? ORDER BY id")
                 .unwrap();
             statement
                 .query_map([username], |row| Ok((row.get(0)?, row.get(1)?)))
@@ -47,7 +47,8 @@ async fn unowned_sign_ins(app: &TestApp, username: &str) -> Vec<(String, String)
             use mongodb::bson::{doc, Document};
             let client = mongodb::Client::with_uri_str(mongodb_uri).await.expect("MongoDB answers");
             let log = client.database(&database_name(&app.data_dir)).collection::<Document>("auditLog");
-            let mut cursor = log.find(doc! { "serviceProviderId": null, "username": username }).await.unwrap();
+            let query = doc! { "serviceProviderId": null, "username": username };
+            let mut cursor = log.find(query).sort(doc! { "id": 1 }).await.unwrap();
             let mut found = Vec::new();
             while cursor.advance().await.unwrap() {
                 let entry = cursor.deserialize_current().unwrap();
@@ -145,6 +146,13 @@ async fn sign_ins_are_recorded_on_success_and_failure_and_an_unknown_username_wi
     assert_eq!(entries[1]["requestId"], "w-1");
     assert_eq!(entries[1]["targetId"], "sp001");
     assert_eq!(unowned_sign_ins(&app, "ghost").await, [("login".to_owned(), "UNAUTHENTICATED".to_owned())]);
+    let empty = rest(&app, None, "/api/auth/login", json!({ "username": "ghost", "password": "" }), "e-1").await;
+    assert_eq!(empty["code"], 400);
+    assert_eq!(
+        unowned_sign_ins(&app, "ghost").await,
+        [("login".to_owned(), "UNAUTHENTICATED".to_owned()), ("login".to_owned(), "BAD_USER_INPUT".to_owned())],
+        "a refused input is a failed sign-in too"
+    );
 }
 
 #[tokio::test]

@@ -124,8 +124,8 @@ impl AuthService {
 
     /// Checks a username and password and, if they match an active provider, issues tokens.
     ///
-    /// Every attempt that gets as far as a password check is audited (the provider whose account
-    /// was tried, if the username exists; the username; the result). Repeated failures of one
+    /// Every attempt is audited: the provider whose account was tried (if the username exists),
+    /// the username (its first 64 characters), and the result, a refused input included. Repeated failures of one
     /// username or from one address are answered more slowly, then refused for a while
     /// (RATE_LIMITED) without checking the password at all.
     #[tracing::instrument(skip(self, password, client), fields(ip = ?client.ip))]
@@ -135,16 +135,10 @@ impl AuthService {
         password: &str,
         client: &ClientInfo,
     ) -> AppResult<(ServiceProvider, IssuedTokens)> {
-        if username.trim().is_empty() {
-            return Err(AppError::bad_input("username", "账号不能为空"));
+        if let Err(error) = check_login_input(username, password) {
+            self.audit.record("login", None, Some(username), None, client, error.code()).await;
+            return Err(error);
         }
-        if username.chars().count() > MAX_USERNAME_CHARS {
-            return Err(AppError::bad_input("username", format!("账号不能超过{MAX_USERNAME_CHARS}个字符")));
-        }
-        if password.is_empty() {
-            return Err(AppError::bad_input("password", "密码不能为空"));
-        }
-        check_password_length(password)?;
         let username = username.trim();
         let found = self.store.provider_credentials(username).await?;
         let provider_id = found.as_ref().map(|(provider, _)| provider.id.clone());
@@ -297,6 +291,20 @@ impl AuthService {
             .await
             .map_err(AppError::internal)
     }
+}
+
+/// What a sign-in must send before anything is looked up.
+fn check_login_input(username: &str, password: &str) -> AppResult<()> {
+    if username.trim().is_empty() {
+        return Err(AppError::bad_input("username", "账号不能为空"));
+    }
+    if username.chars().count() > MAX_USERNAME_CHARS {
+        return Err(AppError::bad_input("username", format!("账号不能超过{MAX_USERNAME_CHARS}个字符")));
+    }
+    if password.is_empty() {
+        return Err(AppError::bad_input("password", "密码不能为空"));
+    }
+    check_password_length(password)
 }
 
 fn check_password_length(password: &str) -> AppResult<()> {
