@@ -45,6 +45,9 @@ async fn main() {
             .env("PORT", port.to_string())
             .env("DATA_DIR", data.path())
             .env("RUST_LOG", "warn")
+            // A benchmark is a flood from one address by design: no rate limits.
+            .env("RATE_LIMIT_IP_PER_MINUTE", "0")
+            .env("RATE_LIMIT_PROVIDER_PER_MINUTE", "0")
             .stdout(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {binary} (cargo build --release first): {e}")),

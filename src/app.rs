@@ -13,6 +13,9 @@ use crate::integration::dispatcher::Dispatcher;
 use crate::integration::webhook::CsWebhook;
 use crate::integration::wechat::WechatClient;
 use crate::integration::{scheduler, Transport, WechatLogin};
+use crate::limits::memory::MemoryLimiter;
+use crate::limits::redis::RedisLimiter;
+use crate::limits::{Guard, SharedLimiter};
 use crate::seed;
 use crate::service::auth::{random_token, AuthService};
 use crate::service::outbound::Outbound;
@@ -100,15 +103,22 @@ async fn wire(config: &Config) -> Result<(Services, Transports), StartupError> {
         )),
         None => kept_jwt_secret(&config.data_dir)?,
     };
-    let auth = AuthService::new(store.clone(), tokens, secret.as_bytes(), config.bcrypt_cost).await?;
+    let store_name = match &config.mongodb_uri {
+        Some(_) => config.mongo.database.clone(),
+        None => std::fs::canonicalize(&config.data_dir).unwrap_or(config.data_dir.clone()).display().to_string(),
+    };
+    let limiter: SharedLimiter = match &config.redis_url {
+        Some(url) => Arc::new(
+            RedisLimiter::connect(url, &store_name, config.redis_timeout)
+                .await
+                .map_err(|e| backend_error("Redis", e))?,
+        ),
+        None => Arc::new(MemoryLimiter::new()),
+    };
+    let guard = Arc::new(Guard::new(limiter, config.security.clone()));
+    let auth = AuthService::new(store.clone(), tokens, secret.as_bytes(), config.bcrypt_cost, guard.clone()).await?;
     let bus = match &config.redis_url {
         Some(url) => {
-            let store_name = match &config.mongodb_uri {
-                Some(_) => config.mongo.database.clone(),
-                None => {
-                    std::fs::canonicalize(&config.data_dir).unwrap_or(config.data_dir.clone()).display().to_string()
-                }
-            };
             let bus = RedisBus::connect(url, &store_name, config.redis_timeout).await;
             Some(Arc::new(bus.map_err(|e| backend_error("Redis", e))?))
         }
@@ -118,7 +128,7 @@ async fn wire(config: &Config) -> Result<(Services, Transports), StartupError> {
     let realtime = Arc::new(Realtime::new(store.clone(), remote));
     let (outbound, transports, wechat) = integrations(&config.integrations);
     let outbox = config.integrations.outbox.clone();
-    let services = Services::new(store, auth, realtime, outbound, wechat, outbox);
+    let services = Services::new(store, auth, realtime, outbound, wechat, outbox, guard);
     if let Some(bus) = bus {
         tracing::info!("using Redis pub/sub between server processes");
         bus.start(services.realtime.clone(), services.auth.clone());
@@ -229,7 +239,9 @@ impl Application {
 
         let shutdown = Arc::clone(&self.state.shutdown);
         let begin = Arc::clone(&shutdown);
-        let serve = axum::serve(self.listener, self.router)
+        // With the peer's address, which the edge needs for the client's IP (see `http::edge`).
+        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        let serve = axum::serve(self.listener, service)
             .with_graceful_shutdown(async move {
                 signal.await;
                 tracing::info!(

@@ -31,6 +31,138 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// The integration layer: webhooks in and out, the outbox, WeChat, scheduled jobs.
     pub integrations: IntegrationSettings,
+    /// Rate limits, IP blocking, GraphQL limits and request hygiene (see [`SecuritySettings`]).
+    pub security: SecuritySettings,
+}
+
+/// A rate: `per_minute` requests on average, up to `burst` at once (GCRA). `None` is no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub per_minute: u32,
+    pub burst: u32,
+}
+
+/// An IP network: one address, or a CIDR block such as `10.0.0.0/8`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    pub address: IpAddr,
+    pub prefix: u8,
+}
+
+impl IpNet {
+    pub fn parse(text: &str) -> Option<IpNet> {
+        let (address, prefix) = match text.split_once('/') {
+            Some((address, prefix)) => (address.parse::<IpAddr>().ok()?, Some(prefix.parse::<u8>().ok()?)),
+            None => (text.parse::<IpAddr>().ok()?, None),
+        };
+        let max = if address.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        (prefix <= max).then_some(IpNet { address, prefix })
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = canonical(ip);
+        match (canonical(self.address), ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = if self.prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(self.prefix)) };
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = if self.prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(self.prefix)) };
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// An IPv4 address written as IPv6 (`::ffff:1.2.3.4`) is that IPv4 address.
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// What protects the server from abuse. Every value has a default that a normal client (and the
+/// test suite, many requests from 127.0.0.1) never meets; the README's "Security" section lists
+/// them all.
+#[derive(Debug, Clone)]
+pub struct SecuritySettings {
+    /// `RATE_LIMIT_IP_PER_MINUTE` / `RATE_LIMIT_IP_BURST`: every request of one client IP.
+    pub ip_rate: Option<Rate>,
+    /// `RATE_LIMIT_PROVIDER_PER_MINUTE` / `RATE_LIMIT_PROVIDER_BURST`: every request signed in as
+    /// one provider, from wherever.
+    pub provider_rate: Option<Rate>,
+    /// `LOGIN_FAILURE_WINDOW_SECONDS`: how long a failed sign-in counts.
+    pub login_failure_window: Duration,
+    /// `LOGIN_SLOW_AFTER_FAILURES`: from this many failures of one username, each further attempt
+    /// waits `LOGIN_FAILURE_DELAY_MS` longer (at most 5 s).
+    pub login_slow_after: u32,
+    pub login_failure_delay: Duration,
+    /// `LOGIN_MAX_FAILURES_PER_USERNAME`: from this many, sign-ins of the username are refused
+    /// (429) until the window has passed.
+    pub login_max_failures_per_username: u32,
+    /// `LOGIN_MAX_FAILURES_PER_IP`: the same for every username tried from one IP.
+    pub login_max_failures_per_ip: u32,
+    /// `TRUSTED_PROXIES`: the proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<IpNet>,
+    /// `IP_DENY_LIST`: clients refused outright (403).
+    pub deny_list: Vec<IpNet>,
+    /// `AUTO_BAN_AFTER_REFUSALS`: a client refused this many times within `AUTO_BAN_WINDOW_SECONDS`
+    /// is banned for `AUTO_BAN_SECONDS`. 0 turns bans off.
+    pub auto_ban_after: u32,
+    pub auto_ban_window: Duration,
+    pub auto_ban_duration: Duration,
+    /// `GRAPHQL_MAX_DEPTH`, `GRAPHQL_MAX_COMPLEXITY`, `GRAPHQL_MAX_ALIASES`,
+    /// `GRAPHQL_MAX_ROOT_FIELDS`, `GRAPHQL_MAX_BATCH`, `GRAPHQL_MAX_DIRECTIVES`.
+    pub graphql_max_depth: usize,
+    pub graphql_max_complexity: usize,
+    pub graphql_max_aliases: usize,
+    pub graphql_max_root_fields: usize,
+    pub graphql_max_batch: usize,
+    pub graphql_max_directives: usize,
+    /// `GRAPHQL_INTROSPECTION`: introspection and "did you mean" suggestions (off in production).
+    pub graphql_introspection: bool,
+    /// `WS_MAX_SUBSCRIPTIONS`: subscriptions one WebSocket connection may run at once.
+    pub ws_max_subscriptions: usize,
+    /// `CORS_ALLOWED_ORIGINS`: origins a browser may call the API from (none by default; `*` is
+    /// refused, since requests carry credentials).
+    pub cors_allowed_origins: Vec<String>,
+    /// `REQUEST_TIMEOUT_MS`: the most one HTTP request may take (not WebSocket connections).
+    pub request_timeout: Duration,
+    /// `JSON_MAX_DEPTH`: how deeply a request body's JSON may nest.
+    pub json_max_depth: usize,
+}
+
+impl Default for SecuritySettings {
+    fn default() -> Self {
+        SecuritySettings {
+            ip_rate: Some(Rate { per_minute: 1200, burst: 600 }),
+            provider_rate: Some(Rate { per_minute: 1200, burst: 600 }),
+            login_failure_window: Duration::from_secs(15 * 60),
+            login_slow_after: 3,
+            login_failure_delay: Duration::from_millis(500),
+            login_max_failures_per_username: 10,
+            login_max_failures_per_ip: 50,
+            trusted_proxies: Vec::new(),
+            deny_list: Vec::new(),
+            auto_ban_after: 100,
+            auto_ban_window: Duration::from_secs(10 * 60),
+            auto_ban_duration: Duration::from_secs(15 * 60),
+            graphql_max_depth: 16,
+            graphql_max_complexity: 2000,
+            graphql_max_aliases: 30,
+            graphql_max_root_fields: 20,
+            graphql_max_batch: 10,
+            graphql_max_directives: 10,
+            graphql_introspection: true,
+            ws_max_subscriptions: 20,
+            cors_allowed_origins: Vec::new(),
+            request_timeout: Duration::from_secs(30),
+            json_max_depth: 32,
+        }
+    }
 }
 
 /// The integration layer's settings. Every integration is off until its variables are set.
@@ -258,6 +390,7 @@ impl Config {
                 )?,
             };
         let integrations = integration_settings(&get)?;
+        let security = security_settings(&get)?;
         Ok(Config {
             bind,
             port,
@@ -272,6 +405,7 @@ impl Config {
             log_format,
             shutdown_timeout,
             integrations,
+            security,
         })
     }
 
@@ -514,6 +648,124 @@ fn integration_settings(get: &dyn Fn(&str) -> Option<String>) -> Result<Integrat
     })
 }
 
+fn security_settings(get: &dyn Fn(&str) -> Option<String>) -> Result<SecuritySettings, ConfigError> {
+    let defaults = SecuritySettings::default();
+    let number = |variable: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| match get(variable) {
+        None => Ok(default),
+        Some(value) => match value.parse::<u64>() {
+            Ok(n) if range.contains(&n) => Ok(n),
+            _ => Err(ConfigError {
+                variable,
+                value,
+                reason: "expected a whole number in the allowed range (see the README)",
+            }),
+        },
+    };
+    let rate =
+        |per_minute: &'static str, burst: &'static str, default: Option<Rate>| -> Result<Option<Rate>, ConfigError> {
+            let default = default.unwrap_or(Rate { per_minute: 0, burst: 0 });
+            let per_minute = number(per_minute, u64::from(default.per_minute), 0..=1_000_000)? as u32;
+            let burst = number(burst, u64::from(default.burst), 1..=1_000_000)? as u32;
+            Ok((per_minute > 0).then_some(Rate { per_minute, burst }))
+        };
+    let networks = |variable: &'static str| -> Result<Vec<IpNet>, ConfigError> {
+        get(variable).map_or(Ok(Vec::new()), |value| {
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(|item| {
+                    IpNet::parse(item).ok_or(ConfigError {
+                        variable,
+                        value: value.clone(),
+                        reason:
+                            "expected IP addresses or CIDR blocks separated by commas, e.g. 10.0.0.1,192.168.0.0/16",
+                    })
+                })
+                .collect()
+        })
+    };
+    let seconds = |variable: &'static str, default: Duration| -> Result<Duration, ConfigError> {
+        Ok(Duration::from_secs(number(variable, default.as_secs(), 1..=7 * 24 * 3600)?))
+    };
+    let introspection = match get("GRAPHQL_INTROSPECTION").as_deref() {
+        None | Some("true") | Some("1") | Some("yes") => true,
+        Some("false") | Some("0") | Some("no") => false,
+        Some(other) => {
+            return Err(ConfigError {
+                variable: "GRAPHQL_INTROSPECTION",
+                value: other.to_owned(),
+                reason: "expected true or false",
+            })
+        }
+    };
+    let origins: Vec<String> = get("CORS_ALLOWED_ORIGINS")
+        .map(|value| {
+            value.split(',').map(|o| o.trim().trim_end_matches('/').to_owned()).filter(|o| !o.is_empty()).collect()
+        })
+        .unwrap_or_default();
+    for origin in &origins {
+        let valid = (origin.starts_with("http://") || origin.starts_with("https://"))
+            && axum::http::HeaderValue::from_str(origin).is_ok()
+            && !origin[origin.find("//").map_or(0, |i| i + 2)..].contains('/');
+        if !valid {
+            return Err(ConfigError {
+                variable: "CORS_ALLOWED_ORIGINS",
+                value: origin.clone(),
+                reason: "expected origins such as https://app.example.com separated by commas (no paths, no *)",
+            });
+        }
+    }
+    Ok(SecuritySettings {
+        ip_rate: rate("RATE_LIMIT_IP_PER_MINUTE", "RATE_LIMIT_IP_BURST", defaults.ip_rate)?,
+        provider_rate: rate("RATE_LIMIT_PROVIDER_PER_MINUTE", "RATE_LIMIT_PROVIDER_BURST", defaults.provider_rate)?,
+        login_failure_window: seconds("LOGIN_FAILURE_WINDOW_SECONDS", defaults.login_failure_window)?,
+        login_slow_after: number("LOGIN_SLOW_AFTER_FAILURES", u64::from(defaults.login_slow_after), 0..=1000)? as u32,
+        login_failure_delay: Duration::from_millis(number(
+            "LOGIN_FAILURE_DELAY_MS",
+            defaults.login_failure_delay.as_millis() as u64,
+            0..=5000,
+        )?),
+        login_max_failures_per_username: number(
+            "LOGIN_MAX_FAILURES_PER_USERNAME",
+            u64::from(defaults.login_max_failures_per_username),
+            0..=100_000,
+        )? as u32,
+        login_max_failures_per_ip: number(
+            "LOGIN_MAX_FAILURES_PER_IP",
+            u64::from(defaults.login_max_failures_per_ip),
+            0..=1_000_000,
+        )? as u32,
+        trusted_proxies: networks("TRUSTED_PROXIES")?,
+        deny_list: networks("IP_DENY_LIST")?,
+        auto_ban_after: number("AUTO_BAN_AFTER_REFUSALS", u64::from(defaults.auto_ban_after), 0..=1_000_000)? as u32,
+        auto_ban_window: seconds("AUTO_BAN_WINDOW_SECONDS", defaults.auto_ban_window)?,
+        auto_ban_duration: seconds("AUTO_BAN_SECONDS", defaults.auto_ban_duration)?,
+        graphql_max_depth: number("GRAPHQL_MAX_DEPTH", defaults.graphql_max_depth as u64, 2..=100)? as usize,
+        graphql_max_complexity: number(
+            "GRAPHQL_MAX_COMPLEXITY",
+            defaults.graphql_max_complexity as u64,
+            10..=1_000_000,
+        )? as usize,
+        graphql_max_aliases: number("GRAPHQL_MAX_ALIASES", defaults.graphql_max_aliases as u64, 0..=10_000)? as usize,
+        graphql_max_root_fields: number("GRAPHQL_MAX_ROOT_FIELDS", defaults.graphql_max_root_fields as u64, 1..=10_000)?
+            as usize,
+        graphql_max_batch: number("GRAPHQL_MAX_BATCH", defaults.graphql_max_batch as u64, 1..=1000)? as usize,
+        graphql_max_directives: number("GRAPHQL_MAX_DIRECTIVES", defaults.graphql_max_directives as u64, 1..=1000)?
+            as usize,
+        graphql_introspection: introspection,
+        ws_max_subscriptions: number("WS_MAX_SUBSCRIPTIONS", defaults.ws_max_subscriptions as u64, 1..=10_000)?
+            as usize,
+        cors_allowed_origins: origins,
+        request_timeout: Duration::from_millis(number(
+            "REQUEST_TIMEOUT_MS",
+            defaults.request_timeout.as_millis() as u64,
+            100..=600_000,
+        )?),
+        json_max_depth: number("JSON_MAX_DEPTH", defaults.json_max_depth as u64, 2..=128)? as usize,
+    })
+}
+
 /// A database name MongoDB accepts on every platform, kept to a safe subset.
 fn valid_database_name(name: &str) -> bool {
     !name.is_empty() && name.len() <= 63 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
@@ -559,6 +811,30 @@ mod tests {
         assert_eq!(config(&[("OUTBOX_LEASE_SECONDS", "5")]).unwrap_err().variable, "OUTBOX_LEASE_SECONDS");
         assert_eq!(config(&[("WECHAT_APP_ID", "wx123")]).unwrap_err().variable, "WECHAT_API_BASE");
         assert_eq!(config(&[("JOB_INTERVAL_SECONDS", "-1")]).unwrap_err().variable, "JOB_INTERVAL_SECONDS");
+        assert_eq!(config(&[("IP_DENY_LIST", "1.2.3.4,nope")]).unwrap_err().variable, "IP_DENY_LIST");
+        assert_eq!(config(&[("TRUSTED_PROXIES", "10.0.0.0/33")]).unwrap_err().variable, "TRUSTED_PROXIES");
+        assert_eq!(config(&[("CORS_ALLOWED_ORIGINS", "*")]).unwrap_err().variable, "CORS_ALLOWED_ORIGINS");
+        assert_eq!(config(&[("GRAPHQL_INTROSPECTION", "off")]).unwrap_err().variable, "GRAPHQL_INTROSPECTION");
+        assert_eq!(config(&[("RATE_LIMIT_IP_BURST", "0")]).unwrap_err().variable, "RATE_LIMIT_IP_BURST");
+    }
+
+    #[test]
+    fn security_settings_parse_networks_rates_and_origins() {
+        let config = config(&[
+            ("IP_DENY_LIST", "203.0.113.7, 10.0.0.0/8,::1"),
+            ("RATE_LIMIT_IP_PER_MINUTE", "0"),
+            ("CORS_ALLOWED_ORIGINS", "https://mp.example.com/, http://localhost:3000"),
+        ])
+        .unwrap();
+        let deny = &config.security.deny_list;
+        assert!(deny[0].contains("203.0.113.7".parse().unwrap()));
+        assert!(deny[1].contains("10.200.3.4".parse().unwrap()));
+        assert!(deny[1].contains("::ffff:10.1.1.1".parse().unwrap()), "IPv4-mapped IPv6 is the IPv4 address");
+        assert!(!deny[1].contains("11.0.0.1".parse().unwrap()));
+        assert!(deny[2].contains("::1".parse().unwrap()));
+        assert_eq!(config.security.ip_rate, None, "0 turns the limit off");
+        assert!(config.security.provider_rate.is_some());
+        assert_eq!(config.security.cors_allowed_origins, ["https://mp.example.com", "http://localhost:3000"]);
     }
 
     #[test]

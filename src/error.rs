@@ -25,9 +25,9 @@ pub enum AppError {
     /// The entity's state forbids the action.
     #[error("{0}")]
     Conflict(String),
-    /// Too many requests.
-    #[error("请求过于频繁，请稍后再试")]
-    RateLimited,
+    /// Too many requests: try again after this many seconds.
+    #[error("请求过于频繁，请{retry_after_secs}秒后再试")]
+    RateLimited { retry_after_secs: u64 },
     /// A backing store is unreachable.
     #[error("服务暂时不可用，请稍后再试")]
     Unavailable(String),
@@ -43,6 +43,12 @@ impl AppError {
         AppError::BadInput { field: Some(field), message: message.into() }
     }
 
+    /// Too many requests; the wait is rounded up to whole seconds (at least one).
+    pub fn rate_limited(retry_after: std::time::Duration) -> AppError {
+        let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+        AppError::RateLimited { retry_after_secs: secs.max(1) }
+    }
+
     pub fn internal(detail: impl std::fmt::Display) -> AppError {
         AppError::Internal(detail.to_string())
     }
@@ -55,7 +61,7 @@ impl AppError {
             AppError::Forbidden(_) => "FORBIDDEN",
             AppError::NotFound(_) => "NOT_FOUND",
             AppError::Conflict(_) => "CONFLICT",
-            AppError::RateLimited => "RATE_LIMITED",
+            AppError::RateLimited { .. } => "RATE_LIMITED",
             AppError::Unavailable(_) => "UNAVAILABLE",
             AppError::Internal(_) => "INTERNAL",
         }
@@ -69,7 +75,7 @@ impl AppError {
             AppError::Forbidden(_) => 403,
             AppError::NotFound(_) => 404,
             AppError::Conflict(_) => 409,
-            AppError::RateLimited => 429,
+            AppError::RateLimited { .. } => 429,
             AppError::Unavailable(_) => 503,
             AppError::Internal(_) => 500,
         }
@@ -92,9 +98,10 @@ impl AppError {
 
 impl ErrorExtensions for AppError {
     fn extend(&self) -> async_graphql::Error {
+        let request_id = crate::telemetry::current_request_id();
         match self {
             AppError::Internal(detail) | AppError::Unavailable(detail) => {
-                tracing::error!(code = self.code(), %detail, "request failed");
+                tracing::error!(code = self.code(), request_id = request_id.as_deref(), %detail, "request failed");
             }
             _ => {}
         }
@@ -102,6 +109,12 @@ impl ErrorExtensions for AppError {
             extensions.set("code", self.code());
             if let AppError::BadInput { field: Some(field), .. } = self {
                 extensions.set("field", *field);
+            }
+            if let AppError::RateLimited { retry_after_secs } = self {
+                extensions.set("retryAfter", *retry_after_secs);
+            }
+            if let Some(id) = &request_id {
+                extensions.set("requestId", id.to_string());
             }
         })
     }

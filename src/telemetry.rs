@@ -80,7 +80,7 @@ pub fn init(format: LogFormat, target: LogTarget) {
 /// What the log knows about the request being handled.
 #[derive(Debug)]
 pub struct RequestContext {
-    pub request_id: String,
+    pub request_id: Arc<str>,
     provider: Mutex<Option<Id>>,
 }
 
@@ -89,7 +89,7 @@ tokio::task_local! {
 }
 
 impl RequestContext {
-    pub fn new(request_id: String) -> Arc<RequestContext> {
+    pub fn new(request_id: Arc<str>) -> Arc<RequestContext> {
         Arc::new(RequestContext { request_id, provider: Mutex::new(None) })
     }
 
@@ -111,7 +111,12 @@ pub fn note_provider(provider: &Id) {
     });
 }
 
+/// The provider the current request acts for, once known.
+pub fn current_provider() -> Option<Id> {
+    CURRENT.try_with(|context| context.provider()).ok().flatten()
+}
+
 /// The current request's id, if there is one.
-pub fn current_request_id() -> Option<String> {
-    CURRENT.try_with(|context| context.request_id.clone()).ok()
+pub fn current_request_id() -> Option<Arc<str>> {
+    CURRENT.try_with(|context| Arc::clone(&context.request_id)).ok()
 }

@@ -260,7 +260,7 @@ async fn tokens_survive_a_restart_because_the_generated_secret_is_kept() {
     };
     let services = provider_desk::app::build_services(&config()).await.unwrap();
     provider_desk::seed::seed_demo_if_empty(&services).await.unwrap();
-    let (_, tokens) = services.auth.login(DEMO_A, DEMO_PASSWORD).await.unwrap();
+    let (_, tokens) = services.auth.login(DEMO_A, DEMO_PASSWORD, &Default::default()).await.unwrap();
     drop(services);
     let secret = std::fs::read_to_string(dir.path().join("jwt-secret")).unwrap();
     assert!(secret.len() >= 32);

@@ -72,9 +72,9 @@ start_backend_servers() {
             python3 -m venv "$VENV"
         fi
     fi
-    if [ ! -x "$VENV/bin/openapi-spec-validator" ] || [ ! -x "$SECANTUSD" ]; then
-        echo "==> installing SecantusDB and openapi-spec-validator into $VENV (pip)"
-        "$VENV/bin/pip" install --quiet --disable-pip-version-check SecantusDB openapi-spec-validator
+    if [ ! -x "$VENV/bin/openapi-spec-validator" ] || [ ! -x "$SECANTUSD" ] || [ ! -x "$VENV/bin/schemathesis" ]; then
+        echo "==> installing SecantusDB, openapi-spec-validator and schemathesis into $VENV (pip)"
+        "$VENV/bin/pip" install --quiet --disable-pip-version-check SecantusDB openapi-spec-validator schemathesis
     fi
 
     if [ -z "${TEST_REDIS_URL:-}" ]; then

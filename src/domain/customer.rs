@@ -92,6 +92,13 @@ pub struct Customer {
 }
 
 impl Customer {
+    /// The customer as a list shows it: phone and email masked (see [`super::masking`]).
+    pub fn masked(mut self) -> Customer {
+        self.phone = super::masking::mask_phone(&self.phone);
+        self.email = super::masking::mask_email(&self.email);
+        self
+    }
+
     /// The status the expiry date gives now, whatever the stored value says.
     pub fn status_at(&self, now: Timestamp) -> CustomerStatus {
         CustomerStatus::at(self.expiry_date, now)

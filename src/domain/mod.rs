@@ -5,11 +5,13 @@
 //! invalid id, page or string. Status values, levels and time rules live here so the service layer,
 //! the store adapters and the tests all read them from one place.
 
+mod audit;
 mod chat;
 mod customer;
 mod enums;
 mod event;
 mod ids;
+pub mod masking;
 mod notification;
 pub mod outbox;
 pub mod paging;
@@ -18,6 +20,7 @@ pub mod text;
 mod ticket;
 pub mod usage;
 
+pub use audit::AuditEntry;
 pub use chat::ChatMessage;
 pub use customer::{Customer, CustomerStatus, UsageMetrics, EXPIRING_WINDOW_DAYS};
 pub use enums::{

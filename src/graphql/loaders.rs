@@ -2,20 +2,22 @@
 
 use crate::domain::{Customer, Id, ServiceProvider};
 use crate::error::AppError;
+use crate::service::customers::CustomerService;
 use crate::store::SharedStore;
 use async_graphql::dataloader::Loader;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Loads customers of one provider (the request's), so a batch can never cross tenants.
+/// Loads customers of one provider (the request's), so a batch can never cross tenants; contact
+/// details masked, as everywhere but a customer's own detail.
 pub struct CustomerLoader {
-    store: SharedStore,
+    customers: CustomerService,
     provider: Id,
 }
 
 impl CustomerLoader {
-    pub fn new(store: SharedStore, provider: Id) -> CustomerLoader {
-        CustomerLoader { store, provider }
+    pub fn new(customers: CustomerService, provider: Id) -> CustomerLoader {
+        CustomerLoader { customers, provider }
     }
 }
 
@@ -24,7 +26,7 @@ impl Loader<Id> for CustomerLoader {
     type Error = Arc<AppError>;
 
     async fn load(&self, keys: &[Id]) -> Result<HashMap<Id, Customer>, Self::Error> {
-        let customers = self.store.customers_by_ids(&self.provider, keys).await.map_err(Arc::new)?;
+        let customers = self.customers.related(&self.provider, keys).await.map_err(Arc::new)?;
         Ok(customers.into_iter().map(|c| (c.id.clone(), c)).collect())
     }
 }

@@ -9,6 +9,7 @@ mod loaders;
 mod metrics;
 mod mutation;
 mod objects;
+mod protection;
 mod query;
 mod scalars;
 mod subscription;
@@ -16,19 +17,35 @@ mod subscription;
 pub use loaders::{CustomerLoader, ProviderLoader};
 
 use crate::error::AppError;
-use crate::service::{Services, Session};
+use crate::service::{ClientInfo, Services, Session};
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Data, ErrorExtensions, Schema};
 use subscription::SubscriptionRoot;
 
 pub type AppSchema = Schema<query::QueryRoot, mutation::MutationRoot, SubscriptionRoot>;
 
-/// Builds the schema around the services.
+pub use protection::AuditNote;
+
+/// Builds the schema around the services, with the limits of the security settings: depth,
+/// complexity, directives per field, aliases and root fields per operation, and introspection
+/// and "did you mean" suggestions switched off unless `GRAPHQL_INTROSPECTION` allows them.
 pub fn build_schema(services: Services) -> AppSchema {
-    Schema::build(query::QueryRoot, mutation::MutationRoot, SubscriptionRoot)
-        .data(services)
+    let settings = services.guard.settings().clone();
+    let mut builder = Schema::build(query::QueryRoot, mutation::MutationRoot, SubscriptionRoot)
+        .limit_depth(settings.graphql_max_depth)
+        .limit_complexity(settings.graphql_max_complexity)
+        .limit_directives(settings.graphql_max_directives)
+        .limit_recursive_depth(32)
+        .extension(protection::Protection {
+            max_aliases: settings.graphql_max_aliases,
+            max_root_fields: settings.graphql_max_root_fields,
+        })
         .extension(metrics::OperationMetrics)
-        .finish()
+        .data(services);
+    if !settings.graphql_introspection {
+        builder = builder.disable_introspection().disable_suggestions();
+    }
+    builder.finish()
 }
 
 /// The schema's SDL, as kept in `schema.graphql`.
@@ -50,30 +67,33 @@ pub fn with_request_data(
     request: async_graphql::Request,
     services: &Services,
     auth: RequestAuth,
+    client: ClientInfo,
 ) -> async_graphql::Request {
     let mut request = request;
-    insert_caller_data(&mut request.data, services, auth);
+    insert_caller_data(&mut request.data, services, auth, client);
     request
 }
 
 /// The data of one WebSocket connection, as [`with_request_data`] gives a request.
-pub fn connection_data(services: &Services, auth: RequestAuth) -> Data {
+pub fn connection_data(services: &Services, auth: RequestAuth, client: ClientInfo) -> Data {
     let mut data = Data::default();
-    insert_caller_data(&mut data, services, auth);
+    insert_caller_data(&mut data, services, auth, client);
     data
 }
 
 /// Who the caller is, and the loaders scoped to that provider (they batch; they do not cache, so
 /// a long-lived connection sees fresh data).
-fn insert_caller_data(data: &mut Data, services: &Services, auth: RequestAuth) {
+fn insert_caller_data(data: &mut Data, services: &Services, auth: RequestAuth, client: ClientInfo) {
     if let Ok(session) = &auth.0 {
         data.insert(DataLoader::new(
-            CustomerLoader::new(services.store.clone(), session.provider_id.clone()),
+            CustomerLoader::new(services.customers.clone(), session.provider_id.clone()),
             tokio::spawn,
         ));
         data.insert(DataLoader::new(ProviderLoader::new(services.store.clone()), tokio::spawn));
     }
     data.insert(auth);
+    data.insert(client);
+    data.insert(AuditNote::default());
 }
 
 /// What resolvers need from the context.
@@ -81,6 +101,12 @@ trait ContextExt {
     fn services(&self) -> &Services;
     /// The signed-in provider, or UNAUTHENTICATED.
     fn session(&self) -> async_graphql::Result<&Session>;
+    /// Where the request comes from.
+    fn client(&self) -> ClientInfo;
+    /// Tells the audit log which entity a mutation acts on.
+    fn audit_target(&self, target: &str);
+    /// Tells the audit log who acted, when the request carried no token.
+    fn audit_actor(&self, actor: &crate::domain::Id);
 }
 
 impl ContextExt for Context<'_> {
@@ -93,6 +119,22 @@ impl ContextExt for Context<'_> {
             Some(RequestAuth(Ok(session))) => Ok(session),
             Some(RequestAuth(Err(error))) => Err(error.extend()),
             None => Err(AppError::Unauthenticated("请先登录").extend()),
+        }
+    }
+
+    fn client(&self) -> ClientInfo {
+        self.data_opt::<ClientInfo>().cloned().unwrap_or_default()
+    }
+
+    fn audit_target(&self, target: &str) {
+        if let Some(note) = self.data_opt::<AuditNote>() {
+            note.target(target);
+        }
+    }
+
+    fn audit_actor(&self, actor: &crate::domain::Id) {
+        if let Some(note) = self.data_opt::<AuditNote>() {
+            note.actor(actor);
         }
     }
 }

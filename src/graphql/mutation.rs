@@ -20,7 +20,7 @@ pub struct MutationRoot;
 impl MutationRoot {
     /// Signs in with username and password.
     async fn login(&self, ctx: &Context<'_>, username: String, password: String) -> Result<AuthPayload> {
-        let (provider, tokens) = ctx.services().auth.login(&username, &password).await.extend()?;
+        let (provider, tokens) = ctx.services().auth.login(&username, &password, &ctx.client()).await.extend()?;
         Ok(AuthPayload {
             token: tokens.token,
             refresh_token: tokens.refresh_token,
@@ -37,6 +37,8 @@ impl MutationRoot {
             Some(token) => auth.authenticate(token).await.extend()?,
             None => ctx.session()?.clone(),
         };
+        ctx.audit_actor(&session.provider_id);
+        ctx.audit_target(&session.provider_id.to_string());
         auth.logout(&session).await.extend()?;
         Ok(LogoutPayload { success: true })
     }
@@ -44,6 +46,8 @@ impl MutationRoot {
     /// Trades a refresh token for a new token pair. Each refresh token works once.
     async fn refresh_token(&self, ctx: &Context<'_>, refresh_token: String) -> Result<TokenPair> {
         let tokens = ctx.services().auth.refresh(&refresh_token).await.extend()?;
+        ctx.audit_actor(&tokens.provider_id);
+        ctx.audit_target(&tokens.provider_id.to_string());
         Ok(TokenPair {
             token: tokens.token,
             refresh_token: tokens.refresh_token,
@@ -63,6 +67,7 @@ impl MutationRoot {
         idempotency_key: Option<String>,
     ) -> Result<TicketObject> {
         let session = ctx.session()?;
+        ctx.audit_target(&customer_id);
         let new = NewTicket {
             customer_id: input::id(&customer_id, "customerId", "客户ID").extend()?,
             title: input::text(&title, TextLimit::TICKET_TITLE).extend()?,
@@ -71,12 +76,15 @@ impl MutationRoot {
             escalation_reason: None,
             idempotency_key: input::idempotency_key(idempotency_key.as_deref()).extend()?,
         };
-        ctx.services().tickets.create(session, new).await.map(TicketObject).extend()
+        let ticket = ctx.services().tickets.create(session, new).await.extend()?;
+        ctx.audit_target(ticket.id.as_str());
+        Ok(TicketObject(ticket))
     }
 
     /// Replies to a ticket.
     async fn reply_ticket(&self, ctx: &Context<'_>, id: ID, content: String) -> Result<ReplyObject> {
         let session = ctx.session()?;
+        ctx.audit_target(&id);
         let id = input::id(&id, "id", "工单ID").extend()?;
         let content = input::text(&content, TextLimit::REPLY_CONTENT).extend()?;
         ctx.services().tickets.reply(session, &id, content).await.map(ReplyObject).extend()
@@ -85,6 +93,7 @@ impl MutationRoot {
     /// Marks a ticket resolved.
     async fn resolve_ticket(&self, ctx: &Context<'_>, id: ID, resolution: Option<String>) -> Result<TicketObject> {
         let session = ctx.session()?;
+        ctx.audit_target(&id);
         let id = input::id(&id, "id", "工单ID").extend()?;
         let resolution = input::optional_text(resolution.as_deref(), TextLimit::RESOLUTION).extend()?;
         ctx.services().tickets.resolve(session, &id, resolution).await.map(TicketObject).extend()
@@ -93,6 +102,7 @@ impl MutationRoot {
     /// Escalates a ticket to a higher level of support.
     async fn escalate_ticket(&self, ctx: &Context<'_>, id: ID, reason: String) -> Result<EscalationObject> {
         let session = ctx.session()?;
+        ctx.audit_target(&id);
         let id = input::id(&id, "id", "工单ID").extend()?;
         let reason = input::text(&reason, TextLimit::REASON).extend()?;
         ctx.services().tickets.escalate(session, &id, reason).await.map(EscalationObject).extend()
@@ -101,6 +111,7 @@ impl MutationRoot {
     /// Marks a notification read.
     async fn mark_notification_read(&self, ctx: &Context<'_>, id: ID) -> Result<NotificationObject> {
         let session = ctx.session()?;
+        ctx.audit_target(&id);
         let id = input::id(&id, "id", "消息ID").extend()?;
         ctx.services().notifications.mark_read(session, &id).await.map(NotificationObject).extend()
     }
@@ -122,6 +133,7 @@ impl MutationRoot {
         idempotency_key: Option<String>,
     ) -> Result<ChatMessageObject> {
         let session = ctx.session()?;
+        ctx.audit_target(&customer_id);
         let customer = input::id(&customer_id, "customerId", "客户ID").extend()?;
         let content = input::text(&content, TextLimit::CHAT_CONTENT).extend()?;
         let key = input::idempotency_key(idempotency_key.as_deref()).extend()?;
@@ -138,6 +150,7 @@ impl MutationRoot {
         status: ChatStatus,
     ) -> Result<Vec<ChatMessageObject>> {
         let session = ctx.session()?;
+        ctx.audit_target(&customer_id);
         let customer = input::id(&customer_id, "customerId", "客户ID").extend()?;
         let ids = message_ids
             .iter()
@@ -169,9 +182,12 @@ impl MutationRoot {
         reason: String,
     ) -> Result<TicketObject> {
         let session = ctx.session()?;
+        ctx.audit_target(&customer_id);
         let customer = input::id(&customer_id, "customerId", "客户ID").extend()?;
         let content = input::text(&content, TextLimit::TICKET_CONTENT).extend()?;
         let reason = input::text(&reason, TextLimit::REASON).extend()?;
-        ctx.services().chat.escalate(session, &customer, content, reason).await.map(TicketObject).extend()
+        let ticket = ctx.services().chat.escalate(session, &customer, content, reason).await.extend()?;
+        ctx.audit_target(ticket.id.as_str());
+        Ok(TicketObject(ticket))
     }
 }

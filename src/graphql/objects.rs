@@ -5,7 +5,7 @@ use super::scalars::DateTime;
 use super::ContextExt;
 use crate::domain::usage::{Level, MeasureAssessment, UsageAssessment};
 use crate::domain::{
-    now, ChatMessage, ChatSender, ChatStatus, Customer, CustomerStatus, EscalationStatus, HistoryEntry, Id,
+    now, AuditEntry, ChatMessage, ChatSender, ChatStatus, Customer, CustomerStatus, EscalationStatus, HistoryEntry, Id,
     Notification, NotificationType, Page, ReadStatus, ServiceProvider, Ticket, TicketStatus, TicketType,
 };
 use crate::error::AppError;
@@ -22,6 +22,7 @@ fn id(id: &Id) -> ID {
 #[graphql(concrete(name = "CustomerPage", params(CustomerObject)))]
 #[graphql(concrete(name = "TicketPage", params(TicketObject)))]
 #[graphql(concrete(name = "ChatMessagePage", params(ChatMessageObject)))]
+#[graphql(concrete(name = "AuditEntryPage", params(AuditEntryObject)))]
 pub struct PageObject<T: OutputType> {
     pub items: Vec<T>,
     /// Items in the whole list, over all pages.
@@ -530,4 +531,46 @@ pub struct TokenPair {
 #[derive(SimpleObject)]
 pub struct LogoutPayload {
     pub success: bool,
+}
+
+pub struct AuditEntryObject(pub AuditEntry);
+
+/// One audited action: a mutation or a sign-in attempt, over GraphQL or REST.
+#[Object(name = "AuditEntry")]
+impl AuditEntryObject {
+    async fn id(&self) -> ID {
+        id(&self.0.id)
+    }
+    /// When the action finished.
+    async fn at(&self) -> DateTime {
+        self.0.at.into()
+    }
+    /// The provider who acted (or whose account a sign-in tried).
+    async fn service_provider_id(&self) -> Option<ID> {
+        self.0.provider_id.as_ref().map(id)
+    }
+    /// The username a sign-in tried.
+    async fn username(&self) -> Option<&str> {
+        self.0.username.as_deref()
+    }
+    /// The mutation: `login`, `createTicket`, `replyTicket`, ...
+    async fn operation(&self) -> &str {
+        &self.0.operation
+    }
+    /// The entity acted on (a ticket, notification or customer id; the provider for sign-ins).
+    async fn target_id(&self) -> Option<&str> {
+        self.0.target_id.as_deref()
+    }
+    /// The client's address.
+    async fn ip(&self) -> Option<&str> {
+        self.0.ip.as_deref()
+    }
+    /// `ok`, or the error code the client got.
+    async fn result(&self) -> &str {
+        &self.0.result
+    }
+    /// The request's `x-request-id`.
+    async fn request_id(&self) -> Option<&str> {
+        self.0.request_id.as_deref()
+    }
 }

@@ -1,8 +1,8 @@
 //! The query root: everything a provider reads.
 
 use super::objects::{
-    ChatMessageObject, CustomerObject, NotificationObject, NotificationPageObject, PageObject, ProviderObject,
-    TicketObject, UsageReport,
+    AuditEntryObject, ChatMessageObject, CustomerObject, NotificationObject, NotificationPageObject, PageObject,
+    ProviderObject, TicketObject, UsageReport,
 };
 use super::ContextExt;
 use crate::domain::{CustomerStatus, NotificationType, ReadStatus, TextLimit, TicketStatus, TicketType};
@@ -123,5 +123,19 @@ impl QueryRoot {
         let page = input::page(page, page_size).extend()?;
         let messages = ctx.services().chat.messages(session, &customer, page).await.extend()?;
         Ok(PageObject::from_page(messages, ChatMessageObject))
+    }
+
+    /// The provider's own audit log, newest first: every mutation and sign-in attempt made on its
+    /// account, with the operation, target, client address and result.
+    async fn audit_log(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 1)] page: i64,
+        #[graphql(default = 20)] page_size: i64,
+    ) -> Result<PageObject<AuditEntryObject>> {
+        let session = ctx.session()?;
+        let page = input::page(page, page_size).extend()?;
+        let entries = ctx.services().audit.list(session, page).await.extend()?;
+        Ok(PageObject::from_page(entries, AuditEntryObject))
     }
 }

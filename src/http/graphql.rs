@@ -1,17 +1,75 @@
-//! `POST /graphql`: authenticates the caller from the `Authorization` header and runs the operation.
+//! `POST /graphql`: authenticates the caller from the `Authorization` header and runs the operation
+//! (or a batch of up to `GRAPHQL_MAX_BATCH` operations).
 
+use super::edge::{error_response, refusal_response};
 use super::AppState;
 use crate::error::AppError;
 use crate::graphql::{with_request_data, RequestAuth};
-use crate::service::Services;
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use crate::limits::Refusal;
+use crate::service::{ClientInfo, Services};
+use async_graphql::BatchRequest;
+use async_graphql_axum::{GraphQLBatchRequest, GraphQLResponse};
 use axum::extract::State;
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
 
-pub async fn execute(State(state): State<AppState>, headers: HeaderMap, request: GraphQLRequest) -> GraphQLResponse {
-    let auth = authenticate(&state.services, &headers).await;
-    let request = with_request_data(request.into_inner(), &state.services, auth);
-    state.schema.execute(request).await.into()
+pub async fn execute(
+    State(state): State<AppState>,
+    client: Option<Extension<ClientInfo>>,
+    headers: HeaderMap,
+    request: GraphQLBatchRequest,
+) -> Response {
+    let client = client.map(|Extension(client)| client).unwrap_or_default();
+    let request = request.into_inner();
+    let max_batch = state.services.guard.settings().graphql_max_batch;
+    if let BatchRequest::Batch(requests) = &request {
+        if requests.len() > max_batch || requests.is_empty() {
+            let message = format!("批量请求须包含1到{max_batch}个操作");
+            return error_response("/graphql", StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &message, None);
+        }
+    }
+    let auth = match authenticate_limited(&state.services, &headers, &client).await {
+        Ok(auth) => auth,
+        Err(refusal) => return refusal_response("/graphql", refusal),
+    };
+    let response = match request {
+        BatchRequest::Single(request) => {
+            let request = with_request_data(request, &state.services, auth, client);
+            async_graphql::BatchResponse::Single(state.schema.execute(request).await)
+        }
+        BatchRequest::Batch(requests) => {
+            let mut responses = Vec::with_capacity(requests.len());
+            for request in requests {
+                let auth = RequestAuth(auth.0.as_ref().map(Clone::clone).map_err(clone_error));
+                let request = with_request_data(request, &state.services, auth, client.clone());
+                responses.push(state.schema.execute(request).await);
+            }
+            async_graphql::BatchResponse::Batch(responses)
+        }
+    };
+    GraphQLResponse::from(response).into_response()
+}
+
+fn clone_error(error: &AppError) -> AppError {
+    match error {
+        AppError::Unauthenticated(message) => AppError::Unauthenticated(message),
+        AppError::Unavailable(detail) => AppError::Unavailable(detail.clone()),
+        other => AppError::Internal(other.to_string()),
+    }
+}
+
+/// [`authenticate`], and the signed-in provider's rate limit (refused before anything runs).
+pub async fn authenticate_limited(
+    services: &Services,
+    headers: &HeaderMap,
+    client: &ClientInfo,
+) -> Result<RequestAuth, Refusal> {
+    let auth = authenticate(services, headers).await;
+    if let Ok(session) = &auth.0 {
+        services.guard.check_provider(&session.provider_id, client.ip).await?;
+    }
+    Ok(auth)
 }
 
 /// Verifies the bearer token, if the request carries one. A request without one may still sign

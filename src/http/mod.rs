@@ -2,6 +2,7 @@
 //! log and HTTP metrics around every route ([`observe`]); the shutdown of WebSockets ([`shutdown`]).
 
 mod docs;
+pub mod edge;
 mod graphql;
 pub mod integrations;
 pub mod observe;
@@ -10,14 +11,17 @@ mod playground;
 pub mod shutdown;
 mod ws;
 
-pub use graphql::authenticate;
+pub use graphql::{authenticate, authenticate_limited};
 
 use crate::config::IntegrationSettings;
 use crate::graphql::AppSchema;
 use crate::service::Services;
+use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, post};
 use axum::Router;
+use edge::Edge;
 use std::sync::Arc;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 
 /// The largest GraphQL request body accepted: generous for any real operation, small enough that
@@ -37,9 +41,10 @@ pub struct AppState {
 /// Fails only when a REST document in `rest_compat/` is broken.
 pub fn router(state: AppState, integrations: &IntegrationSettings) -> Result<Router, String> {
     let rest = crate::rest::routes(&state.schema)?;
-    Ok(Router::new()
+    let guard = state.services.guard.clone();
+    let edge = Edge { settings: Arc::new(guard.settings().clone()), guard };
+    let router = Router::new()
         .route("/graphql", post(graphql::execute).layer(RequestBodyLimitLayer::new(MAX_GRAPHQL_BODY_BYTES)))
-        .route("/graphql/ws", get(ws::upgrade))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
@@ -47,6 +52,24 @@ pub fn router(state: AppState, integrations: &IntegrationSettings) -> Result<Rou
         .merge(integrations::routes(integrations))
         .merge(rest)
         .merge(playground::router())
-        .layer(axum::middleware::from_fn(observe::observe))
-        .with_state(state))
+        // Every HTTP request has a deadline; a WebSocket connection (added after) lives on.
+        .layer(from_fn_with_state(edge.clone(), edge::deadline))
+        .route("/graphql/ws", get(ws::upgrade))
+        .with_state(state);
+    Ok(with_edge_layers(router, edge))
+}
+
+/// The layers every route gets (see [`edge`] for what each does and why in this order).
+pub fn with_edge_layers(router: Router, edge: Edge) -> Router {
+    let mut router = router
+        .layer(from_fn_with_state(edge.clone(), edge::body_hygiene))
+        .layer(from_fn_with_state(edge.clone(), edge::guard_ip));
+    if let Some(cors) = edge::cors(&edge.settings) {
+        router = router.layer(cors);
+    }
+    router
+        .layer(from_fn(edge::security_headers))
+        .layer(CatchPanicLayer::custom(edge::panic_response))
+        .layer(from_fn(observe::observe))
+        .layer(from_fn_with_state(edge, edge::request_context))
 }

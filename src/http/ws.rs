@@ -6,19 +6,23 @@
 //! token with 4403, one that sends no `connection_init` within [`INIT_TIMEOUT`] with 4408. A
 //! connection whose token is revoked (logout, refresh-token reuse) or expires while it is open is
 //! closed with 4403 at once. The server pings every [`PING_EVERY`] so that mobile networks and
-//! proxies keep idle sockets open. When the server shuts down, every connection is closed with 1001
-//! (going away); a client reconnects, with its last cursor, to another server or after the restart.
+//! proxies keep idle sockets open. A connection runs at most `WS_MAX_SUBSCRIPTIONS` operations at
+//! once; one more is answered with an `error` message for its id (code RATE_LIMITED) and not run.
+//! When the server shuts down, every connection is closed with 1001 (going away); a client
+//! reconnects, with its last cursor, to another server or after the restart.
 
 use super::AppState;
 use crate::graphql::{connection_data, RequestAuth};
 use crate::metrics;
-use crate::service::Session;
+use crate::service::{ClientInfo, Session};
 use async_graphql::http::{WebSocketProtocols, WsMessage, ALL_WEBSOCKET_PROTOCOLS};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use futures_util::{SinkExt, StreamExt};
+use std::collections::HashSet;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -40,7 +44,13 @@ pub const CLOSE_GOING_AWAY: u16 = 1001;
 /// What async-graphql closes with when a subscription comes before `connection_init`.
 const CLOSE_HANDSHAKE_INCOMPLETE: u16 = 1011;
 
-pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Response {
+pub async fn upgrade(
+    State(state): State<AppState>,
+    client: Option<Extension<ClientInfo>>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let client = client.map(|Extension(client)| client).unwrap_or_default();
     let offered = headers.get(header::SEC_WEBSOCKET_PROTOCOL).and_then(|value| value.to_str().ok()).unwrap_or("");
     let Some(protocol) = offered.split(',').find_map(|name| WebSocketProtocols::from_str(name.trim()).ok()) else {
         let message = "请使用 graphql-transport-ws（或 graphql-ws）子协议";
@@ -57,7 +67,7 @@ pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, upgrade:
         .write_buffer_size(0)
         .max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
-        .on_upgrade(move |socket| serve(state, protocol, socket))
+        .on_upgrade(move |socket| serve(state, protocol, socket, client))
 }
 
 /// What signing in on a connection found, shared between the protocol handler and the loop that
@@ -68,14 +78,27 @@ struct SignIn {
     refused_with: Option<u16>,
 }
 
-async fn serve(state: AppState, protocol: WebSocketProtocols, socket: WebSocket) {
+async fn serve(state: AppState, protocol: WebSocketProtocols, socket: WebSocket, client: ClientInfo) {
     let _tracked = state.shutdown.track();
     let _open = metrics::gauge("websocket_connections", &[]).track();
     let (mut sink, source) = socket.split();
     let sign_in = Arc::new(Mutex::new(SignIn::default()));
-    let input = source.take_while(|message| std::future::ready(message.is_ok())).filter_map(|message| {
+    let max_operations = state.services.guard.settings().ws_max_subscriptions;
+    let running = Arc::new(Mutex::new(HashSet::<String>::new()));
+    let (refusals_tx, mut refusals) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let input_running = Arc::clone(&running);
+    let input = source.take_while(|message| std::future::ready(message.is_ok())).filter_map(move |message| {
         std::future::ready(match message {
-            Ok(message @ (Message::Text(_) | Message::Binary(_))) => Some(message.into_data()),
+            Ok(message @ (Message::Text(_) | Message::Binary(_))) => {
+                let data = message.into_data();
+                match admit(&data, &input_running, max_operations, protocol) {
+                    Ok(()) => Some(data),
+                    Err(refusal) => {
+                        let _ = refusals_tx.send(refusal);
+                        None
+                    }
+                }
+            }
             _ => None,
         })
     });
@@ -93,7 +116,7 @@ async fn serve(state: AppState, protocol: WebSocketProtocols, socket: WebSocket)
             let mut sign_in = init_sign_in.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             match outcome {
                 Ok((session, token)) => {
-                    let data = connection_data(&services, RequestAuth(Ok(session.clone())));
+                    let data = connection_data(&services, RequestAuth(Ok(session.clone())), client.clone());
                     sign_in.session = Some((session, token));
                     Ok(data)
                 }
@@ -130,8 +153,14 @@ async fn serve(state: AppState, protocol: WebSocketProtocols, socket: WebSocket)
         }
         let expiry = tokio::time::sleep(expires_in.unwrap_or(INIT_TIMEOUT));
         tokio::select! {
+            Some(refusal) = refusals.recv() => {
+                if sink.send(Message::Text(refusal.into())).await.is_err() {
+                    return;
+                }
+            }
             message = graphql.next() => match message {
                 Some(WsMessage::Text(text)) => {
+                    finished(&text, &running);
                     if sink.send(Message::Text(text.into())).await.is_err() {
                         return;
                     }
@@ -198,6 +227,59 @@ async fn serve(state: AppState, protocol: WebSocketProtocols, socket: WebSocket)
     }
     if let Some((code, reason)) = closing {
         let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+    }
+}
+
+/// Lets a client message through, or refuses a new operation over the connection's limit (with
+/// the `error` message to send for it). Keeps the ids of the operations running.
+fn admit(
+    data: &[u8],
+    running: &Mutex<HashSet<String>>,
+    max: usize,
+    protocol: WebSocketProtocols,
+) -> Result<(), String> {
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        #[serde(rename = "type")]
+        kind: String,
+        id: Option<String>,
+    }
+    let Ok(Envelope { kind, id: Some(id) }) = serde_json::from_slice::<Envelope>(data) else { return Ok(()) };
+    let mut running = running.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    match kind.as_str() {
+        "subscribe" | "start" if !running.contains(&id) && running.len() >= max => {
+            tracing::info!(max, "refused a subscription: too many on one connection");
+            let message = format!("每个连接最多同时运行{max}个订阅");
+            let payload = serde_json::json!({ "message": message, "extensions": { "code": "RATE_LIMITED" } });
+            let payload = match protocol {
+                WebSocketProtocols::GraphQLWS => serde_json::json!([payload]),
+                _ => payload,
+            };
+            Err(serde_json::json!({ "type": "error", "id": id, "payload": payload }).to_string())
+        }
+        "subscribe" | "start" => {
+            running.insert(id);
+            Ok(())
+        }
+        "complete" | "stop" => {
+            running.remove(&id);
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Forgets an operation the server has finished (`complete`) or failed (`error`).
+fn finished(text: &str, running: &Mutex<HashSet<String>>) {
+    if !(text.starts_with(r#"{"type":"complete""#) || text.starts_with(r#"{"type":"error""#)) {
+        return;
+    }
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        id: Option<String>,
+    }
+    if let Ok(Envelope { id: Some(id) }) = serde_json::from_str::<Envelope>(text) {
+        running.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&id);
     }
 }
 

@@ -16,14 +16,16 @@ pub use catalog::{Endpoint, Location};
 
 use crate::error::AppError;
 use crate::graphql::{with_request_data, AppSchema};
-use crate::http::{authenticate, AppState};
+use crate::http::edge::refusal_response;
+use crate::http::{authenticate_limited, AppState};
+use crate::service::ClientInfo;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, RawPathParams, RawQuery, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -41,7 +43,9 @@ pub fn routes(schema: &AppSchema) -> Result<Router<AppState>, String> {
         let filter = if endpoint.method == Method::GET { MethodFilter::GET } else { MethodFilter::POST };
         let handler = {
             let endpoint = Arc::clone(&endpoint);
-            move |state, headers, path, query, body| serve(Arc::clone(&endpoint), state, headers, path, query, body)
+            move |state, client, headers, path, query, body| {
+                serve(Arc::clone(&endpoint), state, client, headers, path, query, body)
+            }
         };
         let path = endpoint.router_path();
         let method_router = by_path.remove(&path).unwrap_or_default().on(filter, handler);
@@ -58,6 +62,7 @@ pub fn routes(schema: &AppSchema) -> Result<Router<AppState>, String> {
 async fn serve(
     endpoint: Arc<Endpoint>,
     State(state): State<AppState>,
+    client: Option<Extension<ClientInfo>>,
     headers: HeaderMap,
     path: RawPathParams,
     RawQuery(query): RawQuery,
@@ -75,19 +80,29 @@ async fn serve(
         Ok(variables) => variables,
         Err(error) => return failure(error.http_status(), error.to_string()),
     };
-    let auth = authenticate(&state.services, &headers).await;
+    let client = client.map(|Extension(client)| client).unwrap_or_default();
+    let auth = match authenticate_limited(&state.services, &headers, &client).await {
+        Ok(auth) => auth,
+        Err(refusal) => return refusal_response(&endpoint.path, refusal),
+    };
     let mut request = async_graphql::Request::new(endpoint.query.clone())
         .operation_name(endpoint.operation_id.clone())
         .variables(async_graphql::Variables::from_json(variables));
     request.set_parsed_query(endpoint.document.clone());
-    let response = state.schema.execute(with_request_data(request, &state.services, auth)).await;
+    let response = state.schema.execute(with_request_data(request, &state.services, auth, client)).await;
     if let Some(error) = response.errors.first() {
-        let code = error.extensions.as_ref().and_then(|extensions| extensions.get("code"));
-        let status = match code {
+        let extension = |name: &str| error.extensions.as_ref().and_then(|extensions| extensions.get(name));
+        let status = match extension("code") {
             Some(async_graphql::Value::String(code)) => AppError::http_status_for_code(code),
             _ => 400,
         };
-        return failure(status, error.message.clone());
+        let mut answer = failure(status, error.message.clone());
+        if let Some(async_graphql::Value::Number(seconds)) = extension("retryAfter") {
+            if let Some(seconds) = seconds.as_u64() {
+                answer.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+            }
+        }
+        return answer;
     }
     let mut data = match response.data.into_json() {
         Ok(Value::Object(mut root)) => root.remove(&endpoint.data_key).unwrap_or(Value::Null),
@@ -105,8 +120,16 @@ fn envelope(status: u16, message: &str, data: Value) -> Response {
     response
 }
 
+/// An error envelope: `data: null`, and the `requestId` to quote when reporting it.
 fn failure(status: u16, message: String) -> Response {
-    envelope(status, &message, Value::Null)
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut body = json!({ "code": status.as_u16(), "message": message, "data": null });
+    if let Some(id) = crate::telemetry::current_request_id() {
+        body["requestId"] = json!(id.to_string());
+    }
+    let mut response = (status, Json(body)).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    response
 }
 
 async fn unknown_endpoint() -> Response {

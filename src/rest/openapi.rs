@@ -36,7 +36,12 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
                     "properties": {
                         "code": { "type": "integer", "description": "与HTTP状态码相同", "example": 400 },
                         "message": { "type": "string", "description": "错误说明", "example": "缺少必填参数：title" },
-                        "data": { "type": "object", "nullable": true, "description": "出错时为null" }
+                        "data": { "type": "object", "nullable": true, "description": "出错时为null" },
+                        "requestId": {
+                            "type": "string",
+                            "description": "本次请求的ID（与响应头 x-request-id 相同），反馈问题时请提供",
+                            "example": "0000019a214af1451c4c7cbe783278a"
+                        }
                     }
                 }
             },
@@ -45,24 +50,31 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
     })
 }
 
-const ERRORS: [(&str, &str); 7] = [
+const ERRORS: [(&str, &str); 9] = [
     ("400", "参数错误"),
     ("401", "未登录或令牌无效"),
+    ("403", "访问被拒绝（IP在禁止名单中）或账号已停用"),
     ("404", "资源不存在（或属于其他服务商）"),
     ("409", "当前状态不允许此操作"),
     ("413", "请求体过大"),
-    ("429", "请求过于频繁"),
+    ("429", "请求过于频繁（响应头 Retry-After 给出等待秒数）"),
     ("500", "服务器内部错误"),
+    ("503", "服务暂时不可用或请求处理超时"),
 ];
 
 fn error_responses() -> Value {
     ERRORS
         .iter()
         .map(|(status, description)| {
-            let response = json!({
+            let mut response = json!({
                 "description": description,
                 "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ErrorEnvelope" } } }
             });
+            if *status == "429" {
+                response["headers"] = json!({
+                    "Retry-After": { "description": "多少秒后可以重试", "schema": { "type": "integer" } }
+                });
+            }
             (status.to_string(), response)
         })
         .collect::<Map<_, _>>()

@@ -7,9 +7,11 @@
 //! on the blocking pool behind a semaphore, and an unknown username is checked against a dummy hash
 //! of the same cost, so neither a login storm nor timing reveals anything.
 
-use super::Session;
+use super::audit::AuditService;
+use super::{ClientInfo, Session};
 use crate::domain::{new_id, now, Id, ProviderStatus, ServiceProvider, Timestamp};
 use crate::error::{AppError, AppResult};
+use crate::limits::{Guard, Refusal};
 use crate::store::{RefreshTokenRecord, RefreshTokenUse, SharedStore, SharedTokenStore};
 use base64::Engine;
 use chrono::Duration;
@@ -49,6 +51,8 @@ struct Claims {
 /// What a successful sign-in or refresh hands out.
 #[derive(Debug, Clone)]
 pub struct IssuedTokens {
+    /// Whose tokens these are.
+    pub provider_id: Id,
     pub token: String,
     pub refresh_token: String,
     pub expires_at: Timestamp,
@@ -76,6 +80,9 @@ pub struct AuthService {
     hashing: Arc<Semaphore>,
     /// Announces revoked token families, so live connections signed in with them end at once.
     revoked_families: broadcast::Sender<RevokedFamily>,
+    /// Slows down and refuses repeated failed sign-ins.
+    guard: Arc<Guard>,
+    audit: AuditService,
 }
 
 impl AuthService {
@@ -84,6 +91,7 @@ impl AuthService {
         tokens: SharedTokenStore,
         jwt_secret: &[u8],
         bcrypt_cost: u32,
+        guard: Arc<Guard>,
     ) -> AppResult<AuthService> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[ISSUER]);
@@ -94,7 +102,7 @@ impl AuthService {
         let hashing = Arc::new(Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())));
         let dummy_hash = hash_blocking(&hashing, "provider-desk-dummy-password".to_owned(), bcrypt_cost).await?;
         Ok(AuthService {
-            store,
+            store: store.clone(),
             tokens,
             encoding_key: EncodingKey::from_secret(jwt_secret),
             decoding_key: DecodingKey::from_secret(jwt_secret),
@@ -103,6 +111,8 @@ impl AuthService {
             dummy_hash,
             hashing,
             revoked_families: broadcast::channel(256).0,
+            guard,
+            audit: AuditService::new(store),
         })
     }
 
@@ -113,30 +123,68 @@ impl AuthService {
     }
 
     /// Checks a username and password and, if they match an active provider, issues tokens.
-    #[tracing::instrument(skip(self, password))]
-    pub async fn login(&self, username: &str, password: &str) -> AppResult<(ServiceProvider, IssuedTokens)> {
-        if username.trim().is_empty() {
-            return Err(AppError::bad_input("username", "账号不能为空"));
+    ///
+    /// Every attempt is audited: the provider whose account was tried (if the username exists),
+    /// the username (its first 64 characters), and the result, a refused input included. Repeated failures of one
+    /// username or from one address are answered more slowly, then refused for a while
+    /// (RATE_LIMITED) without checking the password at all.
+    #[tracing::instrument(skip(self, password, client), fields(ip = ?client.ip))]
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        client: &ClientInfo,
+    ) -> AppResult<(ServiceProvider, IssuedTokens)> {
+        if let Err(error) = check_login_input(username, password) {
+            self.audit.record("login", None, Some(username), None, client, error.code()).await;
+            return Err(error);
         }
-        if username.chars().count() > MAX_USERNAME_CHARS {
-            return Err(AppError::bad_input("username", format!("账号不能超过{MAX_USERNAME_CHARS}个字符")));
+        let username = username.trim();
+        let found = self.store.provider_credentials(username).await?;
+        let provider_id = found.as_ref().map(|(provider, _)| provider.id.clone());
+        let audit = |result: &'static str| {
+            let provider_id = provider_id.clone();
+            async move {
+                let target = provider_id.as_ref().map(Id::as_str);
+                self.audit.record("login", provider_id.as_ref(), Some(username), target, client, result).await;
+            }
+        };
+        match self.guard.before_login(username, client.ip).await {
+            Ok(delay) if delay > std::time::Duration::ZERO => tokio::time::sleep(delay).await,
+            Ok(_) => {}
+            Err(refusal) => {
+                audit("RATE_LIMITED").await;
+                return Err(match refusal {
+                    Refusal::Denied => AppError::Forbidden("访问被拒绝"),
+                    Refusal::Limited { retry_after } => AppError::rate_limited(retry_after),
+                });
+            }
         }
-        if password.is_empty() {
-            return Err(AppError::bad_input("password", "密码不能为空"));
-        }
-        check_password_length(password)?;
-        let found = self.store.provider_credentials(username.trim()).await?;
         let hash = found.as_ref().map_or(self.dummy_hash.clone(), |(_, hash)| hash.clone());
         let matches = self.verify_blocking(password.to_owned(), hash).await?;
         let provider = match found {
             Some((provider, _)) if matches => provider,
-            _ => return Err(AppError::Unauthenticated(WRONG_CREDENTIALS)),
+            _ => {
+                self.guard.login_failed(username, client.ip).await;
+                audit("UNAUTHENTICATED").await;
+                tracing::info!(username, "sign-in failed");
+                return Err(AppError::Unauthenticated(WRONG_CREDENTIALS));
+            }
         };
         if provider.status != ProviderStatus::Active {
+            audit("FORBIDDEN").await;
             return Err(AppError::Forbidden("账号已停用，请联系管理员"));
         }
+        self.guard.login_succeeded(username).await;
         let family_id = new_id("f").to_string();
-        let tokens = self.issue(&provider.id, &family_id).await?;
+        let tokens = match self.issue(&provider.id, &family_id).await {
+            Ok(tokens) => tokens,
+            Err(error) => {
+                audit(error.code()).await;
+                return Err(error);
+            }
+        };
+        audit(crate::domain::AuditEntry::OK).await;
         tracing::info!(provider = %provider.id, "signed in");
         crate::telemetry::note_provider(&provider.id);
         Ok((provider, tokens))
@@ -235,7 +283,7 @@ impl AuthService {
                 expires_at: issued_at + Duration::days(REFRESH_TOKEN_DAYS),
             })
             .await?;
-        Ok(IssuedTokens { token, refresh_token, expires_at })
+        Ok(IssuedTokens { provider_id: provider_id.clone(), token, refresh_token, expires_at })
     }
 
     async fn verify_blocking(&self, password: String, hash: String) -> AppResult<bool> {
@@ -244,6 +292,20 @@ impl AuthService {
             .await
             .map_err(AppError::internal)
     }
+}
+
+/// What a sign-in must send before anything is looked up.
+fn check_login_input(username: &str, password: &str) -> AppResult<()> {
+    if username.trim().is_empty() {
+        return Err(AppError::bad_input("username", "账号不能为空"));
+    }
+    if username.chars().count() > MAX_USERNAME_CHARS {
+        return Err(AppError::bad_input("username", format!("账号不能超过{MAX_USERNAME_CHARS}个字符")));
+    }
+    if password.is_empty() {
+        return Err(AppError::bad_input("password", "密码不能为空"));
+    }
+    check_password_length(password)
 }
 
 fn check_password_length(password: &str) -> AppResult<()> {

@@ -1,5 +1,9 @@
 //! Customers (spec 3.2): the provider's list, one customer's detail and its usage assessment.
 //!
+//! Contact details are masked everywhere but the customer's own detail ([`CustomerService::get`],
+//! [`CustomerService::usage`]): the list and a ticket's or chat message's customer show
+//! `138****5678` and `s***@example.com` (the rule: `domain::masking`).
+//!
 //! Status is never read from the stored value: a status filter becomes a range of expiry dates
 //! (see [`CustomerStatus::expiry_range`]) and the shown status is derived from the expiry date.
 
@@ -29,7 +33,14 @@ impl CustomerService {
     ) -> AppResult<Page<Customer>> {
         let (expiry_after, expiry_until) = status.map_or((None, None), |s| s.expiry_range(now()));
         let filter = CustomerFilter { expiry_after, expiry_until, keyword: keyword.map(Text::into_string) };
-        self.store.list_customers(&session.provider_id, &filter, page).await
+        let mut found = self.store.list_customers(&session.provider_id, &filter, page).await?;
+        found.items = found.items.into_iter().map(Customer::masked).collect();
+        Ok(found)
+    }
+
+    /// Customers shown beside something else (a ticket's, a chat message's), masked as in the list.
+    pub async fn related(&self, provider: &Id, ids: &[Id]) -> AppResult<Vec<Customer>> {
+        Ok(self.store.customers_by_ids(provider, ids).await?.into_iter().map(Customer::masked).collect())
     }
 
     /// One of the provider's customers; another provider's customer is not found.

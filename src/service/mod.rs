@@ -4,6 +4,7 @@
 //! on whose behalf they act; everything they read or write is scoped to that provider, so another
 //! provider's ids simply are not found. Resolvers and the REST shim hold no rules of their own.
 
+pub mod audit;
 pub mod auth;
 pub mod chat;
 pub mod customers;
@@ -19,8 +20,20 @@ use crate::config::OutboxSettings;
 use crate::domain::{Customer, Id, ServiceProvider, Timestamp};
 use crate::error::{AppError, AppResult};
 use crate::integration::WechatLogin;
+use crate::limits::Guard;
 use crate::store::{SharedStore, SharedTokenStore};
+use std::net::IpAddr;
 use std::sync::Arc;
+
+/// Where a request comes from, as the HTTP layer found out: for the audit log, the sign-in
+/// limits and the log lines.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    /// The client's address (the socket's, or a trusted proxy's `X-Forwarded-For`).
+    pub ip: Option<IpAddr>,
+    /// The request's `x-request-id`.
+    pub request_id: Option<String>,
+}
 
 /// The signed-in provider a request acts for, from a verified, unrevoked access token.
 #[derive(Debug, Clone)]
@@ -49,6 +62,9 @@ pub struct Services {
     pub outbound: Arc<outbound::Outbound>,
     pub integrations: integrations::IntegrationService,
     pub jobs: jobs::JobService,
+    pub audit: audit::AuditService,
+    /// Rate limits, sign-in limits and bans.
+    pub guard: Arc<Guard>,
 }
 
 impl Services {
@@ -59,6 +75,7 @@ impl Services {
         outbound: Arc<outbound::Outbound>,
         wechat: Option<Arc<dyn WechatLogin>>,
         outbox: OutboxSettings,
+        guard: Arc<Guard>,
     ) -> Services {
         let tickets = tickets::TicketService::new(store.clone(), realtime.clone(), outbound.clone());
         let tokens = auth.tokens().clone();
@@ -78,6 +95,8 @@ impl Services {
             jobs: jobs::JobService::new(store.clone(), realtime.clone(), outbound.clone(), outbox),
             outbound,
             realtime,
+            audit: audit::AuditService::new(store.clone()),
+            guard,
             store,
         }
     }

@@ -25,9 +25,9 @@ pub mod redis;
 pub mod sqlite;
 
 use crate::domain::{
-    ChatMessage, ChatSender, ChatStatus, Cursor, Customer, CustomerStatus, EventKind, EventRecord, Id, Notification,
-    NotificationType, OutboxDraft, OutboxEntry, Page, PageRequest, ReadStatus, ServiceProvider, Ticket, TicketStatus,
-    TicketType, Timestamp,
+    AuditEntry, ChatMessage, ChatSender, ChatStatus, Cursor, Customer, CustomerStatus, EventKind, EventRecord, Id,
+    Notification, NotificationType, OutboxDraft, OutboxEntry, Page, PageRequest, ReadStatus, ServiceProvider, Ticket,
+    TicketStatus, TicketType, Timestamp,
 };
 use crate::error::AppResult;
 use async_trait::async_trait;
@@ -320,6 +320,10 @@ pub trait Store: Send + Sync + 'static {
     async fn acquire_lease(&self, name: &str, owner: &str, until: Timestamp, now: Timestamp) -> AppResult<bool>;
     /// Gives the lease up, if `owner` holds it.
     async fn release_lease(&self, name: &str, owner: &str) -> AppResult<()>;
+    // --- audit log ---
+    async fn insert_audit_entry(&self, entry: &AuditEntry) -> AppResult<()>;
+    /// The provider's audit entries, newest first.
+    async fn list_audit_entries(&self, provider: &Id, page: PageRequest) -> AppResult<Page<AuditEntry>>;
 }
 
 /// The token port: what sign-in, sign-out and refresh need to remember. It is its own port so that

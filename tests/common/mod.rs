@@ -126,7 +126,8 @@ impl TestApp {
         app
     }
 
-    /// A server with demo data on a fresh store, with `extra` settings (which win).
+    /// A server with demo data on a fresh store, with these settings on top of the test ones
+    /// (low rate limits, a deny list, ...).
     pub async fn spawn_configured(extra: &[(&str, &str)]) -> TestApp {
         let temp = tempfile::tempdir().expect("a temporary directory");
         let backend = Backend::from_env();

@@ -4,9 +4,10 @@
 //! the document was written by something else and is reported, not guessed at.
 
 use crate::domain::{
-    usage, ChatMessage, ChatSender, ChatStatus, Cursor, Customer, CustomerStatus, DeliveryStatus, EscalationStatus,
-    EventKind, EventRecord, HistoryEntry, Id, Notification, NotificationType, OutboxDraft, OutboxEntry, OutboxTarget,
-    ProviderStatus, ReadStatus, ServiceProvider, Ticket, TicketStatus, TicketType, Timestamp, UsageMetrics,
+    usage, AuditEntry, ChatMessage, ChatSender, ChatStatus, Cursor, Customer, CustomerStatus, DeliveryStatus,
+    EscalationStatus, EventKind, EventRecord, HistoryEntry, Id, Notification, NotificationType, OutboxDraft,
+    OutboxEntry, OutboxTarget, ProviderStatus, ReadStatus, ServiceProvider, Ticket, TicketStatus, TicketType,
+    Timestamp, UsageMetrics,
 };
 use mongodb::bson::{doc, Bson, DateTime, Document};
 
@@ -473,6 +474,35 @@ pub fn outbox_from(doc: &Document) -> ReadResult<OutboxEntry> {
         last_error: f.optional_text("lastError")?,
         delivered_at: f.optional_time("deliveredAt")?,
         dead_at: f.optional_time("deadAt")?,
+    })
+}
+
+pub fn audit_document(entry: &AuditEntry) -> Document {
+    doc! {
+        "id": entry.id.as_str(),
+        "at": date(&entry.at),
+        "serviceProviderId": optional_id(&entry.provider_id),
+        "username": optional_text(&entry.username),
+        "operation": entry.operation.as_str(),
+        "targetId": optional_text(&entry.target_id),
+        "ip": optional_text(&entry.ip),
+        "result": entry.result.as_str(),
+        "requestId": optional_text(&entry.request_id),
+    }
+}
+
+pub fn audit_from(doc: &Document) -> ReadResult<AuditEntry> {
+    let fields = Fields::new(doc, "audit entry");
+    Ok(AuditEntry {
+        id: Id::from_stored(fields.text("id")?),
+        at: fields.time("at")?,
+        provider_id: fields.optional_text("serviceProviderId")?.map(Id::from_stored),
+        username: fields.optional_text("username")?,
+        operation: fields.text("operation")?,
+        target_id: fields.optional_text("targetId")?,
+        ip: fields.optional_text("ip")?,
+        result: fields.text("result")?,
+        request_id: fields.optional_text("requestId")?,
     })
 }
 

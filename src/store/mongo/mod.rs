@@ -28,6 +28,7 @@
 //! | | `providerId, writeId` | a retried write finding what its first attempt logged |
 //! | `eventCounters` | `_id` (the provider id) | the provider's latest cursor |
 //! | `idempotencyKeys` | `providerId, key` unique | a retried request with the same key |
+//! | `auditLog` | `id` unique; `serviceProviderId, at -1, id -1` | a provider's audit entries, newest first |
 //! | `customers` | `expiryDate, status` | the status job: customers whose stored status lags behind |
 //! | `outbox` | `id` unique | completing, failing, replaying a delivery |
 //! | | `status, orderingKey, sequence, id` | the dispatcher: the first pending delivery of each conversation |
@@ -73,9 +74,10 @@
 mod documents;
 
 use self::documents::{
-    chat_document, chat_from, customer_document, customer_from, date, event_document, event_from, history_document,
-    notification_document, notification_from, outbox_document, outbox_from, password_hash_from, provider_document,
-    provider_from, refresh_token_from, synced_customer_fields, ticket_document, ticket_from, ticket_state, ReadResult,
+    audit_document, audit_from, chat_document, chat_from, customer_document, customer_from, date, event_document,
+    event_from, history_document, notification_document, notification_from, outbox_document, outbox_from,
+    password_hash_from, provider_document, provider_from, refresh_token_from, synced_customer_fields, ticket_document,
+    ticket_from, ticket_state, ReadResult,
 };
 use super::{
     replayed_subject, CustomerFilter, CustomerStatusChange, KeyedWrite, NotificationFilter, OutboxCounts,
@@ -83,9 +85,9 @@ use super::{
 };
 use crate::config::{MongoSettings, WriteConcernSetting};
 use crate::domain::{
-    usage, ChatMessage, ChatSender, ChatStatus, Cursor as EventCursor, Customer, CustomerStatus, DeliveryStatus,
-    EventKind, EventRecord, Id, Notification, OutboxDraft, OutboxEntry, Page, PageRequest, ReadStatus, ServiceProvider,
-    Ticket, TicketStatus, Timestamp, UsageMetrics,
+    usage, AuditEntry, ChatMessage, ChatSender, ChatStatus, Cursor as EventCursor, Customer, CustomerStatus,
+    DeliveryStatus, EventKind, EventRecord, Id, Notification, OutboxDraft, OutboxEntry, Page, PageRequest, ReadStatus,
+    ServiceProvider, Ticket, TicketStatus, Timestamp, UsageMetrics,
 };
 use crate::error::{AppError, AppResult};
 use async_trait::async_trait;
@@ -175,6 +177,7 @@ pub struct MongoStore {
     events: Collection<Document>,
     event_counters: Collection<Document>,
     idempotency_keys: Collection<Document>,
+    audit_log: Collection<Document>,
     outbox: Collection<Document>,
     leases: Collection<Document>,
     wechat_bindings: Collection<Document>,
@@ -239,6 +242,7 @@ impl MongoStore {
             events: collection("events"),
             event_counters: collection("eventCounters"),
             idempotency_keys: collection("idempotencyKeys"),
+            audit_log: collection("auditLog"),
             outbox: collection("outbox"),
             leases: collection("leases"),
             wechat_bindings: collection("wechatBindings"),
@@ -457,6 +461,13 @@ impl MongoStore {
                 ],
             ),
             (&self.idempotency_keys, vec![unique("provider_key", doc! { "providerId": 1, "key": 1 })]),
+            (
+                &self.audit_log,
+                vec![
+                    unique("id_unique", doc! { "id": 1 }),
+                    index("provider_at", doc! { "serviceProviderId": 1, "at": -1, "id": -1 }),
+                ],
+            ),
             (
                 &self.outbox,
                 vec![
@@ -1386,6 +1397,16 @@ impl Store for MongoStore {
 
     async fn release_lease(&self, name: &str, owner: &str) -> AppResult<()> {
         self.op(self.leases.delete_one(doc! { "_id": name, "owner": owner })).await.map(drop)
+    }
+
+    async fn insert_audit_entry(&self, entry: &AuditEntry) -> AppResult<()> {
+        self.op(self.audit_log.insert_one(audit_document(entry))).await.map(drop)
+    }
+
+    async fn list_audit_entries(&self, provider: &Id, page: PageRequest) -> AppResult<Page<AuditEntry>> {
+        let query = doc! { "serviceProviderId": provider.as_str() };
+        let (documents, total) = self.op(self.page(&self.audit_log, query, doc! { "at": -1, "id": -1 }, page)).await?;
+        Ok(Page { items: read(&documents, audit_from)?, total, request: page })
     }
 }
 

@@ -10,18 +10,18 @@
 mod rows;
 
 use self::rows::{
-    chat_from_row, customer_from_row, event_from_row, history_from_row, millis, notification_from_row, outbox_from_row,
-    provider_from_row, ticket_from_row, time_text, CHAT_COLUMNS, CUSTOMER_COLUMNS, EVENT_COLUMNS, HISTORY_COLUMNS,
-    NOTIFICATION_COLUMNS, OUTBOX_COLUMNS, PROVIDER_COLUMNS, TICKET_COLUMNS,
+    audit_from_row, chat_from_row, customer_from_row, event_from_row, history_from_row, millis, notification_from_row,
+    outbox_from_row, provider_from_row, ticket_from_row, time_text, AUDIT_COLUMNS, CHAT_COLUMNS, CUSTOMER_COLUMNS,
+    EVENT_COLUMNS, HISTORY_COLUMNS, NOTIFICATION_COLUMNS, OUTBOX_COLUMNS, PROVIDER_COLUMNS, TICKET_COLUMNS,
 };
 use super::{
     replayed_subject, CustomerFilter, CustomerStatusChange, KeyedWrite, NotificationFilter, OutboxCounts,
     RefreshTokenRecord, RefreshTokenUse, Store, TicketChange, TicketFilter, TokenStore, Written,
 };
 use crate::domain::{
-    ChatMessage, ChatSender, ChatStatus, Cursor, Customer, CustomerStatus, DeliveryStatus, EventKind, EventRecord,
-    HistoryEntry, Id, Notification, OutboxDraft, OutboxEntry, Page, PageRequest, ReadStatus, ServiceProvider, Ticket,
-    Timestamp,
+    AuditEntry, ChatMessage, ChatSender, ChatStatus, Cursor, Customer, CustomerStatus, DeliveryStatus, EventKind,
+    EventRecord, HistoryEntry, Id, Notification, OutboxDraft, OutboxEntry, Page, PageRequest, ReadStatus,
+    ServiceProvider, Ticket, Timestamp,
 };
 use crate::error::{AppError, AppResult};
 use async_trait::async_trait;
@@ -1295,6 +1295,34 @@ impl Store for SqliteStore {
     async fn release_lease(&self, name: &str, owner: &str) -> AppResult<()> {
         let (name, owner) = (name.to_owned(), owner.to_owned());
         self.write(move |t| t.execute("DELETE FROM leases WHERE name = ? AND owner = ?", [name, owner]).map(drop)).await
+    }
+
+    async fn insert_audit_entry(&self, entry: &AuditEntry) -> AppResult<()> {
+        let e = entry.clone();
+        self.write(move |t| {
+            t.prepare_cached(&format!("INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"))?
+                .execute(params![
+                    e.id.as_str(),
+                    time_text(&e.at),
+                    e.provider_id.as_ref().map(Id::as_str),
+                    e.username,
+                    e.operation,
+                    e.target_id,
+                    e.ip,
+                    e.result,
+                    e.request_id
+                ])
+                .map(drop)
+        })
+        .await
+    }
+
+    async fn list_audit_entries(&self, provider: &Id, page: PageRequest) -> AppResult<Page<AuditEntry>> {
+        let conditions = Conditions::of_provider(provider);
+        let (items, total) = self
+            .read(move |c| conditions.page(c, "audit_log", AUDIT_COLUMNS, "at DESC, id DESC", page, audit_from_row))
+            .await?;
+        Ok(Page { items, total, request: page })
     }
 }
 

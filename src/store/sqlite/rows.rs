@@ -2,7 +2,7 @@
 //! outside its value set means the file was edited by hand and is reported, not guessed at.
 
 use crate::domain::{
-    format_time, ChatMessage, ChatSender, ChatStatus, Cursor, Customer, CustomerStatus, DeliveryStatus,
+    format_time, AuditEntry, ChatMessage, ChatSender, ChatStatus, Cursor, Customer, CustomerStatus, DeliveryStatus,
     EscalationStatus, EventKind, EventRecord, HistoryEntry, Id, Notification, NotificationType, OutboxDraft,
     OutboxEntry, OutboxTarget, ProviderStatus, ReadStatus, ServiceProvider, Ticket, TicketStatus, TicketType,
     Timestamp, UsageMetrics,
@@ -32,6 +32,7 @@ pub const EVENT_COLUMNS: &str = "provider_id, cursor, kind, subject_id, customer
 pub const CHAT_COLUMNS: &str = "id, service_provider_id, service_provider_name, customer_id, customer_name, \
      sender_type, content, timestamp, status";
 
+pub const AUDIT_COLUMNS: &str = "id, at, service_provider_id, username, operation, target_id, ip, result, request_id";
 pub const OUTBOX_COLUMNS: &str = "id, target, event_type, provider_id, customer_id, ordering_key, sequence, payload, \
      status, attempts, next_attempt_at, last_error, created_at, delivered_at, dead_at";
 
@@ -232,5 +233,19 @@ pub fn outbox_from_row(row: &Row<'_>) -> rusqlite::Result<OutboxEntry> {
         last_error: row.get(11)?,
         delivered_at: optional_time_from_millis(row, 13)?,
         dead_at: optional_time_from_millis(row, 14)?,
+    })
+}
+
+pub fn audit_from_row(row: &Row<'_>) -> rusqlite::Result<AuditEntry> {
+    Ok(AuditEntry {
+        id: id(row, 0)?,
+        at: parse_time(row, 1)?,
+        provider_id: optional_id(row, 2)?,
+        username: row.get(3)?,
+        operation: row.get(4)?,
+        target_id: row.get(5)?,
+        ip: row.get(6)?,
+        result: row.get(7)?,
+        request_id: row.get(8)?,
     })
 }

@@ -184,3 +184,17 @@ CREATE TABLE IF NOT EXISTS wechat_bindings (
     openid      TEXT NOT NULL,
     bound_at    TEXT NOT NULL
 ) WITHOUT ROWID;
+-- The audit log (spec 6.3): every mutation and sign-in attempt. No foreign key on the provider: a
+-- sign-in with an unknown username is logged without one.
+CREATE TABLE IF NOT EXISTS audit_log (
+    id                  TEXT PRIMARY KEY,
+    at                  TEXT NOT NULL,
+    service_provider_id TEXT,
+    username            TEXT,
+    operation           TEXT NOT NULL,
+    target_id           TEXT,
+    ip                  TEXT,
+    result              TEXT NOT NULL,
+    request_id          TEXT
+);
+CREATE INDEX IF NOT EXISTS audit_by_provider_at ON audit_log (service_provider_id, at DESC, id DESC);

@@ -1,0 +1,300 @@
+//! The schema's guard rails, as an async-graphql extension:
+//!
+//! - **Shape limits** checked right after parsing, before anything else walks the document: aliases and root fields per
+//!   operation, and the work of expanding fragments (a document whose fragments multiply each
+//!   other is refused before anything walks it in full). Depth, complexity and directives are
+//!   async-graphql's own limits (see [`super::build_schema`]).
+//! - **Errors that tell nothing inside**: parse and validation errors become `BAD_USER_INPUT` (in
+//!   Chinese where ours); an error with no code from inside execution (not one of ours, so possibly
+//!   naming internals) becomes `INTERNAL` with the generic message, its text logged; every error
+//!   carries the request's `requestId`.
+//! - **The audit log**: every mutation (but `login`, which the auth service records itself, since
+//!   only it knows whose account was tried) is recorded when it finishes, with its result.
+
+use super::RequestAuth;
+use crate::error::AppError;
+use crate::service::{ClientInfo, Services};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextRequest, NextResolve,
+    NextValidation, ResolveInfo,
+};
+use async_graphql::parser::types::{ExecutableDocument, FragmentDefinition, Selection, SelectionSet};
+use async_graphql::{
+    Name, Positioned, Request, Response, ServerError, ServerResult, ValidationResult, Value, Variables,
+};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// The most fields a document may expand to (fragments inlined), whatever the other limits say.
+const MAX_EXPANDED_FIELDS: usize = 5_000;
+/// How deeply fields and fragment spreads may nest while the document is walked.
+const MAX_WALK_DEPTH: usize = 64;
+
+/// What the resolvers of one request tell the audit log beyond what the extension sees: the
+/// entity acted on, and who acted when the request carried no token (refresh, logout by token).
+#[derive(Default)]
+pub struct AuditNote(Mutex<(Option<String>, Option<crate::domain::Id>)>);
+
+impl AuditNote {
+    pub fn target(&self, target: &str) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).0 = Some(target.to_owned());
+    }
+
+    pub fn actor(&self, actor: &crate::domain::Id) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).1 = Some(actor.clone());
+    }
+
+    fn take(&self) -> (Option<String>, Option<crate::domain::Id>) {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Protection {
+    pub max_aliases: usize,
+    pub max_root_fields: usize,
+}
+
+impl ExtensionFactory for Protection {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(*self)
+    }
+}
+
+fn bad_input(message: impl Into<String>) -> ServerError {
+    let mut error = ServerError::new(message, None);
+    error.extensions.get_or_insert_with(Default::default).set("code", "BAD_USER_INPUT");
+    error
+}
+
+/// A parse-time error: BAD_USER_INPUT, in Chinese.
+fn parse_error(mut error: ServerError) -> ServerError {
+    error.message = if error.message.starts_with("The recursion depth") {
+        "查询嵌套层数过多".to_owned()
+    } else if error.message.starts_with("The number of directives") {
+        "字段上的指令过多".to_owned()
+    } else if error.message.starts_with("查询") {
+        error.message
+    } else {
+        format!("查询语句无法解析：{}", error.message)
+    };
+    error.extensions.get_or_insert_with(Default::default).set("code", "BAD_USER_INPUT");
+    error
+}
+
+fn code_of(error: &ServerError) -> Option<&str> {
+    match error.extensions.as_ref().and_then(|e| e.get("code")) {
+        Some(Value::String(code)) => Some(code.as_str()),
+        _ => None,
+    }
+}
+
+/// async-graphql's English messages for its limits, in Chinese like every message of ours.
+fn translated(message: &str) -> Option<&'static str> {
+    if message.starts_with("Query is nested too deep") {
+        Some("查询嵌套层数过多")
+    } else if message.starts_with("Query is too complex") {
+        Some("查询过于复杂")
+    } else {
+        None
+    }
+}
+
+#[async_trait::async_trait]
+impl Extension for Protection {
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        let mut response = next.run(ctx).await;
+        let request_id = crate::telemetry::current_request_id();
+        for error in &mut response.errors {
+            if code_of(error).is_none() {
+                let client_error = error.path.is_empty()
+                    || error.message.starts_with("Failed to parse")
+                    || error.message.starts_with("Invalid value");
+                if client_error {
+                    error.extensions.get_or_insert_with(Default::default).set("code", "BAD_USER_INPUT");
+                } else {
+                    tracing::error!(request_id = request_id.as_deref(), detail = %error.message, path = ?error.path,
+                        "request failed with an error that is not ours");
+                    error.message = AppError::Internal(String::new()).to_string();
+                    error.extensions.get_or_insert_with(Default::default).set("code", "INTERNAL");
+                }
+            }
+            if let Some(id) = &request_id {
+                error.extensions.get_or_insert_with(Default::default).set("requestId", id.to_string());
+            }
+        }
+        response
+    }
+
+    /// Parses the query (once: async-graphql keeps the parsed document) and checks its shape
+    /// before anything else walks it: async-graphql's own parse-time checks (recursion depth,
+    /// directives) follow fragment spreads without a budget, so a document whose fragments spread
+    /// each other twice over would keep them busy for hours.
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        mut request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        let document = request.parsed_query().map_err(|error| parse_error(error.clone()))?;
+        self.check_shape(document)?;
+        next.run(ctx, request).await
+    }
+
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        next.run(ctx, query, variables).await.map_err(parse_error)
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        next.run(ctx).await.map_err(|errors| {
+            errors
+                .into_iter()
+                .map(|mut error| {
+                    if let Some(chinese) = translated(&error.message) {
+                        error.message = chinese.to_owned();
+                    }
+                    error.extensions.get_or_insert_with(Default::default).set("code", "BAD_USER_INPUT");
+                    error
+                })
+                .collect()
+        })
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        info: ResolveInfo<'_>,
+        next: NextResolve<'_>,
+    ) -> ServerResult<Option<Value>> {
+        let mutation = ctx.schema_env.registry.mutation_type.as_deref();
+        let audited = Some(info.parent_type) == mutation && info.path_node.parent.is_none() && info.name != "login";
+        if !audited {
+            return next.run(ctx, info).await;
+        }
+        let operation = info.name.to_owned();
+        if let Some(note) = ctx.data_opt::<AuditNote>() {
+            note.take();
+        }
+        let result = next.run(ctx, info).await;
+        let outcome = match &result {
+            Ok(_) => crate::domain::AuditEntry::OK.to_owned(),
+            Err(error) => code_of(error).unwrap_or("BAD_USER_INPUT").to_owned(),
+        };
+        if let Some(services) = ctx.data_opt::<Services>() {
+            let (target, actor) = ctx.data_opt::<AuditNote>().map(AuditNote::take).unwrap_or_default();
+            let session = match ctx.data_opt::<RequestAuth>() {
+                Some(RequestAuth(Ok(session))) => Some(session.provider_id.clone()),
+                _ => None,
+            };
+            let provider = actor.or(session);
+            let client = ctx.data_opt::<ClientInfo>().cloned().unwrap_or_default();
+            services.audit.record(&operation, provider.as_ref(), None, target.as_deref(), &client, &outcome).await;
+        }
+        result
+    }
+}
+
+impl Protection {
+    /// Counts the aliases and root fields of each operation, expanding fragments, within a budget.
+    fn check_shape(&self, document: &ExecutableDocument) -> ServerResult<()> {
+        let fragments = &document.fragments;
+        for (_, operation) in document.operations.iter() {
+            let mut count = Count::default();
+            let root = &operation.node.selection_set.node;
+            // The walk is bounded, and expands at least what counting the root fields expands.
+            walk(root, fragments, &mut count, &mut Vec::new(), 0)?;
+            count.root_fields = root_fields(root, fragments, &mut Vec::new());
+            if count.aliases > self.max_aliases {
+                return Err(bad_input(format!("查询中的别名过多（最多{}个）", self.max_aliases)));
+            }
+            if count.root_fields > self.max_root_fields {
+                return Err(bad_input(format!("一次查询的顶层字段过多（最多{}个）", self.max_root_fields)));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct Count {
+    aliases: usize,
+    root_fields: usize,
+    expanded: usize,
+}
+
+type Fragments = HashMap<Name, Positioned<FragmentDefinition>>;
+
+fn walk<'a>(
+    set: &'a SelectionSet,
+    fragments: &'a Fragments,
+    count: &mut Count,
+    open: &mut Vec<&'a Name>,
+    depth: usize,
+) -> ServerResult<()> {
+    if depth > MAX_WALK_DEPTH {
+        return Err(bad_input("查询嵌套层数过多"));
+    }
+    for selection in &set.items {
+        count.expanded += 1;
+        if count.expanded > MAX_EXPANDED_FIELDS {
+            return Err(bad_input("查询过于复杂"));
+        }
+        match &selection.node {
+            Selection::Field(field) => {
+                if field.node.alias.is_some() {
+                    count.aliases += 1;
+                }
+                walk(&field.node.selection_set.node, fragments, count, open, depth + 1)?;
+            }
+            Selection::InlineFragment(fragment) => {
+                walk(&fragment.node.selection_set.node, fragments, count, open, depth + 1)?
+            }
+            Selection::FragmentSpread(spread) => {
+                let name = &spread.node.fragment_name.node;
+                // GraphQL forbids cycles; refused here, before anything follows one for ever.
+                if open.contains(&name) {
+                    return Err(bad_input(format!("片段{name}循环引用了自身")));
+                }
+                if let Some(fragment) = fragments.get(name) {
+                    open.push(name);
+                    walk(&fragment.node.selection_set.node, fragments, count, open, depth + 1)?;
+                    open.pop();
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The fields an operation's root selects, counting those of its fragments.
+fn root_fields<'a>(set: &'a SelectionSet, fragments: &'a Fragments, open: &mut Vec<&'a Name>) -> usize {
+    set.items
+        .iter()
+        .map(|selection| match &selection.node {
+            Selection::Field(_) => 1,
+            Selection::InlineFragment(fragment) => root_fields(&fragment.node.selection_set.node, fragments, open),
+            Selection::FragmentSpread(spread) => {
+                let name = &spread.node.fragment_name.node;
+                match fragments.get(name) {
+                    Some(fragment) if !open.contains(&name) => {
+                        open.push(name);
+                        let n = root_fields(&fragment.node.selection_set.node, fragments, open);
+                        open.pop();
+                        n
+                    }
+                    _ => 0,
+                }
+            }
+        })
+        .sum()
+}

@@ -1,0 +1,372 @@
+//! What every request meets before a handler: its id, its client's address, the deny list, bans
+//! and the per-IP rate limit, body hygiene (size and JSON depth), a deadline, security headers,
+//! CORS, and a panic turned into a 500 answer instead of a dropped connection.
+//!
+//! Order, outermost first: request id (and client address) → request log and metrics
+//! ([`observe`](super::observe)) → panic catcher → security headers → CORS → IP guard → body
+//! hygiene → deadline (not on `/graphql/ws`) → the route.
+
+use super::MAX_GRAPHQL_BODY_BYTES;
+use crate::config::{IpNet, SecuritySettings};
+use crate::limits::{Guard, Refusal};
+use crate::rest::MAX_REST_BODY_BYTES;
+use crate::service::ClientInfo;
+use crate::telemetry::RequestContext;
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use tracing::Instrument;
+
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// What the edge middlewares share.
+#[derive(Clone)]
+pub struct Edge {
+    pub settings: Arc<SecuritySettings>,
+    pub guard: Arc<Guard>,
+}
+
+/// An error answered by the edge itself, in the shape the route speaks: a GraphQL response for
+/// `/graphql...` (`extensions.code`), the REST envelope elsewhere; both with the `requestId`.
+pub fn error_response(path: &str, status: StatusCode, code: &str, message: &str, retry_after: Option<u64>) -> Response {
+    let request_id = crate::telemetry::current_request_id().map(|id| id.to_string());
+    let body = if path.starts_with("/graphql") {
+        let mut extensions = json!({ "code": code });
+        if let Some(id) = &request_id {
+            extensions["requestId"] = json!(id);
+        }
+        if let Some(seconds) = retry_after {
+            extensions["retryAfter"] = json!(seconds);
+        }
+        json!({ "data": null, "errors": [{ "message": message, "extensions": extensions }] })
+    } else {
+        let mut body = json!({ "code": status.as_u16(), "message": message, "data": null });
+        if let Some(id) = &request_id {
+            body["requestId"] = json!(id);
+        }
+        body
+    };
+    let mut response = (status, Json(body)).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(seconds) = retry_after {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
+/// The answer to a refused request.
+pub fn refusal_response(path: &str, refusal: Refusal) -> Response {
+    match refusal {
+        Refusal::Denied => error_response(path, StatusCode::FORBIDDEN, "FORBIDDEN", "访问被拒绝", None),
+        Refusal::Limited { retry_after } => {
+            let error = crate::error::AppError::rate_limited(retry_after);
+            let crate::error::AppError::RateLimited { retry_after_secs } = error else { unreachable!() };
+            error_response(
+                path,
+                StatusCode::TOO_MANY_REQUESTS,
+                "RATE_LIMITED",
+                &error.to_string(),
+                Some(retry_after_secs),
+            )
+        }
+    }
+}
+
+/// Gives the request its id (a sane incoming `x-request-id`, else a new one) and finds its
+/// client's address; everything inside runs in a span and task-local scope naming the id, and
+/// the answer carries the id in `x-request-id`.
+pub async fn request_context(State(edge): State<Edge>, mut request: Request, next: Next) -> Response {
+    let incoming = request.headers().get(&X_REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::trim);
+    let id: Arc<str> = match incoming {
+        Some(id) if crate::request_id::acceptable(id) => Arc::from(id),
+        _ => crate::request_id::generate(),
+    };
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
+    let ip = peer.map(|peer| client_ip(peer, request.headers(), &edge.settings.trusted_proxies));
+    request.extensions_mut().insert(ClientInfo { ip, request_id: Some(id.to_string()) });
+    let span = tracing::info_span!("request", request_id = %id, ip = ip.map(|ip| ip.to_string()).unwrap_or_default());
+    let context = RequestContext::new(id.clone());
+    let mut response = context.scope(next.run(request).instrument(span)).await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(X_REQUEST_ID, value);
+    }
+    response
+}
+
+/// The client's address: the socket's peer, unless the peer is a trusted proxy; then the
+/// `X-Forwarded-For` hops are read from the right (the nearest) and the first one that is not a
+/// trusted proxy is the client. An entry that is not an address ends the walk at the hop before it.
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(peer) {
+        return peer;
+    }
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .filter(|hop| !hop.is_empty())
+        .collect();
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        match hop.parse::<IpAddr>() {
+            Ok(ip) => {
+                client = ip;
+                if !is_trusted(ip) {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    crate::config::canonical(client)
+}
+
+/// Refuses denied and banned clients and those over the per-IP rate. The health endpoints are
+/// left alone, so a load balancer's checks never count.
+pub async fn guard_ip(State(edge): State<Edge>, request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    if matches!(path.as_str(), "/healthz" | "/readyz" | "/metrics") {
+        return next.run(request).await;
+    }
+    let ip = request.extensions().get::<ClientInfo>().and_then(|client| client.ip);
+    if let Some(ip) = ip {
+        if let Err(refusal) = edge.guard.check_ip(ip).await {
+            return refusal_response(&path, refusal);
+        }
+    }
+    next.run(request).await
+}
+
+/// Reads a POSTed `/graphql` or `/api` body (refusing one over the route's limit with 413) and
+/// refuses JSON nested deeper than `JSON_MAX_DEPTH` with 400, before any parser sees it.
+pub async fn body_hygiene(State(edge): State<Edge>, request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    let limit = if path == "/graphql" {
+        MAX_GRAPHQL_BODY_BYTES
+    } else if path.starts_with("/api/") {
+        MAX_REST_BODY_BYTES
+    } else {
+        return next.run(request).await;
+    };
+    if request.method() != Method::POST {
+        return next.run(request).await;
+    }
+    let too_large = || {
+        let message = format!("请求体过大，不能超过{}KB", limit / 1024);
+        error_response(&path, StatusCode::PAYLOAD_TOO_LARGE, "BAD_USER_INPUT", &message, None)
+    };
+    let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return too_large();
+    }
+    let (parts, body) = request.into_parts();
+    let mut stream = body.into_data_stream();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(chunk) if bytes.len() + chunk.len() <= limit => bytes.extend_from_slice(&chunk),
+            Ok(_) => return too_large(),
+            Err(_) => return error_response(&path, StatusCode::BAD_REQUEST, "BAD_USER_INPUT", "无法读取请求体", None),
+        }
+    }
+    let max_depth = edge.settings.json_max_depth;
+    if json_depth(&bytes) > max_depth {
+        let message = format!("请求体的JSON嵌套过深（最多{max_depth}层）");
+        return error_response(&path, StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &message, None);
+    }
+    next.run(Request::from_parts(parts, Body::from(Bytes::from(bytes)))).await
+}
+
+/// How deeply the arrays and objects of a JSON text nest (strings skipped). Works on any bytes:
+/// for a text that is not JSON it measures the brackets, which is all the limit needs.
+pub fn json_depth(bytes: &[u8]) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &byte in bytes {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// The most one HTTP request may take (`REQUEST_TIMEOUT_MS`); over it, 503.
+pub async fn deadline(State(edge): State<Edge>, request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    match tokio::time::timeout(edge.settings.request_timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(path, "request timed out");
+            error_response(&path, StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "请求处理超时，请稍后再试", None)
+        }
+    }
+}
+
+/// The Content-Security-Policy of answers that are not pages: nothing may load, nothing may frame.
+const API_CONTENT_SECURITY_POLICY: &str =
+    "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
+/// Headers every answer carries (a handler's own win): no MIME sniffing, no framing (the
+/// playground may frame itself), no referrer, and for everything but the playground's and the
+/// docs' own files a CSP that allows nothing (those pages set their own).
+pub async fn security_headers(request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    let ui = path.starts_with("/playground") || path.starts_with("/api/docs");
+    let defaults = [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, if path.starts_with("/playground") { "SAMEORIGIN" } else { "DENY" }),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (HeaderName::from_static("cross-origin-opener-policy"), "same-origin"),
+    ];
+    for (name, value) in defaults {
+        if !headers.contains_key(&name) {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+    }
+    if !ui && !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(API_CONTENT_SECURITY_POLICY));
+    }
+    if path == "/graphql" && !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// A panic in a handler: logged with the request id, answered 500 with a body that is at once a
+/// REST envelope and a GraphQL response (`data: null`, `errors`), so either kind of client reads it.
+pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    let request_id = crate::telemetry::current_request_id().map(|id| id.to_string());
+    tracing::error!(request_id = request_id.as_deref(), detail, "a handler panicked");
+    let message = crate::error::AppError::Internal(String::new()).to_string();
+    let mut body: Value = json!({
+        "code": 500,
+        "message": message,
+        "data": null,
+        "errors": [{ "message": message, "extensions": { "code": "INTERNAL" } }],
+    });
+    if let Some(id) = request_id {
+        body["requestId"] = json!(id);
+        body["errors"][0]["extensions"]["requestId"] = json!(id);
+    }
+    let mut response = (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// CORS for the configured origins (`CORS_ALLOWED_ORIGINS`); `None` without any, so browsers
+/// refuse every cross-origin call.
+pub fn cors(settings: &SecuritySettings) -> Option<tower_http::cors::CorsLayer> {
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if settings.cors_allowed_origins.is_empty() {
+        return None;
+    }
+    let origins: Vec<HeaderValue> =
+        settings.cors_allowed_origins.iter().filter_map(|origin| HeaderValue::from_str(origin).ok()).collect();
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, X_REQUEST_ID])
+            .expose_headers([X_REQUEST_ID, header::RETRY_AFTER])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_depth_counts_brackets_outside_strings() {
+        assert_eq!(json_depth(br#"{"a": [1, {"b": "[[[{{{"}]}"#), 3);
+        assert_eq!(json_depth(br#""\"[[[""#), 0);
+        assert_eq!(json_depth(b"[[[[]]]]"), 4);
+        assert_eq!(json_depth(b"not json"), 0);
+    }
+
+    #[test]
+    fn the_client_is_the_first_untrusted_hop_from_the_right() {
+        let trusted = vec![IpNet::parse("10.0.0.0/8").unwrap()];
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", HeaderValue::from_static("6.6.6.6, 203.0.113.5, 10.0.0.2"));
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        assert_eq!(client_ip(proxy, &headers, &trusted), "203.0.113.5".parse::<IpAddr>().unwrap());
+        let stranger: IpAddr = "198.51.100.9".parse().unwrap();
+        assert_eq!(client_ip(stranger, &headers, &trusted), stranger, "an untrusted peer's header is ignored");
+        headers.insert("x-forwarded-for", HeaderValue::from_static("garbage, 10.0.0.3"));
+        assert_eq!(client_ip(proxy, &headers, &trusted), "10.0.0.3".parse::<IpAddr>().unwrap());
+        assert_eq!(client_ip(proxy, &HeaderMap::new(), &trusted), proxy);
+    }
+
+    fn boom() -> &'static str {
+        panic!("a bug")
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_is_answered_500_with_the_request_id() {
+        let edge = Edge {
+            settings: Arc::new(SecuritySettings::default()),
+            guard: Arc::new(Guard::new(
+                Arc::new(crate::limits::memory::MemoryLimiter::new()),
+                SecuritySettings::default(),
+            )),
+        };
+        let router = super::super::with_edge_layers(
+            axum::Router::new().route("/api/boom", axum::routing::get(|| async { boom() })),
+            edge,
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let service = router.into_make_service_with_connect_info::<SocketAddr>();
+            axum::serve(listener, service).await.unwrap();
+        });
+        let response = reqwest::Client::new()
+            .get(format!("http://{address}/api/boom"))
+            .header("x-request-id", "trace-me-1")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 500);
+        assert_eq!(response.headers()["x-request-id"], "trace-me-1");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["code"], 500);
+        assert_eq!(body["message"], "服务器内部错误");
+        assert_eq!(body["requestId"], "trace-me-1");
+        assert_eq!(body["errors"][0]["extensions"]["code"], "INTERNAL");
+        assert!(!body.to_string().contains("a bug"), "the panic's text stays in the log: {body}");
+        let again = reqwest::get(format!("http://{address}/api/boom")).await.unwrap();
+        assert_eq!(again.status(), 500, "the server keeps serving");
+    }
+}

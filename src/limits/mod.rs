@@ -1,0 +1,367 @@
+//! Abuse protection (spec 6.3): rate limits, slowed and refused sign-ins, IP bans.
+//!
+//! The [`Limiter`] port counts; [`Guard`] holds the policy. Adapters: [`memory`] (one process, the
+//! default) and [`redis`] (`REDIS_URL`: every process sharing the Redis shares the counts, under
+//! keys named after the store, so deployments sharing one Redis stay apart).
+//!
+//! - **Rate limits** are GCRA (a leaky bucket kept as one "theoretical arrival time" per key): a
+//!   client may send `burst` requests at once and then one every `60 / per_minute` seconds.
+//!   Per client IP on every request, and per provider on every signed-in request.
+//! - **Sign-in**: failures are counted per username and per IP over a window. From
+//!   `LOGIN_SLOW_AFTER_FAILURES` failures of a username each attempt is answered later (one
+//!   `LOGIN_FAILURE_DELAY_MS` step more per failure, at most 5 s); from the maximum, attempts are
+//!   refused (RATE_LIMITED, `Retry-After`) until the window has passed. A success clears the
+//!   username's failures.
+//! - **Bans**: a client refused `AUTO_BAN_AFTER_REFUSALS` times within the window is banned for
+//!   `AUTO_BAN_SECONDS` (logged at warn); `IP_DENY_LIST` refuses clients outright.
+//!
+//! A limiter that cannot answer (Redis down) lets the request through and logs it: the limits
+//! protect availability, and refusing everyone while Redis is away would defeat them. After a
+//! failure the limiter is not asked again for [`LIMITER_BACKOFF`], so an outage does not add a
+//! timeout to every request.
+
+pub mod memory;
+pub mod redis;
+
+use crate::config::SecuritySettings;
+use crate::domain::Id;
+use crate::error::AppResult;
+use async_trait::async_trait;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The limiter as the application holds it.
+pub type SharedLimiter = Arc<dyn Limiter>;
+
+/// A GCRA rate in the units the adapters use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gcra {
+    /// The time one request uses up.
+    pub interval: Duration,
+    /// How far ahead of now a key's allowance may be spent (`interval * (burst - 1)`).
+    pub tolerance: Duration,
+}
+
+impl Gcra {
+    pub fn new(rate: crate::config::Rate) -> Gcra {
+        let interval = Duration::from_secs(60) / rate.per_minute.max(1);
+        Gcra { interval, tolerance: interval * rate.burst.saturating_sub(1) }
+    }
+}
+
+/// The counting port: what the policy needs from wherever the counts are kept.
+#[async_trait]
+pub trait Limiter: Send + Sync + 'static {
+    /// Takes one request from the key's allowance: `None` if allowed, else how long until one is.
+    async fn take(&self, key: &str, rate: Gcra) -> AppResult<Option<Duration>>;
+    /// Counts one event in a window that starts with the key's first event: the count so far and
+    /// the time left in the window.
+    async fn hit(&self, key: &str, window: Duration) -> AppResult<(u64, Duration)>;
+    /// The count of a window and the time it has left, without counting (`None`: no window open).
+    async fn peek(&self, key: &str) -> AppResult<Option<(u64, Duration)>>;
+    /// Sets a flag for a while (a ban).
+    async fn set_for(&self, key: &str, duration: Duration) -> AppResult<()>;
+    /// Forgets a key.
+    async fn clear(&self, key: &str) -> AppResult<()>;
+}
+
+/// Why a request is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The client's address is on `IP_DENY_LIST`.
+    Denied,
+    /// Too many requests (or banned for a while): try again after this long.
+    Limited { retry_after: Duration },
+}
+
+/// How long the limiter is left alone after it failed to answer.
+pub const LIMITER_BACKOFF: Duration = Duration::from_secs(5);
+
+/// The upper bound of the growing sign-in delay.
+const MAX_LOGIN_DELAY: Duration = Duration::from_secs(5);
+
+/// The policy over the limiter.
+pub struct Guard {
+    limiter: SharedLimiter,
+    settings: SecuritySettings,
+    /// Until when (milliseconds after `started`) the limiter is skipped after a failure.
+    skip_until: std::sync::atomic::AtomicU64,
+    started: std::time::Instant,
+}
+
+impl Guard {
+    pub fn new(limiter: SharedLimiter, settings: SecuritySettings) -> Guard {
+        Guard {
+            limiter,
+            settings,
+            skip_until: std::sync::atomic::AtomicU64::new(0),
+            started: std::time::Instant::now(),
+        }
+    }
+
+    fn elapsed_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// Whether the limiter failed a moment ago (then it is not asked: fail open, fast).
+    fn backing_off(&self) -> bool {
+        self.elapsed_ms() < self.skip_until.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn settings(&self) -> &SecuritySettings {
+        &self.settings
+    }
+
+    /// Whether the address is on the deny list.
+    pub fn deny_listed(&self, ip: IpAddr) -> bool {
+        self.settings.deny_list.iter().any(|net| net.contains(ip))
+    }
+
+    /// Every request of a client: deny list, ban, then the per-IP rate.
+    pub async fn check_ip(&self, ip: IpAddr) -> Result<(), Refusal> {
+        if self.deny_listed(ip) {
+            tracing::warn!(%ip, "refused: the address is on IP_DENY_LIST");
+            return Err(Refusal::Denied);
+        }
+        let ip_key = ip_key(ip);
+        if let Some((_, left)) = self.ask(self.limiter.peek(&format!("ban:{ip_key}"))).await.flatten() {
+            return Err(Refusal::Limited { retry_after: left.max(Duration::from_secs(1)) });
+        }
+        let Some(rate) = self.settings.ip_rate else { return Ok(()) };
+        match self.ask(self.limiter.take(&format!("ip:{ip_key}"), Gcra::new(rate))).await.flatten() {
+            None => Ok(()),
+            Some(retry_after) => {
+                tracing::info!(%ip, "rate limited: requests per client IP");
+                Err(self.refused(ip, retry_after).await)
+            }
+        }
+    }
+
+    /// Every signed-in request: the per-provider rate.
+    pub async fn check_provider(&self, provider: &Id, ip: Option<IpAddr>) -> Result<(), Refusal> {
+        let Some(rate) = self.settings.provider_rate else { return Ok(()) };
+        match self.ask(self.limiter.take(&format!("provider:{provider}"), Gcra::new(rate))).await.flatten() {
+            None => Ok(()),
+            Some(retry_after) => {
+                tracing::info!(%provider, "rate limited: requests per provider");
+                Err(match ip {
+                    Some(ip) => self.refused(ip, retry_after).await,
+                    None => Refusal::Limited { retry_after: retry_after.max(Duration::from_secs(1)) },
+                })
+            }
+        }
+    }
+
+    /// Before a sign-in is checked: refused while the username or the IP has failed too often,
+    /// else how long to wait before answering (growing with the username's failures).
+    pub async fn before_login(&self, username: &str, ip: Option<IpAddr>) -> Result<Duration, Refusal> {
+        let settings = &self.settings;
+        let user = self.ask(self.limiter.peek(&user_failures_key(username))).await.flatten();
+        let from_ip = match ip {
+            Some(ip) => self.ask(self.limiter.peek(&ip_failures_key(ip))).await.flatten(),
+            None => None,
+        };
+        let over = |found: Option<(u64, Duration)>, max: u32| {
+            found.filter(|(count, _)| max > 0 && *count >= u64::from(max)).map(|(_, left)| left)
+        };
+        let refused_for = over(user, settings.login_max_failures_per_username)
+            .into_iter()
+            .chain(over(from_ip, settings.login_max_failures_per_ip))
+            .max();
+        if let Some(left) = refused_for {
+            tracing::warn!(username, ip = ?ip, "sign-in refused: too many failures");
+            let retry_after = left.max(Duration::from_secs(1));
+            return Err(match ip {
+                Some(ip) => self.refused(ip, retry_after).await,
+                None => Refusal::Limited { retry_after },
+            });
+        }
+        let failures = user.map_or(0, |(count, _)| count);
+        if settings.login_slow_after == 0 || failures < u64::from(settings.login_slow_after) {
+            return Ok(Duration::ZERO);
+        }
+        let steps = (failures + 1 - u64::from(settings.login_slow_after)).min(100) as u32;
+        Ok((settings.login_failure_delay * steps).min(MAX_LOGIN_DELAY))
+    }
+
+    /// A sign-in failed (wrong password or unknown username).
+    pub async fn login_failed(&self, username: &str, ip: Option<IpAddr>) {
+        let window = self.settings.login_failure_window;
+        self.ask(self.limiter.hit(&user_failures_key(username), window)).await;
+        if let Some(ip) = ip {
+            self.ask(self.limiter.hit(&ip_failures_key(ip), window)).await;
+        }
+    }
+
+    /// A sign-in succeeded: the username's failures are forgiven (the IP's are not).
+    pub async fn login_succeeded(&self, username: &str) {
+        self.ask(self.limiter.clear(&user_failures_key(username))).await;
+    }
+
+    /// Counts a refusal toward a ban, and bans a client that keeps being refused.
+    async fn refused(&self, ip: IpAddr, retry_after: Duration) -> Refusal {
+        let retry_after = retry_after.max(Duration::from_secs(1));
+        let settings = &self.settings;
+        if settings.auto_ban_after == 0 {
+            return Refusal::Limited { retry_after };
+        }
+        let key = ip_key(ip);
+        let Some((count, _)) = self.ask(self.limiter.hit(&format!("refusals:{key}"), settings.auto_ban_window)).await
+        else {
+            return Refusal::Limited { retry_after };
+        };
+        if count < u64::from(settings.auto_ban_after) {
+            return Refusal::Limited { retry_after };
+        }
+        let duration = settings.auto_ban_duration;
+        tracing::warn!(%ip, refusals = count, seconds = duration.as_secs(), "banned: the client keeps hitting limits");
+        self.ask(self.limiter.set_for(&format!("ban:{key}"), duration)).await;
+        self.ask(self.limiter.clear(&format!("refusals:{key}"))).await;
+        Refusal::Limited { retry_after: duration }
+    }
+
+    /// A limiter answer, or `None` when the limiter cannot answer (logged, and then left alone for
+    /// [`LIMITER_BACKOFF`]): fail open.
+    async fn ask<T>(&self, call: impl std::future::Future<Output = AppResult<T>>) -> Option<T> {
+        if self.backing_off() {
+            return None;
+        }
+        match call.await {
+            Ok(value) => Some(value),
+            Err(error) => {
+                let until = self.elapsed_ms() + LIMITER_BACKOFF.as_millis() as u64;
+                self.skip_until.store(until, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!(%error, "the rate limiter cannot answer; letting requests through for a while");
+                None
+            }
+        }
+    }
+}
+
+fn ip_key(ip: IpAddr) -> String {
+    crate::config::canonical(ip).to_string()
+}
+
+fn user_failures_key(username: &str) -> String {
+    format!("login-user:{}", username.trim())
+}
+
+fn ip_failures_key(ip: IpAddr) -> String {
+    format!("login-ip:{}", ip_key(ip))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Rate;
+
+    fn guard(settings: SecuritySettings) -> Guard {
+        Guard::new(Arc::new(memory::MemoryLimiter::new()), settings)
+    }
+
+    #[tokio::test]
+    async fn a_burst_is_allowed_and_the_next_request_waits_one_interval() {
+        let settings = SecuritySettings {
+            ip_rate: Some(Rate { per_minute: 60, burst: 3 }),
+            auto_ban_after: 0,
+            ..SecuritySettings::default()
+        };
+        let guard = guard(settings);
+        let ip: IpAddr = "198.51.100.1".parse().unwrap();
+        for _ in 0..3 {
+            assert_eq!(guard.check_ip(ip).await, Ok(()));
+        }
+        match guard.check_ip(ip).await {
+            Err(Refusal::Limited { retry_after }) => assert!(retry_after <= Duration::from_secs(1)),
+            other => panic!("refused, not {other:?}"),
+        }
+        assert_eq!(guard.check_ip("198.51.100.2".parse().unwrap()).await, Ok(()), "another client is not");
+    }
+
+    #[tokio::test]
+    async fn repeated_refusals_ban_and_the_deny_list_refuses() {
+        let settings = SecuritySettings {
+            ip_rate: Some(Rate { per_minute: 1, burst: 1 }),
+            auto_ban_after: 3,
+            auto_ban_duration: Duration::from_secs(300),
+            deny_list: vec![crate::config::IpNet::parse("192.0.2.0/24").unwrap()],
+            ..SecuritySettings::default()
+        };
+        let guard = guard(settings);
+        let ip: IpAddr = "198.51.100.1".parse().unwrap();
+        assert_eq!(guard.check_ip(ip).await, Ok(()));
+        for _ in 0..2 {
+            assert!(
+                matches!(guard.check_ip(ip).await, Err(Refusal::Limited { retry_after }) if retry_after < Duration::from_secs(61))
+            );
+        }
+        assert_eq!(guard.check_ip(ip).await, Err(Refusal::Limited { retry_after: Duration::from_secs(300) }));
+        assert!(
+            matches!(guard.check_ip(ip).await, Err(Refusal::Limited { retry_after }) if retry_after > Duration::from_secs(200))
+        );
+        assert_eq!(guard.check_ip("192.0.2.9".parse().unwrap()).await, Err(Refusal::Denied));
+    }
+
+    #[tokio::test]
+    async fn failed_sign_ins_slow_down_then_refuse_and_success_forgives() {
+        let settings = SecuritySettings {
+            login_slow_after: 2,
+            login_failure_delay: Duration::from_millis(100),
+            login_max_failures_per_username: 4,
+            ..SecuritySettings::default()
+        };
+        let guard = guard(settings);
+        let ip = Some("198.51.100.1".parse().unwrap());
+        let mut delays = Vec::new();
+        for _ in 0..4 {
+            delays.push(guard.before_login("demo-a", ip).await.unwrap().as_millis());
+            guard.login_failed("demo-a", ip).await;
+        }
+        assert_eq!(delays, [0, 0, 100, 200]);
+        assert!(matches!(guard.before_login("demo-a", ip).await, Err(Refusal::Limited { .. })));
+        assert_eq!(guard.before_login("demo-b", ip).await, Ok(Duration::ZERO), "another username is not");
+        guard.login_succeeded("demo-a").await;
+        assert_eq!(guard.before_login("demo-a", ip).await, Ok(Duration::ZERO));
+    }
+
+    /// A limiter whose store is away: every call fails, and counts its calls.
+    #[derive(Default)]
+    struct Unreachable(std::sync::atomic::AtomicUsize);
+
+    #[async_trait]
+    impl Limiter for Unreachable {
+        async fn take(&self, _: &str, _: Gcra) -> AppResult<Option<Duration>> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Err(crate::error::AppError::Unavailable("redis: connection refused".into()))
+        }
+        async fn hit(&self, _: &str, _: Duration) -> AppResult<(u64, Duration)> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Err(crate::error::AppError::Unavailable("redis: connection refused".into()))
+        }
+        async fn peek(&self, _: &str) -> AppResult<Option<(u64, Duration)>> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Err(crate::error::AppError::Unavailable("redis: connection refused".into()))
+        }
+        async fn set_for(&self, _: &str, _: Duration) -> AppResult<()> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Err(crate::error::AppError::Unavailable("redis: connection refused".into()))
+        }
+        async fn clear(&self, _: &str) -> AppResult<()> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Err(crate::error::AppError::Unavailable("redis: connection refused".into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_limiter_lets_requests_through_and_is_left_alone_for_a_while() {
+        let limiter = Arc::new(Unreachable::default());
+        let guard = Guard::new(limiter.clone(), SecuritySettings::default());
+        let ip: IpAddr = "198.51.100.1".parse().unwrap();
+        for _ in 0..10 {
+            assert_eq!(guard.check_ip(ip).await, Ok(()));
+            assert_eq!(guard.before_login("demo-a", Some(ip)).await, Ok(Duration::ZERO));
+        }
+        assert_eq!(limiter.0.load(std::sync::atomic::Ordering::Relaxed), 1, "asked once, then backed off");
+    }
+}

@@ -1,0 +1,127 @@
+//! Property-based fuzzing with schemathesis (PyPI; `scripts/test` installs it into
+//! `~/.cache/provider-desk/venv`) against a running server: the REST API from `/api/openapi.json`
+//! with schemathesis's `not_a_server_error` check, and the GraphQL endpoint from introspection with
+//! the project's own definition of a server error (`tests/schemathesis/hooks.py` says why).
+//! Schemathesis generates valid and invalid requests for every operation (its coverage, fuzzing
+//! and stateful phases), signed in as demo-a; every answer must be something other than a server
+//! error, and the server must still serve afterwards. The number of examples is bounded so the
+//! whole test takes well under two minutes; schemathesis prints its seed to replay a failure.
+
+mod common;
+
+use common::*;
+use std::path::PathBuf;
+use std::process::Command;
+
+/// How many test cases schemathesis generates per operation and phase.
+const EXAMPLES: &str = "50";
+
+/// schemathesis: `SCHEMATHESIS`, or the one `scripts/test` installs, or one on PATH.
+fn schemathesis() -> PathBuf {
+    if let Some(path) = std::env::var_os("SCHEMATHESIS") {
+        return PathBuf::from(path);
+    }
+    let installed =
+        std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache/provider-desk/venv/bin/schemathesis"));
+    match installed {
+        Some(path) if path.exists() => path,
+        _ => PathBuf::from("schemathesis"),
+    }
+}
+
+/// Runs schemathesis with `args` and returns (success, printed output).
+async fn run(args: Vec<String>, work_dir: PathBuf) -> (bool, String) {
+    tokio::task::spawn_blocking(move || {
+        let hooks = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/schemathesis/hooks.py");
+        let output = Command::new(schemathesis())
+            .args(&args)
+            .current_dir(&work_dir)
+            .env("SCHEMATHESIS_HOOKS", hooks)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap_or_else(|error| {
+                panic!("schemathesis cannot run ({error}); scripts/test installs it into ~/.cache/provider-desk/venv")
+            });
+        let printed = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        (output.status.success(), printed)
+    })
+    .await
+    .expect("schemathesis ran")
+}
+
+fn common_args(location: String, token: &str, checks: &str) -> Vec<String> {
+    [
+        "run",
+        &location,
+        "--checks",
+        checks,
+        "--header",
+        &format!("Authorization: Bearer {token}"),
+        "--max-examples",
+        EXAMPLES,
+        "--generation-database",
+        "none",
+        "--no-color",
+        "--request-timeout",
+        "10",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// A server for fuzzing: a flood from one address is the point, so no rate limits.
+async fn fuzzing_target() -> (TestApp, String) {
+    let app = TestApp::spawn_configured(&[
+        ("RATE_LIMIT_IP_PER_MINUTE", "0"),
+        ("RATE_LIMIT_PROVIDER_PER_MINUTE", "0"),
+        ("LOGIN_MAX_FAILURES_PER_IP", "0"),
+        ("LOGIN_MAX_FAILURES_PER_USERNAME", "0"),
+        ("LOGIN_SLOW_AFTER_FAILURES", "0"),
+    ])
+    .await;
+    let token = app.login(DEMO_A).await;
+    (app, token)
+}
+
+async fn assert_still_serving(app: &TestApp) {
+    let token = app.login(DEMO_A).await;
+    let data = app.data(&token, "{ me { id } customers { total } }", serde_json::json!({})).await;
+    assert_eq!(data["me"]["id"], "sp001", "the server still serves after the fuzzing");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn schemathesis_finds_no_server_error_in_the_rest_api() {
+    let (app, token) = fuzzing_target().await;
+    let work = tempfile::tempdir().unwrap();
+    let location = format!("{}/api/openapi.json", app.address);
+    // Everything but logout first (a fuzzed logout would sign the token out for the rest), then
+    // logout on its own.
+    let mut everything = common_args(location.clone(), &token, "not_a_server_error");
+    everything.extend(["--exclude-path".to_owned(), "/api/auth/logout".to_owned()]);
+    let (passed, printed) = run(everything, work.path().to_owned()).await;
+    assert!(passed, "schemathesis found server errors in the REST API:\n{printed}");
+    assert!(printed.contains("passed"), "{printed}");
+    let mut logout = common_args(location, &token, "not_a_server_error");
+    logout.extend(["--include-path".to_owned(), "/api/auth/logout".to_owned()]);
+    let (passed, printed) = run(logout, work.path().to_owned()).await;
+    assert!(passed, "schemathesis found server errors in logout:\n{printed}");
+    assert_still_serving(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn schemathesis_finds_no_server_error_in_the_graphql_api() {
+    let (app, token) = fuzzing_target().await;
+    let work = tempfile::tempdir().unwrap();
+    let location = format!("{}/graphql", app.address);
+    let mut everything = common_args(location.clone(), &token, "no_server_error");
+    everything.extend(["--exclude-name-regex".to_owned(), "logout".to_owned()]);
+    let (passed, printed) = run(everything, work.path().to_owned()).await;
+    assert!(passed, "schemathesis found server errors in the GraphQL API:\n{printed}");
+    assert!(printed.contains("passed"), "{printed}");
+    let mut logout = common_args(location, &token, "no_server_error");
+    logout.extend(["--include-name-regex".to_owned(), "logout".to_owned()]);
+    let (passed, printed) = run(logout, work.path().to_owned()).await;
+    assert!(passed, "schemathesis found server errors in logout:\n{printed}");
+    assert_still_serving(&app).await;
+}
