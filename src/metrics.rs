@@ -60,9 +60,6 @@ pub struct Family {
     pub labels: &'static [&'static str],
     /// Histogram bucket upper bounds, in seconds (empty for counters and gauges).
     pub buckets: &'static [f64],
-    /// Declared for a part of the system that records it later (outbox, rate limits): no sample
-    /// is shown until something records one, so an absent subsystem does not read as "zero".
-    pub reserved: bool,
 }
 
 /// Request-sized latencies: 1 ms to 10 s.
@@ -72,7 +69,7 @@ pub const CALL_BUCKETS: &[f64] =
     &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
 
 const fn family(name: &'static str, kind: Kind, help: &'static str, labels: &'static [&'static str]) -> Family {
-    Family { name, kind, help, labels, buckets: &[], reserved: false }
+    Family { name, kind, help, labels, buckets: &[] }
 }
 
 const fn histogram_family(
@@ -81,11 +78,7 @@ const fn histogram_family(
     labels: &'static [&'static str],
     buckets: &'static [f64],
 ) -> Family {
-    Family { name, kind: Kind::Histogram, help, labels, buckets, reserved: false }
-}
-
-const fn reserved(name: &'static str, kind: Kind, help: &'static str, labels: &'static [&'static str]) -> Family {
-    Family { name, kind, help, labels, buckets: &[], reserved: true }
+    Family { name, kind: Kind::Histogram, help, labels, buckets }
 }
 
 /// Every metric the server exposes, in the order `/metrics` shows them. The README's Monitoring
@@ -153,23 +146,19 @@ pub const FAMILIES: &[Family] = &[
         &[],
     ),
     family("realtime_subscribers_behind", Kind::Gauge, "Subscribers reading the event log now, not yet live.", &[]),
-    reserved(
-        "outbox_backlog",
-        Kind::Gauge,
-        "Integration messages waiting in the outbox (recorded by the outbox once it exists).",
-        &[],
-    ),
-    reserved(
-        "outbox_dead_letters",
-        Kind::Gauge,
-        "Integration messages the outbox gave up on (recorded by the outbox once it exists).",
-        &[],
-    ),
-    reserved(
+    family("outbox_backlog", Kind::Gauge, "Integration messages waiting in the outbox (read at the scrape).", &[]),
+    family("outbox_dead_letters", Kind::Gauge, "Integration messages the outbox gave up on (read at the scrape).", &[]),
+    family(
         "rate_limit_refusals_total",
         Kind::Counter,
-        "Requests refused by a rate limit, by scope (recorded by the rate limiter once it exists).",
+        "Requests refused by a limit, by scope (ip, provider, login, subscriptions, ban, deny_list).",
         &["scope"],
+    ),
+    family(
+        "ip_bans_total",
+        Kind::Counter,
+        "Client addresses banned for a while for hitting limits again and again.",
+        &[],
     ),
     family("process_start_time_seconds", Kind::Gauge, "When the process started, in seconds since the epoch.", &[]),
     family(
@@ -290,12 +279,12 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// A registry with the families of [`FAMILIES`]; those without labels (and not reserved)
-    /// start at zero, so they show from the first scrape.
+    /// A registry with the families of [`FAMILIES`]; those without labels start at zero, so they
+    /// show from the first scrape.
     pub fn with_declared_families() -> Registry {
         let registry = Registry::default();
         for family in FAMILIES {
-            if family.labels.is_empty() && !family.reserved {
+            if family.labels.is_empty() {
                 registry.series(family.name, family.kind, &[]);
             }
         }
@@ -505,8 +494,8 @@ mod tests {
         assert!(text.contains(&format!("redis_call_duration_seconds_bucket{{{labels},le=\"+Inf\"}} 3\n")), "{text}");
         assert!(text.contains(&format!("redis_call_duration_seconds_count{{{labels}}} 3\n")), "{text}");
         assert!(text.contains(&format!("redis_call_duration_seconds_sum{{{labels}}} 60.00305\n")), "{text}");
-        assert!(text.contains("# TYPE rate_limit_refusals_total counter\n"), "reserved families are described");
-        assert!(!text.contains("\noutbox_backlog "), "reserved families show no sample until recorded: {text}");
+        assert!(text.contains("# TYPE rate_limit_refusals_total counter\n"), "families with labels are described");
+        assert!(!text.contains("\nrate_limit_refusals_total{"), "and show no sample until recorded: {text}");
     }
 
     #[test]

@@ -217,6 +217,48 @@ async fn a_client_that_keeps_hitting_the_limit_is_banned_for_a_while() {
 }
 
 #[tokio::test]
+async fn refusals_bans_and_the_deny_list_are_counted_in_the_metrics() {
+    // The abusers come through a trusted proxy; the scrape comes from 127.0.0.1 itself.
+    let app = TestApp::spawn_configured(&[
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+        ("IP_DENY_LIST", "203.0.113.66"),
+        ("RATE_LIMIT_IP_PER_MINUTE", "60"),
+        ("RATE_LIMIT_IP_BURST", "2"),
+        ("AUTO_BAN_AFTER_REFUSALS", "3"),
+        ("AUTO_BAN_SECONDS", "600"),
+    ])
+    .await;
+    let before = scrape(&app).await;
+    let abuser = Some("203.0.113.5");
+    let mut statuses = Vec::new();
+    for _ in 0..7 {
+        statuses.push(call_from(&app, "GET", "/api/docs", None, None, abuser).await.status);
+    }
+    assert_eq!(statuses[..2], [200, 200], "{statuses:?}");
+    assert!(statuses[2..].iter().all(|status| *status == 429), "{statuses:?}");
+    assert_eq!(call_from(&app, "GET", "/api/docs", None, None, Some("203.0.113.66")).await.status, 403);
+
+    let after = scrape(&app).await;
+    let grew = |series: &str| metric(&after, series) - metric(&before, series);
+    // Other tests of this binary share the process's registry: counts only grow by at least ours.
+    assert!(grew("rate_limit_refusals_total{scope=\"ip\"}") >= 3.0, "{after}");
+    assert!(grew("ip_bans_total") >= 1.0, "{after}");
+    assert!(grew("rate_limit_refusals_total{scope=\"ban\"}") >= 1.0, "requests of the banned client: {after}");
+    assert!(grew("rate_limit_refusals_total{scope=\"deny_list\"}") >= 1.0, "{after}");
+}
+
+async fn scrape(app: &TestApp) -> String {
+    let response = app.client.get(format!("{}/metrics", app.address)).send().await.expect("the server answers");
+    assert_eq!(response.status(), 200);
+    response.text().await.expect("a text body")
+}
+
+/// The value of one series (`name{labels}` exactly as exposed), 0 when it has no sample yet.
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok()).unwrap_or(0.0)
+}
+
+#[tokio::test]
 async fn the_deny_list_refuses_a_client_with_403_everywhere_but_the_health_checks() {
     let app = TestApp::spawn_configured(&[("IP_DENY_LIST", "10.9.9.9, 127.0.0.0/8")]).await;
     let rest = call(&app, "POST", "/api/auth/login", None, Some(login_body(DEMO_A, DEMO_PASSWORD))).await;
@@ -364,6 +406,8 @@ async fn a_connection_runs_at_most_the_configured_number_of_subscriptions() {
     }
     ids.sort();
     assert_eq!(ids, ["2", "4"]);
+    let refused = metric(&scrape(&app).await, "rate_limit_refusals_total{scope=\"subscriptions\"}");
+    assert!(refused >= 1.0, "the refused subscription is counted");
 }
 
 #[tokio::test]

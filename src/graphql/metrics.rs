@@ -11,11 +11,10 @@
 
 use crate::metrics::{self, GaugeGuard};
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextRequest, NextSubscribe,
-    NextValidation,
+    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest, NextRequest, NextSubscribe, NextValidation,
 };
-use async_graphql::parser::types::{DocumentOperations, ExecutableDocument};
-use async_graphql::{Request, Response, ServerError, ServerResult, ValidationResult, Value, Variables};
+use async_graphql::parser::types::DocumentOperations;
+use async_graphql::{Request, Response, ServerError, ServerResult, ValidationResult, Value};
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
 use std::sync::{Arc, Mutex};
@@ -86,38 +85,29 @@ impl Extension for OperationMetricsExtension {
             .boxed()
     }
 
+    /// Reads the operation's name, parsing the document (async-graphql keeps it for the later
+    /// phases) so that a document that does not parse is told from one refused later.
     async fn prepare_request(
         &self,
         ctx: &ExtensionContext<'_>,
-        request: Request,
+        mut request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
-        self.seen().operation = request.operation_name.clone();
-        next.run(ctx, request).await
-    }
-
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let result = next.run(ctx, query, variables).await;
-        let mut seen = self.seen();
-        match &result {
-            Ok(document) => {
-                if seen.operation.is_none() {
-                    if let DocumentOperations::Multiple(operations) = &document.operations {
+        {
+            let mut seen = self.seen();
+            seen.operation = request.operation_name.clone();
+            match request.parsed_query() {
+                Ok(document) => {
+                    if let (None, DocumentOperations::Multiple(operations)) = (&seen.operation, &document.operations) {
                         if operations.len() == 1 {
                             seen.operation = operations.keys().next().map(|name| name.to_string());
                         }
                     }
                 }
+                Err(_) => seen.failed_phase = Some("GRAPHQL_PARSE_FAILED"),
             }
-            Err(_) => seen.failed_phase = Some("GRAPHQL_PARSE_FAILED"),
         }
-        result
+        next.run(ctx, request).await
     }
 
     async fn validation(

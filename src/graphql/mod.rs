@@ -31,7 +31,9 @@ pub use protection::AuditNote;
 /// and "did you mean" suggestions switched off unless `GRAPHQL_INTROSPECTION` allows them.
 pub fn build_schema(services: Services) -> AppSchema {
     let settings = services.guard.settings().clone();
+    // The metrics extension comes first, so it sees every outcome, the protection's refusals too.
     let mut builder = Schema::build(query::QueryRoot, mutation::MutationRoot, SubscriptionRoot)
+        .extension(metrics::OperationMetrics)
         .limit_depth(settings.graphql_max_depth)
         .limit_complexity(settings.graphql_max_complexity)
         .limit_directives(settings.graphql_max_directives)
@@ -40,7 +42,6 @@ pub fn build_schema(services: Services) -> AppSchema {
             max_aliases: settings.graphql_max_aliases,
             max_root_fields: settings.graphql_max_root_fields,
         })
-        .extension(metrics::OperationMetrics)
         .data(services);
     if !settings.graphql_introspection {
         builder = builder.disable_introspection().disable_suggestions();

@@ -249,6 +249,7 @@ fn admit(
     match kind.as_str() {
         "subscribe" | "start" if !running.contains(&id) && running.len() >= max => {
             tracing::info!(max, "refused a subscription: too many on one connection");
+            crate::limits::count_refusal("subscriptions");
             let message = format!("每个连接最多同时运行{max}个订阅");
             let payload = serde_json::json!({ "message": message, "extensions": { "code": "RATE_LIMITED" } });
             let payload = match protocol {

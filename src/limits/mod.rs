@@ -122,10 +122,12 @@ impl Guard {
     pub async fn check_ip(&self, ip: IpAddr) -> Result<(), Refusal> {
         if self.deny_listed(ip) {
             tracing::warn!(%ip, "refused: the address is on IP_DENY_LIST");
+            count_refusal("deny_list");
             return Err(Refusal::Denied);
         }
         let ip_key = ip_key(ip);
         if let Some((_, left)) = self.ask(self.limiter.peek(&format!("ban:{ip_key}"))).await.flatten() {
+            count_refusal("ban");
             return Err(Refusal::Limited { retry_after: left.max(Duration::from_secs(1)) });
         }
         let Some(rate) = self.settings.ip_rate else { return Ok(()) };
@@ -133,6 +135,7 @@ impl Guard {
             None => Ok(()),
             Some(retry_after) => {
                 tracing::info!(%ip, "rate limited: requests per client IP");
+                count_refusal("ip");
                 Err(self.refused(ip, retry_after).await)
             }
         }
@@ -145,6 +148,7 @@ impl Guard {
             None => Ok(()),
             Some(retry_after) => {
                 tracing::info!(%provider, "rate limited: requests per provider");
+                count_refusal("provider");
                 Err(match ip {
                     Some(ip) => self.refused(ip, retry_after).await,
                     None => Refusal::Limited { retry_after: retry_after.max(Duration::from_secs(1)) },
@@ -171,6 +175,7 @@ impl Guard {
             .max();
         if let Some(left) = refused_for {
             tracing::warn!(username, ip = ?ip, "sign-in refused: too many failures");
+            count_refusal("login");
             let retry_after = left.max(Duration::from_secs(1));
             return Err(match ip {
                 Some(ip) => self.refused(ip, retry_after).await,
@@ -216,6 +221,7 @@ impl Guard {
         }
         let duration = settings.auto_ban_duration;
         tracing::warn!(%ip, refusals = count, seconds = duration.as_secs(), "banned: the client keeps hitting limits");
+        crate::metrics::counter("ip_bans_total", &[]).inc();
         self.ask(self.limiter.set_for(&format!("ban:{key}"), duration)).await;
         self.ask(self.limiter.clear(&format!("refusals:{key}"))).await;
         Refusal::Limited { retry_after: duration }
@@ -237,6 +243,12 @@ impl Guard {
             }
         }
     }
+}
+
+/// Counts a refused request in `rate_limit_refusals_total` under `scope`: `ip`, `provider`,
+/// `login`, `subscriptions` (per WebSocket connection), `ban` (a banned client) or `deny_list`.
+pub fn count_refusal(scope: &'static str) {
+    crate::metrics::counter("rate_limit_refusals_total", &[("scope", scope)]).inc();
 }
 
 fn ip_key(ip: IpAddr) -> String {
