@@ -19,7 +19,7 @@ use crate::service::auth::AuthService;
 use crate::service::realtime::{Realtime, RemoteBus};
 use async_trait::async_trait;
 use futures_util::StreamExt;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,16 +40,7 @@ pub struct RedisBus {
 impl RedisBus {
     /// Connects the bus of the deployment whose store is named `store`.
     pub async fn connect(url: &str, store: &str, timeout: Duration) -> AppResult<RedisBus> {
-        let client = redis::Client::open(url)
-            .map_err(|e| AppError::Internal(format!("REDIS_URL is not a usable Redis URL: {e}")))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1);
-        let publisher = tokio::time::timeout(timeout * 2, ConnectionManager::new_with_config(client.clone(), config))
-            .await
-            .map_err(|_| AppError::Unavailable("cannot reach Redis at REDIS_URL: timed out".to_owned()))?
-            .map_err(|e| AppError::Unavailable(format!("cannot reach Redis at REDIS_URL: {e}")))?;
+        let (client, publisher) = crate::store::redis::connect_redis(url, timeout).await?;
         Ok(RedisBus {
             client,
             publisher,

@@ -7,7 +7,7 @@
 use super::{Gcra, Limiter};
 use crate::error::{AppError, AppResult};
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use redis::Script;
 use std::future::Future;
 use std::time::Duration;
@@ -49,20 +49,7 @@ pub struct RedisLimiter {
 impl RedisLimiter {
     /// Connects; `store` names the data the limits belong to (see `bus`).
     pub async fn connect(url: &str, store: &str, timeout: Duration) -> AppResult<RedisLimiter> {
-        let client = redis::Client::open(url)
-            .map_err(|e| AppError::Internal(format!("REDIS_URL is not a usable Redis URL: {e}")))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let connection = match tokio::time::timeout(timeout * 2, ConnectionManager::new_with_config(client, config))
-            .await
-        {
-            Ok(Ok(connection)) => connection,
-            Ok(Err(error)) => return Err(AppError::Unavailable(format!("cannot reach Redis at REDIS_URL: {error}"))),
-            Err(_) => return Err(AppError::Unavailable("cannot reach Redis at REDIS_URL: timed out".to_owned())),
-        };
+        let (_, connection) = crate::store::redis::connect_redis(url, timeout).await?;
         Ok(RedisLimiter {
             connection,
             prefix: format!("pd:{store}:rl:"),

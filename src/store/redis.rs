@@ -58,23 +58,29 @@ pub struct RedisTokenStore {
     revoke_family: Script,
 }
 
+/// Opens `REDIS_URL` for one user of Redis (tokens, limits, the bus): a connection manager that
+/// reconnects by itself, each attempt and each command bounded by `timeout`. Answers the client
+/// too, for users that open more connections (the bus's subscriptions).
+pub async fn connect_redis(url: &str, timeout: Duration) -> AppResult<(redis::Client, ConnectionManager)> {
+    let client = redis::Client::open(url)
+        .map_err(|e| AppError::Internal(format!("REDIS_URL is not a usable Redis URL: {e}")))?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout))
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_millis(500));
+    match tokio::time::timeout(timeout * 2, ConnectionManager::new_with_config(client.clone(), config)).await {
+        Ok(Ok(connection)) => Ok((client, connection)),
+        Ok(Err(error)) => Err(AppError::Unavailable(format!("cannot reach Redis at REDIS_URL: {error}"))),
+        Err(_) => Err(AppError::Unavailable("cannot reach Redis at REDIS_URL: timed out".to_owned())),
+    }
+}
+
 impl RedisTokenStore {
     /// Connects to Redis and checks that it answers. `timeout` bounds each connection attempt and
     /// each command.
     pub async fn connect(url: &str, timeout: Duration) -> AppResult<RedisTokenStore> {
-        let client = redis::Client::open(url)
-            .map_err(|e| AppError::Internal(format!("REDIS_URL is not a usable Redis URL: {e}")))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let connect = ConnectionManager::new_with_config(client, config);
-        let connection = match tokio::time::timeout(timeout * 2, connect).await {
-            Ok(Ok(connection)) => connection,
-            Ok(Err(error)) => return Err(AppError::Unavailable(format!("cannot reach Redis at REDIS_URL: {error}"))),
-            Err(_) => return Err(AppError::Unavailable("cannot reach Redis at REDIS_URL: timed out".to_owned())),
-        };
+        let (_, connection) = connect_redis(url, timeout).await?;
         let store = RedisTokenStore {
             connection,
             timeout,
