@@ -291,13 +291,14 @@ async fn reset_password(args: &[String]) -> Result<(), String> {
     };
     let password = read_new_password(args.flag("password-stdin"))?;
     let services = build_services(&config()?).await.map_err(|e| e.to_string())?;
-    let hash = services.auth.hash_password(&password).await.map_err(|e| describe_error(&e))?;
-    let changed =
-        services.store.set_password_hash(username, &hash, chrono::Utc::now()).await.map_err(|e| describe_error(&e))?;
-    if !changed {
-        return Err(format!("no provider has the username {username:?}"));
-    }
-    println!("password of {username} reset; tokens issued before stay valid until they expire (at most 24 hours)");
+    let ended = match services.auth.reset_password(username, &password).await {
+        Ok(ended) => ended,
+        Err(provider_desk::error::AppError::NotFound(_)) => {
+            return Err(format!("no provider has the username {username:?}"))
+        }
+        Err(error) => return Err(describe_error(&error)),
+    };
+    println!("password of {username} reset; {ended} signed-in session(s) ended");
     Ok(())
 }
 

@@ -91,11 +91,27 @@ async fn create_provider_then_reset_its_password_from_standard_input() {
     assert!(can_sign_in(&app, "ops-admin", "first-pass-1").await);
     assert!(!can_sign_in(&app, DEMO_A, DEMO_PASSWORD).await, "no demo data in a store that has a provider");
 
+    // Two sessions signed in with the old password (say, one of them an intruder's).
+    let sessions =
+        [app.login_with("ops-admin", "first-pass-1").await, app.login_with("ops-admin", "first-pass-1").await];
+    let customers = "{ customers { total } }";
+    for (token, _) in &sessions {
+        assert!(app.graphql(Some(token), customers, json!({})).await["errors"].is_null());
+    }
+
     let reset = workspace.run(&["reset-password", "ops-admin", "--password-stdin"], Some("second-pass-2\r\n"));
     assert!(reset.status.success(), "{}{}", stdout(&reset), stderr(&reset));
-    assert!(stdout(&reset).contains("password of ops-admin reset"), "{}", stdout(&reset));
+    let ended = "password of ops-admin reset; 3 signed-in session(s) ended"; // with can_sign_in's above
+    assert!(stdout(&reset).contains(ended), "{}", stdout(&reset));
     assert!(!can_sign_in(&app, "ops-admin", "first-pass-1").await, "the old password stops working");
     assert!(can_sign_in(&app, "ops-admin", "second-pass-2").await, "the new one works (line break dropped)");
+    for (token, refresh_token) in &sessions {
+        let body = app.graphql(Some(token), customers, json!({})).await;
+        assert_eq!(error_code(&body), "UNAUTHENTICATED", "an access token from before the reset is refused: {body}");
+        let refresh = "mutation($r: String!) { refreshToken(refreshToken: $r) { token } }";
+        let body = app.graphql(None, refresh, json!({ "r": refresh_token })).await;
+        assert_eq!(error_code(&body), "UNAUTHENTICATED", "so is its refresh token: {body}");
+    }
     app.stop().await;
 
     let unknown = workspace.run(&["reset-password", "nobody-here", "--password-stdin"], Some("third-pass-3\n"));

@@ -344,4 +344,6 @@ pub trait TokenStore: Send + Sync + 'static {
     async fn use_refresh_token(&self, token_hash: &str, at: Timestamp) -> AppResult<RefreshTokenUse>;
     /// Revokes a refresh-token family, and with it every access token issued in it.
     async fn revoke_token_family(&self, family_id: &str, at: Timestamp) -> AppResult<()>;
+    /// The families of the provider's refresh tokens that are not revoked: its signed-in sessions.
+    async fn provider_token_families(&self, provider: &Id) -> AppResult<Vec<String>>;
 }

@@ -129,6 +129,11 @@ fn family_key(family_id: &str) -> String {
     format!("{PREFIX}family:{family_id}")
 }
 
+/// A set of the families of a provider's refresh tokens (revoked ones too, until they expire).
+fn provider_families_key(provider: &Id) -> String {
+    format!("{PREFIX}provider-families:{provider}")
+}
+
 fn refresh_key(token_hash: &str) -> String {
     format!("{PREFIX}refresh:{token_hash}")
 }
@@ -174,6 +179,7 @@ impl TokenStore for RedisTokenStore {
 
     async fn insert_refresh_token(&self, record: &RefreshTokenRecord) -> AppResult<()> {
         let (token, family) = (refresh_key(&record.token_hash), family_key(&record.family_id));
+        let families = provider_families_key(&record.provider_id);
         let expires = record.expires_at.timestamp();
         let fields = [
             ("family", record.family_id.clone()),
@@ -191,6 +197,10 @@ impl TokenStore for RedisTokenStore {
                 .hset_nx(&family, "createdAt", format_time(&crate::domain::now()))
                 .ignore()
                 .expire_at(&family, expires)
+                .ignore()
+                .sadd(&families, &record.family_id)
+                .ignore()
+                .expire_at(&families, expires)
                 .ignore()
                 .query_async::<()>(&mut c)
                 .await
@@ -236,5 +246,20 @@ impl TokenStore for RedisTokenStore {
         })
         .await
         .map(drop)
+    }
+
+    async fn provider_token_families(&self, provider: &Id) -> AppResult<Vec<String>> {
+        let key = provider_families_key(provider);
+        let families: Vec<String> =
+            self.run(|mut c| async move { redis::cmd("SMEMBERS").arg(key).query_async(&mut c).await }).await?;
+        if families.is_empty() {
+            return Ok(families);
+        }
+        let mut query = redis::pipe();
+        for family in &families {
+            query.hexists(family_key(family), "revokedAt");
+        }
+        let revoked: Vec<bool> = self.run(|mut c| async move { query.query_async(&mut c).await }).await?;
+        Ok(families.into_iter().zip(revoked).filter(|(_, revoked)| !revoked).map(|(family, _)| family).collect())
     }
 }

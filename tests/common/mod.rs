@@ -212,13 +212,18 @@ impl TestApp {
         self.login_pair(username).await.0
     }
 
-    /// Signs in and returns the access token and the refresh token.
+    /// Signs in (with the demo password) and returns the access token and the refresh token.
     pub async fn login_pair(&self, username: &str) -> (String, String) {
+        self.login_with(username, DEMO_PASSWORD).await
+    }
+
+    /// Signs in and returns the access token and the refresh token.
+    pub async fn login_with(&self, username: &str, password: &str) -> (String, String) {
         let body = self
             .graphql(
                 None,
                 "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token refreshToken } }",
-                json!({ "u": username, "p": DEMO_PASSWORD }),
+                json!({ "u": username, "p": password }),
             )
             .await;
         let login = &body["data"]["login"];

@@ -450,7 +450,14 @@ impl MongoStore {
                     ),
                 ],
             ),
-            (&self.refresh_tokens, vec![unique("token_hash_unique", doc! { "tokenHash": 1 }), expiring("expiry")]),
+            (
+                &self.refresh_tokens,
+                vec![
+                    unique("token_hash_unique", doc! { "tokenHash": 1 }),
+                    index("provider", doc! { "providerId": 1 }),
+                    expiring("expiry"),
+                ],
+            ),
             (&self.token_families, vec![unique("id_unique", doc! { "id": 1 }), expiring("expiry")]),
             (&self.revoked_tokens, vec![unique("jti_unique", doc! { "jti": 1 }), expiring("expiry")]),
             (
@@ -1515,6 +1522,24 @@ impl TokenStore for MongoStore {
             }
         })
         .await
+    }
+
+    async fn provider_token_families(&self, provider: &Id) -> AppResult<Vec<String>> {
+        let tokens = doc! { "providerId": provider.as_str(), "expiresAt": { "$gt": date(&crate::domain::now()) } };
+        let projection = doc! { "_id": 0, "familyId": 1 };
+        let found =
+            self.op(async { collect(self.refresh_tokens.find(tokens).projection(projection).await?).await }).await?;
+        let mut families: Vec<&str> = found.iter().filter_map(|d| d.get_str("familyId").ok()).collect();
+        families.sort_unstable();
+        families.dedup();
+        if families.is_empty() {
+            return Ok(Vec::new());
+        }
+        let open = doc! { "id": { "$in": &families }, "revokedAt": Bson::Null };
+        let projection = doc! { "_id": 0, "id": 1 };
+        let open =
+            self.op(async { collect(self.token_families.find(open).projection(projection).await?).await }).await?;
+        Ok(open.iter().filter_map(|d| d.get_str("id").ok().map(str::to_owned)).collect())
     }
 }
 

@@ -1428,6 +1428,19 @@ impl TokenStore for SqliteStore {
         })
         .await
     }
+
+    async fn provider_token_families(&self, provider: &Id) -> AppResult<Vec<String>> {
+        let provider = provider.clone();
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT DISTINCT r.family_id FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id
+                 WHERE r.provider_id = ? AND f.revoked_at IS NULL",
+            )?
+            .query_map([provider.as_str()], |row| row.get(0))?
+            .collect()
+        })
+        .await
+    }
 }
 
 #[cfg(test)]

@@ -121,6 +121,7 @@ CREATE TABLE IF NOT EXISTS refresh_tokens (
     expires_at  TEXT NOT NULL,
     used_at     TEXT
 );
+CREATE INDEX IF NOT EXISTS refresh_tokens_by_provider ON refresh_tokens (provider_id);
 
 -- The event log: a provider's cursors run 1, 2, 3, ... in commit order (see domain::event).
 CREATE TABLE IF NOT EXISTS events (
