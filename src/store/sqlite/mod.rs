@@ -1308,6 +1308,10 @@ impl TokenStore for SqliteStore {
         "sqlite"
     }
 
+    fn revoked_only_here(&self) -> bool {
+        true
+    }
+
     async fn ping_tokens(&self) -> AppResult<()> {
         Store::ping(self).await
     }
