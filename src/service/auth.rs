@@ -78,7 +78,8 @@ pub struct AuthService {
     bcrypt_cost: u32,
     /// Compared against when the username is unknown, so that case costs a full bcrypt check too.
     dummy_hash: String,
-    /// Bounds concurrent bcrypt work to the number of cores.
+    /// Bounds concurrent bcrypt work to one core less than the machine has (at least one), so a
+    /// login storm always leaves a core to the other requests.
     hashing: Arc<Semaphore>,
     /// Announces revoked token families, so live connections signed in with them end at once.
     revoked_families: broadcast::Sender<RevokedFamily>,
@@ -99,7 +100,8 @@ impl AuthService {
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = 5;
-        let hashing = Arc::new(Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())));
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let hashing = Arc::new(Semaphore::new(cores.saturating_sub(1).max(1)));
         let dummy_hash = hash_blocking(&hashing, "provider-desk-dummy-password".to_owned(), bcrypt_cost).await?;
         let verified = tokens.revoked_only_here().then(VerifiedTokens::default);
         Ok(AuthService {
