@@ -3,7 +3,7 @@
 //! enums, and the OpenAPI document, so neither can drift from the schema.
 
 use async_graphql::parser::types::{BaseType, Field, Selection, SelectionSet, Type, TypeKind, TypeSystemDefinition};
-use serde_json::Value;
+use async_graphql::Value as ConstValue;
 use std::collections::HashMap;
 
 /// A value as REST clients see it.
@@ -33,14 +33,20 @@ impl ShapeKind {
 }
 
 impl Shape {
-    /// Rewrites a GraphQL response value into its REST form: enum values in lowercase.
-    pub fn to_rest(&self, value: &mut Value) {
+    /// Rewrites a GraphQL response value into its REST form: enum values in lowercase. It works
+    /// on the response as GraphQL gives it, so the REST answer is serialized from it directly.
+    pub fn to_rest(&self, value: &mut ConstValue) {
         match (&self.kind, value) {
-            (ShapeKind::Enum(_), Value::String(text)) => *text = text.to_lowercase(),
-            (ShapeKind::List(item), Value::Array(items)) => items.iter_mut().for_each(|value| item.to_rest(value)),
-            (ShapeKind::Object(members), Value::Object(object)) => {
+            (ShapeKind::Enum(_), value @ ConstValue::Enum(_)) => {
+                if let ConstValue::Enum(name) = value {
+                    *value = ConstValue::String(name.to_lowercase());
+                }
+            }
+            (ShapeKind::Enum(_), ConstValue::String(text)) => *text = text.to_lowercase(),
+            (ShapeKind::List(item), ConstValue::List(items)) => items.iter_mut().for_each(|value| item.to_rest(value)),
+            (ShapeKind::Object(members), ConstValue::Object(object)) => {
                 for (key, shape) in members {
-                    if let Some(value) = object.get_mut(key) {
+                    if let Some(value) = object.get_mut(key.as_str()) {
                         shape.to_rest(value);
                     }
                 }

@@ -6,6 +6,10 @@
 //! one again revokes its whole family, access tokens included (RFC 9700 4.14.2). Password checks run
 //! on the blocking pool behind a semaphore, and an unknown username is checked against a dummy hash
 //! of the same cost, so neither a login storm nor timing reveals anything.
+//!
+//! When every revocation passes through this process (the embedded store's tokens), a token once
+//! found unrevoked is remembered for a while ([`VerifiedTokens`]), so most requests need no
+//! token-store read; a revocation forgets its family's tokens as soon as it is written.
 
 use super::audit::AuditService;
 use super::{ClientInfo, Session};
@@ -18,7 +22,9 @@ use chrono::Duration;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration as StdDuration, Instant};
 use tokio::sync::{broadcast, Semaphore};
 
 const ISSUER: &str = "provider-desk";
@@ -76,13 +82,16 @@ pub struct AuthService {
     bcrypt_cost: u32,
     /// Compared against when the username is unknown, so that case costs a full bcrypt check too.
     dummy_hash: String,
-    /// Bounds concurrent bcrypt work to the number of cores.
+    /// Bounds concurrent bcrypt work to one core less than the machine has (at least one), so a
+    /// login storm always leaves a core to the other requests.
     hashing: Arc<Semaphore>,
     /// Announces revoked token families, so live connections signed in with them end at once.
     revoked_families: broadcast::Sender<RevokedFamily>,
     /// Slows down and refuses repeated failed sign-ins.
     guard: Arc<Guard>,
     audit: AuditService,
+    /// Tokens lately found unrevoked; `None` when another process may revoke them.
+    verified: Option<VerifiedTokens>,
 }
 
 impl AuthService {
@@ -99,8 +108,10 @@ impl AuthService {
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = 5;
-        let hashing = Arc::new(Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())));
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let hashing = Arc::new(Semaphore::new(cores.saturating_sub(1).max(1)));
         let dummy_hash = hash_blocking(&hashing, "provider-desk-dummy-password".to_owned(), bcrypt_cost).await?;
+        let verified = tokens.revoked_only_here().then(VerifiedTokens::default);
         Ok(AuthService {
             store: store.clone(),
             tokens,
@@ -113,6 +124,7 @@ impl AuthService {
             revoked_families: broadcast::channel(256).0,
             guard,
             audit: AuditService::new(store),
+            verified,
         })
     }
 
@@ -202,7 +214,7 @@ impl AuthService {
         }
         let families = self.tokens.provider_token_families(&provider.id).await?;
         for family in &families {
-            self.tokens.revoke_token_family(family, now()).await?;
+            self.revoke_family(family, now()).await?;
             self.announce(family, true);
         }
         let target = Some(provider.id.as_str());
@@ -227,8 +239,14 @@ impl AuthService {
             .map_err(|_| AppError::Unauthenticated(BAD_TOKEN))?
             .claims;
         let provider_id = Id::parse(&claims.sub).ok_or(AppError::Unauthenticated(BAD_TOKEN))?;
-        if self.tokens.is_access_revoked(&claims.jti, &claims.fam).await? {
-            return Err(AppError::Unauthenticated(BAD_TOKEN));
+        let known = self.verified.as_ref().is_some_and(|verified| verified.holds(&claims.jti));
+        if !known {
+            if self.tokens.is_access_revoked(&claims.jti, &claims.fam).await? {
+                return Err(AppError::Unauthenticated(BAD_TOKEN));
+            }
+            if let Some(verified) = &self.verified {
+                verified.remember(&claims.jti, &claims.fam);
+            }
         }
         let expires_at = chrono::DateTime::from_timestamp(claims.exp, 0).ok_or(AppError::Unauthenticated(BAD_TOKEN))?;
         Ok(Session { provider_id, token_id: claims.jti, family_id: claims.fam, expires_at })
@@ -241,7 +259,7 @@ impl AuthService {
     /// working (the other order could leave the refresh token alive with no way to sign out again).
     #[tracing::instrument(skip_all, fields(provider = %session.provider_id))]
     pub async fn logout(&self, session: &Session) -> AppResult<()> {
-        self.tokens.revoke_token_family(&session.family_id, now()).await?;
+        self.revoke_family(&session.family_id, now()).await?;
         self.tokens.revoke_access_token(&session.token_id, session.expires_at).await?;
         self.announce(&session.family_id, true);
         Ok(())
@@ -258,7 +276,20 @@ impl AuthService {
         self.announce(&family_id, false);
     }
 
+    /// Revokes a family in the token store, and forgets its tokens here even if the write failed
+    /// (it may have landed).
+    async fn revoke_family(&self, family_id: &str, at: Timestamp) -> AppResult<()> {
+        let revoked = self.tokens.revoke_token_family(family_id, at).await;
+        if let Some(verified) = &self.verified {
+            verified.forget_family(family_id);
+        }
+        revoked
+    }
+
     fn announce(&self, family_id: &str, local: bool) {
+        if let Some(verified) = &self.verified {
+            verified.forget_family(family_id);
+        }
         let _ = self.revoked_families.send(RevokedFamily { family_id: family_id.to_owned(), local });
     }
 
@@ -275,7 +306,7 @@ impl AuthService {
             RefreshTokenUse::Reused(record) => {
                 tracing::warn!(provider = %record.provider_id, family = %record.family_id,
                     "a used refresh token came back; revoking its family");
-                self.tokens.revoke_token_family(&record.family_id, at).await?;
+                self.revoke_family(&record.family_id, at).await?;
                 self.announce(&record.family_id, true);
                 Err(AppError::Unauthenticated(BAD_REFRESH_TOKEN))
             }
@@ -307,6 +338,10 @@ impl AuthService {
                 expires_at: issued_at + Duration::days(REFRESH_TOKEN_DAYS),
             })
             .await?;
+        // Just issued in a family found unrevoked: its first request needs no revocation check.
+        if let Some(verified) = &self.verified {
+            verified.remember(&claims.jti, family_id);
+        }
         Ok(IssuedTokens { provider_id: provider_id.clone(), token, refresh_token, expires_at })
     }
 
@@ -330,6 +365,67 @@ fn check_login_input(username: &str, password: &str) -> AppResult<()> {
         return Err(AppError::bad_input("password", "密码不能为空"));
     }
     check_password_length(password)
+}
+
+/// How long a token found unrevoked is trusted before the token store is asked again: a bound on
+/// how late a revocation this process did not make (`provider-desk reset-password`, another
+/// process on the same data directory) takes effect. Short, yet under load, when it matters, a
+/// client's requests within it are many.
+const VERIFIED_FOR: StdDuration = StdDuration::from_secs(2);
+/// At most this many verified tokens are remembered; past it, the stale ones are dropped, then all.
+const MAX_VERIFIED: usize = 10_000;
+/// How many of the latest revoked families are kept, so that a check that raced a revocation (it
+/// read the store just before the revocation was written) does not remember a revoked token.
+const RECENTLY_REVOKED: usize = 256;
+
+/// Access tokens found unrevoked, by `jti`, with their family and when they were checked.
+///
+/// Locking: one short-lived mutex, never held across an `.await`.
+#[derive(Default)]
+struct VerifiedTokens {
+    inner: Mutex<Verified>,
+}
+
+#[derive(Default)]
+struct Verified {
+    tokens: HashMap<String, (String, Instant)>,
+    recently_revoked: VecDeque<String>,
+}
+
+impl VerifiedTokens {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Verified> {
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Whether the token was found unrevoked less than [`VERIFIED_FOR`] ago.
+    fn holds(&self, jti: &str) -> bool {
+        self.lock().tokens.get(jti).is_some_and(|(_, checked)| checked.elapsed() < VERIFIED_FOR)
+    }
+
+    /// Remembers a token just found unrevoked, unless its family was revoked meanwhile.
+    fn remember(&self, jti: &str, family_id: &str) {
+        let mut verified = self.lock();
+        if verified.recently_revoked.iter().any(|revoked| revoked == family_id) {
+            return;
+        }
+        if verified.tokens.len() >= MAX_VERIFIED {
+            verified.tokens.retain(|_, (_, checked)| checked.elapsed() < VERIFIED_FOR);
+            if verified.tokens.len() >= MAX_VERIFIED {
+                verified.tokens.clear();
+            }
+        }
+        verified.tokens.insert(jti.to_owned(), (family_id.to_owned(), Instant::now()));
+    }
+
+    /// Forgets the tokens of a family that is being revoked.
+    fn forget_family(&self, family_id: &str) {
+        let mut verified = self.lock();
+        verified.tokens.retain(|_, (family, _)| family != family_id);
+        if verified.recently_revoked.len() >= RECENTLY_REVOKED {
+            verified.recently_revoked.pop_front();
+        }
+        verified.recently_revoked.push_back(family_id.to_owned());
+    }
 }
 
 fn check_password_length(password: &str) -> AppResult<()> {

@@ -3,11 +3,12 @@
 //! cannot settle into a ticket.
 
 use super::outbound::Outbound;
-use super::realtime::Realtime;
+use super::realtime::{Payload, Realtime};
 use super::tickets::{NewTicket, TicketService};
 use super::{acting_provider, provider_customer, Session};
 use crate::domain::{
-    new_id, now, ChatMessage, ChatSender, ChatStatus, Id, Page, PageRequest, Text, TextLimit, Ticket, TicketType,
+    new_id, now, ChatMessage, ChatSender, ChatStatus, EventKind, EventRecord, Id, Page, PageRequest, Text, TextLimit,
+    Ticket, TicketType,
 };
 use crate::error::{AppError, AppResult};
 use crate::store::{SharedStore, Written};
@@ -71,7 +72,11 @@ impl ChatService {
         match self.store.insert_chat_message(&message, idempotency_key.as_ref(), &outbox).await? {
             Written::Created(message, events) => {
                 self.outbound.queued(outbox.len());
-                self.realtime.publish(events).await;
+                let sent = |record: &EventRecord| {
+                    (record.kind == EventKind::ChatMessage && record.subject_id == message.id)
+                        .then(|| Payload::ChatMessage(message.clone()))
+                };
+                self.realtime.publish_known(events, sent).await;
                 Ok(message)
             }
             Written::Replayed(first) => Ok(first),

@@ -333,6 +333,12 @@ pub trait Store: Send + Sync + 'static {
 pub trait TokenStore: Send + Sync + 'static {
     /// What holds the tokens, for the readiness report (`sqlite`, `mongodb`, `redis`).
     fn backend(&self) -> &'static str;
+    /// Whether only this process revokes the tokens held here (the embedded store: one server per
+    /// data directory), so that a token found unrevoked may be trusted until this process revokes
+    /// it, without asking again on every request.
+    fn revoked_only_here(&self) -> bool {
+        false
+    }
     /// Checks that the token store answers.
     async fn ping_tokens(&self) -> AppResult<()>;
     /// Refuses an access token until `expires_at`.
