@@ -48,21 +48,6 @@ async fn total(app: &TestApp, token: &str, query: &str, field: &str) -> u64 {
     data[field]["total"].as_u64().unwrap_or_else(|| panic!("a total: {data}"))
 }
 
-/// What a mutation could have changed: ticket count, t001's history and state, c001's chat.
-async fn snapshot(app: &TestApp, token: &str) -> Value {
-    app.data(
-        token,
-        "{
-            tickets(pageSize: 1) { total }
-            ticket(id: \"t001\") { status escalationStatus resolution processingHistory { id } }
-            chatMessages(customerId: \"c001\", pageSize: 1) { total }
-            customers(pageSize: 1) { total }
-        }",
-        json!({}),
-    )
-    .await
-}
-
 // --- broken requests ---
 
 #[tokio::test]
@@ -242,7 +227,7 @@ async fn ten_thousand_characters_in_any_mutation_text_are_bad_input_and_change_n
     let app = TestApp::spawn().await;
     let token = app.login(DEMO_A).await;
     let long = "长".repeat(10_000);
-    let before = snapshot(&app, &token).await;
+    let before = app.snapshot(&token).await;
     let cases: [(&str, Value, &str); 9] = [
         (
             "mutation($t: String!, $c: String!) { createTicket(customerId: \"c001\", title: $t, content: $c, type: SYSTEM_ISSUE) { id } }",
@@ -291,7 +276,7 @@ async fn ten_thousand_characters_in_any_mutation_text_are_bad_input_and_change_n
         assert_bad_input(&body, query);
         assert_eq!(body["errors"][0]["extensions"]["field"], field, "{query}");
     }
-    assert_eq!(snapshot(&app, &token).await, before, "nothing was created or changed");
+    assert_eq!(app.snapshot(&token).await, before, "nothing was created or changed");
     assert_still_serving(&app, &token).await;
 }
 
@@ -324,7 +309,7 @@ async fn texts_just_over_their_limits_are_bad_input_and_at_their_limits_are_acce
 async fn blank_texts_in_mutations_are_bad_input() {
     let app = TestApp::spawn().await;
     let token = app.login(DEMO_A).await;
-    let before = snapshot(&app, &token).await;
+    let before = app.snapshot(&token).await;
     for (query, variables) in [
         (
             "mutation($t: String!) { createTicket(customerId: \"c001\", title: $t, content: \"内容\", type: SYSTEM_ISSUE) { id } }",
@@ -337,7 +322,7 @@ async fn blank_texts_in_mutations_are_bad_input() {
         let body = app.graphql(Some(&token), query, variables).await;
         assert_bad_input(&body, query);
     }
-    assert_eq!(snapshot(&app, &token).await, before, "nothing was created or changed");
+    assert_eq!(app.snapshot(&token).await, before, "nothing was created or changed");
 }
 
 // --- injection-looking input ---
@@ -388,14 +373,14 @@ async fn injection_looking_ids_are_bad_input_everywhere() {
         "mutation($id: ID!) { escalateChat(customerId: $id, content: \"摘要\", reason: \"原因\") { id } }",
         "mutation($id: ID!) { createTicket(customerId: $id, title: \"标题\", content: \"内容\", type: COMPLAINT) { id } }",
     ];
-    let before = snapshot(&app, &token).await;
+    let before = app.snapshot(&token).await;
     for query in by_id {
         for id in INJECTIONS {
             let body = app.graphql(Some(&token), query, json!({ "id": id })).await;
             assert_bad_input(&body, &format!("{query} with {id}"));
         }
     }
-    assert_eq!(snapshot(&app, &token).await, before, "nothing was created or changed");
+    assert_eq!(app.snapshot(&token).await, before, "nothing was created or changed");
     assert_still_serving(&app, &token).await;
 }
 

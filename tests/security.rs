@@ -56,25 +56,9 @@ fn assert_graphql_refused(answer: &Answer, context: &str) {
     }
 }
 
-/// What any attack could have changed: counts and the state of a ticket, a chat, notifications.
-async fn snapshot(app: &TestApp, token: &str) -> Value {
-    app.data(
-        token,
-        "{
-            tickets(pageSize: 1) { total }
-            ticket(id: \"t001\") { status escalationStatus resolution processingHistory { id } }
-            chatMessages(customerId: \"c001\", pageSize: 1) { total }
-            customers(pageSize: 1) { total }
-            notifications(pageSize: 1) { total unreadCount }
-        }",
-        json!({}),
-    )
-    .await
-}
-
 async fn assert_alive_and_unchanged(app: &TestApp, token: &str, before: &Value) {
     assert_eq!(app.data(token, ME, json!({})).await["me"]["id"], "sp001", "the server still serves");
-    assert_eq!(&snapshot(app, token).await, before, "no data changed");
+    assert_eq!(&app.snapshot(token).await, before, "no data changed");
 }
 
 fn json_bytes(value: Value) -> Option<Vec<u8>> {
@@ -153,7 +137,7 @@ const INJECTIONS: [&str; 14] = [
 async fn injection_strings_in_every_parameter_of_every_rest_endpoint_are_refused_and_change_nothing() {
     let app = TestApp::spawn().await;
     let token = app.login(DEMO_A).await;
-    let before = snapshot(&app, &token).await;
+    let before = app.snapshot(&token).await;
     let long = "A".repeat(10_000);
     let mut injections: Vec<String> = INJECTIONS.iter().map(|s| s.to_string()).collect();
     injections.push(long);
@@ -204,7 +188,7 @@ async fn injection_strings_in_every_parameter_of_every_rest_endpoint_are_refused
 async fn malformed_json_and_wrong_types_are_client_errors_on_every_endpoint() {
     let app = TestApp::spawn().await;
     let token = app.login(DEMO_A).await;
-    let before = snapshot(&app, &token).await;
+    let before = app.snapshot(&token).await;
     let malformed: [&[u8]; 9] = [
         b"{",
         b"not json",
@@ -283,7 +267,7 @@ async fn chunked_upload(app: &TestApp, path: &str, token: &str, size: usize) -> 
 async fn huge_and_deeply_nested_bodies_are_refused_before_they_are_parsed() {
     let app = TestApp::spawn().await;
     let token = app.login(DEMO_A).await;
-    let before = snapshot(&app, &token).await;
+    let before = app.snapshot(&token).await;
     let huge = vec![b' '; 1024 * 1024];
     for path in ["/graphql", "/api/tickets", "/api/auth/login"] {
         let answer = send(&app, "POST", path, Some(&token), Some(huge.clone())).await;
@@ -320,7 +304,7 @@ async fn huge_and_deeply_nested_bodies_are_refused_before_they_are_parsed() {
 async fn depth_alias_fragment_and_directive_bombs_are_refused_with_the_default_limits() {
     let app = TestApp::spawn().await;
     let token = app.login(DEMO_A).await;
-    let before = snapshot(&app, &token).await;
+    let before = app.snapshot(&token).await;
     let graphql = |query: String| {
         let app = &app;
         let token = token.clone();
@@ -387,7 +371,7 @@ fn sign(claims: &Value, algorithm: jsonwebtoken::Algorithm, secret: &str) -> Str
 async fn forged_expired_and_unsigned_tokens_are_refused_on_rest_graphql_and_websocket() {
     let app = TestApp::spawn().await;
     let token = app.login(DEMO_A).await;
-    let before = snapshot(&app, &token).await;
+    let before = app.snapshot(&token).await;
     let now = chrono::Utc::now().timestamp();
     let valid = claims("sp001", now, now + 3600);
     let unsigned_header = base64url(br#"{"alg":"none","typ":"JWT"}"#);

@@ -212,6 +212,23 @@ impl TestApp {
         self.login_pair(username).await.0
     }
 
+    /// What a refused request could have changed: counts of tickets, chat messages, customers and
+    /// notifications, and the state of ticket t001; compared before and after.
+    pub async fn snapshot(&self, token: &str) -> Value {
+        self.data(
+            token,
+            "{
+                tickets(pageSize: 1) { total }
+                ticket(id: \"t001\") { status escalationStatus resolution processingHistory { id } }
+                chatMessages(customerId: \"c001\", pageSize: 1) { total }
+                customers(pageSize: 1) { total }
+                notifications(pageSize: 1) { total unreadCount }
+            }",
+            json!({}),
+        )
+        .await
+    }
+
     /// Signs in (with the demo password) and returns the access token and the refresh token.
     pub async fn login_pair(&self, username: &str) -> (String, String) {
         self.login_with(username, DEMO_PASSWORD).await
