@@ -358,19 +358,8 @@ fn demo_alerts(
                 }
                 CustomerStatus::Active => return None,
             };
-            Some(Notification {
-                id: next(&mut ids.notification, "m"),
-                service_provider_id: provider.id.clone(),
-                notification_type: NotificationType::CustomerAlert,
-                title: title.to_owned(),
-                content,
-                related_customer_id: Some(customer.id.clone()),
-                related_customer_name: Some(customer.name.clone()),
-                related_ticket_id: None,
-                read_status: ReadStatus::Unread,
-                created_at: at - Duration::hours(2),
-                read_at: None,
-            })
+            let id = next(&mut ids.notification, "m");
+            Some(Notification::customer_alert(id, customer, title, content, at - Duration::hours(2)))
         })
         .collect();
     for (title, content, days) in [

@@ -13,9 +13,7 @@
 use super::outbound::Outbound;
 use super::realtime::Realtime;
 use crate::config::OutboxSettings;
-use crate::domain::{
-    format_time, now, Customer, CustomerStatus, Id, Notification, NotificationType, ReadStatus, Timestamp,
-};
+use crate::domain::{format_time, now, Customer, CustomerStatus, Id, Notification, Timestamp};
 use crate::error::AppResult;
 use crate::integration::dispatcher::after;
 use crate::store::{CustomerStatusChange, SharedStore};
@@ -193,17 +191,5 @@ pub fn alert_notification(customer: &Customer, status: CustomerStatus, at: Times
         }
         _ => ("客户即将到期", format!("客户{}的服务将于{date}到期，请及时联系客户续费", customer.name)),
     };
-    Notification {
-        id: Id::from_stored(format!("ma{id}")),
-        service_provider_id: customer.service_provider_id.clone(),
-        notification_type: NotificationType::CustomerAlert,
-        title: title.to_owned(),
-        content,
-        related_customer_id: Some(customer.id.clone()),
-        related_customer_name: Some(customer.name.clone()),
-        related_ticket_id: None,
-        read_status: ReadStatus::Unread,
-        created_at: at,
-        read_at: None,
-    }
+    Notification::customer_alert(Id::from_stored(format!("ma{id}")), customer, title, content, at)
 }

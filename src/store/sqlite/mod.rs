@@ -413,6 +413,43 @@ const SYNCED_CUSTOMER_COLUMNS: [&str; 16] = [
     "last_active_time",
 ];
 
+/// Inserts a whole customer: who it is and when, then the fields of [`SYNCED_CUSTOMER_COLUMNS`];
+/// the parameters are [`customer_values`].
+fn customer_insert_sql() -> String {
+    format!(
+        "INSERT INTO customers (id, service_provider_id, status, created_at, updated_at, {synced}) VALUES ({values})",
+        synced = SYNCED_CUSTOMER_COLUMNS.join(", "),
+        values = placeholders(5 + SYNCED_CUSTOMER_COLUMNS.len()),
+    )
+}
+
+/// The parameters of [`customer_insert_sql`], in its column order.
+fn customer_values(c: &Customer) -> Vec<Value> {
+    vec![
+        text(c.id.as_str()),
+        text(c.service_provider_id.as_str()),
+        text(c.stored_status.as_str()),
+        Value::Text(time_text(&c.created_at)),
+        Value::Text(time_text(&c.updated_at)),
+        text(&c.service_provider_name),
+        text(&c.name),
+        text(&c.contact_person),
+        text(&c.phone),
+        text(&c.email),
+        text(&c.region),
+        text(&c.software_version),
+        Value::Integer(c.port_count.into()),
+        Value::Text(time_text(&c.purchase_date)),
+        Value::Text(time_text(&c.expiry_date)),
+        Value::Integer(c.usage.login_frequency.into()),
+        Value::Integer(c.usage.feature_usage.into()),
+        Value::Integer(c.usage.data_input.into()),
+        Value::Integer(c.usage.training_completion.into()),
+        Value::Text(time_text(&c.usage_updated_at)),
+        Value::Text(time_text(&c.last_active_time)),
+    ]
+}
+
 /// What an idempotency key holds, if it was used: the kind and id of what it created.
 fn used_idempotency_key(transaction: &Connection, provider: &Id, key: &Id) -> rusqlite::Result<Option<(String, Id)>> {
     transaction
@@ -529,41 +566,8 @@ impl Store for SqliteStore {
     }
 
     async fn insert_customer(&self, c: &Customer) -> AppResult<()> {
-        let c = c.clone();
-        self.write(move |t| {
-            t.prepare_cached(
-                "INSERT INTO customers (id, service_provider_id, service_provider_name, name, contact_person, phone,
-                     email, region, software_version, port_count, purchase_date, expiry_date, status,
-                     login_frequency, feature_usage, data_input, training_completion, usage_updated_at,
-                     last_active_time, created_at, updated_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )?
-            .execute(params![
-                c.id.as_str(),
-                c.service_provider_id.as_str(),
-                c.service_provider_name,
-                c.name,
-                c.contact_person,
-                c.phone,
-                c.email,
-                c.region,
-                c.software_version,
-                c.port_count,
-                time_text(&c.purchase_date),
-                time_text(&c.expiry_date),
-                c.stored_status.as_str(),
-                c.usage.login_frequency,
-                c.usage.feature_usage,
-                c.usage.data_input,
-                c.usage.training_completion,
-                time_text(&c.usage_updated_at),
-                time_text(&c.last_active_time),
-                time_text(&c.created_at),
-                time_text(&c.updated_at),
-            ])
-            .map(drop)
-        })
-        .await
+        let values = customer_values(c);
+        self.write(move |t| t.prepare_cached(&customer_insert_sql())?.execute(params_from_iter(values)).map(drop)).await
     }
 
     async fn list_customers(
@@ -625,39 +629,15 @@ impl Store for SqliteStore {
         self.write(move |t| {
             let updates = SYNCED_CUSTOMER_COLUMNS.iter().map(|c| format!("{c} = excluded.{c}")).collect::<Vec<_>>();
             let sql = format!(
-                "INSERT INTO customers (id, service_provider_id, status, created_at, updated_at, {synced})
-                 VALUES (?, ?, ?, ?, ?, {values})
+                "{insert}
                  ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at, {updates}
                  WHERE customers.service_provider_id = excluded.service_provider_id",
-                synced = SYNCED_CUSTOMER_COLUMNS.join(", "),
-                values = placeholders(SYNCED_CUSTOMER_COLUMNS.len()),
+                insert = customer_insert_sql(),
                 updates = updates.join(", "),
             );
             let mut saved = Vec::with_capacity(customers.len());
             for c in &customers {
-                let changed = t.prepare_cached(&sql)?.execute(params![
-                    c.id.as_str(),
-                    c.service_provider_id.as_str(),
-                    c.stored_status.as_str(),
-                    time_text(&c.created_at),
-                    time_text(&c.updated_at),
-                    c.service_provider_name,
-                    c.name,
-                    c.contact_person,
-                    c.phone,
-                    c.email,
-                    c.region,
-                    c.software_version,
-                    c.port_count,
-                    time_text(&c.purchase_date),
-                    time_text(&c.expiry_date),
-                    c.usage.login_frequency,
-                    c.usage.feature_usage,
-                    c.usage.data_input,
-                    c.usage.training_completion,
-                    time_text(&c.usage_updated_at),
-                    time_text(&c.last_active_time),
-                ])?;
+                let changed = t.prepare_cached(&sql)?.execute(params_from_iter(customer_values(c)))?;
                 saved.push(changed == 1);
             }
             Ok(saved)
