@@ -202,6 +202,19 @@ impl Receiver {
     }
 }
 
+/// The outbox's counts once nothing is pending. The receiver sees a webhook before its sender
+/// records the answer, so a test that has seen every delivery arrive waits for the records.
+async fn outbox_once_nothing_pending(app: &TestApp) -> provider_desk::store::OutboxCounts {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let counts = app.services.store.outbox_counts().await.unwrap();
+        if counts.pending == 0 || tokio::time::Instant::now() > deadline {
+            return counts;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Every request: recorded, then answered as WeChat would, or as the webhook's plan says.
 async fn receive(State(state): State<Arc<ReceiverState>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
@@ -697,7 +710,7 @@ async fn every_event_arrives_after_the_receiver_and_the_server_come_back() {
         }
         assert_eq!(arrived, sent[customer], "{customer}'s replies arrive in order");
     }
-    let counts = second.services.store.outbox_counts().await.unwrap();
+    let counts = outbox_once_nothing_pending(&second).await;
     assert_eq!((counts.pending, counts.delivered, counts.dead), (0, all as u64, 0));
     second.stop().await;
     third.stop().await;
@@ -747,6 +760,7 @@ async fn a_delivery_that_keeps_failing_is_a_dead_letter_until_replayed() {
     assert_eq!((last.delivery(), &last.body), (delivery.clone(), &attempts[0].body));
     assert_eq!(last.json()["data"]["messageId"], first);
     assert!(cli(&app, &["outbox", "dead-letters"]).await.is_empty());
+    outbox_once_nothing_pending(&app).await;
     assert_eq!(cli(&app, &["outbox", "stats"]).await, [json!({ "pending": 0, "delivered": 2, "dead": 0 })]);
     assert_eq!(cli(&app, &["outbox", "replay", "--all"]).await, [json!({ "replayed": 0 })]);
 }
