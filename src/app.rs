@@ -7,6 +7,7 @@ use crate::config::{Config, IntegrationSettings, MIN_JWT_SECRET_BYTES};
 use crate::domain::{new_id, OutboxTarget};
 use crate::error::AppError;
 use crate::graphql::build_schema;
+use crate::http::quiet;
 use crate::http::shutdown::Shutdown;
 use crate::http::{router, AppState};
 use crate::integration::dispatcher::Dispatcher;
@@ -222,8 +223,9 @@ impl Application {
             background.push(dispatcher.spawn(stopped.clone()));
         }
         if let Some(interval) = self.config.integrations.job_interval {
-            background.push(scheduler::spawn(services.jobs.clone(), interval, owner, stopped));
+            background.push(scheduler::spawn(services.jobs.clone(), interval, owner, stopped.clone()));
         }
+        background.push(quiet::spawn(stopped));
         // A delivery in progress ends within the webhook timeout; a job may take longer, and is
         // then cut off (it is idempotent and runs again next time).
         let patience = self.config.integrations.webhook_timeout + Duration::from_secs(1);

@@ -1,5 +1,6 @@
 //! The HTTP edge: the router, the GraphQL endpoint and the operational endpoints; the request
-//! log and HTTP metrics around every route ([`observe`]); the shutdown of WebSockets ([`shutdown`]).
+//! log and HTTP metrics around every route ([`observe`]); the shutdown of WebSockets ([`shutdown`]);
+//! giving memory back once the server is quiet ([`quiet`]).
 
 mod docs;
 pub mod edge;
@@ -8,6 +9,7 @@ pub mod integrations;
 pub mod observe;
 mod ops;
 mod playground;
+pub mod quiet;
 pub mod shutdown;
 mod ws;
 

@@ -25,6 +25,7 @@ pub async fn observe(request: Request, next: Next) -> Response {
     let in_flight = metrics::gauge("http_requests_in_flight", &[]).track();
     let response = next.run(request).await;
     drop(in_flight);
+    super::quiet::request_finished();
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
     let status_label = status.to_string();

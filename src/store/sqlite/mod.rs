@@ -1,13 +1,15 @@
 //! The embedded store: one SQLite file under `DATA_DIR`.
 //!
-//! SQLite calls block, so every call runs on tokio's blocking pool. Writes go through one writer
-//! connection (SQLite allows one writer at a time anyway) in an immediate transaction; reads take a
-//! connection from a fixed pool of readers, which WAL mode lets run beside the writer; a read waits
-//! (asynchronously) for a free reader rather than opening a connection, so each reader keeps its
-//! prepared statements and the blocking pool never holds more SQLite reads than cores can run. One call of
-//! the port is one closure on one connection, which is what [`Store::round_trips`] counts.
+//! SQLite calls block, so none runs on the async runtime. Writes go to one writer thread with its
+//! own connection (SQLite allows one writer at a time anyway), which commits the changes waiting
+//! for it together ([`writer`]); reads run on tokio's blocking pool with a connection from a fixed
+//! pool of readers, which WAL mode lets run beside the writer; a read waits (asynchronously) for a
+//! free reader rather than opening a connection, so each reader keeps its prepared statements and
+//! the blocking pool never holds more SQLite reads than cores can run. One call of the port is one
+//! closure on one connection, which is what [`Store::round_trips`] counts.
 
 mod rows;
+mod writer;
 
 use self::rows::{
     audit_from_row, chat_from_row, customer_from_row, event_from_row, history_from_row, millis, notification_from_row,
@@ -26,7 +28,7 @@ use crate::domain::{
 use crate::error::{AppError, AppResult};
 use async_trait::async_trait;
 use rusqlite::types::Value;
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,7 +44,7 @@ fn reader_count() -> usize {
 
 pub struct SqliteStore {
     path: PathBuf,
-    writer: Arc<Mutex<Connection>>,
+    writer: writer::Writer,
     /// Idle readers; opened on first use, never more than [`reader_count`].
     readers: Arc<Mutex<Vec<Connection>>>,
     /// One permit per reader: holding one guarantees a reader is idle or may be opened.
@@ -60,7 +62,7 @@ impl SqliteStore {
         writer.execute_batch(SCHEMA).map_err(sql_error)?;
         Ok(SqliteStore {
             path,
-            writer: Arc::new(Mutex::new(writer)),
+            writer: writer::Writer::start(writer)?,
             readers: Arc::new(Mutex::new(Vec::new())),
             reader_permits: Arc::new(tokio::sync::Semaphore::new(reader_count())),
             round_trips: AtomicU64::new(0),
@@ -113,15 +115,7 @@ impl SqliteStore {
     {
         self.round_trips.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
-        let writer = Arc::clone(&self.writer);
-        let result = run_blocking(move || {
-            let mut connection = writer.lock().map_err(|_| poisoned())?;
-            let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let result = change(&transaction)?;
-            transaction.commit()?;
-            Ok(result)
-        })
-        .await;
+        let result = self.writer.write(change).await;
         record_call(started, &result);
         result
     }
@@ -162,7 +156,11 @@ fn poisoned() -> rusqlite::Error {
 }
 
 fn sql_error(error: rusqlite::Error) -> AppError {
-    match &error {
+    sql_error_of(&error)
+}
+
+fn sql_error_of(error: &rusqlite::Error) -> AppError {
+    match error {
         rusqlite::Error::SqliteFailure(code, _)
             if matches!(code.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) =>
         {
