@@ -2,12 +2,11 @@
 //!
 //! SQLite calls block, so none runs on the async runtime. Writes go to one writer thread with its
 //! own connection (SQLite allows one writer at a time anyway), which commits the changes waiting
-//! for it together ([`writer`]); reads run on tokio's blocking pool with a connection from a fixed
-//! pool of readers, which WAL mode lets run beside the writer; a read waits (asynchronously) for a
-//! free reader rather than opening a connection, so each reader keeps its prepared statements and
-//! the blocking pool never holds more SQLite reads than cores can run. One call of the port is one
+//! for it together ([`writer`]); reads go to a fixed set of reader threads, each with its own
+//! connection, which WAL mode lets run beside the writer ([`readers`]). One call of the port is one
 //! closure on one connection, which is what [`Store::round_trips`] counts.
 
+mod readers;
 mod rows;
 mod writer;
 
@@ -32,12 +31,11 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 const SCHEMA: &str = include_str!("schema.sql");
 const DATABASE_FILE: &str = "provider-desk.sqlite3";
-/// Reader connections: enough to keep every core busy while some reads wait on the disk.
+/// Reader threads: enough to keep every core busy while some reads wait on the disk.
 fn reader_count() -> usize {
     std::thread::available_parallelism().map_or(4, |cores| (cores.get() * 2).max(4))
 }
@@ -45,10 +43,7 @@ fn reader_count() -> usize {
 pub struct SqliteStore {
     path: PathBuf,
     writer: writer::Writer,
-    /// Idle readers; opened on first use, never more than [`reader_count`].
-    readers: Arc<Mutex<Vec<Connection>>>,
-    /// One permit per reader: holding one guarantees a reader is idle or may be opened.
-    reader_permits: Arc<tokio::sync::Semaphore>,
+    readers: readers::Readers,
     round_trips: AtomicU64,
 }
 
@@ -60,11 +55,12 @@ impl SqliteStore {
         let path = data_dir.join(DATABASE_FILE);
         let writer = open_connection(&path).map_err(sql_error)?;
         writer.execute_batch(SCHEMA).map_err(sql_error)?;
+        let readers =
+            (0..reader_count()).map(|_| open_connection(&path)).collect::<Result<_, _>>().map_err(sql_error)?;
         Ok(SqliteStore {
             path,
             writer: writer::Writer::start(writer)?,
-            readers: Arc::new(Mutex::new(Vec::new())),
-            reader_permits: Arc::new(tokio::sync::Semaphore::new(reader_count())),
+            readers: readers::Readers::start(readers)?,
             round_trips: AtomicU64::new(0),
         })
     }
@@ -86,24 +82,7 @@ impl SqliteStore {
     {
         self.round_trips.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
-        let permit = Arc::clone(&self.reader_permits)
-            .acquire_owned()
-            .await
-            .map_err(|_| AppError::internal("the SQLite reader pool is closed"))?;
-        let readers = Arc::clone(&self.readers);
-        let path = self.path.clone();
-        let result = run_blocking(move || {
-            let _permit = permit;
-            let pooled = readers.lock().map_err(|_| poisoned())?.pop();
-            let connection = match pooled {
-                Some(connection) => connection,
-                None => open_connection(&path)?,
-            };
-            let result = query(&connection);
-            readers.lock().map_err(|_| poisoned())?.push(connection);
-            result
-        })
-        .await;
+        let result = self.readers.read(query).await;
         record_call(started, &result);
         result
     }
@@ -141,18 +120,6 @@ fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
     // cost more than the query itself.
     connection.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     Ok(connection)
-}
-
-async fn run_blocking<T, F>(job: F) -> AppResult<T>
-where
-    T: Send + 'static,
-    F: FnOnce() -> rusqlite::Result<T> + Send + 'static,
-{
-    tokio::task::spawn_blocking(job).await.map_err(AppError::internal)?.map_err(sql_error)
-}
-
-fn poisoned() -> rusqlite::Error {
-    rusqlite::Error::InvalidParameterName("a store connection lock was poisoned".into())
 }
 
 fn sql_error(error: rusqlite::Error) -> AppError {
