@@ -8,6 +8,8 @@
 //! ```text
 //! cargo build --release && cargo run --release --example bench_realtime -- [connections] [seconds]
 //! ```
+//!
+//! `CHAT_RATES` sets the chat rates measured (messages per second, default `200,1000`).
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};

@@ -767,9 +767,16 @@ async fn listing_tickets_with_their_customers_costs_the_same_few_store_calls_for
     }";
     let mut costs = Vec::new();
     for size in [10, 100] {
-        let before = app.store_round_trips();
-        let data = app.data(&token, query, json!({ "size": size })).await;
-        costs.push(app.store_round_trips() - before);
+        // A loader sends what it has gathered 1 ms after its first key: on a loaded machine a page
+        // can straddle that and take one call more. The fewest of three shows what the page needs.
+        let mut fewest = u64::MAX;
+        let mut data = Value::Null;
+        for _ in 0..3 {
+            let before = app.store_round_trips();
+            data = app.data(&token, query, json!({ "size": size })).await;
+            fewest = fewest.min(app.store_round_trips() - before);
+        }
+        costs.push(fewest);
         let found = items(&data["tickets"]);
         let customers: HashSet<&str> = found.iter().map(|t| str_of(&t["customer"], "id")).collect();
         assert!(found.len() as u64 >= size.min(36), "a full page of {size}: {} tickets", found.len());

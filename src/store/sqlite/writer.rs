@@ -93,7 +93,7 @@ where
             (Ok(()), Some(result)) => result,
             (Err(GroupFailed::Sql(error)), _) => Err(sql_error_of(error)),
             (Err(GroupFailed::Undone), _) => {
-                Err(AppError::internal("a failed change was not undone, so neither was its group"))
+                Err(AppError::internal("a failed change could not be rolled back alone, so its whole group was"))
             }
             (Ok(()), None) => Err(AppError::internal("a store change was not run")),
         };
