@@ -112,6 +112,10 @@ pub struct SecuritySettings {
     /// `AUTO_BAN_AFTER_REFUSALS`: a client refused this many times within `AUTO_BAN_WINDOW_SECONDS`
     /// is banned for `AUTO_BAN_SECONDS`. 0 turns bans off.
     pub auto_ban_after: u32,
+    /// `AUTO_BAN_AFTER_BAD_REQUESTS`: a client that sends this many malformed requests (see
+    /// [`crate::limits::BadRequest`]) within `AUTO_BAN_WINDOW_SECONDS` is banned the same way.
+    /// 0 turns it off.
+    pub auto_ban_after_bad_requests: u32,
     pub auto_ban_window: Duration,
     pub auto_ban_duration: Duration,
     /// `GRAPHQL_MAX_DEPTH`, `GRAPHQL_MAX_COMPLEXITY`, `GRAPHQL_MAX_ALIASES`,
@@ -148,6 +152,7 @@ impl Default for SecuritySettings {
             trusted_proxies: Vec::new(),
             deny_list: Vec::new(),
             auto_ban_after: 100,
+            auto_ban_after_bad_requests: 50,
             auto_ban_window: Duration::from_secs(10 * 60),
             auto_ban_duration: Duration::from_secs(15 * 60),
             graphql_max_depth: 16,
@@ -739,6 +744,11 @@ fn security_settings(get: &dyn Fn(&str) -> Option<String>) -> Result<SecuritySet
         trusted_proxies: networks("TRUSTED_PROXIES")?,
         deny_list: networks("IP_DENY_LIST")?,
         auto_ban_after: number("AUTO_BAN_AFTER_REFUSALS", u64::from(defaults.auto_ban_after), 0..=1_000_000)? as u32,
+        auto_ban_after_bad_requests: number(
+            "AUTO_BAN_AFTER_BAD_REQUESTS",
+            u64::from(defaults.auto_ban_after_bad_requests),
+            0..=1_000_000,
+        )? as u32,
         auto_ban_window: seconds("AUTO_BAN_WINDOW_SECONDS", defaults.auto_ban_window)?,
         auto_ban_duration: seconds("AUTO_BAN_SECONDS", defaults.auto_ban_duration)?,
         graphql_max_depth: number("GRAPHQL_MAX_DEPTH", defaults.graphql_max_depth as u64, 2..=100)? as usize,

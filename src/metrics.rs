@@ -155,9 +155,16 @@ pub const FAMILIES: &[Family] = &[
         &["scope"],
     ),
     family(
+        "bad_requests_total",
+        Kind::Counter,
+        "Malformed requests no working client sends, by reason (body_too_large, malformed_body, \
+         json_too_deep, graphql_limits, forged_token); they count toward a ban.",
+        &["reason"],
+    ),
+    family(
         "ip_bans_total",
         Kind::Counter,
-        "Client addresses banned for a while for hitting limits again and again.",
+        "Client addresses banned for a while for hitting limits or sending malformed requests again and again.",
         &[],
     ),
     family("process_start_time_seconds", Kind::Gauge, "When the process started, in seconds since the epoch.", &[]),

@@ -7,6 +7,7 @@
 //! Nothing here ever sees a token or a password: only ids are recorded.
 
 use crate::domain::Id;
+use crate::limits::BadRequest;
 use std::future::Future;
 use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
@@ -82,6 +83,7 @@ pub fn init(format: LogFormat, target: LogTarget) {
 pub struct RequestContext {
     pub request_id: Arc<str>,
     provider: Mutex<Option<Id>>,
+    bad_request: Mutex<Option<BadRequest>>,
 }
 
 tokio::task_local! {
@@ -90,7 +92,7 @@ tokio::task_local! {
 
 impl RequestContext {
     pub fn new(request_id: Arc<str>) -> Arc<RequestContext> {
-        Arc::new(RequestContext { request_id, provider: Mutex::new(None) })
+        Arc::new(RequestContext { request_id, provider: Mutex::new(None), bad_request: Mutex::new(None) })
     }
 
     /// Runs `future` (the handling of one request) with this context as the current one.
@@ -102,6 +104,11 @@ impl RequestContext {
     pub fn provider(&self) -> Option<Id> {
         self.provider.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
     }
+
+    /// What made the request malformed, if something did.
+    pub fn bad_request(&self) -> Option<BadRequest> {
+        *self.bad_request.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 /// Records that the current request acts for `provider` (no-op outside a request).
@@ -109,6 +116,19 @@ pub fn note_provider(provider: &Id) {
     let _ = CURRENT.try_with(|context| {
         *context.provider.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(provider.clone());
     });
+}
+
+/// Records that the current request is malformed in a way no working client's is (no-op outside
+/// a request); the edge counts it toward a ban once the request is answered.
+pub fn note_bad_request(what: BadRequest) {
+    let _ = CURRENT.try_with(|context| {
+        *context.bad_request.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(what);
+    });
+}
+
+/// What made the current request malformed, if something did.
+pub fn current_bad_request() -> Option<BadRequest> {
+    CURRENT.try_with(|context| context.bad_request()).ok().flatten()
 }
 
 /// The provider the current request acts for, once known.

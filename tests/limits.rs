@@ -247,6 +247,85 @@ async fn refusals_bans_and_the_deny_list_are_counted_in_the_metrics() {
     assert!(grew("rate_limit_refusals_total{scope=\"deny_list\"}") >= 1.0, "{after}");
 }
 
+/// A POST of `body` as it is (not necessarily JSON), forwarded for `client`; the status and the
+/// body read as JSON (null if it is not).
+async fn post_raw_from(app: &TestApp, path: &str, token: Option<&str>, body: Vec<u8>, client: &str) -> (u16, Value) {
+    let mut request = app
+        .client
+        .post(format!("{}{path}", app.address))
+        .header("content-type", "application/json")
+        .header("x-forwarded-for", client)
+        .body(body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("the server answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_client_that_keeps_sending_malformed_requests_is_banned_and_ordinary_mistakes_never_count() {
+    let app = TestApp::spawn_configured(&[
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+        ("AUTO_BAN_AFTER_BAD_REQUESTS", "5"),
+        ("AUTO_BAN_SECONDS", "600"),
+    ])
+    .await;
+    let token = app.login(DEMO_A).await;
+    let before = scrape(&app).await;
+
+    // Mistakes a working client makes, three times the threshold from one address: no ban.
+    let clumsy = "203.0.113.20";
+    let (head, _) = token.rsplit_once('.').expect("a JWT");
+    let other_secrets_token = format!("{head}.{}", "A".repeat(43));
+    for _ in 0..3 {
+        let missing = call_from(&app, "POST", "/api/tickets", Some(&token), Some(json!({})), Some(clumsy)).await;
+        assert_eq!(missing.status, 400, "a missing parameter: {}", missing.body);
+        let wrong_type = call_from(&app, "GET", "/api/customers?page=abc", Some(&token), None, Some(clumsy)).await;
+        assert_eq!(wrong_type.status, 400, "a page that is not a number: {}", wrong_type.body);
+        let unknown = call_from(&app, "POST", "/graphql", Some(&token), Some(json!({ "query": "{ nope }" })), Some(clumsy));
+        assert_eq!(unknown.await.status, 200, "an unknown field is a GraphQL error");
+        let stale = call_from(&app, "GET", "/api/customers", Some(&other_secrets_token), None, Some(clumsy)).await;
+        assert_eq!(stale.status, 401, "a token signed with another secret (after a rotation)");
+        let long_title = json!({ "customerId": "c001", "title": "长".repeat(101), "content": "x", "type": "system_issue" });
+        let too_long = call_from(&app, "POST", "/api/tickets", Some(&token), Some(long_title), Some(clumsy)).await;
+        assert_eq!(too_long.status, 400, "a title too long: {}", too_long.body);
+    }
+    let still = call_from(&app, "GET", "/api/customers", Some(&token), None, Some(clumsy)).await;
+    assert_eq!(still.status, 200, "ordinary mistakes never ban: {}", still.body);
+
+    // Requests no working client sends, one of each kind from another address: the fifth bans.
+    let attacker = "203.0.113.21";
+    let (status, _) = post_raw_from(&app, "/api/tickets", Some(&token), b"{not json".to_vec(), attacker).await;
+    assert_eq!(status, 400, "a REST body that is not JSON");
+    let (status, body) = post_raw_from(&app, "/graphql", Some(&token), b"hello".to_vec(), attacker).await;
+    assert_eq!(status, 400, "a GraphQL body that is not JSON: {body}");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "answered like any error: {body}");
+    assert!(body["errors"][0]["extensions"]["requestId"].is_string(), "{body}");
+    assert!(has_chinese(body["errors"][0]["message"].as_str().unwrap_or_default()), "no parser's words: {body}");
+    let deep = format!("{}{}", "[".repeat(100), "]".repeat(100)).into_bytes();
+    assert_eq!(post_raw_from(&app, "/graphql", Some(&token), deep, attacker).await.0, 400, "JSON nested too deep");
+    let aliases: String = (0..60).map(|n| format!("a{n}: me {{ id }} ")).collect();
+    let bomb = serde_json::to_vec(&json!({ "query": format!("{{ {aliases} }}") })).unwrap();
+    let (status, body) = post_raw_from(&app, "/graphql", Some(&token), bomb, attacker).await;
+    assert_eq!((status, &body["errors"][0]["extensions"]["code"]), (200, &json!("BAD_USER_INPUT")), "{body}");
+    let unsigned = call_from(&app, "GET", "/api/customers", Some("not.a.jwt"), None, Some(attacker)).await;
+    assert_eq!(unsigned.status, 401, "a token that is no JWT: {}", unsigned.body);
+    let banned = call_from(&app, "GET", "/api/customers", Some(&token), None, Some(attacker)).await;
+    assert!(assert_rest_limited(&banned, "the client that kept sending garbage") >= 500, "banned for AUTO_BAN_SECONDS");
+    let other = call_from(&app, "GET", "/api/customers", Some(&token), None, Some(clumsy)).await;
+    assert_eq!(other.status, 200, "another client is not banned");
+
+    let after = scrape(&app).await;
+    let grew = |series: &str| metric(&after, series) - metric(&before, series);
+    assert!(grew("bad_requests_total{reason=\"malformed_body\"}") >= 2.0, "{after}");
+    assert!(grew("bad_requests_total{reason=\"json_too_deep\"}") >= 1.0, "{after}");
+    assert!(grew("bad_requests_total{reason=\"graphql_limits\"}") >= 1.0, "{after}");
+    assert!(grew("bad_requests_total{reason=\"forged_token\"}") >= 1.0, "{after}");
+    assert!(grew("ip_bans_total") >= 1.0, "{after}");
+}
+
 async fn scrape(app: &TestApp) -> String {
     let response = app.client.get(format!("{}/metrics", app.address)).send().await.expect("the server answers");
     assert_eq!(response.status(), 200);

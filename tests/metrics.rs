@@ -122,6 +122,8 @@ async fn metrics_count_the_requests_operations_connections_and_events_that_happe
     assert_eq!(metrics.value("outbox_dead_letters", &[]), Some(0.0));
     assert!(metrics.types.contains_key("rate_limit_refusals_total"));
     assert!(metrics.series_of("rate_limit_refusals_total").is_empty(), "nothing was refused");
+    assert!(metrics.types.contains_key("bad_requests_total"));
+    assert!(metrics.series_of("bad_requests_total").is_empty(), "nothing malformed was sent");
     assert_eq!(metrics.value("ip_bans_total", &[]), Some(0.0));
 
     // Closing the connection ends the subscription and the connection in the gauges.

@@ -70,7 +70,8 @@ fn common_args(location: String, token: &str, checks: &str) -> Vec<String> {
     .collect()
 }
 
-/// A server for fuzzing: a flood from one address is the point, so no rate limits.
+/// A server for fuzzing: a flood of requests, malformed ones among them, from one address is the
+/// point, so no rate limits and no bans.
 async fn fuzzing_target() -> (TestApp, String) {
     let app = TestApp::spawn_configured(&[
         ("RATE_LIMIT_IP_PER_MINUTE", "0"),
@@ -78,6 +79,7 @@ async fn fuzzing_target() -> (TestApp, String) {
         ("LOGIN_MAX_FAILURES_PER_IP", "0"),
         ("LOGIN_MAX_FAILURES_PER_USERNAME", "0"),
         ("LOGIN_SLOW_AFTER_FAILURES", "0"),
+        ("AUTO_BAN_AFTER_BAD_REQUESTS", "0"),
     ])
     .await;
     let token = app.login(DEMO_A).await;

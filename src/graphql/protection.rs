@@ -70,8 +70,10 @@ fn bad_input(message: impl Into<String>) -> ServerError {
 /// A parse-time error: BAD_USER_INPUT, in Chinese.
 fn parse_error(mut error: ServerError) -> ServerError {
     error.message = if error.message.starts_with("The recursion depth") {
+        over_limits();
         "查询嵌套层数过多".to_owned()
     } else if error.message.starts_with("The number of directives") {
+        over_limits();
         "字段上的指令过多".to_owned()
     } else if error.message.starts_with("查询") {
         error.message
@@ -87,6 +89,12 @@ fn code_of(error: &ServerError) -> Option<&str> {
         Some(Value::String(code)) => Some(code.as_str()),
         _ => None,
     }
+}
+
+/// The document is over the GraphQL limits, which no working client's queries come near: counted
+/// toward a ban.
+fn over_limits() {
+    crate::telemetry::note_bad_request(crate::limits::BadRequest::GraphqlLimits);
 }
 
 /// async-graphql's English messages for its limits, in Chinese like every message of ours.
@@ -137,7 +145,7 @@ impl Extension for Protection {
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
         let document = request.parsed_query().map_err(|error| parse_error(error.clone()))?;
-        self.check_shape(document)?;
+        self.check_shape(document).inspect_err(|_| over_limits())?;
         next.run(ctx, request).await
     }
 
@@ -161,6 +169,7 @@ impl Extension for Protection {
                 .into_iter()
                 .map(|mut error| {
                     if let Some(chinese) = translated(&error.message) {
+                        over_limits();
                         error.message = chinese.to_owned();
                     }
                     error.extensions.get_or_insert_with(Default::default).set("code", "BAD_USER_INPUT");

@@ -8,7 +8,7 @@
 
 use super::MAX_GRAPHQL_BODY_BYTES;
 use crate::config::{IpNet, SecuritySettings};
-use crate::limits::{Guard, Refusal};
+use crate::limits::{BadRequest, Guard, Refusal};
 use crate::rest::MAX_REST_BODY_BYTES;
 use crate::service::ClientInfo;
 use crate::telemetry::RequestContext;
@@ -131,20 +131,24 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr
     crate::config::canonical(client)
 }
 
-/// Refuses denied and banned clients and those over the per-IP rate. The health endpoints are
-/// left alone, so a load balancer's checks never count.
+/// Refuses denied and banned clients and those over the per-IP rate, and counts a malformed
+/// request toward a ban once it is answered. The health endpoints are left alone, so a load
+/// balancer's checks never count.
 pub async fn guard_ip(State(edge): State<Edge>, request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
     if matches!(path.as_str(), "/healthz" | "/readyz" | "/metrics") {
         return next.run(request).await;
     }
     let ip = request.extensions().get::<ClientInfo>().and_then(|client| client.ip);
-    if let Some(ip) = ip {
-        if let Err(refusal) = edge.guard.check_ip(ip).await {
-            return refusal_response(&path, refusal);
-        }
+    let Some(ip) = ip else { return next.run(request).await };
+    if let Err(refusal) = edge.guard.check_ip(ip).await {
+        return refusal_response(&path, refusal);
     }
-    next.run(request).await
+    let response = next.run(request).await;
+    if let Some(what) = crate::telemetry::current_bad_request() {
+        edge.guard.bad_request(ip, what).await;
+    }
+    response
 }
 
 /// Reads a POSTed `/graphql` or `/api` body (refusing one over the route's limit with 413) and
@@ -162,6 +166,7 @@ pub async fn body_hygiene(State(edge): State<Edge>, request: Request, next: Next
         return next.run(request).await;
     }
     let too_large = || {
+        crate::telemetry::note_bad_request(BadRequest::BodyTooLarge);
         let message = format!("请求体过大，不能超过{}KB", limit / 1024);
         error_response(&path, StatusCode::PAYLOAD_TOO_LARGE, "BAD_USER_INPUT", &message, None)
     };
@@ -176,11 +181,15 @@ pub async fn body_hygiene(State(edge): State<Edge>, request: Request, next: Next
         match chunk {
             Ok(chunk) if bytes.len() + chunk.len() <= limit => bytes.extend_from_slice(&chunk),
             Ok(_) => return too_large(),
-            Err(_) => return error_response(&path, StatusCode::BAD_REQUEST, "BAD_USER_INPUT", "无法读取请求体", None),
+            Err(_) => {
+                crate::telemetry::note_bad_request(BadRequest::MalformedBody);
+                return error_response(&path, StatusCode::BAD_REQUEST, "BAD_USER_INPUT", "无法读取请求体", None);
+            }
         }
     }
     let max_depth = edge.settings.json_max_depth;
     if json_depth(&bytes) > max_depth {
+        crate::telemetry::note_bad_request(BadRequest::JsonTooDeep);
         let message = format!("请求体的JSON嵌套过深（最多{max_depth}层）");
         return error_response(&path, StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &message, None);
     }

@@ -5,9 +5,9 @@ use super::edge::{error_response, refusal_response};
 use super::AppState;
 use crate::error::AppError;
 use crate::graphql::{with_request_data, RequestAuth};
-use crate::limits::Refusal;
+use crate::limits::{BadRequest, Refusal};
 use crate::service::{ClientInfo, Services};
-use async_graphql::BatchRequest;
+use async_graphql::{BatchRequest, ParseRequestError};
 use async_graphql_axum::{GraphQLBatchRequest, GraphQLResponse};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -18,7 +18,7 @@ pub async fn execute(
     State(state): State<AppState>,
     client: Option<Extension<ClientInfo>>,
     headers: HeaderMap,
-    request: GraphQLBatchRequest,
+    request: GraphQLBatchRequest<MalformedRequest>,
 ) -> Response {
     let client = client.map(|Extension(client)| client).unwrap_or_default();
     let request = request.into_inner();
@@ -49,6 +49,33 @@ pub async fn execute(
         }
     };
     GraphQLResponse::from(response).into_response()
+}
+
+/// A `/graphql` body that is not a GraphQL request (not JSON, or JSON without a `query`): answered
+/// like every other error, without the parser's words.
+pub struct MalformedRequest(ParseRequestError);
+
+impl From<ParseRequestError> for MalformedRequest {
+    fn from(error: ParseRequestError) -> Self {
+        MalformedRequest(error)
+    }
+}
+
+impl IntoResponse for MalformedRequest {
+    fn into_response(self) -> Response {
+        let (status, what, message) = match self.0 {
+            ParseRequestError::PayloadTooLarge => {
+                (StatusCode::PAYLOAD_TOO_LARGE, BadRequest::BodyTooLarge, "请求体过大".to_owned())
+            }
+            error => {
+                tracing::info!(detail = ?error, "not a GraphQL request");
+                let message = "请求体不是有效的GraphQL请求（应为含 query 的JSON对象）".to_owned();
+                (StatusCode::BAD_REQUEST, BadRequest::MalformedBody, message)
+            }
+        };
+        crate::telemetry::note_bad_request(what);
+        error_response("/graphql", status, "BAD_USER_INPUT", &message, None)
+    }
 }
 
 fn clone_error(error: &AppError) -> AppError {

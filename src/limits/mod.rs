@@ -12,7 +12,8 @@
 //!   `LOGIN_FAILURE_DELAY_MS` step more per failure, at most 5 s); from the maximum, attempts are
 //!   refused (RATE_LIMITED, `Retry-After`) until the window has passed. A success clears the
 //!   username's failures.
-//! - **Bans**: a client refused `AUTO_BAN_AFTER_REFUSALS` times within the window is banned for
+//! - **Bans**: a client refused `AUTO_BAN_AFTER_REFUSALS` times within the window, or sending
+//!   `AUTO_BAN_AFTER_BAD_REQUESTS` malformed requests ([`BadRequest`]) within it, is banned for
 //!   `AUTO_BAN_SECONDS` (logged at warn); `IP_DENY_LIST` refuses clients outright.
 //!
 //! A limiter that cannot answer (Redis down) lets the request through and logs it: the limits
@@ -207,24 +208,40 @@ impl Guard {
     /// Counts a refusal toward a ban, and bans a client that keeps being refused.
     async fn refused(&self, ip: IpAddr, retry_after: Duration) -> Refusal {
         let retry_after = retry_after.max(Duration::from_secs(1));
-        let settings = &self.settings;
-        if settings.auto_ban_after == 0 {
-            return Refusal::Limited { retry_after };
+        let threshold = self.settings.auto_ban_after;
+        match self.strike(ip, "refusals", threshold, "the client keeps hitting limits").await {
+            Some(banned_for) => Refusal::Limited { retry_after: banned_for },
+            None => Refusal::Limited { retry_after },
         }
-        let key = ip_key(ip);
-        let Some((count, _)) = self.ask(self.limiter.hit(&format!("refusals:{key}"), settings.auto_ban_window)).await
-        else {
-            return Refusal::Limited { retry_after };
-        };
-        if count < u64::from(settings.auto_ban_after) {
-            return Refusal::Limited { retry_after };
+    }
+
+    /// A client sent a request no working client sends (see [`BadRequest`]): counted, and a
+    /// client that keeps doing it is banned.
+    pub async fn bad_request(&self, ip: IpAddr, what: BadRequest) {
+        tracing::info!(%ip, reason = what.label(), "a malformed request");
+        crate::metrics::counter("bad_requests_total", &[("reason", what.label())]).inc();
+        let threshold = self.settings.auto_ban_after_bad_requests;
+        self.strike(ip, "bad-requests", threshold, "the client keeps sending malformed requests").await;
+    }
+
+    /// Counts one strike of a kind against a client; at `threshold` strikes within the window the
+    /// client is banned, and the ban's length is returned. A threshold of 0 never bans.
+    async fn strike(&self, ip: IpAddr, kind: &str, threshold: u32, why: &str) -> Option<Duration> {
+        if threshold == 0 {
+            return None;
+        }
+        let settings = &self.settings;
+        let key = format!("{kind}:{}", ip_key(ip));
+        let (count, _) = self.ask(self.limiter.hit(&key, settings.auto_ban_window)).await?;
+        if count < u64::from(threshold) {
+            return None;
         }
         let duration = settings.auto_ban_duration;
-        tracing::warn!(%ip, refusals = count, seconds = duration.as_secs(), "banned: the client keeps hitting limits");
+        tracing::warn!(%ip, strikes = count, seconds = duration.as_secs(), "banned: {why}");
         crate::metrics::counter("ip_bans_total", &[]).inc();
-        self.ask(self.limiter.set_for(&format!("ban:{key}"), duration)).await;
-        self.ask(self.limiter.clear(&format!("refusals:{key}"))).await;
-        Refusal::Limited { retry_after: duration }
+        self.ask(self.limiter.set_for(&format!("ban:{}", ip_key(ip)), duration)).await;
+        self.ask(self.limiter.clear(&key)).await;
+        Some(duration)
     }
 
     /// A limiter answer, or `None` when the limiter cannot answer (logged, and then left alone for
@@ -241,6 +258,39 @@ impl Guard {
                 tracing::warn!(%error, "the rate limiter cannot answer; letting requests through for a while");
                 None
             }
+        }
+    }
+}
+
+/// A request no working client sends: what counts toward a ban for malformed requests. Ordinary
+/// mistakes (a missing parameter, a title too long, an unknown GraphQL field, an expired token)
+/// are not among them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadRequest {
+    /// A body over the route's size limit.
+    BodyTooLarge,
+    /// A body that cannot be read, is not JSON, or is not the JSON the route takes.
+    MalformedBody,
+    /// JSON nested deeper than `JSON_MAX_DEPTH`.
+    JsonTooDeep,
+    /// A GraphQL document over the depth, complexity, alias, root-field or directive limits, or
+    /// whose fragments cycle or expand without end.
+    GraphqlLimits,
+    /// A bearer token that is not a token this server could have issued: not a JWT, or one with
+    /// another algorithm (`none` among them). A well-formed token whose signature does not match
+    /// is not counted, since after a `JWT_SECRET` rotation every client still holds one.
+    ForgedToken,
+}
+
+impl BadRequest {
+    /// The `reason` label of `bad_requests_total`.
+    pub fn label(self) -> &'static str {
+        match self {
+            BadRequest::BodyTooLarge => "body_too_large",
+            BadRequest::MalformedBody => "malformed_body",
+            BadRequest::JsonTooDeep => "json_too_deep",
+            BadRequest::GraphqlLimits => "graphql_limits",
+            BadRequest::ForgedToken => "forged_token",
         }
     }
 }
@@ -313,6 +363,26 @@ mod tests {
             matches!(guard.check_ip(ip).await, Err(Refusal::Limited { retry_after }) if retry_after > Duration::from_secs(200))
         );
         assert_eq!(guard.check_ip("192.0.2.9".parse().unwrap()).await, Err(Refusal::Denied));
+    }
+
+    #[tokio::test]
+    async fn a_client_that_keeps_sending_malformed_requests_is_banned_and_others_are_not() {
+        let settings = SecuritySettings {
+            auto_ban_after_bad_requests: 3,
+            auto_ban_duration: Duration::from_secs(300),
+            ..SecuritySettings::default()
+        };
+        let guard = guard(settings);
+        let ip: IpAddr = "198.51.100.1".parse().unwrap();
+        for _ in 0..2 {
+            guard.bad_request(ip, BadRequest::MalformedBody).await;
+        }
+        assert_eq!(guard.check_ip(ip).await, Ok(()), "two malformed requests are not yet a ban");
+        guard.bad_request(ip, BadRequest::JsonTooDeep).await;
+        assert!(
+            matches!(guard.check_ip(ip).await, Err(Refusal::Limited { retry_after }) if retry_after > Duration::from_secs(200))
+        );
+        assert_eq!(guard.check_ip("198.51.100.2".parse().unwrap()).await, Ok(()), "another client is not banned");
     }
 
     #[tokio::test]

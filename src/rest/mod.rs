@@ -15,6 +15,7 @@ mod shape;
 pub use catalog::{Endpoint, Location};
 
 use crate::error::AppError;
+use crate::limits::BadRequest;
 use crate::graphql::{with_request_data, AppSchema};
 use crate::http::edge::refusal_response;
 use crate::http::{authenticate_limited, AppState};
@@ -72,9 +73,13 @@ async fn serve(
     let body = match body {
         Ok(body) => body,
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            crate::telemetry::note_bad_request(BadRequest::BodyTooLarge);
             return failure(413, format!("请求体过大，不能超过{}KB", MAX_REST_BODY_BYTES / 1024));
         }
-        Err(_) => return failure(400, "无法读取请求体".to_owned()),
+        Err(_) => {
+            crate::telemetry::note_bad_request(BadRequest::MalformedBody);
+            return failure(400, "无法读取请求体".to_owned());
+        }
     };
     let path: Vec<(&str, &str)> = path.iter().collect();
     let variables = match parameters::variables(&endpoint, &path, query.as_deref(), &body) {

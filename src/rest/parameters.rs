@@ -6,6 +6,7 @@
 use super::catalog::{Endpoint, Location, Parameter};
 use super::shape::ShapeKind;
 use crate::error::{AppError, AppResult};
+use crate::limits::BadRequest;
 use serde_json::{Map, Value};
 
 /// The variables for one request: path parameters, then the query string (GET) or the JSON body
@@ -46,7 +47,10 @@ fn body_fields(endpoint: &Endpoint, body: &[u8]) -> AppResult<Map<String, Value>
     }
     match serde_json::from_slice(body) {
         Ok(Value::Object(fields)) => Ok(fields),
-        _ => Err(AppError::BadInput { field: None, message: "请求体必须是JSON对象".to_owned() }),
+        _ => {
+            crate::telemetry::note_bad_request(BadRequest::MalformedBody);
+            Err(AppError::BadInput { field: None, message: "请求体必须是JSON对象".to_owned() })
+        }
     }
 }
 

@@ -236,7 +236,12 @@ impl AuthService {
     /// token must not work just because Redis is down (fail closed).
     pub async fn authenticate(&self, token: &str) -> AppResult<Session> {
         let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding_key, &self.validation)
-            .map_err(|_| AppError::Unauthenticated(BAD_TOKEN))?
+            .map_err(|error| {
+                if forged(error.kind()) {
+                    crate::telemetry::note_bad_request(crate::limits::BadRequest::ForgedToken);
+                }
+                AppError::Unauthenticated(BAD_TOKEN)
+            })?
             .claims;
         let provider_id = Id::parse(&claims.sub).ok_or(AppError::Unauthenticated(BAD_TOKEN))?;
         let known = self.verified.as_ref().is_some_and(|verified| verified.holds(&claims.jti));
@@ -453,3 +458,22 @@ pub fn random_token() -> AppResult<String> {
     getrandom::fill(&mut bytes).map_err(AppError::internal)?;
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
+
+/// Whether a token that failed verification is not one this server could have issued: not a
+/// JWT at all, or signed with another algorithm (`none` among them). An expired token, or a
+/// well-formed one whose signature does not match (every client's after a `JWT_SECRET`
+/// rotation), is what working clients send too.
+fn forged(kind: &jsonwebtoken::errors::ErrorKind) -> bool {
+    use jsonwebtoken::errors::ErrorKind;
+    matches!(
+        kind,
+        ErrorKind::InvalidToken
+            | ErrorKind::InvalidAlgorithm
+            | ErrorKind::InvalidAlgorithmName
+            | ErrorKind::MissingAlgorithm
+            | ErrorKind::Base64(_)
+            | ErrorKind::Json(_)
+            | ErrorKind::Utf8(_)
+    )
+}
+
