@@ -130,6 +130,10 @@ pub struct SecuritySettings {
     pub graphql_introspection: bool,
     /// `WS_MAX_SUBSCRIPTIONS`: subscriptions one WebSocket connection may run at once.
     pub ws_max_subscriptions: usize,
+    /// `WS_PING_SECONDS`: how often the server pings an open WebSocket connection (so mobile
+    /// networks and proxies keep it open) and checks that its session is still signed in (so a
+    /// session ended elsewhere, say by `provider-desk reset-password`, loses its connections too).
+    pub ws_ping_interval: Duration,
     /// `CORS_ALLOWED_ORIGINS`: origins a browser may call the API from (none by default; `*` is
     /// refused, since requests carry credentials).
     pub cors_allowed_origins: Vec<String>,
@@ -163,6 +167,7 @@ impl Default for SecuritySettings {
             graphql_max_directives: 10,
             graphql_introspection: true,
             ws_max_subscriptions: 20,
+            ws_ping_interval: Duration::from_secs(20),
             cors_allowed_origins: Vec::new(),
             request_timeout: Duration::from_secs(30),
             json_max_depth: 32,
@@ -766,6 +771,7 @@ fn security_settings(get: &dyn Fn(&str) -> Option<String>) -> Result<SecuritySet
         graphql_introspection: introspection,
         ws_max_subscriptions: number("WS_MAX_SUBSCRIPTIONS", defaults.ws_max_subscriptions as u64, 1..=10_000)?
             as usize,
+        ws_ping_interval: Duration::from_secs(number("WS_PING_SECONDS", defaults.ws_ping_interval.as_secs(), 1..=300)?),
         cors_allowed_origins: origins,
         request_timeout: Duration::from_millis(number(
             "REQUEST_TIMEOUT_MS",

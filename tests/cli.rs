@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::process::{process_env, run_cli, with_settings};
+use common::process::{process_env, run_cli, with_settings, Subscriber};
 use common::*;
 use serde_json::json;
 use std::path::Path;
@@ -86,8 +86,10 @@ async fn create_provider_then_reset_its_password_from_standard_input() {
     assert_eq!(again.status.code(), Some(1));
     assert!(stderr(&again).contains("already exists"), "{}", stderr(&again));
 
-    // The server sees the new provider (and seeds nothing: the store is no longer empty).
-    let app = TestApp::spawn_in(workspace.path(), true).await;
+    // The server sees the new provider (and seeds nothing: the store is no longer empty). It checks
+    // the sessions of open WebSockets every second.
+    let config = test_config(&workspace.backend, workspace.path(), true, &[("WS_PING_SECONDS", "1")]);
+    let app = TestApp::spawn_with(config, Backend::from_env()).await;
     assert!(can_sign_in(&app, "ops-admin", "first-pass-1").await);
     assert!(!can_sign_in(&app, DEMO_A, DEMO_PASSWORD).await, "no demo data in a store that has a provider");
 
@@ -98,6 +100,9 @@ async fn create_provider_then_reset_its_password_from_standard_input() {
     for (token, _) in &sessions {
         assert!(app.graphql(Some(token), customers, json!({})).await["errors"].is_null());
     }
+    // One of them is connected for live notifications.
+    let mut subscriber = Subscriber::connect(&app.address, &sessions[0].0).await;
+    subscriber.subscribe("live", "subscription { notifications { cursor } }", json!({})).await;
 
     let reset = workspace.run(&["reset-password", "ops-admin", "--password-stdin"], Some("second-pass-2\r\n"));
     assert!(reset.status.success(), "{}{}", stdout(&reset), stderr(&reset));
@@ -105,6 +110,9 @@ async fn create_provider_then_reset_its_password_from_standard_input() {
     assert!(stdout(&reset).contains(ended), "{}", stdout(&reset));
     assert!(!can_sign_in(&app, "ops-admin", "first-pass-1").await, "the old password stops working");
     assert!(can_sign_in(&app, "ops-admin", "second-pass-2").await, "the new one works (line break dropped)");
+    // The server heard nothing of the reset, yet the session's open connection ends at a ping.
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(10), subscriber.close_code()).await;
+    assert_eq!(closed.ok(), Some(4403), "the live connection of a session ended by the reset closes within 10 s");
     for (token, refresh_token) in &sessions {
         // The server may trust a token it checked a moment ago for up to 2 s (see the README).
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);

@@ -284,11 +284,13 @@ async fn a_client_that_keeps_sending_malformed_requests_is_banned_and_ordinary_m
         assert_eq!(missing.status, 400, "a missing parameter: {}", missing.body);
         let wrong_type = call_from(&app, "GET", "/api/customers?page=abc", Some(&token), None, Some(clumsy)).await;
         assert_eq!(wrong_type.status, 400, "a page that is not a number: {}", wrong_type.body);
-        let unknown = call_from(&app, "POST", "/graphql", Some(&token), Some(json!({ "query": "{ nope }" })), Some(clumsy));
+        let unknown =
+            call_from(&app, "POST", "/graphql", Some(&token), Some(json!({ "query": "{ nope }" })), Some(clumsy));
         assert_eq!(unknown.await.status, 200, "an unknown field is a GraphQL error");
         let stale = call_from(&app, "GET", "/api/customers", Some(&other_secrets_token), None, Some(clumsy)).await;
         assert_eq!(stale.status, 401, "a token signed with another secret (after a rotation)");
-        let long_title = json!({ "customerId": "c001", "title": "长".repeat(101), "content": "x", "type": "system_issue" });
+        let long_title =
+            json!({ "customerId": "c001", "title": "长".repeat(101), "content": "x", "type": "system_issue" });
         let too_long = call_from(&app, "POST", "/api/tickets", Some(&token), Some(long_title), Some(clumsy)).await;
         assert_eq!(too_long.status, 400, "a title too long: {}", too_long.body);
     }

@@ -5,8 +5,10 @@
 //! `{"token": "<token>"}`). A connection without a token is closed with 4401, one with a bad
 //! token with 4403, one that sends no `connection_init` within [`INIT_TIMEOUT`] with 4408. A
 //! connection whose token is revoked (logout, refresh-token reuse) or expires while it is open is
-//! closed with 4403 at once. The server pings every [`PING_EVERY`] so that mobile networks and
-//! proxies keep idle sockets open. A connection runs at most `WS_MAX_SUBSCRIPTIONS` operations at
+//! closed with 4403 at once. The server pings every `WS_PING_SECONDS` (20 by default) so that
+//! mobile networks and proxies keep idle sockets open, and checks each time that the connection's
+//! session is still signed in: a session ended where this process hears nothing of it (a password
+//! reset from the command line on the embedded store) is closed with 4403 then. A connection runs at most `WS_MAX_SUBSCRIPTIONS` operations at
 //! once; one more is answered with an `error` message for its id (code RATE_LIMITED) and not run.
 //! When the server shuts down, every connection is closed with 1001 (going away); a client
 //! reconnects, with its last cursor, to another server or after the restart.
@@ -29,8 +31,6 @@ use std::time::Duration;
 
 /// How long a connection may stay open without signing in.
 pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often the server pings an open connection.
-pub const PING_EVERY: Duration = Duration::from_secs(20);
 
 /// The largest message a client may send (a subscription document with its variables).
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
@@ -129,7 +129,8 @@ async fn serve(state: AppState, protocol: WebSocketProtocols, socket: WebSocket,
     );
 
     let mut revocations = state.services.auth.revoked_families();
-    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
+    let ping_every = state.services.guard.settings().ws_ping_interval;
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
     let init_deadline = tokio::time::sleep(INIT_TIMEOUT);
     tokio::pin!(init_deadline);
     let mut closing: Option<(u16, &str)> = None;
@@ -190,6 +191,12 @@ async fn serve(state: AppState, protocol: WebSocketProtocols, socket: WebSocket,
                 if sink.send(Message::Ping(Default::default())).await.is_err() {
                     return;
                 }
+                if let Some((_, token)) = &signed_in {
+                    if signed_out(&state, token).await {
+                        closing = Some((CLOSE_FORBIDDEN, "登录已失效，请重新登录"));
+                        break;
+                    }
+                }
             }
             family = revocations.recv() => {
                 let Some((session, token)) = &signed_in else {
@@ -201,9 +208,7 @@ async fn serve(state: AppState, protocol: WebSocketProtocols, socket: WebSocket,
                 let revoked = match family {
                     Ok(revoked) => revoked.family_id == session.family_id,
                     // Missed some revocations: ask the store whether this token is still good.
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                        state.services.auth.authenticate(token).await.is_err()
-                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => signed_out(&state, token).await,
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => false,
                 };
                 if revoked {
@@ -227,6 +232,19 @@ async fn serve(state: AppState, protocol: WebSocketProtocols, socket: WebSocket,
     }
     if let Some((code, reason)) = closing {
         let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+    }
+}
+
+/// Whether the connection's session has ended. A token store that cannot answer ends nothing
+/// here: the connection is asked again at the next ping.
+async fn signed_out(state: &AppState, token: &str) -> bool {
+    match state.services.auth.authenticate(token).await {
+        Ok(_) => false,
+        Err(crate::error::AppError::Unavailable(detail)) => {
+            tracing::warn!(%detail, "cannot check an open connection's session; asking again at the next ping");
+            false
+        }
+        Err(_) => true,
     }
 }
 

@@ -15,10 +15,10 @@ mod shape;
 pub use catalog::{Endpoint, Location};
 
 use crate::error::AppError;
-use crate::limits::BadRequest;
 use crate::graphql::{with_request_data, AppSchema};
 use crate::http::edge::refusal_response;
 use crate::http::{authenticate_limited, AppState};
+use crate::limits::BadRequest;
 use crate::service::ClientInfo;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;

@@ -476,4 +476,3 @@ fn forged(kind: &jsonwebtoken::errors::ErrorKind) -> bool {
             | ErrorKind::Utf8(_)
     )
 }
-
