@@ -8,8 +8,9 @@
 //! closed with 4403 at once. The server pings every `WS_PING_SECONDS` (20 by default) so that
 //! mobile networks and proxies keep idle sockets open, and checks each time that the connection's
 //! session is still signed in: a session ended where this process hears nothing of it (a password
-//! reset from the command line on the embedded store) is closed with 4403 then. A connection runs at most `WS_MAX_SUBSCRIPTIONS` operations at
-//! once; one more is answered with an `error` message for its id (code RATE_LIMITED) and not run.
+//! reset from the command line on the embedded store) is closed with 4403 then. A connection
+//! runs at most `WS_MAX_SUBSCRIPTIONS` operations at once; one more is answered with an `error`
+//! message for its id (code RATE_LIMITED) and not run.
 //! When the server shuts down, every connection is closed with 1001 (going away); a client
 //! reconnects, with its last cursor, to another server or after the restart.
 
