@@ -91,6 +91,10 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
 pub struct SecuritySettings {
     /// `RATE_LIMIT_IP_PER_MINUTE` / `RATE_LIMIT_IP_BURST`: every request of one client IP.
     pub ip_rate: Option<Rate>,
+    /// `RATE_LIMIT_WEBHOOK_PER_MINUTE` / `RATE_LIMIT_WEBHOOK_BURST`: every request of one client IP
+    /// to the inbound webhooks (`/integrations/...`), instead of `ip_rate`: a partner system sends
+    /// everything from one address.
+    pub webhook_ip_rate: Option<Rate>,
     /// `RATE_LIMIT_PROVIDER_PER_MINUTE` / `RATE_LIMIT_PROVIDER_BURST`: every request signed in as
     /// one provider, from wherever.
     pub provider_rate: Option<Rate>,
@@ -147,6 +151,7 @@ impl Default for SecuritySettings {
     fn default() -> Self {
         SecuritySettings {
             ip_rate: Some(Rate { per_minute: 1200, burst: 600 }),
+            webhook_ip_rate: Some(Rate { per_minute: 12_000, burst: 2_000 }),
             provider_rate: Some(Rate { per_minute: 1200, burst: 600 }),
             login_failure_window: Duration::from_secs(15 * 60),
             login_slow_after: 3,
@@ -728,6 +733,7 @@ fn security_settings(get: &dyn Fn(&str) -> Option<String>) -> Result<SecuritySet
     }
     Ok(SecuritySettings {
         ip_rate: rate("RATE_LIMIT_IP_PER_MINUTE", "RATE_LIMIT_IP_BURST", defaults.ip_rate)?,
+        webhook_ip_rate: rate("RATE_LIMIT_WEBHOOK_PER_MINUTE", "RATE_LIMIT_WEBHOOK_BURST", defaults.webhook_ip_rate)?,
         provider_rate: rate("RATE_LIMIT_PROVIDER_PER_MINUTE", "RATE_LIMIT_PROVIDER_BURST", defaults.provider_rate)?,
         login_failure_window: seconds("LOGIN_FAILURE_WINDOW_SECONDS", defaults.login_failure_window)?,
         login_slow_after: number("LOGIN_SLOW_AFTER_FAILURES", u64::from(defaults.login_slow_after), 0..=1000)? as u32,

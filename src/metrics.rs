@@ -151,7 +151,7 @@ pub const FAMILIES: &[Family] = &[
     family(
         "rate_limit_refusals_total",
         Kind::Counter,
-        "Requests refused by a limit, by scope (ip, provider, login, subscriptions, ban, deny_list).",
+        "Requests refused by a limit, by scope (ip, webhook, provider, login, subscriptions, ban, deny_list).",
         &["scope"],
     ),
     family(

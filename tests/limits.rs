@@ -107,6 +107,33 @@ async fn requests_over_the_per_ip_rate_are_refused_with_429_and_retry_after_and_
 }
 
 #[tokio::test]
+async fn the_inbound_webhooks_have_their_own_rate_per_address() {
+    let app = TestApp::spawn_configured(&[
+        ("CS_WEBHOOK_SECRET", "a-secret-of-the-pc-customer-service-system"),
+        ("RATE_LIMIT_IP_PER_MINUTE", "60"),
+        ("RATE_LIMIT_IP_BURST", "2"),
+        ("RATE_LIMIT_WEBHOOK_PER_MINUTE", "60"),
+        ("RATE_LIMIT_WEBHOOK_BURST", "5"),
+        ("AUTO_BAN_AFTER_REFUSALS", "0"),
+    ])
+    .await;
+    let statuses = |answers: &[Answer]| answers.iter().map(|answer| answer.status).collect::<Vec<_>>();
+    let mut api = Vec::new();
+    for _ in 0..3 {
+        api.push(call(&app, "GET", "/api/docs", None, None).await);
+    }
+    assert_eq!(statuses(&api), [200, 200, 429], "the API's rate for the address");
+    // The same address as a partner system: unsigned deliveries are refused for their signature
+    // (401), not for the API's spent rate, until the webhooks' own burst is spent.
+    let mut webhooks = Vec::new();
+    for _ in 0..6 {
+        webhooks.push(call(&app, "POST", "/integrations/cs/messages", None, Some(json!({}))).await);
+    }
+    assert_eq!(statuses(&webhooks), [401, 401, 401, 401, 401, 429], "{:?}", webhooks.last().map(|a| &a.body));
+    assert!(retry_after(&webhooks[5]) >= 1);
+}
+
+#[tokio::test]
 async fn a_provider_is_limited_from_every_address_and_another_provider_is_not() {
     let app = TestApp::spawn_configured(&[
         ("RATE_LIMIT_PROVIDER_PER_MINUTE", "6"),

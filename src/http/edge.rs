@@ -8,7 +8,7 @@
 
 use super::MAX_GRAPHQL_BODY_BYTES;
 use crate::config::{IpNet, SecuritySettings};
-use crate::limits::{BadRequest, Guard, Refusal};
+use crate::limits::{BadRequest, Guard, Refusal, Traffic};
 use crate::rest::MAX_REST_BODY_BYTES;
 use crate::service::ClientInfo;
 use crate::telemetry::RequestContext;
@@ -141,7 +141,8 @@ pub async fn guard_ip(State(edge): State<Edge>, request: Request, next: Next) ->
     }
     let ip = request.extensions().get::<ClientInfo>().and_then(|client| client.ip);
     let Some(ip) = ip else { return next.run(request).await };
-    if let Err(refusal) = edge.guard.check_ip(ip).await {
+    let traffic = if path.starts_with("/integrations/") { Traffic::Webhooks } else { Traffic::Clients };
+    if let Err(refusal) = edge.guard.check_ip(ip, traffic).await {
         return refusal_response(&path, refusal);
     }
     let response = next.run(request).await;

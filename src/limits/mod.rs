@@ -119,8 +119,8 @@ impl Guard {
         self.settings.deny_list.iter().any(|net| net.contains(ip))
     }
 
-    /// Every request of a client: deny list, ban, then the per-IP rate.
-    pub async fn check_ip(&self, ip: IpAddr) -> Result<(), Refusal> {
+    /// Every request of a client: deny list, ban, then the per-IP rate of its kind of traffic.
+    pub async fn check_ip(&self, ip: IpAddr, traffic: Traffic) -> Result<(), Refusal> {
         if self.deny_listed(ip) {
             tracing::warn!(%ip, "refused: the address is on IP_DENY_LIST");
             count_refusal("deny_list");
@@ -131,12 +131,16 @@ impl Guard {
             count_refusal("ban");
             return Err(Refusal::Limited { retry_after: left.max(Duration::from_secs(1)) });
         }
-        let Some(rate) = self.settings.ip_rate else { return Ok(()) };
-        match self.ask(self.limiter.take(&format!("ip:{ip_key}"), Gcra::new(rate))).await.flatten() {
+        let (rate, scope) = match traffic {
+            Traffic::Clients => (self.settings.ip_rate, "ip"),
+            Traffic::Webhooks => (self.settings.webhook_ip_rate, "webhook"),
+        };
+        let Some(rate) = rate else { return Ok(()) };
+        match self.ask(self.limiter.take(&format!("{scope}:{ip_key}"), Gcra::new(rate))).await.flatten() {
             None => Ok(()),
             Some(retry_after) => {
-                tracing::info!(%ip, "rate limited: requests per client IP");
-                count_refusal("ip");
+                tracing::info!(%ip, scope, "rate limited: requests per client IP");
+                count_refusal(scope);
                 Err(self.refused(ip, retry_after).await)
             }
         }
@@ -262,6 +266,14 @@ impl Guard {
     }
 }
 
+/// Whose requests a per-IP rate is counting: the API's clients, or the partner systems calling
+/// the inbound webhooks (each sends everything from one address, so they have their own rate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Traffic {
+    Clients,
+    Webhooks,
+}
+
 /// A request no working client sends: what counts toward a ban for malformed requests. Ordinary
 /// mistakes (a missing parameter, a title too long, an unknown GraphQL field, an expired token)
 /// are not among them.
@@ -295,8 +307,8 @@ impl BadRequest {
     }
 }
 
-/// Counts a refused request in `rate_limit_refusals_total` under `scope`: `ip`, `provider`,
-/// `login`, `subscriptions` (per WebSocket connection), `ban` (a banned client) or `deny_list`.
+/// Counts a refused request in `rate_limit_refusals_total` under `scope`: `ip`, `webhook`,
+/// `provider`, `login`, `subscriptions` (per WebSocket connection), `ban` (a banned client) or `deny_list`.
 pub fn count_refusal(scope: &'static str) {
     crate::metrics::counter("rate_limit_refusals_total", &[("scope", scope)]).inc();
 }
@@ -332,13 +344,17 @@ mod tests {
         let guard = guard(settings);
         let ip: IpAddr = "198.51.100.1".parse().unwrap();
         for _ in 0..3 {
-            assert_eq!(guard.check_ip(ip).await, Ok(()));
+            assert_eq!(guard.check_ip(ip, Traffic::Clients).await, Ok(()));
         }
-        match guard.check_ip(ip).await {
+        match guard.check_ip(ip, Traffic::Clients).await {
             Err(Refusal::Limited { retry_after }) => assert!(retry_after <= Duration::from_secs(1)),
             other => panic!("refused, not {other:?}"),
         }
-        assert_eq!(guard.check_ip("198.51.100.2".parse().unwrap()).await, Ok(()), "another client is not");
+        assert_eq!(
+            guard.check_ip("198.51.100.2".parse().unwrap(), Traffic::Clients).await,
+            Ok(()),
+            "another client is not"
+        );
     }
 
     #[tokio::test]
@@ -352,17 +368,20 @@ mod tests {
         };
         let guard = guard(settings);
         let ip: IpAddr = "198.51.100.1".parse().unwrap();
-        assert_eq!(guard.check_ip(ip).await, Ok(()));
+        assert_eq!(guard.check_ip(ip, Traffic::Clients).await, Ok(()));
         for _ in 0..2 {
             assert!(
-                matches!(guard.check_ip(ip).await, Err(Refusal::Limited { retry_after }) if retry_after < Duration::from_secs(61))
+                matches!(guard.check_ip(ip, Traffic::Clients).await, Err(Refusal::Limited { retry_after }) if retry_after < Duration::from_secs(61))
             );
         }
-        assert_eq!(guard.check_ip(ip).await, Err(Refusal::Limited { retry_after: Duration::from_secs(300) }));
-        assert!(
-            matches!(guard.check_ip(ip).await, Err(Refusal::Limited { retry_after }) if retry_after > Duration::from_secs(200))
+        assert_eq!(
+            guard.check_ip(ip, Traffic::Clients).await,
+            Err(Refusal::Limited { retry_after: Duration::from_secs(300) })
         );
-        assert_eq!(guard.check_ip("192.0.2.9".parse().unwrap()).await, Err(Refusal::Denied));
+        assert!(
+            matches!(guard.check_ip(ip, Traffic::Clients).await, Err(Refusal::Limited { retry_after }) if retry_after > Duration::from_secs(200))
+        );
+        assert_eq!(guard.check_ip("192.0.2.9".parse().unwrap(), Traffic::Clients).await, Err(Refusal::Denied));
     }
 
     #[tokio::test]
@@ -377,12 +396,16 @@ mod tests {
         for _ in 0..2 {
             guard.bad_request(ip, BadRequest::MalformedBody).await;
         }
-        assert_eq!(guard.check_ip(ip).await, Ok(()), "two malformed requests are not yet a ban");
+        assert_eq!(guard.check_ip(ip, Traffic::Clients).await, Ok(()), "two malformed requests are not yet a ban");
         guard.bad_request(ip, BadRequest::JsonTooDeep).await;
         assert!(
-            matches!(guard.check_ip(ip).await, Err(Refusal::Limited { retry_after }) if retry_after > Duration::from_secs(200))
+            matches!(guard.check_ip(ip, Traffic::Clients).await, Err(Refusal::Limited { retry_after }) if retry_after > Duration::from_secs(200))
         );
-        assert_eq!(guard.check_ip("198.51.100.2".parse().unwrap()).await, Ok(()), "another client is not banned");
+        assert_eq!(
+            guard.check_ip("198.51.100.2".parse().unwrap(), Traffic::Clients).await,
+            Ok(()),
+            "another client is not banned"
+        );
     }
 
     #[tokio::test]
@@ -441,7 +464,7 @@ mod tests {
         let guard = Guard::new(limiter.clone(), SecuritySettings::default());
         let ip: IpAddr = "198.51.100.1".parse().unwrap();
         for _ in 0..10 {
-            assert_eq!(guard.check_ip(ip).await, Ok(()));
+            assert_eq!(guard.check_ip(ip, Traffic::Clients).await, Ok(()));
             assert_eq!(guard.before_login("demo-a", Some(ip)).await, Ok(Duration::ZERO));
         }
         assert_eq!(limiter.0.load(std::sync::atomic::Ordering::Relaxed), 1, "asked once, then backed off");
