@@ -7,6 +7,7 @@ use crate::config::{Config, IntegrationSettings, MIN_JWT_SECRET_BYTES};
 use crate::domain::{new_id, OutboxTarget};
 use crate::error::AppError;
 use crate::graphql::build_schema;
+use crate::http::listener::{NoDelayListener, Peer};
 use crate::http::quiet;
 use crate::http::shutdown::Shutdown;
 use crate::http::{router, AppState};
@@ -242,8 +243,8 @@ impl Application {
         let shutdown = Arc::clone(&self.state.shutdown);
         let begin = Arc::clone(&shutdown);
         // With the peer's address, which the edge needs for the client's IP (see `http::edge`).
-        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
-        let serve = axum::serve(self.listener, service)
+        let service = self.router.into_make_service_with_connect_info::<Peer>();
+        let serve = axum::serve(NoDelayListener(self.listener), service)
             .with_graceful_shutdown(async move {
                 signal.await;
                 tracing::info!(

@@ -6,6 +6,7 @@
 //! ([`observe`](super::observe)) → panic catcher → security headers → CORS → IP guard → body
 //! hygiene → deadline (not on `/graphql/ws`) → the route.
 
+use super::listener::Peer;
 use super::MAX_GRAPHQL_BODY_BYTES;
 use crate::config::{IpNet, SecuritySettings};
 use crate::limits::{BadRequest, Guard, Refusal, Traffic};
@@ -20,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use tracing::Instrument;
 
@@ -88,7 +89,7 @@ pub async fn request_context(State(edge): State<Edge>, mut request: Request, nex
         Some(id) if crate::request_id::acceptable(id) => Arc::from(id),
         _ => crate::request_id::generate(),
     };
-    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
+    let peer = request.extensions().get::<ConnectInfo<Peer>>().map(|ConnectInfo(Peer(address))| address.ip());
     let ip = peer.map(|peer| client_ip(peer, request.headers(), &edge.settings.trusted_proxies));
     request.extensions_mut().insert(ClientInfo { ip, request_id: Some(id.to_string()) });
     let span = tracing::info_span!("request", request_id = %id, ip = ip.map(|ip| ip.to_string()).unwrap_or_default());
@@ -359,8 +360,8 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         tokio::spawn(async move {
-            let service = router.into_make_service_with_connect_info::<SocketAddr>();
-            axum::serve(listener, service).await.unwrap();
+            let service = router.into_make_service_with_connect_info::<Peer>();
+            axum::serve(super::super::listener::NoDelayListener(listener), service).await.unwrap();
         });
         let response = reqwest::Client::new()
             .get(format!("http://{address}/api/boom"))

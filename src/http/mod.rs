@@ -1,11 +1,12 @@
 //! The HTTP edge: the router, the GraphQL endpoint and the operational endpoints; the request
 //! log and HTTP metrics around every route ([`observe`]); the shutdown of WebSockets ([`shutdown`]);
-//! giving memory back once the server is quiet ([`quiet`]).
+//! giving memory back once the server is quiet ([`quiet`]); the listener ([`listener`]).
 
 mod docs;
 pub mod edge;
 mod graphql;
 pub mod integrations;
+pub mod listener;
 pub mod observe;
 mod ops;
 mod playground;
