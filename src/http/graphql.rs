@@ -65,16 +65,16 @@ impl IntoResponse for MalformedRequest {
     fn into_response(self) -> Response {
         let (status, what, message) = match self.0 {
             ParseRequestError::PayloadTooLarge => {
-                (StatusCode::PAYLOAD_TOO_LARGE, BadRequest::BodyTooLarge, "请求体过大".to_owned())
+                (StatusCode::PAYLOAD_TOO_LARGE, BadRequest::BodyTooLarge, "请求体过大")
             }
             error => {
                 tracing::info!(detail = ?error, "not a GraphQL request");
-                let message = "请求体不是有效的GraphQL请求（应为含 query 的JSON对象）".to_owned();
+                let message = "请求体不是有效的GraphQL请求（应为含 query 的JSON对象）";
                 (StatusCode::BAD_REQUEST, BadRequest::MalformedBody, message)
             }
         };
         crate::telemetry::note_bad_request(what);
-        error_response("/graphql", status, "BAD_USER_INPUT", &message, None)
+        error_response("/graphql", status, "BAD_USER_INPUT", message, None)
     }
 }
 

@@ -235,7 +235,8 @@ impl Guard {
             return None;
         }
         let settings = &self.settings;
-        let key = format!("{kind}:{}", ip_key(ip));
+        let ip_key = ip_key(ip);
+        let key = format!("{kind}:{ip_key}");
         let (count, _) = self.ask(self.limiter.hit(&key, settings.auto_ban_window)).await?;
         if count < u64::from(threshold) {
             return None;
@@ -243,7 +244,7 @@ impl Guard {
         let duration = settings.auto_ban_duration;
         tracing::warn!(%ip, strikes = count, seconds = duration.as_secs(), "banned: {why}");
         crate::metrics::counter("ip_bans_total", &[]).inc();
-        self.ask(self.limiter.set_for(&format!("ban:{}", ip_key(ip)), duration)).await;
+        self.ask(self.limiter.set_for(&format!("ban:{ip_key}"), duration)).await;
         self.ask(self.limiter.clear(&key)).await;
         Some(duration)
     }
