@@ -26,7 +26,7 @@ use crate::service::Services;
 use crate::store::mongo::MongoStore;
 use crate::store::redis::RedisTokenStore;
 use crate::store::sqlite::SqliteStore;
-use crate::store::{SharedStore, SharedTokenStore, Store};
+use crate::store::{ProviderStore, SharedStore, SharedTokenStore};
 use std::collections::HashMap;
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;

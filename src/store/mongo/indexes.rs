@@ -1,0 +1,158 @@
+//! The index plan: one index per query the port makes, created at every start (creating an index
+//! that exists is a no-op).
+//!
+//!
+//! | collection | index | serves |
+//! | --- | --- | --- |
+//! | `providers` | `id` unique, `username` unique, `email` unique | sign-in, provider lookups |
+//! | `customers` | `id` unique | customer lookups (loaders, detail) |
+//! | | `serviceProviderId, updatedAt -1, id` | the customer list, newest first |
+//! | | `serviceProviderId, expiryDate` | the list filtered by status (an expiry-date range) |
+//! | | `serviceProviderId, name` and `serviceProviderId, contactPerson` | keyword search: the regex runs over index keys of one provider, not over documents |
+//! | `tickets` | `id` unique | ticket detail and changes |
+//! | | `serviceProviderId, updatedAt -1, id` | the ticket list |
+//! | | `serviceProviderId, status, updatedAt -1` | the list filtered by status |
+//! | | `serviceProviderId, customerId, status` | a customer's tickets, and counting its unresolved ones |
+//! | `notifications` | `id` unique | detail, mark read |
+//! | | `serviceProviderId, createdAt -1, id -1` | the list |
+//! | | `serviceProviderId, readStatus, createdAt -1` | unread count, unread filter, mark all read |
+//! | `chatMessages` | `id` unique | |
+//! | | `serviceProviderId, customerId, timestamp -1, _id -1` | a conversation, latest page first |
+//! | `refreshTokens` | `tokenHash` unique; `expiresAt` TTL | refresh; expired tokens are removed by the server |
+//! | `tokenFamilies` | `id` unique; `expiresAt` TTL | family revocation |
+//! | `revokedTokens` | `jti` unique; `expiresAt` TTL | access-token revocation |
+//! | `events` | `providerId, cursor` unique | the event log: replay after a cursor |
+//! | | `providerId, writeId` | a retried write finding what its first attempt logged |
+//! | `eventCounters` | `_id` (the provider id) | the provider's latest cursor |
+//! | `idempotencyKeys` | `providerId, key` unique | a retried request with the same key |
+//! | `auditLog` | `id` unique; `serviceProviderId, at -1, id -1` | a provider's audit entries, newest first |
+//! | `customers` | `expiryDate, status` | the status job: customers whose stored status lags behind |
+//! | `outbox` | `id` unique | completing, failing, replaying a delivery |
+//! | | `status, orderingKey, sequence, id` | the dispatcher: the first pending delivery of each conversation |
+//! | | `status, deliveredAt` | pruning delivered entries |
+//! | | `status, deadAt` | listing dead letters |
+//! | `leases` | `_id` (the lease's name) | one process at a time runs a scheduled job |
+//! | `wechatBindings` | `providerId` unique | the provider's WeChat openid |
+
+use super::MongoStore;
+use crate::error::{AppError, AppResult};
+use mongodb::bson::{doc, Document};
+use mongodb::options::IndexOptions;
+use mongodb::{Collection, IndexModel};
+use std::time::Duration;
+
+impl MongoStore {
+    pub(super) async fn create_indexes(&self) -> AppResult<()> {
+        let index = |name: &str, keys: Document| {
+            IndexModel::builder().keys(keys).options(IndexOptions::builder().name(name.to_owned()).build()).build()
+        };
+        let unique = |name: &str, keys: Document| {
+            IndexModel::builder()
+                .keys(keys)
+                .options(IndexOptions::builder().name(name.to_owned()).unique(true).build())
+                .build()
+        };
+        let expiring = |name: &str| {
+            IndexModel::builder()
+                .keys(doc! { "expiresAt": 1 })
+                .options(IndexOptions::builder().name(name.to_owned()).expire_after(Duration::from_secs(0)).build())
+                .build()
+        };
+        let plan: Vec<(&Collection<Document>, Vec<IndexModel>)> = vec![
+            (
+                &self.providers,
+                vec![
+                    unique("id_unique", doc! { "id": 1 }),
+                    unique("username_unique", doc! { "username": 1 }),
+                    unique("email_unique", doc! { "email": 1 }),
+                ],
+            ),
+            (
+                &self.customers,
+                vec![
+                    unique("id_unique", doc! { "id": 1 }),
+                    index("provider_updated", doc! { "serviceProviderId": 1, "updatedAt": -1, "id": 1 }),
+                    index("provider_expiry", doc! { "serviceProviderId": 1, "expiryDate": 1 }),
+                    index("provider_name", doc! { "serviceProviderId": 1, "name": 1 }),
+                    index("provider_contact", doc! { "serviceProviderId": 1, "contactPerson": 1 }),
+                    index("expiry_status", doc! { "expiryDate": 1, "status": 1 }),
+                ],
+            ),
+            (
+                &self.tickets,
+                vec![
+                    unique("id_unique", doc! { "id": 1 }),
+                    index("provider_updated", doc! { "serviceProviderId": 1, "updatedAt": -1, "id": 1 }),
+                    index("provider_status_updated", doc! { "serviceProviderId": 1, "status": 1, "updatedAt": -1 }),
+                    index("provider_customer_status", doc! { "serviceProviderId": 1, "customerId": 1, "status": 1 }),
+                ],
+            ),
+            (
+                &self.notifications,
+                vec![
+                    unique("id_unique", doc! { "id": 1 }),
+                    index("provider_created", doc! { "serviceProviderId": 1, "createdAt": -1, "id": -1 }),
+                    index("provider_read_created", doc! { "serviceProviderId": 1, "readStatus": 1, "createdAt": -1 }),
+                ],
+            ),
+            (
+                &self.chat,
+                vec![
+                    unique("id_unique", doc! { "id": 1 }),
+                    index(
+                        "conversation_time",
+                        doc! { "serviceProviderId": 1, "customerId": 1, "timestamp": -1, "_id": -1 },
+                    ),
+                ],
+            ),
+            (
+                &self.refresh_tokens,
+                vec![
+                    unique("token_hash_unique", doc! { "tokenHash": 1 }),
+                    index("provider", doc! { "providerId": 1 }),
+                    expiring("expiry"),
+                ],
+            ),
+            (&self.token_families, vec![unique("id_unique", doc! { "id": 1 }), expiring("expiry")]),
+            (&self.revoked_tokens, vec![unique("jti_unique", doc! { "jti": 1 }), expiring("expiry")]),
+            (
+                &self.events,
+                vec![
+                    unique("provider_cursor", doc! { "providerId": 1, "cursor": 1 }),
+                    index("provider_write", doc! { "providerId": 1, "writeId": 1 }),
+                ],
+            ),
+            (&self.idempotency_keys, vec![unique("provider_key", doc! { "providerId": 1, "key": 1 })]),
+            (
+                &self.audit_log,
+                vec![
+                    unique("id_unique", doc! { "id": 1 }),
+                    index("provider_at", doc! { "serviceProviderId": 1, "at": -1, "id": -1 }),
+                ],
+            ),
+            (
+                &self.outbox,
+                vec![
+                    unique("id_unique", doc! { "id": 1 }),
+                    index("queue", doc! { "status": 1, "orderingKey": 1, "sequence": 1, "id": 1 }),
+                    index("status_delivered", doc! { "status": 1, "deliveredAt": 1 }),
+                    index("status_dead", doc! { "status": 1, "deadAt": 1 }),
+                ],
+            ),
+            (&self.wechat_bindings, vec![unique("provider_unique", doc! { "providerId": 1 })]),
+            // Created here so that the first transaction does not have to create it.
+            (&self.event_counters, vec![index("cursor", doc! { "cursor": 1 })]),
+        ];
+        for (collection, indexes) in plan {
+            let name = collection.name().to_owned();
+            self.op(async { collection.create_indexes(indexes).await.map(drop) }).await.map_err(|e| match e {
+                AppError::Internal(detail) => AppError::Internal(format!(
+                    "cannot create the indexes of {name} (an index of the same name but another definition may \
+                     exist; drop it and start again): {detail}"
+                )),
+                other => other,
+            })?;
+        }
+        Ok(())
+    }
+}

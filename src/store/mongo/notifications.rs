@@ -1,0 +1,91 @@
+//! The notifications port on MongoDB.
+
+use super::documents::{date, notification_document, notification_from};
+use super::events::event;
+use super::failures::{bad_document, is_duplicate_key};
+use super::read;
+use super::MongoStore;
+use crate::domain::{EventKind, EventRecord, Id, Notification, Page, PageRequest, ReadStatus, Timestamp};
+use crate::error::{AppError, AppResult};
+use crate::store::NotificationFilter;
+use crate::store::NotificationStore;
+use async_trait::async_trait;
+use mongodb::bson::doc;
+use mongodb::options::ReturnDocument;
+
+pub(super) fn notification_event(n: &Notification) -> EventRecord {
+    event(&n.service_provider_id, EventKind::Notification, &n.id, n.related_customer_id.as_ref(), n.created_at)
+}
+
+#[async_trait]
+impl NotificationStore for MongoStore {
+    async fn insert_notification(&self, notification: &Notification) -> AppResult<EventRecord> {
+        let (provider, write_id) = (&notification.service_provider_id, notification.id.as_str());
+        let document = notification_document(notification);
+        let drafts = vec![notification_event(notification)];
+        let _queued = self.queue_event_write(provider).await;
+        let mut events = self
+            .op(async {
+                let logged = in_transaction!(self, |session| {
+                    self.notifications.insert_one(&document).session(&mut session).await?;
+                    self.log_events(&mut session, write_id, drafts.clone()).await
+                })
+                .await;
+                match logged {
+                    // The notification's id is new for this call: an earlier attempt committed.
+                    Err(error) if is_duplicate_key(&error) => self.logged_events(provider, write_id).await,
+                    other => other,
+                }
+            })
+            .await?;
+        events.pop().ok_or_else(|| AppError::internal("a stored notification logged no event"))
+    }
+
+    async fn list_notifications(
+        &self,
+        provider: &Id,
+        filter: &NotificationFilter,
+        page: PageRequest,
+    ) -> AppResult<Page<Notification>> {
+        let mut query = doc! { "serviceProviderId": provider.as_str() };
+        if let Some(kind) = filter.notification_type {
+            query.insert("type", kind.as_str());
+        }
+        if let Some(read_status) = filter.read_status {
+            query.insert("readStatus", read_status.as_str());
+        }
+        let (documents, total) =
+            self.op(self.page(&self.notifications, query, doc! { "createdAt": -1, "id": -1 }, page)).await?;
+        Ok(Page { items: read(&documents, notification_from)?, total, request: page })
+    }
+
+    async fn unread_count(&self, provider: &Id) -> AppResult<u64> {
+        let query = doc! { "serviceProviderId": provider.as_str(), "readStatus": ReadStatus::Unread.as_str() };
+        self.op(self.notifications.count_documents(query)).await
+    }
+
+    async fn notification(&self, provider: &Id, id: &Id) -> AppResult<Option<Notification>> {
+        let query = doc! { "serviceProviderId": provider.as_str(), "id": id.as_str() };
+        let found = self.op(self.notifications.find_one(query)).await?;
+        found.as_ref().map(notification_from).transpose().map_err(bad_document)
+    }
+
+    async fn mark_notification_read(&self, provider: &Id, id: &Id, at: Timestamp) -> AppResult<Option<Notification>> {
+        let query = doc! { "serviceProviderId": provider.as_str(), "id": id.as_str() };
+        // A pipeline update, so the first read time is kept in the same atomic step.
+        let update = vec![doc! { "$set": {
+            "readStatus": ReadStatus::Read.as_str(),
+            "readAt": { "$ifNull": ["$readAt", date(&at)] },
+        } }];
+        let found = self
+            .op(self.notifications.find_one_and_update(query, update).return_document(ReturnDocument::After))
+            .await?;
+        found.as_ref().map(notification_from).transpose().map_err(bad_document)
+    }
+
+    async fn mark_all_notifications_read(&self, provider: &Id, at: Timestamp) -> AppResult<u64> {
+        let query = doc! { "serviceProviderId": provider.as_str(), "readStatus": ReadStatus::Unread.as_str() };
+        let update = doc! { "$set": { "readStatus": ReadStatus::Read.as_str(), "readAt": date(&at) } };
+        self.op(self.notifications.update_many(query, update)).await.map(|r| r.modified_count)
+    }
+}

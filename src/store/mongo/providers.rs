@@ -1,0 +1,67 @@
+//! The providers port on MongoDB.
+
+use super::documents::{date, password_hash_from, provider_document, provider_from};
+use super::failures::{bad_document, is_duplicate_key};
+use super::MongoStore;
+use super::{collect, ids_bson, read};
+use crate::domain::{Id, ServiceProvider, Timestamp};
+use crate::error::AppResult;
+use crate::store::ProviderStore;
+use async_trait::async_trait;
+use mongodb::bson::doc;
+
+#[async_trait]
+impl ProviderStore for MongoStore {
+    async fn count_providers(&self) -> AppResult<u64> {
+        self.op(self.providers.count_documents(doc! {})).await
+    }
+
+    async fn insert_provider(&self, provider: &ServiceProvider, password_hash: &str) -> AppResult<()> {
+        self.op(self.providers.insert_one(provider_document(provider, password_hash))).await.map(drop)
+    }
+
+    async fn provider_credentials(&self, username: &str) -> AppResult<Option<(ServiceProvider, String)>> {
+        let found = self.op(self.providers.find_one(doc! { "username": username })).await?;
+        match found {
+            None => Ok(None),
+            Some(doc) => {
+                let provider = provider_from(&doc).map_err(bad_document)?;
+                let hash = password_hash_from(&doc).map_err(bad_document)?;
+                Ok(Some((provider, hash)))
+            }
+        }
+    }
+
+    async fn set_password_hash(&self, username: &str, password_hash: &str, at: Timestamp) -> AppResult<bool> {
+        let update = doc! { "$set": { "password": password_hash, "updatedAt": date(&at) } };
+        let result = self.op(self.providers.update_one(doc! { "username": username }, update)).await?;
+        Ok(result.matched_count > 0)
+    }
+
+    async fn providers_by_ids(&self, ids: &[Id]) -> AppResult<Vec<ServiceProvider>> {
+        let documents = self
+            .op(async { collect(self.providers.find(doc! { "id": { "$in": ids_bson(ids) } }).await?).await })
+            .await?;
+        read(&documents, provider_from)
+    }
+
+    async fn wechat_openid(&self, provider: &Id) -> AppResult<Option<String>> {
+        let found = self.op(self.wechat_bindings.find_one(doc! { "providerId": provider.as_str() })).await?;
+        Ok(found.and_then(|d| d.get_str("openId").ok().map(str::to_owned)))
+    }
+
+    async fn bind_wechat_openid(&self, provider: &Id, openid: &str, at: Timestamp) -> AppResult<()> {
+        let filter = doc! { "providerId": provider.as_str() };
+        let update = doc! { "$set": { "openId": openid, "boundAt": date(&at) } };
+        self.op(async {
+            match self.wechat_bindings.update_one(filter.clone(), update.clone()).upsert(true).await {
+                // Two bindings raced to create the document: the other one did; set ours.
+                Err(error) if is_duplicate_key(&error) => {
+                    self.wechat_bindings.update_one(filter, update).await.map(drop)
+                }
+                other => other.map(drop),
+            }
+        })
+        .await
+    }
+}

@@ -1,0 +1,148 @@
+//! The tickets port on MongoDB.
+
+use super::documents::{history_document, notification_document, ticket_document, ticket_from, ticket_state};
+use super::events::event;
+use super::failures::{bad_document, is_duplicate_key};
+use super::notifications::notification_event;
+use super::read;
+use super::MongoStore;
+use crate::domain::{EventKind, EventRecord, Id, Notification, OutboxDraft, Page, PageRequest, Ticket};
+use crate::error::{AppError, AppResult};
+use crate::store::TicketStore;
+use crate::store::{replayed_subject, KeyedWrite, TicketChange, TicketFilter, Written};
+use async_trait::async_trait;
+use mongodb::bson::doc;
+
+#[async_trait]
+impl TicketStore for MongoStore {
+    async fn insert_ticket(
+        &self,
+        ticket: &Ticket,
+        notification: &Notification,
+        idempotency_key: Option<&Id>,
+        outbox: &[OutboxDraft],
+    ) -> AppResult<Written<Ticket>> {
+        let (provider, id, key) = (&ticket.service_provider_id, &ticket.id, idempotency_key);
+        let write_id = notification.id.as_str();
+        let drafts = vec![
+            event(provider, EventKind::Ticket, id, Some(&ticket.customer_id), ticket.created_at),
+            notification_event(notification),
+        ];
+        let (ticket_doc, notification_doc) = (ticket_document(ticket), notification_document(notification));
+        let _queued = self.queue_event_write(provider).await;
+        let outcome = self
+            .op(async {
+                let written = in_transaction!(self, |session| {
+                    let claim =
+                        self.claim_key(&mut session, provider, key, EventKind::Ticket, id, &ticket.created_at).await?;
+                    if let Some(replayed) = claim {
+                        return Ok(replayed);
+                    }
+                    self.tickets.insert_one(&ticket_doc).session(&mut session).await?;
+                    self.notifications.insert_one(&notification_doc).session(&mut session).await?;
+                    let events = self.log_events(&mut session, write_id, drafts.clone()).await?;
+                    self.queue_outbox(&mut session, outbox, &events).await?;
+                    Ok(KeyedWrite::Created(events))
+                })
+                .await;
+                match written {
+                    // The ticket's id is new for this call, so a ticket with it means that an earlier
+                    // attempt of this very call committed, ticket, notification and events together,
+                    // and only its answer was lost: done, not doubled. Otherwise a concurrent
+                    // request with the same key came first.
+                    Err(error) if is_duplicate_key(&error) => {
+                        if self.tickets.find_one(doc! { "id": id.as_str() }).await?.is_some() {
+                            return Ok(KeyedWrite::Created(self.logged_events(provider, write_id).await?));
+                        }
+                        self.key_taken(provider, key).await?.ok_or(error)
+                    }
+                    other => other,
+                }
+            })
+            .await?;
+        match outcome {
+            KeyedWrite::Created(events) => Ok(Written::Created(ticket.clone(), events)),
+            KeyedWrite::Replayed { kind, subject } => {
+                let subject = replayed_subject(&kind, subject, EventKind::Ticket)?;
+                let first = self.ticket(provider, &subject).await?;
+                first
+                    .map(Written::Replayed)
+                    .ok_or_else(|| AppError::internal("an idempotency key names a missing ticket"))
+            }
+        }
+    }
+
+    async fn list_tickets(&self, provider: &Id, filter: &TicketFilter, page: PageRequest) -> AppResult<Page<Ticket>> {
+        let mut query = doc! { "serviceProviderId": provider.as_str() };
+        if let Some(customer) = &filter.customer_id {
+            query.insert("customerId", customer.as_str());
+        }
+        if let Some(status) = filter.status {
+            query.insert("status", status.as_str());
+        }
+        if let Some(ticket_type) = filter.ticket_type {
+            query.insert("type", ticket_type.as_str());
+        }
+        let (documents, total) =
+            self.op(self.page(&self.tickets, query, doc! { "updatedAt": -1, "id": 1 }, page)).await?;
+        Ok(Page { items: read(&documents, ticket_from)?, total, request: page })
+    }
+
+    async fn ticket(&self, provider: &Id, id: &Id) -> AppResult<Option<Ticket>> {
+        let found =
+            self.op(self.tickets.find_one(doc! { "serviceProviderId": provider.as_str(), "id": id.as_str() })).await?;
+        found.as_ref().map(ticket_from).transpose().map_err(bad_document)
+    }
+
+    async fn apply_ticket_change(&self, change: &TicketChange) -> AppResult<Option<Vec<EventRecord>>> {
+        let ticket = &change.ticket;
+        let filter = doc! {
+            "id": ticket.id.as_str(),
+            "serviceProviderId": ticket.service_provider_id.as_str(),
+            "version": ticket.version as i64,
+        };
+        let update = doc! {
+            "$set": ticket_state(ticket),
+            "$inc": { "version": 1_i64 },
+            "$push": { "processingHistory": {
+                "$each": change.appended_history.iter().map(history_document).collect::<Vec<_>>(),
+            } },
+        };
+        let notification = notification_document(&change.notification);
+        let ticket_id = ticket.id.to_string();
+        let first_entry = change.appended_history.first().map(|entry| entry.id.to_string());
+        let provider = &ticket.service_provider_id;
+        let write_id = change.notification.id.as_str();
+        let drafts = vec![
+            event(provider, EventKind::Ticket, &ticket.id, Some(&ticket.customer_id), ticket.updated_at),
+            notification_event(&change.notification),
+        ];
+        let _queued = self.queue_event_write(provider).await;
+        self.op(async {
+            let applied = in_transaction!(self, |session| {
+                let updated = self.tickets.update_one(filter.clone(), update.clone()).session(&mut session).await?;
+                if updated.matched_count == 0 {
+                    // Either another change came first (nothing is written, the caller starts over),
+                    // or an earlier attempt of this very change committed and only its answer was
+                    // lost. The history entries' ids are new for this change, so finding one tells
+                    // which; without this check the caller would apply the change a second time.
+                    let Some(first) = &first_entry else { return Ok(None) };
+                    let applied = doc! { "id": &ticket_id, "processingHistory.id": first };
+                    let found = self.tickets.count_documents(applied).session(&mut session).await?;
+                    return Ok((found > 0).then(Vec::new));
+                }
+                self.notifications.insert_one(&notification).session(&mut session).await?;
+                let events = self.log_events(&mut session, write_id, drafts.clone()).await?;
+                self.queue_outbox(&mut session, &change.outbox, &events).await?;
+                Ok(Some(events))
+            })
+            .await?;
+            match applied {
+                // Applied by an earlier attempt: what it logged.
+                Some(events) if events.is_empty() => Ok(Some(self.logged_events(provider, write_id).await?)),
+                other => Ok(other),
+            }
+        })
+        .await
+    }
+}

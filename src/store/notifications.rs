@@ -1,0 +1,30 @@
+//! The notifications port: a provider's notifications, their unread count, marking read.
+
+use crate::domain::{EventRecord, Id, Notification, NotificationType, Page, PageRequest, ReadStatus, Timestamp};
+use crate::error::AppResult;
+use async_trait::async_trait;
+
+/// Which notifications to list.
+#[derive(Debug, Clone, Default)]
+pub struct NotificationFilter {
+    pub notification_type: Option<NotificationType>,
+    pub read_status: Option<ReadStatus>,
+}
+
+#[async_trait]
+pub trait NotificationStore: Send + Sync + 'static {
+    async fn insert_notification(&self, notification: &Notification) -> AppResult<EventRecord>;
+    /// Notifications of a provider, newest first.
+    async fn list_notifications(
+        &self,
+        provider: &Id,
+        filter: &NotificationFilter,
+        page: PageRequest,
+    ) -> AppResult<Page<Notification>>;
+    async fn unread_count(&self, provider: &Id) -> AppResult<u64>;
+    async fn notification(&self, provider: &Id, id: &Id) -> AppResult<Option<Notification>>;
+    /// Marks one notification read (keeping the first read time if it already was).
+    async fn mark_notification_read(&self, provider: &Id, id: &Id, at: Timestamp) -> AppResult<Option<Notification>>;
+    /// Marks every unread notification of the provider read; returns how many changed.
+    async fn mark_all_notifications_read(&self, provider: &Id, at: Timestamp) -> AppResult<u64>;
+}

@@ -1,0 +1,20 @@
+//! The providers port: the service providers who sign in, their credentials, and the WeChat openid
+//! of the mini-program user signed in as each.
+
+use crate::domain::{Id, ServiceProvider, Timestamp};
+use crate::error::AppResult;
+use async_trait::async_trait;
+
+#[async_trait]
+pub trait ProviderStore: Send + Sync + 'static {
+    async fn count_providers(&self) -> AppResult<u64>;
+    async fn insert_provider(&self, provider: &ServiceProvider, password_hash: &str) -> AppResult<()>;
+    /// The provider with this username and its password hash.
+    async fn provider_credentials(&self, username: &str) -> AppResult<Option<(ServiceProvider, String)>>;
+    async fn providers_by_ids(&self, ids: &[Id]) -> AppResult<Vec<ServiceProvider>>;
+    /// Replaces the password hash of the provider with this username; false if there is none.
+    async fn set_password_hash(&self, username: &str, password_hash: &str, at: Timestamp) -> AppResult<bool>;
+    /// The WeChat openid of the mini-program user signed in as the provider, once bound.
+    async fn wechat_openid(&self, provider: &Id) -> AppResult<Option<String>>;
+    async fn bind_wechat_openid(&self, provider: &Id, openid: &str, at: Timestamp) -> AppResult<()>;
+}

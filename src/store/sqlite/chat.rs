@@ -1,0 +1,142 @@
+//! The chat port on SQLite.
+
+use super::events::log_event;
+use super::idempotency::claim_key;
+use super::outbox::queue_outbox;
+use super::rows::{chat_from_row, time_text, CHAT_COLUMNS};
+use super::sql::{text, Conditions};
+use super::SqliteStore;
+use crate::domain::{ChatMessage, ChatSender, ChatStatus, EventKind, EventRecord, Id, OutboxDraft, Page, PageRequest};
+use crate::error::{AppError, AppResult};
+use crate::store::ChatStore;
+use crate::store::{replayed_subject, KeyedWrite, Written};
+use async_trait::async_trait;
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, OptionalExtension};
+
+#[async_trait]
+impl ChatStore for SqliteStore {
+    async fn insert_chat_message(
+        &self,
+        message: &ChatMessage,
+        idempotency_key: Option<&Id>,
+        outbox: &[OutboxDraft],
+    ) -> AppResult<Written<ChatMessage>> {
+        let (provider, key) = (message.service_provider_id.clone(), idempotency_key.cloned());
+        let (m, outbox) = (message.clone(), outbox.to_vec());
+        let outcome = self
+            .write(move |t| {
+                let provider = &m.service_provider_id;
+                let claim = claim_key(t, provider, key.as_ref(), EventKind::ChatMessage, &m.id, m.timestamp)?;
+                if let Some(replayed) = claim {
+                    return Ok(replayed);
+                }
+                t.prepare_cached(
+                    "INSERT INTO chat_messages (id, service_provider_id, service_provider_name, customer_id,
+                         customer_name, sender_type, content, timestamp, status)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                )?
+                .execute(params![
+                    m.id.as_str(),
+                    provider.as_str(),
+                    m.service_provider_name,
+                    m.customer_id.as_str(),
+                    m.customer_name,
+                    m.sender_type.as_str(),
+                    m.content,
+                    time_text(&m.timestamp),
+                    m.status.as_str(),
+                ])?;
+                let event = log_event(t, provider, EventKind::ChatMessage, &m.id, Some(&m.customer_id), m.timestamp)?;
+                queue_outbox(t, &outbox, event.cursor)?;
+                Ok(KeyedWrite::Created(vec![event]))
+            })
+            .await?;
+        match outcome {
+            KeyedWrite::Created(events) => Ok(Written::Created(message.clone(), events)),
+            KeyedWrite::Replayed { kind, subject } => {
+                let subject = replayed_subject(&kind, subject, EventKind::ChatMessage)?;
+                let first = self.chat_message(&provider, &subject).await?;
+                first
+                    .map(Written::Replayed)
+                    .ok_or_else(|| AppError::internal("an idempotency key names a missing message"))
+            }
+        }
+    }
+
+    async fn chat_message(&self, provider: &Id, id: &Id) -> AppResult<Option<ChatMessage>> {
+        let (provider, id) = (provider.clone(), id.clone());
+        self.read(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {CHAT_COLUMNS} FROM chat_messages WHERE service_provider_id = ? AND id = ?"
+            ))?
+            .query_row([provider.as_str(), id.as_str()], chat_from_row)
+            .optional()
+        })
+        .await
+    }
+
+    async fn advance_chat_status(
+        &self,
+        provider: &Id,
+        customer: &Id,
+        ids: &[Id],
+        sender: ChatSender,
+        status: ChatStatus,
+    ) -> AppResult<Vec<(ChatMessage, EventRecord)>> {
+        let (provider, customer, ids) = (provider.clone(), customer.clone(), ids.to_vec());
+        // Statuses only move forward: sent < delivered < read.
+        let earlier: Vec<&'static str> =
+            ChatStatus::ALL.iter().take_while(|s| **s != status).map(|s| s.as_str()).collect();
+        self.write(move |t| {
+            let at = crate::domain::now();
+            let mut moved = Vec::new();
+            for id in &ids {
+                let placeholders = vec!["?"; earlier.len()].join(", ");
+                let mut values: Vec<Value> = vec![
+                    text(status.as_str()),
+                    text(provider.as_str()),
+                    text(customer.as_str()),
+                    text(id.as_str()),
+                    text(sender.as_str()),
+                ];
+                values.extend(earlier.iter().map(|s| text(s)));
+                let updated = t
+                    .prepare_cached(&format!(
+                        "UPDATE chat_messages SET status = ?
+                         WHERE service_provider_id = ? AND customer_id = ? AND id = ? AND sender_type = ?
+                           AND status IN ({placeholders})"
+                    ))?
+                    .execute(params_from_iter(values))?;
+                if updated == 0 {
+                    continue;
+                }
+                let message = t
+                    .prepare_cached(&format!("SELECT {CHAT_COLUMNS} FROM chat_messages WHERE id = ?"))?
+                    .query_row([id.as_str()], chat_from_row)?;
+                let event = log_event(t, &provider, EventKind::ChatStatus, id, Some(&customer), at)?;
+                moved.push((message, event));
+            }
+            Ok(moved)
+        })
+        .await
+    }
+
+    async fn list_chat_messages(
+        &self,
+        provider: &Id,
+        customer: &Id,
+        page: PageRequest,
+    ) -> AppResult<Page<ChatMessage>> {
+        let mut conditions = Conditions::of_provider(provider);
+        conditions.push("customer_id = ?", [text(customer.as_str())]);
+        let (mut items, total) = self
+            .read(move |c| {
+                let order = "timestamp DESC, rowid DESC";
+                conditions.page(c, "chat_messages", CHAT_COLUMNS, order, page, chat_from_row)
+            })
+            .await?;
+        items.reverse();
+        Ok(Page { items, total, request: page })
+    }
+}

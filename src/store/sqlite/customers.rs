@@ -1,0 +1,223 @@
+//! The customers port on SQLite.
+
+use super::notifications::notification_event;
+use super::outbox::queue_outbox;
+use super::rows::{customer_from_row, time_text, CUSTOMER_COLUMNS};
+use super::sql::{id_values, like_pattern, placeholders, text, Conditions};
+use super::SqliteStore;
+use crate::domain::{Customer, CustomerStatus, EventRecord, Id, Page, PageRequest, Timestamp};
+use crate::error::AppResult;
+use crate::store::CustomerStore;
+use crate::store::{CustomerFilter, CustomerStatusChange};
+use async_trait::async_trait;
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter};
+
+/// The customer fields the SaaS system owns, in the order of the upsert's parameters.
+pub(super) const SYNCED_CUSTOMER_COLUMNS: [&str; 16] = [
+    "service_provider_name",
+    "name",
+    "contact_person",
+    "phone",
+    "email",
+    "region",
+    "software_version",
+    "port_count",
+    "purchase_date",
+    "expiry_date",
+    "login_frequency",
+    "feature_usage",
+    "data_input",
+    "training_completion",
+    "usage_updated_at",
+    "last_active_time",
+];
+
+/// Inserts a whole customer: who it is and when, then the fields of [`SYNCED_CUSTOMER_COLUMNS`];
+/// the parameters are [`customer_values`].
+pub(super) fn customer_insert_sql() -> String {
+    format!(
+        "INSERT INTO customers (id, service_provider_id, status, created_at, updated_at, {synced}) VALUES ({values})",
+        synced = SYNCED_CUSTOMER_COLUMNS.join(", "),
+        values = placeholders(5 + SYNCED_CUSTOMER_COLUMNS.len()),
+    )
+}
+
+/// The parameters of [`customer_insert_sql`], in its column order.
+pub(super) fn customer_values(c: &Customer) -> Vec<Value> {
+    vec![
+        text(c.id.as_str()),
+        text(c.service_provider_id.as_str()),
+        text(c.stored_status.as_str()),
+        Value::Text(time_text(&c.created_at)),
+        Value::Text(time_text(&c.updated_at)),
+        text(&c.service_provider_name),
+        text(&c.name),
+        text(&c.contact_person),
+        text(&c.phone),
+        text(&c.email),
+        text(&c.region),
+        text(&c.software_version),
+        Value::Integer(c.port_count.into()),
+        Value::Text(time_text(&c.purchase_date)),
+        Value::Text(time_text(&c.expiry_date)),
+        Value::Integer(c.usage.login_frequency.into()),
+        Value::Integer(c.usage.feature_usage.into()),
+        Value::Integer(c.usage.data_input.into()),
+        Value::Integer(c.usage.training_completion.into()),
+        Value::Text(time_text(&c.usage_updated_at)),
+        Value::Text(time_text(&c.last_active_time)),
+    ]
+}
+
+#[async_trait]
+impl CustomerStore for SqliteStore {
+    async fn insert_customer(&self, c: &Customer) -> AppResult<()> {
+        let values = customer_values(c);
+        self.write(move |t| t.prepare_cached(&customer_insert_sql())?.execute(params_from_iter(values)).map(drop)).await
+    }
+
+    async fn list_customers(
+        &self,
+        provider: &Id,
+        filter: &CustomerFilter,
+        page: PageRequest,
+    ) -> AppResult<Page<Customer>> {
+        let mut conditions = Conditions::of_provider(provider);
+        if let Some(after) = &filter.expiry_after {
+            conditions.push("expiry_date > ?", [Value::Text(time_text(after))]);
+        }
+        if let Some(until) = &filter.expiry_until {
+            conditions.push("expiry_date <= ?", [Value::Text(time_text(until))]);
+        }
+        if let Some(keyword) = &filter.keyword {
+            let pattern = like_pattern(keyword);
+            conditions.push(
+                "(name LIKE ? ESCAPE '\\' OR contact_person LIKE ? ESCAPE '\\')",
+                [Value::Text(pattern.clone()), Value::Text(pattern)],
+            );
+        }
+        let (items, total) = self
+            .read(move |c| {
+                conditions.page(c, "customers", CUSTOMER_COLUMNS, "updated_at DESC, id", page, customer_from_row)
+            })
+            .await?;
+        Ok(Page { items, total, request: page })
+    }
+
+    async fn customers_by_ids(&self, provider: &Id, ids: &[Id]) -> AppResult<Vec<Customer>> {
+        let (provider, ids) = (provider.clone(), ids.to_vec());
+        self.read(move |c| {
+            let sql = format!(
+                "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE service_provider_id = ? AND id IN ({})",
+                placeholders(ids.len())
+            );
+            let mut values = vec![text(provider.as_str())];
+            values.extend(id_values(&ids));
+            c.prepare_cached(&sql)?.query_map(params_from_iter(values), customer_from_row)?.collect()
+        })
+        .await
+    }
+
+    async fn customers_anywhere(&self, ids: &[Id]) -> AppResult<Vec<Customer>> {
+        let ids = ids.to_vec();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.read(move |c| {
+            let sql = format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id IN ({})", placeholders(ids.len()));
+            c.prepare(&sql)?.query_map(params_from_iter(id_values(&ids)), customer_from_row)?.collect()
+        })
+        .await
+    }
+
+    async fn save_customers(&self, customers: &[Customer]) -> AppResult<Vec<bool>> {
+        let customers = customers.to_vec();
+        self.write(move |t| {
+            let updates = SYNCED_CUSTOMER_COLUMNS.iter().map(|c| format!("{c} = excluded.{c}")).collect::<Vec<_>>();
+            let sql = format!(
+                "{insert}
+                 ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at, {updates}
+                 WHERE customers.service_provider_id = excluded.service_provider_id",
+                insert = customer_insert_sql(),
+                updates = updates.join(", "),
+            );
+            let mut saved = Vec::with_capacity(customers.len());
+            for c in &customers {
+                let changed = t.prepare_cached(&sql)?.execute(params_from_iter(customer_values(c)))?;
+                saved.push(changed == 1);
+            }
+            Ok(saved)
+        })
+        .await
+    }
+
+    async fn customers_with_stale_status(&self, now: Timestamp, limit: u32) -> AppResult<Vec<Customer>> {
+        self.read(move |c| {
+            let mut stale = Vec::new();
+            for status in CustomerStatus::ALL {
+                let (after, until) = status.expiry_range(now);
+                let mut conditions = Conditions::default();
+                conditions.push("status <> ?", [text(status.as_str())]);
+                if let Some(after) = after {
+                    conditions.push("expiry_date > ?", [Value::Text(time_text(&after))]);
+                }
+                if let Some(until) = until {
+                    conditions.push("expiry_date <= ?", [Value::Text(time_text(&until))]);
+                }
+                let left = i64::from(limit) - stale.len() as i64;
+                if left <= 0 {
+                    break;
+                }
+                conditions.values.push(Value::Integer(left));
+                let sql = format!(
+                    "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE {} ORDER BY expiry_date, id LIMIT ?",
+                    conditions.sql()
+                );
+                let found = c
+                    .prepare_cached(&sql)?
+                    .query_map(params_from_iter(&conditions.values), customer_from_row)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                stale.extend(found);
+            }
+            Ok(stale)
+        })
+        .await
+    }
+
+    async fn apply_customer_status(&self, change: &CustomerStatusChange) -> AppResult<Option<Vec<EventRecord>>> {
+        let change = change.clone();
+        self.write(move |t| {
+            let updated = t
+                .prepare_cached(
+                    "UPDATE customers SET status = ? WHERE id = ? AND service_provider_id = ? AND status = ?",
+                )?
+                .execute(params![
+                    change.to.as_str(),
+                    change.customer_id.as_str(),
+                    change.provider_id.as_str(),
+                    change.from.as_str()
+                ])?;
+            if updated == 0 {
+                return Ok(None);
+            }
+            let Some(alert) = &change.alert else { return Ok(Some(Vec::new())) };
+            let exists: bool = t
+                .prepare_cached("SELECT EXISTS (SELECT 1 FROM notifications WHERE id = ?)")?
+                .query_row([alert.id.as_str()], |row| row.get(0))?;
+            if exists {
+                return Ok(Some(Vec::new()));
+            }
+            let event = notification_event(t, alert)?;
+            queue_outbox(t, &change.outbox, event.cursor)?;
+            Ok(Some(vec![event]))
+        })
+        .await
+    }
+
+    /// The embedded store keeps no copy of the usage score: it is computed from the stored
+    /// measures whenever a customer is read, so there is nothing to rewrite.
+    async fn reconcile_usage_scores(&self) -> AppResult<u64> {
+        Ok(0)
+    }
+}

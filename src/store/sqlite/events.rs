@@ -1,0 +1,69 @@
+//! The events port on SQLite.
+
+use super::rows::{event_from_row, time_text, EVENT_COLUMNS};
+use super::SqliteStore;
+use crate::domain::{Cursor, EventKind, EventRecord, Id, Timestamp};
+use crate::error::AppResult;
+use crate::store::EventStore;
+use async_trait::async_trait;
+use rusqlite::{params, Connection};
+
+/// Appends an event to the provider's log under the next cursor. Runs inside the write
+/// transaction, whose lock keeps a provider's cursors gapless and in commit order.
+pub(super) fn log_event(
+    transaction: &Connection,
+    provider: &Id,
+    kind: EventKind,
+    subject: &Id,
+    customer: Option<&Id>,
+    at: Timestamp,
+) -> rusqlite::Result<EventRecord> {
+    let cursor: i64 = transaction
+        .prepare_cached("SELECT COALESCE(MAX(cursor), 0) + 1 FROM events WHERE provider_id = ?")?
+        .query_row([provider.as_str()], |row| row.get(0))?;
+    transaction
+        .prepare_cached(
+            "INSERT INTO events (provider_id, cursor, kind, subject_id, customer_id, at) VALUES (?, ?, ?, ?, ?, ?)",
+        )?
+        .execute(params![
+            provider.as_str(),
+            cursor,
+            kind.as_str(),
+            subject.as_str(),
+            customer.map(Id::as_str),
+            time_text(&at)
+        ])?;
+    Ok(EventRecord {
+        provider_id: provider.clone(),
+        cursor: cursor as Cursor,
+        kind,
+        subject_id: subject.clone(),
+        customer_id: customer.cloned(),
+        at,
+    })
+}
+
+#[async_trait]
+impl EventStore for SqliteStore {
+    async fn events_after(&self, provider: &Id, after: Cursor, limit: u32) -> AppResult<Vec<EventRecord>> {
+        let provider = provider.clone();
+        self.read(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE provider_id = ? AND cursor > ? ORDER BY cursor LIMIT ?"
+            ))?
+            .query_map(params![provider.as_str(), after as i64, limit], event_from_row)?
+            .collect()
+        })
+        .await
+    }
+
+    async fn latest_cursor(&self, provider: &Id) -> AppResult<Cursor> {
+        let provider = provider.clone();
+        self.read(move |c| {
+            c.prepare_cached("SELECT COALESCE(MAX(cursor), 0) FROM events WHERE provider_id = ?")?
+                .query_row([provider.as_str()], |row| row.get::<_, i64>(0))
+                .map(|cursor| cursor as Cursor)
+        })
+        .await
+    }
+}

@@ -1,0 +1,134 @@
+//! The notifications port on SQLite.
+
+use super::events::log_event;
+use super::rows::{notification_from_row, time_text, NOTIFICATION_COLUMNS};
+use super::sql::{text, Conditions};
+use super::SqliteStore;
+use crate::domain::{EventKind, EventRecord, Id, Notification, Page, PageRequest, ReadStatus, Timestamp};
+use crate::error::AppResult;
+use crate::store::NotificationFilter;
+use crate::store::NotificationStore;
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OptionalExtension};
+
+pub(super) fn insert_notification_row(transaction: &Connection, n: &Notification) -> rusqlite::Result<()> {
+    transaction
+        .prepare_cached(
+            "INSERT INTO notifications (id, service_provider_id, type, title, content, related_customer_id,
+                 related_customer_name, related_ticket_id, read_status, created_at, read_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )?
+        .execute(params![
+            n.id.as_str(),
+            n.service_provider_id.as_str(),
+            n.notification_type.as_str(),
+            n.title,
+            n.content,
+            n.related_customer_id.as_ref().map(Id::as_str),
+            n.related_customer_name,
+            n.related_ticket_id.as_ref().map(Id::as_str),
+            n.read_status.as_str(),
+            time_text(&n.created_at),
+            n.read_at.as_ref().map(time_text),
+        ])?;
+    Ok(())
+}
+
+pub(super) fn notification_event(transaction: &Connection, n: &Notification) -> rusqlite::Result<EventRecord> {
+    insert_notification_row(transaction, n)?;
+    log_event(
+        transaction,
+        &n.service_provider_id,
+        EventKind::Notification,
+        &n.id,
+        n.related_customer_id.as_ref(),
+        n.created_at,
+    )
+}
+
+#[async_trait]
+impl NotificationStore for SqliteStore {
+    async fn insert_notification(&self, notification: &Notification) -> AppResult<EventRecord> {
+        let notification = notification.clone();
+        self.write(move |t| notification_event(t, &notification)).await
+    }
+
+    async fn list_notifications(
+        &self,
+        provider: &Id,
+        filter: &NotificationFilter,
+        page: PageRequest,
+    ) -> AppResult<Page<Notification>> {
+        let mut conditions = Conditions::of_provider(provider);
+        if let Some(kind) = filter.notification_type {
+            conditions.push("type = ?", [text(kind.as_str())]);
+        }
+        if let Some(read_status) = filter.read_status {
+            conditions.push("read_status = ?", [text(read_status.as_str())]);
+        }
+        let (items, total) = self
+            .read(move |c| {
+                let order = "created_at DESC, id DESC";
+                conditions.page(c, "notifications", NOTIFICATION_COLUMNS, order, page, notification_from_row)
+            })
+            .await?;
+        Ok(Page { items, total, request: page })
+    }
+
+    async fn unread_count(&self, provider: &Id) -> AppResult<u64> {
+        let provider = provider.clone();
+        self.read(move |c| {
+            c.prepare_cached("SELECT COUNT(*) FROM notifications WHERE service_provider_id = ? AND read_status = ?")?
+                .query_row([provider.as_str(), ReadStatus::Unread.as_str()], |r| r.get::<_, i64>(0))
+        })
+        .await
+        .map(|n| n.max(0) as u64)
+    }
+
+    async fn notification(&self, provider: &Id, id: &Id) -> AppResult<Option<Notification>> {
+        let (provider, id) = (provider.clone(), id.clone());
+        self.read(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE service_provider_id = ? AND id = ?"
+            ))?
+            .query_row([provider.as_str(), id.as_str()], notification_from_row)
+            .optional()
+        })
+        .await
+    }
+
+    async fn mark_notification_read(&self, provider: &Id, id: &Id, at: Timestamp) -> AppResult<Option<Notification>> {
+        let (provider, id) = (provider.clone(), id.clone());
+        self.write(move |t| {
+            t.prepare_cached(
+                "UPDATE notifications SET read_status = ?, read_at = COALESCE(read_at, ?)
+                 WHERE service_provider_id = ? AND id = ?",
+            )?
+            .execute(params![
+                ReadStatus::Read.as_str(),
+                time_text(&at),
+                provider.as_str(),
+                id.as_str()
+            ])?;
+            t.prepare_cached(&format!(
+                "SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE service_provider_id = ? AND id = ?"
+            ))?
+            .query_row([provider.as_str(), id.as_str()], notification_from_row)
+            .optional()
+        })
+        .await
+    }
+
+    async fn mark_all_notifications_read(&self, provider: &Id, at: Timestamp) -> AppResult<u64> {
+        let provider = provider.clone();
+        self.write(move |t| {
+            t.prepare_cached(
+                "UPDATE notifications SET read_status = ?, read_at = ?
+                 WHERE service_provider_id = ? AND read_status = ?",
+            )?
+            .execute(params![ReadStatus::Read.as_str(), time_text(&at), provider.as_str(), ReadStatus::Unread.as_str()])
+            .map(|n| n as u64)
+        })
+        .await
+    }
+}

@@ -1,0 +1,109 @@
+//! The SQL plumbing every area's queries share: error mapping, placeholders and values, literal
+//! LIKE patterns, and the provider-scoped WHERE clause with its paging.
+
+use crate::domain::{Id, PageRequest};
+use crate::error::AppError;
+use rusqlite::types::Value;
+use rusqlite::{params_from_iter, Connection};
+
+pub(super) fn sql_error(error: rusqlite::Error) -> AppError {
+    sql_error_of(&error)
+}
+
+pub(super) fn sql_error_of(error: &rusqlite::Error) -> AppError {
+    match error {
+        rusqlite::Error::SqliteFailure(code, _)
+            if matches!(code.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) =>
+        {
+            AppError::Unavailable(error.to_string())
+        }
+        _ => AppError::Internal(format!("sqlite: {error}")),
+    }
+}
+
+/// `?, ?, ?` for `count` parameters.
+pub(super) fn placeholders(count: usize) -> String {
+    vec!["?"; count].join(", ")
+}
+
+pub(super) fn text(value: &str) -> Value {
+    Value::Text(value.to_owned())
+}
+
+pub(super) fn id_values(ids: &[Id]) -> Vec<Value> {
+    ids.iter().map(|id| text(id.as_str())).collect()
+}
+
+/// Escapes `%`, `_` and `\` so user text matches literally in `LIKE ... ESCAPE '\'`.
+pub(super) fn like_pattern(keyword: &str) -> String {
+    let mut pattern = String::with_capacity(keyword.len() + 2);
+    pattern.push('%');
+    for ch in keyword.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(ch);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// A `WHERE` clause built from optional conditions, with its parameters in order.
+#[derive(Default)]
+pub(super) struct Conditions {
+    pub(super) clauses: Vec<&'static str>,
+    pub(super) values: Vec<Value>,
+}
+
+impl Conditions {
+    /// Rows of one provider: every tenant's query starts here.
+    pub(super) fn of_provider(provider: &Id) -> Conditions {
+        let mut conditions = Conditions::default();
+        conditions.push("service_provider_id = ?", [text(provider.as_str())]);
+        conditions
+    }
+
+    pub(super) fn push(&mut self, clause: &'static str, values: impl IntoIterator<Item = Value>) {
+        self.clauses.push(clause);
+        self.values.extend(values);
+    }
+
+    pub(super) fn sql(&self) -> String {
+        self.clauses.join(" AND ")
+    }
+
+    /// Counts the matching rows of `table` and reads one page of them.
+    pub(super) fn page<T>(
+        mut self,
+        connection: &Connection,
+        table: &str,
+        columns: &str,
+        order: &str,
+        page: PageRequest,
+        map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<(Vec<T>, u64)> {
+        let where_sql = self.sql();
+        let count_sql = format!("SELECT COUNT(*) FROM {table} WHERE {where_sql}");
+        let total: i64 =
+            connection.prepare_cached(&count_sql)?.query_row(params_from_iter(&self.values), |r| r.get(0))?;
+        let list_sql = format!("SELECT {columns} FROM {table} WHERE {where_sql} ORDER BY {order} LIMIT ? OFFSET ?");
+        self.values.push(Value::Integer(i64::from(page.page_size())));
+        self.values.push(Value::Integer(page.offset() as i64));
+        let items = connection
+            .prepare_cached(&list_sql)?
+            .query_map(params_from_iter(&self.values), map)?
+            .collect::<rusqlite::Result<Vec<T>>>()?;
+        Ok((items, total.max(0) as u64))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_pattern;
+
+    #[test]
+    pub(super) fn like_patterns_match_wildcards_literally() {
+        assert_eq!(like_pattern("科技"), "%科技%");
+        assert_eq!(like_pattern("100%_\\"), "%100\\%\\_\\\\%");
+    }
+}

@@ -1,0 +1,220 @@
+//! The tickets port on SQLite.
+
+use super::events::log_event;
+use super::idempotency::claim_key;
+use super::notifications::notification_event;
+use super::outbox::queue_outbox;
+use super::rows::{history_from_row, ticket_from_row, time_text, HISTORY_COLUMNS, TICKET_COLUMNS};
+use super::sql::{id_values, placeholders, text, Conditions};
+use super::SqliteStore;
+use crate::domain::{EventKind, EventRecord, HistoryEntry, Id, Notification, OutboxDraft, Page, PageRequest, Ticket};
+use crate::error::{AppError, AppResult};
+use crate::store::TicketStore;
+use crate::store::{replayed_subject, KeyedWrite, TicketChange, TicketFilter, Written};
+use async_trait::async_trait;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
+use std::collections::HashMap;
+
+/// Reads the history of the given tickets, oldest first, grouped by ticket.
+pub(super) fn histories(
+    connection: &Connection,
+    ticket_ids: &[Id],
+) -> rusqlite::Result<HashMap<String, Vec<HistoryEntry>>> {
+    let mut by_ticket: HashMap<String, Vec<HistoryEntry>> = HashMap::new();
+    if ticket_ids.is_empty() {
+        return Ok(by_ticket);
+    }
+    let sql = format!(
+        "SELECT ticket_id, {HISTORY_COLUMNS} FROM ticket_history WHERE ticket_id IN ({}) ORDER BY rowid",
+        placeholders(ticket_ids.len())
+    );
+    let mut statement = connection.prepare(&sql)?;
+    let mut rows = statement.query(params_from_iter(id_values(ticket_ids)))?;
+    while let Some(row) = rows.next()? {
+        let ticket_id: String = row.get(0)?;
+        by_ticket.entry(ticket_id).or_default().push(history_from_row(row, 1)?);
+    }
+    Ok(by_ticket)
+}
+
+pub(super) fn with_histories(connection: &Connection, mut tickets: Vec<Ticket>) -> rusqlite::Result<Vec<Ticket>> {
+    let ids: Vec<Id> = tickets.iter().map(|t| t.id.clone()).collect();
+    let mut histories = histories(connection, &ids)?;
+    for ticket in &mut tickets {
+        ticket.history = histories.remove(ticket.id.as_str()).unwrap_or_default();
+    }
+    Ok(tickets)
+}
+
+pub(super) fn insert_history(
+    transaction: &rusqlite::Transaction<'_>,
+    ticket: &Id,
+    entry: &HistoryEntry,
+) -> rusqlite::Result<()> {
+    transaction
+        .prepare_cached(
+            "INSERT INTO ticket_history (id, ticket_id, operator_id, operator_name, action, content, timestamp)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )?
+        .execute(params![
+            entry.id.as_str(),
+            ticket.as_str(),
+            entry.operator_id,
+            entry.operator_name,
+            entry.action,
+            entry.content,
+            time_text(&entry.timestamp),
+        ])?;
+    Ok(())
+}
+
+#[async_trait]
+impl TicketStore for SqliteStore {
+    async fn insert_ticket(
+        &self,
+        ticket: &Ticket,
+        notification: &Notification,
+        idempotency_key: Option<&Id>,
+        outbox: &[OutboxDraft],
+    ) -> AppResult<Written<Ticket>> {
+        let (provider, key) = (ticket.service_provider_id.clone(), idempotency_key.cloned());
+        let (stored, notification, outbox) = (ticket.clone(), notification.clone(), outbox.to_vec());
+        let ticket = stored.clone();
+        let outcome = self
+            .write(move |t| {
+                let provider = &ticket.service_provider_id;
+                let claim = claim_key(t, provider, key.as_ref(), EventKind::Ticket, &ticket.id, ticket.created_at)?;
+                if let Some(replayed) = claim {
+                    return Ok(replayed);
+                }
+                t.prepare_cached(
+                    "INSERT INTO tickets (id, service_provider_id, customer_id, customer_name, title, content, type,
+                     status, escalation_status, escalation_reason, escalated_at, assignee_id, assignee_name,
+                     resolution, resolved_at, created_at, updated_at, version)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                )?
+                .execute(params![
+                    ticket.id.as_str(),
+                    ticket.service_provider_id.as_str(),
+                    ticket.customer_id.as_str(),
+                    ticket.customer_name,
+                    ticket.title,
+                    ticket.content,
+                    ticket.ticket_type.as_str(),
+                    ticket.status.as_str(),
+                    ticket.escalation_status.as_str(),
+                    ticket.escalation_reason,
+                    ticket.escalated_at.as_ref().map(time_text),
+                    ticket.assignee_id,
+                    ticket.assignee_name,
+                    ticket.resolution,
+                    ticket.resolved_at.as_ref().map(time_text),
+                    time_text(&ticket.created_at),
+                    time_text(&ticket.updated_at),
+                    ticket.version as i64,
+                ])?;
+                for entry in &ticket.history {
+                    insert_history(t, &ticket.id, entry)?;
+                }
+                let ticket_event = log_event(
+                    t,
+                    provider,
+                    EventKind::Ticket,
+                    &ticket.id,
+                    Some(&ticket.customer_id),
+                    ticket.created_at,
+                )?;
+                queue_outbox(t, &outbox, ticket_event.cursor)?;
+                Ok(KeyedWrite::Created(vec![ticket_event, notification_event(t, &notification)?]))
+            })
+            .await?;
+        match outcome {
+            KeyedWrite::Created(events) => Ok(Written::Created(stored, events)),
+            KeyedWrite::Replayed { kind, subject } => {
+                let subject = replayed_subject(&kind, subject, EventKind::Ticket)?;
+                let first = self.ticket(&provider, &subject).await?;
+                first
+                    .map(Written::Replayed)
+                    .ok_or_else(|| AppError::internal("an idempotency key names a missing ticket"))
+            }
+        }
+    }
+
+    async fn list_tickets(&self, provider: &Id, filter: &TicketFilter, page: PageRequest) -> AppResult<Page<Ticket>> {
+        let mut conditions = Conditions::of_provider(provider);
+        if let Some(customer) = &filter.customer_id {
+            conditions.push("customer_id = ?", [text(customer.as_str())]);
+        }
+        if let Some(status) = filter.status {
+            conditions.push("status = ?", [text(status.as_str())]);
+        }
+        if let Some(ticket_type) = filter.ticket_type {
+            conditions.push("type = ?", [text(ticket_type.as_str())]);
+        }
+        let (items, total) = self
+            .read(move |c| {
+                let (tickets, total) =
+                    conditions.page(c, "tickets", TICKET_COLUMNS, "updated_at DESC, id", page, ticket_from_row)?;
+                Ok((with_histories(c, tickets)?, total))
+            })
+            .await?;
+        Ok(Page { items, total, request: page })
+    }
+
+    async fn ticket(&self, provider: &Id, id: &Id) -> AppResult<Option<Ticket>> {
+        let (provider, id) = (provider.clone(), id.clone());
+        self.read(move |c| {
+            let ticket = c
+                .prepare_cached(&format!(
+                    "SELECT {TICKET_COLUMNS} FROM tickets WHERE service_provider_id = ? AND id = ?"
+                ))?
+                .query_row([provider.as_str(), id.as_str()], ticket_from_row)
+                .optional()?;
+            match ticket {
+                Some(ticket) => Ok(with_histories(c, vec![ticket])?.pop()),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn apply_ticket_change(&self, change: &TicketChange) -> AppResult<Option<Vec<EventRecord>>> {
+        let change = change.clone();
+        self.write(move |t| {
+            let ticket = &change.ticket;
+            let updated = t
+                .prepare_cached(
+                    "UPDATE tickets SET status = ?, escalation_status = ?, escalation_reason = ?, escalated_at = ?,
+                         assignee_id = ?, assignee_name = ?, resolution = ?, resolved_at = ?, updated_at = ?,
+                         version = version + 1
+                     WHERE id = ? AND service_provider_id = ? AND version = ?",
+                )?
+                .execute(params![
+                    ticket.status.as_str(),
+                    ticket.escalation_status.as_str(),
+                    ticket.escalation_reason,
+                    ticket.escalated_at.as_ref().map(time_text),
+                    ticket.assignee_id,
+                    ticket.assignee_name,
+                    ticket.resolution,
+                    ticket.resolved_at.as_ref().map(time_text),
+                    time_text(&ticket.updated_at),
+                    ticket.id.as_str(),
+                    ticket.service_provider_id.as_str(),
+                    ticket.version as i64,
+                ])?;
+            if updated == 0 {
+                return Ok(None);
+            }
+            for entry in &change.appended_history {
+                insert_history(t, &ticket.id, entry)?;
+            }
+            let provider = &ticket.service_provider_id;
+            let ticket_event =
+                log_event(t, provider, EventKind::Ticket, &ticket.id, Some(&ticket.customer_id), ticket.updated_at)?;
+            queue_outbox(t, &change.outbox, ticket_event.cursor)?;
+            Ok(Some(vec![ticket_event, notification_event(t, &change.notification)?]))
+        })
+        .await
+    }
+}

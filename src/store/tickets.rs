@@ -1,0 +1,51 @@
+//! The tickets port: a ticket is created and changed as one unit with its history entries, the
+//! notification that announces it, its events and its outbox deliveries; every change is
+//! compare-and-set on the ticket's version.
+
+use super::Written;
+use crate::domain::{
+    EventRecord, HistoryEntry, Id, Notification, OutboxDraft, Page, PageRequest, Ticket, TicketStatus, TicketType,
+};
+use crate::error::AppResult;
+use async_trait::async_trait;
+
+/// Which tickets to list.
+#[derive(Debug, Clone, Default)]
+pub struct TicketFilter {
+    pub customer_id: Option<Id>,
+    pub status: Option<TicketStatus>,
+    pub ticket_type: Option<TicketType>,
+}
+
+/// A change to a ticket, applied as one unit: the ticket's new state, the history entries that
+/// record it and the notification that announces it.
+#[derive(Debug, Clone)]
+pub struct TicketChange {
+    /// The ticket as it is to be stored. Its `version` is the version the change was computed from;
+    /// the store applies the change only if the stored ticket still has that version.
+    pub ticket: Ticket,
+    pub appended_history: Vec<HistoryEntry>,
+    pub notification: Notification,
+    /// Deliveries to other systems that the change causes, queued with it.
+    pub outbox: Vec<OutboxDraft>,
+}
+
+#[async_trait]
+pub trait TicketStore: Send + Sync + 'static {
+    /// Stores a new ticket with its history, the notification announcing it and the deliveries it
+    /// causes, and logs an event for each of the first two. With an idempotency key already used
+    /// for a ticket, stores nothing and answers that ticket.
+    async fn insert_ticket(
+        &self,
+        ticket: &Ticket,
+        notification: &Notification,
+        idempotency_key: Option<&Id>,
+        outbox: &[OutboxDraft],
+    ) -> AppResult<Written<Ticket>>;
+    /// Tickets of a provider, most recently updated first, each with its history.
+    async fn list_tickets(&self, provider: &Id, filter: &TicketFilter, page: PageRequest) -> AppResult<Page<Ticket>>;
+    async fn ticket(&self, provider: &Id, id: &Id) -> AppResult<Option<Ticket>>;
+    /// Applies a change if the stored version still matches, logging the ticket's and the
+    /// notification's events and queuing its deliveries; `None` if another change came first.
+    async fn apply_ticket_change(&self, change: &TicketChange) -> AppResult<Option<Vec<EventRecord>>>;
+}
