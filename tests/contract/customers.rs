@@ -118,7 +118,7 @@ pub async fn provider_b_cannot_read_list_sync_over_or_change_the_status_of_provi
     };
 
     let observed: Vec<(&str, bool)> = vec![
-        ("customers_by_ids", !store.customers_by_ids(&b, &[theirs.id.clone()]).await.unwrap().is_empty()),
+        ("customers_by_ids", !store.customers_by_ids(&b, std::slice::from_ref(&theirs.id)).await.unwrap().is_empty()),
         ("list_customers", store.list_customers(&b, &CustomerFilter::default(), page(1, 10)).await.unwrap().total > 0),
         ("save_customers", store.save_customers(&[takeover]).await.unwrap() != vec![false]),
         ("apply_customer_status", store.apply_customer_status(&status_change).await.unwrap().is_some()),
@@ -126,11 +126,15 @@ pub async fn provider_b_cannot_read_list_sync_over_or_change_the_status_of_provi
     for (call, leaked) in observed {
         assert!(!leaked, "{call} let provider B reach provider A's customer");
     }
-    let kept = store.customers_by_ids(&a, &[theirs.id.clone()]).await.unwrap();
+    let kept = store.customers_by_ids(&a, std::slice::from_ref(&theirs.id)).await.unwrap();
     assert_eq!(kept.len(), 1);
     assert_eq!((kept[0].name.as_str(), kept[0].stored_status), ("甲的客户", CustomerStatus::Active));
     assert_eq!(kept[0].service_provider_id, a);
-    assert_eq!(store.customers_anywhere(&[theirs.id.clone()]).await.unwrap().len(), 1, "found for no provider");
+    assert_eq!(
+        store.customers_anywhere(std::slice::from_ref(&theirs.id)).await.unwrap().len(),
+        1,
+        "found for no provider"
+    );
 }
 
 pub async fn a_status_change_from_a_stale_status_answers_none_and_changes_nothing(store: SharedStore) {
@@ -146,7 +150,7 @@ pub async fn a_status_change_from_a_stale_status_answers_none_and_changes_nothin
         outbox: vec![draft(&stored, 2)],
     };
     assert!(store.apply_customer_status(&stale).await.unwrap().is_none());
-    let kept = store.customers_by_ids(&provider, &[stored.id.clone()]).await.unwrap();
+    let kept = store.customers_by_ids(&provider, std::slice::from_ref(&stored.id)).await.unwrap();
     assert_eq!(kept[0].stored_status, CustomerStatus::Active);
     assert!(store.notification(&provider, &alert.id).await.unwrap().is_none(), "no alert");
     assert_eq!(store.latest_cursor(&provider).await.unwrap(), 0, "no event");
@@ -173,7 +177,7 @@ pub async fn a_status_change_stores_its_alert_once_with_its_event_and_its_delive
         .expect("the change applies");
     assert_eq!(events.len(), 1);
     assert_eq!((events[0].cursor, events[0].kind, &events[0].subject_id), (1, EventKind::Notification, &alert.id));
-    let kept = store.customers_by_ids(&provider, &[stored.id.clone()]).await.unwrap();
+    let kept = store.customers_by_ids(&provider, std::slice::from_ref(&stored.id)).await.unwrap();
     assert_eq!(kept[0].stored_status, CustomerStatus::Expiring);
     assert!(store.notification(&provider, &alert.id).await.unwrap().is_some());
     let claimed = store.claim_deliveries("w", at(3), at(4), 10).await.unwrap();

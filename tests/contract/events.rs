@@ -40,6 +40,7 @@ pub async fn after_writes_of_several_kinds_the_cursors_run_from_one_to_n_per_pro
 
     let of_b = store.events_after(&b, 0, 1000).await.unwrap();
     assert_eq!(cursors(&of_b), [1, 2], "each provider counts from 1");
+    assert!(of_b.iter().all(|e| e.provider_id == b), "B reads none of A's events");
     assert_eq!(store.latest_cursor(&b).await.unwrap(), 2);
     let nobody = id("sp");
     assert_eq!(store.latest_cursor(&nobody).await.unwrap(), 0);

@@ -172,6 +172,16 @@ pub fn draft(customer: &Customer, minutes: i64) -> OutboxDraft {
     }
 }
 
+/// A WeChat message to `customer`'s provider about it, due at `minutes`.
+pub fn wechat_draft(customer: &Customer, minutes: i64) -> OutboxDraft {
+    OutboxDraft {
+        target: OutboxTarget::Wechat,
+        event_type: "wechat.customer_alert".to_owned(),
+        ordering_key: OutboxDraft::wechat_key(&customer.service_provider_id),
+        ..draft(customer, minutes)
+    }
+}
+
 pub fn audit_entry(provider: &Id, operation: &str, minutes: i64) -> AuditEntry {
     AuditEntry {
         id: id("a"),

@@ -36,7 +36,7 @@ pub async fn a_ticket_change_queues_its_deliveries_and_a_stale_one_queues_nothin
     assert_eq!(store.outbox_counts().await.unwrap(), OutboxCounts::default());
     assert!(store.claim_deliveries("w", at(10), at(11), 10).await.unwrap().is_empty(), "nothing queued");
 
-    let deliveries = vec![draft(&customer, 3), Draft::wechat(&customer, 3)];
+    let deliveries = vec![draft(&customer, 3), wechat_draft(&customer, 3)];
     let change = ticket_change(&ticket, TicketStatus::Resolved, 3, deliveries.clone());
     let events = store.apply_ticket_change(&change).await.unwrap().expect("the change applies");
     assert_eq!(store.outbox_counts().await.unwrap(), OutboxCounts { pending: 2, delivered: 0, dead: 0 });
@@ -47,20 +47,6 @@ pub async fn a_ticket_change_queues_its_deliveries_and_a_stale_one_queues_nothin
         assert_eq!(&entry.draft, queued, "stored as queued");
         assert_eq!((entry.sequence, entry.status, entry.attempts), (events[0].cursor, DeliveryStatus::Pending, 0));
         assert_eq!((entry.next_attempt_at, entry.last_error.as_deref()), (at(3), None));
-    }
-}
-
-/// Drafts to other targets than the conversation's.
-struct Draft;
-
-impl Draft {
-    fn wechat(customer: &Customer, minutes: i64) -> OutboxDraft {
-        OutboxDraft {
-            target: OutboxTarget::Wechat,
-            event_type: "wechat.customer_alert".to_owned(),
-            ordering_key: OutboxDraft::wechat_key(&customer.service_provider_id),
-            ..draft(customer, minutes)
-        }
     }
 }
 
@@ -110,9 +96,15 @@ pub async fn a_claimed_delivery_is_leased_to_its_claimer_until_the_lease_runs_ou
     let message = chat(&customer, ChatSender::ServiceProvider, 0);
     store.insert_chat_message(&message, None, std::slice::from_ref(&delivery)).await.unwrap();
 
-    assert_eq!(claimed_ids(&store.claim_deliveries("one", at(0), at(10), 10).await.unwrap()), [delivery.id.clone()]);
+    assert_eq!(
+        claimed_ids(&store.claim_deliveries("one", at(0), at(10), 10).await.unwrap()),
+        vec![delivery.id.clone()]
+    );
     assert!(store.claim_deliveries("two", at(9), at(20), 10).await.unwrap().is_empty(), "leased to one");
-    assert_eq!(claimed_ids(&store.claim_deliveries("two", at(10), at(20), 10).await.unwrap()), [delivery.id.clone()]);
+    assert_eq!(
+        claimed_ids(&store.claim_deliveries("two", at(10), at(20), 10).await.unwrap()),
+        vec![delivery.id.clone()]
+    );
 
     store.fail_delivery(&delivery.id, "one", "late", None, at(11)).await.unwrap();
     assert_eq!(store.outbox_counts().await.unwrap().pending, 1, "a lost lease's failure does nothing");
@@ -137,7 +129,7 @@ pub async fn a_failed_delivery_is_retried_at_its_time_then_becomes_a_dead_letter
     store.complete_delivery(&other.id, at(0)).await.unwrap();
     assert!(store.claim_deliveries("w", at(4), at(6), 10).await.unwrap().is_empty(), "not before its retry time");
     let retry = store.claim_deliveries("w", at(5), at(6), 10).await.unwrap();
-    assert_eq!(claimed_ids(&retry), [delivery.id.clone()]);
+    assert_eq!(claimed_ids(&retry), vec![delivery.id.clone()]);
     assert_eq!((retry[0].attempts, retry[0].last_error.as_deref()), (1, Some("HTTP 503")));
     assert_eq!(retry[0].next_attempt_at, at(5));
 
@@ -145,23 +137,23 @@ pub async fn a_failed_delivery_is_retried_at_its_time_then_becomes_a_dead_letter
     assert_eq!(store.outbox_counts().await.unwrap(), OutboxCounts { pending: 0, delivered: 1, dead: 1 });
     assert!(store.claim_deliveries("w", at(100), at(101), 10).await.unwrap().is_empty(), "a dead letter waits");
     let dead = store.dead_letters(10).await.unwrap();
-    assert_eq!(claimed_ids(&dead), [delivery.id.clone()]);
+    assert_eq!(claimed_ids(&dead), vec![delivery.id.clone()]);
     assert_eq!((dead[0].status, dead[0].attempts, dead[0].dead_at), (DeliveryStatus::Dead, 2, Some(at(5))));
     assert_eq!(dead[0].last_error.as_deref(), Some("HTTP 400"));
 
-    assert_eq!(store.replay_dead_letters(Some(&[other.id.clone()]), at(6)).await.unwrap(), 0, "not dead");
+    assert_eq!(store.replay_dead_letters(Some(std::slice::from_ref(&other.id)), at(6)).await.unwrap(), 0, "not dead");
     assert_eq!(store.replay_dead_letters(Some(&[]), at(6)).await.unwrap(), 0);
     assert_eq!(store.replay_dead_letters(None, at(6)).await.unwrap(), 1);
     assert_eq!(store.outbox_counts().await.unwrap(), OutboxCounts { pending: 1, delivered: 1, dead: 0 });
     let replayed = store.claim_deliveries("w", at(6), at(7), 10).await.unwrap();
-    assert_eq!(claimed_ids(&replayed), [delivery.id.clone()]);
+    assert_eq!(claimed_ids(&replayed), vec![delivery.id.clone()]);
     assert_eq!((replayed[0].attempts, replayed[0].dead_at), (0, None), "a fresh set of attempts");
 }
 
 pub async fn delivered_deliveries_are_counted_and_pruned_before_a_time(store: SharedStore) {
     let provider = stored_provider(&store).await;
     let customer = stored_customer(&store, &provider, "客户", 1).await;
-    let drafts: Vec<_> = (0..3).map(|_| Draft::wechat(&customer, 0)).collect();
+    let drafts: Vec<_> = (0..3).map(|_| wechat_draft(&customer, 0)).collect();
     for d in &drafts {
         let message = chat(&customer, ChatSender::ServiceProvider, 0);
         store.insert_chat_message(&message, None, std::slice::from_ref(d)).await.unwrap();
