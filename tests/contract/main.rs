@@ -1,0 +1,165 @@
+//! The storage port's contract: one suite that holds every adapter to the same behaviour, calling
+//! the store directly (no HTTP, no services in between).
+//!
+//! Each test is an async fn over the port ([`SharedStore`] or [`SharedTokenStore`]), written once;
+//! [`contract_tests!`] turns it into a `#[tokio::test]` that runs it against the backend
+//! `TEST_BACKEND` selects: unset or `sqlite`, a fresh SQLite file in a temporary directory; `mongo`,
+//! the MongoDB adapter on `TEST_MONGODB_URI` with a fresh database (`pdtest_contract_<random>`,
+//! dropped afterwards), and for the token tests the Redis token store on `TEST_REDIS_URL` as well
+//! as the MongoDB one. Every test gets its own empty store, so counts start at zero.
+//!
+//! The suite keeps its own small setup instead of `tests/common`: it opens adapters, not servers.
+
+mod fixtures;
+
+mod audit;
+mod chat;
+mod customers;
+mod events;
+mod leases;
+mod notifications;
+mod outbox;
+mod providers;
+mod tickets;
+mod tokens;
+
+use provider_desk::config::MongoSettings;
+use provider_desk::store::mongo::MongoStore;
+use provider_desk::store::redis::RedisTokenStore;
+use provider_desk::store::sqlite::SqliteStore;
+use provider_desk::store::*;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The backend `TEST_BACKEND` names.
+enum Backend {
+    Sqlite,
+    Mongo { mongodb_uri: String, redis_url: String },
+}
+
+impl Backend {
+    fn from_env() -> Backend {
+        match std::env::var("TEST_BACKEND").as_deref() {
+            Err(_) | Ok("") | Ok("sqlite") => Backend::Sqlite,
+            Ok("mongo") => {
+                let required =
+                    |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("TEST_BACKEND=mongo needs {name}"));
+                Backend::Mongo { mongodb_uri: required("TEST_MONGODB_URI"), redis_url: required("TEST_REDIS_URL") }
+            }
+            Ok(other) => panic!("TEST_BACKEND={other:?}: expected sqlite or mongo"),
+        }
+    }
+}
+
+/// One fresh store, and what must be cleaned up after it.
+struct Fresh {
+    store: SharedStore,
+    /// The token stores the backend gives: the store's own, and Redis with MongoDB.
+    token_stores: Vec<SharedTokenStore>,
+    mongo: Option<Arc<MongoStore>>,
+    _directory: Option<tempfile::TempDir>,
+}
+
+impl Fresh {
+    async fn open() -> Fresh {
+        match Backend::from_env() {
+            Backend::Sqlite => {
+                let directory = tempfile::tempdir().expect("a temporary directory");
+                let store = Arc::new(SqliteStore::open(directory.path()).expect("the SQLite store opens"));
+                Fresh { store: store.clone(), token_stores: vec![store], mongo: None, _directory: Some(directory) }
+            }
+            Backend::Mongo { mongodb_uri, redis_url } => {
+                let settings = MongoSettings {
+                    database: format!("pdtest_contract_{}", fixtures::random_suffix()),
+                    write_concern: None,
+                    max_pool_size: None,
+                    connect_timeout: None,
+                    server_selection_timeout: None,
+                    operation_timeout: Duration::from_secs(30),
+                };
+                let store =
+                    Arc::new(MongoStore::connect(&mongodb_uri, &settings).await.expect("the MongoDB store connects"));
+                let redis = RedisTokenStore::connect(&redis_url, Duration::from_secs(5))
+                    .await
+                    .expect("the Redis token store connects");
+                Fresh {
+                    store: store.clone(),
+                    token_stores: vec![Arc::new(redis), store.clone()],
+                    mongo: Some(store),
+                    _directory: None,
+                }
+            }
+        }
+    }
+
+    async fn close(self) {
+        if let Some(mongo) = &self.mongo {
+            mongo.database().drop().await.expect("the test database is dropped");
+        }
+    }
+}
+
+/// Runs a store test on a fresh store of the selected backend, cleaning up even if it fails.
+pub async fn run_store<F, Fut>(test: F)
+where
+    F: FnOnce(SharedStore) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let fresh = Fresh::open().await;
+    let outcome = tokio::spawn(test(fresh.store.clone())).await;
+    fresh.close().await;
+    if let Err(error) = outcome {
+        std::panic::resume_unwind(error.into_panic());
+    }
+}
+
+/// Runs a token test on every token store the selected backend gives, with a provider the data
+/// store holds (the SQLite tables refer to it).
+pub async fn run_tokens<F, Fut>(test: F)
+where
+    F: Fn(SharedTokenStore, provider_desk::domain::Id) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let fresh = Fresh::open().await;
+    let provider = fixtures::stored_provider(&fresh.store).await;
+    let mut outcome = Ok(());
+    for tokens in &fresh.token_stores {
+        let backend = tokens.backend();
+        outcome = tokio::spawn(test(tokens.clone(), provider.clone())).await.map_err(|error| (backend, error));
+        if outcome.is_err() {
+            break;
+        }
+    }
+    fresh.close().await;
+    if let Err((backend, error)) = outcome {
+        eprintln!("failed on the {backend} token store");
+        std::panic::resume_unwind(error.into_panic());
+    }
+}
+
+/// Declares `#[tokio::test]`s (in a submodule `on_backend`) that run the named async fns of the
+/// module with [`run_store`] (`store: ...`) or [`run_tokens`] (`tokens: ...`).
+#[macro_export]
+macro_rules! contract_tests {
+    (store: $($test:ident),+ $(,)?) => {
+        mod on_backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    $crate::run_store(super::$test).await;
+                }
+            )+
+        }
+    };
+    (tokens: $($test:ident),+ $(,)?) => {
+        mod on_backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    $crate::run_tokens(super::$test).await;
+                }
+            )+
+        }
+    };
+}
