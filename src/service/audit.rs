@@ -19,16 +19,17 @@ fn entry_id(at: &chrono::DateTime<chrono::Utc>) -> Id {
     Id::from_stored(format!("au{millis:012x}{sequence:08x}"))
 }
 use crate::error::AppResult;
-use crate::store::SharedStore;
+use crate::store::{AuditStore, SharedStore};
+use std::sync::Arc;
 
 #[derive(Clone)]
 pub struct AuditService {
-    store: SharedStore,
+    entries: Arc<dyn AuditStore>,
 }
 
 impl AuditService {
-    pub fn new(store: SharedStore) -> AuditService {
-        AuditService { store }
+    pub fn new(store: &SharedStore) -> AuditService {
+        AuditService { entries: store.clone() }
     }
 
     /// Records an action. A store that cannot take the entry does not undo the action (it has
@@ -54,13 +55,13 @@ impl AuditService {
             result: result.to_owned(),
             request_id: client.request_id.clone(),
         };
-        if let Err(error) = self.store.insert_audit_entry(&entry).await {
+        if let Err(error) = self.entries.insert_audit_entry(&entry).await {
             tracing::error!(%error, ?entry, "could not store an audit entry");
         }
     }
 
     /// The signed-in provider's entries, newest first.
     pub async fn list(&self, session: &Session, page: PageRequest) -> AppResult<Page<AuditEntry>> {
-        self.store.list_audit_entries(&session.provider_id, page).await
+        self.entries.list_audit_entries(&session.provider_id, page).await
     }
 }

@@ -16,7 +16,7 @@ use super::{ClientInfo, Session};
 use crate::domain::{new_id, now, Id, ProviderStatus, ServiceProvider, Timestamp};
 use crate::error::{AppError, AppResult};
 use crate::limits::{Guard, Refusal};
-use crate::store::{RefreshTokenRecord, RefreshTokenUse, SharedStore, SharedTokenStore};
+use crate::store::{ProviderStore, RefreshTokenRecord, RefreshTokenUse, SharedStore, SharedTokenStore};
 use base64::Engine;
 use chrono::Duration;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -73,7 +73,7 @@ pub struct RevokedFamily {
 }
 
 pub struct AuthService {
-    store: SharedStore,
+    providers: Arc<dyn ProviderStore>,
     /// Revocations and refresh tokens: Redis when configured, else the main store.
     tokens: SharedTokenStore,
     encoding_key: EncodingKey,
@@ -113,7 +113,7 @@ impl AuthService {
         let dummy_hash = hash_blocking(&hashing, "provider-desk-dummy-password".to_owned(), bcrypt_cost).await?;
         let verified = tokens.revoked_only_here().then(VerifiedTokens::default);
         Ok(AuthService {
-            store: store.clone(),
+            providers: store.clone(),
             tokens,
             encoding_key: EncodingKey::from_secret(jwt_secret),
             decoding_key: DecodingKey::from_secret(jwt_secret),
@@ -123,7 +123,7 @@ impl AuthService {
             hashing,
             revoked_families: broadcast::channel(256).0,
             guard,
-            audit: AuditService::new(store),
+            audit: AuditService::new(&store),
             verified,
         })
     }
@@ -152,7 +152,7 @@ impl AuthService {
             return Err(error);
         }
         let username = username.trim();
-        let found = self.store.provider_credentials(username).await?;
+        let found = self.providers.provider_credentials(username).await?;
         let provider_id = found.as_ref().map(|(provider, _)| provider.id.clone());
         let audit = |result: &'static str| {
             let provider_id = provider_id.clone();
@@ -207,9 +207,10 @@ impl AuthService {
     /// families is revoked, with its refresh and access tokens and its WebSockets. Answers how
     /// many sessions ended; NOT_FOUND for an unknown username.
     pub async fn reset_password(&self, username: &str, password: &str) -> AppResult<usize> {
-        let (provider, _) = self.store.provider_credentials(username).await?.ok_or(AppError::NotFound("服务商账号"))?;
+        let (provider, _) =
+            self.providers.provider_credentials(username).await?.ok_or(AppError::NotFound("服务商账号"))?;
         let hash = self.hash_password(password).await?;
-        if !self.store.set_password_hash(username, &hash, now()).await? {
+        if !self.providers.set_password_hash(username, &hash, now()).await? {
             return Err(AppError::NotFound("服务商账号"));
         }
         let families = self.tokens.provider_token_families(&provider.id).await?;

@@ -11,7 +11,7 @@ use crate::domain::{
     Ticket, TicketType,
 };
 use crate::error::{AppError, AppResult};
-use crate::store::{SharedStore, Written};
+use crate::store::{ChatStore, CustomerStore, ProviderStore, SharedStore, Written};
 use std::sync::Arc;
 
 /// How many messages one acknowledgement may name.
@@ -22,7 +22,9 @@ pub const ESCALATED_CHAT_TITLE: &str = "聊天升级工单";
 
 #[derive(Clone)]
 pub struct ChatService {
-    store: SharedStore,
+    chat: Arc<dyn ChatStore>,
+    customers: Arc<dyn CustomerStore>,
+    providers: Arc<dyn ProviderStore>,
     tickets: TicketService,
     realtime: Arc<Realtime>,
     outbound: Arc<Outbound>,
@@ -30,19 +32,26 @@ pub struct ChatService {
 
 impl ChatService {
     pub fn new(
-        store: SharedStore,
+        store: &SharedStore,
         tickets: TicketService,
         realtime: Arc<Realtime>,
         outbound: Arc<Outbound>,
     ) -> ChatService {
-        ChatService { store, tickets, realtime, outbound }
+        ChatService {
+            chat: store.clone(),
+            customers: store.clone(),
+            providers: store.clone(),
+            tickets,
+            realtime,
+            outbound,
+        }
     }
 
     /// A page of the conversation with a customer: page 1 holds the latest messages, each page
     /// runs oldest to newest.
     pub async fn messages(&self, session: &Session, customer: &Id, page: PageRequest) -> AppResult<Page<ChatMessage>> {
-        provider_customer(&self.store, session, customer).await?;
-        self.store.list_chat_messages(&session.provider_id, customer, page).await
+        provider_customer(self.customers.as_ref(), session, customer).await?;
+        self.chat.list_chat_messages(&session.provider_id, customer, page).await
     }
 
     /// Sends the provider's message to a customer. A retry with the same idempotency key answers
@@ -55,8 +64,8 @@ impl ChatService {
         content: Text,
         idempotency_key: Option<Id>,
     ) -> AppResult<ChatMessage> {
-        let customer = provider_customer(&self.store, session, customer).await?;
-        let provider = acting_provider(&self.store, session).await?;
+        let customer = provider_customer(self.customers.as_ref(), session, customer).await?;
+        let provider = acting_provider(self.providers.as_ref(), session).await?;
         let message = ChatMessage {
             id: new_id("cm"),
             service_provider_id: provider.id,
@@ -69,7 +78,7 @@ impl ChatService {
             status: ChatStatus::Sent,
         };
         let outbox = self.outbound.chat_reply(&message);
-        match self.store.insert_chat_message(&message, idempotency_key.as_ref(), &outbox).await? {
+        match self.chat.insert_chat_message(&message, idempotency_key.as_ref(), &outbox).await? {
             Written::Created(message, events) => {
                 self.outbound.queued(outbox.len());
                 let sent = |record: &EventRecord| {
@@ -99,9 +108,9 @@ impl ChatService {
         if ids.is_empty() || ids.len() > MAX_ACKNOWLEDGED {
             return Err(AppError::bad_input("messageIds", format!("消息ID数量必须在1到{MAX_ACKNOWLEDGED}之间")));
         }
-        provider_customer(&self.store, session, customer).await?;
+        provider_customer(self.customers.as_ref(), session, customer).await?;
         let moved =
-            self.store.advance_chat_status(&session.provider_id, customer, ids, ChatSender::Customer, status).await?;
+            self.chat.advance_chat_status(&session.provider_id, customer, ids, ChatSender::Customer, status).await?;
         let (messages, events) = moved.into_iter().unzip();
         self.realtime.publish(events).await;
         Ok(messages)

@@ -10,16 +10,17 @@
 use super::{provider_customer, Session};
 use crate::domain::{now, usage, Customer, CustomerStatus, Id, Page, PageRequest, Text};
 use crate::error::AppResult;
-use crate::store::{CustomerFilter, SharedStore};
+use crate::store::{CustomerFilter, CustomerStore, SharedStore};
+use std::sync::Arc;
 
 #[derive(Clone)]
 pub struct CustomerService {
-    store: SharedStore,
+    customers: Arc<dyn CustomerStore>,
 }
 
 impl CustomerService {
-    pub fn new(store: SharedStore) -> CustomerService {
-        CustomerService { store }
+    pub fn new(store: &SharedStore) -> CustomerService {
+        CustomerService { customers: store.clone() }
     }
 
     /// The provider's customers, filtered by status (as the expiry date gives it) and by a keyword
@@ -33,19 +34,19 @@ impl CustomerService {
     ) -> AppResult<Page<Customer>> {
         let (expiry_after, expiry_until) = status.map_or((None, None), |s| s.expiry_range(now()));
         let filter = CustomerFilter { expiry_after, expiry_until, keyword: keyword.map(Text::into_string) };
-        let mut found = self.store.list_customers(&session.provider_id, &filter, page).await?;
+        let mut found = self.customers.list_customers(&session.provider_id, &filter, page).await?;
         found.items = found.items.into_iter().map(Customer::masked).collect();
         Ok(found)
     }
 
     /// Customers shown beside something else (a ticket's, a chat message's), masked as in the list.
     pub async fn related(&self, provider: &Id, ids: &[Id]) -> AppResult<Vec<Customer>> {
-        Ok(self.store.customers_by_ids(provider, ids).await?.into_iter().map(Customer::masked).collect())
+        Ok(self.customers.customers_by_ids(provider, ids).await?.into_iter().map(Customer::masked).collect())
     }
 
     /// One of the provider's customers; another provider's customer is not found.
     pub async fn get(&self, session: &Session, id: &Id) -> AppResult<Customer> {
-        provider_customer(&self.store, session, id).await
+        provider_customer(self.customers.as_ref(), session, id).await
     }
 
     /// A customer with the assessment of its usage.

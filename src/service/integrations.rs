@@ -20,7 +20,7 @@ use crate::domain::{
 };
 use crate::error::{AppError, AppResult};
 use crate::integration::WechatLogin;
-use crate::store::{SharedStore, Written};
+use crate::store::{ChatStore, CustomerStore, ProviderStore, SharedStore, Written};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -101,7 +101,9 @@ struct SyncedCustomer {
 
 #[derive(Clone)]
 pub struct IntegrationService {
-    store: SharedStore,
+    chat: Arc<dyn ChatStore>,
+    customers: Arc<dyn CustomerStore>,
+    providers: Arc<dyn ProviderStore>,
     realtime: Arc<Realtime>,
     outbound: Arc<Outbound>,
     wechat: Option<Arc<dyn WechatLogin>>,
@@ -109,25 +111,32 @@ pub struct IntegrationService {
 
 impl IntegrationService {
     pub fn new(
-        store: SharedStore,
+        store: &SharedStore,
         realtime: Arc<Realtime>,
         outbound: Arc<Outbound>,
         wechat: Option<Arc<dyn WechatLogin>>,
     ) -> IntegrationService {
-        IntegrationService { store, realtime, outbound, wechat }
+        IntegrationService {
+            chat: store.clone(),
+            customers: store.clone(),
+            providers: store.clone(),
+            realtime,
+            outbound,
+            wechat,
+        }
     }
 
     /// Stores a customer's message for the provider the customer belongs to, and pushes it.
     #[tracing::instrument(skip_all, fields(customer = %inbound.customer_id, message = %inbound.message_id))]
     pub async fn receive_customer_message(&self, inbound: InboundChatMessage) -> AppResult<ReceivedMessage> {
         let customer = self
-            .store
+            .customers
             .customers_anywhere(std::slice::from_ref(&inbound.customer_id))
             .await?
             .pop()
             .ok_or(AppError::NotFound("客户"))?;
         let provider = self
-            .store
+            .providers
             .providers_by_ids(std::slice::from_ref(&customer.service_provider_id))
             .await?
             .pop()
@@ -144,10 +153,10 @@ impl IntegrationService {
             timestamp: inbound.sent_at.map_or_else(now, |sent_at| sent_at.min(now())),
             status: ChatStatus::Sent,
         };
-        let outbox = self.outbound.wechat_chat(&self.store, &self.realtime, &message).await;
+        let outbox = self.outbound.wechat_chat(self.providers.as_ref(), &self.realtime, &message).await;
         // In a namespace of its own: the sender's ids never meet a provider's client keys.
         let key = Id::scoped("cs", &inbound.message_id);
-        match self.store.insert_chat_message(&message, Some(&key), &outbox).await? {
+        match self.chat.insert_chat_message(&message, Some(&key), &outbox).await? {
             Written::Created(message, events) => {
                 self.outbound.queued(outbox.len());
                 self.realtime.publish(events).await;
@@ -187,11 +196,11 @@ impl IntegrationService {
         let providers: HashMap<Id, ServiceProvider> = if provider_ids.is_empty() {
             HashMap::new()
         } else {
-            self.store.providers_by_ids(&provider_ids).await?.into_iter().map(|p| (p.id.clone(), p)).collect()
+            self.providers.providers_by_ids(&provider_ids).await?.into_iter().map(|p| (p.id.clone(), p)).collect()
         };
         let ids: Vec<Id> = valid.iter().map(|(_, c)| c.id.clone()).collect();
         let existing: HashMap<Id, Customer> =
-            self.store.customers_anywhere(&ids).await?.into_iter().map(|c| (c.id.clone(), c)).collect();
+            self.customers.customers_anywhere(&ids).await?.into_iter().map(|c| (c.id.clone(), c)).collect();
         let at = now();
         let mut to_save: Vec<(usize, Customer, RecordOutcome)> = Vec::new();
         for (index, record) in valid {
@@ -216,7 +225,7 @@ impl IntegrationService {
             }
         }
         let customers: Vec<Customer> = to_save.iter().map(|(_, c, _)| c.clone()).collect();
-        let saved = if customers.is_empty() { Vec::new() } else { self.store.save_customers(&customers).await? };
+        let saved = if customers.is_empty() { Vec::new() } else { self.customers.save_customers(&customers).await? };
         for ((index, _, outcome), saved) in to_save.into_iter().zip(saved) {
             results[index].outcome = if saved {
                 outcome
@@ -238,7 +247,7 @@ impl IntegrationService {
         }
         let Some(wechat) = &self.wechat else { return Ok(false) };
         let openid = wechat.openid_for_code(code).await?;
-        self.store.bind_wechat_openid(&session.provider_id, &openid, now()).await?;
+        self.providers.bind_wechat_openid(&session.provider_id, &openid, now()).await?;
         Ok(true)
     }
 }

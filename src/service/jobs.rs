@@ -16,7 +16,7 @@ use crate::config::OutboxSettings;
 use crate::domain::{format_time, now, Customer, CustomerStatus, Id, Notification, Timestamp};
 use crate::error::AppResult;
 use crate::integration::dispatcher::after;
-use crate::store::{CustomerStatusChange, SharedStore};
+use crate::store::{CustomerStatusChange, CustomerStore, LeaseStore, OutboxStore, ProviderStore, SharedStore};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,31 +67,42 @@ pub struct JobReport {
 
 #[derive(Clone)]
 pub struct JobService {
-    store: SharedStore,
+    customers: Arc<dyn CustomerStore>,
+    leases: Arc<dyn LeaseStore>,
+    outbox: Arc<dyn OutboxStore>,
+    providers: Arc<dyn ProviderStore>,
     realtime: Arc<Realtime>,
     outbound: Arc<Outbound>,
-    outbox: OutboxSettings,
+    outbox_settings: OutboxSettings,
 }
 
 impl JobService {
     pub fn new(
-        store: SharedStore,
+        store: &SharedStore,
         realtime: Arc<Realtime>,
         outbound: Arc<Outbound>,
         outbox: OutboxSettings,
     ) -> JobService {
-        JobService { store, realtime, outbound, outbox }
+        JobService {
+            customers: store.clone(),
+            leases: store.clone(),
+            outbox: store.clone(),
+            providers: store.clone(),
+            realtime,
+            outbound,
+            outbox_settings: outbox,
+        }
     }
 
     /// Runs the job now unless another run of it (in any process) is in progress; `None` if one
     /// is. Runs hold the job's lease (`job:<name>`) while they last.
     pub async fn run_now(&self, job: Job, owner: &str) -> AppResult<Option<JobReport>> {
         let at = now();
-        if !self.store.acquire_lease(&job.lease(), owner, after(at, ON_DEMAND_LEASE), at).await? {
+        if !self.leases.acquire_lease(&job.lease(), owner, after(at, ON_DEMAND_LEASE), at).await? {
             return Ok(None);
         }
         let report = self.run(job).await;
-        self.store.release_lease(&job.lease(), owner).await?;
+        self.leases.release_lease(&job.lease(), owner).await?;
         report.map(Some)
     }
 
@@ -103,13 +114,13 @@ impl JobService {
     pub async fn run_scheduled(&self, job: Job, owner: &str, interval: Duration) -> AppResult<Option<JobReport>> {
         let at = now();
         let (spacing, this_run) = (format!("{}:interval", job.lease()), format!("{owner}@{}", at.timestamp_millis()));
-        if !self.store.acquire_lease(&spacing, &this_run, after(at, interval), at).await? {
+        if !self.leases.acquire_lease(&spacing, &this_run, after(at, interval), at).await? {
             return Ok(None);
         }
         match self.run_now(job, owner).await {
             Ok(Some(report)) => Ok(Some(report)),
             other => {
-                let _ = self.store.release_lease(&spacing, &this_run).await;
+                let _ = self.leases.release_lease(&spacing, &this_run).await;
                 other
             }
         }
@@ -125,13 +136,13 @@ impl JobService {
                 (0, "unresolvedIssues is counted from the tickets at read time; nothing is stored to reconcile".into())
             }
             Job::UsageScores => {
-                let rewritten = self.store.reconcile_usage_scores().await?;
+                let rewritten = self.customers.reconcile_usage_scores().await?;
                 (rewritten, format!("{rewritten} stored usage scores rewritten from their measures"))
             }
             Job::OutboxPrune => {
-                let before =
-                    now() - chrono::Duration::from_std(self.outbox.retention).unwrap_or(chrono::Duration::days(7));
-                let pruned = self.store.prune_outbox(before).await?;
+                let before = now()
+                    - chrono::Duration::from_std(self.outbox_settings.retention).unwrap_or(chrono::Duration::days(7));
+                let pruned = self.outbox.prune_outbox(before).await?;
                 (pruned, format!("{pruned} delivered outbox entries older than {} removed", format_time(&before)))
             }
         };
@@ -144,13 +155,15 @@ impl JobService {
         let at = now();
         let (mut changed, mut alerts) = (0, 0);
         loop {
-            let stale = self.store.customers_with_stale_status(at, STATUS_BATCH).await?;
+            let stale = self.customers.customers_with_stale_status(at, STATUS_BATCH).await?;
             let mut progressed = false;
             for customer in &stale {
                 let to = customer.status_at(at);
                 let alert = (to != CustomerStatus::Active).then(|| alert_notification(customer, to, at));
                 let outbox = match &alert {
-                    Some(_) => self.outbound.wechat_alert(&self.store, &self.realtime, customer, to, at).await,
+                    Some(_) => {
+                        self.outbound.wechat_alert(self.providers.as_ref(), &self.realtime, customer, to, at).await
+                    }
                     None => Vec::new(),
                 };
                 let change = CustomerStatusChange {
@@ -162,7 +175,7 @@ impl JobService {
                     outbox,
                 };
                 // `None`: another run changed it first; it is no longer stale.
-                if let Some(events) = self.store.apply_customer_status(&change).await? {
+                if let Some(events) = self.customers.apply_customer_status(&change).await? {
                     progressed = true;
                     changed += 1;
                     if !events.is_empty() {

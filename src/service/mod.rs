@@ -21,7 +21,7 @@ use crate::domain::{Customer, Id, ServiceProvider, Timestamp};
 use crate::error::{AppError, AppResult};
 use crate::integration::WechatLogin;
 use crate::limits::Guard;
-use crate::store::{SharedStore, SharedTokenStore};
+use crate::store::{CustomerStore, ProviderStore, SharedStore, SharedTokenStore};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -77,25 +77,20 @@ impl Services {
         outbox: OutboxSettings,
         guard: Arc<Guard>,
     ) -> Services {
-        let tickets = tickets::TicketService::new(store.clone(), realtime.clone(), outbound.clone());
+        let tickets = tickets::TicketService::new(&store, realtime.clone(), outbound.clone());
         let tokens = auth.tokens().clone();
         Services {
             tokens,
             auth: Arc::new(auth),
-            customers: customers::CustomerService::new(store.clone()),
-            notifications: notifications::NotificationService::new(store.clone()),
-            chat: chat::ChatService::new(store.clone(), tickets.clone(), realtime.clone(), outbound.clone()),
+            customers: customers::CustomerService::new(&store),
+            notifications: notifications::NotificationService::new(&store),
+            chat: chat::ChatService::new(&store, tickets.clone(), realtime.clone(), outbound.clone()),
             tickets,
-            integrations: integrations::IntegrationService::new(
-                store.clone(),
-                realtime.clone(),
-                outbound.clone(),
-                wechat,
-            ),
-            jobs: jobs::JobService::new(store.clone(), realtime.clone(), outbound.clone(), outbox),
+            integrations: integrations::IntegrationService::new(&store, realtime.clone(), outbound.clone(), wechat),
+            jobs: jobs::JobService::new(&store, realtime.clone(), outbound.clone(), outbox),
             outbound,
             realtime,
-            audit: audit::AuditService::new(store.clone()),
+            audit: audit::AuditService::new(&store),
             guard,
             store,
         }
@@ -103,7 +98,7 @@ impl Services {
 }
 
 /// One of the session's provider's customers; another provider's is NOT_FOUND, like a missing one.
-async fn provider_customer(store: &SharedStore, session: &Session, id: &Id) -> AppResult<Customer> {
+async fn provider_customer(store: &dyn CustomerStore, session: &Session, id: &Id) -> AppResult<Customer> {
     store
         .customers_by_ids(&session.provider_id, std::slice::from_ref(id))
         .await?
@@ -112,7 +107,7 @@ async fn provider_customer(store: &SharedStore, session: &Session, id: &Id) -> A
 }
 
 /// The provider behind a session, who signs the history entries and chat messages it writes.
-async fn acting_provider(store: &SharedStore, session: &Session) -> AppResult<ServiceProvider> {
+async fn acting_provider(store: &dyn ProviderStore, session: &Session) -> AppResult<ServiceProvider> {
     store
         .providers_by_ids(std::slice::from_ref(&session.provider_id))
         .await?

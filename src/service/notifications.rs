@@ -3,16 +3,17 @@
 use super::Session;
 use crate::domain::{now, Id, Notification, Page, PageRequest, Timestamp};
 use crate::error::{AppError, AppResult};
-use crate::store::{NotificationFilter, SharedStore};
+use crate::store::{NotificationFilter, NotificationStore, SharedStore};
+use std::sync::Arc;
 
 #[derive(Clone)]
 pub struct NotificationService {
-    store: SharedStore,
+    notifications: Arc<dyn NotificationStore>,
 }
 
 impl NotificationService {
-    pub fn new(store: SharedStore) -> NotificationService {
-        NotificationService { store }
+    pub fn new(store: &SharedStore) -> NotificationService {
+        NotificationService { notifications: store.clone() }
     }
 
     pub async fn list(
@@ -21,29 +22,32 @@ impl NotificationService {
         filter: &NotificationFilter,
         page: PageRequest,
     ) -> AppResult<Page<Notification>> {
-        self.store.list_notifications(&session.provider_id, filter, page).await
+        self.notifications.list_notifications(&session.provider_id, filter, page).await
     }
 
     /// How many of the provider's notifications are unread, counted now.
     pub async fn unread_count(&self, session: &Session) -> AppResult<u64> {
-        self.store.unread_count(&session.provider_id).await
+        self.notifications.unread_count(&session.provider_id).await
     }
 
     pub async fn get(&self, session: &Session, id: &Id) -> AppResult<Notification> {
-        self.store.notification(&session.provider_id, id).await?.ok_or(AppError::NotFound("消息"))
+        self.notifications.notification(&session.provider_id, id).await?.ok_or(AppError::NotFound("消息"))
     }
 
     /// Marks one notification read. Marking a read one again changes nothing and succeeds.
     #[tracing::instrument(skip_all, fields(provider = %session.provider_id, notification = %id))]
     pub async fn mark_read(&self, session: &Session, id: &Id) -> AppResult<Notification> {
-        self.store.mark_notification_read(&session.provider_id, id, now()).await?.ok_or(AppError::NotFound("消息"))
+        self.notifications
+            .mark_notification_read(&session.provider_id, id, now())
+            .await?
+            .ok_or(AppError::NotFound("消息"))
     }
 
     /// Marks all unread notifications read; returns how many were unread and when.
     #[tracing::instrument(skip_all, fields(provider = %session.provider_id))]
     pub async fn mark_all_read(&self, session: &Session) -> AppResult<(u64, Timestamp)> {
         let at = now();
-        let marked = self.store.mark_all_notifications_read(&session.provider_id, at).await?;
+        let marked = self.notifications.mark_all_notifications_read(&session.provider_id, at).await?;
         Ok((marked, at))
     }
 }

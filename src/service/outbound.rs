@@ -18,7 +18,7 @@ use crate::config::WechatSettings;
 use crate::domain::{
     format_time, new_id, ChatMessage, Customer, CustomerStatus, Id, OutboxDraft, OutboxTarget, Ticket, Timestamp,
 };
-use crate::store::SharedStore;
+use crate::store::ProviderStore;
 use serde_json::{json, Value};
 use tokio::sync::Notify;
 
@@ -151,7 +151,7 @@ impl Outbound {
     /// process (no live subscription), and the mini-program user's openid bound.
     async fn wechat_recipient(
         &self,
-        store: &SharedStore,
+        providers: &dyn ProviderStore,
         realtime: &Realtime,
         provider: &Id,
         template: impl Fn(&WechatSettings) -> Option<&String>,
@@ -161,7 +161,7 @@ impl Outbound {
         if realtime.is_watched(provider) {
             return None;
         }
-        match store.wechat_openid(provider).await {
+        match providers.wechat_openid(provider).await {
             Ok(openid) => openid.map(|openid| (openid, template, settings)),
             Err(error) => {
                 // The write goes ahead; only the push is skipped (the provider sees the message in
@@ -175,13 +175,13 @@ impl Outbound {
     /// A subscribe message telling the provider a customer wrote, if one is to be sent.
     pub async fn wechat_chat(
         &self,
-        store: &SharedStore,
+        providers: &dyn ProviderStore,
         realtime: &Realtime,
         message: &ChatMessage,
     ) -> Vec<OutboxDraft> {
         let provider = &message.service_provider_id;
         let Some((openid, template, settings)) =
-            self.wechat_recipient(store, realtime, provider, |s| s.chat_template.as_ref()).await
+            self.wechat_recipient(providers, realtime, provider, |s| s.chat_template.as_ref()).await
         else {
             return Vec::new();
         };
@@ -205,7 +205,7 @@ impl Outbound {
     /// A subscribe message alerting the provider to a customer's status, if one is to be sent.
     pub async fn wechat_alert(
         &self,
-        store: &SharedStore,
+        providers: &dyn ProviderStore,
         realtime: &Realtime,
         customer: &Customer,
         status: CustomerStatus,
@@ -213,7 +213,7 @@ impl Outbound {
     ) -> Vec<OutboxDraft> {
         let provider = &customer.service_provider_id;
         let Some((openid, template, settings)) =
-            self.wechat_recipient(store, realtime, provider, |s| s.alert_template.as_ref()).await
+            self.wechat_recipient(providers, realtime, provider, |s| s.alert_template.as_ref()).await
         else {
             return Vec::new();
         };

@@ -17,7 +17,7 @@ use super::Session;
 use crate::domain::{ChatMessage, Cursor, EventKind, EventRecord, Id, Notification, Ticket};
 use crate::error::{AppError, AppResult};
 use crate::metrics::{self, GaugeGuard};
-use crate::store::SharedStore;
+use crate::store::{ChatStore, EventStore, NotificationStore, SharedStore, TicketStore};
 use async_trait::async_trait;
 use futures_util::stream::{self, Stream, StreamExt};
 use std::collections::{HashMap, VecDeque};
@@ -98,14 +98,24 @@ pub trait RemoteBus: Send + Sync {
 
 /// The process's hub of live events.
 pub struct Realtime {
-    store: SharedStore,
+    chat: Arc<dyn ChatStore>,
+    events: Arc<dyn EventStore>,
+    notifications: Arc<dyn NotificationStore>,
+    tickets: Arc<dyn TicketStore>,
     channels: Mutex<HashMap<Id, broadcast::Sender<Arc<LiveEvent>>>>,
     remote: Option<Arc<dyn RemoteBus>>,
 }
 
 impl Realtime {
-    pub fn new(store: SharedStore, remote: Option<Arc<dyn RemoteBus>>) -> Realtime {
-        Realtime { store, channels: Mutex::new(HashMap::new()), remote }
+    pub fn new(store: &SharedStore, remote: Option<Arc<dyn RemoteBus>>) -> Realtime {
+        Realtime {
+            chat: store.clone(),
+            events: store.clone(),
+            notifications: store.clone(),
+            tickets: store.clone(),
+            channels: Mutex::new(HashMap::new()),
+            remote,
+        }
     }
 
     /// Hands logged events to this process's subscribers and to the other processes. Never
@@ -181,12 +191,12 @@ impl Realtime {
     async fn resolve(&self, record: EventRecord) -> AppResult<Option<LiveEvent>> {
         let (provider, subject) = (&record.provider_id, &record.subject_id);
         let payload = match record.kind {
-            EventKind::ChatMessage => self.store.chat_message(provider, subject).await?.map(Payload::ChatMessage),
-            EventKind::ChatStatus => self.store.chat_message(provider, subject).await?.map(Payload::ChatStatus),
-            EventKind::Ticket => self.store.ticket(provider, subject).await?.map(Payload::Ticket),
-            EventKind::Notification => match self.store.notification(provider, subject).await? {
+            EventKind::ChatMessage => self.chat.chat_message(provider, subject).await?.map(Payload::ChatMessage),
+            EventKind::ChatStatus => self.chat.chat_message(provider, subject).await?.map(Payload::ChatStatus),
+            EventKind::Ticket => self.tickets.ticket(provider, subject).await?.map(Payload::Ticket),
+            EventKind::Notification => match self.notifications.notification(provider, subject).await? {
                 Some(notification) => {
-                    let unread_count = self.store.unread_count(provider).await?;
+                    let unread_count = self.notifications.unread_count(provider).await?;
                     Some(Payload::Notification { notification, unread_count })
                 }
                 None => None,
@@ -206,7 +216,7 @@ impl Realtime {
         let provider = session.provider_id.clone();
         // Listen first, then look at the log: nothing committed in between can be missed.
         let receiver = self.receiver(&provider);
-        let latest = self.store.latest_cursor(&provider).await?;
+        let latest = self.events.latest_cursor(&provider).await?;
         let last = match after {
             Some(after) if after > latest => {
                 return Err(AppError::bad_input("after", "游标无效：比最新的事件还新"));
@@ -295,10 +305,9 @@ impl Follower {
     /// Reads one batch of the log after `last` into the backlog. A hole (a cursor taken by a
     /// write not yet committed) is waited for, up to [`HOLE_PATIENCE`].
     async fn catch_up(&mut self) -> AppResult<()> {
-        let store = &self.hub.store;
         let mut waited = Duration::ZERO;
         let records = loop {
-            let records = store.events_after(&self.provider, self.last, BUFFERED_EVENTS as u32).await?;
+            let records = self.hub.events.events_after(&self.provider, self.last, BUFFERED_EVENTS as u32).await?;
             let gapless = records.iter().zip(self.last + 1..).all(|(record, expected)| record.cursor == expected);
             if gapless || waited >= HOLE_PATIENCE {
                 break records;

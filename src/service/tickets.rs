@@ -21,7 +21,7 @@ use crate::domain::{
     PageRequest, ReadStatus, ServiceProvider, Text, Ticket, TicketStatus, TicketType, Timestamp,
 };
 use crate::error::{AppError, AppResult};
-use crate::store::{SharedStore, TicketChange, TicketFilter, Written};
+use crate::store::{CustomerStore, ProviderStore, SharedStore, TicketChange, TicketFilter, TicketStore, Written};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use tokio::sync::Mutex;
@@ -62,7 +62,9 @@ pub struct Reply {
 
 #[derive(Clone)]
 pub struct TicketService {
-    store: SharedStore,
+    customers: Arc<dyn CustomerStore>,
+    providers: Arc<dyn ProviderStore>,
+    tickets: Arc<dyn TicketStore>,
     realtime: Arc<Realtime>,
     outbound: Arc<Outbound>,
     /// Without them, many concurrent changes to one ticket could each lose the compare-and-set
@@ -71,28 +73,35 @@ pub struct TicketService {
 }
 
 impl TicketService {
-    pub fn new(store: SharedStore, realtime: Arc<Realtime>, outbound: Arc<Outbound>) -> TicketService {
+    pub fn new(store: &SharedStore, realtime: Arc<Realtime>, outbound: Arc<Outbound>) -> TicketService {
         let change_locks = (0..CHANGE_LOCKS).map(|_| Mutex::new(())).collect();
-        TicketService { store, realtime, outbound, change_locks }
+        TicketService {
+            customers: store.clone(),
+            providers: store.clone(),
+            tickets: store.clone(),
+            realtime,
+            outbound,
+            change_locks,
+        }
     }
 
     pub async fn list(&self, session: &Session, filter: &TicketFilter, page: PageRequest) -> AppResult<Page<Ticket>> {
         if let Some(customer) = &filter.customer_id {
-            provider_customer(&self.store, session, customer).await?;
+            provider_customer(self.customers.as_ref(), session, customer).await?;
         }
-        self.store.list_tickets(&session.provider_id, filter, page).await
+        self.tickets.list_tickets(&session.provider_id, filter, page).await
     }
 
     pub async fn get(&self, session: &Session, id: &Id) -> AppResult<Ticket> {
-        self.store.ticket(&session.provider_id, id).await?.ok_or(AppError::NotFound("工单"))
+        self.tickets.ticket(&session.provider_id, id).await?.ok_or(AppError::NotFound("工单"))
     }
 
     /// Opens a ticket for one of the provider's customers. A ticket born escalated is a chat
     /// escalated into a ticket, which the PC customer-service system hears about.
     #[tracing::instrument(skip_all, fields(provider = %session.provider_id, customer = %new.customer_id))]
     pub async fn create(&self, session: &Session, new: NewTicket) -> AppResult<Ticket> {
-        let customer_name = provider_customer(&self.store, session, &new.customer_id).await?.name;
-        let provider = acting_provider(&self.store, session).await?;
+        let customer_name = provider_customer(self.customers.as_ref(), session, &new.customer_id).await?.name;
+        let provider = acting_provider(self.providers.as_ref(), session).await?;
         let at = now();
         let mut history = vec![entry(&provider, HistoryAction::Create, format!("{}创建了工单", provider.name), at)];
         let escalated = new.escalation_reason.is_some();
@@ -127,7 +136,7 @@ impl TicketService {
             format!("客户{}的工单\"{}\"{}", ticket.customer_name, ticket.title, headline),
         );
         let outbox = if escalated { self.outbound.chat_escalated(&ticket) } else { Vec::new() };
-        match self.store.insert_ticket(&ticket, &notification, new.idempotency_key.as_ref(), &outbox).await? {
+        match self.tickets.insert_ticket(&ticket, &notification, new.idempotency_key.as_ref(), &outbox).await? {
             Written::Created(ticket, events) => {
                 self.outbound.queued(outbox.len());
                 self.realtime.publish(events).await;
@@ -141,7 +150,7 @@ impl TicketService {
     /// ticket reopens it, since the conversation evidently is not over.
     #[tracing::instrument(skip_all, fields(provider = %session.provider_id, ticket = %id))]
     pub async fn reply(&self, session: &Session, id: &Id, content: Text) -> AppResult<Reply> {
-        let provider = acting_provider(&self.store, session).await?;
+        let provider = acting_provider(self.providers.as_ref(), session).await?;
         let (ticket, appended, _) = self
             .change(session, id, no_delivery, |ticket, at| {
                 let mut next = ticket.clone();
@@ -168,7 +177,7 @@ impl TicketService {
     /// Marks a ticket resolved, with an optional explanation.
     #[tracing::instrument(skip_all, fields(provider = %session.provider_id, ticket = %id))]
     pub async fn resolve(&self, session: &Session, id: &Id, resolution: Option<Text>) -> AppResult<Ticket> {
-        let provider = acting_provider(&self.store, session).await?;
+        let provider = acting_provider(self.providers.as_ref(), session).await?;
         let resolution = resolution.map(Text::into_string);
         let outbound = &self.outbound;
         let (ticket, _, _) = self
@@ -196,7 +205,7 @@ impl TicketService {
     /// Hands a ticket to a higher level of support, and tells the PC customer-service system.
     #[tracing::instrument(skip_all, fields(provider = %session.provider_id, ticket = %id))]
     pub async fn escalate(&self, session: &Session, id: &Id, reason: Text) -> AppResult<Escalation> {
-        let provider = acting_provider(&self.store, session).await?;
+        let provider = acting_provider(self.providers.as_ref(), session).await?;
         let outbound = &self.outbound;
         let (ticket, _, queued) = self
             .change(
@@ -253,7 +262,7 @@ impl TicketService {
             );
             let outbox = deliveries(&next);
             let change = TicketChange { ticket: next, appended_history: appended, notification, outbox };
-            if let Some(events) = self.store.apply_ticket_change(&change).await? {
+            if let Some(events) = self.tickets.apply_ticket_change(&change).await? {
                 self.outbound.queued(change.outbox.len());
                 self.realtime.publish(events).await;
                 let TicketChange { mut ticket, appended_history, outbox, .. } = change;
