@@ -7,9 +7,7 @@
 //! On `TEST_BACKEND=mongo` the servers use Redis (`REDIS_URL`), so the Redis limiter is the one
 //! tested there; on SQLite the in-process one.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};

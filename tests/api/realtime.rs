@@ -6,9 +6,7 @@
 //! to it, which a client cannot observe; so the tests subscribe with `after` set to the provider's
 //! latest cursor read just before, and nothing written after that can be missed.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use futures_util::{SinkExt, StreamExt};
 use provider_desk::domain::{new_id, now, ChatMessage, ChatSender, ChatStatus, Id};
 use serde_json::{json, Value};

@@ -3,11 +3,9 @@
 //! what it should with the documented status (and changes nothing when it does), and is described
 //! by the OpenAPI document behind the offline Swagger UI.
 
-mod common;
-
+use crate::support::*;
 use base64::Engine;
 use chrono::DateTime;
-use common::*;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeSet;
 use std::sync::LazyLock;

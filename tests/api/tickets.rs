@@ -2,10 +2,8 @@
 //! with its history, the notifications and unresolved issues that follow it, concurrent replies,
 //! batched loading, and the provider boundary, through the real GraphQL endpoint.
 
-mod common;
-
+use crate::support::*;
 use chrono::{DateTime, Utc};
-use common::*;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -2,9 +2,7 @@
 //! over GraphQL and over REST, recorded with who, what, which entity, from where, how it ended and
 //! when, in the store (SQLite or MongoDB), and paged through by the provider, newest first.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use serde_json::{json, Value};
 
 const AUDIT_LOG: &str = "query($page: Int, $size: Int) {

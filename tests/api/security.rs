@@ -5,10 +5,8 @@
 //! never show internals and always carry the request id; every answer carries the security
 //! headers; CORS only for configured origins; contact details masked in lists (6.2).
 
-mod common;
-
+use crate::support::*;
 use base64::Engine;
-use common::*;
 use serde_json::{json, Map, Value};
 
 const ME: &str = "{ me { id } }";

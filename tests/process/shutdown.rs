@@ -1,10 +1,8 @@
 //! Graceful shutdown of a real server process on SIGTERM: it stops accepting connections, lets a
 //! request in flight finish, closes a subscribed WebSocket with 1001 (going away) and exits with 0.
 
-mod common;
-
-use common::process::{ServerProcess, Subscriber};
-use common::*;
+use crate::support::process::{ServerProcess, Subscriber};
+use crate::support::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

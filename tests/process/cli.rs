@@ -1,10 +1,8 @@
 //! The operator's sub-commands, run as the built binary against a temporary data directory (or
 //! the test MongoDB database named after it): create-provider, reset-password, check-config.
 
-mod common;
-
-use common::process::{process_env, run_cli, with_settings, Subscriber};
-use common::*;
+use crate::support::process::{process_env, run_cli, with_settings, Subscriber};
+use crate::support::*;
 use serde_json::json;
 use std::path::Path;
 use std::process::Output;

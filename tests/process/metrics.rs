@@ -2,10 +2,8 @@
 //! exposition that a strict parser of the Prometheus text format (and `promtool`, when installed)
 //! accepts. Each test runs the server as a process of its own, since the registry is per process.
 
-mod common;
-
-use common::process::{ServerProcess, Subscriber};
-use common::*;
+use crate::support::process::{ServerProcess, Subscriber};
+use crate::support::*;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;

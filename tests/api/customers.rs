@@ -1,10 +1,8 @@
 //! Customers (spec 3.2): the list with its filters and paging, one customer's detail, the usage
 //! score, and the provider boundary, through the real GraphQL endpoint.
 
-mod common;
-
+use crate::support::*;
 use chrono::{DateTime, Duration, Utc};
-use common::*;
 use serde_json::{json, Value};
 
 /// Every field the spec lists for a customer in the list.

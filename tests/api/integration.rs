@@ -13,14 +13,12 @@
 //! - WeChat subscribe messages only for a provider who is not connected;
 //! - the scheduled jobs, run twice with the CLI: the second run changes nothing.
 
-mod common;
-
+use crate::support::*;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use common::*;
 use futures_util::{SinkExt, StreamExt};
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};

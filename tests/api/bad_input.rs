@@ -2,9 +2,7 @@
 //! (a 4xx for a broken request, a GraphQL error that is not INTERNAL for a bad operation), creates
 //! nothing, and keeps serving.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use serde_json::{json, Value};
 
 const ME: &str = "{ me { id } }";
