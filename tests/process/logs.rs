@@ -2,7 +2,6 @@
 //! request with its request id, the provider once signed in, method, route, status and latency, and
 //! no token or password anywhere, whatever the client sent.
 
-use crate::support::process::ServerProcess;
 use crate::support::*;
 use serde_json::{json, Value};
 use std::time::Duration;

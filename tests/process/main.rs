@@ -6,6 +6,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod bus;
 mod cli;
 mod faults;
 mod logs;
