@@ -1054,27 +1054,25 @@ async fn escalating_a_ticket_marks_it_escalated_and_notifies() {
 }
 
 #[tokio::test]
-async fn resolving_a_resolved_ticket_is_a_conflict_that_changes_nothing() {
+async fn resolving_a_resolved_or_escalating_an_escalated_ticket_is_a_conflict_that_changes_nothing() {
     let app = TestApp::spawn().await;
     let token = app.login(DEMO_A).await;
     let resolved = fetch(&app, &token, "/api/tickets?status=resolved&pageSize=1").await;
-    let id = str_of(&items(&resolved, "tickets")[0], "id").to_owned();
-    let before = snapshot(&app, &token, "c001", &id).await;
-    let answer = post(&app, Some(&token), &format!("/api/tickets/{id}/resolve"), json!({ "resolution": "再次" })).await;
-    assert_failure(&answer, 409, "resolving a resolved ticket");
-    assert_eq!(snapshot(&app, &token, "c001", &id).await, before);
-}
-
-#[tokio::test]
-async fn escalating_an_escalated_ticket_is_a_conflict_that_changes_nothing() {
-    let app = TestApp::spawn().await;
-    let token = app.login(DEMO_A).await;
+    let resolved = str_of(&items(&resolved, "tickets")[0], "id").to_owned();
+    // The escalation of t002 is the documented first one; the second is the conflict.
     let first = post(&app, Some(&token), "/api/tickets/t002/escalate", json!({ "reason": "需要技术支持" })).await;
     assert_documented(&first, "POST /api/tickets/:id/escalate");
-    let before = snapshot(&app, &token, "c001", "t002").await;
-    let again = post(&app, Some(&token), "/api/tickets/t002/escalate", json!({ "reason": "再次升级" })).await;
-    assert_failure(&again, 409, "escalating an escalated ticket");
-    assert_eq!(snapshot(&app, &token, "c001", "t002").await, before);
+    // (the case, the ticket, the action, its body)
+    let cases = [
+        ("resolving a resolved ticket", resolved.as_str(), "resolve", json!({ "resolution": "再次" })),
+        ("escalating an escalated ticket", "t002", "escalate", json!({ "reason": "再次升级" })),
+    ];
+    for (case, id, action, body) in cases {
+        let before = snapshot(&app, &token, "c001", id).await;
+        let answer = post(&app, Some(&token), &format!("/api/tickets/{id}/{action}"), body).await;
+        assert_failure(&answer, 409, case);
+        assert_eq!(snapshot(&app, &token, "c001", id).await, before, "{case}: nothing changed");
+    }
 }
 
 #[tokio::test]
