@@ -4,7 +4,7 @@
 #
 #   playground/build.sh           rebuild dist/
 #   playground/build.sh --check   rebuild, then fail if dist/ differs from what is committed
-#                                 (the build is deterministic; tests/playground.rs checks the
+#                                 (the build is deterministic; tests/api/playground.rs checks the
 #                                 cheaper thing on every test run: dist/ matches the sources' hash)
 set -euo pipefail
 cd "$(dirname "$0")"

@@ -1,19 +1,16 @@
 //! The server as an operator runs it: the built binary started as a process of its own, with its
 //! standard output and error collected line by line, stopped with a signal like a process manager
 //! would. Used by the tests of what only a whole process shows: `/metrics` counts (the metrics
-//! registry is per process), the log lines, graceful shutdown, and the CLI.
+//! registry is per process), the log lines, graceful shutdown, the CLI, and two processes that
+//! share one store and one Redis.
 
-use super::{database_name, drop_database, Backend, TEST_JWT_SECRET};
-use futures_util::{SinkExt, StreamExt};
-use serde_json::{json, Value};
+use super::{database_name, drop_database, Api, Backend, TEST_JWT_SECRET};
+use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::Message;
 
 pub const BINARY: &str = env!("CARGO_BIN_EXE_provider-desk");
 
@@ -73,10 +70,10 @@ pub fn run_cli(env: &[(String, String)], dir: &Path, args: &[&str], stdin: Optio
 }
 
 /// A server process, killed when dropped (if still running); its test database goes with it.
+/// Dereferences to its [`Api`] (`server.address` is `http://127.0.0.1:PORT`).
 pub struct ServerProcess {
     child: Child,
-    /// `http://127.0.0.1:PORT`.
-    pub address: String,
+    pub api: Api,
     pub data_dir: PathBuf,
     backend: Backend,
     _temp: Option<tempfile::TempDir>,
@@ -110,7 +107,7 @@ impl ServerProcess {
         let stderr = collect_lines(child.stderr.take().expect("a stderr pipe"));
         let mut server = ServerProcess {
             child,
-            address: String::new(),
+            api: Api::new(String::new()),
             data_dir: data_dir.to_path_buf(),
             backend,
             _temp: None,
@@ -128,7 +125,7 @@ impl ServerProcess {
             assert!(Instant::now() < deadline, "the server did not start; stdout: {:?}", server.stdout_lines());
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
-        server.address = format!("http://{address}");
+        server.api = Api::new(format!("http://{address}"));
         let client = reqwest::Client::new();
         for _ in 0..200 {
             if client.get(format!("{}/healthz", server.address)).send().await.is_ok() {
@@ -183,37 +180,13 @@ impl ServerProcess {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
+}
 
-    /// Sends a GraphQL operation and returns the whole response body.
-    pub async fn graphql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
-        let mut request = reqwest::Client::new()
-            .post(format!("{}/graphql", self.address))
-            .json(&json!({ "query": query, "variables": variables }));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        request.send().await.expect("the server answers").json().await.expect("a JSON answer")
-    }
+impl std::ops::Deref for ServerProcess {
+    type Target = Api;
 
-    /// Signs in as a demo provider over GraphQL and returns the access token.
-    pub async fn login(&self, username: &str) -> String {
-        let body = self
-            .graphql(
-                None,
-                "mutation Login($u: String!, $p: String!) { login(username: $u, password: $p) { token } }",
-                json!({ "u": username, "p": super::DEMO_PASSWORD }),
-            )
-            .await;
-        body["data"]["login"]["token"].as_str().unwrap_or_else(|| panic!("login failed: {body}")).to_owned()
-    }
-
-    /// The `/metrics` text.
-    pub async fn metrics(&self) -> String {
-        let response = reqwest::get(format!("{}/metrics", self.address)).await.expect("the server answers");
-        assert_eq!(response.status(), 200);
-        let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
-        assert!(content_type.starts_with("text/plain; version=0.0.4"), "Prometheus text: {content_type}");
-        response.text().await.expect("a text body")
+    fn deref(&self) -> &Api {
+        &self.api
     }
 }
 
@@ -239,77 +212,4 @@ fn collect_lines(stream: impl std::io::Read + Send + 'static) -> Arc<Mutex<Vec<S
         }
     });
     lines
-}
-
-/// A minimal `graphql-transport-ws` client.
-pub struct Subscriber {
-    socket: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
-}
-
-impl Subscriber {
-    /// Connects to `address` (`http://host:port`), signs in with `token` and waits for the ack.
-    pub async fn connect(address: &str, token: &str) -> Subscriber {
-        let url = format!("{}/graphql/ws", address.replacen("http://", "ws://", 1));
-        let mut request = url.into_client_request().expect("a WebSocket request");
-        request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static("graphql-transport-ws"));
-        let (socket, _) = tokio_tungstenite::connect_async(request).await.expect("the WebSocket handshake succeeds");
-        let mut subscriber = Subscriber { socket };
-        subscriber
-            .send(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } }))
-            .await;
-        let ack = subscriber.next_message().await.expect("an answer to connection_init");
-        assert_eq!(ack["type"], "connection_ack", "{ack}");
-        subscriber
-    }
-
-    pub async fn send(&mut self, message: Value) {
-        self.socket.send(Message::Text(message.to_string().into())).await.expect("the message is sent");
-    }
-
-    /// Starts a subscription.
-    pub async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
-        self.send(json!({ "type": "subscribe", "id": id, "payload": { "query": query, "variables": variables } }))
-            .await;
-    }
-
-    /// The next protocol message (pings answered and skipped); `None` once the server closed.
-    pub async fn next_message(&mut self) -> Option<Value> {
-        loop {
-            let frame = tokio::time::timeout(Duration::from_secs(10), self.socket.next())
-                .await
-                .expect("a message from the server within 10 s");
-            match frame {
-                Some(Ok(Message::Text(text))) => {
-                    let message: Value = serde_json::from_str(text.as_str()).expect("the server sends JSON");
-                    match message["type"].as_str() {
-                        Some("ping") => self.send(json!({ "type": "pong" })).await,
-                        Some("pong") => {}
-                        _ => return Some(message),
-                    }
-                }
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
-                Some(Ok(_)) => {}
-            }
-        }
-    }
-
-    /// Waits for the server's close frame and answers its code.
-    pub async fn close_code(&mut self) -> u16 {
-        loop {
-            let frame = tokio::time::timeout(Duration::from_secs(10), self.socket.next())
-                .await
-                .expect("the server closes within 10 s");
-            match frame {
-                Some(Ok(Message::Close(Some(frame)))) => return frame.code.into(),
-                Some(Ok(Message::Close(None))) => panic!("a close frame without a code"),
-                Some(Ok(_)) => {}
-                Some(Err(error)) => panic!("the connection failed before a close frame: {error}"),
-                None => panic!("the connection ended without a close frame"),
-            }
-        }
-    }
-
-    pub async fn close(mut self) {
-        let _ = self.socket.close(None).await;
-    }
 }

@@ -1,10 +1,7 @@
 //! Graceful shutdown of a real server process on SIGTERM: it stops accepting connections, lets a
 //! request in flight finish, closes a subscribed WebSocket with 1001 (going away) and exits with 0.
 
-mod common;
-
-use common::process::{ServerProcess, Subscriber};
-use common::*;
+use crate::support::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -14,7 +11,7 @@ use tokio::net::TcpStream;
 async fn sigterm_finishes_the_request_in_flight_closes_websockets_with_1001_and_exits_0() {
     let mut server = ServerProcess::start(&[]).await;
     let token = server.login(DEMO_A).await;
-    let mut subscriber = Subscriber::connect(&server.address, &token).await;
+    let mut subscriber = WsClient::connect(&server, &token).await;
     subscriber.subscribe("n", "subscription { notifications { cursor } }", json!({})).await;
     // The subscription is running once the gauge says so.
     wait_for_metric(&server, "graphql_subscriptions_active 1").await;
@@ -37,7 +34,7 @@ async fn sigterm_finishes_the_request_in_flight_closes_websockets_with_1001_and_
     server.signal("TERM");
 
     // The WebSocket is told the server is going away.
-    assert_eq!(subscriber.close_code().await, 1001, "close code 1001 (going away)");
+    assert_eq!(subscriber.expect_close().await, 1001, "close code 1001 (going away)");
 
     // No new connections once shutting down has begun.
     let mut refused = false;

@@ -3,11 +3,9 @@
 //! what it should with the documented status (and changes nothing when it does), and is described
 //! by the OpenAPI document behind the offline Swagger UI.
 
-mod common;
-
+use crate::support::*;
 use base64::Engine;
 use chrono::DateTime;
-use common::*;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeSet;
 use std::sync::LazyLock;
@@ -545,67 +543,25 @@ fn the_shape_checker_reports_missing_and_extra_keys_wrong_types_and_values_outsi
 
 // --- talking to the server ---
 
-/// What the server answered: the HTTP status and the JSON body.
-struct Answer {
-    status: u16,
-    body: Value,
-}
-
-/// One REST request: GET (with its query string in `path`) or POST with a JSON body.
-#[derive(Debug, Clone)]
-struct Call {
-    method: &'static str,
-    path: String,
-    body: Option<Value>,
-}
-
-fn get_call(path: impl Into<String>) -> Call {
-    Call { method: "GET", path: path.into(), body: None }
-}
-
-fn post_call(path: impl Into<String>, body: Value) -> Call {
-    Call { method: "POST", path: path.into(), body: Some(body) }
-}
-
-async fn answer(request: reqwest::RequestBuilder) -> Answer {
-    let response = request.send().await.expect("the server answers");
-    let status = response.status().as_u16();
-    let text = response.text().await.expect("a body");
-    let body = serde_json::from_str(&text).unwrap_or_else(|e| panic!("the answer ({status}) is JSON ({e}): {text}"));
-    Answer { status, body }
-}
-
-async fn call(app: &TestApp, token: Option<&str>, call: &Call) -> Answer {
-    let url = format!("{}{}", app.address, call.path);
-    let mut request = match call.method {
-        "GET" => app.client.get(url),
-        _ => app.client.post(url).json(call.body.as_ref().unwrap_or(&json!({}))),
-    };
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    answer(request).await
+/// A REST call, checked to answer JSON as every endpoint does, whatever the status.
+async fn call(app: &TestApp, token: Option<&str>, request: &Request) -> Answer {
+    let answer = app.send(token, request).await;
+    let (method, path, status) = (request.method, &request.path, answer.status);
+    assert!(answer.is_json(), "{method} {path}: the answer ({status}) is JSON: {}", answer.text);
+    answer
 }
 
 async fn get(app: &TestApp, token: Option<&str>, path: &str) -> Answer {
-    call(app, token, &get_call(path)).await
+    call(app, token, &Request::get(path)).await
 }
 
 async fn post(app: &TestApp, token: Option<&str>, path: &str, body: Value) -> Answer {
-    call(app, token, &post_call(path, body)).await
+    call(app, token, &Request::post(path, body)).await
 }
 
 /// A POST whose body is sent as written, declared as JSON.
 async fn post_text(app: &TestApp, token: Option<&str>, path: &str, body: &'static str) -> Answer {
-    let mut request = app
-        .client
-        .post(format!("{}{}", app.address, path))
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(body);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    answer(request).await
+    call(app, token, &Request::post_raw(path, body)).await
 }
 
 /// Asserts the documented success of `route` (HTTP 200, code 200, the spec's message, `data` of
@@ -628,11 +584,6 @@ fn assert_documented(answer: &Answer, route: &str) -> Value {
     body["data"].clone()
 }
 
-/// Chinese characters, as every error message has.
-fn has_chinese(text: &str) -> bool {
-    text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))
-}
-
 /// Asserts an error envelope: the HTTP status equals `code`, `data` is null, and the message is
 /// Chinese. Returns the message.
 fn assert_failure(answer: &Answer, status: u16, context: &str) -> String {
@@ -649,10 +600,6 @@ fn assert_failure(answer: &Answer, status: u16, context: &str) -> String {
 fn assert_bad_parameter(answer: &Answer, parameter: &str, context: &str) {
     let message = assert_failure(answer, 400, context);
     assert!(message.contains(parameter), "{context}: the message names {parameter}: {message}");
-}
-
-fn str_of<'a>(value: &'a Value, field: &str) -> &'a str {
-    value[field].as_str().unwrap_or_else(|| panic!("{field} is a string in {value}"))
 }
 
 fn items<'a>(data: &'a Value, field: &str) -> &'a Vec<Value> {
@@ -695,24 +642,24 @@ async fn demo_a_snapshot(app: &TestApp, token: &str) -> Value {
 }
 
 /// Every endpoint that addresses one record, called well-formed for the given ids.
-fn calls_on(customer: &str, ticket: &str, message: &str) -> Vec<Call> {
+fn calls_on(customer: &str, ticket: &str, message: &str) -> Vec<Request> {
     vec![
-        get_call(format!("/api/customers/{customer}")),
-        get_call(format!("/api/customers/{customer}/tickets")),
-        get_call(format!("/api/customers/{customer}/usage-score")),
-        get_call(format!("/api/tickets/{ticket}")),
-        post_call(
+        Request::get(format!("/api/customers/{customer}")),
+        Request::get(format!("/api/customers/{customer}/tickets")),
+        Request::get(format!("/api/customers/{customer}/usage-score")),
+        Request::get(format!("/api/tickets/{ticket}")),
+        Request::post(
             "/api/tickets",
             json!({ "customerId": customer, "title": "打印机无法连接", "content": "出库单打印失败", "type": "system_issue" }),
         ),
-        post_call(format!("/api/tickets/{ticket}/reply"), json!({ "content": "正在处理" })),
-        post_call(format!("/api/tickets/{ticket}/resolve"), json!({ "resolution": "已处理" })),
-        post_call(format!("/api/tickets/{ticket}/escalate"), json!({ "reason": "需要技术支持" })),
-        get_call(format!("/api/messages/{message}")),
-        post_call(format!("/api/messages/{message}/read"), json!({})),
-        get_call(format!("/api/chat/messages?customerId={customer}")),
-        post_call("/api/chat/send", json!({ "customerId": customer, "content": "您好" })),
-        post_call(
+        Request::post(format!("/api/tickets/{ticket}/reply"), json!({ "content": "正在处理" })),
+        Request::post(format!("/api/tickets/{ticket}/resolve"), json!({ "resolution": "已处理" })),
+        Request::post(format!("/api/tickets/{ticket}/escalate"), json!({ "reason": "需要技术支持" })),
+        Request::get(format!("/api/messages/{message}")),
+        Request::post(format!("/api/messages/{message}/read"), json!({})),
+        Request::get(format!("/api/chat/messages?customerId={customer}")),
+        Request::post("/api/chat/send", json!({ "customerId": customer, "content": "您好" })),
+        Request::post(
             "/api/chat/escalate",
             json!({ "customerId": customer, "content": "聊天摘要", "reason": "无法远程解决" }),
         ),
@@ -720,14 +667,14 @@ fn calls_on(customer: &str, ticket: &str, message: &str) -> Vec<Call> {
 }
 
 /// Every endpoint that needs a token (all but login and refresh), called well-formed for demo-a.
-fn signed_in_calls() -> Vec<Call> {
+fn signed_in_calls() -> Vec<Request> {
     let mut calls = calls_on("c001", "t001", "m001");
     calls.extend([
-        get_call("/api/customers"),
-        get_call("/api/tickets"),
-        get_call("/api/messages"),
-        post_call("/api/messages/read-all", json!({})),
-        post_call("/api/auth/logout", json!({})),
+        Request::get("/api/customers"),
+        Request::get("/api/tickets"),
+        Request::get("/api/messages"),
+        Request::post("/api/messages/read-all", json!({})),
+        Request::post("/api/auth/logout", json!({})),
     ]);
     calls
 }
@@ -1107,27 +1054,25 @@ async fn escalating_a_ticket_marks_it_escalated_and_notifies() {
 }
 
 #[tokio::test]
-async fn resolving_a_resolved_ticket_is_a_conflict_that_changes_nothing() {
+async fn resolving_a_resolved_or_escalating_an_escalated_ticket_is_a_conflict_that_changes_nothing() {
     let app = TestApp::spawn().await;
     let token = app.login(DEMO_A).await;
     let resolved = fetch(&app, &token, "/api/tickets?status=resolved&pageSize=1").await;
-    let id = str_of(&items(&resolved, "tickets")[0], "id").to_owned();
-    let before = snapshot(&app, &token, "c001", &id).await;
-    let answer = post(&app, Some(&token), &format!("/api/tickets/{id}/resolve"), json!({ "resolution": "再次" })).await;
-    assert_failure(&answer, 409, "resolving a resolved ticket");
-    assert_eq!(snapshot(&app, &token, "c001", &id).await, before);
-}
-
-#[tokio::test]
-async fn escalating_an_escalated_ticket_is_a_conflict_that_changes_nothing() {
-    let app = TestApp::spawn().await;
-    let token = app.login(DEMO_A).await;
+    let resolved = str_of(&items(&resolved, "tickets")[0], "id").to_owned();
+    // The escalation of t002 is the documented first one; the second is the conflict.
     let first = post(&app, Some(&token), "/api/tickets/t002/escalate", json!({ "reason": "需要技术支持" })).await;
     assert_documented(&first, "POST /api/tickets/:id/escalate");
-    let before = snapshot(&app, &token, "c001", "t002").await;
-    let again = post(&app, Some(&token), "/api/tickets/t002/escalate", json!({ "reason": "再次升级" })).await;
-    assert_failure(&again, 409, "escalating an escalated ticket");
-    assert_eq!(snapshot(&app, &token, "c001", "t002").await, before);
+    // (the case, the ticket, the action, its body)
+    let cases = [
+        ("resolving a resolved ticket", resolved.as_str(), "resolve", json!({ "resolution": "再次" })),
+        ("escalating an escalated ticket", "t002", "escalate", json!({ "reason": "再次升级" })),
+    ];
+    for (case, id, action, body) in cases {
+        let before = snapshot(&app, &token, "c001", id).await;
+        let answer = post(&app, Some(&token), &format!("/api/tickets/{id}/{action}"), body).await;
+        assert_failure(&answer, 409, case);
+        assert_eq!(snapshot(&app, &token, "c001", id).await, before, "{case}: nothing changed");
+    }
 }
 
 #[tokio::test]
@@ -1442,10 +1387,10 @@ async fn an_unknown_api_path_answers_a_404_envelope() {
     let app = TestApp::spawn().await;
     let token = app.login(DEMO_A).await;
     for request in [
-        get_call("/api/nothing-here"),
-        get_call("/api/customers/c001/orders"),
-        post_call("/api/tickets/t001/close", json!({})),
-        post_call("/api/v2/tickets", json!({})),
+        Request::get("/api/nothing-here"),
+        Request::get("/api/customers/c001/orders"),
+        Request::post("/api/tickets/t001/close", json!({})),
+        Request::post("/api/v2/tickets", json!({})),
     ] {
         for token in [Some(token.as_str()), None] {
             let answer = call(&app, token, &request).await;

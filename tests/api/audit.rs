@@ -2,9 +2,7 @@
 //! over GraphQL and over REST, recorded with who, what, which entity, from where, how it ended and
 //! when, in the store (SQLite or MongoDB), and paged through by the provider, newest first.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use serde_json::{json, Value};
 
 const AUDIT_LOG: &str = "query($page: Int, $size: Int) {
@@ -20,13 +18,10 @@ async fn audit_log(app: &TestApp, token: &str, page: u32, size: u32) -> Value {
 
 /// Sends a REST call with a chosen request id and returns the body.
 async fn rest(app: &TestApp, token: Option<&str>, path: &str, body: Value, request_id: &str) -> Value {
-    let mut request = app.client.post(format!("{}{path}", app.address)).json(&body).header("x-request-id", request_id);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    let response = request.send().await.expect("the server answers");
-    assert_eq!(response.headers()["x-request-id"], request_id, "the request id is echoed");
-    response.json().await.expect("JSON")
+    let answer = app.send(token, &Request::post(path, body).header("x-request-id", request_id)).await;
+    assert_eq!(answer.header("x-request-id"), Some(request_id), "the request id is echoed");
+    assert!(answer.is_json(), "JSON: {}", answer.text);
+    answer.body
 }
 
 /// The entries signed with no provider whose username is `username`, read straight from the store.

@@ -2,10 +2,7 @@
 //! request with its request id, the provider once signed in, method, route, status and latency, and
 //! no token or password anywhere, whatever the client sent.
 
-mod common;
-
-use common::process::ServerProcess;
-use common::*;
+use crate::support::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 

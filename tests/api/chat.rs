@@ -2,10 +2,8 @@
 //! escalating a conversation into a ticket, and the provider boundary, through the real GraphQL
 //! endpoint.
 
-mod common;
-
+use crate::support::*;
 use chrono::{DateTime, Utc};
-use common::*;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 

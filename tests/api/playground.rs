@@ -1,8 +1,7 @@
 //! The playground at `/playground`: the embedded build is the build of the current sources, the
 //! server serves it with the right types and caching, and it works in a real browser.
 
-mod common;
-use common::*;
+use crate::support::*;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};

@@ -7,9 +7,7 @@
 //! error, and the server must still serve afterwards. The number of examples is bounded so the
 //! whole test takes well under two minutes; schemathesis prints its seed to replay a failure.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use std::path::PathBuf;
 use std::process::Command;
 

@@ -13,26 +13,19 @@
 //! - WeChat subscribe messages only for a provider who is not connected;
 //! - the scheduled jobs, run twice with the CLI: the second run changes nothing.
 
-mod common;
-
+use crate::support::*;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use common::*;
-use futures_util::{SinkExt, StreamExt};
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::net::{TcpSocket, TcpStream};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::WebSocketStream;
+use tokio::net::TcpSocket;
 
 const CS_SECRET: &str = "cs-shared-secret-for-tests";
 const SAAS_SECRET: &str = "saas-shared-secret-for-tests";
@@ -328,62 +321,6 @@ async fn send(app: &TestApp, token: &str, customer: &str, content: &str) -> Stri
 async fn conversation(app: &TestApp, token: &str, customer: &str) -> Vec<Value> {
     let data = app.data(token, CONVERSATION, json!({ "customerId": customer })).await;
     items(&data["chatMessages"]).clone()
-}
-
-// --- a WebSocket client (as in tests/realtime.rs) ---
-
-struct WsClient {
-    socket: WebSocketStream<TcpStream>,
-}
-
-impl WsClient {
-    async fn connect(app: &TestApp, token: &str) -> WsClient {
-        let host = app.address.trim_start_matches("http://").to_owned();
-        let stream = TcpStream::connect(&host).await.expect("the server accepts a connection");
-        let mut request = format!("ws://{host}/graphql/ws").into_client_request().expect("a WebSocket request");
-        request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static("graphql-transport-ws"));
-        let (socket, _) = tokio_tungstenite::client_async(request, stream).await.expect("the handshake succeeds");
-        let mut client = WsClient { socket };
-        client
-            .send(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } }))
-            .await;
-        assert_eq!(client.next_message().await["type"], "connection_ack");
-        client
-    }
-
-    async fn send(&mut self, message: Value) {
-        self.socket.send(Message::Text(message.to_string().into())).await.expect("the message is sent");
-    }
-
-    async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
-        self.send(json!({ "type": "subscribe", "id": id, "payload": { "query": query, "variables": variables } }))
-            .await;
-    }
-
-    async fn next_message(&mut self) -> Value {
-        loop {
-            let frame = tokio::time::timeout(WAIT, self.socket.next()).await.expect("a message from the server");
-            match frame {
-                Some(Ok(Message::Text(text))) => {
-                    let message: Value = serde_json::from_str(text.as_str()).expect("JSON");
-                    match message["type"].as_str() {
-                        Some("ping") => self.send(json!({ "type": "pong" })).await,
-                        Some("pong") => {}
-                        _ => return message,
-                    }
-                }
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                other => panic!("unexpected frame: {other:?}"),
-            }
-        }
-    }
-
-    async fn next_event(&mut self, id: &str) -> Value {
-        let message = self.next_message().await;
-        assert_eq!((message["type"].as_str(), message["id"].as_str()), (Some("next"), Some(id)), "{message}");
-        let data = message["payload"]["data"].as_object().unwrap_or_else(|| panic!("an event: {message}")).clone();
-        data.values().next().cloned().unwrap_or_default()
-    }
 }
 
 async fn latest_cursor(app: &TestApp, provider: &str) -> String {

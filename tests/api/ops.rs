@@ -1,8 +1,6 @@
 //! Operational behaviour: health endpoints, and a store that survives restarts.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use serde_json::{json, Value};
 
 #[tokio::test]

@@ -2,10 +2,8 @@
 //! with its history, the notifications and unresolved issues that follow it, concurrent replies,
 //! batched loading, and the provider boundary, through the real GraphQL endpoint.
 
-mod common;
-
+use crate::support::*;
 use chrono::{DateTime, Utc};
-use common::*;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -572,21 +570,68 @@ async fn a_reply_to_a_resolved_ticket_reopens_it() {
     assert_eq!(again["resolution"], "已彻底修复");
 }
 
+/// What happened to a ticket before the change a conflict test tries.
+enum Done {
+    Resolved(Option<&'static str>),
+    Escalated(&'static str),
+}
+
 #[tokio::test]
-async fn resolving_a_resolved_ticket_is_a_conflict_and_changes_nothing() {
+async fn a_change_that_does_not_apply_to_the_tickets_state_is_a_conflict_and_changes_nothing() {
     let app = TestApp::spawn().await;
     let token = app.login(DEMO_A).await;
-    let created = create(&app, &token, "c008", "登录失败").await;
-    let id = str_of(&created, "id");
-    resolve(&app, &token, id, Some("已重置密码")).await;
-    let before = ticket(&app, &token, id).await;
-    let updates = ticket_updates(&app, &token).await;
+    // (the case, the customer and title of a new ticket, what is done to it first, the change tried)
+    let cases = [
+        (
+            "resolving a resolved ticket",
+            "c008",
+            "登录失败",
+            Done::Resolved(Some("已重置密码")),
+            resolve_query(),
+            json!({ "resolution": "再次解决" }),
+        ),
+        (
+            "escalating an escalated ticket",
+            "c010",
+            "系统很慢",
+            Done::Escalated("第一次升级"),
+            escalate_query(),
+            json!({ "reason": "第二次升级" }),
+        ),
+        (
+            "escalating a resolved ticket",
+            "c011",
+            "无法开票",
+            Done::Resolved(None),
+            escalate_query(),
+            json!({ "reason": "客户不满意" }),
+        ),
+    ];
+    for (case, customer, title, done, query, mut variables) in cases {
+        let created = create(&app, &token, customer, title).await;
+        let id = str_of(&created, "id");
+        match done {
+            Done::Resolved(resolution) => {
+                resolve(&app, &token, id, resolution).await;
+            }
+            Done::Escalated(reason) => {
+                escalate(&app, &token, id, reason).await;
+            }
+        }
+        let before = ticket(&app, &token, id).await;
+        if let Done::Escalated(reason) = done {
+            assert_eq!(before["escalationReason"], reason, "{case}");
+        }
+        let updates = ticket_updates(&app, &token).await;
 
-    let body = app.graphql(Some(&token), &resolve_query(), json!({ "id": id, "resolution": "再次解决" })).await;
-    assert_error(&body, "CONFLICT");
-    assert!(has_chinese(&error_message(&body)), "{body}");
-    assert_eq!(ticket(&app, &token, id).await, before, "the ticket is unchanged");
-    assert_eq!(ticket_updates(&app, &token).await, updates, "no notification");
+        variables["id"] = json!(id);
+        let body = app.graphql(Some(&token), &query, variables).await;
+        assert_eq!(error_code(&body), "CONFLICT", "{case}: {body}");
+        assert!(body["data"].is_null(), "{case}: no data: {body}");
+        assert!(has_chinese(&error_message(&body)), "{case}: {body}");
+        assert_eq!(ticket(&app, &token, id).await, before, "{case}: the ticket is unchanged");
+        assert_eq!(ticket_updates(&app, &token).await, updates, "{case}: no notification");
+    }
 }
 
 #[tokio::test]
@@ -614,38 +659,6 @@ async fn escalating_sets_the_escalation_status_with_the_reason_in_the_history() 
     assert_eq!(entry["operatorName"], provider.as_str());
     assert_eq!(entry["timestamp"], after["escalatedAt"]);
     assert_eq!(&ticket(&app, &token, id).await, after, "stored as returned");
-}
-
-#[tokio::test]
-async fn escalating_an_escalated_ticket_is_a_conflict_and_changes_nothing() {
-    let app = TestApp::spawn().await;
-    let token = app.login(DEMO_A).await;
-    let created = create(&app, &token, "c010", "系统很慢").await;
-    let id = str_of(&created, "id");
-    escalate(&app, &token, id, "第一次升级").await;
-    let before = ticket(&app, &token, id).await;
-    let updates = ticket_updates(&app, &token).await;
-
-    let body = app.graphql(Some(&token), &escalate_query(), json!({ "id": id, "reason": "第二次升级" })).await;
-    assert_error(&body, "CONFLICT");
-    assert!(has_chinese(&error_message(&body)), "{body}");
-    assert_eq!(ticket(&app, &token, id).await, before, "the ticket is unchanged");
-    assert_eq!(before["escalationReason"], "第一次升级");
-    assert_eq!(ticket_updates(&app, &token).await, updates, "no notification");
-}
-
-#[tokio::test]
-async fn escalating_a_resolved_ticket_is_a_conflict_and_changes_nothing() {
-    let app = TestApp::spawn().await;
-    let token = app.login(DEMO_A).await;
-    let created = create(&app, &token, "c011", "无法开票").await;
-    let id = str_of(&created, "id");
-    resolve(&app, &token, id, None).await;
-    let before = ticket(&app, &token, id).await;
-
-    let body = app.graphql(Some(&token), &escalate_query(), json!({ "id": id, "reason": "客户不满意" })).await;
-    assert_error(&body, "CONFLICT");
-    assert_eq!(ticket(&app, &token, id).await, before, "the ticket is unchanged");
 }
 
 // --- what follows a change ---

@@ -7,60 +7,31 @@
 //! On `TEST_BACKEND=mongo` the servers use Redis (`REDIS_URL`), so the Redis limiter is the one
 //! tested there; on SQLite the in-process one.
 
-mod common;
-
-use common::*;
-use futures_util::{SinkExt, StreamExt};
+use crate::support::*;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::Message;
 
-struct Answer {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: Value,
-}
-
-async fn call(app: &TestApp, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Answer {
+async fn call(app: &TestApp, method: &'static str, path: &str, token: Option<&str>, body: Option<Value>) -> Answer {
     call_from(app, method, path, token, body, None).await
 }
 
 /// A request, optionally saying (through `X-Forwarded-For`) that it was forwarded for `client`.
 async fn call_from(
     app: &TestApp,
-    method: &str,
+    method: &'static str,
     path: &str,
     token: Option<&str>,
     body: Option<Value>,
     forwarded_for: Option<&str>,
 ) -> Answer {
-    let url = format!("{}{path}", app.address);
-    let mut request = if method == "GET" { app.client.get(url) } else { app.client.post(url) };
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
+    let mut request = Request::new(method, path);
     if let Some(body) = body {
-        request = request.json(&body);
+        request = request.json(body);
     }
     if let Some(client) = forwarded_for {
-        request = request.header("x-forwarded-for", client);
+        request = request.forwarded_for(client);
     }
-    let response = request.send().await.expect("the server answers");
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let body = response.json().await.unwrap_or(Value::Null);
-    Answer { status, headers, body }
-}
-
-fn retry_after(answer: &Answer) -> u64 {
-    answer
-        .headers
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("a Retry-After header in seconds: {:?} {}", answer.headers, answer.body))
+    app.send(token, &request).await
 }
 
 /// A REST refusal: 429, the envelope's code 429, a Chinese message, data null, a Retry-After.
@@ -69,7 +40,7 @@ fn assert_rest_limited(answer: &Answer, context: &str) -> u64 {
     assert_eq!(answer.body["code"], 429, "{context}: {}", answer.body);
     assert!(answer.body["data"].is_null(), "{context}: {}", answer.body);
     assert!(has_chinese(answer.body["message"].as_str().unwrap_or_default()), "{context}: {}", answer.body);
-    retry_after(answer)
+    answer.retry_after()
 }
 
 fn login_body(username: &str, password: &str) -> Value {
@@ -99,7 +70,7 @@ async fn requests_over_the_per_ip_rate_are_refused_with_429_and_retry_after_and_
     assert_eq!(graphql.body["errors"][0]["extensions"]["code"], "RATE_LIMITED", "{}", graphql.body);
     assert!(graphql.body["errors"][0]["extensions"]["retryAfter"].as_u64().is_some(), "{}", graphql.body);
     assert!(graphql.body["data"].is_null());
-    retry_after(&graphql);
+    graphql.retry_after();
 
     for path in ["/healthz", "/readyz"] {
         assert_eq!(call(&app, "GET", path, None, None).await.status, 200, "{path} is never limited");
@@ -130,7 +101,7 @@ async fn the_inbound_webhooks_have_their_own_rate_per_address() {
         webhooks.push(call(&app, "POST", "/integrations/cs/messages", None, Some(json!({}))).await);
     }
     assert_eq!(statuses(&webhooks), [401, 401, 401, 401, 401, 429], "{:?}", webhooks.last().map(|a| &a.body));
-    assert!(retry_after(&webhooks[5]) >= 1);
+    assert!(webhooks[5].retry_after() >= 1);
 }
 
 #[tokio::test]
@@ -228,7 +199,7 @@ async fn a_client_that_keeps_hitting_the_limit_is_banned_for_a_while() {
     for _ in 0..6 {
         let answer = call(&app, "GET", "/api/docs", None, None).await;
         if answer.status == 429 {
-            waits.push(retry_after(&answer));
+            waits.push(answer.retry_after());
         } else {
             assert_eq!(answer.status, 200);
         }
@@ -277,18 +248,8 @@ async fn refusals_bans_and_the_deny_list_are_counted_in_the_metrics() {
 /// A POST of `body` as it is (not necessarily JSON), forwarded for `client`; the status and the
 /// body read as JSON (null if it is not).
 async fn post_raw_from(app: &TestApp, path: &str, token: Option<&str>, body: Vec<u8>, client: &str) -> (u16, Value) {
-    let mut request = app
-        .client
-        .post(format!("{}{path}", app.address))
-        .header("content-type", "application/json")
-        .header("x-forwarded-for", client)
-        .body(body);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    let response = request.send().await.expect("the server answers");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    let answer = app.send(token, &Request::post_raw(path, body).forwarded_for(client)).await;
+    (answer.status, answer.body)
 }
 
 #[tokio::test]
@@ -356,14 +317,12 @@ async fn a_client_that_keeps_sending_malformed_requests_is_banned_and_ordinary_m
 }
 
 async fn scrape(app: &TestApp) -> String {
-    let response = app.client.get(format!("{}/metrics", app.address)).send().await.expect("the server answers");
-    assert_eq!(response.status(), 200);
-    response.text().await.expect("a text body")
+    app.metrics().await
 }
 
 /// The value of one series (`name{labels}` exactly as exposed), 0 when it has no sample yet.
 fn metric(text: &str, series: &str) -> f64 {
-    text.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok()).unwrap_or(0.0)
+    Exposition::parse(text).unwrap_or_else(|e| panic!("a valid exposition ({e}): {text}")).sample(series).unwrap_or(0.0)
 }
 
 #[tokio::test]
@@ -451,55 +410,25 @@ async fn with_introspection_off_the_schema_and_suggestions_are_not_given_away() 
     assert_eq!(body["data"]["__schema"]["queryType"]["name"], "QueryRoot", "on by default: {body}");
 }
 
-async fn ws_connect(app: &TestApp, token: &str) -> WsStream {
-    let host = app.address.trim_start_matches("http://");
-    let mut request = format!("ws://{host}/graphql/ws").into_client_request().unwrap();
-    request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static("graphql-transport-ws"));
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.expect("the handshake succeeds");
-    let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } });
-    socket.send(Message::Text(init.to_string().into())).await.unwrap();
-    assert_eq!(ws_next(&mut socket).await["type"], "connection_ack");
-    socket
-}
-
-type WsStream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn ws_next(socket: &mut WsStream) -> Value {
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .expect("a message in time")
-            .expect("the socket is open")
-            .expect("a frame");
-        if let Message::Text(text) = message {
-            return serde_json::from_str(&text).expect("JSON");
-        }
-    }
-}
-
-async fn ws_send(socket: &mut WsStream, message: Value) {
-    socket.send(Message::Text(message.to_string().into())).await.unwrap();
-}
-
 #[tokio::test]
 async fn a_connection_runs_at_most_the_configured_number_of_subscriptions() {
     let app = TestApp::spawn_configured(&[("WS_MAX_SUBSCRIPTIONS", "2")]).await;
     let token = app.login(DEMO_A).await;
-    let mut socket = ws_connect(&app, &token).await;
+    let mut socket = WsClient::connect(&app, &token).await;
     let subscribe = |id: &str| {
         json!({ "type": "subscribe", "id": id,
             "payload": { "query": "subscription { notifications { cursor } }" } })
     };
-    ws_send(&mut socket, subscribe("1")).await;
-    ws_send(&mut socket, subscribe("2")).await;
-    ws_send(&mut socket, subscribe("3")).await;
-    let refusal = ws_next(&mut socket).await;
+    socket.send(subscribe("1")).await;
+    socket.send(subscribe("2")).await;
+    socket.send(subscribe("3")).await;
+    let refusal = socket.next_message().await;
     assert_eq!(refusal["type"], "error", "{refusal}");
     assert_eq!(refusal["id"], "3");
     assert_eq!(refusal["payload"][0]["extensions"]["code"], "RATE_LIMITED", "{refusal}");
 
-    ws_send(&mut socket, json!({ "type": "complete", "id": "1" })).await;
-    ws_send(&mut socket, subscribe("4")).await;
+    socket.send(json!({ "type": "complete", "id": "1" })).await;
+    socket.send(subscribe("4")).await;
     // Notifications reach the running subscriptions, 2 and 4, and nothing else is refused. A
     // subscription goes live a moment after it is sent, so tickets are created until both have
     // had one.
@@ -507,9 +436,7 @@ async fn a_connection_runs_at_most_the_configured_number_of_subscriptions() {
     let mut delivered_to = std::collections::BTreeSet::new();
     for _ in 0..20 {
         app.data(&token, create, json!({})).await;
-        while let Ok(Some(Ok(frame))) = tokio::time::timeout(Duration::from_millis(300), socket.next()).await {
-            let Message::Text(text) = frame else { continue };
-            let message: Value = serde_json::from_str(&text).expect("JSON");
+        while let Some(message) = socket.next_message_or_quiet(Duration::from_millis(300)).await {
             if message["type"] == "complete" && message["id"] == "1" {
                 continue;
             }

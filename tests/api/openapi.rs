@@ -1,9 +1,7 @@
 //! The OpenAPI document the server serves is valid OpenAPI 3, as a real validator
 //! (`openapi-spec-validator`, which `scripts/test` installs) judges it.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use std::path::PathBuf;
 use std::process::Command;
 

@@ -5,39 +5,19 @@
 //! never show internals and always carry the request id; every answer carries the security
 //! headers; CORS only for configured origins; contact details masked in lists (6.2).
 
-mod common;
-
+use crate::support::*;
 use base64::Engine;
-use common::*;
 use serde_json::{json, Map, Value};
 
 const ME: &str = "{ me { id } }";
 
-struct Answer {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: Value,
-    text: String,
-}
-
+/// A GET, or a POST of `body` exactly as written (declared as JSON).
 async fn send(app: &TestApp, method: &str, path: &str, token: Option<&str>, body: Option<Vec<u8>>) -> Answer {
-    let url = format!("{}{path}", app.address);
-    let mut request = match method {
-        "GET" => app.client.get(url),
-        _ => app.client.post(url).header("content-type", "application/json"),
-    };
-    if let Some(token) = token {
-        request = request.header("authorization", format!("Bearer {token}"));
-    }
+    let mut request = Request::new(if method == "GET" { "GET" } else { "POST" }, path);
     if let Some(body) = body {
-        request = request.body(body);
+        request = request.raw(body);
     }
-    let response = request.send().await.unwrap_or_else(|e| panic!("{method} {path}: the server answers: {e}"));
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let text = response.text().await.unwrap_or_default();
-    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Answer { status, headers, body, text }
+    app.send(token, &request).await
 }
 
 /// A client error: 4xx, never 5xx.
@@ -415,23 +395,9 @@ async fn forged_expired_and_unsigned_tokens_are_refused_on_rest_graphql_and_webs
     let control = sign(&valid, jsonwebtoken::Algorithm::HS256, TEST_JWT_SECRET);
     assert_eq!(send(&app, "GET", "/api/customers", Some(&control), None).await.status, 200);
     // Over WebSocket, a forged token is refused at connection_init (4403).
-    use futures_util::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    use tokio_tungstenite::tungstenite::Message;
-    let mut request =
-        format!("ws://{}/graphql/ws", app.address.trim_start_matches("http://")).into_client_request().unwrap();
-    request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", tokens[4].1) } });
-    socket.send(Message::Text(init.to_string().into())).await.unwrap();
-    let closed = loop {
-        match tokio::time::timeout(std::time::Duration::from_secs(10), socket.next()).await.expect("an answer") {
-            Some(Ok(Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
-            Some(Ok(_)) => continue,
-            other => panic!("closed with a frame, not {other:?}"),
-        }
-    };
-    assert_eq!(closed, Some(4403));
+    let mut socket = WsClient::open(&app, TRANSPORT_WS).await;
+    socket.init_with(json!({ "Authorization": format!("Bearer {}", tokens[4].1) })).await;
+    assert_eq!(socket.expect_close().await, 4403);
     assert_alive_and_unchanged(&app, &token, &before).await;
 }
 

@@ -1,9 +1,7 @@
 //! Signing in, tokens and signing out (spec 3.1, 6.1), through the real GraphQL endpoint.
 
-mod common;
-
+use crate::support::*;
 use base64::Engine;
-use common::*;
 use serde_json::{json, Value};
 
 const ME: &str = "{ me { id username } }";

@@ -1,10 +1,7 @@
 //! The operator's sub-commands, run as the built binary against a temporary data directory (or
 //! the test MongoDB database named after it): create-provider, reset-password, check-config.
 
-mod common;
-
-use common::process::{process_env, run_cli, with_settings, Subscriber};
-use common::*;
+use crate::support::*;
 use serde_json::json;
 use std::path::Path;
 use std::process::Output;
@@ -101,7 +98,7 @@ async fn create_provider_then_reset_its_password_from_standard_input() {
         assert!(app.graphql(Some(token), customers, json!({})).await["errors"].is_null());
     }
     // One of them is connected for live notifications.
-    let mut subscriber = Subscriber::connect(&app.address, &sessions[0].0).await;
+    let mut subscriber = WsClient::connect(&app, &sessions[0].0).await;
     subscriber.subscribe("live", "subscription { notifications { cursor } }", json!({})).await;
 
     let reset = workspace.run(&["reset-password", "ops-admin", "--password-stdin"], Some("second-pass-2\r\n"));
@@ -111,7 +108,7 @@ async fn create_provider_then_reset_its_password_from_standard_input() {
     assert!(!can_sign_in(&app, "ops-admin", "first-pass-1").await, "the old password stops working");
     assert!(can_sign_in(&app, "ops-admin", "second-pass-2").await, "the new one works (line break dropped)");
     // The server heard nothing of the reset, yet the session's open connection ends at a ping.
-    let closed = tokio::time::timeout(std::time::Duration::from_secs(10), subscriber.close_code()).await;
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(10), subscriber.expect_close()).await;
     assert_eq!(closed.ok(), Some(4403), "the live connection of a session ended by the reset closes within 10 s");
     for (token, refresh_token) in &sessions {
         // The server may trust a token it checked a moment ago for up to 2 s (see the README).

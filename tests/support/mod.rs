@@ -1,5 +1,8 @@
-//! Shared test setup: the real application on a random port against a fresh store, and a small
-//! GraphQL client that talks to it over HTTP like the mini-program would.
+//! The one test harness both test binaries include (`#[path = "../support/mod.rs"] mod support;`):
+//! [`TestApp`], the real application started in the test's process on a random port against a
+//! fresh store; [`ServerProcess`], the built binary started as a process; [`Api`], [`Request`] and
+//! [`Answer`], the HTTP and GraphQL client both dereference to; [`WsClient`], the WebSocket client;
+//! [`Exposition`], a strict parser of the `/metrics` text; and the assertions on GraphQL errors.
 //!
 //! One suite, two backends. `TEST_BACKEND` picks the store every test runs against:
 //! - unset (or `sqlite`): a fresh SQLite file in a temporary directory;
@@ -11,13 +14,20 @@
 
 #![allow(dead_code)]
 
+pub mod http;
 pub mod process;
+pub mod prometheus;
+pub mod ws;
+
+// Each binary uses part of the harness; what one does not use is no warning.
+#[allow(unused_imports)]
+pub use {http::*, process::*, prometheus::*, ws::*};
 
 use chrono::{DateTime, Utc};
 use provider_desk::app::Application;
 use provider_desk::config::Config;
 use provider_desk::service::Services;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 
@@ -104,9 +114,10 @@ pub fn drop_database(mongodb_uri: &str, database: &str) {
     }
 }
 
+/// The application in this process, serving on a random port; stopped when dropped. Dereferences
+/// to its [`Api`], so a test calls `app.graphql(..)`, `app.login(..)`, `app.address`.
 pub struct TestApp {
-    pub address: String,
-    pub client: reqwest::Client,
+    pub api: Api,
     pub services: Services,
     pub data_dir: PathBuf,
     pub backend: Backend,
@@ -160,8 +171,7 @@ impl TestApp {
                 .expect("the server runs");
         });
         TestApp {
-            address,
-            client: reqwest::Client::new(),
+            api: Api::new(address),
             services,
             data_dir,
             backend,
@@ -184,70 +194,6 @@ impl TestApp {
     /// How many store round trips the server has made so far.
     pub fn store_round_trips(&self) -> u64 {
         self.services.store.round_trips()
-    }
-
-    /// Sends a GraphQL operation and returns the whole response body (`data` and `errors`).
-    pub async fn graphql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
-        let mut request = self
-            .client
-            .post(format!("{}/graphql", self.address))
-            .json(&json!({ "query": query, "variables": variables }));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.expect("the server answers");
-        assert!(response.status().is_success(), "GraphQL answers 200 even for errors, got {}", response.status());
-        response.json().await.expect("GraphQL answers JSON")
-    }
-
-    /// Sends an operation that must succeed and returns its `data`.
-    pub async fn data(&self, token: &str, query: &str, variables: Value) -> Value {
-        let body = self.graphql(Some(token), query, variables).await;
-        assert!(body.get("errors").is_none(), "unexpected errors: {body}");
-        body["data"].clone()
-    }
-
-    /// Signs in and returns the access token.
-    pub async fn login(&self, username: &str) -> String {
-        self.login_pair(username).await.0
-    }
-
-    /// What a refused request could have changed: counts of tickets, chat messages, customers and
-    /// notifications, and the state of ticket t001; compared before and after.
-    pub async fn snapshot(&self, token: &str) -> Value {
-        self.data(
-            token,
-            "{
-                tickets(pageSize: 1) { total }
-                ticket(id: \"t001\") { status escalationStatus resolution processingHistory { id } }
-                chatMessages(customerId: \"c001\", pageSize: 1) { total }
-                customers(pageSize: 1) { total }
-                notifications(pageSize: 1) { total unreadCount }
-            }",
-            json!({}),
-        )
-        .await
-    }
-
-    /// Signs in (with the demo password) and returns the access token and the refresh token.
-    pub async fn login_pair(&self, username: &str) -> (String, String) {
-        self.login_with(username, DEMO_PASSWORD).await
-    }
-
-    /// Signs in and returns the access token and the refresh token.
-    pub async fn login_with(&self, username: &str, password: &str) -> (String, String) {
-        let body = self
-            .graphql(
-                None,
-                "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token refreshToken } }",
-                json!({ "u": username, "p": password }),
-            )
-            .await;
-        let login = &body["data"]["login"];
-        (
-            login["token"].as_str().unwrap_or_else(|| panic!("login failed: {body}")).to_owned(),
-            login["refreshToken"].as_str().expect("a refresh token").to_owned(),
-        )
     }
 
     /// The path of the SQLite file, for tests that look at or tamper with what is stored.
@@ -278,6 +224,14 @@ impl TestApp {
                 assert_eq!(result.matched_count, 1, "customer {customer} is stored");
             }
         }
+    }
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
     }
 }
 

@@ -9,9 +9,7 @@
 //! acknowledged write survives that (SecantusDB with `--sync-on-commit`, Redis with
 //! `appendfsync always`).
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use provider_desk::app::Application;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};

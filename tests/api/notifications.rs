@@ -1,10 +1,8 @@
 //! Notifications (the spec's "messages", 3.4): the list with its filters and unread count, one
 //! notification, marking read one or all, and the provider boundary.
 
-mod common;
-
+use crate::support::*;
 use chrono::{DateTime, Utc};
-use common::*;
 use serde_json::{json, Value};
 
 const FIELDS: &str = "id serviceProviderId type title content relatedCustomerId relatedCustomerName \

@@ -1,0 +1,24 @@
+//! The API tests: the real application started in this process on a random port against a fresh
+//! store (`support::TestApp`), driven over HTTP and WebSocket like a client. One binary for every
+//! area, so the shared support code and the crate are compiled and linked once.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod audit;
+mod auth;
+mod bad_input;
+mod chat;
+mod customers;
+mod integration;
+mod limits;
+mod notifications;
+mod openapi;
+mod ops;
+mod playground;
+mod realtime;
+mod rest;
+mod schema;
+mod security;
+mod smoke;
+mod tickets;

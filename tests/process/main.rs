@@ -1,0 +1,15 @@
+//! The process tests: what only a whole process shows or needs, so the server runs as the built
+//! binary (`support::ServerProcess`) or beside servers the test starts and kills: the `/metrics`
+//! registry (one per process), the log lines, graceful shutdown on a signal, the CLI, two processes
+//! sharing one Redis, the backends failing under a running server, and the external fuzzer.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod bus;
+mod cli;
+mod faults;
+mod logs;
+mod metrics;
+mod schemathesis;
+mod shutdown;
