@@ -1,5 +1,10 @@
 //! The `provider-desk` command: `serve` (the default) and the operator's sub-commands.
+//!
+//! The command line is declared with `clap`'s derive ([`Cli`]): each sub-command's doc comment is
+//! its `--help`, a mistyped command or option gets a suggestion, and a usage error exits with
+//! status 2 before anything is opened. A command that fails while it runs exits with status 1.
 
+use clap::{ArgGroup, Args, Parser, Subcommand};
 use provider_desk::app::{build_services, Application};
 use provider_desk::config::Config;
 use provider_desk::domain::{format_time, new_id, Id, OutboxEntry, ProviderStatus, ServiceProvider};
@@ -10,33 +15,143 @@ use provider_desk::telemetry::{self, LogFormat, LogTarget};
 use provider_desk::{graphql, seed};
 use serde_json::json;
 use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: provider-desk [COMMAND]
+/// The backend of the service providers' mini-program.
+#[derive(Parser)]
+#[command(
+    name = "provider-desk",
+    after_help = "Every command reads the same environment variables (and .env) as the server; see the README."
+)]
+struct Cli {
+    /// What to do; `serve` when none is named.
+    #[command(subcommand)]
+    command: Option<Command>,
+}
 
-commands:
-  serve                 run the server (the default); configured by environment variables (see the README)
-  seed                  add the demo providers demo-a and demo-b (password demo12345) if the store has no provider
-  export-schema [PATH]  write the GraphQL SDL to PATH (default: schema.graphql)
-  create-provider --username NAME --name NAME --email EMAIL
-                  [--contact-person NAME] [--phone PHONE] [--region REGION] [--password-stdin]
-                        add a provider account; the password is asked for on the terminal (not echoed),
-                        or read from standard input with --password-stdin
-  reset-password USERNAME [--password-stdin]
-                        set a provider's password, asked for or read as for create-provider
-  check-config          print the effective configuration (secrets hidden) and check that the store and
-                        the token store answer; exits with 1 on any problem
-  run-jobs [JOB...]     run the scheduled jobs once, now (all of them, or those named: customer-status,
-                        unresolved-issues, usage-scores, outbox-prune); prints one JSON line per job
-  outbox stats          how many outbox deliveries are pending, delivered and dead (one JSON line)
-  outbox dead-letters [--limit N]
-                        list the dead letters, oldest first, one JSON line each (default limit 100)
-  outbox replay (--all | ID...)
-                        put dead letters back in the queue with a fresh set of attempts; a running
-                        server delivers them within OUTBOX_POLL_INTERVAL_MS
-  help                  this text
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default); configured by environment variables (see the README)
+    Serve,
+    /// Add the demo providers demo-a and demo-b (password demo12345) if the store has no provider
+    Seed,
+    /// Write the GraphQL SDL to a file
+    ExportSchema {
+        /// Where to write it
+        #[arg(default_value = "schema.graphql")]
+        path: PathBuf,
+    },
+    /// Add a provider account
+    ///
+    /// The password is asked for on the terminal (not echoed), or read from standard input with
+    /// --password-stdin.
+    CreateProvider(NewProvider),
+    /// Set a provider's password and end every session signed in with the old one
+    ///
+    /// The password is asked for on the terminal (not echoed), or read from standard input with
+    /// --password-stdin.
+    ResetPassword {
+        /// The provider's username
+        #[arg(value_parser = not_blank)]
+        username: String,
+        /// Read the password from standard input (all of it, less one final line break)
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Print the effective configuration (secrets hidden) and check the backends
+    ///
+    /// Checks that the store, the JWT secret and the token store answer; exits with 1 on any
+    /// problem.
+    CheckConfig,
+    /// Run the scheduled jobs once, now; prints one JSON line per job
+    RunJobs {
+        /// The jobs to run (all of them when none is named): customer-status, unresolved-issues,
+        /// usage-scores, outbox-prune
+        #[arg(value_name = "JOB", value_parser = parse_job)]
+        jobs: Vec<Job>,
+    },
+    /// Look into the outbox and replay its dead letters
+    Outbox {
+        #[command(subcommand)]
+        command: OutboxCommand,
+    },
+}
 
-Every command reads the same environment variables (and .env) as the server.";
+/// The account `create-provider` adds. Given twice, an option's last value counts.
+#[derive(Args)]
+#[command(args_override_self = true)]
+struct NewProvider {
+    /// The sign-in name: at most 64 characters, no spaces
+    #[arg(long, value_parser = not_blank)]
+    username: String,
+    /// The provider's display name
+    #[arg(long, value_parser = not_blank)]
+    name: String,
+    /// The provider's email address
+    #[arg(long, value_parser = not_blank)]
+    email: String,
+    /// The person to contact at the provider
+    #[arg(long, value_parser = trimmed)]
+    contact_person: Option<String>,
+    /// A phone number
+    #[arg(long, value_parser = trimmed)]
+    phone: Option<String>,
+    /// The region the provider serves
+    #[arg(long, value_parser = trimmed)]
+    region: Option<String>,
+    /// Read the password from standard input (all of it, less one final line break)
+    #[arg(long)]
+    password_stdin: bool,
+}
+
+#[derive(Subcommand)]
+enum OutboxCommand {
+    /// How many outbox deliveries are pending, delivered and dead (one JSON line)
+    Stats,
+    /// List the dead letters, oldest first, one JSON line each
+    DeadLetters {
+        /// How many to list at most
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        limit: u32,
+    },
+    /// Put dead letters back in the queue with a fresh set of attempts
+    ///
+    /// A running server delivers them within OUTBOX_POLL_INTERVAL_MS.
+    #[command(group(ArgGroup::new("which").required(true).args(["all", "ids"])))]
+    Replay {
+        /// Every dead letter
+        #[arg(long)]
+        all: bool,
+        /// The delivery ids of the dead letters to replay
+        #[arg(value_name = "ID", value_parser = parse_delivery_id)]
+        ids: Vec<Id>,
+    },
+}
+
+/// An option's value without the blanks around it.
+fn trimmed(value: &str) -> Result<String, String> {
+    Ok(value.trim().to_owned())
+}
+
+/// As [`trimmed`], and not empty.
+fn not_blank(value: &str) -> Result<String, String> {
+    Some(value.trim())
+        .filter(|value| !value.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| "must not be empty".to_owned())
+}
+
+fn parse_job(name: &str) -> Result<Job, String> {
+    Job::parse(name).ok_or_else(|| {
+        let names: Vec<&str> = Job::ALL.iter().map(|job| job.name()).collect();
+        format!("unknown job; the jobs are {}", names.join(", "))
+    })
+}
+
+fn parse_delivery_id(id: &str) -> Result<Id, String> {
+    Id::parse(id).ok_or_else(|| "not a delivery id".to_owned())
+}
 
 /// The shortest password the CLI sets.
 const MIN_PASSWORD_CHARS: usize = 8;
@@ -44,28 +159,21 @@ const MIN_PASSWORD_CHARS: usize = 8;
 #[tokio::main]
 async fn main() -> ExitCode {
     let _ = dotenvy::dotenv();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let command = args.first().map(String::as_str);
+    let command = Cli::parse().command.unwrap_or(Command::Serve);
     // The server logs to standard output; the other commands to standard error, as their
     // standard output is their answer.
-    let log_target = if matches!(command, None | Some("serve")) { LogTarget::Stdout } else { LogTarget::Stderr };
+    let log_target = if matches!(command, Command::Serve) { LogTarget::Stdout } else { LogTarget::Stderr };
     let log_format = std::env::var("LOG_FORMAT").ok().and_then(|value| LogFormat::parse(&value)).unwrap_or_default();
     telemetry::init(log_format, log_target);
-    let rest = args.get(1..).unwrap_or_default();
     let result = match command {
-        None | Some("serve") => serve().await,
-        Some("seed") => seed_demo().await,
-        Some("export-schema") => export_schema(rest.first().map_or("schema.graphql", String::as_str)),
-        Some("create-provider") => create_provider(rest).await,
-        Some("reset-password") => reset_password(rest).await,
-        Some("check-config") => return check_config().await,
-        Some("run-jobs") => run_jobs(rest).await,
-        Some("outbox") => outbox(rest).await,
-        Some("help" | "--help" | "-h") => {
-            println!("{USAGE}");
-            Ok(())
-        }
-        Some(other) => Err(format!("unknown command {other:?}\n\n{USAGE}")),
+        Command::Serve => serve().await,
+        Command::Seed => seed_demo().await,
+        Command::ExportSchema { path } => export_schema(&path),
+        Command::CreateProvider(provider) => create_provider(provider).await,
+        Command::ResetPassword { username, password_stdin } => reset_password(&username, password_stdin).await,
+        Command::CheckConfig => return check_config().await,
+        Command::RunJobs { jobs } => run_jobs(jobs).await,
+        Command::Outbox { command } => outbox(command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -101,15 +209,8 @@ async fn offline_services() -> Result<Services, String> {
 
 /// Runs the named jobs (all without names) once, each under its lease: a job that another process
 /// is running just then is reported as skipped.
-async fn run_jobs(names: &[String]) -> Result<(), String> {
-    let jobs = if names.is_empty() {
-        Job::ALL.to_vec()
-    } else {
-        names
-            .iter()
-            .map(|name| Job::parse(name).ok_or_else(|| format!("unknown job {name:?}\n\n{USAGE}")))
-            .collect::<Result<_, _>>()?
-    };
+async fn run_jobs(jobs: Vec<Job>) -> Result<(), String> {
+    let jobs = if jobs.is_empty() { Job::ALL.to_vec() } else { jobs };
     let services = offline_services().await?;
     let owner = new_id("cli").to_string();
     for job in jobs {
@@ -124,43 +225,26 @@ async fn run_jobs(names: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-async fn outbox(args: &[String]) -> Result<(), String> {
+async fn outbox(command: OutboxCommand) -> Result<(), String> {
     let services = offline_services().await?;
     let store = &services.store;
     let failed = |e: provider_desk::error::AppError| format!("{e:?}");
-    match args.first().map(String::as_str) {
-        Some("stats") => {
+    match command {
+        OutboxCommand::Stats => {
             let counts = store.outbox_counts().await.map_err(failed)?;
             println!("{}", json!({ "pending": counts.pending, "delivered": counts.delivered, "dead": counts.dead }));
         }
-        Some("dead-letters") => {
-            let limit = match args.get(1).map(String::as_str) {
-                None => 100,
-                Some("--limit") => args
-                    .get(2)
-                    .and_then(|n| n.parse().ok())
-                    .filter(|n| (1..=10_000).contains(n))
-                    .ok_or("--limit takes a number from 1 to 10000")?,
-                Some(other) => return Err(format!("unexpected argument {other:?}\n\n{USAGE}")),
-            };
+        OutboxCommand::DeadLetters { limit } => {
             for entry in store.dead_letters(limit).await.map_err(failed)? {
                 println!("{}", dead_letter_line(&entry));
             }
         }
-        Some("replay") => {
-            let ids = match &args[1..] {
-                [] => return Err(format!("name the dead letters to replay, or --all\n\n{USAGE}")),
-                [all] if all == "--all" => None,
-                ids => Some(
-                    ids.iter()
-                        .map(|id| Id::parse(id).ok_or_else(|| format!("{id:?} is not a delivery id")))
-                        .collect::<Result<Vec<_>, _>>()?,
-                ),
-            };
+        OutboxCommand::Replay { all, ids } => {
+            // clap lets through exactly one of the two.
+            let ids = if all { None } else { Some(ids) };
             let replayed = store.replay_dead_letters(ids.as_deref(), chrono::Utc::now()).await.map_err(failed)?;
             println!("{}", json!({ "replayed": replayed }));
         }
-        _ => return Err(format!("outbox needs stats, dead-letters or replay\n\n{USAGE}")),
     }
     Ok(())
 }
@@ -182,72 +266,15 @@ fn dead_letter_line(entry: &OutboxEntry) -> serde_json::Value {
     })
 }
 
-fn export_schema(path: &str) -> Result<(), String> {
-    std::fs::write(path, graphql::sdl()).map_err(|e| format!("cannot write {path}: {e}"))?;
-    println!("wrote {path}");
+fn export_schema(path: &std::path::Path) -> Result<(), String> {
+    let shown = path.display();
+    std::fs::write(path, graphql::sdl()).map_err(|e| format!("cannot write {shown}: {e}"))?;
+    println!("wrote {shown}");
     Ok(())
 }
 
-/// Options of the form `--name value` and bare flags, with the positional arguments apart.
-struct Arguments {
-    options: Vec<(String, String)>,
-    flags: Vec<String>,
-    positional: Vec<String>,
-}
-
-impl Arguments {
-    fn parse(args: &[String], flags: &[&str], options: &[&str]) -> Result<Arguments, String> {
-        let mut parsed = Arguments { options: Vec::new(), flags: Vec::new(), positional: Vec::new() };
-        let mut args = args.iter();
-        while let Some(arg) = args.next() {
-            if let Some(name) = arg.strip_prefix("--") {
-                let (name, inline) = match name.split_once('=') {
-                    Some((name, value)) => (name, Some(value.to_owned())),
-                    None => (name, None),
-                };
-                if flags.contains(&name) && inline.is_none() {
-                    parsed.flags.push(name.to_owned());
-                } else if options.contains(&name) {
-                    let value = match inline {
-                        Some(value) => value,
-                        None => args.next().ok_or_else(|| format!("--{name} needs a value"))?.clone(),
-                    };
-                    parsed.options.push((name.to_owned(), value));
-                } else {
-                    return Err(format!("unknown option --{name}\n\n{USAGE}"));
-                }
-            } else {
-                parsed.positional.push(arg.clone());
-            }
-        }
-        Ok(parsed)
-    }
-
-    fn option(&self, name: &str) -> Option<&str> {
-        self.options.iter().rev().find(|(n, _)| n == name).map(|(_, value)| value.trim()).filter(|v| !v.is_empty())
-    }
-
-    fn required(&self, name: &str) -> Result<String, String> {
-        self.option(name).map(str::to_owned).ok_or_else(|| format!("--{name} is required\n\n{USAGE}"))
-    }
-
-    fn flag(&self, name: &str) -> bool {
-        self.flags.iter().any(|flag| flag == name)
-    }
-}
-
-async fn create_provider(args: &[String]) -> Result<(), String> {
-    let args = Arguments::parse(
-        args,
-        &["password-stdin"],
-        &["username", "name", "email", "contact-person", "phone", "region"],
-    )?;
-    if let Some(extra) = args.positional.first() {
-        return Err(format!("unexpected argument {extra:?}\n\n{USAGE}"));
-    }
-    let username = args.required("username")?;
-    let name = args.required("name")?;
-    let email = args.required("email")?;
+async fn create_provider(provider: NewProvider) -> Result<(), String> {
+    let NewProvider { username, name, email, contact_person, phone, region, password_stdin } = provider;
     if username.chars().count() > provider_desk::service::auth::MAX_USERNAME_CHARS
         || username.chars().any(char::is_whitespace)
     {
@@ -256,7 +283,7 @@ async fn create_provider(args: &[String]) -> Result<(), String> {
     if !email.contains('@') {
         return Err(format!("--email: {email:?} is not an email address"));
     }
-    let password = read_new_password(args.flag("password-stdin"))?;
+    let password = read_new_password(password_stdin)?;
     let services = build_services(&config()?).await.map_err(|e| e.to_string())?;
     let store = &services.store;
     if store.provider_credentials(&username).await.map_err(|e| describe_error(&e))?.is_some() {
@@ -268,10 +295,10 @@ async fn create_provider(args: &[String]) -> Result<(), String> {
         id: new_id("sp"),
         username: username.clone(),
         name,
-        contact_person: args.option("contact-person").unwrap_or_default().to_owned(),
-        phone: args.option("phone").unwrap_or_default().to_owned(),
+        contact_person: contact_person.unwrap_or_default(),
+        phone: phone.unwrap_or_default(),
         email,
-        region: args.option("region").unwrap_or_default().to_owned(),
+        region: region.unwrap_or_default(),
         status: ProviderStatus::Active,
         created_at: now,
         updated_at: now,
@@ -284,12 +311,8 @@ async fn create_provider(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-async fn reset_password(args: &[String]) -> Result<(), String> {
-    let args = Arguments::parse(args, &["password-stdin"], &[])?;
-    let [username] = args.positional.as_slice() else {
-        return Err(format!("reset-password takes one USERNAME\n\n{USAGE}"));
-    };
-    let password = read_new_password(args.flag("password-stdin"))?;
+async fn reset_password(username: &str, password_stdin: bool) -> Result<(), String> {
+    let password = read_new_password(password_stdin)?;
     let services = build_services(&config()?).await.map_err(|e| e.to_string())?;
     let ended = match services.auth.reset_password(username, &password).await {
         Ok(ended) => ended,

@@ -12,34 +12,8 @@ use std::future::Future;
 use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
 
-/// How log lines look.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum LogFormat {
-    /// Human-readable lines (the default).
-    #[default]
-    Text,
-    /// One JSON object per line: the event's fields at the top level, and `spans` listing the
-    /// spans it happened in (the `request` span carries the request id).
-    Json,
-}
-
-impl LogFormat {
-    /// `LOG_FORMAT`: `text` or `json`.
-    pub fn parse(value: &str) -> Option<LogFormat> {
-        match value.trim().to_ascii_lowercase().as_str() {
-            "text" | "plain" => Some(LogFormat::Text),
-            "json" => Some(LogFormat::Json),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LogFormat::Text => "text",
-            LogFormat::Json => "json",
-        }
-    }
-}
+/// The format is a setting (`LOG_FORMAT`), so it lives in the configuration, a leaf module.
+pub use crate::config::LogFormat;
 
 /// Where log lines go: standard output for the server, standard error for the other commands
 /// (whose standard output is their answer).

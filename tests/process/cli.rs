@@ -1,5 +1,6 @@
 //! The operator's sub-commands, run as the built binary against a temporary data directory (or
-//! the test MongoDB database named after it): create-provider, reset-password, check-config.
+//! the test MongoDB database named after it): create-provider, reset-password, check-config, and
+//! the command line itself (help, usage errors, suggestions).
 
 use crate::support::*;
 use serde_json::json;
@@ -148,12 +149,19 @@ fn passwords_are_checked_and_never_taken_from_a_pipe_without_the_flag() {
     assert!(stderr(&no_terminal).contains("--password-stdin"), "{}", stderr(&no_terminal));
 
     let missing = workspace.run(&["create-provider", "--username", "x1", "--password-stdin"], Some("long-enough\n"));
-    assert_eq!(missing.status.code(), Some(1));
-    assert!(stderr(&missing).contains("--name is required"), "{}", stderr(&missing));
+    assert_eq!(missing.status.code(), Some(2), "a usage error");
+    assert!(stderr(&missing).contains("required arguments were not provided"), "{}", stderr(&missing));
+    assert!(stderr(&missing).contains("--name <NAME>"), "{}", stderr(&missing));
+
+    let blank = workspace.run(&["create-provider", "--username", "x1", "--name", " ", "--email", "a@b.c"], None);
+    assert_eq!(blank.status.code(), Some(2), "a blank value is no value");
+    assert!(stderr(&blank).contains("must not be empty"), "{}", stderr(&blank));
 
     let unknown_option = workspace.run(&["reset-password", "demo-a", "--pasword-stdin"], None);
-    assert_eq!(unknown_option.status.code(), Some(1));
-    assert!(stderr(&unknown_option).contains("unknown option --pasword-stdin"), "{}", stderr(&unknown_option));
+    assert_eq!(unknown_option.status.code(), Some(2));
+    let message = stderr(&unknown_option);
+    assert!(message.contains("unexpected argument '--pasword-stdin'"), "{message}");
+    assert!(message.contains("a similar argument exists: '--password-stdin'"), "{message}");
 }
 
 #[test]
@@ -209,14 +217,50 @@ fn check_config_reports_an_invalid_setting_by_name() {
 }
 
 #[test]
-fn help_and_unknown_commands() {
+fn help_lists_every_command_and_an_unknown_command_is_a_usage_error() {
     let workspace = Workspace::new();
     let help = workspace.run(&["help"], None);
     assert!(help.status.success());
-    for command in ["serve", "seed", "export-schema", "create-provider", "reset-password", "check-config"] {
+    let commands = ["serve", "seed", "export-schema", "create-provider", "reset-password", "check-config", "run-jobs"];
+    for command in commands.into_iter().chain(["outbox"]) {
         assert!(stdout(&help).contains(command), "{command} in {}", stdout(&help));
     }
+    assert_eq!(stdout(&workspace.run(&["--help"], None)), stdout(&help));
+
     let unknown = workspace.run(&["frobnicate"], None);
-    assert_eq!(unknown.status.code(), Some(1));
-    assert!(stderr(&unknown).contains("unknown command"), "{}", stderr(&unknown));
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(stderr(&unknown).contains("unrecognized subcommand 'frobnicate'"), "{}", stderr(&unknown));
+}
+
+#[test]
+fn a_mistyped_command_is_refused_with_status_2_and_the_command_it_resembles() {
+    let workspace = Workspace::new();
+    let typo = workspace.run(&["chek-config"], None);
+    assert_eq!(typo.status.code(), Some(2));
+    let message = stderr(&typo);
+    assert!(message.contains("unrecognized subcommand 'chek-config'"), "{message}");
+    assert!(message.contains("a similar subcommand exists: 'check-config'"), "{message}");
+    assert!(stdout(&typo).is_empty(), "nothing was run: {}", stdout(&typo));
+
+    let typo = workspace.run(&["outbox", "dead-leters"], None);
+    assert_eq!(typo.status.code(), Some(2));
+    assert!(stderr(&typo).contains("a similar subcommand exists: 'dead-letters'"), "{}", stderr(&typo));
+}
+
+#[test]
+fn a_command_followed_by_help_prints_that_commands_help_and_does_nothing_else() {
+    let workspace = Workspace::new();
+    let help = workspace.run(&["create-provider", "--help"], None);
+    assert!(help.status.success(), "{}", stderr(&help));
+    let text = stdout(&help);
+    assert!(text.contains("Usage: provider-desk create-provider"), "{text}");
+    for option in ["--username <USERNAME>", "--name <NAME>", "--email <EMAIL>", "--region", "--password-stdin"] {
+        assert!(text.contains(option), "{option} in {text}");
+    }
+    assert!(!text.contains("reset-password"), "only that command's help: {text}");
+    assert_eq!(stdout(&workspace.run(&["help", "create-provider"], None)), text);
+
+    let help = workspace.run(&["outbox", "replay", "--help"], None);
+    assert!(help.status.success());
+    assert!(stdout(&help).contains("Usage: provider-desk outbox replay <--all|ID>"), "{}", stdout(&help));
 }
