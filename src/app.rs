@@ -2,7 +2,6 @@
 //! router together. `main.rs`, the tests and the benchmarks all start the server through
 //! [`Application::build`], so they run exactly the same thing.
 
-use crate::bus::RedisBus;
 use crate::config::{Config, IntegrationSettings, MIN_JWT_SECRET_BYTES};
 use crate::domain::{new_id, OutboxTarget};
 use crate::error::AppError;
@@ -16,15 +15,14 @@ use crate::integration::webhook::CsWebhook;
 use crate::integration::wechat::WechatClient;
 use crate::integration::{scheduler, Transport, WechatLogin};
 use crate::limits::memory::MemoryLimiter;
-use crate::limits::redis::RedisLimiter;
 use crate::limits::{Guard, SharedLimiter};
+use crate::redis::{RedisBus, RedisLimiter, RedisTokenStore};
 use crate::seed;
 use crate::service::auth::{random_token, AuthService};
 use crate::service::outbound::Outbound;
 use crate::service::realtime::{Realtime, RemoteBus};
 use crate::service::Services;
 use crate::store::mongo::MongoStore;
-use crate::store::redis::RedisTokenStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{ProviderStore, SharedStore, SharedTokenStore};
 use std::collections::HashMap;

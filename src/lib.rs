@@ -8,7 +8,6 @@
 //! what operators see (`/metrics`, the log).
 
 pub mod app;
-pub mod bus;
 pub mod config;
 pub mod domain;
 pub mod error;
@@ -17,6 +16,7 @@ pub mod http;
 pub mod integration;
 pub mod limits;
 pub mod metrics;
+pub mod redis;
 pub mod request_id;
 pub mod rest;
 pub mod seed;

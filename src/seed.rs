@@ -5,12 +5,12 @@
 //! cover active, expiring and expired whenever it is seeded. Ids follow the spec's examples
 //! (`sp001`, `c001`, `t001`, `m001`, `cm001`, `h001`).
 
-use crate::app::StartupError;
 use crate::domain::{
     now, ChatMessage, ChatSender, ChatStatus, Customer, CustomerStatus, EscalationStatus, HistoryEntry, Id,
     Notification, NotificationType, ProviderStatus, ReadStatus, ServiceProvider, Ticket, TicketStatus, TicketType,
     Timestamp, UsageMetrics,
 };
+use crate::error::AppResult;
 use crate::service::Services;
 use chrono::Duration;
 
@@ -106,7 +106,7 @@ const CHAT_SCRIPTS: [[&str; 4]; 4] = [
 ];
 
 /// Seeds the demo providers into an empty store; does nothing if any provider exists.
-pub async fn seed_demo_if_empty(services: &Services) -> Result<bool, StartupError> {
+pub async fn seed_demo_if_empty(services: &Services) -> AppResult<bool> {
     if services.store.count_providers().await? > 0 {
         return Ok(false);
     }
@@ -115,7 +115,7 @@ pub async fn seed_demo_if_empty(services: &Services) -> Result<bool, StartupErro
 }
 
 /// Seeds the demo providers and their data.
-pub async fn seed_demo(services: &Services) -> Result<(), StartupError> {
+pub async fn seed_demo(services: &Services) -> AppResult<()> {
     let at = now();
     let password_hash = services.auth.hash_password(DEMO_PASSWORD).await?;
     let mut ids = IdCounters::default();

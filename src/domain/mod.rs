@@ -48,3 +48,8 @@ pub fn now() -> Timestamp {
     use chrono::{SubsecRound, Utc};
     Utc::now().trunc_subsecs(0)
 }
+
+/// `wait` after `now` (the settings bound every wait to well within what a time can hold).
+pub fn after(now: Timestamp, wait: std::time::Duration) -> Timestamp {
+    chrono::Duration::from_std(wait).ok().and_then(|wait| now.checked_add_signed(wait)).unwrap_or(now)
+}

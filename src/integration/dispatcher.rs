@@ -17,14 +17,13 @@
 use super::{Delivery, Transport};
 use crate::config::OutboxSettings;
 use crate::domain::outbox::backoff;
-use crate::domain::{OutboxEntry, OutboxTarget, Timestamp};
+use crate::domain::{after, OutboxEntry, OutboxTarget};
 use crate::error::AppResult;
 use crate::service::outbound::Outbound;
 use crate::store::SharedStore;
 use chrono::Utc;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -127,9 +126,4 @@ fn random_fraction() -> f64 {
         return 0.5;
     }
     (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64
-}
-
-/// `wait` after `now` (the settings bound every wait to well within what a time can hold).
-pub fn after(now: Timestamp, wait: Duration) -> Timestamp {
-    chrono::Duration::from_std(wait).ok().and_then(|wait| now.checked_add_signed(wait)).unwrap_or(now)
 }

@@ -4,7 +4,7 @@
 //! - [`signature`]: the HMAC-SHA256 signature of every webhook, in and out.
 //! - [`webhook`]: the PC customer-service system's webhook, an outbox [`Transport`].
 //! - [`wechat`]: WeChat subscribe messages, an outbox [`Transport`], and the openid of a
-//!   mini-program user ([`WechatLogin`]).
+//!   mini-program user (the service port [`WechatLogin`]).
 //! - [`dispatcher`]: delivers the outbox at least once, in order per conversation.
 //! - [`scheduler`]: runs the scheduled jobs (`crate::service::jobs`) at their interval.
 //!
@@ -18,7 +18,7 @@ pub mod webhook;
 pub mod wechat;
 
 use crate::domain::{format_time, OutboxEntry};
-use crate::error::AppResult;
+pub use crate::service::ports::WechatLogin;
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
@@ -38,12 +38,6 @@ pub enum Delivery {
 #[async_trait]
 pub trait Transport: Send + Sync {
     async fn deliver(&self, entry: &OutboxEntry) -> Delivery;
-}
-
-/// The port that turns a mini-program login code (`wx.login`) into the user's openid.
-#[async_trait]
-pub trait WechatLogin: Send + Sync {
-    async fn openid_for_code(&self, code: &str) -> AppResult<String>;
 }
 
 /// The JSON body of an outbound webhook: the same bytes on every attempt of one delivery.

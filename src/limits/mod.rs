@@ -1,7 +1,7 @@
 //! Abuse protection (spec 6.3): rate limits, slowed and refused sign-ins, IP bans.
 //!
 //! The [`Limiter`] port counts; [`Guard`] holds the policy. Adapters: [`memory`] (one process, the
-//! default) and [`redis`] (`REDIS_URL`: every process sharing the Redis shares the counts, under
+//! default) and `crate::redis::limiter` (`REDIS_URL`: every process sharing the Redis shares the counts, under
 //! keys named after the store, so deployments sharing one Redis stay apart).
 //!
 //! - **Rate limits** are GCRA (a leaky bucket kept as one "theoretical arrival time" per key): a
@@ -22,7 +22,6 @@
 //! timeout to every request.
 
 pub mod memory;
-pub mod redis;
 
 use crate::config::SecuritySettings;
 use crate::domain::Id;

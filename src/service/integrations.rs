@@ -19,7 +19,7 @@ use crate::domain::{
     Timestamp, UsageMetrics,
 };
 use crate::error::{AppError, AppResult};
-use crate::integration::WechatLogin;
+use crate::service::ports::WechatLogin;
 use crate::store::{ChatStore, CustomerStore, ProviderStore, SharedStore, Written};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};

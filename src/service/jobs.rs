@@ -13,9 +13,8 @@
 use super::outbound::Outbound;
 use super::realtime::Realtime;
 use crate::config::OutboxSettings;
-use crate::domain::{format_time, now, Customer, CustomerStatus, Id, Notification, Timestamp};
+use crate::domain::{after, format_time, now, Customer, CustomerStatus, Id, Notification, Timestamp};
 use crate::error::AppResult;
-use crate::integration::dispatcher::after;
 use crate::store::{CustomerStatusChange, CustomerStore, LeaseStore, OutboxStore, ProviderStore, SharedStore};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;

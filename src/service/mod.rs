@@ -13,13 +13,14 @@ pub mod integrations;
 pub mod jobs;
 pub mod notifications;
 pub mod outbound;
+pub mod ports;
 pub mod realtime;
 pub mod tickets;
 
+use self::ports::WechatLogin;
 use crate::config::OutboxSettings;
 use crate::domain::{Customer, Id, ServiceProvider, Timestamp};
 use crate::error::{AppError, AppResult};
-use crate::integration::WechatLogin;
 use crate::limits::Guard;
 use crate::store::{CustomerStore, ProviderStore, SharedStore, SharedTokenStore};
 use std::net::IpAddr;

@@ -13,12 +13,12 @@
 //! processes arrive through a [`RemoteBus`] (Redis when configured), which delivers records only;
 //! this process reads what they name from the store once and hands it to all its subscribers.
 
+pub use super::ports::RemoteBus;
 use super::Session;
 use crate::domain::{ChatMessage, Cursor, EventKind, EventRecord, Id, Notification, Ticket};
 use crate::error::{AppError, AppResult};
 use crate::metrics::{self, GaugeGuard};
 use crate::store::{ChatStore, EventStore, NotificationStore, SharedStore, TicketStore};
-use async_trait::async_trait;
 use futures_util::stream::{self, Stream, StreamExt};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -88,12 +88,6 @@ impl EventFilter {
             }
         }
     }
-}
-
-/// Carries event records between processes that share a store.
-#[async_trait]
-pub trait RemoteBus: Send + Sync {
-    async fn publish(&self, record: &EventRecord) -> AppResult<()>;
 }
 
 /// The process's hub of live events.

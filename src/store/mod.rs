@@ -42,7 +42,6 @@ pub mod mongo;
 pub mod notifications;
 pub mod outbox;
 pub mod providers;
-pub mod redis;
 pub mod sqlite;
 pub mod tickets;
 pub mod tokens;

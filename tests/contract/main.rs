@@ -24,8 +24,8 @@ mod tickets;
 mod tokens;
 
 use provider_desk::config::MongoSettings;
+use provider_desk::redis::RedisTokenStore;
 use provider_desk::store::mongo::MongoStore;
-use provider_desk::store::redis::RedisTokenStore;
 use provider_desk::store::sqlite::SqliteStore;
 use provider_desk::store::*;
 use std::future::Future;

@@ -17,11 +17,12 @@
 //! by default (fail closed), so a signed-out token cannot come back to life during an outage. The
 //! connection manager reconnects by itself once Redis is back; no restart is needed.
 
-use super::{RefreshTokenRecord, RefreshTokenUse, TokenStore};
+use super::connect_redis;
 use crate::domain::{format_time, Id, Timestamp};
 use crate::error::{AppError, AppResult};
+use crate::store::{RefreshTokenRecord, RefreshTokenUse, TokenStore};
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use redis::{RedisError, Script};
 use std::future::Future;
 use std::time::Duration;
@@ -56,24 +57,6 @@ pub struct RedisTokenStore {
     timeout: Duration,
     use_refresh_token: Script,
     revoke_family: Script,
-}
-
-/// Opens `REDIS_URL` for one user of Redis (tokens, limits, the bus): a connection manager that
-/// reconnects by itself, each attempt and each command bounded by `timeout`. Answers the client
-/// too, for users that open more connections (the bus's subscriptions).
-pub async fn connect_redis(url: &str, timeout: Duration) -> AppResult<(redis::Client, ConnectionManager)> {
-    let client = redis::Client::open(url)
-        .map_err(|e| AppError::Internal(format!("REDIS_URL is not a usable Redis URL: {e}")))?;
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(timeout))
-        .set_response_timeout(Some(timeout))
-        .set_number_of_retries(1)
-        .set_max_delay(Duration::from_millis(500));
-    match tokio::time::timeout(timeout * 2, ConnectionManager::new_with_config(client.clone(), config)).await {
-        Ok(Ok(connection)) => Ok((client, connection)),
-        Ok(Err(error)) => Err(AppError::Unavailable(format!("cannot reach Redis at REDIS_URL: {error}"))),
-        Err(_) => Err(AppError::Unavailable("cannot reach Redis at REDIS_URL: timed out".to_owned())),
-    }
 }
 
 impl RedisTokenStore {

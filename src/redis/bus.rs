@@ -13,6 +13,7 @@
 //! next event that reaches them (or when they reconnect with their last cursor) and read what they
 //! missed from the event log. The listener reconnects by itself.
 
+use super::connect_redis;
 use crate::domain::{format_time, new_id, Cursor, EventKind, EventRecord, Id};
 use crate::error::{AppError, AppResult};
 use crate::service::auth::AuthService;
@@ -40,7 +41,7 @@ pub struct RedisBus {
 impl RedisBus {
     /// Connects the bus of the deployment whose store is named `store`.
     pub async fn connect(url: &str, store: &str, timeout: Duration) -> AppResult<RedisBus> {
-        let (client, publisher) = crate::store::redis::connect_redis(url, timeout).await?;
+        let (client, publisher) = connect_redis(url, timeout).await?;
         Ok(RedisBus {
             client,
             publisher,

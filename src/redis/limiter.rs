@@ -4,8 +4,9 @@
 //! mattering. GCRA is one Lua script on Redis's own clock, so two processes with skewed clocks
 //! still agree; counters are INCR with the window's PEXPIRE set by the first hit, in one script.
 
-use super::{Gcra, Limiter};
+use super::connect_redis;
 use crate::error::{AppError, AppResult};
+use crate::limits::{Gcra, Limiter};
 use async_trait::async_trait;
 use redis::aio::ConnectionManager;
 use redis::Script;
@@ -49,7 +50,7 @@ pub struct RedisLimiter {
 impl RedisLimiter {
     /// Connects; `store` names the data the limits belong to (see `bus`).
     pub async fn connect(url: &str, store: &str, timeout: Duration) -> AppResult<RedisLimiter> {
-        let (_, connection) = crate::store::redis::connect_redis(url, timeout).await?;
+        let (_, connection) = connect_redis(url, timeout).await?;
         Ok(RedisLimiter {
             connection,
             prefix: format!("pd:{store}:rl:"),
