@@ -5,11 +5,12 @@
 //! (every business rule); [`store`] (the storage port and its adapters); [`domain`] (types and
 //! pure rules); [`integration`] (the adapters to the other systems, the outbox dispatcher and the
 //! job scheduler). [`app`] wires them; [`config`] reads settings; [`metrics`] and [`telemetry`] are
-//! what operators see (`/metrics`, the log).
+//! what operators see (`/metrics`, the log); [`context`] is the request being handled (its id).
 
 pub mod app;
 pub mod bus;
 pub mod config;
+pub mod context;
 pub mod domain;
 pub mod error;
 pub mod graphql;
@@ -17,7 +18,6 @@ pub mod http;
 pub mod integration;
 pub mod limits;
 pub mod metrics;
-pub mod request_id;
 pub mod rest;
 pub mod seed;
 pub mod service;
