@@ -43,22 +43,19 @@ pub enum StartupError {
     Unsupported(&'static str),
     #[error("cannot listen on {address}: {source}")]
     Listen { address: SocketAddr, source: std::io::Error },
-    #[error("cannot prepare the store: {0}")]
-    Store(String),
+    /// The store, or a service over it, failed while being prepared.
+    #[error("cannot prepare the store: {}", .0.operator_detail())]
+    Store(#[from] AppError),
+    /// The JWT secret kept in the data directory cannot be read or written.
+    #[error("cannot prepare the store: {}: {source}", path.display())]
+    SecretFile { path: std::path::PathBuf, source: std::io::Error },
+    /// The JWT secret kept in the data directory is too short to sign with.
+    #[error("cannot prepare the store: {} is shorter than 32 bytes", .0.display())]
+    SecretTooShort(std::path::PathBuf),
     #[error("a REST endpoint document is broken: {0}")]
     RestDocument(String),
-    #[error("cannot use {0}")]
-    Backend(String),
-}
-
-impl From<AppError> for StartupError {
-    fn from(error: AppError) -> Self {
-        let detail = match error {
-            AppError::Internal(detail) | AppError::Unavailable(detail) => detail,
-            other => other.to_string(),
-        };
-        StartupError::Store(detail)
-    }
+    #[error("cannot use {backend}: {}", source.operator_detail())]
+    Backend { backend: &'static str, source: AppError },
 }
 
 /// The wired services, before any socket is opened (used by the CLI's offline commands too).
@@ -155,12 +152,8 @@ fn integrations(settings: &IntegrationSettings) -> (Arc<Outbound>, Transports, O
     (outbound, transports, login)
 }
 
-fn backend_error(backend: &str, error: AppError) -> StartupError {
-    let detail = match error {
-        AppError::Internal(detail) | AppError::Unavailable(detail) => detail,
-        other => other.to_string(),
-    };
-    StartupError::Backend(format!("{backend}: {detail}"))
+fn backend_error(backend: &'static str, error: AppError) -> StartupError {
+    StartupError::Backend { backend, source: error }
 }
 
 /// A server bound to its port, ready to run.
@@ -344,10 +337,7 @@ pub async fn check_backends(config: &Config) -> Vec<BackendCheck> {
 }
 
 fn error_detail(error: AppError) -> String {
-    match error {
-        AppError::Internal(detail) | AppError::Unavailable(detail) => detail,
-        other => other.to_string(),
-    }
+    error.operator_detail().into_owned()
 }
 
 fn check_sqlite(data_dir: &Path) -> BackendCheck {
@@ -400,10 +390,10 @@ fn check_kept_secret(data_dir: &Path) -> BackendCheck {
 /// The secret kept in the data directory, created on first use so tokens survive restarts.
 fn kept_jwt_secret(data_dir: &Path) -> Result<String, StartupError> {
     let path = data_dir.join(JWT_SECRET_FILE);
-    let io_error = |e: std::io::Error| StartupError::Store(format!("{}: {e}", path.display()));
+    let io_error = |source: std::io::Error| StartupError::SecretFile { path: path.clone(), source };
     match std::fs::read_to_string(&path) {
         Ok(secret) if secret.trim().len() >= MIN_JWT_SECRET_BYTES => return Ok(secret.trim().to_owned()),
-        Ok(_) => return Err(StartupError::Store(format!("{} is shorter than 32 bytes", path.display()))),
+        Ok(_) => return Err(StartupError::SecretTooShort(path)),
         Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(io_error(error)),
         Err(_) => {}
     }

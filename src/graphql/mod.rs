@@ -5,6 +5,7 @@
 //! objects (a ticket's customer, a chat's provider) load through per-request [`DataLoader`]s, so a
 //! page costs the same number of store calls whatever its size.
 
+mod caller;
 mod loaders;
 mod metrics;
 mod mutation;
@@ -14,6 +15,7 @@ mod query;
 mod scalars;
 mod subscription;
 
+pub use caller::{authenticate, authenticate_limited};
 pub use loaders::{CustomerLoader, ProviderLoader};
 
 use crate::error::AppError;

@@ -1,6 +1,7 @@
 //! What every request meets before a handler: its id, its client's address, the deny list, bans
 //! and the per-IP rate limit, body hygiene (size and JSON depth), a deadline, security headers,
-//! CORS, and a panic turned into a 500 answer instead of a dropped connection.
+//! CORS, and a panic turned into a 500 answer instead of a dropped connection. How each refusal
+//! looks to the client is [`crate::error::http`]'s business: the edge only decides to refuse.
 //!
 //! Order, outermost first: request id (and client address) → request log and metrics
 //! ([`observe`](super::observe)) → panic catcher → security headers → CORS → IP guard → body
@@ -9,18 +10,18 @@
 use super::listener::Peer;
 use super::MAX_GRAPHQL_BODY_BYTES;
 use crate::config::{IpNet, SecuritySettings};
-use crate::limits::{BadRequest, Guard, Refusal, Traffic};
+use crate::context::{note_bad_request, BadRequest, RequestContext};
+use crate::error::http::{HttpError, Protocol};
+use crate::error::{AppError, ErrorCode};
+use crate::limits::{Guard, Traffic};
 use crate::rest::MAX_REST_BODY_BYTES;
 use crate::service::ClientInfo;
-use crate::telemetry::RequestContext;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use futures_util::StreamExt;
-use serde_json::{json, Value};
 use std::net::IpAddr;
 use std::sync::Arc;
 use tracing::Instrument;
@@ -34,60 +35,14 @@ pub struct Edge {
     pub guard: Arc<Guard>,
 }
 
-/// An error answered by the edge itself, in the shape the route speaks: a GraphQL response for
-/// `/graphql...` (`extensions.code`), the REST envelope elsewhere; both with the `requestId`.
-pub fn error_response(path: &str, status: StatusCode, code: &str, message: &str, retry_after: Option<u64>) -> Response {
-    let request_id = crate::telemetry::current_request_id().map(|id| id.to_string());
-    let body = if path.starts_with("/graphql") {
-        let mut extensions = json!({ "code": code });
-        if let Some(id) = &request_id {
-            extensions["requestId"] = json!(id);
-        }
-        if let Some(seconds) = retry_after {
-            extensions["retryAfter"] = json!(seconds);
-        }
-        json!({ "data": null, "errors": [{ "message": message, "extensions": extensions }] })
-    } else {
-        let mut body = json!({ "code": status.as_u16(), "message": message, "data": null });
-        if let Some(id) = &request_id {
-            body["requestId"] = json!(id);
-        }
-        body
-    };
-    let mut response = (status, Json(body)).into_response();
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if let Some(seconds) = retry_after {
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-    }
-    response
-}
-
-/// The answer to a refused request.
-pub fn refusal_response(path: &str, refusal: Refusal) -> Response {
-    match refusal {
-        Refusal::Denied => error_response(path, StatusCode::FORBIDDEN, "FORBIDDEN", "访问被拒绝", None),
-        Refusal::Limited { retry_after } => {
-            let error = crate::error::AppError::rate_limited(retry_after);
-            let crate::error::AppError::RateLimited { retry_after_secs } = error else { unreachable!() };
-            error_response(
-                path,
-                StatusCode::TOO_MANY_REQUESTS,
-                "RATE_LIMITED",
-                &error.to_string(),
-                Some(retry_after_secs),
-            )
-        }
-    }
-}
-
 /// Gives the request its id (a sane incoming `x-request-id`, else a new one) and finds its
 /// client's address; everything inside runs in a span and task-local scope naming the id, and
 /// the answer carries the id in `x-request-id`.
 pub async fn request_context(State(edge): State<Edge>, mut request: Request, next: Next) -> Response {
     let incoming = request.headers().get(&X_REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::trim);
     let id: Arc<str> = match incoming {
-        Some(id) if crate::request_id::acceptable(id) => Arc::from(id),
-        _ => crate::request_id::generate(),
+        Some(id) if crate::context::acceptable_request_id(id) => Arc::from(id),
+        _ => crate::context::generate_request_id(),
     };
     let peer = request.extensions().get::<ConnectInfo<Peer>>().map(|ConnectInfo(Peer(address))| address.ip());
     let ip = peer.map(|peer| client_ip(peer, request.headers(), &edge.settings.trusted_proxies));
@@ -144,10 +99,10 @@ pub async fn guard_ip(State(edge): State<Edge>, request: Request, next: Next) ->
     let Some(ip) = ip else { return next.run(request).await };
     let traffic = if path.starts_with("/integrations/") { Traffic::Webhooks } else { Traffic::Clients };
     if let Err(refusal) = edge.guard.check_ip(ip, traffic).await {
-        return refusal_response(&path, refusal);
+        return HttpError::from_error(Protocol::of_path(&path), &AppError::from(refusal)).into_response();
     }
     let response = next.run(request).await;
-    if let Some(what) = crate::telemetry::current_bad_request() {
+    if let Some(what) = crate::context::current_bad_request() {
         edge.guard.bad_request(ip, what).await;
     }
     response
@@ -167,10 +122,13 @@ pub async fn body_hygiene(State(edge): State<Edge>, request: Request, next: Next
     if request.method() != Method::POST {
         return next.run(request).await;
     }
+    let protocol = Protocol::of_path(&path);
     let too_large = || {
-        crate::telemetry::note_bad_request(BadRequest::BodyTooLarge);
+        note_bad_request(BadRequest::BodyTooLarge);
         let message = format!("请求体过大，不能超过{}KB", limit / 1024);
-        error_response(&path, StatusCode::PAYLOAD_TOO_LARGE, "BAD_USER_INPUT", &message, None)
+        HttpError::new(protocol, ErrorCode::BadUserInput, message)
+            .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+            .into_response()
     };
     let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|length| length > limit as u64) {
@@ -184,16 +142,16 @@ pub async fn body_hygiene(State(edge): State<Edge>, request: Request, next: Next
             Ok(chunk) if bytes.len() + chunk.len() <= limit => bytes.extend_from_slice(&chunk),
             Ok(_) => return too_large(),
             Err(_) => {
-                crate::telemetry::note_bad_request(BadRequest::MalformedBody);
-                return error_response(&path, StatusCode::BAD_REQUEST, "BAD_USER_INPUT", "无法读取请求体", None);
+                note_bad_request(BadRequest::MalformedBody);
+                return HttpError::new(protocol, ErrorCode::BadUserInput, "无法读取请求体").into_response();
             }
         }
     }
     let max_depth = edge.settings.json_max_depth;
     if json_depth(&bytes) > max_depth {
-        crate::telemetry::note_bad_request(BadRequest::JsonTooDeep);
+        note_bad_request(BadRequest::JsonTooDeep);
         let message = format!("请求体的JSON嵌套过深（最多{max_depth}层）");
-        return error_response(&path, StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &message, None);
+        return HttpError::new(protocol, ErrorCode::BadUserInput, message).into_response();
     }
     next.run(Request::from_parts(parts, Body::from(Bytes::from(bytes)))).await
 }
@@ -232,7 +190,8 @@ pub async fn deadline(State(edge): State<Edge>, request: Request, next: Next) ->
         Ok(response) => response,
         Err(_) => {
             tracing::warn!(path, "request timed out");
-            error_response(&path, StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "请求处理超时，请稍后再试", None)
+            let message = "请求处理超时，请稍后再试";
+            HttpError::new(Protocol::of_path(&path), ErrorCode::Unavailable, message).into_response()
         }
     }
 }
@@ -269,32 +228,6 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
     response
 }
 
-/// A panic in a handler: logged with the request id, answered 500 with a body that is at once a
-/// REST envelope and a GraphQL response (`data: null`, `errors`), so either kind of client reads it.
-pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    let detail = panic
-        .downcast_ref::<String>()
-        .map(String::as_str)
-        .or_else(|| panic.downcast_ref::<&str>().copied())
-        .unwrap_or("(no message)");
-    let request_id = crate::telemetry::current_request_id().map(|id| id.to_string());
-    tracing::error!(request_id = request_id.as_deref(), detail, "a handler panicked");
-    let message = crate::error::AppError::Internal(String::new()).to_string();
-    let mut body: Value = json!({
-        "code": 500,
-        "message": message,
-        "data": null,
-        "errors": [{ "message": message, "extensions": { "code": "INTERNAL" } }],
-    });
-    if let Some(id) = request_id {
-        body["requestId"] = json!(id);
-        body["errors"][0]["extensions"]["requestId"] = json!(id);
-    }
-    let mut response = (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response();
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
 /// CORS for the configured origins (`CORS_ALLOWED_ORIGINS`); `None` without any, so browsers
 /// refuse every cross-origin call.
 pub fn cors(settings: &SecuritySettings) -> Option<tower_http::cors::CorsLayer> {
@@ -317,6 +250,7 @@ pub fn cors(settings: &SecuritySettings) -> Option<tower_http::cors::CorsLayer> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     #[test]
     fn json_depth_counts_brackets_outside_strings() {

@@ -1,16 +1,16 @@
 //! `POST /graphql`: authenticates the caller from the `Authorization` header and runs the operation
 //! (or a batch of up to `GRAPHQL_MAX_BATCH` operations).
 
-use super::edge::{error_response, refusal_response};
 use super::AppState;
-use crate::error::AppError;
-use crate::graphql::{with_request_data, RequestAuth};
-use crate::limits::{BadRequest, Refusal};
-use crate::service::{ClientInfo, Services};
+use crate::context::{note_bad_request, BadRequest};
+use crate::error::http::{HttpError, Protocol};
+use crate::error::{AppError, ErrorCode};
+use crate::graphql::{authenticate_limited, with_request_data, RequestAuth};
+use crate::service::ClientInfo;
 use async_graphql::{BatchRequest, ParseRequestError};
 use async_graphql_axum::{GraphQLBatchRequest, GraphQLResponse};
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 
@@ -26,12 +26,12 @@ pub async fn execute(
     if let BatchRequest::Batch(requests) = &request {
         if requests.len() > max_batch || requests.is_empty() {
             let message = format!("批量请求须包含1到{max_batch}个操作");
-            return error_response("/graphql", StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &message, None);
+            return HttpError::new(Protocol::Graphql, ErrorCode::BadUserInput, message).into_response();
         }
     }
     let auth = match authenticate_limited(&state.services, &headers, &client).await {
         Ok(auth) => auth,
-        Err(refusal) => return refusal_response("/graphql", refusal),
+        Err(refusal) => return HttpError::from_error(Protocol::Graphql, &AppError::from(refusal)).into_response(),
     };
     let response = match request {
         BatchRequest::Single(request) => {
@@ -73,8 +73,8 @@ impl IntoResponse for MalformedRequest {
                 (StatusCode::BAD_REQUEST, BadRequest::MalformedBody, message)
             }
         };
-        crate::telemetry::note_bad_request(what);
-        error_response("/graphql", status, "BAD_USER_INPUT", message, None)
+        note_bad_request(what);
+        HttpError::new(Protocol::Graphql, ErrorCode::BadUserInput, message).with_status(status).into_response()
     }
 }
 
@@ -83,42 +83,5 @@ fn clone_error(error: &AppError) -> AppError {
         AppError::Unauthenticated(message) => AppError::Unauthenticated(message),
         AppError::Unavailable(detail) => AppError::Unavailable(detail.clone()),
         other => AppError::Internal(other.to_string()),
-    }
-}
-
-/// [`authenticate`], and the signed-in provider's rate limit (refused before anything runs).
-pub async fn authenticate_limited(
-    services: &Services,
-    headers: &HeaderMap,
-    client: &ClientInfo,
-) -> Result<RequestAuth, Refusal> {
-    let auth = authenticate(services, headers).await;
-    if let Ok(session) = &auth.0 {
-        services.guard.check_provider(&session.provider_id, client.ip).await?;
-    }
-    Ok(auth)
-}
-
-/// Verifies the bearer token, if the request carries one. A request without one may still sign
-/// in; resolvers that need a provider refuse it.
-pub async fn authenticate(services: &Services, headers: &HeaderMap) -> RequestAuth {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return RequestAuth::missing();
-    };
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim)
-        .filter(|t| !t.is_empty());
-    match token {
-        Some(token) => {
-            let auth = services.auth.authenticate(token).await;
-            if let Ok(session) = &auth {
-                crate::telemetry::note_provider(&session.provider_id);
-            }
-            RequestAuth(auth)
-        }
-        None => RequestAuth(Err(AppError::Unauthenticated("认证信息格式不正确，应为 Bearer 令牌"))),
     }
 }

@@ -94,11 +94,11 @@ fn envelope(status: StatusCode, message: &str, data: Value) -> Response {
 }
 
 fn failure(error: AppError) -> Response {
-    if let AppError::Internal(detail) | AppError::Unavailable(detail) = &error {
-        tracing::error!(code = error.code(), %detail, "an inbound webhook failed");
+    if error.code().is_server_fault() {
+        let detail = error.operator_detail();
+        tracing::error!(code = error.code().as_str(), %detail, "an inbound webhook failed");
     }
-    let status = StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    envelope(status, &error.to_string(), Value::Null)
+    envelope(error.http_status(), &error.to_string(), Value::Null)
 }
 
 fn json_object(body: &[u8]) -> Option<Map<String, Value>> {

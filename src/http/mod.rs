@@ -14,10 +14,11 @@ pub mod quiet;
 pub mod shutdown;
 mod ws;
 
-pub use graphql::{authenticate, authenticate_limited};
+pub use crate::graphql::{authenticate, authenticate_limited};
 
 use crate::config::IntegrationSettings;
 use crate::graphql::AppSchema;
+use crate::rest::RestState;
 use crate::service::Services;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, post};
@@ -43,7 +44,7 @@ pub struct AppState {
 /// Every route of the server, with the inbound webhooks of the integrations that are configured.
 /// Fails only when a REST document in `rest_compat/` is broken.
 pub fn router(state: AppState, integrations: &IntegrationSettings) -> Result<Router, String> {
-    let rest = crate::rest::routes(&state.schema)?;
+    let rest = crate::rest::routes(RestState { services: state.services.clone(), schema: state.schema.clone() })?;
     let guard = state.services.guard.clone();
     let edge = Edge { settings: Arc::new(guard.settings().clone()), guard };
     let router = Router::new()
@@ -72,7 +73,7 @@ pub fn with_edge_layers(router: Router, edge: Edge) -> Router {
     }
     router
         .layer(from_fn(edge::security_headers))
-        .layer(CatchPanicLayer::custom(edge::panic_response))
+        .layer(CatchPanicLayer::custom(crate::error::http::panic_response))
         .layer(from_fn(observe::observe))
         .layer(from_fn_with_state(edge, edge::request_context))
 }

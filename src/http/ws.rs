@@ -15,13 +15,18 @@
 //! reconnects, with its last cursor, to another server or after the restart.
 
 use super::AppState;
+use crate::error::http::{HttpError, Protocol};
+use crate::error::ws::{
+    close_frame, operation_error, CLOSE_FORBIDDEN, CLOSE_GOING_AWAY, CLOSE_INIT_TIMEOUT, CLOSE_UNAUTHORIZED,
+};
+use crate::error::{AppError, ErrorCode};
 use crate::graphql::{connection_data, RequestAuth};
 use crate::metrics;
 use crate::service::{ClientInfo, Session};
 use async_graphql::http::{WebSocketProtocols, WsMessage, ALL_WEBSOCKET_PROTOCOLS};
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use futures_util::{SinkExt, StreamExt};
@@ -37,11 +42,6 @@ pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 const READ_BUFFER_BYTES: usize = 4 * 1024;
 
-const CLOSE_UNAUTHORIZED: u16 = 4401;
-const CLOSE_FORBIDDEN: u16 = 4403;
-const CLOSE_INIT_TIMEOUT: u16 = 4408;
-/// The server is shutting down (RFC 6455: going away).
-pub const CLOSE_GOING_AWAY: u16 = 1001;
 /// What async-graphql closes with when a subscription comes before `connection_init`.
 const CLOSE_HANDSHAKE_INCOMPLETE: u16 = 1011;
 
@@ -55,10 +55,11 @@ pub async fn upgrade(
     let offered = headers.get(header::SEC_WEBSOCKET_PROTOCOL).and_then(|value| value.to_str().ok()).unwrap_or("");
     let Some(protocol) = offered.split(',').find_map(|name| WebSocketProtocols::from_str(name.trim()).ok()) else {
         let message = "请使用 graphql-transport-ws（或 graphql-ws）子协议";
-        return (StatusCode::BAD_REQUEST, message).into_response();
+        return HttpError::new(Protocol::PlainText, ErrorCode::BadUserInput, message).into_response();
     };
     if state.shutdown.is_stopping() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "服务器正在重启，请稍后重连").into_response();
+        let message = "服务器正在重启，请稍后重连";
+        return HttpError::new(Protocol::PlainText, ErrorCode::Unavailable, message).into_response();
     }
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
@@ -176,7 +177,7 @@ async fn serve(state: AppState, protocol: WebSocketProtocols, socket: WebSocket,
                         None if code == CLOSE_HANDSHAKE_INCOMPLETE && signed_in.is_none() => CLOSE_UNAUTHORIZED,
                         None => code,
                     };
-                    let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+                    let _ = sink.send(close_frame(code, &reason)).await;
                     return;
                 }
                 None => {
@@ -232,7 +233,7 @@ async fn serve(state: AppState, protocol: WebSocketProtocols, socket: WebSocket,
         }
     }
     if let Some((code, reason)) = closing {
-        let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+        let _ = sink.send(close_frame(code, reason)).await;
     }
 }
 
@@ -241,7 +242,7 @@ async fn serve(state: AppState, protocol: WebSocketProtocols, socket: WebSocket,
 async fn signed_out(state: &AppState, token: &str) -> bool {
     match state.services.auth.authenticate(token).await {
         Ok(_) => false,
-        Err(crate::error::AppError::Unavailable(detail)) => {
+        Err(AppError::Unavailable(detail)) => {
             tracing::warn!(%detail, "cannot check an open connection's session; asking again at the next ping");
             false
         }
@@ -270,12 +271,7 @@ fn admit(
             tracing::info!(max, "refused a subscription: too many on one connection");
             crate::limits::count_refusal("subscriptions");
             let message = format!("每个连接最多同时运行{max}个订阅");
-            let payload = serde_json::json!({ "message": message, "extensions": { "code": "RATE_LIMITED" } });
-            let payload = match protocol {
-                WebSocketProtocols::GraphQLWS => serde_json::json!([payload]),
-                _ => payload,
-            };
-            Err(serde_json::json!({ "type": "error", "id": id, "payload": payload }).to_string())
+            Err(operation_error(&id, protocol, ErrorCode::RateLimited, &message))
         }
         "subscribe" | "start" => {
             running.insert(id);

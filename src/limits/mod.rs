@@ -23,9 +23,11 @@
 
 pub mod memory;
 
+pub use crate::context::BadRequest;
+
 use crate::config::SecuritySettings;
 use crate::domain::Id;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use async_trait::async_trait;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -73,6 +75,16 @@ pub enum Refusal {
     Denied,
     /// Too many requests (or banned for a while): try again after this long.
     Limited { retry_after: Duration },
+}
+
+/// A refusal as the client hears it: FORBIDDEN, or RATE_LIMITED with the wait.
+impl From<Refusal> for AppError {
+    fn from(refusal: Refusal) -> AppError {
+        match refusal {
+            Refusal::Denied => AppError::Forbidden("访问被拒绝"),
+            Refusal::Limited { retry_after } => AppError::rate_limited(retry_after),
+        }
+    }
 }
 
 /// How long the limiter is left alone after it failed to answer.
@@ -272,39 +284,6 @@ impl Guard {
 pub enum Traffic {
     Clients,
     Webhooks,
-}
-
-/// A request no working client sends: what counts toward a ban for malformed requests. Ordinary
-/// mistakes (a missing parameter, a title too long, an unknown GraphQL field, an expired token)
-/// are not among them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BadRequest {
-    /// A body over the route's size limit.
-    BodyTooLarge,
-    /// A body that cannot be read, is not JSON, or is not the JSON the route takes.
-    MalformedBody,
-    /// JSON nested deeper than `JSON_MAX_DEPTH`.
-    JsonTooDeep,
-    /// A GraphQL document over the depth, complexity, alias, root-field or directive limits, or
-    /// whose fragments cycle or expand without end.
-    GraphqlLimits,
-    /// A bearer token that is not a token this server could have issued: not a JWT, or one with
-    /// another algorithm (`none` among them). A well-formed token whose signature does not match
-    /// is not counted, since after a `JWT_SECRET` rotation every client still holds one.
-    ForgedToken,
-}
-
-impl BadRequest {
-    /// The `reason` label of `bad_requests_total`.
-    pub fn label(self) -> &'static str {
-        match self {
-            BadRequest::BodyTooLarge => "body_too_large",
-            BadRequest::MalformedBody => "malformed_body",
-            BadRequest::JsonTooDeep => "json_too_deep",
-            BadRequest::GraphqlLimits => "graphql_limits",
-            BadRequest::ForgedToken => "forged_token",
-        }
-    }
 }
 
 /// Counts a refused request in `rate_limit_refusals_total` under `scope`: `ip`, `webhook`,

@@ -14,20 +14,18 @@ mod shape;
 
 pub use catalog::{Endpoint, Location};
 
-use crate::error::AppError;
-use crate::graphql::{with_request_data, AppSchema};
-use crate::http::edge::refusal_response;
-use crate::http::{authenticate_limited, AppState};
-use crate::limits::BadRequest;
-use crate::service::ClientInfo;
+use crate::context::{note_bad_request, BadRequest};
+use crate::error::http::{rest_envelope, HttpError, Protocol};
+use crate::error::{AppError, ErrorCode};
+use crate::graphql::{authenticate_limited, with_request_data, AppSchema};
+use crate::service::{ClientInfo, Services};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, RawPathParams, RawQuery, State};
-use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter};
 use axum::{Extension, Json, Router};
-use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -35,11 +33,20 @@ use std::sync::Arc;
 /// The largest REST request body: far above any documented request.
 pub const MAX_REST_BODY_BYTES: usize = 64 * 1024;
 
-/// The REST routes and the OpenAPI document, built from `rest_compat/` once at start-up.
-pub fn routes(schema: &AppSchema) -> Result<Router<AppState>, String> {
-    let endpoints = catalog::load(&schema.sdl())?;
+/// What the REST handlers need: the schema they run operations on, and the services the caller
+/// is verified with. The HTTP layer builds it from its own state.
+#[derive(Clone)]
+pub struct RestState {
+    pub services: Services,
+    pub schema: AppSchema,
+}
+
+/// The REST routes and the OpenAPI document, built from `rest_compat/` once at start-up; they
+/// carry their own state, so they merge into a router of any state.
+pub fn routes<S: Clone + Send + Sync + 'static>(state: RestState) -> Result<Router<S>, String> {
+    let endpoints = catalog::load(&state.schema.sdl())?;
     let document = Arc::new(openapi::document(&endpoints));
-    let mut by_path: BTreeMap<String, MethodRouter<AppState>> = BTreeMap::new();
+    let mut by_path: BTreeMap<String, MethodRouter<RestState>> = BTreeMap::new();
     for endpoint in endpoints {
         let endpoint = Arc::new(endpoint);
         let filter = if endpoint.method == Method::GET { MethodFilter::GET } else { MethodFilter::POST };
@@ -58,12 +65,13 @@ pub fn routes(schema: &AppSchema) -> Result<Router<AppState>, String> {
         .route("/api/openapi.json", axum::routing::get(move || async move { Json(Value::clone(&document)) }))
         .route("/api/{*unknown}", axum::routing::any(unknown_endpoint))
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(MAX_REST_BODY_BYTES)))
+        .layer(DefaultBodyLimit::max(MAX_REST_BODY_BYTES))
+        .with_state(state))
 }
 
 async fn serve(
     endpoint: Arc<Endpoint>,
-    State(state): State<AppState>,
+    State(state): State<RestState>,
     client: Option<Extension<ClientInfo>>,
     headers: HeaderMap,
     path: RawPathParams,
@@ -73,23 +81,26 @@ async fn serve(
     let body = match body {
         Ok(body) => body,
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            crate::telemetry::note_bad_request(BadRequest::BodyTooLarge);
-            return failure(413, format!("请求体过大，不能超过{}KB", MAX_REST_BODY_BYTES / 1024));
+            note_bad_request(BadRequest::BodyTooLarge);
+            let message = format!("请求体过大，不能超过{}KB", MAX_REST_BODY_BYTES / 1024);
+            return failure(ErrorCode::BadUserInput, message)
+                .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+                .into_response();
         }
         Err(_) => {
-            crate::telemetry::note_bad_request(BadRequest::MalformedBody);
-            return failure(400, "无法读取请求体".to_owned());
+            note_bad_request(BadRequest::MalformedBody);
+            return failure(ErrorCode::BadUserInput, "无法读取请求体").into_response();
         }
     };
     let path: Vec<(&str, &str)> = path.iter().collect();
     let variables = match parameters::variables(&endpoint, &path, query.as_deref(), &body) {
         Ok(variables) => variables,
-        Err(error) => return failure(error.http_status(), error.to_string()),
+        Err(error) => return error.into_response(),
     };
     let client = client.map(|Extension(client)| client).unwrap_or_default();
     let auth = match authenticate_limited(&state.services, &headers, &client).await {
         Ok(auth) => auth,
-        Err(refusal) => return refusal_response(&endpoint.path, refusal),
+        Err(refusal) => return AppError::from(refusal).into_response(),
     };
     let mut request = async_graphql::Request::new(endpoint.query.clone())
         .operation_name(endpoint.operation_id.clone())
@@ -98,72 +109,36 @@ async fn serve(
     let response = state.schema.execute(with_request_data(request, &state.services, auth, client)).await;
     if let Some(error) = response.errors.first() {
         let extension = |name: &str| error.extensions.as_ref().and_then(|extensions| extensions.get(name));
-        let status = match extension("code") {
-            Some(async_graphql::Value::String(code)) => AppError::http_status_for_code(code),
-            _ => 400,
+        // An error without a code is async-graphql's own about the request: the client's mistake.
+        let code = match extension("code") {
+            Some(async_graphql::Value::String(code)) => ErrorCode::parse(code).unwrap_or(ErrorCode::Internal),
+            _ => ErrorCode::BadUserInput,
         };
-        let mut answer = failure(status, error.message.clone());
-        if let Some(async_graphql::Value::Number(seconds)) = extension("retryAfter") {
-            if let Some(seconds) = seconds.as_u64() {
-                answer.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
-            }
-        }
-        return answer;
+        let retry_after = match extension("retryAfter") {
+            Some(async_graphql::Value::Number(seconds)) => seconds.as_u64(),
+            _ => None,
+        };
+        return failure(code, error.message.clone()).with_retry_after(retry_after).into_response();
     }
     let mut data = match response.data {
         async_graphql::Value::Object(mut root) => root.swap_remove(endpoint.data_key.as_str()).unwrap_or_default(),
         _ => async_graphql::Value::Null,
     };
     endpoint.data.to_rest(&mut data);
-    envelope(200, &endpoint.message, &data)
-}
-
-/// The spec's envelope around `data`.
-#[derive(Serialize)]
-struct Envelope<'a, T: Serialize> {
-    code: u16,
-    message: &'a str,
-    data: &'a T,
-    #[serde(rename = "requestId", skip_serializing_if = "Option::is_none")]
-    request_id: Option<&'a str>,
-}
-
-/// Serialized straight from what the operation answered, into a buffer sized for a page of
-/// results, with no intermediate JSON tree.
-fn envelope(status: u16, message: &str, data: &impl Serialize) -> Response {
-    respond(status, message, data, None)
+    rest_envelope(StatusCode::OK, &endpoint.message, &data, None)
 }
 
 /// An error envelope: `data: null`, and the `requestId` to quote when reporting it.
-fn failure(status: u16, message: String) -> Response {
-    let request_id = crate::telemetry::current_request_id();
-    respond(status, &message, &(), request_id.as_deref())
+fn failure(code: ErrorCode, message: impl Into<std::borrow::Cow<'static, str>>) -> HttpError {
+    HttpError::new(Protocol::Rest, code, message)
 }
-
-fn respond(status: u16, message: &str, data: &impl Serialize, request_id: Option<&str>) -> Response {
-    let mut status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut body = Vec::with_capacity(ENVELOPE_CAPACITY);
-    if let Err(error) = serde_json::to_writer(&mut body, &Envelope { code: status.as_u16(), message, data, request_id })
-    {
-        tracing::error!(%error, "a REST answer could not be serialized");
-        status = StatusCode::INTERNAL_SERVER_ERROR;
-        let internal = Envelope { code: 500, message: "服务器内部错误", data: &(), request_id };
-        body = serde_json::to_vec(&internal).unwrap_or_default();
-    }
-    let headers = [
-        (header::CONTENT_TYPE, header::HeaderValue::from_static("application/json")),
-        (header::CACHE_CONTROL, header::HeaderValue::from_static("no-store")),
-    ];
-    (status, headers, body).into_response()
-}
-
-/// Enough for a page of ten customers, so that most answers are written without growing the buffer.
-const ENVELOPE_CAPACITY: usize = 8 * 1024;
 
 async fn unknown_endpoint() -> Response {
-    failure(404, "接口不存在".to_owned())
+    failure(ErrorCode::NotFound, "接口不存在").into_response()
 }
 
 async fn method_not_allowed() -> Response {
-    failure(405, "该接口不支持此请求方法".to_owned())
+    failure(ErrorCode::BadUserInput, "该接口不支持此请求方法")
+        .with_status(StatusCode::METHOD_NOT_ALLOWED)
+        .into_response()
 }

@@ -5,8 +5,8 @@
 
 use super::catalog::{Endpoint, Location, Parameter};
 use super::shape::ShapeKind;
+use crate::context::BadRequest;
 use crate::error::{AppError, AppResult};
-use crate::limits::BadRequest;
 use serde_json::{Map, Value};
 
 /// The variables for one request: path parameters, then the query string (GET) or the JSON body
@@ -48,7 +48,7 @@ fn body_fields(endpoint: &Endpoint, body: &[u8]) -> AppResult<Map<String, Value>
     match serde_json::from_slice(body) {
         Ok(Value::Object(fields)) => Ok(fields),
         _ => {
-            crate::telemetry::note_bad_request(BadRequest::MalformedBody);
+            crate::context::note_bad_request(BadRequest::MalformedBody);
             Err(AppError::BadInput { field: None, message: "请求体必须是JSON对象".to_owned() })
         }
     }

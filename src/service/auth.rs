@@ -148,7 +148,7 @@ impl AuthService {
         client: &ClientInfo,
     ) -> AppResult<(ServiceProvider, IssuedTokens)> {
         if let Err(error) = check_login_input(username, password) {
-            self.audit.record("login", None, Some(username), None, client, error.code()).await;
+            self.audit.record("login", None, Some(username), None, client, error.code().as_str()).await;
             return Err(error);
         }
         let username = username.trim();
@@ -192,7 +192,7 @@ impl AuthService {
         let tokens = match self.issue(&provider.id, &family_id).await {
             Ok(tokens) => tokens,
             Err(error) => {
-                audit(error.code()).await;
+                audit(error.code().as_str()).await;
                 return Err(error);
             }
         };

@@ -1,0 +1,127 @@
+//! The context of the HTTP request being handled: its id, the provider it acts for once known,
+//! and what (if anything) made it malformed in a way that counts toward a ban.
+//!
+//! The HTTP edge opens the context around each request ([`RequestContext::scope`]) as a tokio
+//! task-local, so every log line and every error built while serving it can name the request
+//! without passing it around: [`current_request_id`]; whatever learns who the caller is says so
+//! ([`note_provider`]: token verification, sign-in), and whatever finds the request malformed
+//! notes why ([`note_bad_request`]) for the edge to count once the request is answered.
+//! This module is a leaf (it knows only [`domain`](crate::domain)), so errors, services and the
+//! GraphQL layer can all reach it. Nothing here ever sees a token or a password: only ids.
+
+use crate::domain::Id;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+/// What is known about the request being handled.
+#[derive(Debug)]
+pub struct RequestContext {
+    pub request_id: Arc<str>,
+    provider: Mutex<Option<Id>>,
+    bad_request: Mutex<Option<BadRequest>>,
+}
+
+tokio::task_local! {
+    static CURRENT: Arc<RequestContext>;
+}
+
+impl RequestContext {
+    pub fn new(request_id: Arc<str>) -> Arc<RequestContext> {
+        Arc::new(RequestContext { request_id, provider: Mutex::new(None), bad_request: Mutex::new(None) })
+    }
+
+    /// Runs `future` (the handling of one request) with this context as the current one.
+    pub async fn scope<F: Future>(self: Arc<Self>, future: F) -> F::Output {
+        CURRENT.scope(self, future).await
+    }
+
+    /// The provider the request acts for, once known.
+    pub fn provider(&self) -> Option<Id> {
+        self.provider.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    /// What made the request malformed, if something did.
+    pub fn bad_request(&self) -> Option<BadRequest> {
+        *self.bad_request.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Records that the current request acts for `provider` (no-op outside a request).
+pub fn note_provider(provider: &Id) {
+    let _ = CURRENT.try_with(|context| {
+        *context.provider.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(provider.clone());
+    });
+}
+
+/// Records that the current request is malformed in a way no working client's is (no-op outside
+/// a request); the edge counts it toward a ban once the request is answered.
+pub fn note_bad_request(what: BadRequest) {
+    let _ = CURRENT.try_with(|context| {
+        *context.bad_request.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(what);
+    });
+}
+
+/// What made the current request malformed, if something did.
+pub fn current_bad_request() -> Option<BadRequest> {
+    CURRENT.try_with(|context| context.bad_request()).ok().flatten()
+}
+
+/// The provider the current request acts for, once known.
+pub fn current_provider() -> Option<Id> {
+    CURRENT.try_with(|context| context.provider()).ok().flatten()
+}
+
+/// The current request's id, if there is one.
+pub fn current_request_id() -> Option<Arc<str>> {
+    CURRENT.try_with(|context| Arc::clone(&context.request_id)).ok()
+}
+
+/// Whether an incoming `x-request-id` may be echoed: 1 to 64 of `A-Z a-z 0-9 - _ . :`, so it
+/// cannot forge log lines or carry anything but an id.
+pub fn acceptable_request_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// A new request id: 32 hex digits (time-ordered, then random).
+pub fn generate_request_id() -> Arc<str> {
+    let mut random = [0u8; 8];
+    let _ = getrandom::fill(&mut random);
+    let millis = chrono::Utc::now().timestamp_millis() as u64;
+    let hex: String = millis.to_be_bytes().iter().chain(random.iter()).map(|b| format!("{b:02x}")).collect();
+    Arc::from(hex)
+}
+
+/// A request no working client sends: what counts toward a ban for malformed requests. Ordinary
+/// mistakes (a missing parameter, a title too long, an unknown GraphQL field, an expired token)
+/// are not among them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadRequest {
+    /// A body over the route's size limit.
+    BodyTooLarge,
+    /// A body that cannot be read, is not JSON, or is not the JSON the route takes.
+    MalformedBody,
+    /// JSON nested deeper than `JSON_MAX_DEPTH`.
+    JsonTooDeep,
+    /// A GraphQL document over the depth, complexity, alias, root-field or directive limits, or
+    /// whose fragments cycle or expand without end.
+    GraphqlLimits,
+    /// A bearer token that is not a token this server could have issued: not a JWT, or one with
+    /// another algorithm (`none` among them). A well-formed token whose signature does not match
+    /// is not counted, since after a `JWT_SECRET` rotation every client still holds one.
+    ForgedToken,
+}
+
+impl BadRequest {
+    /// The `reason` label of `bad_requests_total`.
+    pub fn label(self) -> &'static str {
+        match self {
+            BadRequest::BodyTooLarge => "body_too_large",
+            BadRequest::MalformedBody => "malformed_body",
+            BadRequest::JsonTooDeep => "json_too_deep",
+            BadRequest::GraphqlLimits => "graphql_limits",
+            BadRequest::ForgedToken => "forged_token",
+        }
+    }
+}
