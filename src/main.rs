@@ -327,11 +327,7 @@ async fn reset_password(username: &str, password_stdin: bool) -> Result<(), Stri
 
 /// An error for the operator: the detail an internal error carries (never shown to API clients).
 fn describe_error(error: &provider_desk::error::AppError) -> String {
-    use provider_desk::error::AppError;
-    match error {
-        AppError::Internal(detail) | AppError::Unavailable(detail) => detail.clone(),
-        other => other.to_string(),
-    }
+    error.operator_detail().into_owned()
 }
 
 /// The new password: all of standard input (less one final line break) with `--password-stdin`,

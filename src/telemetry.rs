@@ -6,12 +6,6 @@
 
 use std::io::IsTerminal;
 
-// The request context moved to `crate::context`; these names stay reachable here for the callers
-// that still use the old paths.
-pub use crate::context::{
-    current_bad_request, current_provider, current_request_id, note_bad_request, note_provider, RequestContext,
-};
-
 /// The format is a setting (`LOG_FORMAT`), so it lives in the configuration, a leaf module.
 pub use crate::config::LogFormat;
 

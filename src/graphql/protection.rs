@@ -12,7 +12,7 @@
 //!   only it knows whose account was tried) is recorded when it finishes, with its result.
 
 use super::RequestAuth;
-use crate::error::AppError;
+use crate::error::{AppError, ErrorCode};
 use crate::service::{ClientInfo, Services};
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextRequest, NextResolve,
@@ -63,7 +63,7 @@ impl ExtensionFactory for Protection {
 
 fn bad_input(message: impl Into<String>) -> ServerError {
     let mut error = ServerError::new(message, None);
-    error.extensions.get_or_insert_with(Default::default).set("code", "BAD_USER_INPUT");
+    error.extensions.get_or_insert_with(Default::default).set("code", ErrorCode::BadUserInput.as_str());
     error
 }
 
@@ -80,7 +80,7 @@ fn parse_error(mut error: ServerError) -> ServerError {
     } else {
         format!("查询语句无法解析：{}", error.message)
     };
-    error.extensions.get_or_insert_with(Default::default).set("code", "BAD_USER_INPUT");
+    error.extensions.get_or_insert_with(Default::default).set("code", ErrorCode::BadUserInput.as_str());
     error
 }
 
@@ -94,7 +94,7 @@ fn code_of(error: &ServerError) -> Option<&str> {
 /// The document is over the GraphQL limits, which no working client's queries come near: counted
 /// toward a ban.
 fn over_limits() {
-    crate::telemetry::note_bad_request(crate::limits::BadRequest::GraphqlLimits);
+    crate::context::note_bad_request(crate::context::BadRequest::GraphqlLimits);
 }
 
 /// async-graphql's English messages for its limits, in Chinese like every message of ours.
@@ -112,19 +112,19 @@ fn translated(message: &str) -> Option<&'static str> {
 impl Extension for Protection {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let mut response = next.run(ctx).await;
-        let request_id = crate::telemetry::current_request_id();
+        let request_id = crate::context::current_request_id();
         for error in &mut response.errors {
             if code_of(error).is_none() {
                 let client_error = error.path.is_empty()
                     || error.message.starts_with("Failed to parse")
                     || error.message.starts_with("Invalid value");
                 if client_error {
-                    error.extensions.get_or_insert_with(Default::default).set("code", "BAD_USER_INPUT");
+                    error.extensions.get_or_insert_with(Default::default).set("code", ErrorCode::BadUserInput.as_str());
                 } else {
                     tracing::error!(request_id = request_id.as_deref(), detail = %error.message, path = ?error.path,
                         "request failed with an error that is not ours");
                     error.message = AppError::Internal(String::new()).to_string();
-                    error.extensions.get_or_insert_with(Default::default).set("code", "INTERNAL");
+                    error.extensions.get_or_insert_with(Default::default).set("code", ErrorCode::Internal.as_str());
                 }
             }
             if let Some(id) = &request_id {
@@ -172,7 +172,7 @@ impl Extension for Protection {
                         over_limits();
                         error.message = chinese.to_owned();
                     }
-                    error.extensions.get_or_insert_with(Default::default).set("code", "BAD_USER_INPUT");
+                    error.extensions.get_or_insert_with(Default::default).set("code", ErrorCode::BadUserInput.as_str());
                     error
                 })
                 .collect()
@@ -197,7 +197,7 @@ impl Extension for Protection {
         let result = next.run(ctx, info).await;
         let outcome = match &result {
             Ok(_) => crate::domain::AuditEntry::OK.to_owned(),
-            Err(error) => code_of(error).unwrap_or("BAD_USER_INPUT").to_owned(),
+            Err(error) => code_of(error).unwrap_or(ErrorCode::BadUserInput.as_str()).to_owned(),
         };
         if let Some(services) = ctx.data_opt::<Services>() {
             let (target, actor) = ctx.data_opt::<AuditNote>().map(AuditNote::take).unwrap_or_default();

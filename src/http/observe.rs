@@ -7,7 +7,7 @@
 //! status. Query strings, headers and
 //! bodies are never logged, so no token or password can reach the log.
 
-use crate::{metrics, telemetry};
+use crate::{context, metrics};
 use axum::extract::{MatchedPath, Request};
 use axum::http::Method;
 use axum::middleware::Next;
@@ -32,8 +32,8 @@ pub async fn observe(request: Request, next: Next) -> Response {
     let labels = [("method", method), ("route", route.as_str()), ("status", status_label.as_str())];
     metrics::counter("http_requests_total", &labels).inc();
     metrics::histogram("http_request_duration_seconds", &labels).observe(elapsed);
-    let request_id = telemetry::current_request_id();
-    let provider_id = telemetry::current_provider();
+    let request_id = context::current_request_id();
+    let provider_id = context::current_provider();
     let latency_ms = (elapsed.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0;
     macro_rules! log_line {
         ($level:ident) => {

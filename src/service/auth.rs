@@ -14,7 +14,7 @@
 use super::audit::AuditService;
 use super::{ClientInfo, Session};
 use crate::domain::{new_id, now, Id, ProviderStatus, ServiceProvider, Timestamp};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ErrorCode};
 use crate::limits::{Guard, Refusal};
 use crate::store::{ProviderStore, RefreshTokenRecord, RefreshTokenUse, SharedStore, SharedTokenStore};
 use base64::Engine;
@@ -165,7 +165,7 @@ impl AuthService {
             Ok(delay) if delay > std::time::Duration::ZERO => tokio::time::sleep(delay).await,
             Ok(_) => {}
             Err(refusal) => {
-                audit("RATE_LIMITED").await;
+                audit(ErrorCode::RateLimited.as_str()).await;
                 return Err(match refusal {
                     Refusal::Denied => AppError::Forbidden("访问被拒绝"),
                     Refusal::Limited { retry_after } => AppError::rate_limited(retry_after),
@@ -178,13 +178,13 @@ impl AuthService {
             Some((provider, _)) if matches => provider,
             _ => {
                 self.guard.login_failed(username, client.ip).await;
-                audit("UNAUTHENTICATED").await;
+                audit(ErrorCode::Unauthenticated.as_str()).await;
                 tracing::info!(username, "sign-in failed");
                 return Err(AppError::Unauthenticated(WRONG_CREDENTIALS));
             }
         };
         if provider.status != ProviderStatus::Active {
-            audit("FORBIDDEN").await;
+            audit(ErrorCode::Forbidden.as_str()).await;
             return Err(AppError::Forbidden("账号已停用，请联系管理员"));
         }
         self.guard.login_succeeded(username).await;
@@ -198,7 +198,7 @@ impl AuthService {
         };
         audit(crate::domain::AuditEntry::OK).await;
         tracing::info!(provider = %provider.id, "signed in");
-        crate::telemetry::note_provider(&provider.id);
+        crate::context::note_provider(&provider.id);
         Ok((provider, tokens))
     }
 
@@ -239,7 +239,7 @@ impl AuthService {
         let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding_key, &self.validation)
             .map_err(|error| {
                 if forged(error.kind()) {
-                    crate::telemetry::note_bad_request(crate::limits::BadRequest::ForgedToken);
+                    crate::context::note_bad_request(crate::context::BadRequest::ForgedToken);
                 }
                 AppError::Unauthenticated(BAD_TOKEN)
             })?
