@@ -108,7 +108,10 @@ impl ProcessCollector {
     }
 }
 
-fn gauge(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: f64) -> std::fmt::Result {
+fn gauge<N>(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: N) -> std::fmt::Result
+where
+    ConstGauge<N>: EncodeMetric,
+{
     let gauge = ConstGauge::new(value);
     gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)
 }
@@ -131,19 +134,19 @@ impl Collector for ProcessCollector {
         )?;
         if let Some(stat) = stat {
             let help = "Resident memory size in bytes.";
-            gauge(&mut encoder, "process_resident_memory_bytes", help, stat.resident_memory_bytes as f64)?;
+            gauge(&mut encoder, "process_resident_memory_bytes", help, stat.resident_memory_bytes)?;
             let help = "Virtual memory size in bytes.";
-            gauge(&mut encoder, "process_virtual_memory_bytes", help, stat.virtual_memory_bytes as f64)?;
+            gauge(&mut encoder, "process_virtual_memory_bytes", help, stat.virtual_memory_bytes)?;
         }
         if let Some(open) = open_fds() {
-            gauge(&mut encoder, "process_open_fds", "Open file descriptors.", open as f64)?;
+            gauge(&mut encoder, "process_open_fds", "Open file descriptors.", open)?;
         }
         if let Some(max) = max_fds() {
-            gauge(&mut encoder, "process_max_fds", "The most file descriptors the process may open.", max as f64)?;
+            gauge(&mut encoder, "process_max_fds", "The most file descriptors the process may open.", max)?;
         }
         if let Some(free) = DATA_DIR.get().and_then(|path| free_bytes(path)) {
             let help = "Bytes still free for the server on the file system that holds DATA_DIR.";
-            gauge(&mut encoder, "data_dir_free_bytes", help, free as f64)?;
+            gauge(&mut encoder, "data_dir_free_bytes", help, free)?;
         }
         Ok(())
     }
