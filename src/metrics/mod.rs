@@ -25,7 +25,7 @@
 //!
 //! The storage (atomic counters and gauges, histograms, label-set families), the text encoding
 //! and its escaping are `prometheus-client`'s. What is still written here, and why:
-//! - the declaration table [`FAMILIES`] and the lookup by name ([`counter`], [`gauge`],
+//! - the declaration table [`FAMILIES`] (`families.rs`) and the lookup by name ([`counter`], [`gauge`],
 //!   [`histogram`]): the crate wants each family built and registered up front as a typed value,
 //!   and call sites all over the code record by name with `&[(&str, &str)]` labels; the table is
 //!   what builds and registers them, once, in [`Registry::with_declared_families`];
@@ -39,9 +39,16 @@
 //! - the thin [`Counter`], [`Gauge`], [`Histogram`] and [`GaugeGuard`] wrappers: they keep the
 //!   call sites' API (`observe` takes a `Duration`, `track` holds a gauge unit for a scope);
 //! - the process collector (`process.rs`): the crate has none.
+//!
+//! The cost on the hot path is the same as the hand-written registry's (measured in release, 1M
+//! records, best of 12 runs: a request's three records 361 ns against 371 ns, a lookup by name
+//! and labels about 135 ns either way); only a held histogram handle is slower, 17 ns against
+//! 13 ns, as the crate's histogram takes a lock where ours added to atomics.
 
+mod families;
 mod process;
 
+pub use families::{Family, Kind, CALL_BUCKETS, FAMILIES, REQUEST_BUCKETS};
 pub use process::watch_disk;
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, LabelSetEncoder, MetricEncoder};
@@ -60,143 +67,6 @@ use std::time::Duration;
 pub const MAX_SERIES_PER_FAMILY: usize = 1000;
 /// The label value that stands for every combination past [`MAX_SERIES_PER_FAMILY`].
 pub const OVERFLOW_LABEL_VALUE: &str = "_other";
-
-/// What kind of metric a family is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Counter,
-    Gauge,
-    Histogram,
-}
-
-impl Kind {
-    fn as_str(self) -> &'static str {
-        match self {
-            Kind::Counter => "counter",
-            Kind::Gauge => "gauge",
-            Kind::Histogram => "histogram",
-        }
-    }
-}
-
-/// A declared metric family.
-#[derive(Debug)]
-pub struct Family {
-    pub name: &'static str,
-    pub kind: Kind,
-    pub help: &'static str,
-    pub labels: &'static [&'static str],
-    /// Histogram bucket upper bounds, in seconds (empty for counters and gauges).
-    pub buckets: &'static [f64],
-}
-
-/// Request-sized latencies: 1 ms to 10 s.
-pub const REQUEST_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
-/// Backend-call latencies: 100 µs to 5 s.
-pub const CALL_BUCKETS: &[f64] =
-    &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
-
-const fn family(name: &'static str, kind: Kind, help: &'static str, labels: &'static [&'static str]) -> Family {
-    Family { name, kind, help, labels, buckets: &[] }
-}
-
-const fn histogram_family(
-    name: &'static str,
-    help: &'static str,
-    labels: &'static [&'static str],
-    buckets: &'static [f64],
-) -> Family {
-    Family { name, kind: Kind::Histogram, help, labels, buckets }
-}
-
-/// Every metric the code records into, in the order `/metrics` shows them; the process metrics
-/// and `provider_desk_build_info` follow (see `process.rs`). The README's Monitoring section lists
-/// them all.
-pub const FAMILIES: &[Family] = &[
-    family(
-        "http_requests_total",
-        Kind::Counter,
-        "HTTP requests answered, by method, route (the router's path pattern) and status code.",
-        &["method", "route", "status"],
-    ),
-    histogram_family(
-        "http_request_duration_seconds",
-        "Time from receiving an HTTP request to sending its response head.",
-        &["method", "route", "status"],
-        REQUEST_BUCKETS,
-    ),
-    family("http_requests_in_flight", Kind::Gauge, "HTTP requests being handled now.", &[]),
-    family(
-        "graphql_operations_total",
-        Kind::Counter,
-        "GraphQL queries and mutations run (POST /graphql and the REST endpoints), by operation name and \
-         outcome: ok, or the first error's code.",
-        &["operation", "outcome"],
-    ),
-    histogram_family(
-        "graphql_operation_duration_seconds",
-        "Time to parse, validate and run a GraphQL query or mutation.",
-        &["operation"],
-        REQUEST_BUCKETS,
-    ),
-    family("graphql_subscriptions_active", Kind::Gauge, "GraphQL subscriptions running now.", &[]),
-    family("websocket_connections", Kind::Gauge, "Open WebSocket connections on /graphql/ws.", &[]),
-    histogram_family(
-        "store_call_duration_seconds",
-        "Time of one call to the main store (a SQLite read or write transaction, a MongoDB operation).",
-        &["adapter", "outcome"],
-        CALL_BUCKETS,
-    ),
-    histogram_family(
-        "redis_call_duration_seconds",
-        "Time of one Redis call: a token-store command (tokens) or an event-bus publish (publish).",
-        &["purpose", "outcome"],
-        CALL_BUCKETS,
-    ),
-    family(
-        "realtime_events_published_total",
-        Kind::Counter,
-        "Events handed to this process's subscribers, by kind and origin (local: written here; remote: \
-         from another process over Redis).",
-        &["kind", "origin"],
-    ),
-    family(
-        "realtime_subscriber_lags_total",
-        Kind::Counter,
-        "Times a live subscriber fell behind the live stream (buffer overrun or a missed cursor) and \
-         switched to reading the event log.",
-        &[],
-    ),
-    family(
-        "realtime_subscriber_catch_ups_total",
-        Kind::Counter,
-        "Times a subscriber reading the event log (after lagging, or replaying from a cursor) caught up and \
-         went live again.",
-        &[],
-    ),
-    family("realtime_subscribers_behind", Kind::Gauge, "Subscribers reading the event log now, not yet live.", &[]),
-    family("outbox_backlog", Kind::Gauge, "Integration messages waiting in the outbox (read at the scrape).", &[]),
-    family("outbox_dead_letters", Kind::Gauge, "Integration messages the outbox gave up on (read at the scrape).", &[]),
-    family(
-        "rate_limit_refusals_total",
-        Kind::Counter,
-        "Requests refused by a limit, by scope (ip, webhook, provider, login, subscriptions, ban, deny_list).",
-        &["scope"],
-    ),
-    family(
-        "bad_requests_total",
-        Kind::Counter,
-        "Malformed requests no working client sends, by reason (body_too_large, malformed_body, \
-         json_too_deep, graphql_limits, forged_token); they count toward a ban.",
-        &["reason"],
-    ),
-    family(
-        "ip_bans_total",
-        Kind::Counter,
-        "Client addresses banned for a while for hitting limits or sending malformed requests again and again.",
-        &[],
-    ),
-];
 
 /// A monotonically increasing count.
 #[derive(Clone, Debug, Default)]
