@@ -171,6 +171,7 @@ impl Application {
     /// the listening socket (port 0 picks a free one).
     pub async fn build(config: Config) -> Result<Application, StartupError> {
         let (services, transports) = wire(&config).await?;
+        crate::metrics::watch_disk(&config.data_dir);
         if config.seed_demo {
             seed::seed_demo_if_empty(&services).await?;
         }

@@ -196,6 +196,24 @@ async fn the_exposition_is_valid_prometheus_text() {
     subscriber.close().await;
 }
 
+#[tokio::test]
+async fn metrics_report_the_process_cpu_memory_file_descriptors_and_free_disk() {
+    let server = ServerProcess::start(&[]).await;
+    let text = server.metrics().await;
+    let metrics = Exposition::parse(&text).unwrap_or_else(|error| panic!("{error}\n{text}"));
+    let value = |name: &str| metrics.value(name, &[]).unwrap_or_else(|| panic!("{name} is reported:\n{text}"));
+    assert_eq!(metrics.types["process_cpu_seconds_total"], "counter");
+    assert!(value("process_cpu_seconds_total") >= 0.0);
+    assert!(value("process_resident_memory_bytes") > 0.0);
+    assert!(value("process_virtual_memory_bytes") >= value("process_resident_memory_bytes"));
+    assert!(value("process_open_fds") > 0.0);
+    assert!(value("process_max_fds") >= value("process_open_fds"));
+    assert!(value("data_dir_free_bytes") > 0.0, "the test's DATA_DIR is on a file system with room");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    let started = value("process_start_time_seconds");
+    assert!(started > now - 600.0 && started <= now + 1.0, "the server started just now: {started} vs {now}");
+}
+
 #[test]
 fn the_strict_parser_refuses_what_prometheus_would() {
     let good = "# HELP a_total A.\n# TYPE a_total counter\na_total{x=\"1\"} 2\n";
