@@ -1,6 +1,6 @@
 //! The chat port on MongoDB.
 
-use super::documents::{chat_document, chat_from};
+use super::documents::{date, Fields, ReadResult};
 use super::events::event;
 use super::failures::{bad_document, is_duplicate_key};
 use super::read;
@@ -10,7 +10,7 @@ use crate::error::{AppError, AppResult};
 use crate::store::ChatStore;
 use crate::store::{replayed_subject, KeyedWrite, Written};
 use async_trait::async_trait;
-use mongodb::bson::doc;
+use mongodb::bson::{doc, Document};
 use mongodb::options::ReturnDocument;
 
 #[async_trait]
@@ -134,4 +134,33 @@ impl ChatStore for MongoStore {
         items.reverse();
         Ok(Page { items, total, request: page })
     }
+}
+
+pub(super) fn chat_document(m: &ChatMessage) -> Document {
+    doc! {
+        "id": m.id.as_str(),
+        "serviceProviderId": m.service_provider_id.as_str(),
+        "serviceProviderName": &m.service_provider_name,
+        "customerId": m.customer_id.as_str(),
+        "customerName": &m.customer_name,
+        "senderType": m.sender_type.as_str(),
+        "content": &m.content,
+        "timestamp": date(&m.timestamp),
+        "status": m.status.as_str(),
+    }
+}
+
+pub(super) fn chat_from(doc: &Document) -> ReadResult<ChatMessage> {
+    let f = Fields::new(doc, "chat message");
+    Ok(ChatMessage {
+        id: f.id("id")?,
+        service_provider_id: f.id("serviceProviderId")?,
+        service_provider_name: f.text("serviceProviderName")?,
+        customer_id: f.id("customerId")?,
+        customer_name: f.text("customerName")?,
+        sender_type: f.value("senderType", ChatSender::parse)?,
+        content: f.text("content")?,
+        timestamp: f.time("timestamp")?,
+        status: f.value("status", ChatStatus::parse)?,
+    })
 }

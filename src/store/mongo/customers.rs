@@ -1,9 +1,8 @@
 //! The customers port on MongoDB.
 
-use super::documents;
-use super::documents::{customer_document, customer_from, date, notification_document, synced_customer_fields};
+use super::documents::{date, Fields, ReadResult};
 use super::failures::{bad_document, is_duplicate_key};
-use super::notifications::notification_event;
+use super::notifications::{notification_document, notification_event};
 use super::MongoStore;
 use super::{collect, ids_bson, read};
 use crate::domain::{
@@ -241,7 +240,7 @@ impl CustomerStore for MongoStore {
             let (Ok(id), Ok(measures)) = (document.get_str("id"), document.get_document("usageMetrics")) else {
                 continue;
             };
-            let metrics: UsageMetrics = documents::usage_metrics_from(&document).map_err(bad_document)?;
+            let metrics: UsageMetrics = usage_metrics_from(&document).map_err(bad_document)?;
             let score = i64::from(usage::total_score(&metrics));
             let stored = match document.get("usageScore") {
                 Some(Bson::Int32(n)) => Some(i64::from(*n)),
@@ -259,6 +258,92 @@ impl CustomerStore for MongoStore {
         }
         Ok(rewritten)
     }
+}
+
+/// The customer as stored. `usageScore` is written for readers of the raw data (it follows from
+/// the four measures, which never change apart from it); `unresolvedIssues` is not stored at all,
+/// it is counted from the tickets whenever a customer is read.
+pub(super) fn customer_document(c: &Customer) -> Document {
+    doc! {
+        "id": c.id.as_str(),
+        "serviceProviderId": c.service_provider_id.as_str(),
+        "serviceProviderName": &c.service_provider_name,
+        "name": &c.name,
+        "contactPerson": &c.contact_person,
+        "phone": &c.phone,
+        "email": &c.email,
+        "region": &c.region,
+        "softwareVersion": &c.software_version,
+        "portCount": i64::from(c.port_count),
+        "purchaseDate": date(&c.purchase_date),
+        "expiryDate": date(&c.expiry_date),
+        "status": c.stored_status.as_str(),
+        "usageScore": i32::from(usage::total_score(&c.usage)),
+        "usageMetrics": {
+            "loginFrequency": i32::from(c.usage.login_frequency),
+            "featureUsage": i32::from(c.usage.feature_usage),
+            "dataInput": i32::from(c.usage.data_input),
+            "trainingCompletion": i32::from(c.usage.training_completion),
+        },
+        "usageUpdatedAt": date(&c.usage_updated_at),
+        "lastActiveTime": date(&c.last_active_time),
+        "createdAt": date(&c.created_at),
+        "updatedAt": date(&c.updated_at),
+    }
+}
+
+/// The fields of a customer that the SaaS system owns (see `Store::save_customers`), with the
+/// usage score that follows from its measures.
+pub(super) fn synced_customer_fields(c: &Customer) -> Document {
+    let mut fields = customer_document(c);
+    for owned_here in ["id", "serviceProviderId", "status", "createdAt"] {
+        fields.remove(owned_here);
+    }
+    fields
+}
+
+/// The usage measures of a customer document (`usageMetrics`).
+pub(super) fn usage_metrics_from(doc: &Document) -> ReadResult<UsageMetrics> {
+    let f = Fields::new(doc, "customer");
+    let usage = doc.get_document("usageMetrics").map_err(|e| f.fail("usageMetrics", e))?;
+    Ok(UsageMetrics {
+        login_frequency: f.percent(usage, "loginFrequency")?,
+        feature_usage: f.percent(usage, "featureUsage")?,
+        data_input: f.percent(usage, "dataInput")?,
+        training_completion: f.percent(usage, "trainingCompletion")?,
+    })
+}
+
+pub(super) fn customer_from(doc: &Document, unresolved_issues: u32) -> ReadResult<Customer> {
+    let f = Fields::new(doc, "customer");
+    let usage = doc.get_document("usageMetrics").map_err(|e| f.fail("usageMetrics", e))?;
+    let port_count = f.number("portCount")?;
+    Ok(Customer {
+        id: f.id("id")?,
+        service_provider_id: f.id("serviceProviderId")?,
+        service_provider_name: f.text("serviceProviderName")?,
+        name: f.text("name")?,
+        contact_person: f.text("contactPerson")?,
+        phone: f.text("phone")?,
+        email: f.text("email")?,
+        region: f.text("region")?,
+        software_version: f.text("softwareVersion")?,
+        port_count: u32::try_from(port_count).map_err(|_| f.fail("portCount", "out of range"))?,
+        purchase_date: f.time("purchaseDate")?,
+        expiry_date: f.time("expiryDate")?,
+        stored_status: f.value("status", CustomerStatus::parse)?,
+        usage: UsageMetrics {
+            login_frequency: f.percent(usage, "loginFrequency")?,
+            feature_usage: f.percent(usage, "featureUsage")?,
+            data_input: f.percent(usage, "dataInput")?,
+            training_completion: f.percent(usage, "trainingCompletion")?,
+        },
+        usage_updated_at: f.time("usageUpdatedAt")?,
+        unresolved_issues,
+        last_active_time: f.time("lastActiveTime")?,
+        created_at: f.time("createdAt")?,
+        updated_at: f.time("updatedAt")?,
+    })
 }
 
 #[cfg(test)]

@@ -1,13 +1,13 @@
 //! The events port on MongoDB.
 
-use super::documents::{event_document, event_from, ReadResult};
+use super::documents::{date, optional_id, Fields, ReadResult};
 use super::MongoStore;
 use super::{collect, read};
 use crate::domain::{Cursor as EventCursor, EventKind, EventRecord, Id, Timestamp};
 use crate::error::AppResult;
 use crate::store::EventStore;
 use async_trait::async_trait;
-use mongodb::bson::{doc, Document};
+use mongodb::bson::{doc, Bson, Document};
 use mongodb::options::ReturnDocument;
 use mongodb::ClientSession;
 
@@ -85,4 +85,36 @@ impl EventStore for MongoStore {
         let counter = self.op(self.event_counters.find_one(doc! { "_id": provider.as_str() })).await?;
         Ok(counter.and_then(|c| c.get_i64("cursor").ok()).map_or(0, |cursor| cursor as EventCursor))
     }
+}
+
+/// An entry of the event log. `writeId` names the write that logged it (the new ticket's, the
+/// notification's or the message's id), so a retried write can find what its first attempt logged.
+pub(super) fn event_document(event: &EventRecord, write_id: &str) -> Document {
+    doc! {
+        "providerId": event.provider_id.as_str(),
+        "cursor": event.cursor as i64,
+        "kind": event.kind.as_str(),
+        "subjectId": event.subject_id.as_str(),
+        "customerId": optional_id(&event.customer_id),
+        "at": date(&event.at),
+        "writeId": write_id,
+    }
+}
+
+pub(super) fn event_from(doc: &Document) -> ReadResult<EventRecord> {
+    let fields = Fields::new(doc, "event");
+    let cursor = match doc.get("cursor") {
+        Some(Bson::Int64(cursor)) if *cursor > 0 => *cursor as EventCursor,
+        Some(Bson::Int32(cursor)) if *cursor > 0 => *cursor as EventCursor,
+        other => return Err(fields.fail("cursor", format!("expected a positive integer, found {other:?}"))),
+    };
+    let kind = fields.text("kind")?;
+    Ok(EventRecord {
+        provider_id: Id::from_stored(fields.text("providerId")?),
+        cursor,
+        kind: EventKind::parse(&kind).ok_or_else(|| fields.fail("kind", format!("unknown value {kind:?}")))?,
+        subject_id: Id::from_stored(fields.text("subjectId")?),
+        customer_id: fields.optional_text("customerId")?.map(Id::from_stored),
+        at: fields.time("at")?,
+    })
 }

@@ -2,8 +2,9 @@
 //!
 //! # Collections and indexes
 //!
-//! Documents use the field names of the spec's models (section 4); the index plan, one index per
-//! query the port makes, is in [`indexes`].
+//! Documents use the field names of the spec's models (section 4); each area file converts its own
+//! documents (`tickets.rs` writes and reads tickets, ...), with the shared plumbing in
+//! [`documents`]. The index plan, one index per query the port makes, is in [`indexes`].
 //!
 //! # Atomicity: transactions
 //!

@@ -1,16 +1,18 @@
 //! The notifications port on MongoDB.
 
-use super::documents::{date, notification_document, notification_from};
+use super::documents::{date, optional_date, optional_id, optional_text, Fields, ReadResult};
 use super::events::event;
 use super::failures::{bad_document, is_duplicate_key};
 use super::read;
 use super::MongoStore;
-use crate::domain::{EventKind, EventRecord, Id, Notification, Page, PageRequest, ReadStatus, Timestamp};
+use crate::domain::{
+    EventKind, EventRecord, Id, Notification, NotificationType, Page, PageRequest, ReadStatus, Timestamp,
+};
 use crate::error::{AppError, AppResult};
 use crate::store::NotificationFilter;
 use crate::store::NotificationStore;
 use async_trait::async_trait;
-use mongodb::bson::doc;
+use mongodb::bson::{doc, Document};
 use mongodb::options::ReturnDocument;
 
 pub(super) fn notification_event(n: &Notification) -> EventRecord {
@@ -88,4 +90,37 @@ impl NotificationStore for MongoStore {
         let update = doc! { "$set": { "readStatus": ReadStatus::Read.as_str(), "readAt": date(&at) } };
         self.op(self.notifications.update_many(query, update)).await.map(|r| r.modified_count)
     }
+}
+
+pub(super) fn notification_document(n: &Notification) -> Document {
+    doc! {
+        "id": n.id.as_str(),
+        "serviceProviderId": n.service_provider_id.as_str(),
+        "type": n.notification_type.as_str(),
+        "title": &n.title,
+        "content": &n.content,
+        "relatedCustomerId": optional_id(&n.related_customer_id),
+        "relatedCustomerName": optional_text(&n.related_customer_name),
+        "relatedTicketId": optional_id(&n.related_ticket_id),
+        "readStatus": n.read_status.as_str(),
+        "createdAt": date(&n.created_at),
+        "readAt": optional_date(&n.read_at),
+    }
+}
+
+pub(super) fn notification_from(doc: &Document) -> ReadResult<Notification> {
+    let f = Fields::new(doc, "notification");
+    Ok(Notification {
+        id: f.id("id")?,
+        service_provider_id: f.id("serviceProviderId")?,
+        notification_type: f.value("type", NotificationType::parse)?,
+        title: f.text("title")?,
+        content: f.text("content")?,
+        related_customer_id: f.optional_id("relatedCustomerId")?,
+        related_customer_name: f.optional_text("relatedCustomerName")?,
+        related_ticket_id: f.optional_id("relatedTicketId")?,
+        read_status: f.value("readStatus", ReadStatus::parse)?,
+        created_at: f.time("createdAt")?,
+        read_at: f.optional_time("readAt")?,
+    })
 }

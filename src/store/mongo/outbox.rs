@@ -1,10 +1,10 @@
 //! The outbox port on MongoDB.
 
-use super::documents::{date, outbox_document, outbox_from};
+use super::documents::{date, optional_id, Fields, ReadResult};
 use super::failures::bad_document;
 use super::MongoStore;
 use super::{collect, ids_bson, read};
-use crate::domain::{DeliveryStatus, EventRecord, Id, OutboxDraft, OutboxEntry, Timestamp};
+use crate::domain::{Cursor, DeliveryStatus, EventRecord, Id, OutboxDraft, OutboxEntry, OutboxTarget, Timestamp};
 use crate::error::AppResult;
 use crate::store::OutboxCounts;
 use crate::store::OutboxStore;
@@ -157,4 +157,51 @@ impl OutboxStore for MongoStore {
         let filter = doc! { "status": DeliveryStatus::Delivered.as_str(), "deliveredAt": { "$lt": date(&before) } };
         self.op(self.outbox.delete_many(filter)).await.map(|r| r.deleted_count)
     }
+}
+
+/// A queued delivery. The payload is kept as JSON text, so every attempt sends the same bytes.
+pub(super) fn outbox_document(d: &OutboxDraft, sequence: Cursor) -> Document {
+    doc! {
+        "id": d.id.as_str(),
+        "target": d.target.as_str(),
+        "eventType": &d.event_type,
+        "serviceProviderId": d.provider_id.as_str(),
+        "customerId": optional_id(&d.customer_id),
+        "orderingKey": &d.ordering_key,
+        "sequence": sequence as i64,
+        "payload": d.payload.to_string(),
+        "status": DeliveryStatus::Pending.as_str(),
+        "attempts": 0_i32,
+        "nextAttemptAt": date(&d.created_at),
+        "leaseOwner": Bson::Null,
+        "leaseUntil": Bson::Null,
+        "lastError": Bson::Null,
+        "createdAt": date(&d.created_at),
+        "deliveredAt": Bson::Null,
+        "deadAt": Bson::Null,
+    }
+}
+
+pub(super) fn outbox_from(doc: &Document) -> ReadResult<OutboxEntry> {
+    let f = Fields::new(doc, "outbox");
+    let payload = f.text("payload")?;
+    Ok(OutboxEntry {
+        draft: OutboxDraft {
+            id: f.id("id")?,
+            target: f.value("target", OutboxTarget::parse)?,
+            event_type: f.text("eventType")?,
+            provider_id: f.id("serviceProviderId")?,
+            customer_id: f.optional_id("customerId")?,
+            ordering_key: f.text("orderingKey")?,
+            payload: serde_json::from_str(&payload).map_err(|e| f.fail("payload", e))?,
+            created_at: f.time("createdAt")?,
+        },
+        sequence: f.number("sequence")?.max(0) as Cursor,
+        status: f.value("status", DeliveryStatus::parse)?,
+        attempts: f.number("attempts")?.clamp(0, i64::from(u32::MAX)) as u32,
+        next_attempt_at: f.time("nextAttemptAt")?,
+        last_error: f.optional_text("lastError")?,
+        delivered_at: f.optional_time("deliveredAt")?,
+        dead_at: f.optional_time("deadAt")?,
+    })
 }

@@ -1,14 +1,14 @@
 //! The providers port on MongoDB.
 
-use super::documents::{date, password_hash_from, provider_document, provider_from};
+use super::documents::{date, Fields, ReadResult};
 use super::failures::{bad_document, is_duplicate_key};
 use super::MongoStore;
 use super::{collect, ids_bson, read};
-use crate::domain::{Id, ServiceProvider, Timestamp};
+use crate::domain::{Id, ProviderStatus, ServiceProvider, Timestamp};
 use crate::error::AppResult;
 use crate::store::ProviderStore;
 use async_trait::async_trait;
-use mongodb::bson::doc;
+use mongodb::bson::{doc, Document};
 
 #[async_trait]
 impl ProviderStore for MongoStore {
@@ -64,4 +64,41 @@ impl ProviderStore for MongoStore {
         })
         .await
     }
+}
+
+/// The provider with its bcrypt hash in `password`, the spec's field for it.
+pub(super) fn provider_document(p: &ServiceProvider, password_hash: &str) -> Document {
+    doc! {
+        "id": p.id.as_str(),
+        "username": &p.username,
+        "password": password_hash,
+        "name": &p.name,
+        "contactPerson": &p.contact_person,
+        "phone": &p.phone,
+        "email": &p.email,
+        "region": &p.region,
+        "status": p.status.as_str(),
+        "createdAt": date(&p.created_at),
+        "updatedAt": date(&p.updated_at),
+    }
+}
+
+pub(super) fn provider_from(doc: &Document) -> ReadResult<ServiceProvider> {
+    let f = Fields::new(doc, "provider");
+    Ok(ServiceProvider {
+        id: f.id("id")?,
+        username: f.text("username")?,
+        name: f.text("name")?,
+        contact_person: f.text("contactPerson")?,
+        phone: f.text("phone")?,
+        email: f.text("email")?,
+        region: f.text("region")?,
+        status: f.value("status", ProviderStatus::parse)?,
+        created_at: f.time("createdAt")?,
+        updated_at: f.time("updatedAt")?,
+    })
+}
+
+pub(super) fn password_hash_from(doc: &Document) -> ReadResult<String> {
+    Fields::new(doc, "provider").text("password")
 }

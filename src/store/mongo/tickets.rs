@@ -1,17 +1,20 @@
 //! The tickets port on MongoDB.
 
-use super::documents::{history_document, notification_document, ticket_document, ticket_from, ticket_state};
+use super::documents::{date, optional_date, optional_text, Fields, ReadResult};
 use super::events::event;
 use super::failures::{bad_document, is_duplicate_key};
-use super::notifications::notification_event;
+use super::notifications::{notification_document, notification_event};
 use super::read;
 use super::MongoStore;
-use crate::domain::{EventKind, EventRecord, Id, Notification, OutboxDraft, Page, PageRequest, Ticket};
+use crate::domain::{
+    EscalationStatus, EventKind, EventRecord, HistoryEntry, Id, Notification, OutboxDraft, Page, PageRequest, Ticket,
+    TicketStatus, TicketType,
+};
 use crate::error::{AppError, AppResult};
 use crate::store::TicketStore;
 use crate::store::{replayed_subject, KeyedWrite, TicketChange, TicketFilter, Written};
 use async_trait::async_trait;
-use mongodb::bson::doc;
+use mongodb::bson::{doc, Bson, Document};
 
 #[async_trait]
 impl TicketStore for MongoStore {
@@ -144,5 +147,143 @@ impl TicketStore for MongoStore {
             }
         })
         .await
+    }
+}
+
+pub(super) fn history_document(entry: &HistoryEntry) -> Document {
+    doc! {
+        "id": entry.id.as_str(),
+        "operatorId": &entry.operator_id,
+        "operatorName": &entry.operator_name,
+        "action": &entry.action,
+        "content": &entry.content,
+        "timestamp": date(&entry.timestamp),
+    }
+}
+
+/// The fields a ticket change may set (everything but the identity, the content and the history).
+pub(super) fn ticket_state(t: &Ticket) -> Document {
+    doc! {
+        "status": t.status.as_str(),
+        "escalationStatus": t.escalation_status.as_str(),
+        "escalationReason": optional_text(&t.escalation_reason),
+        "escalatedAt": optional_date(&t.escalated_at),
+        "assigneeId": optional_text(&t.assignee_id),
+        "assigneeName": optional_text(&t.assignee_name),
+        "resolution": optional_text(&t.resolution),
+        "resolvedAt": optional_date(&t.resolved_at),
+        "updatedAt": date(&t.updated_at),
+    }
+}
+
+/// The whole ticket, its processing history embedded as the spec's model has it.
+pub(super) fn ticket_document(t: &Ticket) -> Document {
+    let mut document = doc! {
+        "id": t.id.as_str(),
+        "serviceProviderId": t.service_provider_id.as_str(),
+        "customerId": t.customer_id.as_str(),
+        "customerName": &t.customer_name,
+        "title": &t.title,
+        "content": &t.content,
+        "type": t.ticket_type.as_str(),
+        "createdAt": date(&t.created_at),
+        "version": t.version as i64,
+        "processingHistory": t.history.iter().map(history_document).collect::<Vec<_>>(),
+    };
+    document.extend(ticket_state(t));
+    document
+}
+
+fn history_from(doc: &Document) -> ReadResult<HistoryEntry> {
+    let f = Fields::new(doc, "processingHistory entry");
+    Ok(HistoryEntry {
+        id: f.id("id")?,
+        operator_id: f.text("operatorId")?,
+        operator_name: f.text("operatorName")?,
+        action: f.text("action")?,
+        content: f.text("content")?,
+        timestamp: f.time("timestamp")?,
+    })
+}
+
+pub(super) fn ticket_from(doc: &Document) -> ReadResult<Ticket> {
+    let f = Fields::new(doc, "ticket");
+    let history = match doc.get("processingHistory") {
+        None | Some(Bson::Null) => Vec::new(),
+        Some(Bson::Array(entries)) => entries
+            .iter()
+            .map(|entry| match entry {
+                Bson::Document(entry) => history_from(entry),
+                other => Err(f.fail("processingHistory", format!("expected documents, found {other:?}"))),
+            })
+            .collect::<ReadResult<Vec<_>>>()?,
+        Some(other) => return Err(f.fail("processingHistory", format!("expected an array, found {other:?}"))),
+    };
+    Ok(Ticket {
+        id: f.id("id")?,
+        service_provider_id: f.id("serviceProviderId")?,
+        customer_id: f.id("customerId")?,
+        customer_name: f.text("customerName")?,
+        title: f.text("title")?,
+        content: f.text("content")?,
+        ticket_type: f.value("type", TicketType::parse)?,
+        status: f.value("status", TicketStatus::parse)?,
+        escalation_status: f.value("escalationStatus", EscalationStatus::parse)?,
+        escalation_reason: f.optional_text("escalationReason")?,
+        escalated_at: f.optional_time("escalatedAt")?,
+        assignee_id: f.optional_text("assigneeId")?,
+        assignee_name: f.optional_text("assigneeName")?,
+        resolution: f.optional_text("resolution")?,
+        resolved_at: f.optional_time("resolvedAt")?,
+        created_at: f.time("createdAt")?,
+        updated_at: f.time("updatedAt")?,
+        history,
+        version: f.number("version")?.max(0) as u64,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn a_ticket_survives_the_round_trip_with_its_history() {
+        let at = chrono::Utc.with_ymd_and_hms(2026, 1, 29, 10, 0, 0).unwrap();
+        let ticket = Ticket {
+            id: Id::parse("t001").unwrap(),
+            service_provider_id: Id::parse("sp001").unwrap(),
+            customer_id: Id::parse("c001").unwrap(),
+            customer_name: "客户".into(),
+            title: "标题".into(),
+            content: "内容".into(),
+            ticket_type: TicketType::SystemIssue,
+            status: TicketStatus::Resolved,
+            escalation_status: EscalationStatus::Normal,
+            escalation_reason: None,
+            escalated_at: None,
+            assignee_id: Some("cs001".into()),
+            assignee_name: None,
+            resolution: Some("已处理".into()),
+            resolved_at: Some(at),
+            created_at: at,
+            updated_at: at,
+            history: vec![HistoryEntry {
+                id: Id::parse("h001").unwrap(),
+                operator_id: "sp001".into(),
+                operator_name: "张三".into(),
+                action: "create".into(),
+                content: "创建".into(),
+                timestamp: at,
+            }],
+            version: 3,
+        };
+        let back = ticket_from(&ticket_document(&ticket)).unwrap();
+        assert_eq!(back.history, ticket.history);
+        assert_eq!(back.resolved_at, Some(at));
+        assert_eq!(back.resolution.as_deref(), Some("已处理"));
+        assert_eq!(back.assignee_name, None);
+        assert_eq!(back.version, 3);
+        assert_eq!(back.status, TicketStatus::Resolved);
     }
 }

@@ -1,6 +1,6 @@
 //! The tokens port on MongoDB.
 
-use super::documents::{date, refresh_token_from};
+use super::documents::{date, Fields, ReadResult};
 use super::failures::{bad_document, is_duplicate_key};
 use super::MongoStore;
 use super::{collect, ORPHAN_FAMILY_DAYS};
@@ -9,7 +9,7 @@ use crate::error::AppResult;
 use crate::store::StoreHealth;
 use crate::store::{RefreshTokenRecord, RefreshTokenUse, TokenStore};
 use async_trait::async_trait;
-use mongodb::bson::{doc, Bson};
+use mongodb::bson::{doc, Bson, Document};
 
 #[async_trait]
 impl TokenStore for MongoStore {
@@ -135,4 +135,10 @@ impl TokenStore for MongoStore {
             self.op(async { collect(self.token_families.find(open).projection(projection).await?).await }).await?;
         Ok(open.iter().filter_map(|d| d.get_str("id").ok().map(str::to_owned)).collect())
     }
+}
+
+/// Reads a refresh-token document's fields back (`familyId`, `providerId`, `expiresAt`).
+pub(super) fn refresh_token_from(doc: &Document) -> ReadResult<(String, Id, Timestamp, bool)> {
+    let f = Fields::new(doc, "refresh token");
+    Ok((f.text("familyId")?, f.id("providerId")?, f.time("expiresAt")?, f.optional_time("usedAt")?.is_some()))
 }

@@ -1,13 +1,13 @@
 //! The audit port on SQLite.
 
-use super::rows::{audit_from_row, time_text, AUDIT_COLUMNS};
+use super::rows::{id, optional_id, parse_time, time_text};
 use super::sql::Conditions;
 use super::SqliteStore;
 use crate::domain::{AuditEntry, Id, Page, PageRequest};
 use crate::error::AppResult;
 use crate::store::AuditStore;
 use async_trait::async_trait;
-use rusqlite::params;
+use rusqlite::{params, Row};
 
 #[async_trait]
 impl AuditStore for SqliteStore {
@@ -38,4 +38,21 @@ impl AuditStore for SqliteStore {
             .await?;
         Ok(Page { items, total, request: page })
     }
+}
+
+pub(super) const AUDIT_COLUMNS: &str =
+    "id, at, service_provider_id, username, operation, target_id, ip, result, request_id";
+
+pub(super) fn audit_from_row(row: &Row<'_>) -> rusqlite::Result<AuditEntry> {
+    Ok(AuditEntry {
+        id: id(row, 0)?,
+        at: parse_time(row, 1)?,
+        provider_id: optional_id(row, 2)?,
+        username: row.get(3)?,
+        operation: row.get(4)?,
+        target_id: row.get(5)?,
+        ip: row.get(6)?,
+        result: row.get(7)?,
+        request_id: row.get(8)?,
+    })
 }

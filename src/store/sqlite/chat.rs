@@ -3,7 +3,7 @@
 use super::events::log_event;
 use super::idempotency::claim_key;
 use super::outbox::queue_outbox;
-use super::rows::{chat_from_row, time_text, CHAT_COLUMNS};
+use super::rows::{id, parse_time, parse_value, time_text};
 use super::sql::{text, Conditions};
 use super::SqliteStore;
 use crate::domain::{ChatMessage, ChatSender, ChatStatus, EventKind, EventRecord, Id, OutboxDraft, Page, PageRequest};
@@ -12,7 +12,7 @@ use crate::store::ChatStore;
 use crate::store::{replayed_subject, KeyedWrite, Written};
 use async_trait::async_trait;
 use rusqlite::types::Value;
-use rusqlite::{params, params_from_iter, OptionalExtension};
+use rusqlite::{params, params_from_iter, OptionalExtension, Row};
 
 #[async_trait]
 impl ChatStore for SqliteStore {
@@ -139,4 +139,21 @@ impl ChatStore for SqliteStore {
         items.reverse();
         Ok(Page { items, total, request: page })
     }
+}
+
+pub(super) const CHAT_COLUMNS: &str = "id, service_provider_id, service_provider_name, customer_id, customer_name, \
+     sender_type, content, timestamp, status";
+
+pub(super) fn chat_from_row(row: &Row<'_>) -> rusqlite::Result<ChatMessage> {
+    Ok(ChatMessage {
+        id: id(row, 0)?,
+        service_provider_id: id(row, 1)?,
+        service_provider_name: row.get(2)?,
+        customer_id: id(row, 3)?,
+        customer_name: row.get(4)?,
+        sender_type: parse_value(row, 5, ChatSender::parse)?,
+        content: row.get(6)?,
+        timestamp: parse_time(row, 7)?,
+        status: parse_value(row, 8, ChatStatus::parse)?,
+    })
 }

@@ -2,16 +2,16 @@
 
 use super::notifications::notification_event;
 use super::outbox::queue_outbox;
-use super::rows::{customer_from_row, time_text, CUSTOMER_COLUMNS};
+use super::rows::{id, parse_time, parse_value, percent, time_text};
 use super::sql::{id_values, like_pattern, placeholders, text, Conditions};
 use super::SqliteStore;
-use crate::domain::{Customer, CustomerStatus, EventRecord, Id, Page, PageRequest, Timestamp};
+use crate::domain::{Customer, CustomerStatus, EventRecord, Id, Page, PageRequest, Timestamp, UsageMetrics};
 use crate::error::AppResult;
 use crate::store::CustomerStore;
 use crate::store::{CustomerFilter, CustomerStatusChange};
 use async_trait::async_trait;
 use rusqlite::types::Value;
-use rusqlite::{params, params_from_iter};
+use rusqlite::{params, params_from_iter, Row};
 
 /// The customer fields the SaaS system owns, in the order of the upsert's parameters.
 pub(super) const SYNCED_CUSTOMER_COLUMNS: [&str; 16] = [
@@ -220,4 +220,38 @@ impl CustomerStore for SqliteStore {
     async fn reconcile_usage_scores(&self) -> AppResult<u64> {
         Ok(0)
     }
+}
+
+pub(super) const CUSTOMER_COLUMNS: &str = "id, service_provider_id, service_provider_name, name, contact_person, phone, \
+     email, region, software_version, port_count, purchase_date, expiry_date, status, login_frequency, \
+     feature_usage, data_input, training_completion, usage_updated_at, last_active_time, created_at, updated_at, \
+     (SELECT COUNT(*) FROM tickets t WHERE t.customer_id = customers.id AND t.status <> 'resolved') AS unresolved_issues";
+
+pub(super) fn customer_from_row(row: &Row<'_>) -> rusqlite::Result<Customer> {
+    Ok(Customer {
+        id: id(row, 0)?,
+        service_provider_id: id(row, 1)?,
+        service_provider_name: row.get(2)?,
+        name: row.get(3)?,
+        contact_person: row.get(4)?,
+        phone: row.get(5)?,
+        email: row.get(6)?,
+        region: row.get(7)?,
+        software_version: row.get(8)?,
+        port_count: row.get(9)?,
+        purchase_date: parse_time(row, 10)?,
+        expiry_date: parse_time(row, 11)?,
+        stored_status: parse_value(row, 12, CustomerStatus::parse)?,
+        usage: UsageMetrics {
+            login_frequency: percent(row, 13)?,
+            feature_usage: percent(row, 14)?,
+            data_input: percent(row, 15)?,
+            training_completion: percent(row, 16)?,
+        },
+        usage_updated_at: parse_time(row, 17)?,
+        last_active_time: parse_time(row, 18)?,
+        created_at: parse_time(row, 19)?,
+        updated_at: parse_time(row, 20)?,
+        unresolved_issues: row.get(21)?,
+    })
 }

@@ -1,12 +1,12 @@
 //! The events port on SQLite.
 
-use super::rows::{event_from_row, time_text, EVENT_COLUMNS};
+use super::rows::{id, optional_id, parse_time, parse_value, time_text};
 use super::SqliteStore;
 use crate::domain::{Cursor, EventKind, EventRecord, Id, Timestamp};
 use crate::error::AppResult;
 use crate::store::EventStore;
 use async_trait::async_trait;
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, Row};
 
 /// Appends an event to the provider's log under the next cursor. Runs inside the write
 /// transaction, whose lock keeps a provider's cursors gapless and in commit order.
@@ -66,4 +66,17 @@ impl EventStore for SqliteStore {
         })
         .await
     }
+}
+
+pub(super) const EVENT_COLUMNS: &str = "provider_id, cursor, kind, subject_id, customer_id, at";
+
+pub(super) fn event_from_row(row: &Row<'_>) -> rusqlite::Result<EventRecord> {
+    Ok(EventRecord {
+        provider_id: id(row, 0)?,
+        cursor: row.get::<_, i64>(1)? as Cursor,
+        kind: parse_value(row, 2, EventKind::parse)?,
+        subject_id: id(row, 3)?,
+        customer_id: optional_id(row, 4)?,
+        at: parse_time(row, 5)?,
+    })
 }

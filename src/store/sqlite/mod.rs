@@ -5,6 +5,9 @@
 //! for it together ([`writer`]); reads go to a fixed set of reader threads, each with its own
 //! connection, which WAL mode lets run beside the writer ([`readers`]). One call of the port is one
 //! closure on one connection, which is what [`StoreHealth::round_trips`](crate::store::StoreHealth::round_trips) counts.
+//!
+//! Each area file (`providers.rs`, `tickets.rs`, ...) reads its own rows, with the shared
+//! conversions in [`rows`].
 
 mod audit;
 mod chat;

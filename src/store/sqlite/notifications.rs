@@ -1,15 +1,17 @@
 //! The notifications port on SQLite.
 
 use super::events::log_event;
-use super::rows::{notification_from_row, time_text, NOTIFICATION_COLUMNS};
+use super::rows::{id, optional_id, parse_optional_time, parse_time, parse_value, time_text};
 use super::sql::{text, Conditions};
 use super::SqliteStore;
-use crate::domain::{EventKind, EventRecord, Id, Notification, Page, PageRequest, ReadStatus, Timestamp};
+use crate::domain::{
+    EventKind, EventRecord, Id, Notification, NotificationType, Page, PageRequest, ReadStatus, Timestamp,
+};
 use crate::error::AppResult;
 use crate::store::NotificationFilter;
 use crate::store::NotificationStore;
 use async_trait::async_trait;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 
 pub(super) fn insert_notification_row(transaction: &Connection, n: &Notification) -> rusqlite::Result<()> {
     transaction
@@ -131,4 +133,23 @@ impl NotificationStore for SqliteStore {
         })
         .await
     }
+}
+
+pub(super) const NOTIFICATION_COLUMNS: &str = "id, service_provider_id, type, title, content, related_customer_id, \
+     related_customer_name, related_ticket_id, read_status, created_at, read_at";
+
+pub(super) fn notification_from_row(row: &Row<'_>) -> rusqlite::Result<Notification> {
+    Ok(Notification {
+        id: id(row, 0)?,
+        service_provider_id: id(row, 1)?,
+        notification_type: parse_value(row, 2, NotificationType::parse)?,
+        title: row.get(3)?,
+        content: row.get(4)?,
+        related_customer_id: optional_id(row, 5)?,
+        related_customer_name: row.get(6)?,
+        related_ticket_id: optional_id(row, 7)?,
+        read_status: parse_value(row, 8, ReadStatus::parse)?,
+        created_at: parse_time(row, 9)?,
+        read_at: parse_optional_time(row, 10)?,
+    })
 }

@@ -1,15 +1,17 @@
 //! The outbox port on SQLite.
 
-use super::rows::{millis, outbox_from_row, OUTBOX_COLUMNS};
+use super::rows::{
+    conversion_error, id, millis, optional_id, optional_time_from_millis, parse_value, time_from_millis,
+};
 use super::sql::{id_values, placeholders, text};
 use super::SqliteStore;
-use crate::domain::{Cursor, DeliveryStatus, Id, OutboxDraft, OutboxEntry, Timestamp};
+use crate::domain::{Cursor, DeliveryStatus, Id, OutboxDraft, OutboxEntry, OutboxTarget, Timestamp};
 use crate::error::AppResult;
 use crate::store::OutboxCounts;
 use crate::store::OutboxStore;
 use async_trait::async_trait;
 use rusqlite::types::Value;
-use rusqlite::{params, params_from_iter, Connection};
+use rusqlite::{params, params_from_iter, Connection, Row};
 
 /// Queues deliveries under `sequence` (the cursor of the write's first event), inside the write's
 /// transaction.
@@ -189,4 +191,31 @@ impl OutboxStore for SqliteStore {
         })
         .await
     }
+}
+
+pub(super) const OUTBOX_COLUMNS: &str =
+    "id, target, event_type, provider_id, customer_id, ordering_key, sequence, payload, \
+     status, attempts, next_attempt_at, last_error, created_at, delivered_at, dead_at";
+
+pub(super) fn outbox_from_row(row: &Row<'_>) -> rusqlite::Result<OutboxEntry> {
+    let payload: String = row.get(7)?;
+    Ok(OutboxEntry {
+        draft: OutboxDraft {
+            id: id(row, 0)?,
+            target: parse_value(row, 1, OutboxTarget::parse)?,
+            event_type: row.get(2)?,
+            provider_id: id(row, 3)?,
+            customer_id: optional_id(row, 4)?,
+            ordering_key: row.get(5)?,
+            payload: serde_json::from_str(&payload).map_err(|e| conversion_error(7, format!("bad payload: {e}")))?,
+            created_at: time_from_millis(row, 12)?,
+        },
+        sequence: row.get::<_, i64>(6)?.max(0) as Cursor,
+        status: parse_value(row, 8, DeliveryStatus::parse)?,
+        attempts: row.get::<_, i64>(9)?.clamp(0, i64::from(u32::MAX)) as u32,
+        next_attempt_at: time_from_millis(row, 10)?,
+        last_error: row.get(11)?,
+        delivered_at: optional_time_from_millis(row, 13)?,
+        dead_at: optional_time_from_millis(row, 14)?,
+    })
 }

@@ -1,13 +1,13 @@
 //! The providers port on SQLite.
 
-use super::rows::{provider_from_row, time_text, PROVIDER_COLUMNS};
+use super::rows::{id, parse_time, parse_value, time_text};
 use super::sql::{id_values, placeholders};
 use super::SqliteStore;
-use crate::domain::{Id, ServiceProvider, Timestamp};
+use crate::domain::{Id, ProviderStatus, ServiceProvider, Timestamp};
 use crate::error::AppResult;
 use crate::store::ProviderStore;
 use async_trait::async_trait;
-use rusqlite::{params, params_from_iter, OptionalExtension};
+use rusqlite::{params, params_from_iter, OptionalExtension, Row};
 
 #[async_trait]
 impl ProviderStore for SqliteStore {
@@ -96,4 +96,22 @@ impl ProviderStore for SqliteStore {
         })
         .await
     }
+}
+
+pub(super) const PROVIDER_COLUMNS: &str =
+    "id, username, name, contact_person, phone, email, region, status, created_at, updated_at";
+
+pub(super) fn provider_from_row(row: &Row<'_>) -> rusqlite::Result<ServiceProvider> {
+    Ok(ServiceProvider {
+        id: id(row, 0)?,
+        username: row.get(1)?,
+        name: row.get(2)?,
+        contact_person: row.get(3)?,
+        phone: row.get(4)?,
+        email: row.get(5)?,
+        region: row.get(6)?,
+        status: parse_value(row, 7, ProviderStatus::parse)?,
+        created_at: parse_time(row, 8)?,
+        updated_at: parse_time(row, 9)?,
+    })
 }

@@ -4,15 +4,18 @@ use super::events::log_event;
 use super::idempotency::claim_key;
 use super::notifications::notification_event;
 use super::outbox::queue_outbox;
-use super::rows::{history_from_row, ticket_from_row, time_text, HISTORY_COLUMNS, TICKET_COLUMNS};
+use super::rows::{id, parse_optional_time, parse_time, parse_value, time_text};
 use super::sql::{id_values, placeholders, text, Conditions};
 use super::SqliteStore;
-use crate::domain::{EventKind, EventRecord, HistoryEntry, Id, Notification, OutboxDraft, Page, PageRequest, Ticket};
+use crate::domain::{
+    EscalationStatus, EventKind, EventRecord, HistoryEntry, Id, Notification, OutboxDraft, Page, PageRequest, Ticket,
+    TicketStatus, TicketType,
+};
 use crate::error::{AppError, AppResult};
 use crate::store::TicketStore;
 use crate::store::{replayed_subject, KeyedWrite, TicketChange, TicketFilter, Written};
 use async_trait::async_trait;
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 use std::collections::HashMap;
 
 /// Reads the history of the given tickets, oldest first, grouped by ticket.
@@ -217,4 +220,47 @@ impl TicketStore for SqliteStore {
         })
         .await
     }
+}
+
+pub(super) const TICKET_COLUMNS: &str =
+    "id, service_provider_id, customer_id, customer_name, title, content, type, status, \
+     escalation_status, escalation_reason, escalated_at, assignee_id, assignee_name, resolution, resolved_at, \
+     created_at, updated_at, version";
+
+pub(super) const HISTORY_COLUMNS: &str = "id, operator_id, operator_name, action, content, timestamp";
+
+pub(super) fn ticket_from_row(row: &Row<'_>) -> rusqlite::Result<Ticket> {
+    Ok(Ticket {
+        id: id(row, 0)?,
+        service_provider_id: id(row, 1)?,
+        customer_id: id(row, 2)?,
+        customer_name: row.get(3)?,
+        title: row.get(4)?,
+        content: row.get(5)?,
+        ticket_type: parse_value(row, 6, TicketType::parse)?,
+        status: parse_value(row, 7, TicketStatus::parse)?,
+        escalation_status: parse_value(row, 8, EscalationStatus::parse)?,
+        escalation_reason: row.get(9)?,
+        escalated_at: parse_optional_time(row, 10)?,
+        assignee_id: row.get(11)?,
+        assignee_name: row.get(12)?,
+        resolution: row.get(13)?,
+        resolved_at: parse_optional_time(row, 14)?,
+        created_at: parse_time(row, 15)?,
+        updated_at: parse_time(row, 16)?,
+        version: row.get::<_, i64>(17)?.max(0) as u64,
+        history: Vec::new(),
+    })
+}
+
+/// Reads a history entry whose columns ([`HISTORY_COLUMNS`]) start at `first`.
+pub(super) fn history_from_row(row: &Row<'_>, first: usize) -> rusqlite::Result<HistoryEntry> {
+    Ok(HistoryEntry {
+        id: id(row, first)?,
+        operator_id: row.get(first + 1)?,
+        operator_name: row.get(first + 2)?,
+        action: row.get(first + 3)?,
+        content: row.get(first + 4)?,
+        timestamp: parse_time(row, first + 5)?,
+    })
 }
