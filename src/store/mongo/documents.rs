@@ -22,37 +22,37 @@ pub fn optional_date(time: &Option<Timestamp>) -> Bson {
     time.as_ref().map_or(Bson::Null, |t| Bson::DateTime(date(t)))
 }
 
-fn optional_text(text: &Option<String>) -> Bson {
+pub(super) fn optional_text(text: &Option<String>) -> Bson {
     text.as_ref().map_or(Bson::Null, |t| Bson::String(t.clone()))
 }
 
-fn optional_id(id: &Option<Id>) -> Bson {
+pub(super) fn optional_id(id: &Option<Id>) -> Bson {
     id.as_ref().map_or(Bson::Null, |t| Bson::String(t.to_string()))
 }
 
 /// Typed access to the fields of one stored document, naming the field in every error.
-struct Fields<'a> {
+pub(super) struct Fields<'a> {
     doc: &'a Document,
     what: &'static str,
 }
 
 impl<'a> Fields<'a> {
-    fn new(doc: &'a Document, what: &'static str) -> Fields<'a> {
+    pub(super) fn new(doc: &'a Document, what: &'static str) -> Fields<'a> {
         Fields { doc, what }
     }
 
-    fn fail(&self, field: &str, problem: impl std::fmt::Display) -> String {
+    pub(super) fn fail(&self, field: &str, problem: impl std::fmt::Display) -> String {
         format!("{} document {:?}: field {field}: {problem}", self.what, self.doc.get("id"))
     }
 
-    fn text(&self, field: &str) -> ReadResult<String> {
+    pub(super) fn text(&self, field: &str) -> ReadResult<String> {
         match self.doc.get(field) {
             Some(Bson::String(text)) => Ok(text.clone()),
             other => Err(self.fail(field, format!("expected a string, found {other:?}"))),
         }
     }
 
-    fn optional_text(&self, field: &str) -> ReadResult<Option<String>> {
+    pub(super) fn optional_text(&self, field: &str) -> ReadResult<Option<String>> {
         match self.doc.get(field) {
             None | Some(Bson::Null) => Ok(None),
             Some(Bson::String(text)) => Ok(Some(text.clone())),
@@ -60,15 +60,15 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn id(&self, field: &str) -> ReadResult<Id> {
+    pub(super) fn id(&self, field: &str) -> ReadResult<Id> {
         self.text(field).map(Id::from_stored)
     }
 
-    fn optional_id(&self, field: &str) -> ReadResult<Option<Id>> {
+    pub(super) fn optional_id(&self, field: &str) -> ReadResult<Option<Id>> {
         self.optional_text(field).map(|v| v.map(Id::from_stored))
     }
 
-    fn time(&self, field: &str) -> ReadResult<Timestamp> {
+    pub(super) fn time(&self, field: &str) -> ReadResult<Timestamp> {
         match self.doc.get(field) {
             Some(Bson::DateTime(time)) => chrono::DateTime::from_timestamp_millis(time.timestamp_millis())
                 .ok_or_else(|| self.fail(field, "a date out of range")),
@@ -76,7 +76,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn optional_time(&self, field: &str) -> ReadResult<Option<Timestamp>> {
+    pub(super) fn optional_time(&self, field: &str) -> ReadResult<Option<Timestamp>> {
         match self.doc.get(field) {
             None | Some(Bson::Null) => Ok(None),
             Some(_) => self.time(field).map(Some),
@@ -84,7 +84,7 @@ impl<'a> Fields<'a> {
     }
 
     /// A number, however the writer typed it (mongoose writes doubles).
-    fn number(&self, field: &str) -> ReadResult<i64> {
+    pub(super) fn number(&self, field: &str) -> ReadResult<i64> {
         match self.doc.get(field) {
             Some(Bson::Int32(n)) => Ok(i64::from(*n)),
             Some(Bson::Int64(n)) => Ok(*n),
@@ -93,12 +93,12 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn value<T>(&self, field: &str, parse: fn(&str) -> Option<T>) -> ReadResult<T> {
+    pub(super) fn value<T>(&self, field: &str, parse: fn(&str) -> Option<T>) -> ReadResult<T> {
         let text = self.text(field)?;
         parse(&text).ok_or_else(|| self.fail(field, format!("unexpected value {text:?}")))
     }
 
-    fn percent(&self, usage: &Document, field: &str) -> ReadResult<u8> {
+    pub(super) fn percent(&self, usage: &Document, field: &str) -> ReadResult<u8> {
         Fields::new(usage, self.what).number(field).map(|n| n.clamp(0, 100) as u8)
     }
 }

@@ -7,6 +7,7 @@
 //! closure on one connection, which is what [`StoreHealth::round_trips`](crate::store::StoreHealth::round_trips) counts.
 
 mod audit;
+mod canned_replies;
 mod chat;
 mod customers;
 mod events;
