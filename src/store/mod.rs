@@ -91,7 +91,7 @@ impl<T> Store for T where
         + OutboxStore
         + LeaseStore
         + AuditStore
-    + CannedReplyStore
+        + CannedReplyStore
 {
 }
 

@@ -73,9 +73,7 @@ pub async fn canned_replies_are_stored_as_written_and_listed_by_short_code_in_pa
     assert_eq!(exact.items.len(), 5, "a page exactly the size of the list");
 }
 
-pub async fn a_short_code_the_provider_already_has_is_a_conflict_while_another_provider_may_use_it(
-    store: SharedStore,
-) {
+pub async fn a_short_code_the_provider_already_has_is_a_conflict_while_another_provider_may_use_it(store: SharedStore) {
     let (a, b) = (stored_provider(&store).await, stored_provider(&store).await);
     let greet = stored_canned_reply(&store, &a, "greet", 1).await;
     let bye = stored_canned_reply(&store, &a, "bye", 2).await;

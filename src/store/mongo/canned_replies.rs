@@ -61,8 +61,7 @@ impl CannedReplyStore for MongoStore {
 
     async fn canned_replies(&self, provider: &Id, page: PageRequest) -> AppResult<Page<CannedReply>> {
         let query = doc! { "serviceProviderId": provider.as_str() };
-        let (documents, total) =
-            self.op(self.page(&self.canned_replies, query, doc! { "shortCode": 1 }, page)).await?;
+        let (documents, total) = self.op(self.page(&self.canned_replies, query, doc! { "shortCode": 1 }, page)).await?;
         Ok(Page { items: read(&documents, canned_reply_from)?, total, request: page })
     }
 
