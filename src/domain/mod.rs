@@ -6,6 +6,7 @@
 //! the store adapters and the tests all read them from one place.
 
 mod audit;
+mod canned_reply;
 mod chat;
 mod customer;
 mod enums;
@@ -21,6 +22,7 @@ mod ticket;
 pub mod usage;
 
 pub use audit::AuditEntry;
+pub use canned_reply::CannedReply;
 pub use chat::ChatMessage;
 pub use customer::{Customer, CustomerStatus, UsageMetrics, EXPIRING_WINDOW_DAYS};
 pub use enums::{

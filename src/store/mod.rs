@@ -21,7 +21,7 @@
 //!
 //! The port is a set of small traits, one file each: [`ProviderStore`], [`CustomerStore`],
 //! [`TicketStore`], [`NotificationStore`], [`ChatStore`], [`EventStore`], [`OutboxStore`],
-//! [`LeaseStore`], [`AuditStore`], [`StoreHealth`], and [`TokenStore`] apart. [`Store`] is their sum,
+//! [`LeaseStore`], [`AuditStore`], [`CannedReplyStore`], [`StoreHealth`], and [`TokenStore`] apart. [`Store`] is their sum,
 //! implemented for every type that implements them all; a service holds only the ports it uses
 //! (an `Arc<dyn Store>` coerces to any of them).
 //!
@@ -32,6 +32,7 @@
 //! store method gets its first test there.
 
 pub mod audit;
+pub mod canned_replies;
 pub mod chat;
 pub mod customers;
 pub mod events;
@@ -47,6 +48,7 @@ pub mod tickets;
 pub mod tokens;
 
 pub use self::audit::AuditStore;
+pub use self::canned_replies::CannedReplyStore;
 pub use self::chat::ChatStore;
 pub use self::customers::{CustomerFilter, CustomerStatusChange, CustomerStore};
 pub use self::events::EventStore;
@@ -74,6 +76,7 @@ pub trait Store:
     + OutboxStore
     + LeaseStore
     + AuditStore
+    + CannedReplyStore
 {
 }
 
@@ -88,6 +91,7 @@ impl<T> Store for T where
         + OutboxStore
         + LeaseStore
         + AuditStore
+        + CannedReplyStore
 {
 }
 

@@ -13,6 +13,7 @@
 mod fixtures;
 
 mod audit;
+mod canned_replies;
 mod chat;
 mod customers;
 mod events;

@@ -33,6 +33,8 @@
 //! | | `status, deadAt` | listing dead letters |
 //! | `leases` | `_id` (the lease's name) | one process at a time runs a scheduled job |
 //! | `wechatBindings` | `providerId` unique | the provider's WeChat openid |
+//! | `cannedReplies` | `id` unique | a reply's detail, update, delete |
+//! | | `serviceProviderId, shortCode` unique | a short code once per provider; the list, by short code; the count |
 
 use super::MongoStore;
 use crate::error::{AppError, AppResult};
@@ -140,6 +142,13 @@ impl MongoStore {
                 ],
             ),
             (&self.wechat_bindings, vec![unique("provider_unique", doc! { "providerId": 1 })]),
+            (
+                &self.canned_replies,
+                vec![
+                    unique("id_unique", doc! { "id": 1 }),
+                    unique("provider_short_code", doc! { "serviceProviderId": 1, "shortCode": 1 }),
+                ],
+            ),
             // Created here so that the first transaction does not have to create it.
             (&self.event_counters, vec![index("cursor", doc! { "cursor": 1 })]),
         ];

@@ -43,6 +43,7 @@
 #[macro_use]
 mod transactions;
 mod audit;
+mod canned_replies;
 mod chat;
 mod customers;
 mod documents;
@@ -105,6 +106,7 @@ pub struct MongoStore {
     outbox: Collection<Document>,
     leases: Collection<Document>,
     wechat_bindings: Collection<Document>,
+    canned_replies: Collection<Document>,
     operation_timeout: Duration,
     round_trips: AtomicU64,
     /// Queues this process's event-logging writes per provider (striped by the provider id's hash):
@@ -170,6 +172,7 @@ impl MongoStore {
             outbox: collection("outbox"),
             leases: collection("leases"),
             wechat_bindings: collection("wechatBindings"),
+            canned_replies: collection("cannedReplies"),
             client,
             database,
             operation_timeout: settings.operation_timeout.max(selection_timeout),

@@ -10,6 +10,7 @@
 //! conversions in [`rows`].
 
 mod audit;
+mod canned_replies;
 mod chat;
 mod customers;
 mod events;

@@ -199,3 +199,18 @@ CREATE TABLE IF NOT EXISTS audit_log (
     request_id          TEXT
 );
 CREATE INDEX IF NOT EXISTS audit_by_provider_at ON audit_log (service_provider_id, at DESC, id DESC);
+
+-- A provider's canned replies (quick replies). The unique index refuses a second reply with the
+-- same short code from one provider, and serves the list, which is ordered by short code.
+CREATE TABLE IF NOT EXISTS canned_replies (
+    id                  TEXT PRIMARY KEY,
+    service_provider_id TEXT NOT NULL REFERENCES providers(id),
+    short_code          TEXT NOT NULL,
+    title               TEXT NOT NULL,
+    content             TEXT NOT NULL,
+    created_at          TEXT NOT NULL,
+    updated_at          TEXT NOT NULL,
+    version             INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS canned_replies_by_provider_short_code
+    ON canned_replies (service_provider_id, short_code);
