@@ -8,7 +8,11 @@
 //! dropped afterwards), and for the token tests the Redis token store on `TEST_REDIS_URL` as well
 //! as the MongoDB one. Every test gets its own empty store, so counts start at zero.
 //!
-//! The suite keeps its own small setup instead of `tests/common`: it opens adapters, not servers.
+//! It shares the harness of the other test binaries (`tests/support`: the backend `TEST_BACKEND`
+//! selects), but opens adapters, not servers.
+
+#[path = "../support/mod.rs"]
+mod support;
 
 mod fixtures;
 
@@ -29,29 +33,10 @@ use provider_desk::redis::RedisTokenStore;
 use provider_desk::store::mongo::MongoStore;
 use provider_desk::store::sqlite::SqliteStore;
 use provider_desk::store::*;
+use support::Backend;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// The backend `TEST_BACKEND` names.
-enum Backend {
-    Sqlite,
-    Mongo { mongodb_uri: String, redis_url: String },
-}
-
-impl Backend {
-    fn from_env() -> Backend {
-        match std::env::var("TEST_BACKEND").as_deref() {
-            Err(_) | Ok("") | Ok("sqlite") => Backend::Sqlite,
-            Ok("mongo") => {
-                let required =
-                    |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("TEST_BACKEND=mongo needs {name}"));
-                Backend::Mongo { mongodb_uri: required("TEST_MONGODB_URI"), redis_url: required("TEST_REDIS_URL") }
-            }
-            Ok(other) => panic!("TEST_BACKEND={other:?}: expected sqlite or mongo"),
-        }
-    }
-}
 
 /// One fresh store, and what must be cleaned up after it.
 struct Fresh {

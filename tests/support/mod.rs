@@ -1,4 +1,4 @@
-//! The one test harness both test binaries include (`#[path = "../support/mod.rs"] mod support;`):
+//! The one test harness every test binary includes (`#[path = "../support/mod.rs"] mod support;`):
 //! [`TestApp`], the real application started in the test's process on a random port against a
 //! fresh store; [`ServerProcess`], the built binary started as a process; [`Api`], [`Request`] and
 //! [`Answer`], the HTTP and GraphQL client both dereference to; [`WsClient`], the WebSocket client;
