@@ -5,11 +5,13 @@
 #   docker build -t provider-desk .
 #   docker run --rm -p 8080:8080 -v provider-desk-data:/var/lib/provider-desk/data provider-desk
 #
-# With nothing else set it keeps its data in SQLite under /var/lib/provider-desk/data (a volume)
-# and seeds the demo accounts; docker-compose.yml runs it on MongoDB + Redis. Every setting is an
-# environment variable (README, Configuration). On `docker stop` (SIGTERM) it finishes requests in
-# flight and closes WebSockets with 1001 within SHUTDOWN_TIMEOUT_SECS (default 20 s): give the
-# container more than that (`docker stop -t 30`, compose's stop_grace_period).
+# With nothing else set it keeps its data in SQLite under /var/lib/provider-desk/data (a volume),
+# seeds no demo accounts (SEED_DEMO=false; -e SEED_DEMO=true for a demo) and, listening on
+# 0.0.0.0, answers /metrics 403 until METRICS_TOKEN or METRICS_BIND is set (README, Monitoring).
+# docker-compose.yml runs it on MongoDB + Redis. Every setting is an environment variable
+# (README, Configuration). On `docker stop` (SIGTERM) it finishes requests in flight and closes
+# WebSockets with 1001 within SHUTDOWN_TIMEOUT_SECS (default 20 s): give the container more than
+# that (`docker stop -t 30`, compose's stop_grace_period).
 
 ARG RUST_VERSION=1.95
 ARG DEBIAN_RELEASE=bookworm
@@ -41,7 +43,8 @@ WORKDIR /var/lib/provider-desk
 ENV BIND=0.0.0.0 \
     PORT=8080 \
     DATA_DIR=/var/lib/provider-desk/data \
-    LOG_FORMAT=json
+    LOG_FORMAT=json \
+    SEED_DEMO=false
 EXPOSE 8080
 VOLUME ["/var/lib/provider-desk/data"]
 STOPSIGNAL SIGTERM

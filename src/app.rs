@@ -2,14 +2,15 @@
 //! router together. `main.rs`, the tests and the benchmarks all start the server through
 //! [`Application::build`], so they run exactly the same thing.
 
-use crate::config::{Config, IntegrationSettings, MIN_JWT_SECRET_BYTES};
+use crate::config::{Config, DemoSeeding, IntegrationSettings, MetricsAccess, MIN_JWT_SECRET_BYTES};
 use crate::domain::{new_id, OutboxTarget};
 use crate::error::AppError;
 use crate::graphql::build_schema;
 use crate::http::listener::{NoDelayListener, Peer};
+use crate::http::metrics::MetricsEndpoint;
 use crate::http::quiet;
 use crate::http::shutdown::Shutdown;
-use crate::http::{router, AppState};
+use crate::http::{metrics_router, router, AppState};
 use crate::integration::dispatcher::Dispatcher;
 use crate::integration::webhook::CsWebhook;
 use crate::integration::wechat::WechatClient;
@@ -33,6 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -164,23 +166,51 @@ pub struct Application {
     shutdown_timeout: Duration,
     transports: Transports,
     config: Config,
+    /// `METRICS_BIND`: the listener that serves `/metrics` alone, and its router.
+    metrics_listener: Option<(TcpListener, axum::Router)>,
 }
 
 impl Application {
-    /// Opens the store, seeds demo data into an empty one (unless `SEED_DEMO=false`), and binds
-    /// the listening socket (port 0 picks a free one).
+    /// Opens the store, seeds demo data into an empty one (by the rule of [`Config::demo_seeding`]:
+    /// on a loopback bind unless `SEED_DEMO=false`, on a public one only with `SEED_DEMO=true`),
+    /// and binds the listening sockets (port 0 picks a free one): the main one, and the
+    /// `METRICS_BIND` one when set.
     pub async fn build(config: Config) -> Result<Application, StartupError> {
         let (services, transports) = wire(&config).await?;
         crate::metrics::watch_disk(&config.data_dir);
-        if config.seed_demo {
+        let seeding = config.demo_seeding();
+        match seeding {
+            DemoSeeding::OnPublicAddress => tracing::warn!(bind = %config.bind, "{}", seeding.explain()),
+            DemoSeeding::NotOnPublicAddress => tracing::info!(bind = %config.bind, "{}", seeding.explain()),
+            DemoSeeding::OnLoopback | DemoSeeding::TurnedOff => {}
+        }
+        if seeding.seeds() {
             seed::seed_demo_if_empty(&services).await?;
         }
         let address = config.listen_address();
         let listener = TcpListener::bind(address).await.map_err(|source| StartupError::Listen { address, source })?;
+        let metrics = MetricsEndpoint::new(config.metrics_access(), services.store.clone());
+        let metrics_listener = match config.metrics.bind {
+            Some(address) => {
+                let listener =
+                    TcpListener::bind(address).await.map_err(|source| StartupError::Listen { address, source })?;
+                Some((listener, metrics_router(metrics.with_access(config.metrics.own_listener_access()))))
+            }
+            None => None,
+        };
+        match config.metrics_access() {
+            MetricsAccess::Refused => tracing::info!(
+                bind = %config.bind,
+                "/metrics answers 403: the server listens on a public address and neither METRICS_TOKEN nor METRICS_BIND is set"
+            ),
+            MetricsAccess::Token(_) => tracing::info!("/metrics needs METRICS_TOKEN as a bearer token"),
+            MetricsAccess::NotServed | MetricsAccess::Open => {}
+        }
         let schema = build_schema(services.clone());
         let state = AppState { services, schema, shutdown: Arc::new(Shutdown::default()) };
-        let router = router(state.clone(), &config.integrations).map_err(StartupError::RestDocument)?;
-        Ok(Application { listener, state, router, shutdown_timeout: config.shutdown_timeout, transports, config })
+        let router = router(state.clone(), &config.integrations, metrics).map_err(StartupError::RestDocument)?;
+        let shutdown_timeout = config.shutdown_timeout;
+        Ok(Application { listener, state, router, shutdown_timeout, transports, config, metrics_listener })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -218,7 +248,10 @@ impl Application {
         if let Some(interval) = self.config.integrations.job_interval {
             background.push(scheduler::spawn(services.jobs.clone(), interval, owner, stopped.clone()));
         }
-        background.push(quiet::spawn(stopped));
+        background.push(quiet::spawn(stopped.clone()));
+        if let Some((listener, router)) = self.metrics_listener {
+            background.push(serve_metrics(listener, router, stopped));
+        }
         // A delivery in progress ends within the webhook timeout; a job may take longer, and is
         // then cut off (it is idempotent and runs again next time).
         let patience = self.config.integrations.webhook_timeout + Duration::from_secs(1);
@@ -274,6 +307,22 @@ impl Application {
         tracing::info!("shut down");
         Ok(())
     }
+}
+
+/// Serves the `METRICS_BIND` listener until `stop` turns true.
+fn serve_metrics(listener: TcpListener, router: axum::Router, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    if let Ok(address) = listener.local_addr() {
+        tracing::info!(%address, "metrics listening");
+    }
+    let service = router.into_make_service_with_connect_info::<Peer>();
+    let serve = axum::serve(NoDelayListener(listener), service).with_graceful_shutdown(async move {
+        let _ = stop.wait_for(|stopped| *stopped).await;
+    });
+    tokio::spawn(async move {
+        if let Err(error) = serve.await {
+            tracing::warn!(%error, "the metrics listener stopped");
+        }
+    })
 }
 
 const JWT_SECRET_FILE: &str = "jwt-secret";

@@ -10,6 +10,7 @@
 //! may read its settings from here. [`Config::from_lookup`] takes the lookup as an argument, so
 //! tests build a configuration from a map instead of the process environment.
 
+mod exposure;
 mod integrations;
 mod logging;
 mod reader;
@@ -17,6 +18,9 @@ mod realtime;
 mod security;
 mod store;
 
+pub use exposure::{
+    demo_seeding, is_loopback, DemoSeeding, MetricsAccess, MetricsSettings, SeedDemo, MIN_METRICS_TOKEN_BYTES,
+};
 pub use integrations::{IntegrationSettings, OutboxSettings, WechatSettings, MIN_WEBHOOK_SECRET_BYTES};
 pub use logging::LogFormat;
 pub use reader::{ConfigError, Number, Reader};
@@ -34,7 +38,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `None`: use (or create) the secret kept in `DATA_DIR`.
     pub jwt_secret: Option<String>,
-    pub seed_demo: bool,
+    /// `SEED_DEMO` as set; [`Config::demo_seeding`] applies the rule of the bind address to it.
+    pub seed_demo: SeedDemo,
     pub bcrypt_cost: u32,
     /// `Some`: the data lives in MongoDB (see [`MongoSettings`]) instead of the SQLite file.
     pub mongodb_uri: Option<String>,
@@ -52,6 +57,8 @@ pub struct Config {
     pub integrations: IntegrationSettings,
     /// Rate limits, IP blocking, GraphQL limits and request hygiene (see [`SecuritySettings`]).
     pub security: SecuritySettings,
+    /// Who may read `/metrics` (`METRICS_TOKEN`, `METRICS_BIND`).
+    pub metrics: MetricsSettings,
 }
 
 /// How long requests in flight may take to finish after SIGTERM, unless `SHUTDOWN_TIMEOUT_SECS`
@@ -78,7 +85,7 @@ impl Config {
             port: env.number_in("PORT", 0..=u16::MAX, 8080)?,
             data_dir: PathBuf::from(env.string("DATA_DIR", "./data")),
             jwt_secret: env.secret("JWT_SECRET", MIN_JWT_SECRET_BYTES)?,
-            seed_demo: env.bool("SEED_DEMO", true)?,
+            seed_demo: SeedDemo::read(&env)?,
             bcrypt_cost: env.number_in("BCRYPT_COST", 4..=16, 10)?,
             mongodb_uri: env.optional("MONGODB_URI"),
             mongo: MongoSettings::read(&env)?,
@@ -92,11 +99,22 @@ impl Config {
             )?,
             integrations: IntegrationSettings::read(&env)?,
             security: SecuritySettings::read(&env)?,
+            metrics: MetricsSettings::read(&env)?,
         })
     }
 
     pub fn listen_address(&self) -> SocketAddr {
         SocketAddr::new(self.bind, self.port)
+    }
+
+    /// Whether to seed the demo accounts, by the bind address and `SEED_DEMO` (see [`demo_seeding`]).
+    pub fn demo_seeding(&self) -> DemoSeeding {
+        demo_seeding(self.bind, self.seed_demo)
+    }
+
+    /// How the main listener answers `/metrics` (see [`MetricsSettings::access`]).
+    pub fn metrics_access(&self) -> MetricsAccess {
+        self.metrics.access(self.bind)
     }
 
     /// The effective settings by variable name, secrets hidden (for `provider-desk check-config`).
@@ -115,10 +133,23 @@ impl Config {
                     None => "not set: kept in DATA_DIR/jwt-secret".to_owned(),
                 },
             ),
-            ("SEED_DEMO", self.seed_demo.to_string()),
+            ("SEED_DEMO", format!("{}: {}", self.seed_demo.as_str(), self.demo_seeding().explain())),
             ("BCRYPT_COST", self.bcrypt_cost.to_string()),
             ("LOG_FORMAT", self.log_format.as_str().to_owned()),
             ("SHUTDOWN_TIMEOUT_SECS", self.shutdown_timeout.as_secs().to_string()),
+            (
+                "METRICS_TOKEN",
+                self.metrics
+                    .token
+                    .as_ref()
+                    .map_or_else(|| "not set".to_owned(), |t| format!("<hidden: {} bytes>", t.len())),
+            ),
+            (
+                "METRICS_BIND",
+                self.metrics
+                    .bind
+                    .map_or_else(|| "not set: /metrics on the main listener".to_owned(), |a| a.to_string()),
+            ),
             (
                 "MONGODB_URI",
                 self.mongodb_uri.as_deref().map_or_else(|| "not set: SQLite in DATA_DIR".to_owned(), redact_url),
@@ -171,7 +202,9 @@ mod tests {
         let config = config(&[]).unwrap();
         assert_eq!(config.listen_address().to_string(), "127.0.0.1:8080");
         assert_eq!(config.data_dir, PathBuf::from("./data"));
-        assert!(config.seed_demo);
+        assert_eq!(config.seed_demo, SeedDemo::Unset);
+        assert_eq!(config.demo_seeding(), DemoSeeding::OnLoopback);
+        assert_eq!(config.metrics_access(), MetricsAccess::Open);
         assert!(config.jwt_secret.is_none());
     }
 
@@ -181,7 +214,11 @@ mod tests {
         assert_eq!(config(&[("BIND", "localhost:1")]).unwrap_err().variable, "BIND");
         assert_eq!(config(&[("SEED_DEMO", "maybe")]).unwrap_err().variable, "SEED_DEMO");
         assert_eq!(config(&[("JWT_SECRET", "short")]).unwrap_err().variable, "JWT_SECRET");
-        assert!(!config(&[("SEED_DEMO", "false")]).unwrap().seed_demo);
+        assert_eq!(config(&[("SEED_DEMO", "false")]).unwrap().seed_demo, SeedDemo::False);
+        assert_eq!(config(&[("SEED_DEMO", "yes")]).unwrap().seed_demo, SeedDemo::True);
+        assert_eq!(config(&[("METRICS_TOKEN", "short")]).unwrap_err().variable, "METRICS_TOKEN");
+        assert_eq!(config(&[("METRICS_TOKEN", "a token with spaces")]).unwrap_err().variable, "METRICS_TOKEN");
+        assert_eq!(config(&[("METRICS_BIND", "127.0.0.1")]).unwrap_err().variable, "METRICS_BIND");
         assert_eq!(config(&[("MONGODB_WRITE_CONCERN", "0")]).unwrap_err().variable, "MONGODB_WRITE_CONCERN");
         assert_eq!(config(&[("MONGODB_DB", "a.b")]).unwrap_err().variable, "MONGODB_DB");
         assert_eq!(config(&[("MONGODB_MAX_POOL_SIZE", "0")]).unwrap_err().variable, "MONGODB_MAX_POOL_SIZE");

@@ -1,12 +1,14 @@
 //! The HTTP edge: the router, the GraphQL endpoint and the operational endpoints; the request
 //! log and HTTP metrics around every route ([`observe`]); the shutdown of WebSockets ([`shutdown`]);
-//! giving memory back once the server is quiet ([`quiet`]); the listener ([`listener`]).
+//! giving memory back once the server is quiet ([`quiet`]); the listener ([`listener`]); `/metrics`
+//! and who may read it ([`metrics`]).
 
 mod docs;
 pub mod edge;
 mod graphql;
 pub mod integrations;
 pub mod listener;
+pub mod metrics;
 pub mod observe;
 mod ops;
 mod playground;
@@ -41,9 +43,14 @@ pub struct AppState {
     pub shutdown: Arc<shutdown::Shutdown>,
 }
 
-/// Every route of the server, with the inbound webhooks of the integrations that are configured.
-/// Fails only when a REST document in `rest_compat/` is broken.
-pub fn router(state: AppState, integrations: &IntegrationSettings) -> Result<Router, String> {
+/// Every route of the server, with the inbound webhooks of the integrations that are configured
+/// and `/metrics` as its rule for this listener says. Fails only when a REST document in
+/// `rest_compat/` is broken.
+pub fn router(
+    state: AppState,
+    integrations: &IntegrationSettings,
+    metrics: metrics::MetricsEndpoint,
+) -> Result<Router, String> {
     let rest = crate::rest::routes(RestState { services: state.services.clone(), schema: state.schema.clone() })?;
     let guard = state.services.guard.clone();
     let edge = Edge { settings: Arc::new(guard.settings().clone()), guard };
@@ -51,7 +58,7 @@ pub fn router(state: AppState, integrations: &IntegrationSettings) -> Result<Rou
         .route("/graphql", post(graphql::execute).layer(RequestBodyLimitLayer::new(MAX_GRAPHQL_BODY_BYTES)))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
+        .merge(metrics.routes())
         .merge(docs::routes())
         .merge(integrations::routes(integrations))
         .merge(rest)
@@ -61,6 +68,12 @@ pub fn router(state: AppState, integrations: &IntegrationSettings) -> Result<Rou
         .route("/graphql/ws", get(ws::upgrade))
         .with_state(state);
     Ok(with_edge_layers(router, edge))
+}
+
+/// The router of the `METRICS_BIND` listener: `/metrics` alone, counted and logged like any
+/// request (the request id and the edge's limits are the main listener's business).
+pub fn metrics_router(metrics: metrics::MetricsEndpoint) -> Router {
+    metrics.routes().layer(CatchPanicLayer::custom(crate::error::http::panic_response)).layer(from_fn(observe::observe))
 }
 
 /// The layers every route gets (see [`edge`] for what each does and why in this order).

@@ -1,25 +1,10 @@
-//! Operational endpoints: liveness, readiness and metrics.
+//! Operational endpoints: liveness and readiness (`/metrics` is in [`super::metrics`]).
 
 use super::AppState;
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
-
-/// The process's metrics in the Prometheus text format (see [`crate::metrics`]), with the outbox
-/// gauges read from the store at the scrape (the outbox is shared by every process).
-pub async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
-    match state.services.store.outbox_counts().await {
-        Ok(counts) => {
-            crate::metrics::gauge("outbox_backlog", &[]).set(i64::try_from(counts.pending).unwrap_or(i64::MAX));
-            crate::metrics::gauge("outbox_dead_letters", &[]).set(i64::try_from(counts.dead).unwrap_or(i64::MAX));
-        }
-        Err(error) => tracing::warn!(%error, "the outbox gauges keep their last values: the store did not answer"),
-    }
-    let headers =
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8"), (header::CACHE_CONTROL, "no-store")];
-    (headers, crate::metrics::render())
-}
 
 /// The process is up.
 pub async fn healthz() -> Json<Value> {

@@ -112,10 +112,29 @@ impl Dispatcher {
                 self.store.fail_delivery(&draft.id, &self.owner, error, None, now).await
             }
         };
+        count_attempt(draft.target, &outcome, attempts < self.settings.max_attempts);
         if let Err(error) = recorded {
             // The lease runs out and the delivery is sent again: a duplicate, never a loss.
             tracing::warn!(delivery = %draft.id, %error, "the outcome of a delivery could not be recorded");
         }
+    }
+}
+
+/// Records an attempt in `outbox_deliveries_total` and `outbox_failure_streak`: a failure that may
+/// pass (the receiver down, 5xx, a timeout) lengthens the target's streak; an answer, even a
+/// refusal for good, ends it, since the receiver is working.
+fn count_attempt(target: OutboxTarget, outcome: &Delivery, retried: bool) {
+    let target = target.as_str();
+    let label = match outcome {
+        Delivery::Delivered => "delivered",
+        Delivery::Retry(_) if retried => "retry",
+        Delivery::Retry(_) | Delivery::Refused(_) => "dead_letter",
+    };
+    crate::metrics::counter("outbox_deliveries_total", &[("target", target), ("outcome", label)]).inc();
+    let streak = crate::metrics::gauge("outbox_failure_streak", &[("target", target)]);
+    match outcome {
+        Delivery::Retry(_) => streak.inc(),
+        Delivery::Delivered | Delivery::Refused(_) => streak.set(0),
     }
 }
 

@@ -116,8 +116,31 @@ pub const FAMILIES: &[Family] = &[
         &[],
     ),
     family("realtime_subscribers_behind", Kind::Gauge, "Subscribers reading the event log now, not yet live.", &[]),
-    family("outbox_backlog", Kind::Gauge, "Integration messages waiting in the outbox (read at the scrape).", &[]),
-    family("outbox_dead_letters", Kind::Gauge, "Integration messages the outbox gave up on (read at the scrape).", &[]),
+    family(
+        "outbox_backlog",
+        Kind::Gauge,
+        "Integration messages waiting in the outbox (read from the store at most every 5 s).",
+        &[],
+    ),
+    family(
+        "outbox_dead_letters",
+        Kind::Gauge,
+        "Integration messages the outbox gave up on (read from the store at most every 5 s).",
+        &[],
+    ),
+    family(
+        "outbox_deliveries_total",
+        Kind::Counter,
+        "Delivery attempts this process made, by target (cs, wechat) and outcome (delivered, retry, dead_letter).",
+        &["target", "outcome"],
+    ),
+    family(
+        "outbox_failure_streak",
+        Kind::Gauge,
+        "Delivery attempts to a target (cs, wechat) that failed in a row in this process (the receiver down, \
+         5xx, a timeout); 0 once it answers.",
+        &["target"],
+    ),
     family(
         "rate_limit_refusals_total",
         Kind::Counter,

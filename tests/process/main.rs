@@ -1,6 +1,7 @@
 //! The process tests: what only a whole process shows or needs, so the server runs as the built
 //! binary (`support::ServerProcess`) or beside servers the test starts and kills: the `/metrics`
-//! registry (one per process), the log lines, graceful shutdown on a signal, the CLI, two processes
+//! registry (one per process), the log lines, graceful shutdown on a signal, the CLI, what a public
+//! bind changes (demo accounts, `/metrics` access), two processes
 //! sharing one Redis, the backends failing under a running server, and the external fuzzer.
 
 #[path = "../support/mod.rs"]
@@ -8,6 +9,7 @@ mod support;
 
 mod bus;
 mod cli;
+mod exposure;
 mod faults;
 mod logs;
 mod metrics;

@@ -1,6 +1,8 @@
 //! `GET /metrics`: every series the README promises, counts that match what was sent, and an
 //! exposition that a strict parser of the Prometheus text format (and `promtool`, when installed)
-//! accepts. Each test runs the server as a process of its own, since the registry is per process.
+//! accepts; and the alert rules of `deploy/alerts.yml`, which read only names the server exports
+//! (and which `promtool check rules` accepts, when installed). Each test runs the server as a
+//! process of its own, since the registry is per process.
 
 use crate::support::*;
 use serde_json::{json, Value};
@@ -235,4 +237,49 @@ fn the_strict_parser_refuses_what_prometheus_would() {
 
 fn server_backend() -> Backend {
     Backend::from_env()
+}
+
+#[tokio::test]
+async fn the_alert_rules_are_valid_and_read_only_metrics_the_server_exports() {
+    let rules_path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/alerts.yml");
+    let rules = std::fs::read_to_string(rules_path).expect("deploy/alerts.yml");
+    let server = ServerProcess::start(&[]).await;
+    let text = server.metrics().await;
+    let metrics = Exposition::parse(&text).unwrap_or_else(|error| panic!("{error}\n{text}"));
+    // Every selector is `name{job="provider-desk", ...}`: each name must be a family the server
+    // declares (histogram series by their family), or Prometheus's own `up`.
+    let mut named = Vec::new();
+    for expression in rules.split("expr:").skip(1).map(|rest| rest.split("labels:").next().unwrap()) {
+        for selector in expression
+            .split('{')
+            .map(|before| before.rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).next().unwrap())
+        {
+            if selector.is_empty() || selector == "by" {
+                continue;
+            }
+            let family = ["_bucket", "_count", "_sum"]
+                .iter()
+                .find_map(|suffix| selector.strip_suffix(suffix).filter(|f| metrics.types.contains_key(*f)))
+                .unwrap_or(selector);
+            assert!(family == "up" || metrics.types.contains_key(family), "{selector} is not exported:\n{text}");
+            named.push(family.to_owned());
+        }
+    }
+    for family in ["http_requests_total", "http_request_duration_seconds", "store_call_duration_seconds"] {
+        assert!(named.iter().any(|n| n == family), "an alert reads {family}: {named:?}");
+    }
+    for family in ["redis_call_duration_seconds", "outbox_dead_letters", "outbox_failure_streak", "ip_bans_total"] {
+        assert!(named.iter().any(|n| n == family), "an alert reads {family}: {named:?}");
+    }
+
+    // promtool, where Prometheus is installed, checks the rules' syntax and expressions.
+    match std::process::Command::new("promtool").args(["check", "rules", rules_path]).output() {
+        Ok(output) => assert!(
+            output.status.success(),
+            "promtool check rules: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+        Err(_) => eprintln!("promtool is not installed: only the metric names of the rules were checked"),
+    }
 }
