@@ -12,4 +12,5 @@ mod faults;
 mod logs;
 mod metrics;
 mod schemathesis;
+mod secrets;
 mod shutdown;
