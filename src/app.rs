@@ -12,6 +12,7 @@ use crate::http::quiet;
 use crate::http::shutdown::Shutdown;
 use crate::http::{metrics_router, router, AppState};
 use crate::integration::dispatcher::Dispatcher;
+use crate::integration::http_client;
 use crate::integration::webhook::CsWebhook;
 use crate::integration::wechat::WechatClient;
 use crate::integration::{scheduler, Transport, WechatLogin};
@@ -125,7 +126,7 @@ async fn wire(config: &Config) -> Result<(Services, Transports), StartupError> {
     };
     let remote = bus.clone().map(|bus| bus as Arc<dyn RemoteBus>);
     let realtime = Arc::new(Realtime::new(&store, remote));
-    let (outbound, transports, wechat) = integrations(&config.integrations);
+    let (outbound, transports, wechat) = integrations(&config.integrations)?;
     let outbox = config.integrations.outbox.clone();
     let services = Services::new(store, auth, realtime, outbound, wechat, outbox, guard);
     if let Some(bus) = bus {
@@ -135,24 +136,28 @@ async fn wire(config: &Config) -> Result<(Services, Transports), StartupError> {
     Ok((services, transports))
 }
 
-/// The outbound policy and the adapters of the integrations that are configured.
-fn integrations(settings: &IntegrationSettings) -> (Arc<Outbound>, Transports, Option<Arc<dyn WechatLogin>>) {
+/// The outbound policy and the adapters of the integrations that are configured, sharing one
+/// HTTP client (a private CA that cannot be used stops start-up here).
+fn integrations(settings: &IntegrationSettings) -> Result<Integrations, StartupError> {
+    let client = http_client::build(settings.outbound_ca.as_ref(), settings.webhook_timeout)?;
     let mut transports: Transports = HashMap::new();
     if let (Some(url), Some(secret)) = (&settings.cs_webhook_url, &settings.cs_secret) {
         tracing::info!(url = %url, "events go to the PC customer-service system");
-        transports
-            .insert(OutboxTarget::CustomerService, Arc::new(CsWebhook::new(url, secret, settings.webhook_timeout)));
+        transports.insert(OutboxTarget::CustomerService, Arc::new(CsWebhook::new(client.clone(), url, secret)));
     }
     let mut login: Option<Arc<dyn WechatLogin>> = None;
     if let Some(wechat) = &settings.wechat {
         tracing::info!(api = %wechat.api_base, "WeChat subscribe messages are on");
-        let client = Arc::new(WechatClient::new(wechat.clone(), settings.webhook_timeout));
+        let client = Arc::new(WechatClient::new(client, wechat.clone()));
         transports.insert(OutboxTarget::Wechat, client.clone());
         login = Some(client);
     }
     let outbound = Arc::new(Outbound::new(settings.cs_webhook_url.is_some(), settings.wechat.clone()));
-    (outbound, transports, login)
+    Ok((outbound, transports, login))
 }
+
+/// The outbound policy, the transports, and WeChat's login port when WeChat is configured.
+type Integrations = (Arc<Outbound>, Transports, Option<Arc<dyn WechatLogin>>);
 
 fn backend_error(backend: &'static str, error: AppError) -> StartupError {
     StartupError::Backend { backend, source: error }

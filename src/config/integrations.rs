@@ -27,6 +27,9 @@ pub struct IntegrationSettings {
     pub signature_tolerance: Duration,
     /// `WEBHOOK_TIMEOUT_MS`: how long one outbound delivery may take.
     pub webhook_timeout: Duration,
+    /// `OUTBOUND_CA_FILE`: a private CA trusted by the outbound `https://` requests besides the
+    /// public web PKI roots compiled in.
+    pub outbound_ca: Option<OutboundCa>,
     pub outbox: OutboxSettings,
     /// `WECHAT_*`: subscribe messages to the mini-program user.
     pub wechat: Option<WechatSettings>,
@@ -54,10 +57,38 @@ pub struct OutboxSettings {
     pub retention: Duration,
 }
 
+/// A private certificate authority for the outbound requests, as read at start-up.
+#[derive(Debug, Clone)]
+pub struct OutboundCa {
+    /// The file's path, as `OUTBOUND_CA_FILE` gives it.
+    pub path: String,
+    /// Its PEM text: one or more `CERTIFICATE` blocks (parsed, and checked, by the HTTP client).
+    pub pem: Vec<u8>,
+}
+
+impl OutboundCa {
+    pub const VARIABLE: &'static str = "OUTBOUND_CA_FILE";
+
+    fn read(env: &Reader) -> Result<Option<OutboundCa>, ConfigError> {
+        let Some((path, pem)) = env.file(Self::VARIABLE)? else { return Ok(None) };
+        if !pem.windows(CERTIFICATE_PEM.len()).any(|window| window == CERTIFICATE_PEM) {
+            return Err(ConfigError::new(
+                Self::VARIABLE,
+                path,
+                "holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            ));
+        }
+        Ok(Some(OutboundCa { path, pem }))
+    }
+}
+
+const CERTIFICATE_PEM: &[u8] = b"-----BEGIN CERTIFICATE-----";
+
 /// The WeChat subscribe-message adapter.
 #[derive(Debug, Clone)]
 pub struct WechatSettings {
-    /// `WECHAT_API_BASE`: the WeChat API, or a gateway in front of it (`http://` in this build).
+    /// `WECHAT_API_BASE`: the WeChat API (`https://api.weixin.qq.com`), or a gateway in front of
+    /// it.
     pub api_base: String,
     /// `WECHAT_APP_ID`, `WECHAT_APP_SECRET`: the mini-program's credentials.
     pub app_id: String,
@@ -93,6 +124,7 @@ impl IntegrationSettings {
             signature_tolerance: env.secs("WEBHOOK_TOLERANCE_SECONDS", 1..=86_400, Duration::from_secs(300))?,
             outbox: OutboxSettings::read(env, webhook_timeout)?,
             webhook_timeout,
+            outbound_ca: OutboundCa::read(env)?,
             wechat: WechatSettings::read(env)?,
             job_interval,
         })

@@ -21,7 +21,7 @@ mod store;
 pub use exposure::{
     demo_seeding, is_loopback, DemoSeeding, MetricsAccess, MetricsSettings, SeedDemo, MIN_METRICS_TOKEN_BYTES,
 };
-pub use integrations::{IntegrationSettings, OutboxSettings, WechatSettings, MIN_WEBHOOK_SECRET_BYTES};
+pub use integrations::{IntegrationSettings, OutboundCa, OutboxSettings, WechatSettings, MIN_WEBHOOK_SECRET_BYTES};
 pub use logging::LogFormat;
 pub use reader::{ConfigError, Number, Reader};
 pub use security::{canonical, IpNet, Rate, SecuritySettings, MIN_JWT_SECRET_BYTES};
@@ -229,7 +229,9 @@ mod tests {
         assert_eq!(config(&[("CS_WEBHOOK_SECRET", "short")]).unwrap_err().variable, "CS_WEBHOOK_SECRET");
         assert_eq!(config(&[("CS_WEBHOOK_URL", "http://127.0.0.1:9/hook")]).unwrap_err().variable, "CS_WEBHOOK_URL");
         let https = [("CS_WEBHOOK_SECRET", "0123456789abcdef"), ("CS_WEBHOOK_URL", "https://cs.example.com/hook")];
-        assert_eq!(config(&https).unwrap_err().variable, "CS_WEBHOOK_URL");
+        assert_eq!(config(&https).unwrap().integrations.cs_webhook_url.as_deref(), Some("https://cs.example.com/hook"));
+        assert_eq!(config(&[("OUTBOUND_CA_FILE", "/no/such/ca.pem")]).unwrap_err().variable, "OUTBOUND_CA_FILE");
+        assert_eq!(config(&[("OUTBOUND_CA_FILE", "Cargo.toml")]).unwrap_err().variable, "OUTBOUND_CA_FILE");
         assert_eq!(config(&[("OUTBOX_LEASE_SECONDS", "5")]).unwrap_err().variable, "OUTBOX_LEASE_SECONDS");
         assert_eq!(config(&[("WECHAT_APP_ID", "wx123")]).unwrap_err().variable, "WECHAT_API_BASE");
         assert_eq!(config(&[("JOB_INTERVAL_SECONDS", "-1")]).unwrap_err().variable, "JOB_INTERVAL_SECONDS");

@@ -185,18 +185,28 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// An `http://` URL. `https://` is refused by name: this build's HTTP client has no TLS.
+    /// An `http://` or `https://` URL (an outbound integration's address: `https://` on the
+    /// internet, `http://` for a gateway on the local network).
     pub fn http_url(&self, variable: &'static str) -> Result<Option<String>, ConfigError> {
         match self.optional(variable) {
             None => Ok(None),
-            Some(value) if value.starts_with("https://") => Err(ConfigError::new(
-                variable,
-                value,
-                "https:// needs TLS, which this build's HTTP client leaves out; send through a local \
-                 TLS-terminating proxy (http://127.0.0.1:...) instead",
-            )),
-            Some(value) if value.starts_with("http://") && url::Url::parse(&value).is_ok() => Ok(Some(value)),
-            Some(value) => Err(ConfigError::new(variable, value, "expected an http:// URL")),
+            Some(value)
+                if (value.starts_with("http://") || value.starts_with("https://"))
+                    && url::Url::parse(&value).is_ok_and(|url| url.host().is_some()) =>
+            {
+                Ok(Some(value))
+            }
+            Some(value) => Err(ConfigError::new(variable, value, "expected an http:// or https:// URL")),
+        }
+    }
+
+    /// The contents of the file the variable names; none when unset. A file that cannot be read
+    /// stops start-up with the variable's name.
+    pub fn file(&self, variable: &'static str) -> Result<Option<(String, Vec<u8>)>, ConfigError> {
+        let Some(path) = self.optional(variable) else { return Ok(None) };
+        match std::fs::read(&path) {
+            Ok(bytes) => Ok(Some((path, bytes))),
+            Err(error) => Err(ConfigError::new(variable, path, format!("cannot be read: {error}"))),
         }
     }
 
@@ -318,11 +328,13 @@ mod tests {
     }
 
     #[test]
-    fn urls_must_be_plain_http() {
-        with(&[("PLAIN", "http://127.0.0.1:9/hook"), ("TLS", "https://x.example/"), ("BAD", "http://")], |env| {
+    fn urls_are_http_or_https_with_a_host() {
+        let given = [("PLAIN", "http://127.0.0.1:9/hook"), ("TLS", "https://x.example/"), ("BAD", "http://")];
+        with(&[given[0], given[1], given[2], ("FTP", "ftp://x.example/")], |env| {
             assert_eq!(env.http_url("PLAIN").unwrap().as_deref(), Some("http://127.0.0.1:9/hook"));
-            assert!(env.http_url("TLS").unwrap_err().reason.contains("needs TLS"));
-            assert_eq!(env.http_url("BAD").unwrap_err().reason, "expected an http:// URL");
+            assert_eq!(env.http_url("TLS").unwrap().as_deref(), Some("https://x.example/"));
+            assert_eq!(env.http_url("BAD").unwrap_err().reason, "expected an http:// or https:// URL");
+            assert_eq!(env.http_url("FTP").unwrap_err().variable, "FTP");
         });
     }
 

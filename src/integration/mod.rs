@@ -1,6 +1,8 @@
 //! The integration layer (spec 5.1, 集成层): the adapters that talk to the other systems, and the
 //! background tasks that drive them.
 //!
+//! - [`http_client`]: the outbound HTTP client (rustls, web PKI roots, `OUTBOUND_CA_FILE`), and
+//!   the description of its errors that never shows a query string.
 //! - [`signature`]: the HMAC-SHA256 signature of every webhook, in and out.
 //! - [`webhook`]: the PC customer-service system's webhook, an outbox [`Transport`].
 //! - [`wechat`]: WeChat subscribe messages, an outbox [`Transport`], and the openid of a
@@ -12,6 +14,7 @@
 //! inbound webhooks are served by `crate::http::integrations`.
 
 pub mod dispatcher;
+pub mod http_client;
 pub mod scheduler;
 pub mod signature;
 pub mod webhook;

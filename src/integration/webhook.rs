@@ -1,12 +1,13 @@
 //! The PC customer-service system's webhook (`CS_WEBHOOK_URL`): one signed JSON `POST` per
 //! delivery. Any 2xx answer is a delivery; anything else (another status, a refused connection,
-//! a timeout) is retried. Redirects are not followed: a 3xx is a failed attempt.
+//! a timeout, a certificate no trusted root vouches for) is retried. Redirects are not followed:
+//! a 3xx is a failed attempt.
 
+use super::http_client::describe;
 use super::signature::{sign, DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use super::{envelope, Delivery, Transport};
 use crate::domain::OutboxEntry;
 use async_trait::async_trait;
-use std::time::Duration;
 
 pub struct CsWebhook {
     client: reqwest::Client,
@@ -15,14 +16,8 @@ pub struct CsWebhook {
 }
 
 impl CsWebhook {
-    pub fn new(url: &str, secret: &str, timeout: Duration) -> CsWebhook {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("provider-desk/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("an HTTP client without TLS always builds");
+    /// Posts to `url` through `client` (see [`super::http_client::build`]).
+    pub fn new(client: reqwest::Client, url: &str, secret: &str) -> CsWebhook {
         CsWebhook { client, url: url.to_owned(), secret: secret.as_bytes().to_vec() }
     }
 }
@@ -47,19 +42,7 @@ impl Transport for CsWebhook {
         match sent {
             Ok(response) if response.status().is_success() => Delivery::Delivered,
             Ok(response) => Delivery::Retry(format!("the webhook answered HTTP {}", response.status().as_u16())),
-            Err(error) => Delivery::Retry(describe(&error)),
+            Err(error) => Delivery::Retry(describe(error)),
         }
     }
-}
-
-/// A transport error with its cause, which reqwest keeps in its source chain.
-pub fn describe(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

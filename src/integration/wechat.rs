@@ -12,8 +12,13 @@
 //! fetched again and retried; a user who has not subscribed (43101), an openid or template that is
 //! wrong (40003, 40037) or data that does not fit the template (47003) will not pass by retrying
 //! and becomes a dead letter at once; anything else is retried.
+//!
+//! The app secret, the access token and the login code travel in the query string, as WeChat
+//! wants them. No error text carries them: transport errors are described without the query
+//! ([`describe`]), and every text that leaves this adapter (to the log, to `outbox.last_error`,
+//! to the caller of `bindWechat`) has those values blanked once more ([`WechatClient::scrub`]).
 
-use super::webhook::describe;
+use super::http_client::describe;
 use super::{Delivery, Transport, WechatLogin};
 use crate::config::WechatSettings;
 use crate::domain::OutboxEntry;
@@ -37,24 +42,31 @@ pub struct WechatClient {
 }
 
 impl WechatClient {
-    pub fn new(settings: WechatSettings, timeout: Duration) -> WechatClient {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("provider-desk/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("an HTTP client without TLS always builds");
+    /// Talks to `settings.api_base` through `client` (see [`super::http_client::build`]).
+    pub fn new(client: reqwest::Client, settings: WechatSettings) -> WechatClient {
         WechatClient { client, settings, token: Mutex::new(None) }
     }
 
     async fn get_json(&self, path: &str, query: &[(&str, &str)]) -> Result<Value, String> {
         let url = format!("{}{path}", self.settings.api_base);
-        let response = self.client.get(url).query(query).send().await.map_err(|e| describe(&e))?;
+        let response = self.client.get(url).query(query).send().await.map_err(describe)?;
         if !response.status().is_success() {
             return Err(format!("WeChat answered HTTP {}", response.status().as_u16()));
         }
-        response.json().await.map_err(|e| format!("WeChat's answer is not JSON: {}", describe(&e)))
+        response.json().await.map_err(|e| format!("WeChat's answer is not JSON: {}", describe(e)))
+    }
+
+    /// `text` with the app secret and `also` (an access token, a login code) blanked out: the
+    /// last guard before a text leaves this adapter. Values shorter than 8 characters are left
+    /// (WeChat's are 32 or more; blanking `code` would garble `errcode`).
+    fn scrub(&self, text: String, also: &[&str]) -> String {
+        let mut text = text;
+        for secret in std::iter::once(self.settings.app_secret.as_str()).chain(also.iter().copied()) {
+            if secret.len() >= 8 && text.contains(secret) {
+                text = text.replace(secret, "<redacted>");
+            }
+        }
+        text
     }
 
     /// The access token, fetched when there is none yet, it is about to expire, or `stale` is
@@ -83,19 +95,13 @@ impl WechatClient {
 
     async fn send(&self, token: &str, message: &Value) -> Result<(i64, String), String> {
         let url = format!("{}/cgi-bin/message/subscribe/send", self.settings.api_base);
-        let response = self
-            .client
-            .post(url)
-            .query(&[("access_token", token)])
-            .json(message)
-            .send()
-            .await
-            .map_err(|e| describe(&e))?;
+        let response =
+            self.client.post(url).query(&[("access_token", token)]).json(message).send().await.map_err(describe)?;
         if !response.status().is_success() {
             return Err(format!("WeChat answered HTTP {}", response.status().as_u16()));
         }
         let answer: Value =
-            response.json().await.map_err(|e| format!("WeChat's answer is not JSON: {}", describe(&e)))?;
+            response.json().await.map_err(|e| format!("WeChat's answer is not JSON: {}", describe(e)))?;
         Ok((answer["errcode"].as_i64().unwrap_or(0), answer["errmsg"].as_str().unwrap_or_default().to_owned()))
     }
 }
@@ -107,16 +113,19 @@ impl Transport for WechatClient {
         for _ in 0..2 {
             let token = match self.access_token(stale.as_deref()).await {
                 Ok(token) => token,
-                Err(error) => return Delivery::Retry(error),
+                Err(error) => return Delivery::Retry(self.scrub(error, &[])),
             };
             match self.send(&token, &entry.draft.payload).await {
                 Ok((0, _)) => return Delivery::Delivered,
                 Ok((code, _)) if TOKEN_ERRORS.contains(&code) => stale = Some(token),
                 Ok((code, message)) if PERMANENT_ERRORS.contains(&code) => {
-                    return Delivery::Refused(format!("WeChat refused the message: errcode {code} {message}"))
+                    let text = format!("WeChat refused the message: errcode {code} {message}");
+                    return Delivery::Refused(self.scrub(text, &[&token]));
                 }
-                Ok((code, message)) => return Delivery::Retry(format!("WeChat errcode {code} {message}")),
-                Err(error) => return Delivery::Retry(error),
+                Ok((code, message)) => {
+                    return Delivery::Retry(self.scrub(format!("WeChat errcode {code} {message}"), &[&token]))
+                }
+                Err(error) => return Delivery::Retry(self.scrub(error, &[&token])),
             }
         }
         Delivery::Retry("WeChat refused a freshly fetched access token".to_owned())
@@ -132,7 +141,10 @@ impl WechatLogin for WechatClient {
             ("js_code", code),
             ("grant_type", "authorization_code"),
         ];
-        let answer = self.get_json("/sns/jscode2session", &query).await.map_err(AppError::Unavailable)?;
+        let answer = self
+            .get_json("/sns/jscode2session", &query)
+            .await
+            .map_err(|error| AppError::Unavailable(self.scrub(error, &[code])))?;
         match answer["openid"].as_str() {
             Some(openid) if !openid.is_empty() && openid.len() <= 128 => Ok(openid.to_owned()),
             _ => Err(AppError::bad_input("code", format!("微信登录凭证无效（errcode {}）", answer["errcode"]))),

@@ -13,6 +13,7 @@
 //! - WeChat subscribe messages only for a provider who is not connected;
 //! - the scheduled jobs, run twice with the CLI: the second run changes nothing.
 
+use crate::outbound_tls::TlsReceiver;
 use crate::support::*;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -27,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpSocket;
 
-const CS_SECRET: &str = "cs-shared-secret-for-tests";
+pub(crate) const CS_SECRET: &str = "cs-shared-secret-for-tests";
 const SAAS_SECRET: &str = "saas-shared-secret-for-tests";
 /// How long a test waits for anything that should happen soon.
 const WAIT: Duration = Duration::from_secs(20);
@@ -71,7 +72,7 @@ async fn post_signed(app: &TestApp, path: &str, secret: &str, body: &Value) -> (
     post_signed_at(app, path, secret, unix_now(), body.to_string().as_bytes()).await
 }
 
-async fn customer_says(app: &TestApp, message_id: &str, customer: &str, content: &str) -> Value {
+pub(crate) async fn customer_says(app: &TestApp, message_id: &str, customer: &str, content: &str) -> Value {
     let body = json!({ "messageId": message_id, "customerId": customer, "content": content });
     let (status, _, answer) = post_signed(app, "/integrations/cs/messages", CS_SECRET, &body).await;
     assert_eq!(status, 200, "{answer}");
@@ -82,20 +83,20 @@ async fn customer_says(app: &TestApp, message_id: &str, customer: &str, content:
 
 /// A request the receiver got.
 #[derive(Debug, Clone)]
-struct Received {
-    path: String,
-    query: String,
+pub(crate) struct Received {
+    pub(crate) path: String,
+    pub(crate) query: String,
     headers: HashMap<String, String>,
     body: Vec<u8>,
     /// Whether `X-PD-Signature` holds for the body and `X-PD-Timestamp` (checked with the test's
     /// own HMAC).
-    signed: bool,
+    pub(crate) signed: bool,
     /// The status the receiver answered.
-    status: u16,
+    pub(crate) status: u16,
 }
 
 impl Received {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or(Value::Null)
     }
 
@@ -114,15 +115,24 @@ struct ReceiverState {
     take_then_fail: Mutex<usize>,
 }
 
-struct Receiver {
+pub(crate) struct Receiver {
     port: u16,
     state: Arc<ReceiverState>,
     running: Option<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>)>,
+    /// Serve `https://` with this certificate (see `crate::outbound_tls`).
+    tls: Option<TlsReceiver>,
 }
 
 impl Receiver {
     async fn start() -> Receiver {
-        let mut receiver = Receiver { port: 0, state: Arc::default(), running: None };
+        let mut receiver = Receiver { port: 0, state: Arc::default(), running: None, tls: None };
+        receiver.up().await;
+        receiver
+    }
+
+    /// A receiver that speaks `https://` only, with the certificate of `tls`.
+    pub(crate) async fn start_tls(tls: TlsReceiver) -> Receiver {
+        let mut receiver = Receiver { port: 0, state: Arc::default(), running: None, tls: Some(tls) };
         receiver.up().await;
         receiver
     }
@@ -137,14 +147,20 @@ impl Receiver {
         self.port = listener.local_addr().expect("an address").port();
         let router = axum::Router::new().fallback(receive).with_state(self.state.clone());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
+        let stopped = async {
+            let _ = stopped.await;
+        };
+        let task = match &self.tls {
+            None => tokio::spawn(async move {
+                axum::serve(listener, router).with_graceful_shutdown(stopped).await.expect("the receiver runs");
+            }),
+            Some(tls) => {
+                let listener = tls.listener(listener);
+                tokio::spawn(async move {
+                    axum::serve(listener, router).with_graceful_shutdown(stopped).await.expect("the receiver runs");
                 })
-                .await
-                .expect("the receiver runs");
-        });
+            }
+        };
         self.running = Some((stop, task));
     }
 
@@ -156,16 +172,17 @@ impl Receiver {
         }
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+    pub(crate) fn url(&self, path: &str) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}{path}", self.port)
     }
 
-    fn received(&self) -> Vec<Received> {
+    pub(crate) fn received(&self) -> Vec<Received> {
         self.state.received.lock().unwrap().clone()
     }
 
     /// The webhooks received (not the WeChat API calls).
-    fn webhooks(&self) -> Vec<Received> {
+    pub(crate) fn webhooks(&self) -> Vec<Received> {
         self.received().into_iter().filter(|r| r.path == "/hooks/cs").collect()
     }
 
@@ -178,7 +195,7 @@ impl Receiver {
     }
 
     /// Waits until `done` holds for what was received; answers it.
-    async fn wait_for(&self, what: &str, done: impl Fn(&[Received]) -> bool) -> Vec<Received> {
+    pub(crate) async fn wait_for(&self, what: &str, done: impl Fn(&[Received]) -> bool) -> Vec<Received> {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             let received = self.received();
@@ -252,7 +269,7 @@ async fn receive(State(state): State<Arc<ReceiverState>>, uri: Uri, headers: Hea
 // --- the servers ---
 
 /// The settings of a server that talks to the receiver, with fast retries.
-fn integrated(receiver: &Receiver, extra: &[(&'static str, &'static str)]) -> Vec<(String, String)> {
+pub(crate) fn integrated(receiver: &Receiver, extra: &[(&'static str, &'static str)]) -> Vec<(String, String)> {
     let mut settings: Vec<(String, String)> = [
         ("CS_WEBHOOK_SECRET", CS_SECRET),
         ("SAAS_WEBHOOK_SECRET", SAAS_SECRET),
@@ -274,12 +291,12 @@ fn integrated(receiver: &Receiver, extra: &[(&'static str, &'static str)]) -> Ve
     settings
 }
 
-fn pairs(settings: &[(String, String)]) -> Vec<(&str, &str)> {
+pub(crate) fn pairs(settings: &[(String, String)]) -> Vec<(&str, &str)> {
     settings.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
 
 /// Runs the CLI (`provider-desk ARGS`) against the app's store; answers its JSON lines.
-async fn cli(app: &TestApp, args: &[&str]) -> Vec<Value> {
+pub(crate) async fn cli(app: &TestApp, args: &[&str]) -> Vec<Value> {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_provider-desk"));
     command
         .args(args)
@@ -313,7 +330,7 @@ const CONVERSATION: &str = "query($customerId: ID!) {
     chatMessages(customerId: $customerId, pageSize: 100) { total items { id senderType content } }
 }";
 
-async fn send(app: &TestApp, token: &str, customer: &str, content: &str) -> String {
+pub(crate) async fn send(app: &TestApp, token: &str, customer: &str, content: &str) -> String {
     let data = app.data(token, SEND, json!({ "customerId": customer, "content": content })).await;
     str_of(&data["sendChatMessage"], "id").to_owned()
 }

@@ -15,6 +15,7 @@ mod limits;
 mod notifications;
 mod openapi;
 mod ops;
+mod outbound_tls;
 mod playground;
 mod realtime;
 mod rest;

@@ -14,4 +14,5 @@ mod faults;
 mod logs;
 mod metrics;
 mod schemathesis;
+mod secrets;
 mod shutdown;
