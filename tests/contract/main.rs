@@ -33,10 +33,10 @@ use provider_desk::redis::RedisTokenStore;
 use provider_desk::store::mongo::MongoStore;
 use provider_desk::store::sqlite::SqliteStore;
 use provider_desk::store::*;
-use support::Backend;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+use support::Backend;
 
 /// One fresh store, and what must be cleaned up after it.
 struct Fresh {

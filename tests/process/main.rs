@@ -9,6 +9,7 @@ mod support;
 mod bus;
 mod cli;
 mod faults;
+mod lockout;
 mod logs;
 mod metrics;
 mod schemathesis;
