@@ -31,9 +31,19 @@ async fn once_refused_with(app: &TestApp, token: &str, code: &str) -> Value {
     }
 }
 
+/// Adds a provider with the command line. Not a demo provider: with Redis, tokens are kept by
+/// provider id, and the demo providers' ids are the same in every test's database.
+fn new_provider(workspace: &Workspace, username: &str) {
+    let create = ["create-provider", "--username", username, "--name", "锁定测试服务商", "--email", "lock@example.com"];
+    let output = workspace.run(&[&create[..], &["--password-stdin"]].concat(), Some(PASSWORD));
+    assert!(output.status.success(), "{}{}", stdout(&output), stderr(&output));
+}
+
+const PASSWORD: &str = "lockout-pass-1";
+
 async fn sign_in_error(app: &TestApp, username: &str) -> Value {
     let login = "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }";
-    app.graphql(None, login, json!({ "u": username, "p": DEMO_PASSWORD })).await
+    app.graphql(None, login, json!({ "u": username, "p": PASSWORD })).await
 }
 
 async fn operations(app: &TestApp, token: &str) -> Vec<String> {
@@ -49,16 +59,17 @@ async fn operations(app: &TestApp, token: &str) -> Vec<String> {
 async fn deactivate_provider_locks_a_signed_in_provider_out_of_a_running_server_until_activate_provider() {
     let workspace = Workspace::new();
     let app = server_beside(&workspace).await;
-    let (token, refresh_token) = app.login_with(DEMO_A, DEMO_PASSWORD).await;
+    new_provider(&workspace, "lock-me");
+    let (token, refresh_token) = app.login_with("lock-me", PASSWORD).await;
     let other = app.login(DEMO_B).await;
     assert!(app.graphql(Some(&token), CUSTOMERS, json!({})).await["errors"].is_null());
     let mut subscriber = WsClient::connect(&app, &token).await;
     subscriber.subscribe("live", "subscription { notifications { cursor } }", json!({})).await;
 
-    let deactivate = workspace.run(&["deactivate-provider", DEMO_A], None);
+    let deactivate = workspace.run(&["deactivate-provider", "lock-me"], None);
     assert!(deactivate.status.success(), "{}{}", stdout(&deactivate), stderr(&deactivate));
     assert!(
-        stdout(&deactivate).contains("provider demo-a deactivated; 1 signed-in session(s) ended"),
+        stdout(&deactivate).contains("provider lock-me deactivated; 1 signed-in session(s) ended"),
         "{}",
         stdout(&deactivate)
     );
@@ -71,7 +82,7 @@ async fn deactivate_provider_locks_a_signed_in_provider_out_of_a_running_server_
     assert_eq!((rest.status, &rest.body["code"]), (403, &json!(403)), "on REST too: {}", rest.text);
     let body = app.graphql(None, REFRESH, json!({ "r": refresh_token })).await;
     assert!(!body["errors"].is_null(), "its refresh token renews nothing: {body}");
-    assert_eq!(error_code(&sign_in_error(&app, DEMO_A).await), "FORBIDDEN", "nor may it sign in again");
+    assert_eq!(error_code(&sign_in_error(&app, "lock-me").await), "FORBIDDEN", "nor may it sign in again");
     assert!(app.graphql(Some(&other), CUSTOMERS, json!({})).await["errors"].is_null(), "demo-b is untouched");
 
     let listed = workspace.run(&["list-providers"], None);
@@ -79,18 +90,19 @@ async fn deactivate_provider_locks_a_signed_in_provider_out_of_a_running_server_
     let lines: Vec<Value> =
         stdout(&listed).lines().map(|line| serde_json::from_str(line).expect("a JSON line")).collect();
     let statuses: Vec<(&str, &str)> = lines.iter().map(|p| (str_of(p, "username"), str_of(p, "status"))).collect();
-    assert_eq!(statuses, vec![(DEMO_A, "inactive"), (DEMO_B, "active")], "{}", stdout(&listed));
+    let expected = vec![(DEMO_A, "active"), (DEMO_B, "active"), ("lock-me", "inactive")];
+    assert_eq!(statuses, expected, "{}", stdout(&listed));
 
-    let activate = workspace.run(&["activate-provider", DEMO_A], None);
+    let activate = workspace.run(&["activate-provider", "lock-me"], None);
     assert!(activate.status.success(), "{}", stderr(&activate));
-    assert!(stdout(&activate).contains("provider demo-a activated"), "{}", stdout(&activate));
-    assert!(can_sign_in(&app, DEMO_A, DEMO_PASSWORD).await, "signing in works again at once");
-    let fresh = app.login(DEMO_A).await;
+    assert!(stdout(&activate).contains("provider lock-me activated"), "{}", stdout(&activate));
+    assert!(can_sign_in(&app, "lock-me", PASSWORD).await, "signing in works again at once");
+    let (fresh, _) = app.login_with("lock-me", PASSWORD).await;
     let body = once_refused_with(&app, &token, "UNAUTHENTICATED").await;
     assert_eq!(error_code(&body), "UNAUTHENTICATED", "the sessions deactivation ended stay ended: {body}");
     let done = operations(&app, &fresh).await;
     for operation in ["deactivateProvider", "activateProvider"] {
-        assert!(done.iter().any(|done| done == operation), "{operation} is in demo-a's audit log: {done:?}");
+        assert!(done.iter().any(|done| done == operation), "{operation} is in the provider's audit log: {done:?}");
     }
     app.stop().await;
 
@@ -124,13 +136,14 @@ async fn list_providers_prints_one_json_line_per_provider_without_its_password_h
 async fn end_sessions_signs_a_provider_out_everywhere_and_its_password_still_works() {
     let workspace = Workspace::new();
     let app = server_beside(&workspace).await;
-    let sessions = [app.login_with(DEMO_A, DEMO_PASSWORD).await, app.login_with(DEMO_A, DEMO_PASSWORD).await];
+    new_provider(&workspace, "end-me");
+    let sessions = [app.login_with("end-me", PASSWORD).await, app.login_with("end-me", PASSWORD).await];
     let mut subscriber = WsClient::connect(&app, &sessions[0].0).await;
     subscriber.subscribe("live", "subscription { notifications { cursor } }", json!({})).await;
 
-    let end = workspace.run(&["end-sessions", DEMO_A], None);
+    let end = workspace.run(&["end-sessions", "end-me"], None);
     assert!(end.status.success(), "{}{}", stdout(&end), stderr(&end));
-    assert!(stdout(&end).contains("2 signed-in session(s) of demo-a ended"), "{}", stdout(&end));
+    assert!(stdout(&end).contains("2 signed-in session(s) of end-me ended"), "{}", stdout(&end));
 
     let closed = tokio::time::timeout(Duration::from_secs(10), subscriber.expect_close()).await;
     assert_eq!(closed.ok(), Some(4403), "the session's live connection closes within 10 s");
@@ -140,7 +153,7 @@ async fn end_sessions_signs_a_provider_out_everywhere_and_its_password_still_wor
         let body = app.graphql(None, REFRESH, json!({ "r": refresh_token })).await;
         assert_eq!(error_code(&body), "UNAUTHENTICATED", "so is its refresh token: {body}");
     }
-    let fresh = app.login(DEMO_A).await;
+    let (fresh, _) = app.login_with("end-me", PASSWORD).await;
     assert!(app.graphql(Some(&fresh), CUSTOMERS, json!({})).await["errors"].is_null(), "signing in works");
     assert!(operations(&app, &fresh).await.iter().any(|done| done == "endSessions"), "audited");
     app.stop().await;
