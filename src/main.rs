@@ -59,6 +59,32 @@ enum Command {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Lock a provider out: refuse its sign-in, tokens and refresh tokens, and end its sessions
+    ///
+    /// A running server refuses its tokens within 2 s and closes its open WebSockets within
+    /// WS_PING_SECONDS.
+    DeactivateProvider {
+        /// The provider's username
+        #[arg(value_parser = not_blank)]
+        username: String,
+    },
+    /// Let a deactivated provider sign in again
+    ActivateProvider {
+        /// The provider's username
+        #[arg(value_parser = not_blank)]
+        username: String,
+    },
+    /// List the providers, oldest first, one JSON line each (no password hash)
+    ListProviders,
+    /// End every session of a provider, as reset-password does, without changing its password
+    ///
+    /// A running server refuses the sessions' tokens within 2 s and closes their open WebSockets
+    /// within WS_PING_SECONDS; the provider may sign in again at once.
+    EndSessions {
+        /// The provider's username
+        #[arg(value_parser = not_blank)]
+        username: String,
+    },
     /// Print the effective configuration (secrets hidden) and check the backends
     ///
     /// Checks that the store, the JWT secret and the token store answer; exits with 1 on any
@@ -171,6 +197,10 @@ async fn main() -> ExitCode {
         Command::ExportSchema { path } => export_schema(&path),
         Command::CreateProvider(provider) => create_provider(provider).await,
         Command::ResetPassword { username, password_stdin } => reset_password(&username, password_stdin).await,
+        Command::DeactivateProvider { username } => set_status(&username, ProviderStatus::Inactive).await,
+        Command::ActivateProvider { username } => set_status(&username, ProviderStatus::Active).await,
+        Command::ListProviders => list_providers().await,
+        Command::EndSessions { username } => end_sessions(&username).await,
         Command::CheckConfig => return check_config().await,
         Command::RunJobs { jobs } => run_jobs(jobs).await,
         Command::Outbox { command } => outbox(command).await,
@@ -323,6 +353,47 @@ async fn reset_password(username: &str, password_stdin: bool) -> Result<(), Stri
     };
     println!("password of {username} reset; {ended} signed-in session(s) ended");
     Ok(())
+}
+
+async fn set_status(username: &str, status: ProviderStatus) -> Result<(), String> {
+    let services = offline_services().await?;
+    let ended =
+        services.auth.set_provider_status(username, status).await.map_err(|e| unknown_username(username, &e))?;
+    match status {
+        ProviderStatus::Inactive => println!("provider {username} deactivated; {ended} signed-in session(s) ended"),
+        ProviderStatus::Active => println!("provider {username} activated"),
+    }
+    Ok(())
+}
+
+async fn end_sessions(username: &str) -> Result<(), String> {
+    let services = offline_services().await?;
+    let ended = services.auth.end_sessions(username).await.map_err(|e| unknown_username(username, &e))?;
+    println!("{ended} signed-in session(s) of {username} ended");
+    Ok(())
+}
+
+async fn list_providers() -> Result<(), String> {
+    let services = offline_services().await?;
+    for provider in services.auth.list_providers().await.map_err(|e| describe_error(&e))? {
+        let line = json!({
+            "id": provider.id.as_str(),
+            "username": provider.username,
+            "name": provider.name,
+            "status": provider.status.as_str(),
+            "createdAt": format_time(&provider.created_at),
+        });
+        println!("{line}");
+    }
+    Ok(())
+}
+
+/// What an operator's command on one provider failed with.
+fn unknown_username(username: &str, error: &provider_desk::error::AppError) -> String {
+    match error {
+        provider_desk::error::AppError::NotFound(_) => format!("no provider has the username {username:?}"),
+        error => describe_error(error),
+    }
 }
 
 /// An error for the operator: the detail an internal error carries (never shown to API clients).

@@ -7,11 +7,16 @@
 //! on the blocking pool behind a semaphore, and an unknown username is checked against a dummy hash
 //! of the same cost, so neither a login storm nor timing reveals anything.
 //!
+//! Only an active provider's tokens work: the token check and refresh refuse an inactive one
+//! (FORBIDDEN, as its sign-in is), and an operator's deactivation also ends its sessions.
+//!
 //! When every revocation passes through this process (the embedded store's tokens), a token once
-//! found unrevoked is remembered for a while ([`VerifiedTokens`]), so most requests need no
-//! token-store read; a revocation forgets its family's tokens as soon as it is written.
+//! found unrevoked is remembered for a while, and every provider's status is remembered for a
+//! moment (see [`super::auth_cache`]), so most requests need no store read; a revocation or a status
+//! change made here applies to them as soon as it is written.
 
 use super::audit::AuditService;
+use super::auth_cache::{ProviderStatuses, VerifiedTokens};
 use super::{ClientInfo, Session};
 use crate::domain::{new_id, now, Id, ProviderStatus, ServiceProvider, Timestamp};
 use crate::error::{AppError, AppResult, ErrorCode};
@@ -22,9 +27,8 @@ use chrono::Duration;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration as StdDuration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 use tokio::sync::{broadcast, Semaphore};
 
 const ISSUER: &str = "provider-desk";
@@ -41,6 +45,7 @@ pub const MAX_USERNAME_CHARS: usize = 64;
 const WRONG_CREDENTIALS: &str = "账号或密码错误";
 const BAD_TOKEN: &str = "登录已失效，请重新登录";
 const BAD_REFRESH_TOKEN: &str = "刷新令牌无效或已过期，请重新登录";
+const INACTIVE: &str = "账号已停用，请联系管理员";
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
@@ -92,6 +97,8 @@ pub struct AuthService {
     audit: AuditService,
     /// Tokens lately found unrevoked; `None` when another process may revoke them.
     verified: Option<VerifiedTokens>,
+    /// Providers lately found active or not.
+    statuses: ProviderStatuses,
 }
 
 impl AuthService {
@@ -125,6 +132,7 @@ impl AuthService {
             guard,
             audit: AuditService::new(&store),
             verified,
+            statuses: ProviderStatuses::default(),
         })
     }
 
@@ -152,6 +160,7 @@ impl AuthService {
             return Err(error);
         }
         let username = username.trim();
+        let read_from = Instant::now();
         let found = self.providers.provider_credentials(username).await?;
         let provider_id = found.as_ref().map(|(provider, _)| provider.id.clone());
         let audit = |result: &'static str| {
@@ -183,9 +192,12 @@ impl AuthService {
                 return Err(AppError::Unauthenticated(WRONG_CREDENTIALS));
             }
         };
+        // Read just now: fresher than what the token check may remember (an operator's
+        // activate-provider takes effect for the new session at once).
+        self.statuses.note(&provider.id, Some(provider.status), read_from);
         if provider.status != ProviderStatus::Active {
             audit(ErrorCode::Forbidden.as_str()).await;
-            return Err(AppError::Forbidden("账号已停用，请联系管理员"));
+            return Err(AppError::Forbidden(INACTIVE));
         }
         self.guard.login_succeeded(username).await;
         let family_id = new_id("f").to_string();
@@ -213,18 +225,93 @@ impl AuthService {
         if !self.providers.set_password_hash(username, &hash, now()).await? {
             return Err(AppError::NotFound("服务商账号"));
         }
-        let families = self.tokens.provider_token_families(&provider.id).await?;
+        let ended = self.end_provider_sessions(&provider.id).await?;
+        self.audit_operator("resetPassword", &provider, username).await;
+        tracing::info!(provider = %provider.id, sessions_ended = ended, "password reset");
+        Ok(ended)
+    }
+
+    /// An operator's lock-out (`provider-desk deactivate-provider`) or its end
+    /// (`activate-provider`). Deactivating ends every session of the provider, as a password reset
+    /// does, so its open WebSockets close; and from then on its tokens (a session begun while this
+    /// ran among them) and its refresh tokens are refused with FORBIDDEN, here at once, by other
+    /// processes within [`super::auth_cache::STATUS_FOR`]. Answers how many sessions ended;
+    /// NOT_FOUND for an unknown username.
+    pub async fn set_provider_status(&self, username: &str, status: ProviderStatus) -> AppResult<usize> {
+        let (provider, _) =
+            self.providers.provider_credentials(username).await?.ok_or(AppError::NotFound("服务商账号"))?;
+        if !self.providers.set_provider_status(username, status, now()).await? {
+            return Err(AppError::NotFound("服务商账号"));
+        }
+        self.statuses.note(&provider.id, Some(status), Instant::now());
+        let ended = match status {
+            ProviderStatus::Inactive => self.end_provider_sessions(&provider.id).await?,
+            ProviderStatus::Active => 0,
+        };
+        let operation = match status {
+            ProviderStatus::Inactive => "deactivateProvider",
+            ProviderStatus::Active => "activateProvider",
+        };
+        self.audit_operator(operation, &provider, username).await;
+        tracing::info!(provider = %provider.id, status = status.as_str(), sessions_ended = ended, "provider status set");
+        Ok(ended)
+    }
+
+    /// An operator's sign-out of every session of a provider (`provider-desk end-sessions`), as a
+    /// password reset does, the password unchanged. Answers how many sessions ended; NOT_FOUND for
+    /// an unknown username.
+    pub async fn end_sessions(&self, username: &str) -> AppResult<usize> {
+        let (provider, _) =
+            self.providers.provider_credentials(username).await?.ok_or(AppError::NotFound("服务商账号"))?;
+        let ended = self.end_provider_sessions(&provider.id).await?;
+        self.audit_operator("endSessions", &provider, username).await;
+        tracing::info!(provider = %provider.id, sessions_ended = ended, "sessions ended by an operator");
+        Ok(ended)
+    }
+
+    /// Every provider, for an operator (`provider-desk list-providers`); audited as `listProviders`.
+    pub async fn list_providers(&self) -> AppResult<Vec<ServiceProvider>> {
+        let providers = self.providers.all_providers().await?;
+        let ok = crate::domain::AuditEntry::OK;
+        self.audit.record("listProviders", None, None, None, &ClientInfo::default(), ok).await;
+        Ok(providers)
+    }
+
+    /// Revokes each of the provider's token families, with its refresh and access tokens and its
+    /// WebSockets; answers how many there were.
+    async fn end_provider_sessions(&self, provider: &Id) -> AppResult<usize> {
+        let families = self.tokens.provider_token_families(provider).await?;
         for family in &families {
             self.revoke_family(family, now()).await?;
             self.announce(family, true);
         }
-        let target = Some(provider.id.as_str());
-        let ok = crate::domain::AuditEntry::OK;
-        self.audit
-            .record("resetPassword", Some(&provider.id), Some(username), target, &ClientInfo::default(), ok)
-            .await;
-        tracing::info!(provider = %provider.id, sessions_ended = families.len(), "password reset");
         Ok(families.len())
+    }
+
+    /// An operator's command done to a provider, in that provider's audit log.
+    async fn audit_operator(&self, operation: &str, provider: &ServiceProvider, username: &str) {
+        let (ok, target) = (crate::domain::AuditEntry::OK, Some(provider.id.as_str()));
+        self.audit.record(operation, Some(&provider.id), Some(username), target, &ClientInfo::default(), ok).await;
+    }
+
+    /// Refuses a provider that is not active (FORBIDDEN) or no longer exists (UNAUTHENTICATED). A
+    /// status read less than [`super::auth_cache::STATUS_FOR`] ago is trusted.
+    async fn check_active(&self, provider: &Id) -> AppResult<()> {
+        let status = match self.statuses.fresh(provider) {
+            Some(status) => status,
+            None => {
+                let read_from = Instant::now();
+                let found = self.providers.providers_by_ids(std::slice::from_ref(provider)).await?;
+                let status = found.first().map(|provider| provider.status);
+                self.statuses.note(provider, status, read_from);
+                status
+            }
+        };
+        match status {
+            Some(ProviderStatus::Active) => Ok(()),
+            Some(ProviderStatus::Inactive) => Err(AppError::Forbidden(INACTIVE)),
+            None => Err(AppError::Unauthenticated(BAD_TOKEN)),
+        }
     }
 
     /// The token store, for the readiness check.
@@ -232,9 +319,10 @@ impl AuthService {
         &self.tokens
     }
 
-    /// Verifies an access token: signature, algorithm, issuer, audience, time, and revocation.
-    /// When the token store cannot be asked, the answer is UNAVAILABLE, never a pass: a revoked
-    /// token must not work just because Redis is down (fail closed).
+    /// Verifies an access token: signature, algorithm, issuer, audience, time, that its provider
+    /// is active (else FORBIDDEN, the answer its sign-in would get), and revocation. When the store
+    /// or the token store cannot be asked, the answer is UNAVAILABLE, never a pass: a revoked token
+    /// must not work just because Redis is down (fail closed).
     pub async fn authenticate(&self, token: &str) -> AppResult<Session> {
         let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding_key, &self.validation)
             .map_err(|error| {
@@ -245,6 +333,8 @@ impl AuthService {
             })?
             .claims;
         let provider_id = Id::parse(&claims.sub).ok_or(AppError::Unauthenticated(BAD_TOKEN))?;
+        // Before revocation: a deactivated provider's sessions are revoked too, and it is told why.
+        self.check_active(&provider_id).await?;
         let known = self.verified.as_ref().is_some_and(|verified| verified.holds(&claims.jti));
         if !known {
             if self.tokens.is_access_revoked(&claims.jti, &claims.fam).await? {
@@ -299,7 +389,8 @@ impl AuthService {
         let _ = self.revoked_families.send(RevokedFamily { family_id: family_id.to_owned(), local });
     }
 
-    /// Trades a refresh token for a new access token and a new refresh token.
+    /// Trades a refresh token for a new access token and a new refresh token. An inactive
+    /// provider's is refused (FORBIDDEN), and its session ends.
     pub async fn refresh(&self, refresh_token: &str) -> AppResult<IssuedTokens> {
         if refresh_token.trim().is_empty() {
             return Err(AppError::bad_input("refreshToken", "刷新令牌不能为空"));
@@ -307,6 +398,13 @@ impl AuthService {
         let at = now();
         match self.tokens.use_refresh_token(&hash_refresh_token(refresh_token), at).await? {
             RefreshTokenUse::Fresh(record) if record.expires_at > at => {
+                if let Err(error) = self.check_active(&record.provider_id).await {
+                    if matches!(error, AppError::Forbidden(_)) {
+                        self.revoke_family(&record.family_id, at).await?;
+                        self.announce(&record.family_id, true);
+                    }
+                    return Err(error);
+                }
                 self.issue(&record.provider_id, &record.family_id).await
             }
             RefreshTokenUse::Reused(record) => {
@@ -371,67 +469,6 @@ fn check_login_input(username: &str, password: &str) -> AppResult<()> {
         return Err(AppError::bad_input("password", "密码不能为空"));
     }
     check_password_length(password)
-}
-
-/// How long a token found unrevoked is trusted before the token store is asked again: a bound on
-/// how late a revocation this process did not make (`provider-desk reset-password`, another
-/// process on the same data directory) takes effect. Short, yet under load, when it matters, a
-/// client's requests within it are many.
-const VERIFIED_FOR: StdDuration = StdDuration::from_secs(2);
-/// At most this many verified tokens are remembered; past it, the stale ones are dropped, then all.
-const MAX_VERIFIED: usize = 10_000;
-/// How many of the latest revoked families are kept, so that a check that raced a revocation (it
-/// read the store just before the revocation was written) does not remember a revoked token.
-const RECENTLY_REVOKED: usize = 256;
-
-/// Access tokens found unrevoked, by `jti`, with their family and when they were checked.
-///
-/// Locking: one short-lived mutex, never held across an `.await`.
-#[derive(Default)]
-struct VerifiedTokens {
-    inner: Mutex<Verified>,
-}
-
-#[derive(Default)]
-struct Verified {
-    tokens: HashMap<String, (String, Instant)>,
-    recently_revoked: VecDeque<String>,
-}
-
-impl VerifiedTokens {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Verified> {
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Whether the token was found unrevoked less than [`VERIFIED_FOR`] ago.
-    fn holds(&self, jti: &str) -> bool {
-        self.lock().tokens.get(jti).is_some_and(|(_, checked)| checked.elapsed() < VERIFIED_FOR)
-    }
-
-    /// Remembers a token just found unrevoked, unless its family was revoked meanwhile.
-    fn remember(&self, jti: &str, family_id: &str) {
-        let mut verified = self.lock();
-        if verified.recently_revoked.iter().any(|revoked| revoked == family_id) {
-            return;
-        }
-        if verified.tokens.len() >= MAX_VERIFIED {
-            verified.tokens.retain(|_, (_, checked)| checked.elapsed() < VERIFIED_FOR);
-            if verified.tokens.len() >= MAX_VERIFIED {
-                verified.tokens.clear();
-            }
-        }
-        verified.tokens.insert(jti.to_owned(), (family_id.to_owned(), Instant::now()));
-    }
-
-    /// Forgets the tokens of a family that is being revoked.
-    fn forget_family(&self, family_id: &str) {
-        let mut verified = self.lock();
-        verified.tokens.retain(|_, (family, _)| family != family_id);
-        if verified.recently_revoked.len() >= RECENTLY_REVOKED {
-            verified.recently_revoked.pop_front();
-        }
-        verified.recently_revoked.push_back(family_id.to_owned());
-    }
 }
 
 fn check_password_length(password: &str) -> AppResult<()> {

@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod auth;
+mod auth_cache;
 pub mod chat;
 pub mod customers;
 pub mod input;

@@ -12,6 +12,7 @@ mod chat;
 mod customers;
 mod integration;
 mod limits;
+mod lockout;
 mod notifications;
 mod openapi;
 mod ops;

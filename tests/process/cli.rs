@@ -8,17 +8,17 @@ use std::path::Path;
 use std::process::Output;
 
 /// A data directory of its own, whose MongoDB database (with the mongo backend) goes with it.
-struct Workspace {
+pub(crate) struct Workspace {
     dir: tempfile::TempDir,
-    backend: Backend,
+    pub(crate) backend: Backend,
 }
 
 impl Workspace {
-    fn new() -> Workspace {
+    pub(crate) fn new() -> Workspace {
         Workspace { dir: tempfile::tempdir().expect("a data directory"), backend: Backend::from_env() }
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
@@ -26,7 +26,7 @@ impl Workspace {
         with_settings(process_env(&self.backend, self.path()), extra)
     }
 
-    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+    pub(crate) fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
         run_cli(&self.env(&[]), self.path(), args, stdin)
     }
 }
@@ -39,15 +39,15 @@ impl Drop for Workspace {
     }
 }
 
-fn stdout(output: &Output) -> String {
+pub(crate) fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-fn stderr(output: &Output) -> String {
+pub(crate) fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-async fn can_sign_in(app: &TestApp, username: &str, password: &str) -> bool {
+pub(crate) async fn can_sign_in(app: &TestApp, username: &str, password: &str) -> bool {
     let body = app
         .graphql(
             None,

@@ -11,6 +11,7 @@ mod bus;
 mod cli;
 mod exposure;
 mod faults;
+mod lockout;
 mod logs;
 mod metrics;
 mod schemathesis;

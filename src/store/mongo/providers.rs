@@ -45,6 +45,19 @@ impl ProviderStore for MongoStore {
         read(&documents, provider_from)
     }
 
+    async fn all_providers(&self) -> AppResult<Vec<ServiceProvider>> {
+        let oldest_first = doc! { "createdAt": 1, "username": 1 };
+        let documents =
+            self.op(async { collect(self.providers.find(doc! {}).sort(oldest_first).await?).await }).await?;
+        read(&documents, provider_from)
+    }
+
+    async fn set_provider_status(&self, username: &str, status: ProviderStatus, at: Timestamp) -> AppResult<bool> {
+        let update = doc! { "$set": { "status": status.as_str(), "updatedAt": date(&at) } };
+        let result = self.op(self.providers.update_one(doc! { "username": username }, update)).await?;
+        Ok(result.matched_count > 0)
+    }
+
     async fn wechat_openid(&self, provider: &Id) -> AppResult<Option<String>> {
         let found = self.op(self.wechat_bindings.find_one(doc! { "providerId": provider.as_str() })).await?;
         Ok(found.and_then(|d| d.get_str("openId").ok().map(str::to_owned)))

@@ -74,6 +74,26 @@ impl ProviderStore for SqliteStore {
         .await
     }
 
+    async fn all_providers(&self) -> AppResult<Vec<ServiceProvider>> {
+        self.read(|c| {
+            let sql = format!("SELECT {PROVIDER_COLUMNS} FROM providers ORDER BY created_at, username");
+            c.prepare(&sql)?.query_map([], provider_from_row)?.collect()
+        })
+        .await
+    }
+
+    async fn set_provider_status(&self, username: &str, status: ProviderStatus, at: Timestamp) -> AppResult<bool> {
+        let (username, at) = (username.to_owned(), time_text(&at));
+        self.write(move |t| {
+            t.execute(
+                "UPDATE providers SET status = ?, updated_at = ? WHERE username = ?",
+                params![status.as_str(), at, username],
+            )
+        })
+        .await
+        .map(|changed| changed > 0)
+    }
+
     async fn wechat_openid(&self, provider: &Id) -> AppResult<Option<String>> {
         let provider = provider.clone();
         self.read(move |c| {
