@@ -17,7 +17,7 @@ use super::listener::Peer;
 use crate::config::{ConnectionSettings, IpNet};
 use axum::body::{Body, Bytes};
 use axum::extract::ConnectInfo;
-use axum::http::Request;
+use axum::http::{Request, StatusCode};
 use axum::{BoxError, Router};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
@@ -188,7 +188,13 @@ impl Connection {
             let request = Request::from_parts(parts, Body::new(DeadlineBody::new(body, body_timeout)));
             async move {
                 let response = router.call(request).await;
-                drop(busy);
+                if response.as_ref().is_ok_and(|response| response.status() == StatusCode::SWITCHING_PROTOCOLS) {
+                    // The connection now carries a WebSocket, which its pings keep alive and
+                    // which is quiet for long stretches: it stays "in progress" for good.
+                    std::mem::forget(busy);
+                } else {
+                    drop(busy);
+                }
                 response
             }
         });
@@ -227,7 +233,7 @@ impl Drop for Busy {
 
 /// A TCP stream that fails its reads once it has been idle (no request in progress, no byte
 /// read or written) for `idle`, which makes hyper close the connection. While a request is in
-/// progress the handler's own deadlines apply instead.
+/// progress the handler's own deadlines apply instead, and once upgraded to a WebSocket never.
 struct IdleStream {
     stream: TcpStream,
     idle: Duration,
