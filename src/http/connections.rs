@@ -13,7 +13,7 @@
 //! and shuts down gracefully: stop accepting, let requests in flight finish, close idle
 //! connections.
 
-use super::listener::Peer;
+use super::listener::{self, Peer};
 use crate::config::{ConnectionSettings, IpNet};
 use axum::body::{Body, Bytes};
 use axum::extract::ConnectInfo;
@@ -121,7 +121,7 @@ pub async fn serve(
     loop {
         let (stream, peer) = tokio::select! {
             () = &mut signal => break,
-            accepted = listener.accept() => match accepted {
+            accepted = listener::accept(&listener) => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) if is_connection_error(&error) => continue,
                 Err(error) => {
@@ -136,9 +136,6 @@ pub async fn serve(
             tracing::debug!(%peer, "connection refused: the address holds HTTP_MAX_CONNECTIONS_PER_IP connections");
             continue;
         };
-        if let Err(error) = stream.set_nodelay(true) {
-            tracing::debug!(%error, "cannot set TCP_NODELAY on an accepted connection");
-        }
         let connection = Connection {
             router: router.clone(),
             settings: settings.clone(),

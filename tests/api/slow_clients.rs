@@ -171,3 +171,36 @@ async fn connections_over_the_cap_of_an_address_are_closed_at_once_while_another
     drop(held);
     app.stop().await;
 }
+
+/// Asks for a WebSocket upgrade on a fresh connection; answers the status line and the connection.
+async fn upgrade(server: SocketAddr) -> (String, TcpStream) {
+    let mut stream = TcpStream::connect(server).await.unwrap();
+    let request = "GET /graphql/ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+                   Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                   Sec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n";
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 1024];
+    while !answer.contains(&b'\n') {
+        match tokio::time::timeout(GENEROUS, stream.read(&mut buffer)).await.expect("an answer") {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.extend_from_slice(&buffer[..n]),
+        }
+    }
+    (String::from_utf8_lossy(&answer).lines().next().unwrap_or_default().to_owned(), stream)
+}
+
+#[tokio::test]
+async fn websockets_of_an_address_have_a_cap_of_their_own() {
+    let app =
+        TestApp::spawn_configured(&[("WS_MAX_CONNECTIONS_PER_IP", "2"), ("HTTP_MAX_CONNECTIONS_PER_IP", "2")]).await;
+    let server = server_address(&app);
+    let (first, _first) = upgrade(server).await;
+    let (second, _second) = upgrade(server).await;
+    assert!(first.starts_with("HTTP/1.1 101") && second.starts_with("HTTP/1.1 101"), "{first} / {second}");
+    let (refused, _third) = upgrade(server).await;
+    assert!(refused.starts_with("HTTP/1.1 429"), "the third WebSocket is refused: {refused}");
+    // Two WebSockets and the refused upgrade's connection: the WebSockets left the HTTP count.
+    assert_eq!(app.api.get(None, "/healthz").await.status, 200, "open WebSockets leave the HTTP cap");
+    app.stop().await;
+}
