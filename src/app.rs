@@ -2,11 +2,13 @@
 //! router together. `main.rs`, the tests and the benchmarks all start the server through
 //! [`Application::build`], so they run exactly the same thing.
 
-use crate::config::{Config, DemoSeeding, IntegrationSettings, MetricsAccess, MIN_JWT_SECRET_BYTES};
+use crate::config::{
+    Config, ConnectionSettings, DemoSeeding, IntegrationSettings, IpNet, MetricsAccess, MIN_JWT_SECRET_BYTES,
+};
 use crate::domain::{new_id, OutboxTarget};
 use crate::error::AppError;
 use crate::graphql::build_schema;
-use crate::http::listener::{NoDelayListener, Peer};
+use crate::http::connections;
 use crate::http::metrics::MetricsEndpoint;
 use crate::http::quiet;
 use crate::http::shutdown::Shutdown;
@@ -28,7 +30,7 @@ use crate::store::mongo::MongoStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{ProviderStore, SharedStore, SharedTokenStore};
 use std::collections::HashMap;
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -255,7 +257,8 @@ impl Application {
         }
         background.push(quiet::spawn(stopped.clone()));
         if let Some((listener, router)) = self.metrics_listener {
-            background.push(serve_metrics(listener, router, stopped));
+            let settings = (self.config.connections.clone(), self.config.security.trusted_proxies.clone());
+            background.push(serve_metrics(listener, router, settings, stopped));
         }
         // A delivery in progress ends within the webhook timeout; a job may take longer, and is
         // then cut off (it is idempotent and runs again next time).
@@ -272,18 +275,20 @@ impl Application {
 
         let shutdown = Arc::clone(&self.state.shutdown);
         let begin = Arc::clone(&shutdown);
-        // With the peer's address, which the edge needs for the client's IP (see `http::edge`).
-        let service = self.router.into_make_service_with_connect_info::<Peer>();
-        let serve = axum::serve(NoDelayListener(self.listener), service)
-            .with_graceful_shutdown(async move {
+        let serve = connections::serve(
+            self.listener,
+            self.router,
+            self.config.connections.clone(),
+            self.config.security.trusted_proxies.clone(),
+            async move {
                 signal.await;
                 tracing::info!(
                     open_websockets = begin.open_connections(),
                     "shutting down: no new connections; finishing requests in flight, closing WebSockets"
                 );
                 begin.begin();
-            })
-            .into_future();
+            },
+        );
         let deadline = {
             let shutdown = Arc::clone(&shutdown);
             let timeout = self.shutdown_timeout;
@@ -315,12 +320,16 @@ impl Application {
 }
 
 /// Serves the `METRICS_BIND` listener until `stop` turns true.
-fn serve_metrics(listener: TcpListener, router: axum::Router, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+fn serve_metrics(
+    listener: TcpListener,
+    router: axum::Router,
+    (settings, trusted_proxies): (ConnectionSettings, Vec<IpNet>),
+    mut stop: watch::Receiver<bool>,
+) -> JoinHandle<()> {
     if let Ok(address) = listener.local_addr() {
         tracing::info!(%address, "metrics listening");
     }
-    let service = router.into_make_service_with_connect_info::<Peer>();
-    let serve = axum::serve(NoDelayListener(listener), service).with_graceful_shutdown(async move {
+    let serve = connections::serve(listener, router, settings, trusted_proxies, async move {
         let _ = stop.wait_for(|stopped| *stopped).await;
     });
     tokio::spawn(async move {

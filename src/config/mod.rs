@@ -10,6 +10,7 @@
 //! may read its settings from here. [`Config::from_lookup`] takes the lookup as an argument, so
 //! tests build a configuration from a map instead of the process environment.
 
+mod connections;
 mod exposure;
 mod integrations;
 mod logging;
@@ -18,6 +19,7 @@ mod realtime;
 mod security;
 mod store;
 
+pub use connections::ConnectionSettings;
 pub use exposure::{
     demo_seeding, is_loopback, DemoSeeding, MetricsAccess, MetricsSettings, SeedDemo, MIN_METRICS_TOKEN_BYTES,
 };
@@ -59,6 +61,8 @@ pub struct Config {
     pub security: SecuritySettings,
     /// Who may read `/metrics` (`METRICS_TOKEN`, `METRICS_BIND`).
     pub metrics: MetricsSettings,
+    /// Header, body and idle timeouts of a connection; connections per address.
+    pub connections: ConnectionSettings,
 }
 
 /// How long requests in flight may take to finish after SIGTERM, unless `SHUTDOWN_TIMEOUT_SECS`
@@ -100,6 +104,7 @@ impl Config {
             integrations: IntegrationSettings::read(&env)?,
             security: SecuritySettings::read(&env)?,
             metrics: MetricsSettings::read(&env)?,
+            connections: ConnectionSettings::read(&env)?,
         })
     }
 
@@ -240,6 +245,15 @@ mod tests {
         assert_eq!(config(&[("CORS_ALLOWED_ORIGINS", "*")]).unwrap_err().variable, "CORS_ALLOWED_ORIGINS");
         assert_eq!(config(&[("GRAPHQL_INTROSPECTION", "off")]).unwrap_err().variable, "GRAPHQL_INTROSPECTION");
         assert_eq!(config(&[("RATE_LIMIT_IP_BURST", "0")]).unwrap_err().variable, "RATE_LIMIT_IP_BURST");
+        assert_eq!(config(&[("HTTP_HEADER_TIMEOUT_MS", "0")]).unwrap_err().variable, "HTTP_HEADER_TIMEOUT_MS");
+        let idle_over_header = [("HTTP_HEADER_TIMEOUT_MS", "2000"), ("HTTP_IDLE_TIMEOUT_MS", "3000")];
+        assert_eq!(config(&idle_over_header).unwrap_err().variable, "HTTP_IDLE_TIMEOUT_MS");
+        let short_header = config(&[("HTTP_HEADER_TIMEOUT_MS", "2000")]).unwrap().connections;
+        assert_eq!(
+            short_header.idle_timeout,
+            Duration::from_secs(2),
+            "the idle default follows a shorter header timeout"
+        );
     }
 
     #[test]

@@ -293,10 +293,8 @@ mod tests {
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            let service = router.into_make_service_with_connect_info::<Peer>();
-            axum::serve(super::super::listener::NoDelayListener(listener), service).await.unwrap();
-        });
+        let settings = crate::config::ConnectionSettings::default();
+        tokio::spawn(super::super::connections::serve(listener, router, settings, Vec::new(), std::future::pending()));
         let response = reqwest::Client::new()
             .get(format!("http://{address}/api/boom"))
             .header("x-request-id", "trace-me-1")

@@ -1,43 +1,27 @@
-//! The server's TCP listener: axum's, with `TCP_NODELAY` on every accepted connection.
+//! Accepting connections: `TCP_NODELAY` on every accepted connection, and the peer address type
+//! handlers find as `ConnectInfo<Peer>` (set by [`super::connections`]).
 //!
-//! Without it the kernel holds a small write back while an earlier one is unacknowledged (Nagle),
-//! and the client acknowledges late when it has nothing to send (delayed ACK, up to 40 ms on
-//! Linux): a chat message or notification pushed right after another waited for that ACK.
+//! Without `TCP_NODELAY` the kernel holds a small write back while an earlier one is
+//! unacknowledged (Nagle), and the client acknowledges late when it has nothing to send (delayed
+//! ACK, up to 40 ms on Linux): a chat message or notification pushed right after another waited
+//! for that ACK.
 
-use axum::extract::connect_info::Connected;
-use axum::serve::{IncomingStream, Listener};
 use std::io;
 use std::net::SocketAddr;
 use tokio::net::{TcpListener, TcpStream};
 
-pub struct NoDelayListener(pub TcpListener);
-
-impl Listener for NoDelayListener {
-    type Io = TcpStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (TcpStream, SocketAddr) {
-        let (stream, peer) = Listener::accept(&mut self.0).await;
-        if let Err(error) = stream.set_nodelay(true) {
-            tracing::debug!(%error, "cannot set TCP_NODELAY on an accepted connection");
-        }
-        (stream, peer)
+/// The next connection, with `TCP_NODELAY` set.
+pub async fn accept(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
+    let (stream, peer) = listener.accept().await?;
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::debug!(%error, "cannot set TCP_NODELAY on an accepted connection");
     }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.0.local_addr()
-    }
+    Ok((stream, peer))
 }
 
 /// The address of a connection's peer, for the edge (see [`super::edge::request_context`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Peer(pub SocketAddr);
-
-impl Connected<IncomingStream<'_, NoDelayListener>> for Peer {
-    fn connect_info(stream: IncomingStream<'_, NoDelayListener>) -> Peer {
-        Peer(*stream.remote_addr())
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -45,10 +29,9 @@ mod tests {
 
     #[tokio::test]
     async fn accepted_connections_send_small_writes_at_once() {
-        let mut listener = NoDelayListener(TcpListener::bind("127.0.0.1:0").await.unwrap());
-        let address = listener.local_addr().unwrap();
-        let client = TcpStream::connect(address).await.unwrap();
-        let (accepted, peer) = Listener::accept(&mut listener).await;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (accepted, peer) = accept(&listener).await.unwrap();
         assert_eq!(peer, client.local_addr().unwrap());
         assert!(accepted.nodelay().unwrap(), "TCP_NODELAY is set on the server's side");
     }

@@ -1,8 +1,10 @@
 //! The HTTP edge: the router, the GraphQL endpoint and the operational endpoints; the request
 //! log and HTTP metrics around every route ([`observe`]); the shutdown of WebSockets ([`shutdown`]);
-//! giving memory back once the server is quiet ([`quiet`]); the listener ([`listener`]); `/metrics`
+//! giving memory back once the server is quiet ([`quiet`]); the listener ([`listener`]) and serving
+//! its connections with their timeouts and caps ([`connections`]); `/metrics`
 //! and who may read it ([`metrics`]).
 
+pub mod connections;
 mod docs;
 pub mod edge;
 mod graphql;

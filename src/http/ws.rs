@@ -14,6 +14,7 @@
 //! When the server shuts down, every connection is closed with 1001 (going away); a client
 //! reconnects, with its last cursor, to another server or after the restart.
 
+use super::connections::WebSocketSlots;
 use super::AppState;
 use crate::error::http::{HttpError, Protocol};
 use crate::error::ws::{
@@ -48,10 +49,20 @@ const CLOSE_HANDSHAKE_INCOMPLETE: u16 = 1011;
 pub async fn upgrade(
     State(state): State<AppState>,
     client: Option<Extension<ClientInfo>>,
+    slots: Option<Extension<WebSocketSlots>>,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     let client = client.map(|Extension(client)| client).unwrap_or_default();
+    // Counted by the socket's peer address, like the HTTP connections (see `connections`).
+    let slot = match slots.map(|Extension(slots)| slots.take()) {
+        Some(None) => {
+            let message = "来自该地址的WebSocket连接过多，请稍后再试";
+            return HttpError::new(Protocol::PlainText, ErrorCode::RateLimited, message).into_response();
+        }
+        Some(slot) => slot,
+        None => None,
+    };
     let offered = headers.get(header::SEC_WEBSOCKET_PROTOCOL).and_then(|value| value.to_str().ok()).unwrap_or("");
     let Some(protocol) = offered.split(',').find_map(|name| WebSocketProtocols::from_str(name.trim()).ok()) else {
         let message = "请使用 graphql-transport-ws（或 graphql-ws）子协议";
@@ -69,7 +80,10 @@ pub async fn upgrade(
         .write_buffer_size(0)
         .max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
-        .on_upgrade(move |socket| serve(state, protocol, socket, client))
+        .on_upgrade(move |socket| async move {
+            serve(state, protocol, socket, client).await;
+            drop(slot);
+        })
 }
 
 /// What signing in on a connection found, shared between the protocol handler and the loop that

@@ -22,5 +22,6 @@ mod realtime;
 mod rest;
 mod schema;
 mod security;
+mod slow_clients;
 mod smoke;
 mod tickets;
