@@ -26,7 +26,7 @@ pub use exposure::{
 pub use integrations::{IntegrationSettings, OutboundCa, OutboxSettings, WechatSettings, MIN_WEBHOOK_SECRET_BYTES};
 pub use logging::LogFormat;
 pub use reader::{ConfigError, Number, Reader};
-pub use security::{canonical, IpNet, Rate, SecuritySettings, MIN_JWT_SECRET_BYTES};
+pub use security::{canonical, Introspection, IpNet, Rate, SecuritySettings, MIN_JWT_SECRET_BYTES};
 pub use store::{redact_url, MongoSettings, WriteConcernSetting};
 
 use std::net::{IpAddr, SocketAddr};
@@ -243,7 +243,7 @@ mod tests {
         assert_eq!(config(&[("IP_DENY_LIST", "1.2.3.4,nope")]).unwrap_err().variable, "IP_DENY_LIST");
         assert_eq!(config(&[("TRUSTED_PROXIES", "10.0.0.0/33")]).unwrap_err().variable, "TRUSTED_PROXIES");
         assert_eq!(config(&[("CORS_ALLOWED_ORIGINS", "*")]).unwrap_err().variable, "CORS_ALLOWED_ORIGINS");
-        assert_eq!(config(&[("GRAPHQL_INTROSPECTION", "off")]).unwrap_err().variable, "GRAPHQL_INTROSPECTION");
+        assert_eq!(config(&[("GRAPHQL_INTROSPECTION", "maybe")]).unwrap_err().variable, "GRAPHQL_INTROSPECTION");
         assert_eq!(config(&[("RATE_LIMIT_IP_BURST", "0")]).unwrap_err().variable, "RATE_LIMIT_IP_BURST");
         assert_eq!(config(&[("HTTP_HEADER_TIMEOUT_MS", "0")]).unwrap_err().variable, "HTTP_HEADER_TIMEOUT_MS");
         let idle_over_header = [("HTTP_HEADER_TIMEOUT_MS", "2000"), ("HTTP_IDLE_TIMEOUT_MS", "3000")];
@@ -254,6 +254,18 @@ mod tests {
             Duration::from_secs(2),
             "the idle default follows a shorter header timeout"
         );
+    }
+
+    #[test]
+    fn introspection_is_for_signed_in_sessions_unless_set_and_the_old_booleans_keep_their_meaning() {
+        let introspection =
+            |value: &str| config(&[("GRAPHQL_INTROSPECTION", value)]).unwrap().security.graphql_introspection;
+        assert_eq!(config(&[]).unwrap().security.graphql_introspection, Introspection::SignedIn);
+        assert_eq!(introspection("public"), Introspection::Public);
+        assert_eq!(introspection("Signed-In"), Introspection::SignedIn);
+        assert_eq!(introspection("off"), Introspection::Off);
+        assert_eq!(introspection("true"), Introspection::Public);
+        assert_eq!(introspection("false"), Introspection::Off);
     }
 
     #[test]

@@ -20,6 +20,43 @@ pub struct Rate {
     pub burst: u32,
 }
 
+/// `GRAPHQL_INTROSPECTION`: who may introspect the schema and get "did you mean" suggestions.
+///
+/// Anonymous clients have no use for the schema (the playground signs in first), and giving it
+/// away maps the API for whoever probes it; signed-in sessions (the playground, tooling with a
+/// token) keep both by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Introspection {
+    /// `public`: everyone, signed in or not.
+    Public,
+    /// `signed-in` (the default): only requests with a valid bearer token.
+    SignedIn,
+    /// `off`: no one.
+    Off,
+}
+
+impl Introspection {
+    /// `public`, `signed-in` or `off`; the old boolean spellings keep their meaning
+    /// (`true`/`1`/`yes` was introspection for everyone: `public`; `false`/`0`/`no`: `off`).
+    pub fn parse(value: &str) -> Option<Introspection> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "public" | "true" | "1" | "yes" => Some(Introspection::Public),
+            "signed-in" | "signed_in" | "signedin" => Some(Introspection::SignedIn),
+            "off" | "false" | "0" | "no" => Some(Introspection::Off),
+            _ => None,
+        }
+    }
+
+    /// Whether a caller, signed in or not, may introspect and get suggestions.
+    pub fn allows(self, signed_in: bool) -> bool {
+        match self {
+            Introspection::Public => true,
+            Introspection::SignedIn => signed_in,
+            Introspection::Off => false,
+        }
+    }
+}
+
 /// An IP network: one address, or a CIDR block such as `10.0.0.0/8`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IpNet {
@@ -106,8 +143,8 @@ pub struct SecuritySettings {
     pub graphql_max_root_fields: usize,
     pub graphql_max_batch: usize,
     pub graphql_max_directives: usize,
-    /// `GRAPHQL_INTROSPECTION`: introspection and "did you mean" suggestions (off in production).
-    pub graphql_introspection: bool,
+    /// `GRAPHQL_INTROSPECTION`: who gets introspection and "did you mean" suggestions.
+    pub graphql_introspection: Introspection,
     /// `WS_MAX_SUBSCRIPTIONS`: subscriptions one WebSocket connection may run at once.
     pub ws_max_subscriptions: usize,
     /// `WS_PING_SECONDS`: how often the server pings an open WebSocket connection (so mobile
@@ -146,7 +183,7 @@ impl Default for SecuritySettings {
             graphql_max_root_fields: 20,
             graphql_max_batch: 10,
             graphql_max_directives: 10,
-            graphql_introspection: true,
+            graphql_introspection: Introspection::SignedIn,
             ws_max_subscriptions: realtime::DEFAULT_WS_MAX_SUBSCRIPTIONS,
             ws_ping_interval: realtime::DEFAULT_WS_PING_INTERVAL,
             cors_allowed_origins: Vec::new(),
@@ -219,7 +256,12 @@ impl SecuritySettings {
                 1..=1000,
                 defaults.graphql_max_directives,
             )?,
-            graphql_introspection: env.bool("GRAPHQL_INTROSPECTION", defaults.graphql_introspection)?,
+            graphql_introspection: env.parsed(
+                "GRAPHQL_INTROSPECTION",
+                defaults.graphql_introspection,
+                "expected public, signed-in or off",
+                Introspection::parse,
+            )?,
             ws_max_subscriptions: realtime::ws_max_subscriptions(env)?,
             ws_ping_interval: realtime::ws_ping_interval(env)?,
             cors_allowed_origins: cors_allowed_origins(env)?,

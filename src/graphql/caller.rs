@@ -10,15 +10,18 @@ use crate::limits::Refusal;
 use crate::service::{ClientInfo, Services};
 use axum::http::{header, HeaderMap};
 
-/// [`authenticate`], and the signed-in provider's rate limit (refused before anything runs).
+/// [`authenticate`], and the signed-in provider's rate limit for `operations` operations (a
+/// batch's), refused before anything runs.
 pub async fn authenticate_limited(
     services: &Services,
     headers: &HeaderMap,
     client: &ClientInfo,
+    operations: usize,
 ) -> Result<RequestAuth, Refusal> {
     let auth = authenticate(services, headers).await;
     if let Ok(session) = &auth.0 {
-        services.guard.check_provider(&session.provider_id, client.ip).await?;
+        let operations = u32::try_from(operations).unwrap_or(u32::MAX);
+        services.guard.check_provider(&session.provider_id, client.ip, operations).await?;
     }
     Ok(auth)
 }

@@ -30,7 +30,8 @@ pub use protection::AuditNote;
 
 /// Builds the schema around the services, with the limits of the security settings: depth,
 /// complexity, directives per field, aliases and root fields per operation, and introspection
-/// and "did you mean" suggestions switched off unless `GRAPHQL_INTROSPECTION` allows them.
+/// and "did you mean" suggestions for the callers `GRAPHQL_INTROSPECTION` allows (the protection
+/// extension refuses the others; `off` also switches both off in the schema itself).
 pub fn build_schema(services: Services) -> AppSchema {
     let settings = services.guard.settings().clone();
     // The metrics extension comes first, so it sees every outcome, the protection's refusals too.
@@ -43,9 +44,10 @@ pub fn build_schema(services: Services) -> AppSchema {
         .extension(protection::Protection {
             max_aliases: settings.graphql_max_aliases,
             max_root_fields: settings.graphql_max_root_fields,
+            introspection: settings.graphql_introspection,
         })
         .data(services);
-    if !settings.graphql_introspection {
+    if settings.graphql_introspection == crate::config::Introspection::Off {
         builder = builder.disable_introspection().disable_suggestions();
     }
     builder.finish()
@@ -62,6 +64,11 @@ pub struct RequestAuth(pub Result<Session, AppError>);
 impl RequestAuth {
     pub fn missing() -> RequestAuth {
         RequestAuth(Err(AppError::Unauthenticated("请先登录")))
+    }
+
+    /// Whether the request carried a valid bearer token.
+    pub fn signed_in(&self) -> bool {
+        self.0.is_ok()
     }
 }
 

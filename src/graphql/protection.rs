@@ -4,6 +4,13 @@
 //!   operation, and the work of expanding fragments (a document whose fragments multiply each
 //!   other is refused before anything walks it in full). Depth, complexity and directives are
 //!   async-graphql's own limits (see [`super::build_schema`]).
+//! - **Introspection and suggestions for those `GRAPHQL_INTROSPECTION` allows** (by default signed-in
+//!   sessions only): a document that selects `__schema` or `__type` from anyone else is refused
+//!   whole (FORBIDDEN, the caller may not do this; the request itself is well formed), and the
+//!   request is also run with introspection disabled in case anything slipped past. "Did you mean"
+//!   suggestions are cut from their validation errors: async-graphql can switch them off only for
+//!   the whole schema, and a second schema for anonymous callers would double what every front
+//!   door (POST, WebSocket, REST shim) has to choose between, where this one extension sees them all.
 //! - **Errors that tell nothing inside**: parse and validation errors become `BAD_USER_INPUT` (in
 //!   Chinese where ours); an error with no code from inside execution (not one of ours, so possibly
 //!   naming internals) becomes `INTERNAL` with the generic message, its text logged; every error
@@ -12,6 +19,7 @@
 //!   only it knows whose account was tried) is recorded when it finishes, with its result.
 
 use super::RequestAuth;
+use crate::config::Introspection;
 use crate::error::{AppError, ErrorCode};
 use crate::service::{ClientInfo, Services};
 use async_graphql::extensions::{
@@ -53,6 +61,17 @@ impl AuditNote {
 pub struct Protection {
     pub max_aliases: usize,
     pub max_root_fields: usize,
+    pub introspection: Introspection,
+}
+
+/// The text async-graphql puts before the names it suggests, always at the end of the message
+/// (no GraphQL name can hold a space, so it cannot come from the document).
+const SUGGESTION: &str = " Did you mean ";
+
+/// The fields that introspect the schema (`__typename` tells nothing beyond a type's name the
+/// client already asked for, and clients rely on it).
+fn introspects(name: &str) -> bool {
+    name == "__schema" || name == "__type"
 }
 
 impl ExtensionFactory for Protection {
@@ -144,8 +163,21 @@ impl Extension for Protection {
         mut request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
+        let signed_in = match request.data.get(&std::any::TypeId::of::<RequestAuth>()) {
+            Some(auth) => auth.downcast_ref::<RequestAuth>().is_some_and(RequestAuth::signed_in),
+            None => ctx.data_opt::<RequestAuth>().is_some_and(RequestAuth::signed_in),
+        };
         let document = request.parsed_query().map_err(|error| parse_error(error.clone()))?;
         self.check_shape(document).inspect_err(|_| over_limits())?;
+        if !self.introspection.allows(signed_in) {
+            let asks = document.operations.iter().any(|(_, operation)| {
+                selects_introspection(&operation.node.selection_set.node, &document.fragments, &mut Vec::new())
+            });
+            if asks {
+                return Err(self.introspection_refused());
+            }
+            request = request.disable_introspection();
+        }
         next.run(ctx, request).await
     }
 
@@ -164,10 +196,16 @@ impl Extension for Protection {
         ctx: &ExtensionContext<'_>,
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
+        let suggest = self.introspection.allows(ctx.data_opt::<RequestAuth>().is_some_and(RequestAuth::signed_in));
         next.run(ctx).await.map_err(|errors| {
             errors
                 .into_iter()
                 .map(|mut error| {
+                    if !suggest {
+                        if let Some(at) = error.message.find(SUGGESTION) {
+                            error.message.truncate(at);
+                        }
+                    }
                     if let Some(chinese) = translated(&error.message) {
                         over_limits();
                         error.message = chinese.to_owned();
@@ -214,6 +252,16 @@ impl Extension for Protection {
 }
 
 impl Protection {
+    fn introspection_refused(&self) -> ServerError {
+        let message = match self.introspection {
+            Introspection::Off => "本服务不提供架构查询（内省）",
+            _ => "登录后才能查询架构（内省）",
+        };
+        let mut error = ServerError::new(message, None);
+        error.extensions.get_or_insert_with(Default::default).set("code", ErrorCode::Forbidden.as_str());
+        error
+    }
+
     /// Counts the aliases and root fields of each operation, expanding fragments, within a budget.
     fn check_shape(&self, document: &ExecutableDocument) -> ServerResult<()> {
         let fragments = &document.fragments;
@@ -283,6 +331,31 @@ fn walk<'a>(
         }
     }
     Ok(())
+}
+
+/// Whether a selection, its fragments included, selects `__schema` or `__type` anywhere (after
+/// [`Protection::check_shape`], so the document is known to be of bounded size and without cycles).
+fn selects_introspection<'a>(set: &'a SelectionSet, fragments: &'a Fragments, open: &mut Vec<&'a Name>) -> bool {
+    set.items.iter().any(|selection| match &selection.node {
+        Selection::Field(field) => {
+            introspects(&field.node.name.node) || selects_introspection(&field.node.selection_set.node, fragments, open)
+        }
+        Selection::InlineFragment(fragment) => {
+            selects_introspection(&fragment.node.selection_set.node, fragments, open)
+        }
+        Selection::FragmentSpread(spread) => {
+            let name = &spread.node.fragment_name.node;
+            match fragments.get(name) {
+                Some(fragment) if !open.contains(&name) => {
+                    open.push(name);
+                    let found = selects_introspection(&fragment.node.selection_set.node, fragments, open);
+                    open.pop();
+                    found
+                }
+                _ => false,
+            }
+        }
+    })
 }
 
 /// The fields an operation's root selects, counting those of its fragments.

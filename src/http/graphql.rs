@@ -1,5 +1,5 @@
 //! `POST /graphql`: authenticates the caller from the `Authorization` header and runs the operation
-//! (or a batch of up to `GRAPHQL_MAX_BATCH` operations).
+//! (or a batch of up to `GRAPHQL_MAX_BATCH` operations, each counted against the provider's rate).
 
 use super::AppState;
 use crate::context::{note_bad_request, BadRequest};
@@ -29,7 +29,11 @@ pub async fn execute(
             return HttpError::new(Protocol::Graphql, ErrorCode::BadUserInput, message).into_response();
         }
     }
-    let auth = match authenticate_limited(&state.services, &headers, &client).await {
+    let operations = match &request {
+        BatchRequest::Single(_) => 1,
+        BatchRequest::Batch(requests) => requests.len(),
+    };
+    let auth = match authenticate_limited(&state.services, &headers, &client, operations).await {
         Ok(auth) => auth,
         Err(refusal) => return HttpError::from_error(Protocol::Graphql, &AppError::from(refusal)).into_response(),
     };

@@ -50,6 +50,15 @@ impl Gcra {
         let interval = Duration::from_secs(60) / rate.per_minute.max(1);
         Gcra { interval, tolerance: interval * rate.burst.saturating_sub(1) }
     }
+
+    /// `operations` requests taken at once, as one take the adapters already know how to do: it
+    /// uses up `operations` intervals and is allowed only when the last of them would have been.
+    /// `None` when more than the burst: such a batch can never pass.
+    pub fn times(self, operations: u32) -> Option<Gcra> {
+        let extra = self.interval * operations.saturating_sub(1);
+        let tolerance = self.tolerance.checked_sub(extra)?;
+        Some(Gcra { interval: self.interval * operations.max(1), tolerance })
+    }
 }
 
 /// The counting port: what the policy needs from wherever the counts are kept.
@@ -157,10 +166,16 @@ impl Guard {
         }
     }
 
-    /// Every signed-in request: the per-provider rate.
-    pub async fn check_provider(&self, provider: &Id, ip: Option<IpAddr>) -> Result<(), Refusal> {
+    /// Every signed-in request: the per-provider rate, one request per operation (a batch of ten
+    /// costs what ten requests cost, so batching does not multiply the rate).
+    pub async fn check_provider(&self, provider: &Id, ip: Option<IpAddr>, operations: u32) -> Result<(), Refusal> {
         let Some(rate) = self.settings.provider_rate else { return Ok(()) };
-        match self.ask(self.limiter.take(&format!("provider:{provider}"), Gcra::new(rate))).await.flatten() {
+        let gcra = Gcra::new(rate);
+        let taken = match gcra.times(operations) {
+            Some(batch) => self.ask(self.limiter.take(&format!("provider:{provider}"), batch)).await.flatten(),
+            None => Some(gcra.interval * operations),
+        };
+        match taken {
             None => Ok(()),
             Some(retry_after) => {
                 tracing::info!(%provider, "rate limited: requests per provider");
@@ -333,6 +348,24 @@ mod tests {
             guard.check_ip("198.51.100.2".parse().unwrap(), Traffic::Clients).await,
             Ok(()),
             "another client is not"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_batch_takes_one_request_per_operation_and_one_over_the_burst_never_passes() {
+        let settings = SecuritySettings {
+            provider_rate: Some(Rate { per_minute: 1, burst: 5 }),
+            auto_ban_after: 0,
+            ..SecuritySettings::default()
+        };
+        let guard = guard(settings);
+        let provider = Id::parse("sp001").unwrap();
+        assert_eq!(guard.check_provider(&provider, None, 3).await, Ok(()));
+        assert!(guard.check_provider(&provider, None, 3).await.is_err(), "3 + 3 is over 5");
+        assert_eq!(guard.check_provider(&provider, None, 2).await, Ok(()), "3 + 2 is not");
+        assert!(
+            guard.check_provider(&Id::parse("sp002").unwrap(), None, 6).await.is_err(),
+            "6 is over 5 whatever was used"
         );
     }
 

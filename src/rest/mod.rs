@@ -98,7 +98,7 @@ async fn serve(
         Err(error) => return error.into_response(),
     };
     let client = client.map(|Extension(client)| client).unwrap_or_default();
-    let auth = match authenticate_limited(&state.services, &headers, &client).await {
+    let auth = match authenticate_limited(&state.services, &headers, &client, 1).await {
         Ok(auth) => auth,
         Err(refusal) => return AppError::from(refusal).into_response(),
     };

@@ -393,24 +393,6 @@ async fn graphql_limits_refuse_deep_wide_and_batched_operations_as_bad_input() {
 }
 
 #[tokio::test]
-async fn with_introspection_off_the_schema_and_suggestions_are_not_given_away() {
-    let app = TestApp::spawn_configured(&[("GRAPHQL_INTROSPECTION", "false")]).await;
-    let token = app.login(DEMO_A).await;
-    let body = app.graphql(Some(&token), "{ __schema { types { name } } }", json!({})).await;
-    assert!(body["data"]["__schema"].is_null(), "no schema: {body}");
-    let body = app.graphql(Some(&token), "{ __type(name: \"Customer\") { fields { name } } }", json!({})).await;
-    assert!(body["data"]["__type"].is_null(), "no type: {body}");
-    let typo = app.graphql(Some(&token), "{ custmers { total } }", json!({})).await;
-    assert_error(&typo, "BAD_USER_INPUT");
-    assert!(!typo.to_string().contains("Did you mean"), "no suggestion: {typo}");
-    app.data(&token, "{ me { id } }", json!({})).await;
-
-    let open = TestApp::spawn().await;
-    let body = open.graphql(None, "{ __schema { queryType { name } } }", json!({})).await;
-    assert_eq!(body["data"]["__schema"]["queryType"]["name"], "QueryRoot", "on by default: {body}");
-}
-
-#[tokio::test]
 async fn a_connection_runs_at_most_the_configured_number_of_subscriptions() {
     let app = TestApp::spawn_configured(&[("WS_MAX_SUBSCRIPTIONS", "2")]).await;
     let token = app.login(DEMO_A).await;

@@ -11,6 +11,7 @@ mod bad_input;
 mod chat;
 mod customers;
 mod integration;
+mod introspection;
 mod limits;
 mod lockout;
 mod notifications;
