@@ -1,5 +1,6 @@
 //! `POST /graphql`: authenticates the caller from the `Authorization` header and runs the operation
-//! (or a batch of up to `GRAPHQL_MAX_BATCH` operations, each counted against the provider's rate).
+//! (or, signed in, a batch of up to `GRAPHQL_MAX_BATCH` operations, each counted against the
+//! provider's rate; an anonymous caller sends one operation at a time).
 
 use super::AppState;
 use crate::context::{note_bad_request, BadRequest};
@@ -37,6 +38,12 @@ pub async fn execute(
         Ok(auth) => auth,
         Err(refusal) => return HttpError::from_error(Protocol::Graphql, &AppError::from(refusal)).into_response(),
     };
+    if operations > 1 && !auth.signed_in() {
+        // An anonymous caller has only sign-in and refresh to run; a batch of them would only
+        // multiply password guesses in one request.
+        let message = "批量请求须先登录";
+        return HttpError::new(Protocol::Graphql, ErrorCode::BadUserInput, message).into_response();
+    }
     let response = match request {
         BatchRequest::Single(request) => {
             let request = with_request_data(request, &state.services, auth, client);

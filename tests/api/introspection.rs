@@ -100,3 +100,17 @@ async fn a_batch_costs_the_providers_rate_one_request_per_operation() {
         "the five are used"
     );
 }
+
+#[tokio::test]
+async fn an_anonymous_caller_cannot_batch_and_a_signed_in_one_can() {
+    let app = TestApp::spawn().await;
+    let logins =
+        json!(vec![json!({ "query": "mutation { login(username: \"demo-a\", password: \"wrong-1\") { token } }" }); 2]);
+    let anonymous = app.post(None, "/graphql", logins).await;
+    assert_eq!(anonymous.status, 400, "{}", anonymous.body);
+    assert_eq!(anonymous.body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{}", anonymous.body);
+    assert_eq!(anonymous.body["errors"][0]["message"], "批量请求须先登录", "{}", anonymous.body);
+    let token = app.login(DEMO_A).await;
+    let batch = app.post(Some(&token), "/graphql", json!(vec![json!({ "query": "{ me { id } }" }); 2])).await;
+    assert_eq!(batch.body.as_array().map(Vec::len), Some(2), "{}", batch.body);
+}
