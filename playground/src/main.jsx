@@ -10,7 +10,7 @@ import '@graphiql/plugin-history/style.css';
 import 'graphiql/graphiql.css';
 import './playground.css';
 
-import { StrictMode, useState, useSyncExternalStore } from 'react';
+import { StrictMode, useEffect, useRef, useState, useSyncExternalStore } from 'react';
 import { createRoot } from 'react-dom/client';
 import { GraphiQL } from 'graphiql';
 import { useGraphiQL, useGraphiQLActions } from '@graphiql/react';
@@ -148,6 +148,26 @@ function LoginBar() {
   );
 }
 
+/**
+ * Fetches the schema again whenever the session changes. The server introspects only for signed-in
+ * sessions (GRAPHQL_INTROSPECTION), and GraphiQL introspects once, when the page opens: without this
+ * a visitor who signs in (through the bar, by running the login example, or in another window) would
+ * get docs and completion only after a reload. Signing out asks again too, so GraphiQL shows that
+ * the schema is no longer given (it keeps the one it had).
+ */
+function IntrospectOnSessionChange() {
+  const token = useAuth()?.token ?? null;
+  const { introspect } = useGraphiQLActions();
+  // GraphiQL itself introspects when it mounts: only a later change of token asks again.
+  const introspectedWith = useRef(token);
+  useEffect(() => {
+    if (introspectedWith.current === token) return;
+    introspectedWith.current = token;
+    introspect();
+  }, [token, introspect]);
+  return null;
+}
+
 function ExamplesPanel() {
   const queryEditor = useGraphiQL((state) => state.queryEditor);
   const variableEditor = useGraphiQL((state) => state.variableEditor);
@@ -226,7 +246,9 @@ function App() {
           visiblePlugin={EXAMPLES_PLUGIN}
           defaultTabs={DEFAULT_TABS}
           defaultEditorToolsVisibility="variables"
-        />
+        >
+          <IntrospectOnSessionChange />
+        </GraphiQL>
       </div>
     </div>
   );

@@ -210,6 +210,8 @@ async fn the_playground_works_in_headless_chromium() {
     assert!(output.status.success() && report["ok"] == true, "the browser check failed: {report:#}\nstderr: {stderr}");
 
     assert_eq!(report["signedInAs"], DEMO_A);
+    assert_eq!(report["schemaBeforeSignIn"], false, "a page opened signed out gets no schema: {report:#}");
+    assert_eq!(report["schemaAfterSignIn"], true, "signing in loads the schema without a reload: {report:#}");
     assert_eq!(report["problems"], serde_json::json!([]), "{report:#}");
     let hosts = report["hosts"].as_array().unwrap();
     let own_host = app.address.trim_start_matches("http://");

@@ -1,9 +1,10 @@
-// Drives /playground in Debian's headless Chromium the way a developer would: loads the page,
-// signs in as demo-a in the sign-in bar, runs the customer list from the examples, starts the live
-// chat subscription, sends a chat message from a second playground window and waits for it in the
-// first one's result pane. Fails on
-// any failed request, any request to a host other than the server's, any Content-Security-Policy
-// violation and any uncaught page error. Prints one JSON object with what it saw.
+// Drives /playground in Debian's headless Chromium the way a developer would: loads the page
+// signed out (no schema: the docs explorer shows the server's refusal), signs in as demo-a in the
+// sign-in bar and sees the schema load in the docs explorer without a reload, runs the customer
+// list from the examples, starts the live chat subscription, sends a chat message from a second
+// playground window and waits for it in the first one's result pane. Fails on any failed request,
+// any request to a host other than the server's, any Content-Security-Policy violation and any
+// uncaught page error. Prints one JSON object with what it saw.
 //
 // Environment: BASE_URL (http://127.0.0.1:port), SCREENSHOT (where to save a PNG of the page),
 // CHROMIUM (default /usr/bin/chromium).
@@ -124,12 +125,26 @@ try {
   const docsLink = await page.locator('a[href="/api/docs"]').count();
   step('page loaded');
 
+  // Opened signed out (a fresh context has no saved token), the page gets no schema: the server
+  // introspects only for signed-in sessions. Signing in through the bar loads it, without a reload.
+  await page.getByRole('button', { name: 'Show Documentation Explorer' }).click();
+  const docs = page.locator('.graphiql-doc-explorer');
+  const customerType = docs.locator('.graphiql-doc-explorer-type-name', { hasText: /^Customer$/ });
+  await docs.locator('.graphiql-doc-explorer-error').waitFor({ timeout: 20_000 });
+  const schemaBeforeSignIn = (await customerType.count()) > 0;
+  step('no schema while signed out');
+
   await page.getByTestId('username').fill('demo-a');
   await page.getByTestId('password').fill('demo12345');
   await page.getByTestId('login').click();
   await page.getByTestId('auth-username').waitFor();
   const signedInAs = await page.getByTestId('auth-username').innerText();
   step('signed in');
+
+  await customerType.first().waitFor({ timeout: 20_000 });
+  const schemaAfterSignIn = (await customerType.count()) > 0;
+  step('schema loaded after signing in');
+  await page.getByRole('button', { name: 'Show 示例 Examples' }).click();
 
   await runExample(page, '客户列表 Customers');
   const customers = await waitForResult(
@@ -184,8 +199,16 @@ try {
   for (const violation of cspViolations) problems.push(`CSP violation: ${violation}`);
 
   outcome = {
-    ok: problems.length === 0 && signedInAs === 'demo-a' && secondWindowSignedInAs === 'demo-a' && docsLink === 1,
+    ok:
+      problems.length === 0 &&
+      signedInAs === 'demo-a' &&
+      secondWindowSignedInAs === 'demo-a' &&
+      docsLink === 1 &&
+      !schemaBeforeSignIn &&
+      schemaAfterSignIn,
     signedInAs,
+    schemaBeforeSignIn,
+    schemaAfterSignIn,
     secondWindowSignedInAs,
     docsLink,
     customerIds,
