@@ -4,24 +4,10 @@
 
 use crate::support::*;
 use provider_desk::domain::{new_id, ProviderStatus, ServiceProvider};
-use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use serde_json::json;
 
 const CUSTOMERS: &str = "{ customers { total } }";
 const REFRESH: &str = "mutation($r: String!) { refreshToken(refreshToken: $r) { token } }";
-
-/// The answer to a request with `token` once it is refused with `code`, or the last one after 5 s
-/// (the server trusts a provider's status it read a moment ago for up to 2 s).
-async fn once_refused_with(app: &TestApp, token: &str, code: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let body = app.graphql(Some(token), CUSTOMERS, json!({})).await;
-        if body["errors"][0]["extensions"]["code"] == code || Instant::now() > deadline {
-            return body;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 const USERNAME: &str = "lock-me";
 const PASSWORD: &str = "lockout-pass-1";
@@ -84,7 +70,7 @@ async fn a_provider_set_inactive_behind_the_servers_back_has_its_token_and_refre
     // Written straight to the store: no session is revoked, only the status differs.
     let stored = app.services.store.set_provider_status(USERNAME, ProviderStatus::Inactive, chrono::Utc::now());
     assert!(stored.await.unwrap());
-    let body = once_refused_with(&app, &token, "FORBIDDEN").await;
+    let body = app.once_refused_with(&token, "FORBIDDEN").await;
     assert_eq!(error_code(&body), "FORBIDDEN", "the token is refused within the cache's 2 s: {body}");
     let rest = app.get(Some(&token), "/api/customers").await;
     assert_eq!((rest.status, &rest.body["code"]), (403, &json!(403)), "on REST too: {}", rest.text);
@@ -97,6 +83,6 @@ async fn a_provider_set_inactive_behind_the_servers_back_has_its_token_and_refre
     assert!(stored.await.unwrap());
     let (fresh, _) = app.login_with(USERNAME, PASSWORD).await;
     assert!(app.graphql(Some(&fresh), CUSTOMERS, json!({})).await["errors"].is_null());
-    let body = once_refused_with(&app, &token, "UNAUTHENTICATED").await;
+    let body = app.once_refused_with(&token, "UNAUTHENTICATED").await;
     assert_eq!(error_code(&body), "UNAUTHENTICATED", "{body}");
 }

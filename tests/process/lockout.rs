@@ -6,7 +6,7 @@
 use crate::cli::{can_sign_in, stderr, stdout, Workspace};
 use crate::support::*;
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const CUSTOMERS: &str = "{ customers { total } }";
 const REFRESH: &str = "mutation($r: String!) { refreshToken(refreshToken: $r) { token } }";
@@ -15,20 +15,6 @@ const REFRESH: &str = "mutation($r: String!) { refreshToken(refreshToken: $r) { 
 async fn server_beside(workspace: &Workspace) -> TestApp {
     let config = test_config(&workspace.backend, workspace.path(), true, &[("WS_PING_SECONDS", "1")]);
     TestApp::spawn_with(config, Backend::from_env()).await
-}
-
-/// The answer to a request with `token` once it is refused with `code`, or the last one after 5 s:
-/// the server may trust a token, and a provider's status, it read a moment ago for up to 2 s each
-/// (see the README), so the answers in between may differ.
-async fn once_refused_with(app: &TestApp, token: &str, code: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let body = app.graphql(Some(token), CUSTOMERS, json!({})).await;
-        if body["errors"][0]["extensions"]["code"] == code || Instant::now() > deadline {
-            return body;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// Adds a provider with the command line. Not a demo provider: with Redis, tokens are kept by
@@ -76,7 +62,7 @@ async fn deactivate_provider_locks_a_signed_in_provider_out_of_a_running_server_
 
     let closed = tokio::time::timeout(Duration::from_secs(10), subscriber.expect_close()).await;
     assert_eq!(closed.ok(), Some(4403), "the provider's live connection closes within 10 s");
-    let body = once_refused_with(&app, &token, "FORBIDDEN").await;
+    let body = app.once_refused_with(&token, "FORBIDDEN").await;
     assert_eq!(error_code(&body), "FORBIDDEN", "the provider's access token is refused, and says why: {body}");
     let rest = app.get(Some(&token), "/api/customers").await;
     assert_eq!((rest.status, &rest.body["code"]), (403, &json!(403)), "on REST too: {}", rest.text);
@@ -98,7 +84,7 @@ async fn deactivate_provider_locks_a_signed_in_provider_out_of_a_running_server_
     assert!(stdout(&activate).contains("provider lock-me activated"), "{}", stdout(&activate));
     assert!(can_sign_in(&app, "lock-me", PASSWORD).await, "signing in works again at once");
     let (fresh, _) = app.login_with("lock-me", PASSWORD).await;
-    let body = once_refused_with(&app, &token, "UNAUTHENTICATED").await;
+    let body = app.once_refused_with(&token, "UNAUTHENTICATED").await;
     assert_eq!(error_code(&body), "UNAUTHENTICATED", "the sessions deactivation ended stay ended: {body}");
     let done = operations(&app, &fresh).await;
     for operation in ["deactivateProvider", "activateProvider"] {
@@ -148,7 +134,7 @@ async fn end_sessions_signs_a_provider_out_everywhere_and_its_password_still_wor
     let closed = tokio::time::timeout(Duration::from_secs(10), subscriber.expect_close()).await;
     assert_eq!(closed.ok(), Some(4403), "the session's live connection closes within 10 s");
     for (token, refresh_token) in &sessions {
-        let body = once_refused_with(&app, token, "UNAUTHENTICATED").await;
+        let body = app.once_refused_with(token, "UNAUTHENTICATED").await;
         assert_eq!(error_code(&body), "UNAUTHENTICATED", "an access token from before is refused: {body}");
         let body = app.graphql(None, REFRESH, json!({ "r": refresh_token })).await;
         assert_eq!(error_code(&body), "UNAUTHENTICATED", "so is its refresh token: {body}");

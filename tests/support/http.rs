@@ -69,6 +69,20 @@ impl Api {
         answer.body
     }
 
+    /// The answer to `{ customers { total } }` with `token` once it is refused with `code`, or the
+    /// last one after 5 s: a server may trust a token, and a provider's status, it read a moment
+    /// ago for up to 2 s each (see the README), so the answers in between may differ.
+    pub async fn once_refused_with(&self, token: &str, code: &str) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let body = self.graphql(Some(token), "{ customers { total } }", json!({})).await;
+            if body["errors"][0]["extensions"]["code"] == code || std::time::Instant::now() > deadline {
+                return body;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
     /// Sends an operation that must succeed and returns its `data`.
     pub async fn data(&self, token: &str, query: &str, variables: Value) -> Value {
         let body = self.graphql(Some(token), query, variables).await;
