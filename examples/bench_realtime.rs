@@ -51,9 +51,11 @@ impl Server {
             .env("DATA_DIR", data.path())
             .env("BCRYPT_COST", "4")
             .env("RUST_LOG", "warn")
-            // A benchmark is a flood from one address by design: no rate limits.
+            // A benchmark is a flood from one address by design: no rate limits, no connection caps.
             .env("RATE_LIMIT_IP_PER_MINUTE", "0")
             .env("RATE_LIMIT_PROVIDER_PER_MINUTE", "0")
+            .env("HTTP_MAX_CONNECTIONS_PER_IP", "0")
+            .env("WS_MAX_CONNECTIONS_PER_IP", "0")
             .stdout(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {binary} (build it with cargo build --release): {e}"));

@@ -40,8 +40,15 @@ def free_port():
 
 
 # Every request of the benchmark comes from 127.0.0.1 as one of two providers: the per-IP and
-# per-provider rate limits would measure themselves (the limiter's own cost stays in every figure).
-LIMITS_OFF = {"RATE_LIMIT_IP_PER_MINUTE": "0", "RATE_LIMIT_PROVIDER_PER_MINUTE": "0"}
+# per-provider rate limits would measure themselves (the limiter's own cost stays in every figure),
+# and the per-address connection caps would refuse the load's 256 connections and the realtime
+# figures' 10,000 WebSockets.
+LIMITS_OFF = {
+    "RATE_LIMIT_IP_PER_MINUTE": "0",
+    "RATE_LIMIT_PROVIDER_PER_MINUTE": "0",
+    "HTTP_MAX_CONNECTIONS_PER_IP": "0",
+    "WS_MAX_CONNECTIONS_PER_IP": "0",
+}
 
 
 class Server:
@@ -248,8 +255,9 @@ def main():
         "",
         "Written by `scripts/bench` (do not edit by hand). Each figure: median over "
         f"{RUNS} runs, spread (min–max) in brackets; wrk {DURATION} per run; the server and the load "
-        "generator share the machine; the per-IP and per-provider rate limits are off (every request "
-        "comes from 127.0.0.1), the rest of the security layer is on.",
+        "generator share the machine; the per-IP and per-provider rate limits and the per-address "
+        "connection caps are off (every request comes from 127.0.0.1), the rest of the security layer "
+        "is on.",
         "",
         f"- machine: {cores} cores, {memory:.1f} GiB, {os_name}; load average at start {' '.join(load)}",
         f"- commit: {commit}",
