@@ -89,10 +89,12 @@ async fn wire(config: &Config) -> Result<(Services, Transports), StartupError> {
             (store.clone(), store)
         }
     };
+    let store_name = store_name(config);
     let tokens: SharedTokenStore = match &config.redis_url {
         Some(url) => {
-            let redis =
-                RedisTokenStore::connect(url, config.redis_timeout).await.map_err(|e| backend_error("Redis", e))?;
+            let redis = RedisTokenStore::connect(url, &store_name, config.redis_timeout)
+                .await
+                .map_err(|e| backend_error("Redis", e))?;
             tracing::info!("using Redis for tokens");
             Arc::new(redis)
         }
@@ -104,10 +106,6 @@ async fn wire(config: &Config) -> Result<(Services, Transports), StartupError> {
             "JWT_SECRET must be set with MONGODB_URI: every server of a deployment has to sign with the same secret",
         )),
         None => kept_jwt_secret(&config.data_dir)?,
-    };
-    let store_name = match &config.mongodb_uri {
-        Some(_) => config.mongo.database.clone(),
-        None => std::fs::canonicalize(&config.data_dir).unwrap_or(config.data_dir.clone()).display().to_string(),
     };
     let limiter: SharedLimiter = match &config.redis_url {
         Some(url) => Arc::new(
@@ -360,6 +358,15 @@ impl BackendCheck {
     }
 }
 
+/// What Redis keys and channels are named after (`pd:{store}:...`), so deployments sharing one
+/// Redis stay apart: the MongoDB database, or the SQLite data directory.
+fn store_name(config: &Config) -> String {
+    match &config.mongodb_uri {
+        Some(_) => config.mongo.database.clone(),
+        None => std::fs::canonicalize(&config.data_dir).unwrap_or(config.data_dir.clone()).display().to_string(),
+    }
+}
+
 /// Checks what the server would need at start-up, changing nothing that the server would not
 /// (MongoDB: the same connection checks as `serve`, and its idempotent index creation; SQLite:
 /// the file is opened read-only, or the data directory is checked to be writable).
@@ -391,7 +398,7 @@ pub async fn check_backends(config: &Config) -> Vec<BackendCheck> {
         }
     }
     checks.push(match &config.redis_url {
-        Some(url) => match RedisTokenStore::connect(url, config.redis_timeout).await {
+        Some(url) => match RedisTokenStore::connect(url, &store_name(config), config.redis_timeout).await {
             Ok(_) => BackendCheck::ok("tokens", "Redis answers".to_owned()),
             Err(error) => BackendCheck::failed("tokens", format!("Redis: {}", error_detail(error))),
         },

@@ -117,9 +117,17 @@ pub struct SecuritySettings {
     /// waits `LOGIN_FAILURE_DELAY_MS` longer (at most 5 s).
     pub login_slow_after: u32,
     pub login_failure_delay: Duration,
-    /// `LOGIN_MAX_FAILURES_PER_USERNAME`: from this many, sign-ins of the username are refused
-    /// (429) until the window has passed.
+    /// `LOGIN_MAX_FAILURES_PER_USERNAME`: from this many failures of the username from one
+    /// address, sign-ins of the username from that address are refused (429) until the window has
+    /// passed; other addresses are not (so knowing a username does not lock its provider out).
     pub login_max_failures_per_username: u32,
+    /// `LOGIN_KNOWN_ADDRESS_DAYS`: how long an address a provider signed in from stays known to
+    /// it; the right password from a known address skips the username's slow-down. 0: never.
+    pub login_known_address_for: Duration,
+    /// `REFRESH_REUSE_GRACE_SECONDS`: how long after a refresh token was used the same client
+    /// presenting it again (a lost answer retried) gets the same new pair instead of the family
+    /// being revoked. 0 turns the grace off.
+    pub refresh_reuse_grace: Duration,
     /// `LOGIN_MAX_FAILURES_PER_IP`: the same for every username tried from one IP.
     pub login_max_failures_per_ip: u32,
     /// `TRUSTED_PROXIES`: the proxies whose `X-Forwarded-For` names the client.
@@ -171,6 +179,8 @@ impl Default for SecuritySettings {
             login_failure_delay: Duration::from_millis(500),
             login_max_failures_per_username: 10,
             login_max_failures_per_ip: 50,
+            login_known_address_for: Duration::from_secs(30 * 24 * 3600),
+            refresh_reuse_grace: Duration::from_secs(30),
             trusted_proxies: Vec::new(),
             deny_list: Vec::new(),
             auto_ban_after: 100,
@@ -228,6 +238,15 @@ impl SecuritySettings {
                 0..=1_000_000,
                 defaults.login_max_failures_per_ip,
             )?,
+            login_known_address_for: Duration::from_secs(
+                24 * 3600
+                    * env.number_in(
+                        "LOGIN_KNOWN_ADDRESS_DAYS",
+                        0..=365,
+                        defaults.login_known_address_for.as_secs() / (24 * 3600),
+                    )?,
+            ),
+            refresh_reuse_grace: env.secs("REFRESH_REUSE_GRACE_SECONDS", 0..=300, defaults.refresh_reuse_grace)?,
             trusted_proxies: env.networks("TRUSTED_PROXIES")?,
             deny_list: env.networks("IP_DENY_LIST")?,
             auto_ban_after: env.number_in("AUTO_BAN_AFTER_REFUSALS", 0..=1_000_000, defaults.auto_ban_after)?,

@@ -45,7 +45,7 @@ impl MutationRoot {
 
     /// Trades a refresh token for a new token pair. Each refresh token works once.
     async fn refresh_token(&self, ctx: &Context<'_>, refresh_token: String) -> Result<TokenPair> {
-        let tokens = ctx.services().auth.refresh(&refresh_token).await.extend()?;
+        let tokens = ctx.services().auth.refresh(&refresh_token, &ctx.client()).await.extend()?;
         ctx.audit_actor(&tokens.provider_id);
         ctx.audit_target(&tokens.provider_id.to_string());
         Ok(TokenPair {

@@ -7,11 +7,10 @@
 //! - **Rate limits** are GCRA (a leaky bucket kept as one "theoretical arrival time" per key): a
 //!   client may send `burst` requests at once and then one every `60 / per_minute` seconds.
 //!   Per client IP on every request, and per provider on every signed-in request.
-//! - **Sign-in**: failures are counted per username and per IP over a window. From
-//!   `LOGIN_SLOW_AFTER_FAILURES` failures of a username each attempt is answered later (one
-//!   `LOGIN_FAILURE_DELAY_MS` step more per failure, at most 5 s); from the maximum, attempts are
-//!   refused (RATE_LIMITED, `Retry-After`) until the window has passed. A success clears the
-//!   username's failures.
+//! - **Sign-in** ([`login`]): failures are counted per (username, address), per address and per
+//!   username over a window. The first two refuse (RATE_LIMITED, `Retry-After`) once over their
+//!   maximum, until the window has passed; the per-username count only slows answers down, and
+//!   the right password from an address the provider signed in from lately is not slowed.
 //! - **Bans**: a client refused `AUTO_BAN_AFTER_REFUSALS` times within the window, or sending
 //!   `AUTO_BAN_AFTER_BAD_REQUESTS` malformed requests ([`BadRequest`]) within it, is banned for
 //!   `AUTO_BAN_SECONDS` (logged at warn); `IP_DENY_LIST` refuses clients outright.
@@ -21,6 +20,7 @@
 //! failure the limiter is not asked again for [`LIMITER_BACKOFF`], so an outage does not add a
 //! timeout to every request.
 
+mod login;
 pub mod memory;
 
 pub use crate::context::BadRequest;
@@ -98,9 +98,6 @@ impl From<Refusal> for AppError {
 
 /// How long the limiter is left alone after it failed to answer.
 pub const LIMITER_BACKOFF: Duration = Duration::from_secs(5);
-
-/// The upper bound of the growing sign-in delay.
-const MAX_LOGIN_DELAY: Duration = Duration::from_secs(5);
 
 /// The policy over the limiter.
 pub struct Guard {
@@ -188,53 +185,6 @@ impl Guard {
         }
     }
 
-    /// Before a sign-in is checked: refused while the username or the IP has failed too often,
-    /// else how long to wait before answering (growing with the username's failures).
-    pub async fn before_login(&self, username: &str, ip: Option<IpAddr>) -> Result<Duration, Refusal> {
-        let settings = &self.settings;
-        let user = self.ask(self.limiter.peek(&user_failures_key(username))).await.flatten();
-        let from_ip = match ip {
-            Some(ip) => self.ask(self.limiter.peek(&ip_failures_key(ip))).await.flatten(),
-            None => None,
-        };
-        let over = |found: Option<(u64, Duration)>, max: u32| {
-            found.filter(|(count, _)| max > 0 && *count >= u64::from(max)).map(|(_, left)| left)
-        };
-        let refused_for = over(user, settings.login_max_failures_per_username)
-            .into_iter()
-            .chain(over(from_ip, settings.login_max_failures_per_ip))
-            .max();
-        if let Some(left) = refused_for {
-            tracing::warn!(username, ip = ?ip, "sign-in refused: too many failures");
-            count_refusal("login");
-            let retry_after = left.max(Duration::from_secs(1));
-            return Err(match ip {
-                Some(ip) => self.refused(ip, retry_after).await,
-                None => Refusal::Limited { retry_after },
-            });
-        }
-        let failures = user.map_or(0, |(count, _)| count);
-        if settings.login_slow_after == 0 || failures < u64::from(settings.login_slow_after) {
-            return Ok(Duration::ZERO);
-        }
-        let steps = (failures + 1 - u64::from(settings.login_slow_after)).min(100) as u32;
-        Ok((settings.login_failure_delay * steps).min(MAX_LOGIN_DELAY))
-    }
-
-    /// A sign-in failed (wrong password or unknown username).
-    pub async fn login_failed(&self, username: &str, ip: Option<IpAddr>) {
-        let window = self.settings.login_failure_window;
-        self.ask(self.limiter.hit(&user_failures_key(username), window)).await;
-        if let Some(ip) = ip {
-            self.ask(self.limiter.hit(&ip_failures_key(ip), window)).await;
-        }
-    }
-
-    /// A sign-in succeeded: the username's failures are forgiven (the IP's are not).
-    pub async fn login_succeeded(&self, username: &str) {
-        self.ask(self.limiter.clear(&user_failures_key(username))).await;
-    }
-
     /// Counts a refusal toward a ban, and bans a client that keeps being refused.
     async fn refused(&self, ip: IpAddr, retry_after: Duration) -> Refusal {
         let retry_after = retry_after.max(Duration::from_secs(1));
@@ -311,20 +261,12 @@ fn ip_key(ip: IpAddr) -> String {
     crate::config::canonical(ip).to_string()
 }
 
-fn user_failures_key(username: &str) -> String {
-    format!("login-user:{}", username.trim())
-}
-
-fn ip_failures_key(ip: IpAddr) -> String {
-    format!("login-ip:{}", ip_key(ip))
-}
-
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::config::Rate;
 
-    fn guard(settings: SecuritySettings) -> Guard {
+    pub(super) fn guard(settings: SecuritySettings) -> Guard {
         Guard::new(Arc::new(memory::MemoryLimiter::new()), settings)
     }
 
@@ -420,28 +362,6 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn failed_sign_ins_slow_down_then_refuse_and_success_forgives() {
-        let settings = SecuritySettings {
-            login_slow_after: 2,
-            login_failure_delay: Duration::from_millis(100),
-            login_max_failures_per_username: 4,
-            ..SecuritySettings::default()
-        };
-        let guard = guard(settings);
-        let ip = Some("198.51.100.1".parse().unwrap());
-        let mut delays = Vec::new();
-        for _ in 0..4 {
-            delays.push(guard.before_login("demo-a", ip).await.unwrap().as_millis());
-            guard.login_failed("demo-a", ip).await;
-        }
-        assert_eq!(delays, [0, 0, 100, 200]);
-        assert!(matches!(guard.before_login("demo-a", ip).await, Err(Refusal::Limited { .. })));
-        assert_eq!(guard.before_login("demo-b", ip).await, Ok(Duration::ZERO), "another username is not");
-        guard.login_succeeded("demo-a").await;
-        assert_eq!(guard.before_login("demo-a", ip).await, Ok(Duration::ZERO));
-    }
-
     /// A limiter whose store is away: every call fails, and counts its calls.
     #[derive(Default)]
     struct Unreachable(std::sync::atomic::AtomicUsize);
@@ -477,7 +397,7 @@ mod tests {
         let ip: IpAddr = "198.51.100.1".parse().unwrap();
         for _ in 0..10 {
             assert_eq!(guard.check_ip(ip, Traffic::Clients).await, Ok(()));
-            assert_eq!(guard.before_login("demo-a", Some(ip)).await, Ok(Duration::ZERO));
+            assert_eq!(guard.before_login("demo-a", Some(ip)).await, Ok(()));
         }
         assert_eq!(limiter.0.load(std::sync::atomic::Ordering::Relaxed), 1, "asked once, then backed off");
     }

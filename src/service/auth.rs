@@ -2,8 +2,9 @@
 //!
 //! Access tokens are HS256 JWTs valid 24 hours, pinned to one algorithm, issuer and audience, each
 //! with a `jti` (so one token can be revoked) and the id of its refresh-token family. Refresh tokens
-//! are random opaque strings stored only as SHA-256 hashes, rotated on every use; presenting a used
-//! one again revokes its whole family, access tokens included (RFC 9700 4.14.2). Password checks run
+//! are opaque strings stored only as SHA-256 hashes, rotated on every use; presenting a used one
+//! again revokes its whole family, access tokens included (RFC 9700 4.14.2), unless it is a lost
+//! answer retried (see [`refresh`]). Password checks run
 //! on the blocking pool behind a semaphore, and an unknown username is checked against a dummy hash
 //! of the same cost, so neither a login storm nor timing reveals anything.
 //!
@@ -15,13 +16,15 @@
 //! moment (see [`super::auth_cache`]), so most requests need no store read; a revocation or a status
 //! change made here applies to them as soon as it is written.
 
+mod refresh;
+
 use super::audit::AuditService;
 use super::auth_cache::{ProviderStatuses, VerifiedTokens};
 use super::{ClientInfo, Session};
 use crate::domain::{new_id, now, Id, ProviderStatus, ServiceProvider, Timestamp};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::limits::{Guard, Refusal};
-use crate::store::{ProviderStore, RefreshTokenRecord, RefreshTokenUse, SharedStore, SharedTokenStore};
+use crate::store::{ProviderStore, RefreshTokenRecord, SharedStore, SharedTokenStore};
 use base64::Engine;
 use chrono::Duration;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -99,6 +102,8 @@ pub struct AuthService {
     verified: Option<VerifiedTokens>,
     /// Providers lately found active or not.
     statuses: ProviderStatuses,
+    /// Keys the derivation of a refresh token's successor (see [`refresh`]).
+    rotation_key: [u8; 32],
 }
 
 impl AuthService {
@@ -133,6 +138,7 @@ impl AuthService {
             audit: AuditService::new(&store),
             verified,
             statuses: ProviderStatuses::default(),
+            rotation_key: refresh::rotation_key(jwt_secret),
         })
     }
 
@@ -145,9 +151,11 @@ impl AuthService {
     /// Checks a username and password and, if they match an active provider, issues tokens.
     ///
     /// Every attempt is audited: the provider whose account was tried (if the username exists),
-    /// the username (its first 64 characters), and the result, a refused input included. Repeated failures of one
-    /// username or from one address are answered more slowly, then refused for a while
-    /// (RATE_LIMITED) without checking the password at all.
+    /// the username (its first 64 characters), and the result, a refused input included. Repeated
+    /// failures of one username from one address, or from one address, are refused for a while
+    /// (RATE_LIMITED) without checking the password at all; a username failing from anywhere is
+    /// answered more slowly, except the right password from an address it signed in from lately
+    /// (see `limits::login`).
     #[tracing::instrument(skip(self, password, client), fields(ip = ?client.ip))]
     pub async fn login(
         &self,
@@ -170,19 +178,19 @@ impl AuthService {
                 self.audit.record("login", provider_id.as_ref(), Some(username), target, client, result).await;
             }
         };
-        match self.guard.before_login(username, client.ip).await {
-            Ok(delay) if delay > std::time::Duration::ZERO => tokio::time::sleep(delay).await,
-            Ok(_) => {}
-            Err(refusal) => {
-                audit(ErrorCode::RateLimited.as_str()).await;
-                return Err(match refusal {
-                    Refusal::Denied => AppError::Forbidden("访问被拒绝"),
-                    Refusal::Limited { retry_after } => AppError::rate_limited(retry_after),
-                });
-            }
+        if let Err(refusal) = self.guard.before_login(username, client.ip).await {
+            audit(ErrorCode::RateLimited.as_str()).await;
+            return Err(match refusal {
+                Refusal::Denied => AppError::Forbidden("访问被拒绝"),
+                Refusal::Limited { retry_after } => AppError::rate_limited(retry_after),
+            });
         }
         let hash = found.as_ref().map_or(self.dummy_hash.clone(), |(_, hash)| hash.clone());
         let matches = self.verify_blocking(password.to_owned(), hash).await?;
+        let delay = self.guard.login_delay(username, client.ip, matches && found.is_some()).await;
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         let provider = match found {
             Some((provider, _)) if matches => provider,
             _ => {
@@ -199,7 +207,7 @@ impl AuthService {
             audit(ErrorCode::Forbidden.as_str()).await;
             return Err(AppError::Forbidden(INACTIVE));
         }
-        self.guard.login_succeeded(username).await;
+        self.guard.login_succeeded(username, client.ip).await;
         let family_id = new_id("f").to_string();
         let tokens = match self.issue(&provider.id, &family_id).await {
             Ok(tokens) => tokens,
@@ -389,50 +397,9 @@ impl AuthService {
         let _ = self.revoked_families.send(RevokedFamily { family_id: family_id.to_owned(), local });
     }
 
-    /// Trades a refresh token for a new access token and a new refresh token. An inactive
-    /// provider's is refused (FORBIDDEN), and its session ends.
-    pub async fn refresh(&self, refresh_token: &str) -> AppResult<IssuedTokens> {
-        if refresh_token.trim().is_empty() {
-            return Err(AppError::bad_input("refreshToken", "刷新令牌不能为空"));
-        }
-        let at = now();
-        match self.tokens.use_refresh_token(&hash_refresh_token(refresh_token), at).await? {
-            RefreshTokenUse::Fresh(record) if record.expires_at > at => {
-                if let Err(error) = self.check_active(&record.provider_id).await {
-                    if matches!(error, AppError::Forbidden(_)) {
-                        self.revoke_family(&record.family_id, at).await?;
-                        self.announce(&record.family_id, true);
-                    }
-                    return Err(error);
-                }
-                self.issue(&record.provider_id, &record.family_id).await
-            }
-            RefreshTokenUse::Reused(record) => {
-                tracing::warn!(provider = %record.provider_id, family = %record.family_id,
-                    "a used refresh token came back; revoking its family");
-                self.revoke_family(&record.family_id, at).await?;
-                self.announce(&record.family_id, true);
-                Err(AppError::Unauthenticated(BAD_REFRESH_TOKEN))
-            }
-            _ => Err(AppError::Unauthenticated(BAD_REFRESH_TOKEN)),
-        }
-    }
-
+    /// A new session's tokens: a random refresh token, stored, and an access token.
     async fn issue(&self, provider_id: &Id, family_id: &str) -> AppResult<IssuedTokens> {
         let issued_at = now();
-        let expires_at = issued_at + Duration::hours(ACCESS_TOKEN_HOURS);
-        let claims = Claims {
-            sub: provider_id.to_string(),
-            jti: new_id("a").to_string(),
-            fam: family_id.to_owned(),
-            iss: ISSUER.to_owned(),
-            aud: AUDIENCE.to_owned(),
-            iat: issued_at.timestamp(),
-            nbf: issued_at.timestamp(),
-            exp: expires_at.timestamp(),
-        };
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding_key)
-            .map_err(AppError::internal)?;
         let refresh_token = random_token()?;
         self.tokens
             .insert_refresh_token(&RefreshTokenRecord {
@@ -442,6 +409,33 @@ impl AuthService {
                 expires_at: issued_at + Duration::days(REFRESH_TOKEN_DAYS),
             })
             .await?;
+        self.hand_out(provider_id, family_id, &new_id("a").to_string(), issued_at, refresh_token)
+    }
+
+    /// Signs an access token with these claims and hands it out with `refresh_token`. The same
+    /// claims sign to the same token (HS256 is deterministic), which is how a refresh retried
+    /// within the grace window gets the same pair.
+    fn hand_out(
+        &self,
+        provider_id: &Id,
+        family_id: &str,
+        jti: &str,
+        issued_at: Timestamp,
+        refresh_token: String,
+    ) -> AppResult<IssuedTokens> {
+        let expires_at = issued_at + Duration::hours(ACCESS_TOKEN_HOURS);
+        let claims = Claims {
+            sub: provider_id.to_string(),
+            jti: jti.to_owned(),
+            fam: family_id.to_owned(),
+            iss: ISSUER.to_owned(),
+            aud: AUDIENCE.to_owned(),
+            iat: issued_at.timestamp(),
+            nbf: issued_at.timestamp(),
+            exp: expires_at.timestamp(),
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding_key)
+            .map_err(AppError::internal)?;
         // Just issued in a family found unrevoked: its first request needs no revocation check.
         if let Some(verified) = &self.verified {
             verified.remember(&claims.jti, family_id);

@@ -60,7 +60,7 @@ pub use self::notifications::{NotificationFilter, NotificationStore};
 pub use self::outbox::{OutboxCounts, OutboxStore};
 pub use self::providers::ProviderStore;
 pub use self::tickets::{TicketChange, TicketFilter, TicketStore};
-pub use self::tokens::{RefreshTokenRecord, RefreshTokenUse, TokenStore};
+pub use self::tokens::{RefreshTokenRecord, RefreshTokenUse, Successor, TokenStore};
 use std::sync::Arc;
 
 /// The whole storage port: every area's port. Implemented for every type that implements them

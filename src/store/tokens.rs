@@ -15,16 +15,31 @@ pub struct RefreshTokenRecord {
     pub expires_at: Timestamp,
 }
 
+/// The refresh token a rotation replaces the presented one with: stored in the presented token's
+/// family, for its provider, only if the presented token is fresh. Only its hash is given.
+#[derive(Debug, Clone)]
+pub struct Successor {
+    pub token_hash: String,
+    pub expires_at: Timestamp,
+}
+
 /// What presenting a refresh token found.
 #[derive(Debug, Clone)]
 pub enum RefreshTokenUse {
-    /// The token was valid and unused; it is now used up.
+    /// The token was valid and unused; it is now used up, and its successor stored.
     Fresh(RefreshTokenRecord),
-    /// The token had been used before: a sign that it was stolen.
-    Reused(RefreshTokenRecord),
+    /// The token had been used before: a lost answer retried, or a sign that it was stolen.
+    Reused {
+        record: RefreshTokenRecord,
+        /// When it was first used (as the rotation was given it).
+        used_at: Timestamp,
+        /// Whether the successor presented now is the one the first use stored, and is still
+        /// unused: what a retry of a lost answer (same token, same client) finds.
+        successor_unused: bool,
+    },
     /// The token's family was revoked (logout or an earlier reuse).
     Revoked,
-    /// No such token.
+    /// No such token, or it has expired.
     Unknown,
 }
 
@@ -48,8 +63,16 @@ pub trait TokenStore: Send + Sync + 'static {
     /// Whether the access token or its whole family has been revoked.
     async fn is_access_revoked(&self, jti: &str, family_id: &str) -> AppResult<bool>;
     async fn insert_refresh_token(&self, record: &RefreshTokenRecord) -> AppResult<()>;
-    /// Uses up a refresh token, atomically: of two concurrent uses, one is `Fresh`, one `Reused`.
-    async fn use_refresh_token(&self, token_hash: &str, at: Timestamp) -> AppResult<RefreshTokenUse>;
+    /// Rotates a refresh token in one atomic step: a fresh token is marked used (at `at`, with the
+    /// successor's hash) and the successor is stored in its family, together, so a crash loses
+    /// neither half. Of two concurrent rotations of one token, one is `Fresh`, the other `Reused`.
+    /// Nothing is written unless the token is `Fresh`.
+    async fn rotate_refresh_token(
+        &self,
+        token_hash: &str,
+        successor: &Successor,
+        at: Timestamp,
+    ) -> AppResult<RefreshTokenUse>;
     /// Revokes a refresh-token family, and with it every access token issued in it.
     async fn revoke_token_family(&self, family_id: &str, at: Timestamp) -> AppResult<()>;
     /// The families of the provider's refresh tokens that are not revoked: its signed-in sessions.

@@ -66,7 +66,7 @@ impl Fresh {
                 };
                 let store =
                     Arc::new(MongoStore::connect(&mongodb_uri, &settings).await.expect("the MongoDB store connects"));
-                let redis = RedisTokenStore::connect(&redis_url, Duration::from_secs(5))
+                let redis = RedisTokenStore::connect(&redis_url, &settings.database, Duration::from_secs(5))
                     .await
                     .expect("the Redis token store connects");
                 Fresh {

@@ -1,4 +1,7 @@
-//! The tokens port on MongoDB.
+//! The tokens port on MongoDB. A rotation stores the successor first (an idempotent upsert) and
+//! then marks the old token used with one conditional update, rather than in a transaction: the
+//! successor of one token from one client is always the same token (see `service::refresh`), so
+//! the conditional update alone decides, and a crash before it leaves nothing half done.
 
 use super::documents::{date, Fields, ReadResult};
 use super::failures::{bad_document, is_duplicate_key};
@@ -7,7 +10,7 @@ use super::{collect, ORPHAN_FAMILY_DAYS};
 use crate::domain::{Id, Timestamp};
 use crate::error::AppResult;
 use crate::store::StoreHealth;
-use crate::store::{RefreshTokenRecord, RefreshTokenUse, TokenStore};
+use crate::store::{RefreshTokenRecord, RefreshTokenUse, Successor, TokenStore};
 use async_trait::async_trait;
 use mongodb::bson::{doc, Bson, Document};
 
@@ -62,42 +65,64 @@ impl TokenStore for MongoStore {
         .await
     }
 
-    async fn use_refresh_token(&self, token_hash: &str, at: Timestamp) -> AppResult<RefreshTokenUse> {
-        let outcome = self
-            .op(async {
-                // Marking it used only if unused is atomic: of two concurrent uses, one wins.
-                let fresh = self
-                    .refresh_tokens
-                    .find_one_and_update(
-                        doc! { "tokenHash": token_hash, "usedAt": Bson::Null },
-                        doc! { "$set": { "usedAt": date(&at) } },
-                    )
-                    .await?;
-                let (document, first_use) = match fresh {
-                    Some(document) => (document, true),
-                    None => match self.refresh_tokens.find_one(doc! { "tokenHash": token_hash }).await? {
-                        Some(document) => (document, false),
-                        None => return Ok(None),
-                    },
-                };
-                let family = document.get_str("familyId").unwrap_or_default().to_owned();
-                let revoked = self
-                    .token_families
-                    .count_documents(doc! { "id": family, "revokedAt": { "$ne": Bson::Null } })
-                    .limit(1)
-                    .await?;
-                Ok(Some((document, first_use, revoked > 0)))
-            })
-            .await?;
-        let Some((document, first_use, revoked)) = outcome else {
+    async fn rotate_refresh_token(
+        &self,
+        token_hash: &str,
+        successor: &Successor,
+        at: Timestamp,
+    ) -> AppResult<RefreshTokenUse> {
+        let Some(document) = self.op(self.refresh_tokens.find_one(doc! { "tokenHash": token_hash })).await? else {
             return Ok(RefreshTokenUse::Unknown);
         };
-        if revoked {
+        let (family_id, provider_id, expires_at, used_at) = refresh_token_from(&document).map_err(bad_document)?;
+        let record = RefreshTokenRecord { token_hash: token_hash.to_owned(), family_id, provider_id, expires_at };
+        if self.family_revoked(&record.family_id).await? {
             return Ok(RefreshTokenUse::Revoked);
         }
-        let (family_id, provider_id, expires_at, _) = refresh_token_from(&document).map_err(bad_document)?;
-        let record = RefreshTokenRecord { token_hash: token_hash.to_owned(), family_id, provider_id, expires_at };
-        Ok(if first_use { RefreshTokenUse::Fresh(record) } else { RefreshTokenUse::Reused(record) })
+        if let Some(used_at) = used_at {
+            return self.reused(record, used_at, &document, successor).await;
+        }
+        if record.expires_at <= at {
+            return Ok(RefreshTokenUse::Unknown);
+        }
+        // The successor goes in first, then one conditional update marks the token used and names
+        // its successor: a crash between them leaves the token unused (the retry rotates it again,
+        // to the same successor, which the upsert then finds), never used without a successor. Of
+        // two concurrent rotations only one update matches; the other is a reuse.
+        let expires = date(&successor.expires_at);
+        let family = doc! { "$max": { "expiresAt": expires } };
+        let stored = doc! { "$setOnInsert": {
+            "tokenHash": &successor.token_hash,
+            "familyId": &record.family_id,
+            "providerId": record.provider_id.as_str(),
+            "expiresAt": expires,
+            "usedAt": Bson::Null,
+        } };
+        let mark = doc! { "$set": { "usedAt": date(&at), "successorHash": &successor.token_hash } };
+        let marked = self
+            .op(async {
+                self.token_families.update_one(doc! { "id": &record.family_id }, family).await?;
+                let upsert = self.refresh_tokens.update_one(doc! { "tokenHash": &successor.token_hash }, stored);
+                match upsert.upsert(true).await {
+                    // Two rotations to the same successor raced to create it: it is there.
+                    Err(error) if is_duplicate_key(&error) => {}
+                    other => drop(other?),
+                }
+                let unused = doc! { "tokenHash": token_hash, "usedAt": Bson::Null };
+                self.refresh_tokens.find_one_and_update(unused, mark).await
+            })
+            .await?;
+        if marked.is_some() {
+            return Ok(RefreshTokenUse::Fresh(record));
+        }
+        let document = self.op(self.refresh_tokens.find_one(doc! { "tokenHash": token_hash })).await?;
+        let used_at = document.as_ref().map(refresh_token_from).transpose().map_err(bad_document)?;
+        match (document, used_at) {
+            (Some(document), Some((_, _, _, Some(used_at)))) => {
+                self.reused(record, used_at, &document, successor).await
+            }
+            _ => Err(crate::error::AppError::Internal("mongodb: a refresh token changed during its rotation".into())),
+        }
     }
 
     async fn revoke_token_family(&self, family_id: &str, at: Timestamp) -> AppResult<()> {
@@ -137,8 +162,31 @@ impl TokenStore for MongoStore {
     }
 }
 
-/// Reads a refresh-token document's fields back (`familyId`, `providerId`, `expiresAt`).
-pub(super) fn refresh_token_from(doc: &Document) -> ReadResult<(String, Id, Timestamp, bool)> {
+impl MongoStore {
+    async fn family_revoked(&self, family_id: &str) -> AppResult<bool> {
+        let revoked = doc! { "id": family_id, "revokedAt": { "$ne": Bson::Null } };
+        Ok(self.op(self.token_families.count_documents(revoked).limit(1)).await? > 0)
+    }
+
+    /// A used token presented again: whether `successor` is the one its rotation named, unused.
+    async fn reused(
+        &self,
+        record: RefreshTokenRecord,
+        used_at: Timestamp,
+        document: &Document,
+        successor: &Successor,
+    ) -> AppResult<RefreshTokenUse> {
+        let named = document.get_str("successorHash").is_ok_and(|named| named == successor.token_hash);
+        let successor_unused = named && {
+            let unused = doc! { "tokenHash": &successor.token_hash, "usedAt": Bson::Null };
+            self.op(self.refresh_tokens.count_documents(unused).limit(1)).await? > 0
+        };
+        Ok(RefreshTokenUse::Reused { record, used_at, successor_unused })
+    }
+}
+
+/// Reads a refresh-token document's fields back (`familyId`, `providerId`, `expiresAt`, `usedAt`).
+pub(super) fn refresh_token_from(doc: &Document) -> ReadResult<(String, Id, Timestamp, Option<Timestamp>)> {
     let f = Fields::new(doc, "refresh token");
-    Ok((f.text("familyId")?, f.id("providerId")?, f.time("expiresAt")?, f.optional_time("usedAt")?.is_some()))
+    Ok((f.text("familyId")?, f.id("providerId")?, f.time("expiresAt")?, f.optional_time("usedAt")?))
 }

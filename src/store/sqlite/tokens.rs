@@ -1,4 +1,4 @@
-//! The tokens port on SQLite.
+//! The tokens port on SQLite. A rotation is one write transaction, so it is atomic by itself.
 
 use super::rows;
 use super::rows::time_text;
@@ -6,7 +6,7 @@ use super::SqliteStore;
 use crate::domain::{Id, Timestamp};
 use crate::error::AppResult;
 use crate::store::StoreHealth;
-use crate::store::{RefreshTokenRecord, RefreshTokenUse, TokenStore};
+use crate::store::{RefreshTokenRecord, RefreshTokenUse, Successor, TokenStore};
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
 
@@ -68,12 +68,19 @@ impl TokenStore for SqliteStore {
         .await
     }
 
-    async fn use_refresh_token(&self, token_hash: &str, at: Timestamp) -> AppResult<RefreshTokenUse> {
-        let token_hash = token_hash.to_owned();
+    async fn rotate_refresh_token(
+        &self,
+        token_hash: &str,
+        successor: &Successor,
+        at: Timestamp,
+    ) -> AppResult<RefreshTokenUse> {
+        let (token_hash, successor) = (token_hash.to_owned(), successor.clone());
+        // One write transaction: the old token marked used and its successor stored commit
+        // together, and the single writer serializes concurrent rotations.
         self.write(move |t| {
             let found = t
                 .query_row(
-                    "SELECT r.family_id, r.provider_id, r.expires_at, r.used_at IS NOT NULL, f.revoked_at IS NOT NULL
+                    "SELECT r.family_id, r.provider_id, r.expires_at, r.used_at, f.revoked_at IS NOT NULL
                      FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id
                      WHERE r.token_hash = ?",
                     [&token_hash],
@@ -84,18 +91,38 @@ impl TokenStore for SqliteStore {
                             provider_id: Id::from_stored(row.get(1)?),
                             expires_at: rows::parse_time(row, 2)?,
                         };
-                        Ok((record, row.get::<_, bool>(3)?, row.get::<_, bool>(4)?))
+                        Ok((record, rows::parse_optional_time(row, 3)?, row.get::<_, bool>(4)?))
                     },
                 )
                 .optional()?;
             Ok(match found {
                 None => RefreshTokenUse::Unknown,
                 Some((_, _, true)) => RefreshTokenUse::Revoked,
-                Some((record, true, false)) => RefreshTokenUse::Reused(record),
-                Some((record, false, false)) => {
+                Some((record, Some(used_at), false)) => {
+                    // Only the rotation that used the token stored a successor in this writer, so
+                    // the successor existing in the family means it is the one.
+                    let successor_unused = t.query_row(
+                        "SELECT EXISTS (SELECT 1 FROM refresh_tokens
+                         WHERE token_hash = ? AND family_id = ? AND used_at IS NULL)",
+                        params![successor.token_hash, record.family_id],
+                        |row| row.get(0),
+                    )?;
+                    RefreshTokenUse::Reused { record, used_at, successor_unused }
+                }
+                Some((record, None, false)) if record.expires_at <= at => RefreshTokenUse::Unknown,
+                Some((record, None, false)) => {
                     t.execute(
                         "UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ?",
                         params![time_text(&at), token_hash],
+                    )?;
+                    t.execute(
+                        "INSERT INTO refresh_tokens (token_hash, family_id, provider_id, expires_at) VALUES (?, ?, ?, ?)",
+                        params![
+                            successor.token_hash,
+                            record.family_id,
+                            record.provider_id.as_str(),
+                            time_text(&successor.expires_at)
+                        ],
                     )?;
                     RefreshTokenUse::Fresh(record)
                 }
