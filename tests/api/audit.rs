@@ -152,7 +152,7 @@ async fn sign_ins_are_recorded_on_success_and_failure_and_an_unknown_username_wi
 
 #[tokio::test]
 async fn refresh_and_logout_are_recorded_for_the_provider_whose_tokens_they_are() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_configured(&[("REFRESH_REUSE_GRACE_SECONDS", "0")]).await; // reuse at once: no grace (see refresh_retry)
     let (token, refresh) = app.login_pair(DEMO_B).await;
     let refreshed = rest(&app, None, "/api/auth/refresh", json!({ "refreshToken": refresh }), "r-1").await;
     let new_token = refreshed["data"]["token"].as_str().unwrap_or_else(|| panic!("{refreshed}")).to_owned();

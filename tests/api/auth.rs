@@ -221,7 +221,7 @@ async fn refreshing_rotates_both_tokens() {
 
 #[tokio::test]
 async fn reusing_a_refresh_token_revokes_its_whole_family() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_configured(&[("REFRESH_REUSE_GRACE_SECONDS", "0")]).await; // reuse at once: no grace (see refresh_retry)
     let (first_token, refresh) = app.login_pair(DEMO_A).await;
     let body = app.graphql(None, REFRESH, json!({ "r": refresh })).await;
     let rotated_token = body["data"]["refreshToken"]["token"].as_str().unwrap().to_owned();

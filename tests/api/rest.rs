@@ -767,7 +767,7 @@ async fn refreshing_returns_a_new_pair_that_works() {
 
 #[tokio::test]
 async fn a_reused_refresh_token_revokes_its_whole_family() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_configured(&[("REFRESH_REUSE_GRACE_SECONDS", "0")]).await; // reuse at once: no grace (see refresh_retry)
     let (first_token, first_refresh) = rest_login(&app, DEMO_A).await;
     let answer = post(&app, None, "/api/auth/refresh", json!({ "refreshToken": first_refresh })).await;
     let data = assert_documented(&answer, "POST /api/auth/refresh");
