@@ -210,3 +210,30 @@ async fn an_escalated_chat_retried_reaches_the_pc_system_once() {
     assert_eq!(escalated.len(), 2, "one per escalated chat: {escalated:#?}");
     assert_eq!(ticket_total(&app, &token).await, tickets + 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_database_from_before_stored_answers_gains_their_columns_and_keeps_its_keys() {
+    if Backend::from_env().is_mongo() {
+        return; // MongoDB documents take new fields as they come.
+    }
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let connection =
+            rusqlite::Connection::open(provider_desk::store::sqlite::SqliteStore::database_path(dir.path()));
+        connection
+            .unwrap()
+            .execute_batch(
+                "CREATE TABLE idempotency_keys (provider_id TEXT NOT NULL, key TEXT NOT NULL, kind TEXT NOT NULL,
+                 subject_id TEXT NOT NULL, created_at TEXT NOT NULL, PRIMARY KEY (provider_id, key)) WITHOUT ROWID;
+             INSERT INTO idempotency_keys VALUES ('sp001', 'old-key', 'ticket', 't001', '2026-01-01T00:00:00.000Z');",
+            )
+            .unwrap();
+    }
+    let app = TestApp::spawn_in(dir.path(), true).await;
+    let token = app.login(DEMO_A).await;
+    sent_twice(&app, &token, "/api/tickets", "new-key", new_ticket("无法登录")).await;
+    // The key stored before answers its ticket, as it did.
+    let old = keyed_post(&app, &token, "/api/tickets", "old-key", new_ticket("无法登录")).await;
+    assert_eq!((old.status, old.body["data"]["ticketId"].clone()), (200, json!("t001")), "{}", old.text);
+    app.stop().await;
+}
