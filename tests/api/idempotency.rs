@@ -237,3 +237,33 @@ async fn a_sqlite_database_from_before_stored_answers_gains_their_columns_and_ke
     assert_eq!((old.status, old.body["data"]["ticketId"].clone()), (200, json!("t001")), "{}", old.text);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_whose_answer_was_never_recorded_is_replayed_by_its_retry_not_repeated() {
+    let app = TestApp::spawn().await;
+    let token = app.login(DEMO_A).await;
+    let created = app.post(Some(&token), "/api/tickets", new_ticket("无法登录")).await;
+    let ticket = created.body["data"]["ticketId"].as_str().unwrap().to_owned();
+    // The first requests' writes happen, and the server stops before recording their answers: the
+    // services write (claiming the keys) with no answer kept.
+    let session = app.services.auth.authenticate(&token).await.unwrap();
+    let key = |text: &str| provider_desk::domain::Id::parse(text);
+    let id = key(&ticket).unwrap();
+    app.services.tickets.resolve(&session, &id, None, key("lost-resolve")).await.unwrap();
+    let customer = key("c001").unwrap();
+    let content = provider_desk::domain::Text::parse("无法同步", provider_desk::domain::TextLimit::TICKET_CONTENT);
+    let reason = provider_desk::domain::Text::parse("需要支持", provider_desk::domain::TextLimit::REASON);
+    let escalated =
+        app.services.chat.escalate(&session, &customer, content.unwrap(), reason.unwrap(), key("lost-chat"));
+    let escalated = escalated.await.unwrap();
+    let tickets = ticket_total(&app, &token).await;
+
+    let path = format!("/api/tickets/{ticket}/resolve");
+    let retry = sent_twice(&app, &token, &path, "lost-resolve", json!({})).await;
+    assert_eq!(retry["status"], "resolved", "the retry answers the resolution, not 'already resolved'");
+    let chat = json!({ "customerId": "c001", "content": "无法同步", "reason": "需要支持" });
+    let retry = sent_twice(&app, &token, "/api/chat/escalate", "lost-chat", chat).await;
+    assert_eq!(retry["ticketId"], escalated.id.as_str());
+    assert_eq!(history_actions(&app, &token, &ticket).await, ["create", "resolve"]);
+    assert_eq!(ticket_total(&app, &token).await, tickets, "no second escalated ticket");
+}
