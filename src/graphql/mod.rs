@@ -6,6 +6,7 @@
 //! page costs the same number of store calls whatever its size.
 
 mod caller;
+mod idempotency;
 mod loaders;
 mod metrics;
 mod mutation;
@@ -46,6 +47,7 @@ pub fn build_schema(services: Services) -> AppSchema {
             max_root_fields: settings.graphql_max_root_fields,
             introspection: settings.graphql_introspection,
         })
+        .extension(idempotency::Idempotency)
         .data(services);
     if settings.graphql_introspection == crate::config::Introspection::Off {
         builder = builder.disable_introspection().disable_suggestions();

@@ -1,4 +1,8 @@
 //! The mutation root: signing in and out, and every change a provider makes.
+//!
+//! Every mutation that creates or changes something takes an optional `idempotencyKey`: the
+//! idempotency extension (`super::idempotency`) answers a retry with the first answer, and the
+//! resolvers pass the key on to the service, whose write claims it in its transaction.
 
 use super::objects::{
     AuthPayload, ChatMessageObject, EscalationObject, LogoutPayload, MarkAllReadPayload, NotificationObject,
@@ -63,7 +67,9 @@ impl MutationRoot {
         title: String,
         content: String,
         #[graphql(name = "type")] ticket_type: TicketType,
-        #[graphql(desc = "Chosen by the client; a retry with the same key answers the first ticket.")]
+        #[graphql(
+            desc = "A client-chosen key (1 to 64 letters, digits, _ or -): a retry of the same request with it gets the first answer again and changes nothing; the same key with another request is a CONFLICT. REST: the Idempotency-Key header."
+        )]
         idempotency_key: Option<String>,
     ) -> Result<TicketObject> {
         let session = ctx.session()?;
@@ -82,33 +88,64 @@ impl MutationRoot {
     }
 
     /// Replies to a ticket.
-    async fn reply_ticket(&self, ctx: &Context<'_>, id: ID, content: String) -> Result<ReplyObject> {
+    async fn reply_ticket(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        content: String,
+        #[graphql(
+            desc = "A client-chosen key (1 to 64 letters, digits, _ or -): a retry of the same request with it gets the first answer again and changes nothing; the same key with another request is a CONFLICT. REST: the Idempotency-Key header."
+        )]
+        idempotency_key: Option<String>,
+    ) -> Result<ReplyObject> {
         let session = ctx.session()?;
         ctx.audit_target(&id);
         let id = input::id(&id, "id", "工单ID").extend()?;
         let content = input::text(&content, TextLimit::REPLY_CONTENT).extend()?;
-        ctx.services().tickets.reply(session, &id, content).await.map(ReplyObject).extend()
+        let key = input::idempotency_key(idempotency_key.as_deref()).extend()?;
+        ctx.services().tickets.reply(session, &id, content, key).await.map(ReplyObject).extend()
     }
 
     /// Marks a ticket resolved.
-    async fn resolve_ticket(&self, ctx: &Context<'_>, id: ID, resolution: Option<String>) -> Result<TicketObject> {
+    async fn resolve_ticket(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        resolution: Option<String>,
+        #[graphql(
+            desc = "A client-chosen key (1 to 64 letters, digits, _ or -): a retry of the same request with it gets the first answer again and changes nothing; the same key with another request is a CONFLICT. REST: the Idempotency-Key header."
+        )]
+        idempotency_key: Option<String>,
+    ) -> Result<TicketObject> {
         let session = ctx.session()?;
         ctx.audit_target(&id);
         let id = input::id(&id, "id", "工单ID").extend()?;
         let resolution = input::optional_text(resolution.as_deref(), TextLimit::RESOLUTION).extend()?;
-        ctx.services().tickets.resolve(session, &id, resolution).await.map(TicketObject).extend()
+        let key = input::idempotency_key(idempotency_key.as_deref()).extend()?;
+        ctx.services().tickets.resolve(session, &id, resolution, key).await.map(TicketObject).extend()
     }
 
     /// Escalates a ticket to a higher level of support.
-    async fn escalate_ticket(&self, ctx: &Context<'_>, id: ID, reason: String) -> Result<EscalationObject> {
+    async fn escalate_ticket(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        reason: String,
+        #[graphql(
+            desc = "A client-chosen key (1 to 64 letters, digits, _ or -): a retry of the same request with it gets the first answer again and changes nothing; the same key with another request is a CONFLICT. REST: the Idempotency-Key header."
+        )]
+        idempotency_key: Option<String>,
+    ) -> Result<EscalationObject> {
         let session = ctx.session()?;
         ctx.audit_target(&id);
         let id = input::id(&id, "id", "工单ID").extend()?;
         let reason = input::text(&reason, TextLimit::REASON).extend()?;
-        ctx.services().tickets.escalate(session, &id, reason).await.map(EscalationObject).extend()
+        let key = input::idempotency_key(idempotency_key.as_deref()).extend()?;
+        ctx.services().tickets.escalate(session, &id, reason, key).await.map(EscalationObject).extend()
     }
 
-    /// Marks a notification read.
+    /// Marks a notification read. Naturally idempotent (marking a read notification read again
+    /// changes nothing), so it takes no idempotency key.
     async fn mark_notification_read(&self, ctx: &Context<'_>, id: ID) -> Result<NotificationObject> {
         let session = ctx.session()?;
         ctx.audit_target(&id);
@@ -116,7 +153,8 @@ impl MutationRoot {
         ctx.services().notifications.mark_read(session, &id).await.map(NotificationObject).extend()
     }
 
-    /// Marks every unread notification read.
+    /// Marks every unread notification read. Naturally idempotent (a retry finds nothing left to
+    /// mark and answers a count of 0), so it takes no idempotency key.
     async fn mark_all_notifications_read(&self, ctx: &Context<'_>) -> Result<MarkAllReadPayload> {
         let session = ctx.session()?;
         let (marked_count, at) = ctx.services().notifications.mark_all_read(session).await.extend()?;
@@ -129,7 +167,9 @@ impl MutationRoot {
         ctx: &Context<'_>,
         customer_id: ID,
         content: String,
-        #[graphql(desc = "Chosen by the client; a retry with the same key answers the first message.")]
+        #[graphql(
+            desc = "A client-chosen key (1 to 64 letters, digits, _ or -): a retry of the same request with it gets the first answer again and changes nothing; the same key with another request is a CONFLICT. REST: the Idempotency-Key header."
+        )]
         idempotency_key: Option<String>,
     ) -> Result<ChatMessageObject> {
         let session = ctx.session()?;
@@ -141,7 +181,8 @@ impl MutationRoot {
     }
 
     /// Acknowledges the customer's messages as delivered to the provider's phone, or read there.
-    /// Statuses only move forward; answers the messages whose status moved.
+    /// Statuses only move forward; answers the messages whose status moved. Naturally idempotent
+    /// (a retry moves nothing further), so it takes no idempotency key.
     async fn acknowledge_chat_messages(
         &self,
         ctx: &Context<'_>,
@@ -168,8 +209,14 @@ impl MutationRoot {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The code from the mini-program's wx.login.")] code: String,
+        #[graphql(
+            desc = "A client-chosen key (1 to 64 letters, digits, _ or -): a retry of the same request with it gets the first answer again and changes nothing; the same key with another request is a CONFLICT. REST: the Idempotency-Key header."
+        )]
+        idempotency_key: Option<String>,
     ) -> Result<bool> {
         let session = ctx.session()?;
+        // The answer is what a retry needs (a wx.login code works once): the extension keeps it.
+        input::idempotency_key(idempotency_key.as_deref()).extend()?;
         ctx.services().integrations.bind_wechat(session, &code).await.extend()
     }
 
@@ -180,13 +227,18 @@ impl MutationRoot {
         customer_id: ID,
         #[graphql(desc = "The ticket's content: a summary of the conversation.")] content: String,
         reason: String,
+        #[graphql(
+            desc = "A client-chosen key (1 to 64 letters, digits, _ or -): a retry of the same request with it gets the first answer again and changes nothing; the same key with another request is a CONFLICT. REST: the Idempotency-Key header."
+        )]
+        idempotency_key: Option<String>,
     ) -> Result<TicketObject> {
         let session = ctx.session()?;
         ctx.audit_target(&customer_id);
         let customer = input::id(&customer_id, "customerId", "客户ID").extend()?;
         let content = input::text(&content, TextLimit::TICKET_CONTENT).extend()?;
         let reason = input::text(&reason, TextLimit::REASON).extend()?;
-        let ticket = ctx.services().chat.escalate(session, &customer, content, reason).await.extend()?;
+        let key = input::idempotency_key(idempotency_key.as_deref()).extend()?;
+        let ticket = ctx.services().chat.escalate(session, &customer, content, reason, key).await.extend()?;
         ctx.audit_target(ticket.id.as_str());
         Ok(TicketObject(ticket))
     }

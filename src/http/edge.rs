@@ -27,6 +27,8 @@ use std::sync::Arc;
 use tracing::Instrument;
 
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// The REST endpoints' retry key (see `rest::catalog`), which a browser client must be let send.
+const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 
 /// What the edge middlewares share.
 #[derive(Clone)]
@@ -241,7 +243,7 @@ pub fn cors(settings: &SecuritySettings) -> Option<tower_http::cors::CorsLayer> 
         CorsLayer::new()
             .allow_origin(AllowOrigin::list(origins))
             .allow_methods([Method::GET, Method::POST])
-            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, X_REQUEST_ID])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, X_REQUEST_ID, IDEMPOTENCY_KEY])
             .expose_headers([X_REQUEST_ID, header::RETRY_AFTER])
             .max_age(std::time::Duration::from_secs(600)),
     )

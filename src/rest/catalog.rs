@@ -11,8 +11,9 @@
 //!
 //! A fourth line `# auth: none` marks an endpoint callable without a token (login, refresh).
 //!
-//! Each variable is a parameter of the same name: from the path when the route has `:name`, else
-//! from the query string (GET) or the JSON body (POST). A variable that is non-null and has no
+//! Each variable is a parameter of the same name: from the path when the route has `:name`; the
+//! variable `$idempotencyKey` from the standard `Idempotency-Key` request header; else from the
+//! query string (GET) or the JSON body (POST). A variable that is non-null and has no
 //! default is required; a default is the parameter's default. The operation's one root field
 //! (aliased `data`) becomes the envelope's `data`; aliases inside shape it into the spec's names.
 
@@ -29,7 +30,13 @@ pub enum Location {
     Path,
     Query,
     Body,
+    /// A request header: only [`IDEMPOTENCY_KEY_HEADER`], for the variable [`IDEMPOTENCY_KEY_VARIABLE`].
+    Header,
 }
+
+/// The variable a header fills, and the header: the IETF Idempotency-Key draft's.
+pub const IDEMPOTENCY_KEY_VARIABLE: &str = "idempotencyKey";
+pub const IDEMPOTENCY_KEY_HEADER: &str = "Idempotency-Key";
 
 #[derive(Debug, Clone)]
 pub struct Parameter {
@@ -131,6 +138,8 @@ fn endpoint(index: &SchemaIndex, text: &str) -> Result<Endpoint, String> {
         let name = variable.name.node.to_string();
         let location = if path_names.contains(&name.as_str()) {
             Location::Path
+        } else if name == IDEMPOTENCY_KEY_VARIABLE {
+            Location::Header
         } else if method == Method::GET {
             Location::Query
         } else {

@@ -93,7 +93,7 @@ async fn serve(
         }
     };
     let path: Vec<(&str, &str)> = path.iter().collect();
-    let variables = match parameters::variables(&endpoint, &path, query.as_deref(), &body) {
+    let variables = match parameters::variables(&endpoint, &path, query.as_deref(), &headers, &body) {
         Ok(variables) => variables,
         Err(error) => return error.into_response(),
     };

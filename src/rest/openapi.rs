@@ -1,7 +1,7 @@
 //! The OpenAPI 3 document of the REST endpoints, generated from the same catalog that serves
 //! them, so it describes exactly what runs.
 
-use super::catalog::{Endpoint, Location};
+use super::catalog::{Endpoint, Location, IDEMPOTENCY_KEY_HEADER};
 use super::shape::{Shape, ShapeKind};
 use axum::http::Method;
 use serde_json::{json, Map, Value};
@@ -88,6 +88,9 @@ fn operation(endpoint: &Endpoint) -> Value {
         .iter()
         .filter(|p| p.location != Location::Body)
         .map(|p| {
+            if p.location == Location::Header {
+                return idempotency_key_header();
+            }
             let mut schema = schema(&p.shape);
             if let Some(default) = &p.default {
                 schema["default"] = default.clone();
@@ -100,6 +103,7 @@ fn operation(endpoint: &Endpoint) -> Value {
             })
         })
         .collect();
+    let takes_key = endpoint.parameters.iter().any(|p| p.location == Location::Header);
     let success = json!({
         "type": "object",
         "required": ["code", "message", "data"],
@@ -119,7 +123,7 @@ fn operation(endpoint: &Endpoint) -> Value {
         let applies = match status {
             "401" => endpoint.needs_token,
             "404" => has_path_id || endpoint.parameters.iter().any(|p| p.name == "customerId"),
-            "409" => endpoint.method == Method::POST && has_path_id,
+            "409" => endpoint.method == Method::POST && (has_path_id || takes_key),
             "413" => endpoint.method == Method::POST,
             _ => true,
         };
@@ -141,6 +145,19 @@ fn operation(endpoint: &Endpoint) -> Value {
         operation["requestBody"] = body;
     }
     operation
+}
+
+/// The `Idempotency-Key` header parameter of the endpoints that create or change something.
+fn idempotency_key_header() -> Value {
+    json!({
+        "name": IDEMPOTENCY_KEY_HEADER,
+        "in": "header",
+        "required": false,
+        "description": "幂等键（IETF Idempotency-Key 草案）：1到64个字母、数字、下划线或连字符，可加双引号。\
+            网络重试时带上同一个键重发同一请求，服务端不会重复执行，并原样返回第一次成功的响应；\
+            同一个键用于内容不同的请求时返回409（CONFLICT）。",
+        "schema": { "type": "string", "minLength": 1, "maxLength": 66, "example": "8e03978e-40d5-43e8-bc93" },
+    })
 }
 
 fn request_body(endpoint: &Endpoint) -> Option<Value> {

@@ -3,15 +3,24 @@
 //! Only the form is checked here (present, of the right type, one of the value set); what the
 //! values mean is the service layer's business, reached through the operation.
 
-use super::catalog::{Endpoint, Location, Parameter};
+use super::catalog::{Endpoint, Location, Parameter, IDEMPOTENCY_KEY_HEADER};
 use super::shape::ShapeKind;
 use crate::context::BadRequest;
 use crate::error::{AppError, AppResult};
+use axum::http::HeaderMap;
 use serde_json::{Map, Value};
 
 /// The variables for one request: path parameters, then the query string (GET) or the JSON body
-/// (POST). Unknown query and body fields are ignored.
-pub fn variables(endpoint: &Endpoint, path: &[(&str, &str)], query: Option<&str>, body: &[u8]) -> AppResult<Value> {
+/// (POST), and the `Idempotency-Key` header. Unknown query and body fields are ignored, and so is
+/// the header on an endpoint that takes no key (reading, signing in, marking read: all naturally
+/// idempotent).
+pub fn variables(
+    endpoint: &Endpoint,
+    path: &[(&str, &str)],
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> AppResult<Value> {
     let body = body_fields(endpoint, body)?;
     let query: Vec<(String, String)> = query.map(parse_query).unwrap_or_default();
     let mut variables = Map::new();
@@ -26,6 +35,7 @@ pub fn variables(endpoint: &Endpoint, path: &[(&str, &str)], query: Option<&str>
                 .filter(|(_, value)| !value.is_empty())
                 .map(|(_, value)| Value::from(value.as_str())),
             Location::Body => body.get(&parameter.name).filter(|value| !value.is_null()).cloned(),
+            Location::Header => idempotency_key(headers)?,
         };
         match raw {
             Some(raw) => {
@@ -38,6 +48,15 @@ pub fn variables(endpoint: &Endpoint, path: &[(&str, &str)], query: Option<&str>
         }
     }
     Ok(Value::Object(variables))
+}
+
+/// The `Idempotency-Key` header's key: as the draft sends it, a quoted string (an RFC 8941
+/// sf-string), or bare; what a key may hold is checked with the argument it becomes.
+fn idempotency_key(headers: &HeaderMap) -> AppResult<Option<Value>> {
+    let Some(raw) = headers.get(IDEMPOTENCY_KEY_HEADER) else { return Ok(None) };
+    let text = raw.to_str().map_err(|_| bad(format!("请求头{IDEMPOTENCY_KEY_HEADER}格式不正确")))?.trim();
+    let key = text.strip_prefix('"').and_then(|rest| rest.strip_suffix('"')).unwrap_or(text);
+    Ok(Some(Value::from(key)))
 }
 
 fn body_fields(endpoint: &Endpoint, body: &[u8]) -> AppResult<Map<String, Value>> {

@@ -117,9 +117,17 @@ impl ChatService {
     }
 
     /// Turns the conversation into an escalated `issue_escalation` ticket titled
-    /// [`ESCALATED_CHAT_TITLE`], holding the summary and the reason.
+    /// [`ESCALATED_CHAT_TITLE`], holding the summary and the reason. A retry with the same
+    /// idempotency key answers the first ticket, and the PC system hears of it once.
     #[tracing::instrument(skip_all, fields(provider = %session.provider_id, customer = %customer))]
-    pub async fn escalate(&self, session: &Session, customer: &Id, content: Text, reason: Text) -> AppResult<Ticket> {
+    pub async fn escalate(
+        &self,
+        session: &Session,
+        customer: &Id,
+        content: Text,
+        reason: Text,
+        idempotency_key: Option<Id>,
+    ) -> AppResult<Ticket> {
         let title = Text::parse(ESCALATED_CHAT_TITLE, TextLimit::TICKET_TITLE)
             .map_err(|_| AppError::internal("the escalated chat title fits the title limit"))?;
         let new = NewTicket {
@@ -128,7 +136,7 @@ impl ChatService {
             content,
             ticket_type: TicketType::IssueEscalation,
             escalation_reason: Some(reason),
-            idempotency_key: None,
+            idempotency_key,
         };
         self.tickets.create(session, new).await
     }

@@ -9,6 +9,7 @@ pub mod auth;
 mod auth_cache;
 pub mod chat;
 pub mod customers;
+pub mod idempotency;
 pub mod input;
 pub mod integrations;
 pub mod jobs;
@@ -59,6 +60,8 @@ pub struct Services {
     pub tickets: tickets::TicketService,
     pub notifications: notifications::NotificationService,
     pub chat: chat::ChatService,
+    /// The first answer to a request with an idempotency key, given again to its retries.
+    pub idempotency: idempotency::IdempotencyService,
     pub realtime: Arc<realtime::Realtime>,
     /// What goes out to the other systems, and the dispatcher's bell.
     pub outbound: Arc<outbound::Outbound>,
@@ -87,6 +90,7 @@ impl Services {
             customers: customers::CustomerService::new(&store),
             notifications: notifications::NotificationService::new(&store),
             chat: chat::ChatService::new(&store, tickets.clone(), realtime.clone(), outbound.clone()),
+            idempotency: idempotency::IdempotencyService::new(&store),
             tickets,
             integrations: integrations::IntegrationService::new(&store, realtime.clone(), outbound.clone(), wechat),
             jobs: jobs::JobService::new(&store, realtime.clone(), outbound.clone(), outbox),

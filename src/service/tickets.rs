@@ -7,6 +7,10 @@
 //! | resolve | not resolved (else CONFLICT) | resolved, resolvedAt and resolution recorded | `resolve` |
 //! | escalate | not resolved and not yet escalated (else CONFLICT) | unchanged, escalationStatus escalated | `escalate` |
 //!
+//! A change made with an idempotency key claims the key in its own transaction (kind
+//! `ticket_<action>`, subject the history entry it appends last); a retry finds the claim and
+//! answers the ticket with that entry instead of changing it again.
+//!
 //! Every change is written together with a `ticket_update` notification for the provider, and with
 //! the deliveries to the PC customer-service system it causes (an escalation, a resolution, a chat
 //! escalated into a ticket; see [`super::outbound`]). Changes to one ticket made through this
@@ -21,7 +25,10 @@ use crate::domain::{
     PageRequest, ReadStatus, ServiceProvider, Text, Ticket, TicketStatus, TicketType, Timestamp,
 };
 use crate::error::{AppError, AppResult};
-use crate::store::{CustomerStore, ProviderStore, SharedStore, TicketChange, TicketFilter, TicketStore, Written};
+use crate::store::{
+    CustomerStore, IdempotencyStore, KeyClaim, ProviderStore, SharedStore, TicketChange, TicketFilter, TicketStore,
+    Written,
+};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use tokio::sync::Mutex;
@@ -65,6 +72,7 @@ pub struct TicketService {
     customers: Arc<dyn CustomerStore>,
     providers: Arc<dyn ProviderStore>,
     tickets: Arc<dyn TicketStore>,
+    idempotency: Arc<dyn IdempotencyStore>,
     realtime: Arc<Realtime>,
     outbound: Arc<Outbound>,
     /// Without them, many concurrent changes to one ticket could each lose the compare-and-set
@@ -79,6 +87,7 @@ impl TicketService {
             customers: store.clone(),
             providers: store.clone(),
             tickets: store.clone(),
+            idempotency: store.clone(),
             realtime,
             outbound,
             change_locks,
@@ -149,10 +158,11 @@ impl TicketService {
     /// Adds a reply. The first reply moves an open ticket to processing; a reply to a resolved
     /// ticket reopens it, since the conversation evidently is not over.
     #[tracing::instrument(skip_all, fields(provider = %session.provider_id, ticket = %id))]
-    pub async fn reply(&self, session: &Session, id: &Id, content: Text) -> AppResult<Reply> {
+    pub async fn reply(&self, session: &Session, id: &Id, content: Text, key: Option<Id>) -> AppResult<Reply> {
         let provider = acting_provider(self.providers.as_ref(), session).await?;
+        let keyed = key.map(|key| (key, HistoryAction::Reply));
         let (ticket, appended, _) = self
-            .change(session, id, no_delivery, |ticket, at| {
+            .change(session, id, keyed, no_delivery, |ticket, at| {
                 let mut next = ticket.clone();
                 let mut appended = Vec::new();
                 if ticket.status == TicketStatus::Resolved {
@@ -176,7 +186,13 @@ impl TicketService {
 
     /// Marks a ticket resolved, with an optional explanation.
     #[tracing::instrument(skip_all, fields(provider = %session.provider_id, ticket = %id))]
-    pub async fn resolve(&self, session: &Session, id: &Id, resolution: Option<Text>) -> AppResult<Ticket> {
+    pub async fn resolve(
+        &self,
+        session: &Session,
+        id: &Id,
+        resolution: Option<Text>,
+        key: Option<Id>,
+    ) -> AppResult<Ticket> {
         let provider = acting_provider(self.providers.as_ref(), session).await?;
         let resolution = resolution.map(Text::into_string);
         let outbound = &self.outbound;
@@ -184,6 +200,7 @@ impl TicketService {
             .change(
                 session,
                 id,
+                key.map(|key| (key, HistoryAction::Resolve)),
                 |t| outbound.ticket_resolved(t),
                 |ticket, at| {
                     if ticket.status == TicketStatus::Resolved {
@@ -204,13 +221,14 @@ impl TicketService {
 
     /// Hands a ticket to a higher level of support, and tells the PC customer-service system.
     #[tracing::instrument(skip_all, fields(provider = %session.provider_id, ticket = %id))]
-    pub async fn escalate(&self, session: &Session, id: &Id, reason: Text) -> AppResult<Escalation> {
+    pub async fn escalate(&self, session: &Session, id: &Id, reason: Text, key: Option<Id>) -> AppResult<Escalation> {
         let provider = acting_provider(self.providers.as_ref(), session).await?;
         let outbound = &self.outbound;
         let (ticket, _, queued) = self
             .change(
                 session,
                 id,
+                key.map(|key| (key, HistoryAction::Escalate)),
                 |t| outbound.ticket_escalated(t),
                 |ticket, at| {
                     if ticket.status == TicketStatus::Resolved {
@@ -237,11 +255,13 @@ impl TicketService {
     /// Loads the ticket, lets `decide` compute the change and `deliveries` what it sends out, and
     /// stores it if nobody changed the ticket in between; otherwise starts over with the fresh
     /// ticket. Answers the ticket after the change, the appended history and how many deliveries
-    /// were queued.
+    /// were queued. With an idempotency key (and the action it is claimed for) that a change
+    /// claimed before, changes nothing and answers [`Self::replayed_change`].
     async fn change<D, F>(
         &self,
         session: &Session,
         id: &Id,
+        keyed: Option<(Id, HistoryAction)>,
         deliveries: D,
         decide: F,
     ) -> AppResult<(Ticket, Vec<HistoryEntry>, usize)>
@@ -250,7 +270,15 @@ impl TicketService {
         F: Fn(&Ticket, Timestamp) -> AppResult<(Ticket, Vec<HistoryEntry>, &'static str, String)>,
     {
         let _queued = self.change_lock(id).lock().await;
+        let kind = keyed.as_ref().map(|(_, action)| format!("ticket_{}", action.as_str()));
         for _ in 0..MAX_CHANGE_ATTEMPTS {
+            // Checked before deciding, since a retried change would often be refused (resolving a
+            // resolved ticket); checked again in the store's transaction, for concurrent retries.
+            if let (Some((key, _)), Some(kind)) = (&keyed, &kind) {
+                if let Some(claim) = self.idempotency.key_claim(&session.provider_id, key).await? {
+                    return self.replayed_change(session, id, kind, &claim, &deliveries).await;
+                }
+            }
             let current = self.get(session, id).await?;
             let at = now();
             let (mut next, appended, title, what) = decide(&current, at)?;
@@ -261,7 +289,13 @@ impl TicketService {
                 format!("客户{}的工单\"{}\"{}", next.customer_name, next.title, what),
             );
             let outbox = deliveries(&next);
-            let change = TicketChange { ticket: next, appended_history: appended, notification, outbox };
+            let claim = match (&keyed, kind.clone(), appended.last()) {
+                (Some((key, _)), Some(kind), Some(last)) => {
+                    Some((key.clone(), KeyClaim { kind, subject: last.id.clone() }))
+                }
+                _ => None,
+            };
+            let change = TicketChange { ticket: next, appended_history: appended, notification, outbox, claim };
             if let Some(events) = self.tickets.apply_ticket_change(&change).await? {
                 self.outbound.queued(change.outbox.len());
                 self.realtime.publish(events).await;
@@ -272,6 +306,31 @@ impl TicketService {
             }
         }
         Err(AppError::Conflict("工单正在被同时修改，请稍后重试".to_owned()))
+    }
+
+    /// A change answered again for its idempotency key: the ticket as it is now, with the history
+    /// entry the first change appended last, and the deliveries that change queued. A key claimed
+    /// by another kind of change, or for another ticket, is a CONFLICT.
+    async fn replayed_change<D>(
+        &self,
+        session: &Session,
+        id: &Id,
+        kind: &str,
+        claim: &KeyClaim,
+        deliveries: D,
+    ) -> AppResult<(Ticket, Vec<HistoryEntry>, usize)>
+    where
+        D: Fn(&Ticket) -> Vec<OutboxDraft>,
+    {
+        let ticket = self.get(session, id).await?;
+        let entry = ticket.history.iter().find(|entry| entry.id == claim.subject).cloned();
+        match entry {
+            Some(entry) if claim.kind == kind => {
+                let queued = deliveries(&ticket).len();
+                Ok((ticket, vec![entry], queued))
+            }
+            _ => Err(crate::store::key_used_elsewhere()),
+        }
     }
 
     fn change_lock(&self, ticket: &Id) -> &Mutex<()> {

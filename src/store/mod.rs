@@ -21,7 +21,7 @@
 //!
 //! The port is a set of small traits, one file each: [`ProviderStore`], [`CustomerStore`],
 //! [`TicketStore`], [`NotificationStore`], [`ChatStore`], [`EventStore`], [`OutboxStore`],
-//! [`LeaseStore`], [`AuditStore`], [`CannedReplyStore`], [`StoreHealth`], and [`TokenStore`] apart. [`Store`] is their sum,
+//! [`LeaseStore`], [`AuditStore`], [`CannedReplyStore`], [`IdempotencyStore`], [`StoreHealth`], and [`TokenStore`] apart. [`Store`] is their sum,
 //! implemented for every type that implements them all; a service holds only the ports it uses
 //! (an `Arc<dyn Store>` coerces to any of them).
 //!
@@ -53,7 +53,7 @@ pub use self::chat::ChatStore;
 pub use self::customers::{CustomerFilter, CustomerStatusChange, CustomerStore};
 pub use self::events::EventStore;
 pub use self::health::StoreHealth;
-pub use self::idempotency::Written;
+pub use self::idempotency::{key_used_elsewhere, IdempotencyStore, KeyClaim, StoredAnswer, Written, ANSWER_ONLY_KIND};
 pub(crate) use self::idempotency::{replayed_subject, KeyedWrite};
 pub use self::leases::LeaseStore;
 pub use self::notifications::{NotificationFilter, NotificationStore};
@@ -77,6 +77,7 @@ pub trait Store:
     + LeaseStore
     + AuditStore
     + CannedReplyStore
+    + IdempotencyStore
 {
 }
 
@@ -92,6 +93,7 @@ impl<T> Store for T where
         + LeaseStore
         + AuditStore
         + CannedReplyStore
+        + IdempotencyStore
 {
 }
 

@@ -2,7 +2,7 @@
 //! notification that announces it, its events and its outbox deliveries; every change is
 //! compare-and-set on the ticket's version.
 
-use super::Written;
+use super::{KeyClaim, Written};
 use crate::domain::{
     EventRecord, HistoryEntry, Id, Notification, OutboxDraft, Page, PageRequest, Ticket, TicketStatus, TicketType,
 };
@@ -28,6 +28,8 @@ pub struct TicketChange {
     pub notification: Notification,
     /// Deliveries to other systems that the change causes, queued with it.
     pub outbox: Vec<OutboxDraft>,
+    /// The client's idempotency key, claimed with the change (kind and subject as given).
+    pub claim: Option<(Id, KeyClaim)>,
 }
 
 #[async_trait]
@@ -46,6 +48,8 @@ pub trait TicketStore: Send + Sync + 'static {
     async fn list_tickets(&self, provider: &Id, filter: &TicketFilter, page: PageRequest) -> AppResult<Page<Ticket>>;
     async fn ticket(&self, provider: &Id, id: &Id) -> AppResult<Option<Ticket>>;
     /// Applies a change if the stored version still matches, logging the ticket's and the
-    /// notification's events and queuing its deliveries; `None` if another change came first.
+    /// notification's events and queuing its deliveries, and claiming its idempotency key; `None`
+    /// if another change came first, or if the key was already claimed (nothing is applied: the
+    /// caller reads the claim with [`super::IdempotencyStore::key_claim`]).
     async fn apply_ticket_change(&self, change: &TicketChange) -> AppResult<Option<Vec<EventRecord>>>;
 }

@@ -124,7 +124,7 @@ pub(crate) struct Receiver {
 }
 
 impl Receiver {
-    async fn start() -> Receiver {
+    pub(crate) async fn start() -> Receiver {
         let mut receiver = Receiver { port: 0, state: Arc::default(), running: None, tls: None };
         receiver.up().await;
         receiver

@@ -10,6 +10,7 @@ mod auth;
 mod bad_input;
 mod chat;
 mod customers;
+mod idempotency;
 mod integration;
 mod introspection;
 mod limits;

@@ -533,7 +533,7 @@ async fn cross_origin_calls_are_allowed_only_for_configured_origins() {
     assert!(answer.status().is_success(), "{}", answer.status());
     assert_eq!(answer.headers()["access-control-allow-origin"], "https://mp.example.com");
     let allowed = answer.headers()["access-control-allow-headers"].to_str().unwrap().to_lowercase();
-    assert!(allowed.contains("authorization"), "{allowed}");
+    assert!(allowed.contains("authorization") && allowed.contains("idempotency-key"), "{allowed}");
     let answer = preflight(&open, "https://evil.example.net").await.unwrap();
     assert!(answer.headers().get("access-control-allow-origin").is_none(), "another origin is not allowed");
     let token = open.login(DEMO_A).await;

@@ -140,6 +140,7 @@ pub fn ticket_change(ticket: &Ticket, status: TicketStatus, minutes: i64, outbox
         ticket: next,
         appended_history: vec![history("process", minutes)],
         outbox,
+        claim: None,
     }
 }
 

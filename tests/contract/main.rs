@@ -21,6 +21,7 @@ mod canned_replies;
 mod chat;
 mod customers;
 mod events;
+mod idempotency;
 mod leases;
 mod notifications;
 mod outbox;

@@ -123,6 +123,11 @@ impl TicketStore for MongoStore {
         let _queued = self.queue_event_write(provider).await;
         self.op(async {
             let applied = in_transaction!(self, |session| {
+                if let Some((key, _)) = &change.claim {
+                    if self.key_is_used(&mut session, provider, key).await? {
+                        return Ok(None);
+                    }
+                }
                 let updated = self.tickets.update_one(filter.clone(), update.clone()).session(&mut session).await?;
                 if updated.matched_count == 0 {
                     // Either another change came first (nothing is written, the caller starts over),
@@ -134,12 +139,20 @@ impl TicketStore for MongoStore {
                     let found = self.tickets.count_documents(applied).session(&mut session).await?;
                     return Ok((found > 0).then(Vec::new));
                 }
+                if let Some((key, claim)) = &change.claim {
+                    self.claim_change_key(&mut session, provider, key, claim, &ticket.updated_at).await?;
+                }
                 self.notifications.insert_one(&notification).session(&mut session).await?;
                 let events = self.log_events(&mut session, write_id, drafts.clone()).await?;
                 self.queue_outbox(&mut session, &change.outbox, &events).await?;
                 Ok(Some(events))
             })
-            .await?;
+            .await;
+            let applied = match applied {
+                // A concurrent change claimed the same key first: this one applied nothing.
+                Err(error) if change.claim.is_some() && is_duplicate_key(&error) => None,
+                other => other?,
+            };
             match applied {
                 // Applied by an earlier attempt: what it logged.
                 Some(events) if events.is_empty() => Ok(Some(self.logged_events(provider, write_id).await?)),

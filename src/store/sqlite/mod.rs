@@ -58,6 +58,7 @@ impl SqliteStore {
         let path = data_dir.join(DATABASE_FILE);
         let writer = open_connection(&path).map_err(sql_error)?;
         writer.execute_batch(SCHEMA).map_err(sql_error)?;
+        idempotency::add_answer_columns(&writer).map_err(sql_error)?;
         let readers =
             (0..reader_count()).map(|_| open_connection(&path)).collect::<Result<_, _>>().map_err(sql_error)?;
         Ok(SqliteStore {

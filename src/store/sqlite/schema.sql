@@ -134,7 +134,9 @@ CREATE TABLE IF NOT EXISTS events (
     PRIMARY KEY (provider_id, cursor)
 ) WITHOUT ROWID;
 
--- Client-chosen keys of writes that may be retried, and what the first request created.
+-- Client-chosen keys of writes that may be retried, what the first request created, and the
+-- first answer with the fingerprint of its request (`fingerprint` and `answer` are added by
+-- `idempotency::add_answer_columns` to tables made before them).
 CREATE TABLE IF NOT EXISTS idempotency_keys (
     provider_id TEXT NOT NULL,
     key         TEXT NOT NULL,

@@ -1,7 +1,7 @@
 //! The tickets port on SQLite.
 
 use super::events::log_event;
-use super::idempotency::claim_key;
+use super::idempotency::{claim_change_key, claim_key, key_is_used};
 use super::notifications::notification_event;
 use super::outbox::queue_outbox;
 use super::rows::{id, parse_optional_time, parse_time, parse_value, time_text};
@@ -185,6 +185,11 @@ impl TicketStore for SqliteStore {
         let change = change.clone();
         self.write(move |t| {
             let ticket = &change.ticket;
+            if let Some((key, _)) = &change.claim {
+                if key_is_used(t, &ticket.service_provider_id, key)? {
+                    return Ok(None);
+                }
+            }
             let updated = t
                 .prepare_cached(
                     "UPDATE tickets SET status = ?, escalation_status = ?, escalation_reason = ?, escalated_at = ?,
@@ -208,6 +213,9 @@ impl TicketStore for SqliteStore {
                 ])?;
             if updated == 0 {
                 return Ok(None);
+            }
+            if let Some((key, claim)) = &change.claim {
+                claim_change_key(t, &ticket.service_provider_id, key, claim, ticket.updated_at)?;
             }
             for entry in &change.appended_history {
                 insert_history(t, &ticket.id, entry)?;
