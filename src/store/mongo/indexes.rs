@@ -13,6 +13,8 @@
 //! | | `serviceProviderId, updatedAt -1, id` | the ticket list |
 //! | | `serviceProviderId, status, updatedAt -1` | the list filtered by status |
 //! | | `serviceProviderId, customerId, status` | a customer's tickets, and counting its unresolved ones |
+//! | `ticketHistory` | `id` unique | a retried change finding whether its first attempt committed |
+//! | | `ticketId, ticketVersion, position` | a ticket's history, in the order it was written |
 //! | `notifications` | `id` unique | detail, mark read |
 //! | | `serviceProviderId, createdAt -1, id -1` | the list |
 //! | | `serviceProviderId, readStatus, createdAt -1` | unread count, unread filter, mark all read |
@@ -87,6 +89,13 @@ impl MongoStore {
                     index("provider_updated", doc! { "serviceProviderId": 1, "updatedAt": -1, "id": 1 }),
                     index("provider_status_updated", doc! { "serviceProviderId": 1, "status": 1, "updatedAt": -1 }),
                     index("provider_customer_status", doc! { "serviceProviderId": 1, "customerId": 1, "status": 1 }),
+                ],
+            ),
+            (
+                &self.ticket_history,
+                vec![
+                    unique("id_unique", doc! { "id": 1 }),
+                    index("ticket_order", doc! { "ticketId": 1, "ticketVersion": 1, "position": 1 }),
                 ],
             ),
             (
