@@ -57,6 +57,7 @@ mod leases;
 mod notifications;
 mod outbox;
 mod providers;
+mod retention;
 mod ticket_history;
 mod tickets;
 mod tokens;
