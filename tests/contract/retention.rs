@@ -1,6 +1,7 @@
 //! Retention: a prune deletes at most one batch of what is due in a table and keeps everything
 //! newer; after the event log is pruned a provider's cursors still only go up; a pruned idempotency
-//! key is free again; expired tokens and the families they leave go.
+//! key is free again; expired tokens and the families they leave go; and Redis, which the prune
+//! jobs never touch, expires every token key by itself.
 
 use crate::contract_tests;
 use crate::fixtures::*;
@@ -12,6 +13,11 @@ contract_tests!(store: old_events_are_pruned_in_batches_and_recent_ones_and_the_
     a_pruned_idempotency_key_is_free_again_and_a_recent_one_still_replays);
 
 contract_tests!(store_tokens: expired_tokens_revocations_and_their_families_are_pruned_and_live_ones_stay);
+
+mod in_redis {
+    pub use super::every_token_key_in_redis_expires_with_its_token;
+    crate::contract_tests!(tokens: every_token_key_in_redis_expires_with_its_token);
+}
 
 /// A ticket of `customer` created at `created`, stored with its notification (two events).
 async fn ticket_at(store: &SharedStore, customer: &Customer, created: Timestamp, key: Option<&Id>) -> Written<Ticket> {
@@ -115,4 +121,36 @@ pub async fn expired_tokens_revocations_and_their_families_are_pruned_and_live_o
     assert!(matches!(tokens.use_refresh_token(&old.token_hash, now).await.unwrap(), RefreshTokenUse::Unknown));
     assert_eq!(tokens.provider_token_families(&provider).await.unwrap(), vec![live.family_id.clone()]);
     assert!(matches!(tokens.use_refresh_token(&live.token_hash, now).await.unwrap(), RefreshTokenUse::Fresh(_)));
+}
+
+/// Redis needs no prune job: each key is written with the expiry of what it holds. (The other
+/// token stores are pruned by the jobs, as tested above.)
+pub async fn every_token_key_in_redis_expires_with_its_token(tokens: SharedTokenStore, provider: Id) {
+    let crate::support::Backend::Mongo { redis_url, .. } = crate::support::Backend::from_env() else { return };
+    if tokens.backend() != "redis" {
+        return;
+    }
+    let expires_at = Utc::now() + Duration::hours(1);
+    let record = RefreshTokenRecord {
+        token_hash: format!("hash-{}", random_suffix()),
+        family_id: format!("family-{}", random_suffix()),
+        provider_id: provider.clone(),
+        expires_at,
+    };
+    tokens.insert_refresh_token(&record).await.unwrap();
+    let jti = format!("jti-{}", random_suffix());
+    tokens.revoke_access_token(&jti, expires_at).await.unwrap();
+    tokens.revoke_token_family(&record.family_id, Utc::now()).await.unwrap();
+
+    let client = redis::Client::open(redis_url).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    for key in [
+        format!("pd:refresh:{}", record.token_hash),
+        format!("pd:family:{}", record.family_id),
+        format!("pd:provider-families:{provider}"),
+        format!("pd:revoked:{jti}"),
+    ] {
+        let seconds: i64 = redis::cmd("TTL").arg(&key).query_async(&mut connection).await.unwrap();
+        assert!((3_500..=3_600).contains(&seconds), "{key} expires with its token: TTL {seconds}");
+    }
 }
