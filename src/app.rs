@@ -23,6 +23,7 @@ use crate::limits::{Guard, SharedLimiter};
 use crate::redis::{RedisBus, RedisLimiter, RedisTokenStore};
 use crate::seed;
 use crate::service::auth::{random_token, AuthService};
+use crate::service::jobs::JobSettings;
 use crate::service::outbound::Outbound;
 use crate::service::realtime::{Realtime, RemoteBus};
 use crate::service::Services;
@@ -127,8 +128,9 @@ async fn wire(config: &Config) -> Result<(Services, Transports), StartupError> {
     let remote = bus.clone().map(|bus| bus as Arc<dyn RemoteBus>);
     let realtime = Arc::new(Realtime::new(&store, remote));
     let (outbound, transports, wechat) = integrations(&config.integrations)?;
-    let outbox = config.integrations.outbox.clone();
-    let services = Services::new(store, auth, realtime, outbound, wechat, outbox, guard);
+    let jobs =
+        JobSettings { outbox: config.integrations.outbox.clone(), retention: config.integrations.retention.clone() };
+    let services = Services::new(store, auth, realtime, outbound, wechat, jobs, guard);
     if let Some(bus) = bus {
         tracing::info!("using Redis pub/sub between server processes");
         bus.start(services.realtime.clone(), services.auth.clone());

@@ -93,7 +93,8 @@ enum Command {
     /// Run the scheduled jobs once, now; prints one JSON line per job
     RunJobs {
         /// The jobs to run (all of them when none is named): customer-status, unresolved-issues,
-        /// usage-scores, outbox-prune
+        /// usage-scores, outbox-prune, events-prune, idempotency-keys-prune, revoked-access-tokens-prune,
+        /// refresh-tokens-prune, token-families-prune
         #[arg(value_name = "JOB", value_parser = parse_job)]
         jobs: Vec<Job>,
     },

@@ -7,6 +7,7 @@
 //! instead of failing at its first delivery.
 
 use super::reader::{ConfigError, Reader};
+use super::retention::RetentionSettings;
 use std::time::Duration;
 
 /// The shortest webhook secret accepted.
@@ -36,6 +37,8 @@ pub struct IntegrationSettings {
     /// `JOB_INTERVAL_SECONDS`: how often the scheduled jobs run; `None` (0) runs them only on
     /// demand (`provider-desk run-jobs`).
     pub job_interval: Option<Duration>,
+    /// What the prune jobs keep of the tables that would otherwise grow forever.
+    pub retention: RetentionSettings,
 }
 
 /// How the dispatcher delivers the outbox.
@@ -127,6 +130,7 @@ impl IntegrationSettings {
             outbound_ca: OutboundCa::read(env)?,
             wechat: WechatSettings::read(env)?,
             job_interval,
+            retention: RetentionSettings::read(env)?,
         })
     }
 }

@@ -16,6 +16,7 @@ mod integrations;
 mod logging;
 mod reader;
 mod realtime;
+mod retention;
 mod security;
 mod store;
 
@@ -26,6 +27,7 @@ pub use exposure::{
 pub use integrations::{IntegrationSettings, OutboundCa, OutboxSettings, WechatSettings, MIN_WEBHOOK_SECRET_BYTES};
 pub use logging::LogFormat;
 pub use reader::{ConfigError, Number, Reader};
+pub use retention::RetentionSettings;
 pub use security::{canonical, Introspection, IpNet, Rate, SecuritySettings, MIN_JWT_SECRET_BYTES};
 pub use store::{redact_url, MongoSettings, WriteConcernSetting};
 

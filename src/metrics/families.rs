@@ -142,6 +142,13 @@ pub const FAMILIES: &[Family] = &[
         &["target"],
     ),
     family(
+        "retention_pruned_total",
+        Kind::Counter,
+        "Rows the prune jobs run by this process deleted, by table (outbox, events, idempotency_keys, \
+         revoked_access_tokens, refresh_tokens, token_families).",
+        &["table"],
+    ),
+    family(
         "rate_limit_refusals_total",
         Kind::Counter,
         "Requests refused by a limit, by scope (ip, webhook, provider, login, subscriptions, ban, deny_list).",

@@ -9,13 +9,25 @@
 //! | `unresolved-issues` | nothing to do: `unresolvedIssues` is counted from the tickets whenever a customer is read, never stored, so it cannot drift; the job only says so |
 //! | `usage-scores` | rewrites stored copies of the usage score that differ from what the stored measures give (MongoDB keeps one, `usageScore`, for readers of the raw data; SQLite keeps none, the score is computed at read time) |
 //! | `outbox-prune` | deletes outbox entries delivered more than `OUTBOX_RETENTION_DAYS` ago (dead letters are kept until replayed) |
+//! | `events-prune` | deletes events logged more than `EVENT_RETENTION_DAYS` ago (on SQLite, each provider's newest stays) |
+//! | `idempotency-keys-prune` | deletes idempotency keys first used more than `IDEMPOTENCY_KEY_RETENTION_HOURS` ago |
+//! | `revoked-access-tokens-prune` | deletes access-token revocations expired more than `EXPIRED_TOKEN_RETENTION_HOURS` ago |
+//! | `refresh-tokens-prune` | deletes refresh tokens expired more than `EXPIRED_TOKEN_RETENTION_HOURS` ago |
+//! | `token-families-prune` | deletes token families whose last token expired more than `EXPIRED_TOKEN_RETENTION_HOURS` ago |
+//!
+//! The prune jobs delete in batches of `RETENTION_BATCH_SIZE`, one short write each, and count
+//! what they delete in `retention_pruned_total{table}`. A job per table, not one for all, so that
+//! `run-jobs` reports and runs each table on its own; the token jobs run after the refresh-token
+//! one, since a family goes with its last token.
 
 use super::outbound::Outbound;
 use super::realtime::Realtime;
-use crate::config::OutboxSettings;
+use crate::config::{OutboxSettings, RetentionSettings};
 use crate::domain::{after, format_time, now, Customer, CustomerStatus, Id, Notification, Timestamp};
 use crate::error::AppResult;
-use crate::store::{CustomerStatusChange, CustomerStore, LeaseStore, OutboxStore, ProviderStore, SharedStore};
+use crate::store::{
+    CustomerStatusChange, CustomerStore, LeaseStore, OutboxStore, ProviderStore, Retained, RetentionStore, SharedStore,
+};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,10 +44,22 @@ pub enum Job {
     UnresolvedIssues,
     UsageScores,
     OutboxPrune,
+    /// Deletes the rows of a retained table that are past their retention.
+    Prune(Retained),
 }
 
 impl Job {
-    pub const ALL: [Job; 4] = [Job::CustomerStatus, Job::UnresolvedIssues, Job::UsageScores, Job::OutboxPrune];
+    pub const ALL: [Job; 9] = [
+        Job::CustomerStatus,
+        Job::UnresolvedIssues,
+        Job::UsageScores,
+        Job::OutboxPrune,
+        Job::Prune(Retained::Events),
+        Job::Prune(Retained::IdempotencyKeys),
+        Job::Prune(Retained::RevokedAccessTokens),
+        Job::Prune(Retained::RefreshTokens),
+        Job::Prune(Retained::TokenFamilies),
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -43,6 +67,11 @@ impl Job {
             Job::UnresolvedIssues => "unresolved-issues",
             Job::UsageScores => "usage-scores",
             Job::OutboxPrune => "outbox-prune",
+            Job::Prune(Retained::Events) => "events-prune",
+            Job::Prune(Retained::IdempotencyKeys) => "idempotency-keys-prune",
+            Job::Prune(Retained::RevokedAccessTokens) => "revoked-access-tokens-prune",
+            Job::Prune(Retained::RefreshTokens) => "refresh-tokens-prune",
+            Job::Prune(Retained::TokenFamilies) => "token-families-prune",
         }
     }
 
@@ -64,15 +93,23 @@ pub struct JobReport {
     pub summary: String,
 }
 
+/// What the jobs need to know besides the store.
+#[derive(Debug, Clone)]
+pub struct JobSettings {
+    pub outbox: OutboxSettings,
+    pub retention: RetentionSettings,
+}
+
 #[derive(Clone)]
 pub struct JobService {
     customers: Arc<dyn CustomerStore>,
     leases: Arc<dyn LeaseStore>,
     outbox: Arc<dyn OutboxStore>,
     providers: Arc<dyn ProviderStore>,
+    retention: Arc<dyn RetentionStore>,
     realtime: Arc<Realtime>,
     outbound: Arc<Outbound>,
-    outbox_settings: OutboxSettings,
+    settings: JobSettings,
 }
 
 impl JobService {
@@ -80,16 +117,17 @@ impl JobService {
         store: &SharedStore,
         realtime: Arc<Realtime>,
         outbound: Arc<Outbound>,
-        outbox: OutboxSettings,
+        settings: JobSettings,
     ) -> JobService {
         JobService {
             customers: store.clone(),
             leases: store.clone(),
             outbox: store.clone(),
             providers: store.clone(),
+            retention: store.clone(),
             realtime,
             outbound,
-            outbox_settings: outbox,
+            settings,
         }
     }
 
@@ -140,12 +178,38 @@ impl JobService {
             }
             Job::OutboxPrune => {
                 let before = now()
-                    - chrono::Duration::from_std(self.outbox_settings.retention).unwrap_or(chrono::Duration::days(7));
+                    - chrono::Duration::from_std(self.settings.outbox.retention).unwrap_or(chrono::Duration::days(7));
                 let pruned = self.outbox.prune_outbox(before).await?;
+                crate::metrics::counter("retention_pruned_total", &[("table", "outbox")]).inc_by(pruned);
                 (pruned, format!("{pruned} delivered outbox entries older than {} removed", format_time(&before)))
             }
+            Job::Prune(table) => self.prune(table).await?,
         };
         Ok(JobReport { job, changed, summary })
+    }
+
+    /// Deletes what is due in `table`, a batch per write, until a batch comes back short.
+    async fn prune(&self, table: Retained) -> AppResult<(u64, String)> {
+        let retention = &self.settings.retention;
+        let (kept, what) = match table {
+            Retained::Events => (retention.events, "events logged"),
+            Retained::IdempotencyKeys => (retention.idempotency_keys, "idempotency keys first used"),
+            Retained::RevokedAccessTokens => (retention.expired_tokens, "access-token revocations expired"),
+            Retained::RefreshTokens => (retention.expired_tokens, "refresh tokens expired"),
+            Retained::TokenFamilies => (retention.expired_tokens, "token families whose tokens expired"),
+        };
+        let before = now() - chrono::Duration::from_std(kept).unwrap_or(chrono::Duration::days(3_650));
+        let pruned_total = crate::metrics::counter("retention_pruned_total", &[("table", table.table())]);
+        let mut pruned = 0;
+        loop {
+            let deleted = self.retention.prune(table, before, retention.batch).await?;
+            pruned += deleted;
+            pruned_total.inc_by(deleted);
+            if deleted < u64::from(retention.batch) {
+                break;
+            }
+        }
+        Ok((pruned, format!("{pruned} {what} before {} removed from {}", format_time(&before), table.table())))
     }
 
     /// Brings every stored status in line with the expiry date; answers how many customers

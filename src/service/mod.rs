@@ -20,7 +20,6 @@ pub mod realtime;
 pub mod tickets;
 
 use self::ports::WechatLogin;
-use crate::config::OutboxSettings;
 use crate::domain::{Customer, Id, ServiceProvider, Timestamp};
 use crate::error::{AppError, AppResult};
 use crate::limits::Guard;
@@ -79,7 +78,7 @@ impl Services {
         realtime: Arc<realtime::Realtime>,
         outbound: Arc<outbound::Outbound>,
         wechat: Option<Arc<dyn WechatLogin>>,
-        outbox: OutboxSettings,
+        job_settings: jobs::JobSettings,
         guard: Arc<Guard>,
     ) -> Services {
         let tickets = tickets::TicketService::new(&store, realtime.clone(), outbound.clone());
@@ -93,7 +92,7 @@ impl Services {
             idempotency: idempotency::IdempotencyService::new(&store),
             tickets,
             integrations: integrations::IntegrationService::new(&store, realtime.clone(), outbound.clone(), wechat),
-            jobs: jobs::JobService::new(&store, realtime.clone(), outbound.clone(), outbox),
+            jobs: jobs::JobService::new(&store, realtime.clone(), outbound.clone(), job_settings),
             outbound,
             realtime,
             audit: audit::AuditService::new(&store),

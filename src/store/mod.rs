@@ -3,8 +3,7 @@
 //! The port speaks domain types and is shaped so that both adapters fit without contortions:
 //! every list is a filter plus a [`PageRequest`] answered with a total; every change that must be
 //! all-or-nothing (a ticket change with its history entries and its notification) is one call, so
-//! SQLite runs it in one transaction and MongoDB in one document update (history embedded) plus
-//! one insert; state transitions are compare-and-set on a version, so concurrent writers never
+//! SQLite and MongoDB each run it in one transaction; state transitions are compare-and-set on a version, so concurrent writers never
 //! lose each other's work. Every call is scoped by the provider id where the data is a tenant's.
 //!
 //! Every write that someone may watch live also appends to the provider's event log in the same
@@ -21,7 +20,7 @@
 //!
 //! The port is a set of small traits, one file each: [`ProviderStore`], [`CustomerStore`],
 //! [`TicketStore`], [`NotificationStore`], [`ChatStore`], [`EventStore`], [`OutboxStore`],
-//! [`LeaseStore`], [`AuditStore`], [`CannedReplyStore`], [`IdempotencyStore`], [`StoreHealth`], and [`TokenStore`] apart. [`Store`] is their sum,
+//! [`LeaseStore`], [`AuditStore`], [`CannedReplyStore`], [`IdempotencyStore`], [`RetentionStore`], [`StoreHealth`], and [`TokenStore`] apart. [`Store`] is their sum,
 //! implemented for every type that implements them all; a service holds only the ports it uses
 //! (an `Arc<dyn Store>` coerces to any of them).
 //!
@@ -43,6 +42,7 @@ pub mod mongo;
 pub mod notifications;
 pub mod outbox;
 pub mod providers;
+pub mod retention;
 pub mod sqlite;
 pub mod tickets;
 pub mod tokens;
@@ -59,6 +59,7 @@ pub use self::leases::LeaseStore;
 pub use self::notifications::{NotificationFilter, NotificationStore};
 pub use self::outbox::{OutboxCounts, OutboxStore};
 pub use self::providers::ProviderStore;
+pub use self::retention::{Retained, RetentionStore};
 pub use self::tickets::{TicketChange, TicketFilter, TicketStore};
 pub use self::tokens::{RefreshTokenRecord, RefreshTokenUse, Successor, TokenStore};
 use std::sync::Arc;
@@ -78,6 +79,7 @@ pub trait Store:
     + AuditStore
     + CannedReplyStore
     + IdempotencyStore
+    + RetentionStore
 {
 }
 
@@ -94,6 +96,7 @@ impl<T> Store for T where
         + AuditStore
         + CannedReplyStore
         + IdempotencyStore
+        + RetentionStore
 {
 }
 

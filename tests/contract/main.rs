@@ -26,6 +26,7 @@ mod leases;
 mod notifications;
 mod outbox;
 mod providers;
+mod retention;
 mod tickets;
 mod tokens;
 
@@ -125,8 +126,25 @@ where
     }
 }
 
+/// Runs a test on a fresh store of the selected backend together with that store's own token
+/// adapter (not Redis): for what the store does to the token tables it holds.
+pub async fn run_store_tokens<F, Fut>(test: F)
+where
+    F: FnOnce(SharedStore, SharedTokenStore) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let fresh = Fresh::open().await;
+    let own_tokens = fresh.token_stores.last().expect("the store's own token adapter").clone();
+    let outcome = tokio::spawn(test(fresh.store.clone(), own_tokens)).await;
+    fresh.close().await;
+    if let Err(error) = outcome {
+        std::panic::resume_unwind(error.into_panic());
+    }
+}
+
 /// Declares `#[tokio::test]`s (in a submodule `on_backend`) that run the named async fns of the
-/// module with [`run_store`] (`store: ...`) or [`run_tokens`] (`tokens: ...`).
+/// module with [`run_store`] (`store: ...`), [`run_tokens`] (`tokens: ...`) or [`run_store_tokens`]
+/// (`store_tokens: ...`, in `on_own_token_store`, so a module may use it beside one of the others).
 #[macro_export]
 macro_rules! contract_tests {
     (store: $($test:ident),+ $(,)?) => {
@@ -135,6 +153,16 @@ macro_rules! contract_tests {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $test() {
                     $crate::run_store(super::$test).await;
+                }
+            )+
+        }
+    };
+    (store_tokens: $($test:ident),+ $(,)?) => {
+        mod on_own_token_store {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    $crate::run_store_tokens(super::$test).await;
                 }
             )+
         }

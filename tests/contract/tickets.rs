@@ -13,7 +13,8 @@ contract_tests!(store: a_stored_ticket_reads_back_with_its_history_and_its_notif
     a_ticket_written_again_under_a_used_key_is_replayed_and_nothing_more_is_stored,
     a_key_used_for_a_chat_message_is_a_conflict_for_a_ticket,
     tickets_are_listed_most_recently_updated_first_in_pages_with_filters_combined,
-    provider_b_cannot_read_list_or_change_provider_a_tickets);
+    provider_b_cannot_read_list_or_change_provider_a_tickets,
+    a_ticket_with_two_thousand_maximum_size_replies_still_reads_lists_and_changes);
 
 fn ticket_ids(page: &Page<Ticket>) -> Vec<Id> {
     ids(&page.items, |t| &t.id)
@@ -191,4 +192,43 @@ pub async fn provider_b_cannot_read_list_or_change_provider_a_tickets(store: Sha
     let kept = store.ticket(&a, &theirs.id).await.unwrap().unwrap();
     assert_eq!((kept.status, kept.version), (TicketStatus::Open, 0));
     assert_eq!(store.latest_cursor(&b).await.unwrap(), 0, "B's log is untouched");
+}
+
+/// On MongoDB a history embedded in the ticket's document reached the 16 MB document limit after
+/// about 1,100 replies of 5,000 three-byte characters, and every later change failed.
+pub async fn a_ticket_with_two_thousand_maximum_size_replies_still_reads_lists_and_changes(store: SharedStore) {
+    const REPLIES: u64 = 2_000;
+    let provider = stored_provider(&store).await;
+    let customer = stored_customer(&store, &provider, "客户", 1).await;
+    let mut current = stored_ticket(&store, &customer, 2).await;
+    let mut written = current.history.clone();
+    for reply in 0..REPLIES {
+        let minute = 3 + reply as i64;
+        let mut change = ticket_change(&current, TicketStatus::Processing, minute, vec![]);
+        let entry = &mut change.appended_history[0];
+        entry.action = "reply".to_owned();
+        entry.content = format!("{reply:04}{}", "回".repeat(4_996));
+        written.push(entry.clone());
+        let applied = store.apply_ticket_change(&change).await;
+        assert!(matches!(applied, Ok(Some(_))), "reply {reply}: {applied:?}");
+        current = change.ticket;
+        current.version += 1;
+    }
+
+    let read = store.ticket(&provider, &current.id).await.unwrap().expect("the ticket reads back");
+    assert_eq!(read.version, REPLIES);
+    assert_eq!(read.history.len(), written.len(), "the creation and every reply");
+    assert!(read.history == written, "every entry, in the order written");
+    assert_eq!(read.history[REPLIES as usize].content.chars().count(), 5_000);
+
+    let resolve = ticket_change(&read, TicketStatus::Resolved, 3 + REPLIES as i64, vec![]);
+    assert!(store.apply_ticket_change(&resolve).await.unwrap().is_some(), "a later change still applies");
+    let listed = store.list_tickets(&provider, &TicketFilter::default(), page(1, 10)).await.unwrap();
+    assert_eq!(ticket_ids(&listed), vec![current.id.clone()]);
+    let after = &listed.items[0];
+    assert_eq!(
+        (after.status, after.version, after.history.len()),
+        (TicketStatus::Resolved, REPLIES + 1, written.len() + 1)
+    );
+    assert_eq!(after.history.last(), resolve.appended_history.last());
 }

@@ -14,6 +14,7 @@ mod faults;
 mod lockout;
 mod logs;
 mod metrics;
+mod retention;
 mod schemathesis;
 mod secrets;
 mod shutdown;

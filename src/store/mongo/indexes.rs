@@ -13,6 +13,8 @@
 //! | | `serviceProviderId, updatedAt -1, id` | the ticket list |
 //! | | `serviceProviderId, status, updatedAt -1` | the list filtered by status |
 //! | | `serviceProviderId, customerId, status` | a customer's tickets, and counting its unresolved ones |
+//! | `ticketHistory` | `id` unique | a retried change finding whether its first attempt committed |
+//! | | `ticketId, ticketVersion, position` | a ticket's history, in the order it was written |
 //! | `notifications` | `id` unique | detail, mark read |
 //! | | `serviceProviderId, createdAt -1, id -1` | the list |
 //! | | `serviceProviderId, readStatus, createdAt -1` | unread count, unread filter, mark all read |
@@ -23,8 +25,10 @@
 //! | `revokedTokens` | `jti` unique; `expiresAt` TTL | access-token revocation |
 //! | `events` | `providerId, cursor` unique | the event log: replay after a cursor |
 //! | | `providerId, writeId` | a retried write finding what its first attempt logged |
+//! | | `at` | the `events-prune` job |
 //! | `eventCounters` | `_id` (the provider id) | the provider's latest cursor |
 //! | `idempotencyKeys` | `providerId, key` unique | a retried request with the same key |
+//! | | `createdAt` | the `idempotency-keys-prune` job |
 //! | `auditLog` | `id` unique; `serviceProviderId, at -1, id -1` | a provider's audit entries, newest first |
 //! | `customers` | `expiryDate, status` | the status job: customers whose stored status lags behind |
 //! | `outbox` | `id` unique | completing, failing, replaying a delivery |
@@ -90,6 +94,13 @@ impl MongoStore {
                 ],
             ),
             (
+                &self.ticket_history,
+                vec![
+                    unique("id_unique", doc! { "id": 1 }),
+                    index("ticket_order", doc! { "ticketId": 1, "ticketVersion": 1, "position": 1 }),
+                ],
+            ),
+            (
                 &self.notifications,
                 vec![
                     unique("id_unique", doc! { "id": 1 }),
@@ -122,9 +133,16 @@ impl MongoStore {
                 vec![
                     unique("provider_cursor", doc! { "providerId": 1, "cursor": 1 }),
                     index("provider_write", doc! { "providerId": 1, "writeId": 1 }),
+                    index("at", doc! { "at": 1 }),
                 ],
             ),
-            (&self.idempotency_keys, vec![unique("provider_key", doc! { "providerId": 1, "key": 1 })]),
+            (
+                &self.idempotency_keys,
+                vec![
+                    unique("provider_key", doc! { "providerId": 1, "key": 1 }),
+                    index("created", doc! { "createdAt": 1 }),
+                ],
+            ),
             (
                 &self.audit_log,
                 vec![

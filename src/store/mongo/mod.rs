@@ -23,10 +23,11 @@
 //! cursors are gapless and follow commit order, as the event log requires.
 //!
 //! MongoDB offers transactions on replica sets and sharded clusters only, so the store refuses to
-//! start on a standalone server and says so; a single-node replica set is enough. Single-document
-//! changes need no transaction: the ticket's history is appended with `$push` in the same update
-//! that checks and increments its `version` (compare-and-set), a notification is marked read with
-//! one update that keeps the first read time.
+//! start on a standalone server and says so; a single-node replica set is enough. A ticket change
+//! checks and increments the ticket's `version` (compare-and-set) and inserts its history entries
+//! into `ticketHistory` in that transaction (the history is not embedded: it would outgrow MongoDB's
+//! 16 MB document limit). Single-document changes need no transaction: a notification is marked
+//! read with one update that keeps the first read time.
 //!
 //! # Failures
 //!
@@ -56,6 +57,8 @@ mod leases;
 mod notifications;
 mod outbox;
 mod providers;
+mod retention;
+mod ticket_history;
 mod tickets;
 mod tokens;
 
@@ -94,6 +97,7 @@ pub struct MongoStore {
     providers: Collection<Document>,
     customers: Collection<Document>,
     tickets: Collection<Document>,
+    ticket_history: Collection<Document>,
     notifications: Collection<Document>,
     chat: Collection<Document>,
     refresh_tokens: Collection<Document>,
@@ -160,6 +164,7 @@ impl MongoStore {
             providers: collection("providers"),
             customers: collection("customers"),
             tickets: collection("tickets"),
+            ticket_history: collection("ticketHistory"),
             notifications: collection("notifications"),
             chat: collection("chatMessages"),
             refresh_tokens: collection("refreshTokens"),

@@ -1,20 +1,23 @@
-//! The tickets port on MongoDB.
+//! The tickets port on MongoDB. A ticket's history is kept apart from it, in `ticketHistory`
+//! ([`super::ticket_history`]), written in the same transaction as the ticket's change.
 
 use super::documents::{date, optional_date, optional_text, Fields, ReadResult};
 use super::events::event;
 use super::failures::{bad_document, is_duplicate_key};
 use super::notifications::{notification_document, notification_event};
 use super::read;
+use super::ticket_history::{embedded_history, with_history};
 use super::MongoStore;
 use crate::domain::{
-    EscalationStatus, EventKind, EventRecord, HistoryEntry, Id, Notification, OutboxDraft, Page, PageRequest, Ticket,
-    TicketStatus, TicketType,
+    EscalationStatus, EventKind, EventRecord, Id, Notification, OutboxDraft, Page, PageRequest, Ticket, TicketStatus,
+    TicketType,
 };
 use crate::error::{AppError, AppResult};
 use crate::store::TicketStore;
 use crate::store::{replayed_subject, KeyedWrite, TicketChange, TicketFilter, Written};
 use async_trait::async_trait;
-use mongodb::bson::{doc, Bson, Document};
+use mongodb::bson::{doc, Document};
+use std::future::IntoFuture;
 
 #[async_trait]
 impl TicketStore for MongoStore {
@@ -42,6 +45,7 @@ impl TicketStore for MongoStore {
                         return Ok(replayed);
                     }
                     self.tickets.insert_one(&ticket_doc).session(&mut session).await?;
+                    self.append_history(&mut session, id, ticket.version, &ticket.history).await?;
                     self.notifications.insert_one(&notification_doc).session(&mut session).await?;
                     let events = self.log_events(&mut session, write_id, drafts.clone()).await?;
                     self.queue_outbox(&mut session, outbox, &events).await?;
@@ -86,15 +90,36 @@ impl TicketStore for MongoStore {
         if let Some(ticket_type) = filter.ticket_type {
             query.insert("type", ticket_type.as_str());
         }
-        let (documents, total) =
-            self.op(self.page(&self.tickets, query, doc! { "updatedAt": -1, "id": 1 }, page)).await?;
-        Ok(Page { items: read(&documents, ticket_from)?, total, request: page })
+        // One port call: the page, then the histories of the tickets on it.
+        let (documents, total, mut histories) = self
+            .op(async {
+                let (documents, total) =
+                    self.page(&self.tickets, query, doc! { "updatedAt": -1, "id": 1 }, page).await?;
+                let ids = read(&documents, |d| Fields::new(d, "ticket").id("id")).unwrap_or_default();
+                Ok((documents, total, self.histories(&ids).await?))
+            })
+            .await?;
+        let tickets = read(&documents, ticket_from)?;
+        let items = tickets
+            .into_iter()
+            .map(|ticket| {
+                let entries = histories.remove(ticket.id.as_str()).unwrap_or_default();
+                with_history(ticket, &entries).map_err(bad_document)
+            })
+            .collect::<AppResult<Vec<_>>>()?;
+        Ok(Page { items, total, request: page })
     }
 
     async fn ticket(&self, provider: &Id, id: &Id) -> AppResult<Option<Ticket>> {
-        let found =
-            self.op(self.tickets.find_one(doc! { "serviceProviderId": provider.as_str(), "id": id.as_str() })).await?;
-        found.as_ref().map(ticket_from).transpose().map_err(bad_document)
+        // The ticket and its history are read concurrently; the history counts only if the
+        // provider's ticket is found.
+        let find = self.tickets.find_one(doc! { "serviceProviderId": provider.as_str(), "id": id.as_str() });
+        let ids = [id.clone()];
+        let (found, mut histories) =
+            self.op(async { tokio::try_join!(find.into_future(), self.histories(&ids)) }).await?;
+        let Some(found) = found else { return Ok(None) };
+        let entries = histories.remove(id.as_str()).unwrap_or_default();
+        ticket_from(&found).and_then(|ticket| with_history(ticket, &entries)).map(Some).map_err(bad_document)
     }
 
     async fn apply_ticket_change(&self, change: &TicketChange) -> AppResult<Option<Vec<EventRecord>>> {
@@ -107,13 +132,9 @@ impl TicketStore for MongoStore {
         let update = doc! {
             "$set": ticket_state(ticket),
             "$inc": { "version": 1_i64 },
-            "$push": { "processingHistory": {
-                "$each": change.appended_history.iter().map(history_document).collect::<Vec<_>>(),
-            } },
         };
         let notification = notification_document(&change.notification);
-        let ticket_id = ticket.id.to_string();
-        let first_entry = change.appended_history.first().map(|entry| entry.id.to_string());
+        let first_entry = change.appended_history.first().map(|entry| entry.id.clone());
         let provider = &ticket.service_provider_id;
         let write_id = change.notification.id.as_str();
         let drafts = vec![
@@ -135,13 +156,14 @@ impl TicketStore for MongoStore {
                     // lost. The history entries' ids are new for this change, so finding one tells
                     // which; without this check the caller would apply the change a second time.
                     let Some(first) = &first_entry else { return Ok(None) };
-                    let applied = doc! { "id": &ticket_id, "processingHistory.id": first };
-                    let found = self.tickets.count_documents(applied).session(&mut session).await?;
-                    return Ok((found > 0).then(Vec::new));
+                    let applied = self.history_entry_exists(&mut session, first).await?;
+                    return Ok(applied.then(Vec::new));
                 }
                 if let Some((key, claim)) = &change.claim {
                     self.claim_change_key(&mut session, provider, key, claim, &ticket.updated_at).await?;
                 }
+                let version = ticket.version + 1;
+                self.append_history(&mut session, &ticket.id, version, &change.appended_history).await?;
                 self.notifications.insert_one(&notification).session(&mut session).await?;
                 let events = self.log_events(&mut session, write_id, drafts.clone()).await?;
                 self.queue_outbox(&mut session, &change.outbox, &events).await?;
@@ -163,17 +185,6 @@ impl TicketStore for MongoStore {
     }
 }
 
-pub(super) fn history_document(entry: &HistoryEntry) -> Document {
-    doc! {
-        "id": entry.id.as_str(),
-        "operatorId": &entry.operator_id,
-        "operatorName": &entry.operator_name,
-        "action": &entry.action,
-        "content": &entry.content,
-        "timestamp": date(&entry.timestamp),
-    }
-}
-
 /// The fields a ticket change may set (everything but the identity, the content and the history).
 pub(super) fn ticket_state(t: &Ticket) -> Document {
     doc! {
@@ -189,7 +200,7 @@ pub(super) fn ticket_state(t: &Ticket) -> Document {
     }
 }
 
-/// The whole ticket, its processing history embedded as the spec's model has it.
+/// The ticket without its history, which is stored entry by entry in `ticketHistory`.
 pub(super) fn ticket_document(t: &Ticket) -> Document {
     let mut document = doc! {
         "id": t.id.as_str(),
@@ -201,37 +212,16 @@ pub(super) fn ticket_document(t: &Ticket) -> Document {
         "type": t.ticket_type.as_str(),
         "createdAt": date(&t.created_at),
         "version": t.version as i64,
-        "processingHistory": t.history.iter().map(history_document).collect::<Vec<_>>(),
     };
     document.extend(ticket_state(t));
     document
 }
 
-fn history_from(doc: &Document) -> ReadResult<HistoryEntry> {
-    let f = Fields::new(doc, "processingHistory entry");
-    Ok(HistoryEntry {
-        id: f.id("id")?,
-        operator_id: f.text("operatorId")?,
-        operator_name: f.text("operatorName")?,
-        action: f.text("action")?,
-        content: f.text("content")?,
-        timestamp: f.time("timestamp")?,
-    })
-}
-
+/// The ticket of a document, with only the history embedded in it by earlier versions (see
+/// [`super::ticket_history`]); [`with_history`] adds the stored entries.
 pub(super) fn ticket_from(doc: &Document) -> ReadResult<Ticket> {
     let f = Fields::new(doc, "ticket");
-    let history = match doc.get("processingHistory") {
-        None | Some(Bson::Null) => Vec::new(),
-        Some(Bson::Array(entries)) => entries
-            .iter()
-            .map(|entry| match entry {
-                Bson::Document(entry) => history_from(entry),
-                other => Err(f.fail("processingHistory", format!("expected documents, found {other:?}"))),
-            })
-            .collect::<ReadResult<Vec<_>>>()?,
-        Some(other) => return Err(f.fail("processingHistory", format!("expected an array, found {other:?}"))),
-    };
+    let history = embedded_history(doc)?;
     Ok(Ticket {
         id: f.id("id")?,
         service_provider_id: f.id("serviceProviderId")?,
@@ -257,11 +247,13 @@ pub(super) fn ticket_from(doc: &Document) -> ReadResult<Ticket> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::ticket_history::history_document;
     use super::*;
+    use crate::domain::HistoryEntry;
     use chrono::TimeZone;
 
     #[test]
-    fn a_ticket_survives_the_round_trip_with_its_history() {
+    fn a_ticket_survives_the_round_trip_and_its_history_joins_any_embedded_by_earlier_versions() {
         let at = chrono::Utc.with_ymd_and_hms(2026, 1, 29, 10, 0, 0).unwrap();
         let ticket = Ticket {
             id: Id::parse("t001").unwrap(),
@@ -291,8 +283,14 @@ mod tests {
             }],
             version: 3,
         };
-        let back = ticket_from(&ticket_document(&ticket)).unwrap();
+        let mut stored = ticket_document(&ticket);
+        assert!(stored.get("processingHistory").is_none(), "the history is stored apart");
+        let entry = history_document(&ticket.history[0]);
+        let back = with_history(ticket_from(&stored).unwrap(), std::slice::from_ref(&entry)).unwrap();
         assert_eq!(back.history, ticket.history);
+        stored.insert("processingHistory", vec![entry.clone()]);
+        let legacy = with_history(ticket_from(&stored).unwrap(), &[entry]).unwrap();
+        assert_eq!(legacy.history.len(), 2, "the embedded entries first, then the stored ones");
         assert_eq!(back.resolved_at, Some(at));
         assert_eq!(back.resolution.as_deref(), Some("已处理"));
         assert_eq!(back.assignee_name, None);

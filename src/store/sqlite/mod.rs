@@ -21,6 +21,7 @@ mod notifications;
 mod outbox;
 mod providers;
 mod readers;
+mod retention;
 mod rows;
 mod sql;
 mod tickets;

@@ -216,3 +216,10 @@ CREATE TABLE IF NOT EXISTS canned_replies (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS canned_replies_by_provider_short_code
     ON canned_replies (service_provider_id, short_code);
+
+-- The prune jobs (retention port) find what is due through these, a batch at a time.
+CREATE INDEX IF NOT EXISTS events_by_at ON events (at);
+CREATE INDEX IF NOT EXISTS idempotency_keys_by_created ON idempotency_keys (created_at);
+CREATE INDEX IF NOT EXISTS revoked_access_tokens_by_expiry ON revoked_access_tokens (expires_at);
+CREATE INDEX IF NOT EXISTS refresh_tokens_by_expiry ON refresh_tokens (expires_at);
+CREATE INDEX IF NOT EXISTS refresh_tokens_by_family ON refresh_tokens (family_id);
