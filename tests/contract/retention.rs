@@ -118,9 +118,20 @@ pub async fn expired_tokens_revocations_and_their_families_are_pruned_and_live_o
 
     assert!(tokens.is_access_revoked(&live_jti, "no-family").await.unwrap(), "a live revocation stays");
     assert!(!tokens.is_access_revoked(&old_jti, "no-family").await.unwrap());
-    assert!(matches!(tokens.use_refresh_token(&old.token_hash, now).await.unwrap(), RefreshTokenUse::Unknown));
+    assert!(matches!(
+        tokens.rotate_refresh_token(&old.token_hash, &successor_of(&old), now).await.unwrap(),
+        RefreshTokenUse::Unknown
+    ));
     assert_eq!(tokens.provider_token_families(&provider).await.unwrap(), vec![live.family_id.clone()]);
-    assert!(matches!(tokens.use_refresh_token(&live.token_hash, now).await.unwrap(), RefreshTokenUse::Fresh(_)));
+    assert!(matches!(
+        tokens.rotate_refresh_token(&live.token_hash, &successor_of(&live), now).await.unwrap(),
+        RefreshTokenUse::Fresh(_)
+    ));
+}
+
+/// A successor for `record`, as a rotation stores it.
+fn successor_of(record: &RefreshTokenRecord) -> Successor {
+    Successor { token_hash: format!("{}-next", record.token_hash), expires_at: record.expires_at }
 }
 
 /// Redis needs no prune job: each key is written with the expiry of what it holds. (The other
@@ -144,13 +155,17 @@ pub async fn every_token_key_in_redis_expires_with_its_token(tokens: SharedToken
 
     let client = redis::Client::open(redis_url).unwrap();
     let mut connection = client.get_multiplexed_async_connection().await.unwrap();
-    for key in [
-        format!("pd:refresh:{}", record.token_hash),
-        format!("pd:family:{}", record.family_id),
-        format!("pd:provider-families:{provider}"),
-        format!("pd:revoked:{jti}"),
+    // The keys are named after the store (`pd:{store}:`); the test finds each by its own part.
+    for own in [
+        format!("refresh:{}", record.token_hash),
+        format!("family:{}", record.family_id),
+        format!("provider-families:{provider}"),
+        format!("revoked:{jti}"),
     ] {
-        let seconds: i64 = redis::cmd("TTL").arg(&key).query_async(&mut connection).await.unwrap();
+        let keys: Vec<String> =
+            redis::cmd("KEYS").arg(format!("pd:*:{own}")).query_async(&mut connection).await.unwrap();
+        let [key] = keys.as_slice() else { panic!("one key ends in {own}: {keys:?}") };
+        let seconds: i64 = redis::cmd("TTL").arg(key).query_async(&mut connection).await.unwrap();
         assert!((3_500..=3_600).contains(&seconds), "{key} expires with its token: TTL {seconds}");
     }
 }
