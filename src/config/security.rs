@@ -154,7 +154,8 @@ pub struct SecuritySettings {
     /// `CORS_ALLOWED_ORIGINS`: origins a browser may call the API from (none by default; `*` is
     /// refused, since requests carry credentials).
     pub cors_allowed_origins: Vec<String>,
-    /// `REQUEST_TIMEOUT_MS`: the most one HTTP request may take (not WebSocket connections).
+    /// `REQUEST_TIMEOUT_MS`: the most one HTTP request, or one query or mutation over a WebSocket,
+    /// may take (not a WebSocket connection or its subscriptions).
     pub request_timeout: Duration,
     /// `JSON_MAX_DEPTH`: how deeply a request body's JSON may nest.
     pub json_max_depth: usize,

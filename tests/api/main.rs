@@ -27,3 +27,4 @@ mod security;
 mod slow_clients;
 mod smoke;
 mod tickets;
+mod ws_operations;
