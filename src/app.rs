@@ -127,7 +127,7 @@ async fn wire(config: &Config) -> Result<(Services, Transports), StartupError> {
         None => None,
     };
     let remote = bus.clone().map(|bus| bus as Arc<dyn RemoteBus>);
-    let realtime = Arc::new(Realtime::new(&store, remote));
+    let realtime = Arc::new(Realtime::new(&store, remote, config.security.replay_window));
     let (outbound, transports, wechat) = integrations(&config.integrations)?;
     let outbox = config.integrations.outbox.clone();
     let services = Services::new(store, auth, realtime, outbound, wechat, outbox, guard);

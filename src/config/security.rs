@@ -151,6 +151,8 @@ pub struct SecuritySettings {
     /// networks and proxies keep it open) and checks that its session is still signed in (so a
     /// session ended elsewhere, say by `provider-desk reset-password`, loses its connections too).
     pub ws_ping_interval: Duration,
+    /// `EVENT_REPLAY_MAX_EVENTS`, `EVENT_REPLAY_MAX_AGE_HOURS`: how far back a subscription may resume.
+    pub replay_window: realtime::ReplayWindow,
     /// `CORS_ALLOWED_ORIGINS`: origins a browser may call the API from (none by default; `*` is
     /// refused, since requests carry credentials).
     pub cors_allowed_origins: Vec<String>,
@@ -187,6 +189,7 @@ impl Default for SecuritySettings {
             graphql_introspection: Introspection::SignedIn,
             ws_max_subscriptions: realtime::DEFAULT_WS_MAX_SUBSCRIPTIONS,
             ws_ping_interval: realtime::DEFAULT_WS_PING_INTERVAL,
+            replay_window: realtime::ReplayWindow::default(),
             cors_allowed_origins: Vec::new(),
             request_timeout: Duration::from_secs(30),
             json_max_depth: 32,
@@ -265,6 +268,7 @@ impl SecuritySettings {
             )?,
             ws_max_subscriptions: realtime::ws_max_subscriptions(env)?,
             ws_ping_interval: realtime::ws_ping_interval(env)?,
+            replay_window: realtime::replay_window(env)?,
             cors_allowed_origins: cors_allowed_origins(env)?,
             request_timeout: env.millis("REQUEST_TIMEOUT_MS", 100..=600_000, defaults.request_timeout)?,
             json_max_depth: env.number_in("JSON_MAX_DEPTH", 2..=128, defaults.json_max_depth)?,

@@ -115,6 +115,13 @@ pub const FAMILIES: &[Family] = &[
          went live again.",
         &[],
     ),
+    family(
+        "realtime_replays_refused_total",
+        Kind::Counter,
+        "Subscriptions refused because their `after` cursor was outside the replay window \
+         (EVENT_REPLAY_MAX_EVENTS, EVENT_REPLAY_MAX_AGE_HOURS, or the events it missed deleted).",
+        &[],
+    ),
     family("realtime_subscribers_behind", Kind::Gauge, "Subscribers reading the event log now, not yet live.", &[]),
     family(
         "outbox_backlog",

@@ -21,6 +21,7 @@ mod ops;
 mod outbound_tls;
 mod playground;
 mod realtime;
+mod replay_window;
 mod rest;
 mod schema;
 mod security;
