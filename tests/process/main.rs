@@ -17,3 +17,4 @@ mod metrics;
 mod schemathesis;
 mod secrets;
 mod shutdown;
+mod webhook_bans;
