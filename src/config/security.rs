@@ -99,6 +99,19 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// What a client's limits, bans and connection caps are kept under: an IPv4 address itself, an
+/// IPv6 address's /64 (its other 64 bits zeroed). One host, home or phone gets a whole /64 and can
+/// pick any address in it, so keying by the full address would let it reset every limit at will.
+pub fn limit_key(ip: IpAddr) -> IpAddr {
+    match canonical(ip) {
+        IpAddr::V6(v6) => {
+            let [a, b, c, d, ..] = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(a, b, c, d, 0, 0, 0, 0))
+        }
+        v4 => v4,
+    }
+}
+
 /// What protects the server from abuse (see the module documentation).
 #[derive(Debug, Clone)]
 pub struct SecuritySettings {

@@ -326,8 +326,13 @@ pub fn count_refusal(scope: &'static str) {
     crate::metrics::counter("rate_limit_refusals_total", &[("scope", scope)]).inc();
 }
 
+/// The key of a client's counts and bans: its IPv4 address, or its IPv6 /64 (see
+/// [`crate::config::limit_key`]).
 fn ip_key(ip: IpAddr) -> String {
-    crate::config::canonical(ip).to_string()
+    match crate::config::limit_key(ip) {
+        IpAddr::V6(network) => format!("{network}/64"),
+        v4 => v4.to_string(),
+    }
 }
 
 fn user_failures_key(username: &str) -> String {

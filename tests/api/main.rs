@@ -12,6 +12,7 @@ mod chat;
 mod customers;
 mod integration;
 mod introspection;
+mod ipv6_limits;
 mod keywords;
 mod limits;
 mod lockout;
