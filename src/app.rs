@@ -115,7 +115,7 @@ async fn wire(config: &Config) -> Result<(Services, Transports), StartupError> {
                 .await
                 .map_err(|e| backend_error("Redis", e))?,
         ),
-        None => Arc::new(MemoryLimiter::new()),
+        None => Arc::new(MemoryLimiter::with_max_keys(config.security.memory_limiter_max_keys)),
     };
     let guard = Arc::new(Guard::new(limiter, config.security.clone()));
     let auth = AuthService::new(store.clone(), tokens, secret.as_bytes(), config.bcrypt_cost, guard.clone()).await?;

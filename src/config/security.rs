@@ -174,6 +174,8 @@ pub struct SecuritySettings {
     pub request_timeout: Duration,
     /// `JSON_MAX_DEPTH`: how deeply a request body's JSON may nest.
     pub json_max_depth: usize,
+    /// `MEMORY_LIMITER_MAX_KEYS`: the most entries the in-process limiter holds (no `REDIS_URL`).
+    pub memory_limiter_max_keys: usize,
 }
 
 impl Default for SecuritySettings {
@@ -206,6 +208,7 @@ impl Default for SecuritySettings {
             cors_allowed_origins: Vec::new(),
             request_timeout: Duration::from_secs(30),
             json_max_depth: 32,
+            memory_limiter_max_keys: 200_000,
         }
     }
 }
@@ -285,6 +288,11 @@ impl SecuritySettings {
             cors_allowed_origins: cors_allowed_origins(env)?,
             request_timeout: env.millis("REQUEST_TIMEOUT_MS", 100..=600_000, defaults.request_timeout)?,
             json_max_depth: env.number_in("JSON_MAX_DEPTH", 2..=128, defaults.json_max_depth)?,
+            memory_limiter_max_keys: env.number_in(
+                "MEMORY_LIMITER_MAX_KEYS",
+                1_000..=100_000_000,
+                defaults.memory_limiter_max_keys,
+            )?,
         })
     }
 }
