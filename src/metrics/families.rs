@@ -158,7 +158,7 @@ pub const FAMILIES: &[Family] = &[
         "bad_requests_total",
         Kind::Counter,
         "Malformed requests no working client sends, by reason (body_too_large, malformed_body, \
-         json_too_deep, graphql_limits, forged_token); they count toward a ban.",
+         json_too_deep, graphql_limits, forged_token, bad_signature); they count toward a ban.",
         &["reason"],
     ),
     family(
