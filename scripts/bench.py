@@ -20,7 +20,8 @@ import urllib.request
 from datetime import datetime, timezone
 
 TARGET = os.environ.get("CARGO_TARGET_DIR", "target")
-BINARY = os.path.join(TARGET, "release", "provider-desk")
+# BENCH_BINARY: another build of the server (say a debug one, to check a section runs).
+BINARY = os.environ.get("BENCH_BINARY") or os.path.join(TARGET, "release", "provider-desk")
 REALTIME = os.path.join(TARGET, "release", "examples", "bench_realtime")
 STORE_CALLS = os.path.join(TARGET, "release", "examples", "bench_store_calls")
 RUNS = int(os.environ.get("RUNS", "3"))
@@ -28,6 +29,12 @@ DURATION = os.environ.get("DURATION", "10s")
 CONNECTIONS = [int(c) for c in os.environ.get("CONNECTIONS", "32,256").split(",")]
 IDLE_CONNECTIONS = int(os.environ.get("IDLE_CONNECTIONS", "10000"))
 FANOUT_SUBSCRIBERS = int(os.environ.get("FANOUT_SUBSCRIBERS", "1000"))
+# Which sections to run: `all`, or a comma list of `http` (the per-backend HTTP, memory and
+# realtime figures, and the store calls) and `limiter` (a million addresses, embedded only). A run
+# of some sections rewrites only theirs in BENCHMARKS.md.
+SECTIONS = set(os.environ.get("SECTIONS", "all").split(","))
+LIMITER_ADDRESSES = int(os.environ.get("LIMITER_ADDRESSES", "1000000"))
+LIMITER_HEADING = "## The limiter under a million addresses (embedded)"
 LUA_DIR = tempfile.mkdtemp(prefix="pd-bench-")
 
 
@@ -57,7 +64,8 @@ class Server:
     def __init__(self, env_extra):
         self.port = free_port()
         self.data = tempfile.mkdtemp(prefix="pd-bench-data-")
-        env = dict(os.environ, PORT=str(self.port), DATA_DIR=self.data, RUST_LOG="warn", **LIMITS_OFF, **env_extra)
+        env = dict(os.environ, PORT=str(self.port), DATA_DIR=self.data, RUST_LOG="warn", **LIMITS_OFF)
+        env.update(env_extra)
         started = time.monotonic()
         self.process = subprocess.Popen([BINARY], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.base = f"http://127.0.0.1:{self.port}"
@@ -222,6 +230,147 @@ def realtime_figures(env_extra, connections):
     return out.strip().splitlines()
 
 
+def flood_script(share):
+    """A wrk script: each request a malformed `POST /graphql` (not JSON) forwarded for an address of
+    its own, thread n's from (10 + n).0.0.0/8, counting up; `share` addresses per thread."""
+    path = os.path.join(LUA_DIR, "flood.lua")
+    with open(path, "w") as script:
+        script.write(
+            f"""
+local threads = 0
+function setup(thread)
+  thread:set("id", threads)
+  threads = threads + 1
+end
+function init(args)
+  sent = 0
+end
+function request()
+  if sent >= {share} then
+    return wrk.format("GET", "/healthz")
+  end
+  local n = sent
+  sent = sent + 1
+  local address = string.format("%d.%d.%d.%d", 10 + id, math.floor(n / 65536) % 256, math.floor(n / 256) % 256, n % 256)
+  return wrk.format("POST", "/graphql", {{["content-type"] = "application/json", ["x-forwarded-for"] = address}}, "not json")
+end
+"""
+        )
+    return path
+
+
+def ordinary_script(token):
+    """A wrk script: the signed-in customer list, forwarded for one of 1,024 ordinary clients in
+    turn (each well under the per-address rate)."""
+    path = os.path.join(LUA_DIR, "ordinary.lua")
+    with open(path, "w") as script:
+        script.write(
+            f"""
+local n = 0
+function request()
+  n = n + 1
+  local address = string.format("172.16.%d.%d", math.floor(n / 256) % 4, n % 256)
+  return wrk.format("GET", "/api/customers?page=1&pageSize=10", {{["authorization"] = "Bearer {token}", ["x-forwarded-for"] = address}})
+end
+"""
+        )
+    return path
+
+
+def metric(server, series):
+    text = urllib.request.urlopen(server.base + "/metrics", timeout=10).read().decode()
+    match = re.search(rf"^{re.escape(series)} ([\d.e+]+)$", text, re.M)
+    return float(match.group(1)) if match else 0.0
+
+
+def peak_rss_mib(server):
+    with open(f"/proc/{server.process.pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def limiter_section():
+    """LIMITER_ADDRESSES distinct addresses, one malformed request each (through a trusted proxy,
+    the bench itself), beside ordinary signed-in reads from 1,024 other addresses; the per-address
+    rate and the bans at their defaults, the in-process limiter at its default ceiling."""
+    env = {"TRUSTED_PROXIES": "127.0.0.1", "RATE_LIMIT_IP_PER_MINUTE": "1200", "RATE_LIMIT_IP_BURST": "600"}
+    server = Server(env)
+    token = server.login()
+    ordinary = ordinary_script(token)
+    url = server.base + "/api/customers?page=1&pageSize=10"
+    rest_mib = server.rss_mib()
+    alone = [wrk(url, 32, ordinary, duration="5s") for _ in range(RUNS)]
+    threads = 2
+    share = -(-LIMITER_ADDRESSES // threads)
+    series = 'bad_requests_total{reason="malformed_body"}'
+    before = metric(server, series)
+    started = time.monotonic()
+    flood = subprocess.Popen(
+        ["wrk", f"-t{threads}", "-c64", "-d3600s", "-s", flood_script(share), server.base + "/graphql"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    beside = []
+    progress = [before]
+    # Until every address has sent (a thread past its share sends `/healthz`, which counts nothing):
+    # the count reached, or standing still over a whole window.
+    while progress[-1] - before < LIMITER_ADDRESSES and (len(progress) < 2 or progress[-1] > progress[-2]):
+        if flood.poll() is not None:
+            raise SystemExit("the flood's wrk ended early")
+        beside.append(wrk(url, 32, ordinary, duration="5s"))
+        progress.append(metric(server, series))
+    if progress[-1] == progress[-2]:
+        beside.pop()  # that window saw no flood
+    flood.send_signal(signal.SIGINT)
+    flood.wait(timeout=60)
+    elapsed = time.monotonic() - started
+    sent = metric(server, series) - before
+    peak_mib = peak_rss_mib(server)
+    end_mib = server.rss_mib()
+    server.stop()
+    non2xx = sum(r["errors"] for r in alone + beside)
+    p99_alone = [r["p99"] for r in alone]
+    p99_beside = [r["p99"] for r in beside] or [float("nan")]
+    ratio_text = f"{statistics.median(p99_beside) / statistics.median(p99_alone):.2f}×" if beside else "n/a"
+    return [
+        LIMITER_HEADING,
+        "",
+        f"{int(sent):,} distinct client addresses (`X-Forwarded-For` from a trusted proxy, one per request) "
+        f"each sent one malformed request (`POST /graphql` with a body that is not JSON: 400, counted toward "
+        f"a ban), {int(sent / elapsed):,} per second over {elapsed:.0f} s, with wrk at 64 connections. Beside "
+        "them, ordinary signed-in reads (`GET /api/customers`, 32 connections, from 1,024 other addresses). "
+        "The per-address rate (1,200/min, burst 600) and the bans (50 malformed requests) are at their "
+        "defaults, the in-process limiter at its default ceiling (`MEMORY_LIMITER_MAX_KEYS` 200,000, about "
+        "40 MB); the per-provider rate and the connection caps are off.",
+        "",
+        "| figure | value |",
+        "| --- | --- |",
+        f"| process memory at rest | {rest_mib:.1f} MiB |",
+        f"| peak process memory (VmHWM) during the flood (stated ceiling: rest + 40 MiB of limiter + buffers) | "
+        f"{peak_mib:.1f} MiB |",
+        f"| process memory after the flood | {end_mib:.1f} MiB |",
+        f"| p99 of the ordinary reads alone ({RUNS} × 5 s) | {summary(p99_alone, '{:.2f}')} ms |",
+        f"| p99 of the ordinary reads beside the flood ({len(beside)} × 5 s) | {summary(p99_beside, '{:.2f}')} ms |",
+        f"| p99 beside / p99 alone, medians (goal: at most 2×) | {ratio_text} |",
+        f"| ordinary reads answered other than 200 | {non2xx} |",
+        "",
+    ]
+
+
+def replace_section(text, heading, section_lines):
+    """`text` with the section under `heading` (up to the next `## `) replaced, or appended."""
+    lines = text.rstrip("\n").split("\n")
+    if heading in lines:
+        start = lines.index(heading)
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+        lines[start:end] = section_lines
+    else:
+        lines += [""] + section_lines
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
 def machine():
     cores = os.cpu_count()
     with open("/proc/meminfo") as meminfo:
@@ -234,6 +383,18 @@ def machine():
 
 
 def main():
+    unknown = SECTIONS - {"all", "http", "limiter"}
+    if unknown:
+        raise SystemExit(f"SECTIONS: unknown {sorted(unknown)}; expected all, http or limiter")
+    if "all" not in SECTIONS and "http" not in SECTIONS:
+        print("== the limiter under a million addresses", file=sys.stderr)
+        section = limiter_section()
+        existing = open("BENCHMARKS.md").read() if os.path.exists("BENCHMARKS.md") else "# Benchmarks\n"
+        with open("BENCHMARKS.md", "w") as out:
+            out.write(replace_section(existing, LIMITER_HEADING, section))
+        print("\n".join(section), file=sys.stderr)
+        print("rewrote the limiter section of BENCHMARKS.md", file=sys.stderr)
+        return
     backends = []
     if os.environ.get("BACKENDS", "all") != "mongo":
         backends.append(("embedded (SQLite, in-process bus)", {}))
@@ -332,8 +493,19 @@ def main():
     ]
     lines += subprocess.run([STORE_CALLS], capture_output=True, text=True, check=True).stdout.strip().splitlines()
     lines += [""]
+    text = "\n".join(lines) + "\n"
+    if "all" in SECTIONS or "limiter" in SECTIONS:
+        print("== the limiter under a million addresses", file=sys.stderr)
+        text = replace_section(text, LIMITER_HEADING, limiter_section())
+    elif os.path.exists("BENCHMARKS.md"):
+        # Not measured this time: the section of the last run that measured it stays.
+        kept = open("BENCHMARKS.md").read().split("\n")
+        if LIMITER_HEADING in kept:
+            start = kept.index(LIMITER_HEADING)
+            end = next((i for i in range(start + 1, len(kept)) if kept[i].startswith("## ")), len(kept))
+            text = replace_section(text, LIMITER_HEADING, kept[start:end])
     with open("BENCHMARKS.md", "w") as out:
-        out.write("\n".join(lines) + "\n")
+        out.write(text)
     print("wrote BENCHMARKS.md", file=sys.stderr)
 
 

@@ -114,7 +114,7 @@ async fn wire(config: &Config) -> Result<(Services, Transports), StartupError> {
                 .await
                 .map_err(|e| backend_error("Redis", e))?,
         ),
-        None => Arc::new(MemoryLimiter::new()),
+        None => Arc::new(MemoryLimiter::with_max_keys(config.security.memory_limiter_max_keys)),
     };
     let guard = Arc::new(Guard::new(limiter, config.security.clone()));
     let auth = AuthService::new(store.clone(), tokens, secret.as_bytes(), config.bcrypt_cost, guard.clone()).await?;
@@ -126,7 +126,7 @@ async fn wire(config: &Config) -> Result<(Services, Transports), StartupError> {
         None => None,
     };
     let remote = bus.clone().map(|bus| bus as Arc<dyn RemoteBus>);
-    let realtime = Arc::new(Realtime::new(&store, remote));
+    let realtime = Arc::new(Realtime::new(&store, remote, config.security.replay_window));
     let (outbound, transports, wechat) = integrations(&config.integrations)?;
     let jobs =
         JobSettings { outbox: config.integrations.outbox.clone(), retention: config.integrations.retention.clone() };

@@ -111,6 +111,10 @@ pub enum BadRequest {
     /// another algorithm (`none` among them). A well-formed token whose signature does not match
     /// is not counted, since after a `JWT_SECRET` rotation every client still holds one.
     ForgedToken,
+    /// An inbound webhook whose signature is missing, malformed, stale or wrong: a partner system
+    /// signs every call, so this is someone guessing (or a partner with the wrong secret, which
+    /// its operators see as 401s and as this reason in `bad_requests_total`).
+    BadSignature,
 }
 
 impl BadRequest {
@@ -122,6 +126,7 @@ impl BadRequest {
             BadRequest::JsonTooDeep => "json_too_deep",
             BadRequest::GraphqlLimits => "graphql_limits",
             BadRequest::ForgedToken => "forged_token",
+            BadRequest::BadSignature => "bad_signature",
         }
     }
 }

@@ -27,8 +27,9 @@ pub use exposure::{
 pub use integrations::{IntegrationSettings, OutboundCa, OutboxSettings, WechatSettings, MIN_WEBHOOK_SECRET_BYTES};
 pub use logging::LogFormat;
 pub use reader::{ConfigError, Number, Reader};
+pub use realtime::ReplayWindow;
 pub use retention::RetentionSettings;
-pub use security::{canonical, Introspection, IpNet, Rate, SecuritySettings, MIN_JWT_SECRET_BYTES};
+pub use security::{canonical, limit_key, Introspection, IpNet, Rate, SecuritySettings, MIN_JWT_SECRET_BYTES};
 pub use store::{redact_url, MongoSettings, WriteConcernSetting};
 
 use std::net::{IpAddr, SocketAddr};

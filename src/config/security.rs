@@ -99,6 +99,19 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// What a client's limits, bans and connection caps are kept under: an IPv4 address itself, an
+/// IPv6 address's /64 (its other 64 bits zeroed). One host, home or phone gets a whole /64 and can
+/// pick any address in it, so keying by the full address would let it reset every limit at will.
+pub fn limit_key(ip: IpAddr) -> IpAddr {
+    match canonical(ip) {
+        IpAddr::V6(v6) => {
+            let [a, b, c, d, ..] = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(a, b, c, d, 0, 0, 0, 0))
+        }
+        v4 => v4,
+    }
+}
+
 /// What protects the server from abuse (see the module documentation).
 #[derive(Debug, Clone)]
 pub struct SecuritySettings {
@@ -159,13 +172,18 @@ pub struct SecuritySettings {
     /// networks and proxies keep it open) and checks that its session is still signed in (so a
     /// session ended elsewhere, say by `provider-desk reset-password`, loses its connections too).
     pub ws_ping_interval: Duration,
+    /// `EVENT_REPLAY_MAX_EVENTS`, `EVENT_REPLAY_MAX_AGE_HOURS`: how far back a subscription may resume.
+    pub replay_window: realtime::ReplayWindow,
     /// `CORS_ALLOWED_ORIGINS`: origins a browser may call the API from (none by default; `*` is
     /// refused, since requests carry credentials).
     pub cors_allowed_origins: Vec<String>,
-    /// `REQUEST_TIMEOUT_MS`: the most one HTTP request may take (not WebSocket connections).
+    /// `REQUEST_TIMEOUT_MS`: the most one HTTP request, or one query or mutation over a WebSocket,
+    /// may take (not a WebSocket connection or its subscriptions).
     pub request_timeout: Duration,
     /// `JSON_MAX_DEPTH`: how deeply a request body's JSON may nest.
     pub json_max_depth: usize,
+    /// `MEMORY_LIMITER_MAX_KEYS`: the most entries the in-process limiter holds (no `REDIS_URL`).
+    pub memory_limiter_max_keys: usize,
 }
 
 impl Default for SecuritySettings {
@@ -196,9 +214,11 @@ impl Default for SecuritySettings {
             graphql_introspection: Introspection::SignedIn,
             ws_max_subscriptions: realtime::DEFAULT_WS_MAX_SUBSCRIPTIONS,
             ws_ping_interval: realtime::DEFAULT_WS_PING_INTERVAL,
+            replay_window: realtime::ReplayWindow::default(),
             cors_allowed_origins: Vec::new(),
             request_timeout: Duration::from_secs(30),
             json_max_depth: 32,
+            memory_limiter_max_keys: 200_000,
         }
     }
 }
@@ -283,9 +303,15 @@ impl SecuritySettings {
             )?,
             ws_max_subscriptions: realtime::ws_max_subscriptions(env)?,
             ws_ping_interval: realtime::ws_ping_interval(env)?,
+            replay_window: realtime::replay_window(env)?,
             cors_allowed_origins: cors_allowed_origins(env)?,
             request_timeout: env.millis("REQUEST_TIMEOUT_MS", 100..=600_000, defaults.request_timeout)?,
             json_max_depth: env.number_in("JSON_MAX_DEPTH", 2..=128, defaults.json_max_depth)?,
+            memory_limiter_max_keys: env.number_in(
+                "MEMORY_LIMITER_MAX_KEYS",
+                1_000..=100_000_000,
+                defaults.memory_limiter_max_keys,
+            )?,
         })
     }
 }

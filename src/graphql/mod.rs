@@ -14,10 +14,12 @@ mod objects;
 mod protection;
 mod query;
 mod scalars;
+mod socket_operations;
 mod subscription;
 
 pub use caller::{authenticate, authenticate_limited};
 pub use loaders::{CustomerLoader, ProviderLoader};
+pub use socket_operations::OverWebSocket;
 
 use crate::error::AppError;
 use crate::service::{ClientInfo, Services, Session};
@@ -38,6 +40,7 @@ pub fn build_schema(services: Services) -> AppSchema {
     // The metrics extension comes first, so it sees every outcome, the protection's refusals too.
     let mut builder = Schema::build(query::QueryRoot, mutation::MutationRoot, SubscriptionRoot)
         .extension(metrics::OperationMetrics)
+        .extension(socket_operations::SocketOperations)
         .limit_depth(settings.graphql_max_depth)
         .limit_complexity(settings.graphql_max_complexity)
         .limit_directives(settings.graphql_max_directives)
@@ -86,10 +89,12 @@ pub fn with_request_data(
     request
 }
 
-/// The data of one WebSocket connection, as [`with_request_data`] gives a request.
+/// The data of one WebSocket connection, as [`with_request_data`] gives a request, marked
+/// [`OverWebSocket`] so its queries and mutations take the provider's rate and the deadline.
 pub fn connection_data(services: &Services, auth: RequestAuth, client: ClientInfo) -> Data {
     let mut data = Data::default();
     insert_caller_data(&mut data, services, auth, client);
+    data.insert(OverWebSocket);
     data
 }
 

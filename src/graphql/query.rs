@@ -5,7 +5,7 @@ use super::objects::{
     ProviderObject, TicketObject, UsageReport,
 };
 use super::ContextExt;
-use crate::domain::{CustomerStatus, NotificationType, ReadStatus, TextLimit, TicketStatus, TicketType};
+use crate::domain::{CustomerStatus, NotificationType, ReadStatus, TicketStatus, TicketType};
 use crate::error::AppError;
 use crate::service::input;
 use crate::store::{NotificationFilter, TicketFilter};
@@ -35,7 +35,7 @@ impl QueryRoot {
     ) -> Result<PageObject<CustomerObject>> {
         let session = ctx.session()?;
         let page = input::page(page, page_size).extend()?;
-        let keyword = input::optional_text(keyword.as_deref(), TextLimit::KEYWORD).extend()?;
+        let keyword = input::keyword(keyword.as_deref()).extend()?;
         let customers = ctx.services().customers.list(session, status, keyword, page).await.extend()?;
         Ok(PageObject::from_page(customers, CustomerObject))
     }

@@ -51,12 +51,14 @@ impl AddressSlots {
         Arc::new(AddressSlots { cap, exempt, open: Mutex::new(HashMap::new()) })
     }
 
-    /// A slot for one more connection of `ip`, or `None` when it holds the cap already.
+    /// A slot for one more connection of `ip`, or `None` when it holds the cap already. An IPv6
+    /// peer is counted by its /64, like every other per-address limit.
     pub fn take(self: &Arc<Self>, ip: IpAddr) -> Option<Slot> {
         let ip = crate::config::canonical(ip);
         if self.cap == 0 || self.exempt.iter().any(|net| net.contains(ip)) {
             return Some(Slot { slots: None, ip });
         }
+        let ip = crate::config::limit_key(ip);
         let mut open = self.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let count = open.entry(ip).or_insert(0);
         if *count >= self.cap {
@@ -358,5 +360,8 @@ mod tests {
         let proxy: IpAddr = "10.1.2.3".parse().unwrap();
         let held: Vec<_> = (0..5).map(|_| slots.take(proxy).unwrap()).collect();
         assert_eq!(held.len(), 5, "a trusted proxy is not capped");
+        let _v6: Vec<_> = (0..2).map(|_| slots.take("2001:db8:1:2::1".parse().unwrap()).unwrap()).collect();
+        assert!(slots.take("2001:db8:1:2:ffff::9".parse().unwrap()).is_none(), "one /64 is one client");
+        assert!(slots.take("2001:db8:1:3::1".parse().unwrap()).is_some(), "another /64 is another");
     }
 }

@@ -7,11 +7,13 @@
 //! | `POST /integrations/saas/customers` | the SaaS system: customers with their usage measures | `SAAS_WEBHOOK_SECRET` is set |
 //!
 //! A route that is off answers 404, like any unknown path. The signature is checked on the raw
-//! body before anything else (401 when missing, wrong or stale); then the body (400), then the
-//! rules (404 for an unknown customer).
+//! body before anything else (401 when missing, wrong or stale, counted toward the sender
+//! address's ban like any malformed request); then the body (400), then the rules (404 for an
+//! unknown customer).
 
 use super::AppState;
 use crate::config::IntegrationSettings;
+use crate::context::{note_bad_request, BadRequest};
 use crate::domain::{format_time, Id, TextLimit};
 use crate::error::AppError;
 use crate::integration::signature::{verify, SignatureError, SIGNATURE_HEADER, TIMESTAMP_HEADER};
@@ -54,7 +56,10 @@ impl Verifier {
             SignatureError::Stale => "签名时间戳已过期或与服务器时间相差过大",
             SignatureError::Mismatch => "签名无效",
         };
-        tracing::warn!(?error, "an inbound webhook was refused");
+        // Counted toward a ban like any malformed request; the guard logs the first of an
+        // address's window and the ban, so a barrage of bad signatures does not flood the log.
+        tracing::debug!(?error, "an inbound webhook was refused");
+        note_bad_request(BadRequest::BadSignature);
         Some(envelope(StatusCode::UNAUTHORIZED, message, Value::Null))
     }
 }

@@ -10,7 +10,9 @@
 //! session is still signed in: a session ended where this process hears nothing of it (a password
 //! reset from the command line on the embedded store) is closed with 4403 then. A connection
 //! runs at most `WS_MAX_SUBSCRIPTIONS` operations at once; one more is answered with an `error`
-//! message for its id (code RATE_LIMITED) and not run.
+//! message for its id (code RATE_LIMITED) and not run. Each query and mutation on a connection
+//! takes from the provider's rate and runs under `REQUEST_TIMEOUT_MS`, as over HTTP (see
+//! `graphql::socket_operations`).
 //! When the server shuts down, every connection is closed with 1001 (going away); a client
 //! reconnects, with its last cursor, to another server or after the restart.
 

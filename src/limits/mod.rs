@@ -189,40 +189,59 @@ impl Guard {
     async fn refused(&self, ip: IpAddr, retry_after: Duration) -> Refusal {
         let retry_after = retry_after.max(Duration::from_secs(1));
         let threshold = self.settings.auto_ban_after;
-        match self.strike(ip, "refusals", threshold, "the client keeps hitting limits").await {
-            Some(banned_for) => Refusal::Limited { retry_after: banned_for },
-            None => Refusal::Limited { retry_after },
+        match self.strike(ip, "refusals", threshold, "the client keeps hitting limits", "refusals").await {
+            (_, Some(banned_for)) => Refusal::Limited { retry_after: banned_for },
+            (_, None) => Refusal::Limited { retry_after },
         }
     }
 
     /// A client sent a request no working client sends (see [`BadRequest`]): counted, and a
     /// client that keeps doing it is banned.
+    ///
+    /// Logged at info for the first of an address's window only (at warn when it bans, at debug
+    /// otherwise, and always at debug when bans are off): a client sending thousands is two lines,
+    /// not thousands. The metric counts every one.
     pub async fn bad_request(&self, ip: IpAddr, what: BadRequest) {
-        tracing::info!(%ip, reason = what.label(), "a malformed request");
         crate::metrics::counter("bad_requests_total", &[("reason", what.label())]).inc();
         let threshold = self.settings.auto_ban_after_bad_requests;
-        self.strike(ip, "bad-requests", threshold, "the client keeps sending malformed requests").await;
+        let why = "the client keeps sending malformed requests";
+        let (count, _) = self.strike(ip, "bad-requests", threshold, why, what.label()).await;
+        if count == Some(1) {
+            tracing::info!(%ip, reason = what.label(), "a malformed request");
+        } else {
+            tracing::debug!(%ip, reason = what.label(), "a malformed request");
+        }
     }
 
     /// Counts one strike of a kind against a client; at `threshold` strikes within the window the
-    /// client is banned, and the ban's length is returned. A threshold of 0 never bans.
-    async fn strike(&self, ip: IpAddr, kind: &str, threshold: u32, why: &str) -> Option<Duration> {
+    /// client is banned. Returns the strikes counted so far in the window (`None` when not
+    /// counted) and the ban's length if it banned. A threshold of 0 never bans.
+    async fn strike(
+        &self,
+        ip: IpAddr,
+        kind: &str,
+        threshold: u32,
+        why: &str,
+        reason: &str,
+    ) -> (Option<u64>, Option<Duration>) {
         if threshold == 0 {
-            return None;
+            return (None, None);
         }
         let settings = &self.settings;
         let ip_key = ip_key(ip);
         let key = format!("{kind}:{ip_key}");
-        let (count, _) = self.ask(self.limiter.hit(&key, settings.auto_ban_window)).await?;
+        let Some((count, _)) = self.ask(self.limiter.hit(&key, settings.auto_ban_window)).await else {
+            return (None, None);
+        };
         if count < u64::from(threshold) {
-            return None;
+            return (Some(count), None);
         }
         let duration = settings.auto_ban_duration;
-        tracing::warn!(%ip, strikes = count, seconds = duration.as_secs(), "banned: {why}");
+        tracing::warn!(%ip, strikes = count, seconds = duration.as_secs(), reason, "banned: {why}");
         crate::metrics::counter("ip_bans_total", &[]).inc();
         self.ask(self.limiter.set_for(&format!("ban:{ip_key}"), duration)).await;
         self.ask(self.limiter.clear(&key)).await;
-        Some(duration)
+        (Some(count), Some(duration))
     }
 
     /// A limiter answer, or `None` when the limiter cannot answer (logged, and then left alone for
@@ -257,8 +276,13 @@ pub fn count_refusal(scope: &'static str) {
     crate::metrics::counter("rate_limit_refusals_total", &[("scope", scope)]).inc();
 }
 
+/// The key of a client's counts and bans: its IPv4 address, or its IPv6 /64 (see
+/// [`crate::config::limit_key`]).
 fn ip_key(ip: IpAddr) -> String {
-    crate::config::canonical(ip).to_string()
+    match crate::config::limit_key(ip) {
+        IpAddr::V6(network) => format!("{network}/64"),
+        v4 => v4.to_string(),
+    }
 }
 
 #[cfg(test)]

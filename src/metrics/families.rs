@@ -115,6 +115,13 @@ pub const FAMILIES: &[Family] = &[
          went live again.",
         &[],
     ),
+    family(
+        "realtime_replays_refused_total",
+        Kind::Counter,
+        "Subscriptions refused because their `after` cursor was outside the replay window \
+         (EVENT_REPLAY_MAX_EVENTS, EVENT_REPLAY_MAX_AGE_HOURS, or the events it missed deleted).",
+        &[],
+    ),
     family("realtime_subscribers_behind", Kind::Gauge, "Subscribers reading the event log now, not yet live.", &[]),
     family(
         "outbox_backlog",
@@ -158,7 +165,7 @@ pub const FAMILIES: &[Family] = &[
         "bad_requests_total",
         Kind::Counter,
         "Malformed requests no working client sends, by reason (body_too_large, malformed_body, \
-         json_too_deep, graphql_limits, forged_token); they count toward a ban.",
+         json_too_deep, graphql_limits, forged_token, bad_signature); they count toward a ban.",
         &["reason"],
     ),
     family(

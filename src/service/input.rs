@@ -42,6 +42,18 @@ pub fn optional_text(raw: Option<&str>, limit: TextLimit) -> AppResult<Option<Te
     }
 }
 
+/// Parses an optional search keyword: like [`optional_text`], and refused if what remains after
+/// trimming holds a NUL or another control character. No one types those into a search box, and
+/// refusing them here means no store sees them (MongoDB's `$regex` fails on a NUL).
+pub fn keyword(raw: Option<&str>) -> AppResult<Option<Text>> {
+    let keyword = optional_text(raw, TextLimit::KEYWORD)?;
+    if keyword.as_ref().is_some_and(|keyword| keyword.as_str().chars().any(char::is_control)) {
+        let limit = TextLimit::KEYWORD;
+        return Err(AppError::bad_input(limit.field, format!("{}不能包含控制字符", limit.label)));
+    }
+    Ok(keyword)
+}
+
 /// Parses paging parameters.
 pub fn page(page: i64, page_size: i64) -> AppResult<PageRequest> {
     PageRequest::new(page, page_size).map_err(|error| match error {

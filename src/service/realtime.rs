@@ -9,12 +9,17 @@
 //! - one further on means something was missed (published out of order, or this subscriber fell
 //!   behind its bounded buffer): the subscriber reads the log from its cursor, then goes on live.
 //!
-//! A subscription that passes `after` first replays the log after that cursor. Events from other
+//! A subscription that passes `after` first replays the log after that cursor, if the cursor is
+//! within the [`ReplayWindow`] (`EVENT_REPLAY_MAX_EVENTS` behind the newest, none of what it missed
+//! older than `EVENT_REPLAY_MAX_AGE_HOURS`, none of it deleted from the log): an older cursor is
+//! refused (BAD_USER_INPUT on `after`, telling the client to reload), so no subscription reads an
+//! unbounded stretch of the log. Events from other
 //! processes arrive through a [`RemoteBus`] (Redis when configured), which delivers records only;
 //! this process reads what they name from the store once and hands it to all its subscribers.
 
 pub use super::ports::RemoteBus;
 use super::Session;
+use crate::config::ReplayWindow;
 use crate::domain::{ChatMessage, Cursor, EventKind, EventRecord, Id, Notification, Ticket};
 use crate::error::{AppError, AppResult};
 use crate::metrics::{self, GaugeGuard};
@@ -98,11 +103,13 @@ pub struct Realtime {
     tickets: Arc<dyn TicketStore>,
     channels: Mutex<HashMap<Id, broadcast::Sender<Arc<LiveEvent>>>>,
     remote: Option<Arc<dyn RemoteBus>>,
+    replay_window: ReplayWindow,
 }
 
 impl Realtime {
-    pub fn new(store: &SharedStore, remote: Option<Arc<dyn RemoteBus>>) -> Realtime {
+    pub fn new(store: &SharedStore, remote: Option<Arc<dyn RemoteBus>>, replay_window: ReplayWindow) -> Realtime {
         Realtime {
+            replay_window,
             chat: store.clone(),
             events: store.clone(),
             notifications: store.clone(),
@@ -228,13 +235,39 @@ impl Realtime {
             behind: false,
             behind_gauge: None,
         };
-        if after.is_some_and(|after| after < latest) {
+        if let Some(after) = after.filter(|after| *after < latest) {
+            self.check_replay_window(&follower.provider, after, latest).await?;
             follower.fall_behind();
         }
         Ok(stream::unfold(follower, |mut follower| async move {
             let next = follower.next().await?;
             Some((next, follower))
         }))
+    }
+}
+
+impl Realtime {
+    /// Refuses a cursor outside the replay window: too many events behind the newest, the first
+    /// event it missed too old, or that event gone from the log (deleted by retention).
+    async fn check_replay_window(&self, provider: &Id, after: Cursor, latest: Cursor) -> AppResult<()> {
+        let window = self.replay_window;
+        let expired = if latest - after > window.max_events {
+            true
+        } else {
+            let first = self.events.events_after(provider, after, 1).await?;
+            let oldest_allowed = chrono::Utc::now() - chrono::Duration::from_std(window.max_age).unwrap_or_default();
+            first.first().is_some_and(|first| first.cursor != after + 1 || first.at < oldest_allowed)
+        };
+        if expired {
+            metrics::counter("realtime_replays_refused_total", &[]).inc();
+            let hours = window.max_age.as_secs() / 3600;
+            let message = format!(
+                "游标已过期：只能补发最近{}条且{hours}小时内的事件，请重新加载数据后不带 after 重新订阅",
+                window.max_events
+            );
+            return Err(AppError::bad_input("after", message));
+        }
+        Ok(())
     }
 }
 

@@ -511,7 +511,8 @@ async fn a_replay_that_starts_while_two_clients_keep_writing_has_no_gap_and_no_d
 
 #[tokio::test]
 async fn after_zero_replays_a_seeded_conversation_in_full() {
-    let app = TestApp::spawn().await;
+    // The demo history reaches back 60 days, past the default replay window of 7 (tests/api/replay_window.rs).
+    let app = TestApp::spawn_configured(&[("EVENT_REPLAY_MAX_AGE_HOURS", "8760")]).await;
     let token = app.login(DEMO_A).await;
     let (stored, total) = conversation(&app, &token, "c008").await;
     assert_eq!(total, 4, "the demo conversation with c008 has four messages");
@@ -678,7 +679,8 @@ async fn the_reference_graphql_ws_client_replays_receives_live_and_sees_the_clos
         client_dir.join("node_modules/graphql-ws").is_dir(),
         "tests/ws-client/node_modules is missing: run `npm ci --prefix tests/ws-client` (scripts/test does it)"
     );
-    let app = TestApp::spawn().await;
+    // The demo history reaches back 60 days, past the default replay window of 7.
+    let app = TestApp::spawn_configured(&[("EVENT_REPLAY_MAX_AGE_HOURS", "8760")]).await;
     let token = app.login(DEMO_A).await;
     let base = app.address.clone();
     let output = tokio::task::spawn_blocking(move || run_node(&client_dir, &base, &token, "c005"))

@@ -18,3 +18,4 @@ mod retention;
 mod schemathesis;
 mod secrets;
 mod shutdown;
+mod webhook_bans;

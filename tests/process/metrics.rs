@@ -15,7 +15,8 @@ const CHAT_SUBSCRIPTION: &str = "subscription Chat($after: String) {
 
 #[tokio::test]
 async fn metrics_count_the_requests_operations_connections_and_events_that_happened() {
-    let server = ServerProcess::start(&[]).await;
+    // The demo history reaches back 60 days, past the default replay window of 7, and is replayed below.
+    let server = ServerProcess::start(&[("EVENT_REPLAY_MAX_AGE_HOURS", "8760")]).await;
     let client = reqwest::Client::new();
     let api = format!("{}/api", server.address);
 

@@ -2,8 +2,8 @@
 //!
 //! A phone whose refresh answer was lost presents the same refresh token again, which plain
 //! rotation takes for theft. So a token's successor is not random but derived: an HMAC, keyed by
-//! a key derived from `JWT_SECRET`, of the token and the client's address. The same token from
-//! the same address always rotates to the same refresh token (and access-token id), so a retry can
+//! a key derived from `JWT_SECRET`, of the token and the client's address (its /64 for IPv6, as the limits key it). The same token
+//! from the same address always rotates to the same refresh token (and access-token id), so a retry can
 //! be answered with the very pair the first rotation handed out without any secret being stored
 //! in plain text (the stores keep only hashes, as before); from another address it derives another
 //! successor, which the store does not know. The access token is re-signed from the same claims
@@ -103,7 +103,7 @@ impl AuthService {
     /// The successor of `refresh_token` presented from `ip`: the same every time for the same
     /// two, unguessable without the key.
     fn successor_of(&self, refresh_token: &str, ip: Option<IpAddr>) -> Derived {
-        let address = ip.map_or_else(|| "unknown".to_owned(), |ip| crate::config::canonical(ip).to_string());
+        let address = ip.map_or_else(|| "unknown".to_owned(), |ip| crate::config::limit_key(ip).to_string());
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.rotation_key).expect("HMAC takes keys of any length");
         for part in [address.as_bytes(), b"\0", refresh_token.as_bytes()] {
             mac.update(part);
