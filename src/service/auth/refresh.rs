@@ -1,13 +1,14 @@
 //! Refresh-token rotation that survives a lost answer.
 //!
 //! A phone whose refresh answer was lost presents the same refresh token again, which plain
-//! rotation takes for theft. So a token's successor is not random but derived: an HMAC, keyed by
-//! a key derived from `JWT_SECRET`, of the token and the client's address (its /64 for IPv6, as the limits key it). The same token
-//! from the same address always rotates to the same refresh token (and access-token id), so a retry can
-//! be answered with the very pair the first rotation handed out without any secret being stored
-//! in plain text (the stores keep only hashes, as before); from another address it derives another
-//! successor, which the store does not know. The access token is re-signed from the same claims
-//! (`iat` is the first use's time), which HS256 turns into the same bytes.
+//! rotation takes for theft. So a token's successor is not random but derived: an HMAC, keyed by a
+//! key derived from `JWT_SECRET`, of the token and the client's address (its /64 for IPv6, as the
+//! limits key it). The same token from the same address always rotates to the same refresh token
+//! (and access-token id), so a retry can be answered with the very pair the first rotation handed
+//! out without any secret being stored in plain text (the stores keep only hashes, as before); from
+//! another address it derives another successor, which the store does not know. The access token is
+//! re-signed from the same claims (`iat` is the first use's time), which HS256 turns into the same
+//! bytes.
 //!
 //! A used token presented again gets the same pair only if all hold: `REFRESH_REUSE_GRACE_SECONDS`
 //! is not 0 and has not passed since its first use; the client's address is known and is the one
