@@ -15,6 +15,7 @@ mod integration;
 mod introspection;
 mod ipv6_limits;
 mod keywords;
+mod limiter_ceiling;
 mod limits;
 mod lockout;
 mod notifications;
