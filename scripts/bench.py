@@ -230,10 +230,12 @@ def realtime_figures(env_extra, connections):
     return out.strip().splitlines()
 
 
-def flood_script(share):
+def flood_script(share, cycle=None):
     """A wrk script: each request a malformed `POST /graphql` (not JSON) forwarded for an address of
-    its own, thread n's from (10 + n).0.0.0/8, counting up; `share` addresses per thread."""
+    its own, thread n's from (10 + n).0.0.0/8, counting up; `share` addresses per thread. With
+    `cycle`, a thread sends for ever, from its first `cycle` addresses in turn."""
     path = os.path.join(LUA_DIR, "flood.lua")
+    stop_after_share = "" if cycle else f'  if sent >= {share} then return wrk.format("GET", "/healthz") end\n'
     with open(path, "w") as script:
         script.write(
             f"""
@@ -246,10 +248,7 @@ function init(args)
   sent = 0
 end
 function request()
-  if sent >= {share} then
-    return wrk.format("GET", "/healthz")
-  end
-  local n = sent
+{stop_after_share}  local n = sent % {cycle or share}
   sent = sent + 1
   local address = string.format("%d.%d.%d.%d", 10 + id, math.floor(n / 65536) % 256, math.floor(n / 256) % 256, n % 256)
   return wrk.format("POST", "/graphql", {{["content-type"] = "application/json", ["x-forwarded-for"] = address}}, "not json")
@@ -295,6 +294,7 @@ def limiter_section():
     """LIMITER_ADDRESSES distinct addresses, one malformed request each (through a trusted proxy,
     the bench itself), beside ordinary signed-in reads from 1,024 other addresses; the per-address
     rate and the bans at their defaults, the in-process limiter at its default ceiling."""
+    cores, _, _, commit, load = machine()
     env = {"TRUSTED_PROXIES": "127.0.0.1", "RATE_LIMIT_IP_PER_MINUTE": "1200", "RATE_LIMIT_IP_BURST": "600"}
     server = Server(env)
     token = server.login()
@@ -330,12 +330,16 @@ def limiter_section():
     peak_mib = peak_rss_mib(server)
     end_mib = server.rss_mib()
     server.stop()
+    control = control_flood(env)
     non2xx = sum(r["errors"] for r in alone + beside)
     p99_alone = [r["p99"] for r in alone]
     p99_beside = [r["p99"] for r in beside] or [float("nan")]
     ratio_text = f"{statistics.median(p99_beside) / statistics.median(p99_alone):.2f}×" if beside else "n/a"
     return [
         LIMITER_HEADING,
+        "",
+        f"Measured by `SECTIONS=limiter scripts/bench` at commit {commit}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+        f"on the machine above ({cores} cores, load average at start {' '.join(load)}).",
         "",
         f"{int(sent):,} distinct client addresses (`X-Forwarded-For` from a trusted proxy, one per request) "
         f"each sent one malformed request (`POST /graphql` with a body that is not JSON: 400, counted toward "
@@ -354,9 +358,33 @@ def limiter_section():
         f"| p99 of the ordinary reads alone ({RUNS} × 5 s) | {summary(p99_alone, '{:.2f}')} ms |",
         f"| p99 of the ordinary reads beside the flood ({len(beside)} × 5 s) | {summary(p99_beside, '{:.2f}')} ms |",
         f"| p99 beside / p99 alone, medians (goal: at most 2×) | {ratio_text} |",
+        f"| control: p99 beside the same flood from 1,024 addresses only, bans off ({len(control)} × 5 s) | "
+        f"{summary(control, '{:.2f}')} ms |",
+        f"| p99 beside the million / p99 beside the control, medians (what a million keys cost) | "
+        f"{statistics.median(p99_beside) / statistics.median(control):.2f}× |",
         f"| ordinary reads answered other than 200 | {non2xx} |",
         "",
     ]
+
+
+def control_flood(env):
+    """The p99s of the ordinary reads beside the same flood from 1,024 addresses in turn (bans off,
+    so none is banned): the CPU the flood itself takes on this machine, without a million keys."""
+    server = Server(dict(env, AUTO_BAN_AFTER_BAD_REQUESTS="0"))
+    ordinary = ordinary_script(server.login())
+    url = server.base + "/api/customers?page=1&pageSize=10"
+    flood = subprocess.Popen(
+        ["wrk", "-t2", "-c64", "-d3600s", "-s", flood_script(512, cycle=512), server.base + "/graphql"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(2)
+        return [wrk(url, 32, ordinary, duration="5s")["p99"] for _ in range(max(RUNS, 3))]
+    finally:
+        flood.send_signal(signal.SIGINT)
+        flood.wait(timeout=60)
+        server.stop()
 
 
 def replace_section(text, heading, section_lines):
