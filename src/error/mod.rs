@@ -45,6 +45,10 @@ pub enum AppError {
 
 pub type AppResult<T> = Result<T, AppError>;
 
+/// The message of a request cut at its deadline (`REQUEST_TIMEOUT_MS`), over HTTP or a WebSocket:
+/// an `UNAVAILABLE` that says why.
+pub const REQUEST_TIMED_OUT: &str = "请求处理超时，请稍后再试";
+
 /// What kind of failure a client met: the GraphQL `extensions.code` and the HTTP status in one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorCode {

@@ -11,7 +11,7 @@
 //! the operation is is read from the document in `prepare_request`, once per operation.
 
 use super::RequestAuth;
-use crate::error::{AppError, ErrorCode};
+use crate::error::{AppError, ErrorCode, REQUEST_TIMED_OUT};
 use crate::service::{ClientInfo, Services};
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute, NextPrepareRequest};
 use async_graphql::parser::types::OperationType;
@@ -79,7 +79,7 @@ impl Extension for OneOperation {
             Ok(response) => response,
             Err(_) => {
                 tracing::warn!(operation = operation_name.unwrap_or_default(), "a WebSocket operation timed out");
-                let mut error = ServerError::new("请求处理超时，请稍后再试", None);
+                let mut error = ServerError::new(REQUEST_TIMED_OUT, None);
                 error.extensions.get_or_insert_with(Default::default).set("code", ErrorCode::Unavailable.as_str());
                 Response::from_errors(vec![error])
             }

@@ -12,7 +12,7 @@ use super::MAX_GRAPHQL_BODY_BYTES;
 use crate::config::{IpNet, SecuritySettings};
 use crate::context::{note_bad_request, BadRequest, RequestContext};
 use crate::error::http::{HttpError, Protocol};
-use crate::error::{AppError, ErrorCode};
+use crate::error::{AppError, ErrorCode, REQUEST_TIMED_OUT};
 use crate::limits::{Guard, Traffic};
 use crate::rest::MAX_REST_BODY_BYTES;
 use crate::service::ClientInfo;
@@ -192,8 +192,7 @@ pub async fn deadline(State(edge): State<Edge>, request: Request, next: Next) ->
         Ok(response) => response,
         Err(_) => {
             tracing::warn!(path, "request timed out");
-            let message = "请求处理超时，请稍后再试";
-            HttpError::new(Protocol::of_path(&path), ErrorCode::Unavailable, message).into_response()
+            HttpError::new(Protocol::of_path(&path), ErrorCode::Unavailable, REQUEST_TIMED_OUT).into_response()
         }
     }
 }
