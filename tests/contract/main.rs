@@ -26,6 +26,7 @@ mod leases;
 mod notifications;
 mod outbox;
 mod providers;
+mod query_plans;
 mod retention;
 mod tickets;
 mod tokens;

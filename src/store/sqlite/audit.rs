@@ -1,7 +1,7 @@
 //! The audit port on SQLite.
 
 use super::rows::{id, optional_id, parse_time, time_text};
-use super::sql::Conditions;
+use super::sql::{Conditions, ListQuery};
 use super::SqliteStore;
 use crate::domain::{AuditEntry, Id, Page, PageRequest};
 use crate::error::AppResult;
@@ -32,12 +32,16 @@ impl AuditStore for SqliteStore {
     }
 
     async fn list_audit_entries(&self, provider: &Id, page: PageRequest) -> AppResult<Page<AuditEntry>> {
-        let conditions = Conditions::of_provider(provider);
-        let (items, total) = self
-            .read(move |c| conditions.page(c, "audit_log", AUDIT_COLUMNS, "at DESC, id DESC", page, audit_from_row))
-            .await?;
+        let list = audit_list(provider);
+        let (items, total) = self.read(move |c| list.page(c, page, audit_from_row)).await?;
         Ok(Page { items, total, request: page })
     }
+}
+
+/// A provider's audit entries, newest first.
+pub(super) fn audit_list(provider: &Id) -> ListQuery {
+    let conditions = Conditions::of_provider(provider);
+    ListQuery { table: "audit_log", columns: AUDIT_COLUMNS, order: "at DESC, id DESC", conditions }
 }
 
 pub(super) const AUDIT_COLUMNS: &str =

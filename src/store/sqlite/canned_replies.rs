@@ -4,7 +4,7 @@
 //! change's savepoint, so nothing else in its group is lost).
 
 use super::rows::{parse_time, time_text};
-use super::sql::Conditions;
+use super::sql::{Conditions, ListQuery};
 use super::SqliteStore;
 use crate::domain::{CannedReply, Id, Page, PageRequest};
 use crate::error::AppResult;
@@ -15,6 +15,20 @@ use rusqlite::{params, OptionalExtension, Row};
 
 const CANNED_REPLY_COLUMNS: &str =
     "id, service_provider_id, short_code, title, content, created_at, updated_at, version";
+
+/// A provider's canned replies, by short code (the unique index's order).
+pub(super) fn canned_reply_list(provider: &Id) -> ListQuery {
+    let conditions = Conditions::of_provider(provider);
+    ListQuery { table: "canned_replies", columns: CANNED_REPLY_COLUMNS, order: "short_code", conditions }
+}
+
+/// One canned reply of a provider; the parameters are the provider and the reply id.
+pub(super) fn canned_reply_sql() -> String {
+    format!("SELECT {CANNED_REPLY_COLUMNS} FROM canned_replies WHERE service_provider_id = ? AND id = ?")
+}
+
+/// The parameter is the provider.
+pub(super) const CANNED_REPLY_COUNT_SQL: &str = "SELECT COUNT(*) FROM canned_replies WHERE service_provider_id = ?";
 
 fn canned_reply_from_row(row: &Row<'_>) -> rusqlite::Result<CannedReply> {
     Ok(CannedReply {
@@ -69,23 +83,17 @@ impl CannedReplyStore for SqliteStore {
     }
 
     async fn canned_replies(&self, provider: &Id, page: PageRequest) -> AppResult<Page<CannedReply>> {
-        let conditions = Conditions::of_provider(provider);
-        let (items, total) = self
-            .read(move |c| {
-                conditions.page(c, "canned_replies", CANNED_REPLY_COLUMNS, "short_code", page, canned_reply_from_row)
-            })
-            .await?;
+        let list = canned_reply_list(provider);
+        let (items, total) = self.read(move |c| list.page(c, page, canned_reply_from_row)).await?;
         Ok(Page { items, total, request: page })
     }
 
     async fn canned_reply(&self, provider: &Id, id: &Id) -> AppResult<Option<CannedReply>> {
         let (provider, id) = (provider.clone(), id.clone());
         self.read(move |c| {
-            c.prepare_cached(&format!(
-                "SELECT {CANNED_REPLY_COLUMNS} FROM canned_replies WHERE service_provider_id = ? AND id = ?"
-            ))?
-            .query_row([provider.as_str(), id.as_str()], canned_reply_from_row)
-            .optional()
+            c.prepare_cached(&canned_reply_sql())?
+                .query_row([provider.as_str(), id.as_str()], canned_reply_from_row)
+                .optional()
         })
         .await
     }
@@ -133,8 +141,7 @@ impl CannedReplyStore for SqliteStore {
     async fn count_canned_replies(&self, provider: &Id) -> AppResult<u64> {
         let provider = provider.clone();
         self.read(move |c| {
-            c.prepare_cached("SELECT COUNT(*) FROM canned_replies WHERE service_provider_id = ?")?
-                .query_row([provider.as_str()], |r| r.get::<_, i64>(0))
+            c.prepare_cached(CANNED_REPLY_COUNT_SQL)?.query_row([provider.as_str()], |r| r.get::<_, i64>(0))
         })
         .await
         .map(|n| n.max(0) as u64)

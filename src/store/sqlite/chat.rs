@@ -4,7 +4,7 @@ use super::events::log_event;
 use super::idempotency::claim_key;
 use super::outbox::queue_outbox;
 use super::rows::{id, parse_time, parse_value, time_text};
-use super::sql::{text, Conditions};
+use super::sql::{text, Conditions, ListQuery};
 use super::SqliteStore;
 use crate::domain::{ChatMessage, ChatSender, ChatStatus, EventKind, EventRecord, Id, OutboxDraft, Page, PageRequest};
 use crate::error::{AppError, AppResult};
@@ -67,11 +67,7 @@ impl ChatStore for SqliteStore {
     async fn chat_message(&self, provider: &Id, id: &Id) -> AppResult<Option<ChatMessage>> {
         let (provider, id) = (provider.clone(), id.clone());
         self.read(move |c| {
-            c.prepare_cached(&format!(
-                "SELECT {CHAT_COLUMNS} FROM chat_messages WHERE service_provider_id = ? AND id = ?"
-            ))?
-            .query_row([provider.as_str(), id.as_str()], chat_from_row)
-            .optional()
+            c.prepare_cached(&chat_message_sql())?.query_row([provider.as_str(), id.as_str()], chat_from_row).optional()
         })
         .await
     }
@@ -128,17 +124,23 @@ impl ChatStore for SqliteStore {
         customer: &Id,
         page: PageRequest,
     ) -> AppResult<Page<ChatMessage>> {
-        let mut conditions = Conditions::of_provider(provider);
-        conditions.push("customer_id = ?", [text(customer.as_str())]);
-        let (mut items, total) = self
-            .read(move |c| {
-                let order = "timestamp DESC, rowid DESC";
-                conditions.page(c, "chat_messages", CHAT_COLUMNS, order, page, chat_from_row)
-            })
-            .await?;
+        let list = conversation_list(provider, customer);
+        let (mut items, total) = self.read(move |c| list.page(c, page, chat_from_row)).await?;
         items.reverse();
         Ok(Page { items, total, request: page })
     }
+}
+
+/// A conversation's messages, newest first (a page is reversed to read oldest first).
+pub(super) fn conversation_list(provider: &Id, customer: &Id) -> ListQuery {
+    let mut conditions = Conditions::of_provider(provider);
+    conditions.push("customer_id = ?", [text(customer.as_str())]);
+    ListQuery { table: "chat_messages", columns: CHAT_COLUMNS, order: "timestamp DESC, rowid DESC", conditions }
+}
+
+/// One message of a provider; the parameters are the provider and the message id.
+pub(super) fn chat_message_sql() -> String {
+    format!("SELECT {CHAT_COLUMNS} FROM chat_messages WHERE service_provider_id = ? AND id = ?")
 }
 
 pub(super) const CHAT_COLUMNS: &str = "id, service_provider_id, service_provider_name, customer_id, customer_name, \

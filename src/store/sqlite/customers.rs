@@ -3,7 +3,7 @@
 use super::notifications::notification_event;
 use super::outbox::queue_outbox;
 use super::rows::{id, parse_time, parse_value, percent, time_text};
-use super::sql::{id_values, like_pattern, placeholders, text, Conditions};
+use super::sql::{id_values, like_pattern, placeholders, text, Conditions, ListQuery};
 use super::SqliteStore;
 use crate::domain::{Customer, CustomerStatus, EventRecord, Id, Page, PageRequest, Timestamp, UsageMetrics};
 use crate::error::AppResult;
@@ -83,35 +83,15 @@ impl CustomerStore for SqliteStore {
         filter: &CustomerFilter,
         page: PageRequest,
     ) -> AppResult<Page<Customer>> {
-        let mut conditions = Conditions::of_provider(provider);
-        if let Some(after) = &filter.expiry_after {
-            conditions.push("expiry_date > ?", [Value::Text(time_text(after))]);
-        }
-        if let Some(until) = &filter.expiry_until {
-            conditions.push("expiry_date <= ?", [Value::Text(time_text(until))]);
-        }
-        if let Some(keyword) = &filter.keyword {
-            let pattern = like_pattern(keyword);
-            conditions.push(
-                "(name LIKE ? ESCAPE '\\' OR contact_person LIKE ? ESCAPE '\\')",
-                [Value::Text(pattern.clone()), Value::Text(pattern)],
-            );
-        }
-        let (items, total) = self
-            .read(move |c| {
-                conditions.page(c, "customers", CUSTOMER_COLUMNS, "updated_at DESC, id", page, customer_from_row)
-            })
-            .await?;
+        let list = customer_list(provider, filter);
+        let (items, total) = self.read(move |c| list.page(c, page, customer_from_row)).await?;
         Ok(Page { items, total, request: page })
     }
 
     async fn customers_by_ids(&self, provider: &Id, ids: &[Id]) -> AppResult<Vec<Customer>> {
         let (provider, ids) = (provider.clone(), ids.to_vec());
         self.read(move |c| {
-            let sql = format!(
-                "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE service_provider_id = ? AND id IN ({})",
-                placeholders(ids.len())
-            );
+            let sql = customers_by_ids_sql(ids.len());
             let mut values = vec![text(provider.as_str())];
             values.extend(id_values(&ids));
             c.prepare_cached(&sql)?.query_map(params_from_iter(values), customer_from_row)?.collect()
@@ -125,8 +105,9 @@ impl CustomerStore for SqliteStore {
             return Ok(Vec::new());
         }
         self.read(move |c| {
-            let sql = format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id IN ({})", placeholders(ids.len()));
-            c.prepare(&sql)?.query_map(params_from_iter(id_values(&ids)), customer_from_row)?.collect()
+            c.prepare(&customers_anywhere_sql(ids.len()))?
+                .query_map(params_from_iter(id_values(&ids)), customer_from_row)?
+                .collect()
         })
         .await
     }
@@ -220,6 +201,40 @@ impl CustomerStore for SqliteStore {
     async fn reconcile_usage_scores(&self) -> AppResult<u64> {
         Ok(0)
     }
+}
+
+/// A provider's customers that `filter` selects, most recently updated first.
+pub(super) fn customer_list(provider: &Id, filter: &CustomerFilter) -> ListQuery {
+    let mut conditions = Conditions::of_provider(provider);
+    if let Some(after) = &filter.expiry_after {
+        conditions.push("expiry_date > ?", [Value::Text(time_text(after))]);
+    }
+    if let Some(until) = &filter.expiry_until {
+        conditions.push("expiry_date <= ?", [Value::Text(time_text(until))]);
+    }
+    if let Some(keyword) = &filter.keyword {
+        let pattern = like_pattern(keyword);
+        conditions.push(KEYWORD_CONDITION, [Value::Text(pattern.clone()), Value::Text(pattern)]);
+    }
+    ListQuery { table: "customers", columns: CUSTOMER_COLUMNS, order: "updated_at DESC, id", conditions }
+}
+
+/// The keyword filter: a substring, so no index can serve it (the query-plan check exempts it).
+pub(super) const KEYWORD_CONDITION: &str = "(name LIKE ? ESCAPE '\\' OR contact_person LIKE ? ESCAPE '\\')";
+
+/// `count` customers of one provider by id; the parameters are the provider, then the ids. The
+/// unary `+` keeps the provider out of the index choice: without it SQLite reads the provider's
+/// every customer through a provider index and filters them by id.
+pub(super) fn customers_by_ids_sql(count: usize) -> String {
+    format!(
+        "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE +service_provider_id = ? AND id IN ({})",
+        placeholders(count)
+    )
+}
+
+/// `count` customers by id, whoever their provider.
+pub(super) fn customers_anywhere_sql(count: usize) -> String {
+    format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id IN ({})", placeholders(count))
 }
 
 pub(super) const CUSTOMER_COLUMNS: &str = "id, service_provider_id, service_provider_name, name, contact_person, phone, \

@@ -48,11 +48,9 @@ impl EventStore for SqliteStore {
     async fn events_after(&self, provider: &Id, after: Cursor, limit: u32) -> AppResult<Vec<EventRecord>> {
         let provider = provider.clone();
         self.read(move |c| {
-            c.prepare_cached(&format!(
-                "SELECT {EVENT_COLUMNS} FROM events WHERE provider_id = ? AND cursor > ? ORDER BY cursor LIMIT ?"
-            ))?
-            .query_map(params![provider.as_str(), after as i64, limit], event_from_row)?
-            .collect()
+            c.prepare_cached(&events_after_sql())?
+                .query_map(params![provider.as_str(), after as i64, limit], event_from_row)?
+                .collect()
         })
         .await
     }
@@ -60,13 +58,21 @@ impl EventStore for SqliteStore {
     async fn latest_cursor(&self, provider: &Id) -> AppResult<Cursor> {
         let provider = provider.clone();
         self.read(move |c| {
-            c.prepare_cached("SELECT COALESCE(MAX(cursor), 0) FROM events WHERE provider_id = ?")?
+            c.prepare_cached(LATEST_CURSOR_SQL)?
                 .query_row([provider.as_str()], |row| row.get::<_, i64>(0))
                 .map(|cursor| cursor as Cursor)
         })
         .await
     }
 }
+
+/// The parameters are the provider, the cursor to read after and the limit.
+pub(super) fn events_after_sql() -> String {
+    format!("SELECT {EVENT_COLUMNS} FROM events WHERE provider_id = ? AND cursor > ? ORDER BY cursor LIMIT ?")
+}
+
+/// The parameter is the provider.
+pub(super) const LATEST_CURSOR_SQL: &str = "SELECT COALESCE(MAX(cursor), 0) FROM events WHERE provider_id = ?";
 
 pub(super) const EVENT_COLUMNS: &str = "provider_id, cursor, kind, subject_id, customer_id, at";
 

@@ -20,6 +20,7 @@ mod leases;
 mod notifications;
 mod outbox;
 mod providers;
+pub mod query_plans;
 mod readers;
 mod retention;
 mod rows;

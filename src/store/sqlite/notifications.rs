@@ -2,7 +2,7 @@
 
 use super::events::log_event;
 use super::rows::{id, optional_id, parse_optional_time, parse_time, parse_value, time_text};
-use super::sql::{text, Conditions};
+use super::sql::{text, Conditions, ListQuery};
 use super::SqliteStore;
 use crate::domain::{
     EventKind, EventRecord, Id, Notification, NotificationType, Page, PageRequest, ReadStatus, Timestamp,
@@ -61,26 +61,15 @@ impl NotificationStore for SqliteStore {
         filter: &NotificationFilter,
         page: PageRequest,
     ) -> AppResult<Page<Notification>> {
-        let mut conditions = Conditions::of_provider(provider);
-        if let Some(kind) = filter.notification_type {
-            conditions.push("type = ?", [text(kind.as_str())]);
-        }
-        if let Some(read_status) = filter.read_status {
-            conditions.push("read_status = ?", [text(read_status.as_str())]);
-        }
-        let (items, total) = self
-            .read(move |c| {
-                let order = "created_at DESC, id DESC";
-                conditions.page(c, "notifications", NOTIFICATION_COLUMNS, order, page, notification_from_row)
-            })
-            .await?;
+        let list = notification_list(provider, filter);
+        let (items, total) = self.read(move |c| list.page(c, page, notification_from_row)).await?;
         Ok(Page { items, total, request: page })
     }
 
     async fn unread_count(&self, provider: &Id) -> AppResult<u64> {
         let provider = provider.clone();
         self.read(move |c| {
-            c.prepare_cached("SELECT COUNT(*) FROM notifications WHERE service_provider_id = ? AND read_status = ?")?
+            c.prepare_cached(UNREAD_COUNT_SQL)?
                 .query_row([provider.as_str(), ReadStatus::Unread.as_str()], |r| r.get::<_, i64>(0))
         })
         .await
@@ -90,11 +79,9 @@ impl NotificationStore for SqliteStore {
     async fn notification(&self, provider: &Id, id: &Id) -> AppResult<Option<Notification>> {
         let (provider, id) = (provider.clone(), id.clone());
         self.read(move |c| {
-            c.prepare_cached(&format!(
-                "SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE service_provider_id = ? AND id = ?"
-            ))?
-            .query_row([provider.as_str(), id.as_str()], notification_from_row)
-            .optional()
+            c.prepare_cached(&notification_sql())?
+                .query_row([provider.as_str(), id.as_str()], notification_from_row)
+                .optional()
         })
         .await
     }
@@ -112,11 +99,9 @@ impl NotificationStore for SqliteStore {
                 provider.as_str(),
                 id.as_str()
             ])?;
-            t.prepare_cached(&format!(
-                "SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE service_provider_id = ? AND id = ?"
-            ))?
-            .query_row([provider.as_str(), id.as_str()], notification_from_row)
-            .optional()
+            t.prepare_cached(&notification_sql())?
+                .query_row([provider.as_str(), id.as_str()], notification_from_row)
+                .optional()
         })
         .await
     }
@@ -133,6 +118,27 @@ impl NotificationStore for SqliteStore {
         })
         .await
     }
+}
+
+/// A provider's notifications that `filter` selects, newest first.
+pub(super) fn notification_list(provider: &Id, filter: &NotificationFilter) -> ListQuery {
+    let mut conditions = Conditions::of_provider(provider);
+    if let Some(kind) = filter.notification_type {
+        conditions.push("type = ?", [text(kind.as_str())]);
+    }
+    if let Some(read_status) = filter.read_status {
+        conditions.push("read_status = ?", [text(read_status.as_str())]);
+    }
+    ListQuery { table: "notifications", columns: NOTIFICATION_COLUMNS, order: "created_at DESC, id DESC", conditions }
+}
+
+/// The parameters are the provider and the unread status.
+pub(super) const UNREAD_COUNT_SQL: &str =
+    "SELECT COUNT(*) FROM notifications WHERE service_provider_id = ? AND read_status = ?";
+
+/// One notification of a provider; the parameters are the provider and the notification id.
+pub(super) fn notification_sql() -> String {
+    format!("SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE service_provider_id = ? AND id = ?")
 }
 
 pub(super) const NOTIFICATION_COLUMNS: &str = "id, service_provider_id, type, title, content, related_customer_id, \

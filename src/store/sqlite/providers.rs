@@ -46,7 +46,7 @@ impl ProviderStore for SqliteStore {
     async fn provider_credentials(&self, username: &str) -> AppResult<Option<(ServiceProvider, String)>> {
         let username = username.to_owned();
         self.read(move |c| {
-            c.prepare_cached(&format!("SELECT {PROVIDER_COLUMNS}, password_hash FROM providers WHERE username = ?"))?
+            c.prepare_cached(&provider_credentials_sql())?
                 .query_row([username], |row| Ok((provider_from_row(row)?, row.get("password_hash")?)))
                 .optional()
         })
@@ -68,18 +68,15 @@ impl ProviderStore for SqliteStore {
     async fn providers_by_ids(&self, ids: &[Id]) -> AppResult<Vec<ServiceProvider>> {
         let ids = ids.to_vec();
         self.read(move |c| {
-            let sql = format!("SELECT {PROVIDER_COLUMNS} FROM providers WHERE id IN ({})", placeholders(ids.len()));
-            c.prepare(&sql)?.query_map(params_from_iter(id_values(&ids)), provider_from_row)?.collect()
+            c.prepare(&providers_by_ids_sql(ids.len()))?
+                .query_map(params_from_iter(id_values(&ids)), provider_from_row)?
+                .collect()
         })
         .await
     }
 
     async fn all_providers(&self) -> AppResult<Vec<ServiceProvider>> {
-        self.read(|c| {
-            let sql = format!("SELECT {PROVIDER_COLUMNS} FROM providers ORDER BY created_at, username");
-            c.prepare(&sql)?.query_map([], provider_from_row)?.collect()
-        })
-        .await
+        self.read(|c| c.prepare(&all_providers_sql())?.query_map([], provider_from_row)?.collect()).await
     }
 
     async fn set_provider_status(&self, username: &str, status: ProviderStatus, at: Timestamp) -> AppResult<bool> {
@@ -97,9 +94,7 @@ impl ProviderStore for SqliteStore {
     async fn wechat_openid(&self, provider: &Id) -> AppResult<Option<String>> {
         let provider = provider.clone();
         self.read(move |c| {
-            c.prepare_cached("SELECT openid FROM wechat_bindings WHERE provider_id = ?")?
-                .query_row([provider.as_str()], |row| row.get(0))
-                .optional()
+            c.prepare_cached(WECHAT_OPENID_SQL)?.query_row([provider.as_str()], |row| row.get(0)).optional()
         })
         .await
     }
@@ -117,6 +112,24 @@ impl ProviderStore for SqliteStore {
         .await
     }
 }
+
+/// The parameter is the username.
+pub(super) fn provider_credentials_sql() -> String {
+    format!("SELECT {PROVIDER_COLUMNS}, password_hash FROM providers WHERE username = ?")
+}
+
+/// `count` providers by id; the parameters are the ids.
+pub(super) fn providers_by_ids_sql(count: usize) -> String {
+    format!("SELECT {PROVIDER_COLUMNS} FROM providers WHERE id IN ({})", placeholders(count))
+}
+
+/// Every provider, oldest first.
+pub(super) fn all_providers_sql() -> String {
+    format!("SELECT {PROVIDER_COLUMNS} FROM providers ORDER BY created_at, username")
+}
+
+/// The parameter is the provider.
+pub(super) const WECHAT_OPENID_SQL: &str = "SELECT openid FROM wechat_bindings WHERE provider_id = ?";
 
 pub(super) const PROVIDER_COLUMNS: &str =
     "id, username, name, contact_person, phone, email, region, status, created_at, updated_at";

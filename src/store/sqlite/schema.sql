@@ -14,6 +14,7 @@ CREATE TABLE IF NOT EXISTS providers (
     created_at     TEXT NOT NULL,
     updated_at     TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS providers_by_created ON providers (created_at, username);
 
 CREATE TABLE IF NOT EXISTS customers (
     id                    TEXT PRIMARY KEY,
@@ -63,6 +64,11 @@ CREATE TABLE IF NOT EXISTS tickets (
 );
 CREATE INDEX IF NOT EXISTS tickets_by_provider_updated ON tickets (service_provider_id, updated_at DESC, id);
 CREATE INDEX IF NOT EXISTS tickets_by_customer_status ON tickets (customer_id, status);
+-- Each of the ticket list's filters narrows an index in the list's order (query_plans test).
+CREATE INDEX IF NOT EXISTS tickets_by_provider_status_updated ON tickets (service_provider_id, status, updated_at DESC, id);
+CREATE INDEX IF NOT EXISTS tickets_by_provider_customer_updated
+    ON tickets (service_provider_id, customer_id, updated_at DESC, id);
+CREATE INDEX IF NOT EXISTS tickets_by_provider_type_updated ON tickets (service_provider_id, type, updated_at DESC, id);
 
 CREATE TABLE IF NOT EXISTS ticket_history (
     id            TEXT PRIMARY KEY,
@@ -88,8 +94,16 @@ CREATE TABLE IF NOT EXISTS notifications (
     created_at            TEXT NOT NULL,
     read_at               TEXT
 );
-CREATE INDEX IF NOT EXISTS notifications_by_provider_created ON notifications (service_provider_id, created_at DESC);
-CREATE INDEX IF NOT EXISTS notifications_by_provider_read ON notifications (service_provider_id, read_status);
+-- The list's order ends with the id; the first two indexes lacked it, and the new ones (which
+-- they are prefixes of) replace them.
+DROP INDEX IF EXISTS notifications_by_provider_created;
+DROP INDEX IF EXISTS notifications_by_provider_read;
+CREATE INDEX IF NOT EXISTS notifications_by_provider_created_id
+    ON notifications (service_provider_id, created_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS notifications_by_provider_read_created
+    ON notifications (service_provider_id, read_status, created_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS notifications_by_provider_type_created
+    ON notifications (service_provider_id, type, created_at DESC, id DESC);
 
 CREATE TABLE IF NOT EXISTS chat_messages (
     id                    TEXT PRIMARY KEY,

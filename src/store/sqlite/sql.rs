@@ -71,30 +71,56 @@ impl Conditions {
     pub(super) fn sql(&self) -> String {
         self.clauses.join(" AND ")
     }
+}
 
-    /// Counts the matching rows of `table` and reads one page of them.
+/// One of a provider's lists: the rows its conditions select, in its order. Its two statements
+/// ([`count_sql`](ListQuery::count_sql), [`list_sql`](ListQuery::list_sql)) are built here only,
+/// so the query-plan check ([`super::query_plans`]) explains exactly what a page runs.
+pub(super) struct ListQuery {
+    pub(super) table: &'static str,
+    pub(super) columns: &'static str,
+    pub(super) order: &'static str,
+    pub(super) conditions: Conditions,
+}
+
+impl ListQuery {
+    pub(super) fn count_sql(&self) -> String {
+        format!("SELECT COUNT(*) FROM {} WHERE {}", self.table, self.conditions.sql())
+    }
+
+    /// The page's rows; its last two parameters are [`page_values`].
+    pub(super) fn list_sql(&self) -> String {
+        format!(
+            "SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT ? OFFSET ?",
+            self.columns,
+            self.table,
+            self.conditions.sql(),
+            self.order
+        )
+    }
+
+    /// Counts the matching rows and reads one page of them.
     pub(super) fn page<T>(
-        mut self,
+        self,
         connection: &Connection,
-        table: &str,
-        columns: &str,
-        order: &str,
         page: PageRequest,
         map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
     ) -> rusqlite::Result<(Vec<T>, u64)> {
-        let where_sql = self.sql();
-        let count_sql = format!("SELECT COUNT(*) FROM {table} WHERE {where_sql}");
-        let total: i64 =
-            connection.prepare_cached(&count_sql)?.query_row(params_from_iter(&self.values), |r| r.get(0))?;
-        let list_sql = format!("SELECT {columns} FROM {table} WHERE {where_sql} ORDER BY {order} LIMIT ? OFFSET ?");
-        self.values.push(Value::Integer(i64::from(page.page_size())));
-        self.values.push(Value::Integer(page.offset() as i64));
+        let total: i64 = connection
+            .prepare_cached(&self.count_sql())?
+            .query_row(params_from_iter(&self.conditions.values), |r| r.get(0))?;
+        let values = self.conditions.values.iter().cloned().chain(page_values(page));
         let items = connection
-            .prepare_cached(&list_sql)?
-            .query_map(params_from_iter(&self.values), map)?
+            .prepare_cached(&self.list_sql())?
+            .query_map(params_from_iter(values), map)?
             .collect::<rusqlite::Result<Vec<T>>>()?;
         Ok((items, total.max(0) as u64))
     }
+}
+
+/// The `LIMIT ? OFFSET ?` parameters of a page.
+pub(super) fn page_values(page: PageRequest) -> [Value; 2] {
+    [Value::Integer(i64::from(page.page_size())), Value::Integer(page.offset() as i64)]
 }
 
 #[cfg(test)]

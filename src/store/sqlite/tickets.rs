@@ -5,7 +5,7 @@ use super::idempotency::{claim_change_key, claim_key, key_is_used};
 use super::notifications::notification_event;
 use super::outbox::queue_outbox;
 use super::rows::{id, parse_optional_time, parse_time, parse_value, time_text};
-use super::sql::{id_values, placeholders, text, Conditions};
+use super::sql::{id_values, placeholders, text, Conditions, ListQuery};
 use super::SqliteStore;
 use crate::domain::{
     EscalationStatus, EventKind, EventRecord, HistoryEntry, Id, Notification, OutboxDraft, Page, PageRequest, Ticket,
@@ -27,11 +27,7 @@ pub(super) fn histories(
     if ticket_ids.is_empty() {
         return Ok(by_ticket);
     }
-    let sql = format!(
-        "SELECT ticket_id, {HISTORY_COLUMNS} FROM ticket_history WHERE ticket_id IN ({}) ORDER BY rowid",
-        placeholders(ticket_ids.len())
-    );
-    let mut statement = connection.prepare(&sql)?;
+    let mut statement = connection.prepare(&histories_sql(ticket_ids.len()))?;
     let mut rows = statement.query(params_from_iter(id_values(ticket_ids)))?;
     while let Some(row) = rows.next()? {
         let ticket_id: String = row.get(0)?;
@@ -144,20 +140,10 @@ impl TicketStore for SqliteStore {
     }
 
     async fn list_tickets(&self, provider: &Id, filter: &TicketFilter, page: PageRequest) -> AppResult<Page<Ticket>> {
-        let mut conditions = Conditions::of_provider(provider);
-        if let Some(customer) = &filter.customer_id {
-            conditions.push("customer_id = ?", [text(customer.as_str())]);
-        }
-        if let Some(status) = filter.status {
-            conditions.push("status = ?", [text(status.as_str())]);
-        }
-        if let Some(ticket_type) = filter.ticket_type {
-            conditions.push("type = ?", [text(ticket_type.as_str())]);
-        }
+        let list = ticket_list(provider, filter);
         let (items, total) = self
             .read(move |c| {
-                let (tickets, total) =
-                    conditions.page(c, "tickets", TICKET_COLUMNS, "updated_at DESC, id", page, ticket_from_row)?;
+                let (tickets, total) = list.page(c, page, ticket_from_row)?;
                 Ok((with_histories(c, tickets)?, total))
             })
             .await?;
@@ -168,9 +154,7 @@ impl TicketStore for SqliteStore {
         let (provider, id) = (provider.clone(), id.clone());
         self.read(move |c| {
             let ticket = c
-                .prepare_cached(&format!(
-                    "SELECT {TICKET_COLUMNS} FROM tickets WHERE service_provider_id = ? AND id = ?"
-                ))?
+                .prepare_cached(&ticket_sql())?
                 .query_row([provider.as_str(), id.as_str()], ticket_from_row)
                 .optional()?;
             match ticket {
@@ -228,6 +212,34 @@ impl TicketStore for SqliteStore {
         })
         .await
     }
+}
+
+/// The history of `count` tickets, oldest first; the parameters are the ticket ids.
+pub(super) fn histories_sql(count: usize) -> String {
+    format!(
+        "SELECT ticket_id, {HISTORY_COLUMNS} FROM ticket_history WHERE ticket_id IN ({}) ORDER BY rowid",
+        placeholders(count)
+    )
+}
+
+/// A provider's tickets that `filter` selects, most recently updated first.
+pub(super) fn ticket_list(provider: &Id, filter: &TicketFilter) -> ListQuery {
+    let mut conditions = Conditions::of_provider(provider);
+    if let Some(customer) = &filter.customer_id {
+        conditions.push("customer_id = ?", [text(customer.as_str())]);
+    }
+    if let Some(status) = filter.status {
+        conditions.push("status = ?", [text(status.as_str())]);
+    }
+    if let Some(ticket_type) = filter.ticket_type {
+        conditions.push("type = ?", [text(ticket_type.as_str())]);
+    }
+    ListQuery { table: "tickets", columns: TICKET_COLUMNS, order: "updated_at DESC, id", conditions }
+}
+
+/// One ticket of a provider; the parameters are the provider and the ticket id.
+pub(super) fn ticket_sql() -> String {
+    format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE service_provider_id = ? AND id = ?")
 }
 
 pub(super) const TICKET_COLUMNS: &str =

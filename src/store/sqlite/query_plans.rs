@@ -1,0 +1,170 @@
+//! Every read the adapter's lists, lookups and counts make, as the very SQL text the adapter runs
+//! (each area builds it with the same function it uses itself), with representative parameters,
+//! for the query-plan check in `tests/contract/query_plans.rs` to run `EXPLAIN QUERY PLAN` on.
+//!
+//! A list whose statement is built from a filter appears once for every combination of the
+//! filter's fields, so a shape the port accepts cannot go unexplained.
+
+use super::audit::audit_list;
+use super::canned_replies::{canned_reply_list, canned_reply_sql, CANNED_REPLY_COUNT_SQL};
+use super::chat::{chat_message_sql, conversation_list};
+use super::customers::{customer_list, customers_anywhere_sql, customers_by_ids_sql};
+use super::events::{events_after_sql, LATEST_CURSOR_SQL};
+use super::notifications::{notification_list, notification_sql, UNREAD_COUNT_SQL};
+use super::providers::{all_providers_sql, provider_credentials_sql, providers_by_ids_sql, WECHAT_OPENID_SQL};
+use super::sql::{page_values, text, ListQuery};
+use super::tickets::{histories_sql, ticket_list, ticket_sql};
+use crate::domain::{Id, NotificationType, PageRequest, ReadStatus, TicketStatus, TicketType};
+use crate::store::{CustomerFilter, NotificationFilter, TicketFilter};
+use rusqlite::types::Value;
+
+/// What a read is, which decides what its plan may contain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadShape {
+    /// A page of a list, in the list's order: served by an index in that order, never sorted.
+    List,
+    /// Rows found by key (a detail, a batch by ids, a page's ticket histories).
+    Lookup,
+    /// A count over a provider's rows.
+    Count,
+}
+
+/// One statement the adapter runs, ready to explain.
+#[derive(Debug, Clone)]
+pub struct PlannedRead {
+    /// Which port call runs it and, for a filtered list, which filter fields are set.
+    pub name: String,
+    pub shape: ReadShape,
+    pub sql: String,
+    pub params: Vec<Value>,
+    /// The filter fields set on a list, beyond the provider every read is scoped to.
+    pub filters: Vec<&'static str>,
+}
+
+/// Every list, lookup and count statement of the adapter's reads.
+pub fn planned_reads() -> Vec<PlannedRead> {
+    let provider = Id::from_stored("p-plan".to_owned());
+    let ids = || vec![text("a"), text("b"), text("c")];
+    let with_provider = |rest: Vec<Value>| [vec![text(provider.as_str())], rest].concat();
+    let mut reads = Vec::new();
+
+    for set in subsets(3) {
+        let filters = fields(set, &["expiry_after", "expiry_until", "keyword"]);
+        push_list(&mut reads, "list_customers", filters, customer_list(&provider, &customer_filter(set)));
+    }
+    for set in subsets(3) {
+        let filters = fields(set, &["customer_id", "status", "ticket_type"]);
+        push_list(&mut reads, "list_tickets", filters, ticket_list(&provider, &ticket_filter(set)));
+    }
+    for set in subsets(2) {
+        let filters = fields(set, &["notification_type", "read_status"]);
+        push_list(&mut reads, "list_notifications", filters, notification_list(&provider, &notification_filter(set)));
+    }
+    let customer = Id::from_stored("c-plan".to_owned());
+    // The customer is the conversation, not a filter: a page is always of one conversation.
+    push_list(&mut reads, "list_chat_messages", Vec::new(), conversation_list(&provider, &customer));
+    push_list(&mut reads, "canned_replies", Vec::new(), canned_reply_list(&provider));
+    push_list(&mut reads, "list_audit_entries", Vec::new(), audit_list(&provider));
+
+    let lookups = [
+        ("customers_by_ids", customers_by_ids_sql(3), with_provider(ids())),
+        ("customers_anywhere", customers_anywhere_sql(3), ids()),
+        ("ticket", ticket_sql(), with_provider(vec![text("t")])),
+        ("ticket histories", histories_sql(3), ids()),
+        ("chat_message", chat_message_sql(), with_provider(vec![text("m")])),
+        ("notification", notification_sql(), with_provider(vec![text("n")])),
+        ("canned_reply", canned_reply_sql(), with_provider(vec![text("r")])),
+        ("provider_credentials", provider_credentials_sql(), vec![text("demo-a")]),
+        ("providers_by_ids", providers_by_ids_sql(3), ids()),
+        ("wechat_openid", WECHAT_OPENID_SQL.to_owned(), with_provider(Vec::new())),
+        ("events_after", events_after_sql(), with_provider(vec![Value::Integer(0), Value::Integer(100)])),
+    ];
+    reads.extend(lookups.into_iter().map(|(name, sql, params)| PlannedRead {
+        name: name.to_owned(),
+        shape: ReadShape::Lookup,
+        sql,
+        params,
+        filters: Vec::new(),
+    }));
+    reads.push(PlannedRead {
+        name: "all_providers".to_owned(),
+        shape: ReadShape::List,
+        sql: all_providers_sql(),
+        params: Vec::new(),
+        filters: Vec::new(),
+    });
+
+    let counts = [
+        ("unread_count", UNREAD_COUNT_SQL, with_provider(vec![text(ReadStatus::Unread.as_str())])),
+        ("count_canned_replies", CANNED_REPLY_COUNT_SQL, with_provider(Vec::new())),
+        ("latest_cursor", LATEST_CURSOR_SQL, with_provider(Vec::new())),
+    ];
+    reads.extend(counts.into_iter().map(|(name, sql, params)| PlannedRead {
+        name: name.to_owned(),
+        shape: ReadShape::Count,
+        sql: sql.to_owned(),
+        params,
+        filters: Vec::new(),
+    }));
+    reads
+}
+
+/// A list's two statements, its count and its page, named `list_tickets [status]` and
+/// `list_tickets [status] (count)` after the filter fields set.
+fn push_list(reads: &mut Vec<PlannedRead>, port_call: &str, filters: Vec<&'static str>, list: ListQuery) {
+    let name = if filters.is_empty() { port_call.to_owned() } else { format!("{port_call} [{}]", filters.join(", ")) };
+    let page = PageRequest::new(3, 20).expect("a valid page");
+    let values = list.conditions.values.clone();
+    reads.push(PlannedRead {
+        name: format!("{name} (count)"),
+        shape: ReadShape::Count,
+        sql: list.count_sql(),
+        params: values.clone(),
+        filters: filters.clone(),
+    });
+    reads.push(PlannedRead {
+        name,
+        shape: ReadShape::List,
+        sql: list.list_sql(),
+        params: [values, page_values(page).to_vec()].concat(),
+        filters,
+    });
+}
+
+/// Every subset of `n` optional fields, as bit sets.
+fn subsets(n: u32) -> impl Iterator<Item = u32> {
+    0..(1 << n)
+}
+
+fn has(set: u32, field: u32) -> bool {
+    set & (1 << field) != 0
+}
+
+/// The names of the fields set.
+fn fields(set: u32, names: &[&'static str]) -> Vec<&'static str> {
+    names.iter().enumerate().filter(|(i, _)| has(set, *i as u32)).map(|(_, name)| *name).collect()
+}
+
+fn customer_filter(set: u32) -> CustomerFilter {
+    let now = crate::domain::now();
+    CustomerFilter {
+        expiry_after: has(set, 0).then_some(now),
+        expiry_until: has(set, 1).then_some(now),
+        keyword: has(set, 2).then(|| "商贸".to_owned()),
+    }
+}
+
+fn ticket_filter(set: u32) -> TicketFilter {
+    TicketFilter {
+        customer_id: has(set, 0).then(|| Id::from_stored("c-plan".to_owned())),
+        status: has(set, 1).then_some(TicketStatus::ALL[0]),
+        ticket_type: has(set, 2).then_some(TicketType::ALL[0]),
+    }
+}
+
+fn notification_filter(set: u32) -> NotificationFilter {
+    NotificationFilter {
+        notification_type: has(set, 0).then_some(NotificationType::ALL[0]),
+        read_status: has(set, 1).then_some(ReadStatus::Unread),
+    }
+}
