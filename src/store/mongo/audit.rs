@@ -17,7 +17,7 @@ impl AuditStore for MongoStore {
 
     async fn list_audit_entries(&self, provider: &Id, page: PageRequest) -> AppResult<Page<AuditEntry>> {
         let query = doc! { "serviceProviderId": provider.as_str() };
-        let (documents, total) = self.op(self.page(&self.audit_log, query, doc! { "at": -1, "id": -1 }, page)).await?;
+        let (documents, total) = self.op(self.page(&self.audit_log, query, audit_order(), page)).await?;
         Ok(Page { items: read(&documents, audit_from)?, total, request: page })
     }
 }
@@ -49,4 +49,9 @@ pub(super) fn audit_from(doc: &Document) -> ReadResult<AuditEntry> {
         result: fields.text("result")?,
         request_id: fields.optional_text("requestId")?,
     })
+}
+
+/// Newest first.
+pub(super) fn audit_order() -> Document {
+    doc! { "at": -1, "id": -1 }
 }

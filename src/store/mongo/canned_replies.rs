@@ -61,7 +61,7 @@ impl CannedReplyStore for MongoStore {
 
     async fn canned_replies(&self, provider: &Id, page: PageRequest) -> AppResult<Page<CannedReply>> {
         let query = doc! { "serviceProviderId": provider.as_str() };
-        let (documents, total) = self.op(self.page(&self.canned_replies, query, doc! { "shortCode": 1 }, page)).await?;
+        let (documents, total) = self.op(self.page(&self.canned_replies, query, canned_reply_order(), page)).await?;
         Ok(Page { items: read(&documents, canned_reply_from)?, total, request: page })
     }
 
@@ -104,4 +104,9 @@ impl CannedReplyStore for MongoStore {
     async fn count_canned_replies(&self, provider: &Id) -> AppResult<u64> {
         self.op(self.canned_replies.count_documents(doc! { "serviceProviderId": provider.as_str() })).await
     }
+}
+
+/// By short code.
+pub(super) fn canned_reply_order() -> Document {
+    doc! { "shortCode": 1 }
 }

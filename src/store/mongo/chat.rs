@@ -126,10 +126,8 @@ impl ChatStore for MongoStore {
         customer: &Id,
         page: PageRequest,
     ) -> AppResult<Page<ChatMessage>> {
-        let query = doc! { "serviceProviderId": provider.as_str(), "customerId": customer.as_str() };
-        // `_id` (driver-made, increasing) keeps messages of the same second in the order stored.
-        let (documents, total) =
-            self.op(self.page(&self.chat, query, doc! { "timestamp": -1, "_id": -1 }, page)).await?;
+        let query = conversation_query(provider, customer);
+        let (documents, total) = self.op(self.page(&self.chat, query, conversation_order(), page)).await?;
         let mut items = read(&documents, chat_from)?;
         items.reverse();
         Ok(Page { items, total, request: page })
@@ -163,4 +161,14 @@ pub(super) fn chat_from(doc: &Document) -> ReadResult<ChatMessage> {
         timestamp: f.time("timestamp")?,
         status: f.value("status", ChatStatus::parse)?,
     })
+}
+
+/// A conversation's messages; their order is [`conversation_order`].
+pub(super) fn conversation_query(provider: &Id, customer: &Id) -> Document {
+    doc! { "serviceProviderId": provider.as_str(), "customerId": customer.as_str() }
+}
+
+/// Newest first: `_id` (driver-made, increasing) keeps messages of the same second in the order stored.
+pub(super) fn conversation_order() -> Document {
+    doc! { "timestamp": -1, "_id": -1 }
 }

@@ -27,13 +27,7 @@ impl MongoStore {
         if customers.is_empty() {
             return Ok(counts);
         }
-        let mut filter = doc! {
-            "customerId": { "$in": ids_bson(customers) },
-            "status": { "$ne": TicketStatus::Resolved.as_str() },
-        };
-        if let Some(provider) = provider {
-            filter.insert("serviceProviderId", provider.as_str());
-        }
+        let filter = unresolved_query(provider, customers);
         let pipeline =
             vec![doc! { "$match": filter }, doc! { "$group": { "_id": "$customerId", "count": { "$sum": 1 } } }];
         let mut cursor = self.tickets.aggregate(pipeline).await?;
@@ -50,6 +44,44 @@ impl MongoStore {
         }
         Ok(counts)
     }
+}
+
+/// The tickets of `customers` not yet resolved (of one provider, or of any with `None`).
+pub(super) fn unresolved_query(provider: Option<&Id>, customers: &[Id]) -> Document {
+    let mut filter = doc! {
+        "customerId": { "$in": ids_bson(customers) },
+        "status": { "$ne": TicketStatus::Resolved.as_str() },
+    };
+    if let Some(provider) = provider {
+        filter.insert("serviceProviderId", provider.as_str());
+    }
+    filter
+}
+
+/// The customer list's filter; its order is [`customer_order`].
+pub(super) fn customer_query(provider: &Id, filter: &CustomerFilter) -> Document {
+    let mut query = doc! { "serviceProviderId": provider.as_str() };
+    let mut expiry = Document::new();
+    if let Some(after) = &filter.expiry_after {
+        expiry.insert("$gt", date(after));
+    }
+    if let Some(until) = &filter.expiry_until {
+        expiry.insert("$lte", date(until));
+    }
+    if !expiry.is_empty() {
+        query.insert("expiryDate", expiry);
+    }
+    if let Some(keyword) = &filter.keyword {
+        // Case-insensitive, as the embedded store's LIKE is for ASCII letters.
+        let pattern = doc! { "$regex": literal_pattern(keyword), "$options": "i" };
+        query.insert("$or", vec![doc! { "name": pattern.clone() }, doc! { "contactPerson": pattern }]);
+    }
+    query
+}
+
+/// Most recently updated first.
+pub(super) fn customer_order() -> Document {
+    doc! { "updatedAt": -1, "id": 1 }
 }
 
 /// `text` as a regular expression that matches it literally: every ASCII character that is not a
@@ -78,26 +110,10 @@ impl CustomerStore for MongoStore {
         filter: &CustomerFilter,
         page: PageRequest,
     ) -> AppResult<Page<Customer>> {
-        let mut query = doc! { "serviceProviderId": provider.as_str() };
-        let mut expiry = Document::new();
-        if let Some(after) = &filter.expiry_after {
-            expiry.insert("$gt", date(after));
-        }
-        if let Some(until) = &filter.expiry_until {
-            expiry.insert("$lte", date(until));
-        }
-        if !expiry.is_empty() {
-            query.insert("expiryDate", expiry);
-        }
-        if let Some(keyword) = &filter.keyword {
-            // Case-insensitive, as the embedded store's LIKE is for ASCII letters.
-            let pattern = doc! { "$regex": literal_pattern(keyword), "$options": "i" };
-            query.insert("$or", vec![doc! { "name": pattern.clone() }, doc! { "contactPerson": pattern }]);
-        }
+        let query = customer_query(provider, filter);
         let (documents, total, counts) = self
             .op(async {
-                let (documents, total) =
-                    self.page(&self.customers, query, doc! { "updatedAt": -1, "id": 1 }, page).await?;
+                let (documents, total) = self.page(&self.customers, query, customer_order(), page).await?;
                 let ids: Vec<Id> = documents
                     .iter()
                     .filter_map(|d| d.get_str("id").ok())

@@ -72,11 +72,9 @@ pub(super) fn event(provider: &Id, kind: EventKind, subject: &Id, customer: Opti
 #[async_trait]
 impl EventStore for MongoStore {
     async fn events_after(&self, provider: &Id, after: EventCursor, limit: u32) -> AppResult<Vec<EventRecord>> {
-        let query = doc! { "providerId": provider.as_str(), "cursor": { "$gt": after as i64 } };
+        let query = events_after_query(provider, after);
         let documents = self
-            .op(async {
-                collect(self.events.find(query).sort(doc! { "cursor": 1 }).limit(i64::from(limit)).await?).await
-            })
+            .op(async { collect(self.events.find(query).sort(cursor_order()).limit(i64::from(limit)).await?).await })
             .await?;
         read(&documents, event_from)
     }
@@ -117,4 +115,13 @@ pub(super) fn event_from(doc: &Document) -> ReadResult<EventRecord> {
         customer_id: fields.optional_text("customerId")?.map(Id::from_stored),
         at: fields.time("at")?,
     })
+}
+
+/// A provider's events after a cursor; their order is [`cursor_order`].
+pub(super) fn events_after_query(provider: &Id, after: EventCursor) -> Document {
+    doc! { "providerId": provider.as_str(), "cursor": { "$gt": after as i64 } }
+}
+
+pub(super) fn cursor_order() -> Document {
+    doc! { "cursor": 1 }
 }

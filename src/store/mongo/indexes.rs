@@ -1,23 +1,29 @@
 //! The index plan: one index per query the port makes, created at every start (creating an index
-//! that exists is a no-op).
-//!
+//! that exists is a no-op). Every read's query shape names its index in [`super::query_shapes`];
+//! the query-plan check (`tests/contract/query_plans.rs`) holds each against these keys and the
+//! server's `explain`, so the table and the queries cannot drift apart.
 //!
 //! | collection | index | serves |
 //! | --- | --- | --- |
 //! | `providers` | `id` unique, `username` unique, `email` unique | sign-in, provider lookups |
+//! | | `createdAt, username` | every provider, oldest first (the CLI) |
 //! | `customers` | `id` unique | customer lookups (loaders, detail) |
 //! | | `serviceProviderId, updatedAt -1, id` | the customer list, newest first |
 //! | | `serviceProviderId, expiryDate` | the list filtered by status (an expiry-date range) |
 //! | | `serviceProviderId, name` and `serviceProviderId, contactPerson` | keyword search: the regex runs over index keys of one provider, not over documents |
 //! | `tickets` | `id` unique | ticket detail and changes |
 //! | | `serviceProviderId, updatedAt -1, id` | the ticket list |
-//! | | `serviceProviderId, status, updatedAt -1` | the list filtered by status |
-//! | | `serviceProviderId, customerId, status` | a customer's tickets, and counting its unresolved ones |
+//! | | `serviceProviderId, status, updatedAt -1, id` | the list filtered by status (replaces `provider_status_updated`, which lacked the `id`) |
+//! | | `serviceProviderId, customerId, updatedAt -1, id` | a customer's tickets, in list order |
+//! | | `serviceProviderId, type, updatedAt -1, id` | the list filtered by type |
+//! | | `serviceProviderId, customerId, status` | counting a page's customers' unresolved tickets |
+//! | | `customerId, status` | the same count for customers of any provider (`customers_anywhere`) |
 //! | `ticketHistory` | `id` unique | a retried change finding whether its first attempt committed |
 //! | | `ticketId, ticketVersion, position` | a ticket's history, in the order it was written |
 //! | `notifications` | `id` unique | detail, mark read |
 //! | | `serviceProviderId, createdAt -1, id -1` | the list |
-//! | | `serviceProviderId, readStatus, createdAt -1` | unread count, unread filter, mark all read |
+//! | | `serviceProviderId, readStatus, createdAt -1, id -1` | unread count, read-status filter, mark all read (replaces `provider_read_created`) |
+//! | | `serviceProviderId, type, createdAt -1, id -1` | the list filtered by type |
 //! | `chatMessages` | `id` unique | |
 //! | | `serviceProviderId, customerId, timestamp -1, _id -1` | a conversation, latest page first |
 //! | `refreshTokens` | `tokenHash` unique; `expiresAt` TTL | refresh; expired tokens are removed by the server |
@@ -43,6 +49,7 @@
 use super::MongoStore;
 use crate::error::{AppError, AppResult};
 use mongodb::bson::{doc, Document};
+use mongodb::error::ErrorKind;
 use mongodb::options::IndexOptions;
 use mongodb::{Collection, IndexModel};
 use std::time::Duration;
@@ -71,6 +78,7 @@ impl MongoStore {
                     unique("id_unique", doc! { "id": 1 }),
                     unique("username_unique", doc! { "username": 1 }),
                     unique("email_unique", doc! { "email": 1 }),
+                    index("created_username", doc! { "createdAt": 1, "username": 1 }),
                 ],
             ),
             (
@@ -89,8 +97,20 @@ impl MongoStore {
                 vec![
                     unique("id_unique", doc! { "id": 1 }),
                     index("provider_updated", doc! { "serviceProviderId": 1, "updatedAt": -1, "id": 1 }),
-                    index("provider_status_updated", doc! { "serviceProviderId": 1, "status": 1, "updatedAt": -1 }),
+                    index(
+                        "provider_status_updated_id",
+                        doc! { "serviceProviderId": 1, "status": 1, "updatedAt": -1, "id": 1 },
+                    ),
+                    index(
+                        "provider_customer_updated",
+                        doc! { "serviceProviderId": 1, "customerId": 1, "updatedAt": -1, "id": 1 },
+                    ),
+                    index(
+                        "provider_type_updated",
+                        doc! { "serviceProviderId": 1, "type": 1, "updatedAt": -1, "id": 1 },
+                    ),
                     index("provider_customer_status", doc! { "serviceProviderId": 1, "customerId": 1, "status": 1 }),
+                    index("customer_status", doc! { "customerId": 1, "status": 1 }),
                 ],
             ),
             (
@@ -105,7 +125,14 @@ impl MongoStore {
                 vec![
                     unique("id_unique", doc! { "id": 1 }),
                     index("provider_created", doc! { "serviceProviderId": 1, "createdAt": -1, "id": -1 }),
-                    index("provider_read_created", doc! { "serviceProviderId": 1, "readStatus": 1, "createdAt": -1 }),
+                    index(
+                        "provider_read_created_id",
+                        doc! { "serviceProviderId": 1, "readStatus": 1, "createdAt": -1, "id": -1 },
+                    ),
+                    index(
+                        "provider_type_created",
+                        doc! { "serviceProviderId": 1, "type": 1, "createdAt": -1, "id": -1 },
+                    ),
                 ],
             ),
             (
@@ -170,6 +197,11 @@ impl MongoStore {
             // Created here so that the first transaction does not have to create it.
             (&self.event_counters, vec![index("cursor", doc! { "cursor": 1 })]),
         ];
+        for (collection, name) in
+            [(&self.tickets, "provider_status_updated"), (&self.notifications, "provider_read_created")]
+        {
+            self.drop_superseded_index(collection, name).await?;
+        }
         for (collection, indexes) in plan {
             let name = collection.name().to_owned();
             self.op(async { collection.create_indexes(indexes).await.map(drop) }).await.map_err(|e| match e {
@@ -181,5 +213,24 @@ impl MongoStore {
             })?;
         }
         Ok(())
+    }
+
+    /// Drops an index that a longer one (its key with the list's tie-breaker added) replaced, so a
+    /// database made by an earlier release does not keep maintaining it; gone already is fine.
+    async fn drop_superseded_index(&self, collection: &Collection<Document>, name: &str) -> AppResult<()> {
+        const NAMESPACE_NOT_FOUND: i32 = 26;
+        const INDEX_NOT_FOUND: i32 = 27;
+        self.op(async {
+            match collection.drop_index(name).await {
+                Err(error)
+                    if matches!(error.kind.as_ref(), ErrorKind::Command(e)
+                            if e.code == NAMESPACE_NOT_FOUND || e.code == INDEX_NOT_FOUND) =>
+                {
+                    Ok(())
+                }
+                other => other,
+            }
+        })
+        .await
     }
 }

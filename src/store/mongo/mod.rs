@@ -57,6 +57,7 @@ mod leases;
 mod notifications;
 mod outbox;
 mod providers;
+pub mod query_shapes;
 mod retention;
 mod ticket_history;
 mod tickets;

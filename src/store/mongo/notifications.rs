@@ -49,21 +49,13 @@ impl NotificationStore for MongoStore {
         filter: &NotificationFilter,
         page: PageRequest,
     ) -> AppResult<Page<Notification>> {
-        let mut query = doc! { "serviceProviderId": provider.as_str() };
-        if let Some(kind) = filter.notification_type {
-            query.insert("type", kind.as_str());
-        }
-        if let Some(read_status) = filter.read_status {
-            query.insert("readStatus", read_status.as_str());
-        }
-        let (documents, total) =
-            self.op(self.page(&self.notifications, query, doc! { "createdAt": -1, "id": -1 }, page)).await?;
+        let query = notification_query(provider, filter);
+        let (documents, total) = self.op(self.page(&self.notifications, query, notification_order(), page)).await?;
         Ok(Page { items: read(&documents, notification_from)?, total, request: page })
     }
 
     async fn unread_count(&self, provider: &Id) -> AppResult<u64> {
-        let query = doc! { "serviceProviderId": provider.as_str(), "readStatus": ReadStatus::Unread.as_str() };
-        self.op(self.notifications.count_documents(query)).await
+        self.op(self.notifications.count_documents(unread_query(provider))).await
     }
 
     async fn notification(&self, provider: &Id, id: &Id) -> AppResult<Option<Notification>> {
@@ -123,4 +115,26 @@ pub(super) fn notification_from(doc: &Document) -> ReadResult<Notification> {
         created_at: f.time("createdAt")?,
         read_at: f.optional_time("readAt")?,
     })
+}
+
+/// The notification list's filter; its order is [`notification_order`].
+pub(super) fn notification_query(provider: &Id, filter: &NotificationFilter) -> Document {
+    let mut query = doc! { "serviceProviderId": provider.as_str() };
+    if let Some(kind) = filter.notification_type {
+        query.insert("type", kind.as_str());
+    }
+    if let Some(read_status) = filter.read_status {
+        query.insert("readStatus", read_status.as_str());
+    }
+    query
+}
+
+/// Newest first.
+pub(super) fn notification_order() -> Document {
+    doc! { "createdAt": -1, "id": -1 }
+}
+
+/// A provider's unread notifications (the unread count).
+pub(super) fn unread_query(provider: &Id) -> Document {
+    doc! { "serviceProviderId": provider.as_str(), "readStatus": ReadStatus::Unread.as_str() }
 }

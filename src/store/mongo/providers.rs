@@ -46,9 +46,8 @@ impl ProviderStore for MongoStore {
     }
 
     async fn all_providers(&self) -> AppResult<Vec<ServiceProvider>> {
-        let oldest_first = doc! { "createdAt": 1, "username": 1 };
         let documents =
-            self.op(async { collect(self.providers.find(doc! {}).sort(oldest_first).await?).await }).await?;
+            self.op(async { collect(self.providers.find(doc! {}).sort(providers_order()).await?).await }).await?;
         read(&documents, provider_from)
     }
 
@@ -114,4 +113,9 @@ pub(super) fn provider_from(doc: &Document) -> ReadResult<ServiceProvider> {
 
 pub(super) fn password_hash_from(doc: &Document) -> ReadResult<String> {
     Fields::new(doc, "provider").text("password")
+}
+
+/// Every provider, oldest first.
+pub(super) fn providers_order() -> Document {
+    doc! { "createdAt": 1, "username": 1 }
 }

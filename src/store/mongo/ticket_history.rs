@@ -51,9 +51,7 @@ impl MongoStore {
         if tickets.is_empty() {
             return Ok(by_ticket);
         }
-        let filter = doc! { "ticketId": { "$in": super::ids_bson(tickets) } };
-        let order = doc! { "ticketId": 1, "ticketVersion": 1, "position": 1 };
-        let mut cursor = self.ticket_history.find(filter).sort(order).await?;
+        let mut cursor = self.ticket_history.find(histories_query(tickets)).sort(history_order()).await?;
         while cursor.advance().await? {
             let entry = cursor.deserialize_current()?;
             let ticket = entry.get_str("ticketId").unwrap_or_default().to_owned();
@@ -61,6 +59,16 @@ impl MongoStore {
         }
         Ok(by_ticket)
     }
+}
+
+/// The history of `tickets`; its order is [`history_order`].
+pub(super) fn histories_query(tickets: &[Id]) -> Document {
+    doc! { "ticketId": { "$in": super::ids_bson(tickets) } }
+}
+
+/// By ticket, in the order the entries were written.
+pub(super) fn history_order() -> Document {
+    doc! { "ticketId": 1, "ticketVersion": 1, "position": 1 }
 }
 
 /// Completes `ticket` (read from its document, with any embedded history) with its stored entries.

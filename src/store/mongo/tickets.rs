@@ -80,21 +80,11 @@ impl TicketStore for MongoStore {
     }
 
     async fn list_tickets(&self, provider: &Id, filter: &TicketFilter, page: PageRequest) -> AppResult<Page<Ticket>> {
-        let mut query = doc! { "serviceProviderId": provider.as_str() };
-        if let Some(customer) = &filter.customer_id {
-            query.insert("customerId", customer.as_str());
-        }
-        if let Some(status) = filter.status {
-            query.insert("status", status.as_str());
-        }
-        if let Some(ticket_type) = filter.ticket_type {
-            query.insert("type", ticket_type.as_str());
-        }
+        let query = ticket_query(provider, filter);
         // One port call: the page, then the histories of the tickets on it.
         let (documents, total, mut histories) = self
             .op(async {
-                let (documents, total) =
-                    self.page(&self.tickets, query, doc! { "updatedAt": -1, "id": 1 }, page).await?;
+                let (documents, total) = self.page(&self.tickets, query, ticket_order(), page).await?;
                 let ids = read(&documents, |d| Fields::new(d, "ticket").id("id")).unwrap_or_default();
                 Ok((documents, total, self.histories(&ids).await?))
             })
@@ -243,6 +233,26 @@ pub(super) fn ticket_from(doc: &Document) -> ReadResult<Ticket> {
         history,
         version: f.number("version")?.max(0) as u64,
     })
+}
+
+/// The ticket list's filter; its order is [`ticket_order`].
+pub(super) fn ticket_query(provider: &Id, filter: &TicketFilter) -> Document {
+    let mut query = doc! { "serviceProviderId": provider.as_str() };
+    if let Some(customer) = &filter.customer_id {
+        query.insert("customerId", customer.as_str());
+    }
+    if let Some(status) = filter.status {
+        query.insert("status", status.as_str());
+    }
+    if let Some(ticket_type) = filter.ticket_type {
+        query.insert("type", ticket_type.as_str());
+    }
+    query
+}
+
+/// Most recently updated first.
+pub(super) fn ticket_order() -> Document {
+    doc! { "updatedAt": -1, "id": 1 }
 }
 
 #[cfg(test)]

@@ -1,0 +1,231 @@
+//! Every query shape the adapter's lists, lookups and counts send, built by the same functions
+//! the adapter uses, each naming the index of [`super::indexes`] that serves it: what the
+//! query-plan check in `tests/contract/query_plans.rs` holds against the created indexes and the
+//! server's `explain`.
+//!
+//! A list whose filter is built from a port filter appears once for every combination of the
+//! filter's fields, and each list's count (the same filter, no order) beside it.
+
+use super::audit::audit_order;
+use super::canned_replies::canned_reply_order;
+use super::chat::{conversation_order, conversation_query};
+use super::customers::{customer_order, customer_query, unresolved_query};
+use super::events::{cursor_order, events_after_query};
+use super::notifications::{notification_order, notification_query, unread_query};
+use super::providers::providers_order;
+use super::ticket_history::{histories_query, history_order};
+use super::tickets::{ticket_order, ticket_query};
+use crate::domain::{Id, NotificationType, ReadStatus, TicketStatus, TicketType};
+use crate::store::{CustomerFilter, NotificationFilter, TicketFilter};
+use mongodb::bson::{doc, Document};
+
+pub use crate::store::sqlite::query_plans::ReadShape;
+
+/// One query the adapter sends.
+#[derive(Debug, Clone)]
+pub struct QueryShape {
+    /// Which port call sends it and, for a filtered list, which filter fields are set.
+    pub name: String,
+    pub shape: ReadShape,
+    pub collection: &'static str,
+    pub filter: Document,
+    /// The order of a list (`None` for a lookup or a count).
+    pub sort: Option<Document>,
+    /// The name of the index that serves it, as `indexes.rs` creates it.
+    pub index: &'static str,
+    /// The filter fields set on a list, beyond the provider every query is scoped to.
+    pub filters: Vec<&'static str>,
+}
+
+/// Every list, lookup and count the adapter's reads send.
+pub fn query_shapes() -> Vec<QueryShape> {
+    let provider = Id::from_stored("p-plan".to_owned());
+    let customer = Id::from_stored("c-plan".to_owned());
+    let ids = || vec![Id::from_stored("a".to_owned()), Id::from_stored("b".to_owned())];
+    let by_id = || doc! { "serviceProviderId": provider.as_str(), "id": "x" };
+    let mut shapes = Vec::new();
+
+    for set in 0..8 {
+        let filters = fields(set, &["expiry_after", "expiry_until", "keyword"]);
+        let filter = customer_filter(set);
+        // The list's order comes from `provider_updated`; a range on the expiry date cannot give it.
+        let list = List { port_call: "list_customers", collection: "customers", index: "provider_updated" };
+        list.push(&mut shapes, filters, customer_query(&provider, &filter), customer_order());
+    }
+    for set in 0..8 {
+        let filters = fields(set, &["customer_id", "status", "ticket_type"]);
+        let index = match filters.first().copied() {
+            Some("customer_id") => "provider_customer_updated",
+            Some("status") => "provider_status_updated_id",
+            Some(_) => "provider_type_updated",
+            None => "provider_updated",
+        };
+        let list = List { port_call: "list_tickets", collection: "tickets", index };
+        list.push(&mut shapes, filters, ticket_query(&provider, &ticket_filter(set)), ticket_order());
+    }
+    for set in 0..4 {
+        let filters = fields(set, &["notification_type", "read_status"]);
+        let index = match filters.first().copied() {
+            Some("notification_type") => "provider_type_created",
+            Some(_) => "provider_read_created_id",
+            None => "provider_created",
+        };
+        let list = List { port_call: "list_notifications", collection: "notifications", index };
+        list.push(&mut shapes, filters, notification_query(&provider, &notification_filter(set)), notification_order());
+    }
+    let plain_lists = [
+        (
+            "list_chat_messages",
+            "chatMessages",
+            "conversation_time",
+            conversation_query(&provider, &customer),
+            conversation_order(),
+        ),
+        (
+            "canned_replies",
+            "cannedReplies",
+            "provider_short_code",
+            doc! { "serviceProviderId": provider.as_str() },
+            canned_reply_order(),
+        ),
+        (
+            "list_audit_entries",
+            "auditLog",
+            "provider_at",
+            doc! { "serviceProviderId": provider.as_str() },
+            audit_order(),
+        ),
+    ];
+    for (port_call, collection, index, filter, sort) in plain_lists {
+        List { port_call, collection, index }.push(&mut shapes, Vec::new(), filter, sort);
+    }
+
+    let sorted_lookups = [
+        ("ticket histories", "ticketHistory", "ticket_order", histories_query(&ids()), history_order()),
+        ("events_after", "events", "provider_cursor", events_after_query(&provider, 0), cursor_order()),
+        ("all_providers", "providers", "created_username", Document::new(), providers_order()),
+    ];
+    for (name, collection, index, filter, sort) in sorted_lookups {
+        shapes.push(QueryShape {
+            name: name.to_owned(),
+            shape: ReadShape::List,
+            collection,
+            filter,
+            sort: Some(sort),
+            index,
+            filters: Vec::new(),
+        });
+    }
+    let lookups = [
+        (
+            "customers_by_ids",
+            "customers",
+            "id_unique",
+            doc! { "serviceProviderId": provider.as_str(), "id": { "$in": ["a", "b"] } },
+        ),
+        ("customers_anywhere", "customers", "id_unique", doc! { "id": { "$in": ["a", "b"] } }),
+        ("unresolved_counts", "tickets", "provider_customer_status", unresolved_query(Some(&provider), &ids())),
+        ("unresolved_counts (any provider)", "tickets", "customer_status", unresolved_query(None, &ids())),
+        ("ticket", "tickets", "id_unique", by_id()),
+        ("chat_message", "chatMessages", "id_unique", by_id()),
+        ("notification", "notifications", "id_unique", by_id()),
+        ("canned_reply", "cannedReplies", "id_unique", by_id()),
+        ("provider_credentials", "providers", "username_unique", doc! { "username": "demo-a" }),
+        ("providers_by_ids", "providers", "id_unique", doc! { "id": { "$in": ["a", "b"] } }),
+        ("wechat_openid", "wechatBindings", "provider_unique", doc! { "providerId": provider.as_str() }),
+        ("latest_cursor", "eventCounters", "_id_", doc! { "_id": provider.as_str() }),
+    ];
+    for (name, collection, index, filter) in lookups {
+        shapes.push(QueryShape {
+            name: name.to_owned(),
+            shape: ReadShape::Lookup,
+            collection,
+            filter,
+            sort: None,
+            index,
+            filters: Vec::new(),
+        });
+    }
+    let counts = [
+        ("unread_count", "notifications", "provider_read_created_id", unread_query(&provider)),
+        (
+            "count_canned_replies",
+            "cannedReplies",
+            "provider_short_code",
+            doc! { "serviceProviderId": provider.as_str() },
+        ),
+    ];
+    for (name, collection, index, filter) in counts {
+        shapes.push(QueryShape {
+            name: name.to_owned(),
+            shape: ReadShape::Count,
+            collection,
+            filter,
+            sort: None,
+            index,
+            filters: Vec::new(),
+        });
+    }
+    shapes
+}
+
+/// A list of the port: its page (filter and order) and its count (the filter) use one index.
+struct List {
+    port_call: &'static str,
+    collection: &'static str,
+    index: &'static str,
+}
+
+impl List {
+    fn push(&self, shapes: &mut Vec<QueryShape>, filters: Vec<&'static str>, filter: Document, sort: Document) {
+        let name = if filters.is_empty() {
+            self.port_call.to_owned()
+        } else {
+            format!("{} [{}]", self.port_call, filters.join(", "))
+        };
+        let shape = |name: String, shape, sort| QueryShape {
+            name,
+            shape,
+            collection: self.collection,
+            filter: filter.clone(),
+            sort,
+            index: self.index,
+            filters: filters.clone(),
+        };
+        shapes.push(shape(format!("{name} (count)"), ReadShape::Count, None));
+        shapes.push(shape(name, ReadShape::List, Some(sort)));
+    }
+}
+
+fn has(set: u32, field: u32) -> bool {
+    set & (1 << field) != 0
+}
+
+/// The names of the fields set.
+fn fields(set: u32, names: &[&'static str]) -> Vec<&'static str> {
+    names.iter().enumerate().filter(|(i, _)| has(set, *i as u32)).map(|(_, name)| *name).collect()
+}
+
+fn customer_filter(set: u32) -> CustomerFilter {
+    let now = crate::domain::now();
+    CustomerFilter {
+        expiry_after: has(set, 0).then_some(now),
+        expiry_until: has(set, 1).then_some(now),
+        keyword: has(set, 2).then(|| "商贸".to_owned()),
+    }
+}
+
+fn ticket_filter(set: u32) -> TicketFilter {
+    TicketFilter {
+        customer_id: has(set, 0).then(|| Id::from_stored("c-plan".to_owned())),
+        status: has(set, 1).then_some(TicketStatus::ALL[0]),
+        ticket_type: has(set, 2).then_some(TicketType::ALL[0]),
+    }
+}
+
+fn notification_filter(set: u32) -> NotificationFilter {
+    NotificationFilter {
+        notification_type: has(set, 0).then_some(NotificationType::ALL[0]),
+        read_status: has(set, 1).then_some(ReadStatus::Unread),
+    }
+}
