@@ -42,6 +42,7 @@ pub mod mongo;
 pub mod notifications;
 pub mod outbox;
 pub mod providers;
+pub mod read_shapes;
 pub mod retention;
 pub mod sqlite;
 pub mod tickets;

@@ -15,11 +15,11 @@ use super::notifications::{notification_order, notification_query, unread_query}
 use super::providers::providers_order;
 use super::ticket_history::{histories_query, history_order};
 use super::tickets::{ticket_order, ticket_query};
-use crate::domain::{Id, NotificationType, ReadStatus, TicketStatus, TicketType};
-use crate::store::{CustomerFilter, NotificationFilter, TicketFilter};
+use crate::domain::Id;
 use mongodb::bson::{doc, Document};
 
-pub use crate::store::sqlite::query_plans::ReadShape;
+pub use crate::store::read_shapes::ReadShape;
+use crate::store::read_shapes::{customer_filter, fields, notification_filter, ticket_filter};
 
 /// One query the adapter sends.
 #[derive(Debug, Clone)]
@@ -194,38 +194,5 @@ impl List {
         };
         shapes.push(shape(format!("{name} (count)"), ReadShape::Count, None));
         shapes.push(shape(name, ReadShape::List, Some(sort)));
-    }
-}
-
-fn has(set: u32, field: u32) -> bool {
-    set & (1 << field) != 0
-}
-
-/// The names of the fields set.
-fn fields(set: u32, names: &[&'static str]) -> Vec<&'static str> {
-    names.iter().enumerate().filter(|(i, _)| has(set, *i as u32)).map(|(_, name)| *name).collect()
-}
-
-fn customer_filter(set: u32) -> CustomerFilter {
-    let now = crate::domain::now();
-    CustomerFilter {
-        expiry_after: has(set, 0).then_some(now),
-        expiry_until: has(set, 1).then_some(now),
-        keyword: has(set, 2).then(|| "商贸".to_owned()),
-    }
-}
-
-fn ticket_filter(set: u32) -> TicketFilter {
-    TicketFilter {
-        customer_id: has(set, 0).then(|| Id::from_stored("c-plan".to_owned())),
-        status: has(set, 1).then_some(TicketStatus::ALL[0]),
-        ticket_type: has(set, 2).then_some(TicketType::ALL[0]),
-    }
-}
-
-fn notification_filter(set: u32) -> NotificationFilter {
-    NotificationFilter {
-        notification_type: has(set, 0).then_some(NotificationType::ALL[0]),
-        read_status: has(set, 1).then_some(ReadStatus::Unread),
     }
 }

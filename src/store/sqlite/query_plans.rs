@@ -14,20 +14,11 @@ use super::notifications::{notification_list, notification_sql, UNREAD_COUNT_SQL
 use super::providers::{all_providers_sql, provider_credentials_sql, providers_by_ids_sql, WECHAT_OPENID_SQL};
 use super::sql::{page_values, text, ListQuery};
 use super::tickets::{histories_sql, ticket_list, ticket_sql};
-use crate::domain::{Id, NotificationType, PageRequest, ReadStatus, TicketStatus, TicketType};
-use crate::store::{CustomerFilter, NotificationFilter, TicketFilter};
+use crate::domain::{Id, PageRequest, ReadStatus};
 use rusqlite::types::Value;
 
-/// What a read is, which decides what its plan may contain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReadShape {
-    /// A page of a list, in the list's order: served by an index in that order, never sorted.
-    List,
-    /// Rows found by key (a detail, a batch by ids, a page's ticket histories).
-    Lookup,
-    /// A count over a provider's rows.
-    Count,
-}
+pub use crate::store::read_shapes::ReadShape;
+use crate::store::read_shapes::{customer_filter, fields, notification_filter, subsets, ticket_filter};
 
 /// One statement the adapter runs, ready to explain.
 #[derive(Debug, Clone)]
@@ -129,42 +120,4 @@ fn push_list(reads: &mut Vec<PlannedRead>, port_call: &str, filters: Vec<&'stati
         params: [values, page_values(page).to_vec()].concat(),
         filters,
     });
-}
-
-/// Every subset of `n` optional fields, as bit sets.
-fn subsets(n: u32) -> impl Iterator<Item = u32> {
-    0..(1 << n)
-}
-
-fn has(set: u32, field: u32) -> bool {
-    set & (1 << field) != 0
-}
-
-/// The names of the fields set.
-fn fields(set: u32, names: &[&'static str]) -> Vec<&'static str> {
-    names.iter().enumerate().filter(|(i, _)| has(set, *i as u32)).map(|(_, name)| *name).collect()
-}
-
-fn customer_filter(set: u32) -> CustomerFilter {
-    let now = crate::domain::now();
-    CustomerFilter {
-        expiry_after: has(set, 0).then_some(now),
-        expiry_until: has(set, 1).then_some(now),
-        keyword: has(set, 2).then(|| "商贸".to_owned()),
-    }
-}
-
-fn ticket_filter(set: u32) -> TicketFilter {
-    TicketFilter {
-        customer_id: has(set, 0).then(|| Id::from_stored("c-plan".to_owned())),
-        status: has(set, 1).then_some(TicketStatus::ALL[0]),
-        ticket_type: has(set, 2).then_some(TicketType::ALL[0]),
-    }
-}
-
-fn notification_filter(set: u32) -> NotificationFilter {
-    NotificationFilter {
-        notification_type: has(set, 0).then_some(NotificationType::ALL[0]),
-        read_status: has(set, 1).then_some(ReadStatus::Unread),
-    }
 }
