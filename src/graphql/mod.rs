@@ -6,6 +6,7 @@
 //! page costs the same number of store calls whatever its size.
 
 mod caller;
+mod chat_history;
 mod idempotency;
 mod loaders;
 mod metrics;

@@ -21,7 +21,6 @@ fn id(id: &Id) -> ID {
 #[derive(SimpleObject)]
 #[graphql(concrete(name = "CustomerPage", params(CustomerObject)))]
 #[graphql(concrete(name = "TicketPage", params(TicketObject)))]
-#[graphql(concrete(name = "ChatMessagePage", params(ChatMessageObject)))]
 #[graphql(concrete(name = "AuditEntryPage", params(AuditEntryObject)))]
 pub struct PageObject<T: OutputType> {
     pub items: Vec<T>,

@@ -1,12 +1,14 @@
 //! The query root: everything a provider reads.
 
+use super::chat_history::ChatMessagePageObject;
 use super::objects::{
-    AuditEntryObject, ChatMessageObject, CustomerObject, NotificationObject, NotificationPageObject, PageObject,
-    ProviderObject, TicketObject, UsageReport,
+    AuditEntryObject, CustomerObject, NotificationObject, NotificationPageObject, PageObject, ProviderObject,
+    TicketObject, UsageReport,
 };
 use super::ContextExt;
 use crate::domain::{CustomerStatus, NotificationType, ReadStatus, TicketStatus, TicketType};
 use crate::error::AppError;
+use crate::service::chat::ChatQuery;
 use crate::service::input;
 use crate::store::{NotificationFilter, TicketFilter};
 use async_graphql::{Context, ErrorExtensions, Object, ResultExt, ID};
@@ -109,20 +111,30 @@ impl QueryRoot {
         ctx.services().notifications.get(session, &id).await.map(NotificationObject).extend()
     }
 
-    /// The conversation with a customer: page 1 holds the latest messages, each page runs oldest
-    /// to newest.
+    /// The conversation with a customer, each page oldest to newest: by page number, page 1
+    /// holding the latest messages; or by keyset, the `pageSize` messages just before or just
+    /// after one of its messages, which messages sent meanwhile never shift.
     async fn chat_messages(
         &self,
         ctx: &Context<'_>,
         customer_id: ID,
         #[graphql(default = 1)] page: i64,
         #[graphql(default = 20)] page_size: i64,
-    ) -> Result<PageObject<ChatMessageObject>> {
+        #[graphql(desc = "The messages older than this message of the conversation (page must be 1).")] before: Option<
+            ID,
+        >,
+        #[graphql(desc = "The messages newer than this message of the conversation (page must be 1).")] after: Option<
+            ID,
+        >,
+    ) -> Result<ChatMessagePageObject> {
         let session = ctx.session()?;
         let customer = input::id(&customer_id, "customerId", "客户ID").extend()?;
         let page = input::page(page, page_size).extend()?;
-        let messages = ctx.services().chat.messages(session, &customer, page).await.extend()?;
-        Ok(PageObject::from_page(messages, ChatMessageObject))
+        let before = before.map(|id| input::id(&id, "before", "消息ID")).transpose().extend()?;
+        let after = after.map(|id| input::id(&id, "after", "消息ID")).transpose().extend()?;
+        let query = ChatQuery { page, before, after };
+        let messages = ctx.services().chat.messages(session, &customer, query).await.extend()?;
+        Ok(messages.into())
     }
 
     /// The provider's own audit log, newest first: every mutation and sign-in attempt made on its

@@ -1,6 +1,11 @@
 //! Live chat with customers (spec 3.5): the conversation, the provider's replies (synced to the PC
 //! customer-service system, spec 5.2.6 step 9), and escalation of a conversation the provider
 //! cannot settle into a ticket.
+//!
+//! The conversation is read by page number (the spec's `page`) or by keyset (`before`/`after` a
+//! message id): the rule choosing between them is here, the reading in the store's
+//! [`ChatStore::chat_window`]. A cursor only ever names a message of the conversation asked for;
+//! any other id is refused the same way whether it exists elsewhere or not.
 
 use super::outbound::Outbound;
 use super::realtime::{Payload, Realtime};
@@ -11,7 +16,7 @@ use crate::domain::{
     Ticket, TicketType,
 };
 use crate::error::{AppError, AppResult};
-use crate::store::{ChatStore, CustomerStore, ProviderStore, SharedStore, Written};
+use crate::store::{ChatCursor, ChatStore, CustomerStore, ProviderStore, SharedStore, Written};
 use std::sync::Arc;
 
 /// How many messages one acknowledgement may name.
@@ -19,6 +24,33 @@ pub const MAX_ACKNOWLEDGED: usize = 100;
 
 /// The title every ticket escalated from a chat carries (spec 3.5.3).
 pub const ESCALATED_CHAT_TITLE: &str = "聊天升级工单";
+
+/// Which part of a conversation to read: a page by number, or with `before` or `after` a message
+/// id, the `page_size` messages next to that message (then the page must be 1).
+#[derive(Debug, Clone)]
+pub struct ChatQuery {
+    pub page: PageRequest,
+    pub before: Option<Id>,
+    pub after: Option<Id>,
+}
+
+impl ChatQuery {
+    pub fn page(page: PageRequest) -> ChatQuery {
+        ChatQuery { page, before: None, after: None }
+    }
+}
+
+/// Part of a conversation, oldest to newest.
+#[derive(Debug, Clone)]
+pub struct ChatHistory {
+    pub items: Vec<ChatMessage>,
+    /// Messages in the whole conversation.
+    pub total: u64,
+    pub request: PageRequest,
+    /// Whether the conversation goes on in the direction read: older messages before the first
+    /// item (a page, or `before`), newer ones after the last (`after`).
+    pub has_more: bool,
+}
 
 #[derive(Clone)]
 pub struct ChatService {
@@ -47,11 +79,31 @@ impl ChatService {
         }
     }
 
-    /// A page of the conversation with a customer: page 1 holds the latest messages, each page
-    /// runs oldest to newest.
-    pub async fn messages(&self, session: &Session, customer: &Id, page: PageRequest) -> AppResult<Page<ChatMessage>> {
+    /// Part of the conversation with a customer, oldest to newest: by page number, page 1 holding
+    /// the latest messages; or the `page_size` messages just before or just after a message of
+    /// this conversation (`before` and `after` exclude each other and any page but the first).
+    pub async fn messages(&self, session: &Session, customer: &Id, query: ChatQuery) -> AppResult<ChatHistory> {
+        let ChatQuery { page, before, after } = query;
+        let cursor = match (before, after) {
+            (Some(_), Some(_)) => return Err(AppError::bad_input("after", "before 和 after 不能同时指定")),
+            (Some(id), None) => Some(("before", ChatCursor::Before(id))),
+            (None, Some(id)) => Some(("after", ChatCursor::After(id))),
+            (None, None) => None,
+        };
+        if cursor.is_some() && page.page() != 1 {
+            return Err(AppError::bad_input("page", "按 before 或 after 读取时不能再指定页码（page 只能为1）"));
+        }
         provider_customer(self.customers.as_ref(), session, customer).await?;
-        self.chat.list_chat_messages(&session.provider_id, customer, page).await
+        let provider = &session.provider_id;
+        let Some((field, cursor)) = cursor else {
+            let Page { items, total, request } = self.chat.list_chat_messages(provider, customer, page).await?;
+            let has_more = request.offset() + (items.len() as u64) < total;
+            return Ok(ChatHistory { items, total, request, has_more });
+        };
+        let window = self.chat.chat_window(provider, customer, &cursor, page.page_size()).await?;
+        let window =
+            window.ok_or_else(|| AppError::bad_input(field, format!("{field} 指定的消息不在与该客户的会话中")))?;
+        Ok(ChatHistory { items: window.items, total: window.total, request: page, has_more: window.has_more })
     }
 
     /// Sends the provider's message to a customer. A retry with the same idempotency key answers

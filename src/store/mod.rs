@@ -50,7 +50,7 @@ pub mod tokens;
 
 pub use self::audit::AuditStore;
 pub use self::canned_replies::CannedReplyStore;
-pub use self::chat::ChatStore;
+pub use self::chat::{ChatCursor, ChatStore, ChatWindow};
 pub use self::customers::{CustomerFilter, CustomerStatusChange, CustomerStore};
 pub use self::events::EventStore;
 pub use self::health::StoreHealth;

@@ -1,16 +1,22 @@
 //! The chat port on MongoDB.
+//!
+//! A conversation's order is (timestamp, `_id`): the time to the second, then the order stored. A
+//! keyset window is read in two plain ranges of `conversation_time`, each in index order: the
+//! rest of the cursor's own second (same timestamp, `_id` beyond the cursor's), then, if that
+//! did not fill the window, the seconds beyond it. Two ranges rather than one `$or` over both, so
+//! that every planner (SecantusDB's too) serves each from the index without sorting.
 
 use super::documents::{date, Fields, ReadResult};
 use super::events::event;
 use super::failures::{bad_document, is_duplicate_key};
-use super::read;
 use super::MongoStore;
+use super::{collect, read};
 use crate::domain::{ChatMessage, ChatSender, ChatStatus, EventKind, EventRecord, Id, OutboxDraft, Page, PageRequest};
 use crate::error::{AppError, AppResult};
-use crate::store::ChatStore;
 use crate::store::{replayed_subject, KeyedWrite, Written};
+use crate::store::{ChatCursor, ChatStore, ChatWindow};
 use async_trait::async_trait;
-use mongodb::bson::{doc, Document};
+use mongodb::bson::{doc, Bson, Document};
 use mongodb::options::ReturnDocument;
 
 #[async_trait]
@@ -132,6 +138,41 @@ impl ChatStore for MongoStore {
         items.reverse();
         Ok(Page { items, total, request: page })
     }
+
+    async fn chat_window(
+        &self,
+        provider: &Id,
+        customer: &Id,
+        cursor: &ChatCursor,
+        limit: u32,
+    ) -> AppResult<Option<ChatWindow>> {
+        let older = matches!(cursor, ChatCursor::Before(_));
+        let lookup = chat_cursor_query(provider, customer, cursor.message_id());
+        let found = self.op(self.chat.find_one(lookup).projection(doc! { "timestamp": 1, "_id": 1 })).await?;
+        let Some(found) = found else { return Ok(None) };
+        let (Some(timestamp), Some(key)) = (found.get("timestamp"), found.get("_id")) else {
+            return Err(bad_document("a chat message without a timestamp or _id".to_owned()));
+        };
+        let wanted = i64::from(limit) + 1;
+        let [same_second, beyond] = chat_window_queries(provider, customer, timestamp, key, older);
+        let order = chat_window_order(older);
+        let count = self.chat.count_documents(conversation_query(provider, customer));
+        let nearest = async { collect(self.chat.find(same_second).sort(order.clone()).limit(wanted).await?).await };
+        let (total, mut documents) = self.op(async { tokio::try_join!(count, nearest) }).await?;
+        let missing = wanted - documents.len() as i64;
+        if missing > 0 {
+            let rest =
+                self.op(async { collect(self.chat.find(beyond).sort(order).limit(missing).await?).await }).await?;
+            documents.extend(rest);
+        }
+        let has_more = documents.len() > limit as usize;
+        documents.truncate(limit as usize);
+        let mut items = read(&documents, chat_from)?;
+        if older {
+            items.reverse();
+        }
+        Ok(Some(ChatWindow { items, total, has_more }))
+    }
 }
 
 pub(super) fn chat_document(m: &ChatMessage) -> Document {
@@ -166,6 +207,40 @@ pub(super) fn chat_from(doc: &Document) -> ReadResult<ChatMessage> {
 /// A conversation's messages; their order is [`conversation_order`].
 pub(super) fn conversation_query(provider: &Id, customer: &Id) -> Document {
     doc! { "serviceProviderId": provider.as_str(), "customerId": customer.as_str() }
+}
+
+/// The cursor message, found only in its own conversation of its own provider.
+pub(super) fn chat_cursor_query(provider: &Id, customer: &Id, id: &Id) -> Document {
+    doc! { "serviceProviderId": provider.as_str(), "customerId": customer.as_str(), "id": id.as_str() }
+}
+
+/// The two ranges of a keyset window next to the cursor message at (`timestamp`, `key`): the rest
+/// of its second, then the seconds beyond it; older ones (`older`) or newer ones.
+pub(super) fn chat_window_queries(
+    provider: &Id,
+    customer: &Id,
+    timestamp: &Bson,
+    key: &Bson,
+    older: bool,
+) -> [Document; 2] {
+    let beyond = if older { "$lt" } else { "$gt" };
+    let conversation = conversation_query(provider, customer);
+    let mut same_second = conversation.clone();
+    same_second.insert("timestamp", timestamp.clone());
+    same_second.insert("_id", doc! { beyond: key.clone() });
+    let mut later_seconds = conversation;
+    later_seconds.insert("timestamp", doc! { beyond: timestamp.clone() });
+    [same_second, later_seconds]
+}
+
+/// A keyset window's order, nearest the cursor first: [`conversation_order`] before it, its
+/// reverse after it.
+pub(super) fn chat_window_order(older: bool) -> Document {
+    if older {
+        conversation_order()
+    } else {
+        doc! { "timestamp": 1, "_id": 1 }
+    }
 }
 
 /// Newest first: `_id` (driver-made, increasing) keeps messages of the same second in the order stored.

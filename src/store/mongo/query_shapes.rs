@@ -8,7 +8,7 @@
 
 use super::audit::audit_order;
 use super::canned_replies::canned_reply_order;
-use super::chat::{conversation_order, conversation_query};
+use super::chat::{chat_cursor_query, chat_window_order, chat_window_queries, conversation_order, conversation_query};
 use super::customers::{customer_order, customer_query, unresolved_query};
 use super::events::{cursor_order, events_after_query};
 use super::notifications::{notification_order, notification_query, unread_query};
@@ -16,7 +16,8 @@ use super::providers::providers_order;
 use super::ticket_history::{histories_query, history_order};
 use super::tickets::{ticket_order, ticket_query};
 use crate::domain::Id;
-use mongodb::bson::{doc, Document};
+use mongodb::bson::oid::ObjectId;
+use mongodb::bson::{doc, Bson, DateTime, Document};
 
 pub use crate::store::read_shapes::ReadShape;
 use crate::store::read_shapes::{customer_filter, fields, notification_filter, ticket_filter};
@@ -100,6 +101,23 @@ pub fn query_shapes() -> Vec<QueryShape> {
         List { port_call, collection, index }.push(&mut shapes, Vec::new(), filter, sort);
     }
 
+    // A keyset window's two ranges: the rest of the cursor's second, then the seconds beyond it.
+    let (at, key) = (Bson::DateTime(DateTime::now()), Bson::ObjectId(ObjectId::new()));
+    for (direction, older) in [("before", true), ("after", false)] {
+        let [same_second, beyond] = chat_window_queries(&provider, &customer, &at, &key, older);
+        for (part, filter) in [("the cursor's second", same_second), ("the seconds beyond", beyond)] {
+            shapes.push(QueryShape {
+                name: format!("chat_window [{direction}] ({part})"),
+                shape: ReadShape::List,
+                collection: "chatMessages",
+                filter,
+                sort: Some(chat_window_order(older)),
+                index: "conversation_time",
+                filters: Vec::new(),
+            });
+        }
+    }
+
     let sorted_lookups = [
         ("ticket histories", "ticketHistory", "ticket_order", histories_query(&ids()), history_order()),
         ("events_after", "events", "provider_cursor", events_after_query(&provider, 0), cursor_order()),
@@ -128,6 +146,12 @@ pub fn query_shapes() -> Vec<QueryShape> {
         ("unresolved_counts (any provider)", "tickets", "customer_status", unresolved_query(None, &ids())),
         ("ticket", "tickets", "id_unique", by_id()),
         ("chat_message", "chatMessages", "id_unique", by_id()),
+        (
+            "chat_window (cursor)",
+            "chatMessages",
+            "id_unique",
+            chat_cursor_query(&provider, &customer, &Id::from_stored("m".to_owned())),
+        ),
         ("notification", "notifications", "id_unique", by_id()),
         ("canned_reply", "cannedReplies", "id_unique", by_id()),
         ("provider_credentials", "providers", "username_unique", doc! { "username": "demo-a" }),

@@ -1,4 +1,8 @@
 //! The chat port on SQLite.
+//!
+//! A conversation's order is (timestamp, rowid): the time to the second, then the order stored.
+//! A keyset window compares that pair as a row value against the cursor message's own pair, which
+//! `chat_by_conversation` (its implicit rowid last) serves as a range, in order, without a sort.
 
 use super::events::log_event;
 use super::idempotency::claim_key;
@@ -8,8 +12,8 @@ use super::sql::{text, Conditions, ListQuery};
 use super::SqliteStore;
 use crate::domain::{ChatMessage, ChatSender, ChatStatus, EventKind, EventRecord, Id, OutboxDraft, Page, PageRequest};
 use crate::error::{AppError, AppResult};
-use crate::store::ChatStore;
 use crate::store::{replayed_subject, KeyedWrite, Written};
+use crate::store::{ChatCursor, ChatStore, ChatWindow};
 use async_trait::async_trait;
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, OptionalExtension, Row};
@@ -129,6 +133,65 @@ impl ChatStore for SqliteStore {
         items.reverse();
         Ok(Page { items, total, request: page })
     }
+
+    async fn chat_window(
+        &self,
+        provider: &Id,
+        customer: &Id,
+        cursor: &ChatCursor,
+        limit: u32,
+    ) -> AppResult<Option<ChatWindow>> {
+        let older = matches!(cursor, ChatCursor::Before(_));
+        let (provider, customer, at) = (provider.clone(), customer.clone(), cursor.message_id().clone());
+        self.read(move |c| {
+            let found = c
+                .prepare_cached(CHAT_CURSOR_SQL)?
+                .query_row([provider.as_str(), customer.as_str(), at.as_str()], |row| {
+                    Ok((row.get::<_, Value>(0)?, row.get::<_, i64>(1)?))
+                })
+                .optional()?;
+            let Some((timestamp, rowid)) = found else { return Ok(None) };
+            let list = conversation_list(&provider, &customer);
+            let total: i64 = c
+                .prepare_cached(&list.count_sql())?
+                .query_row(params_from_iter(&list.conditions.values), |r| r.get(0))?;
+            let values = [
+                text(provider.as_str()),
+                text(customer.as_str()),
+                timestamp,
+                Value::Integer(rowid),
+                Value::Integer(i64::from(limit) + 1),
+            ];
+            let mut items = c
+                .prepare_cached(&chat_window_sql(older))?
+                .query_map(params_from_iter(values), chat_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let has_more = items.len() > limit as usize;
+            items.truncate(limit as usize);
+            if older {
+                items.reverse();
+            }
+            Ok(Some(ChatWindow { items, total: total.max(0) as u64, has_more }))
+        })
+        .await
+    }
+}
+
+/// The cursor message's place in its conversation; the parameters are the provider, the customer
+/// and the message id, so another conversation's message is not found.
+pub(super) const CHAT_CURSOR_SQL: &str =
+    "SELECT timestamp, rowid FROM chat_messages WHERE service_provider_id = ? AND customer_id = ? AND id = ?";
+
+/// The messages next to a cursor, nearest first: older ones newest first (`older`), or newer ones
+/// oldest first. The parameters are the provider, the customer, the cursor's timestamp and rowid,
+/// and the limit.
+pub(super) fn chat_window_sql(older: bool) -> String {
+    let (comparison, direction) = if older { ("<", "DESC") } else { (">", "ASC") };
+    format!(
+        "SELECT {CHAT_COLUMNS} FROM chat_messages
+         WHERE service_provider_id = ? AND customer_id = ? AND (timestamp, rowid) {comparison} (?, ?)
+         ORDER BY timestamp {direction}, rowid {direction} LIMIT ?"
+    )
 }
 
 /// A conversation's messages, newest first (a page is reversed to read oldest first).

@@ -7,7 +7,7 @@
 
 use super::audit::audit_list;
 use super::canned_replies::{canned_reply_list, canned_reply_sql, CANNED_REPLY_COUNT_SQL};
-use super::chat::{chat_message_sql, conversation_list};
+use super::chat::{chat_message_sql, chat_window_sql, conversation_list, CHAT_CURSOR_SQL};
 use super::customers::{customer_list, customers_anywhere_sql, customers_by_ids_sql};
 use super::events::{events_after_sql, LATEST_CURSOR_SQL};
 use super::notifications::{notification_list, notification_sql, UNREAD_COUNT_SQL};
@@ -54,6 +54,16 @@ pub fn planned_reads() -> Vec<PlannedRead> {
     let customer = Id::from_stored("c-plan".to_owned());
     // The customer is the conversation, not a filter: a page is always of one conversation.
     push_list(&mut reads, "list_chat_messages", Vec::new(), conversation_list(&provider, &customer));
+    for (direction, older) in [("before", true), ("after", false)] {
+        let cursor = vec![text("2026-01-29T09:00:00Z"), Value::Integer(7), Value::Integer(21)];
+        reads.push(PlannedRead {
+            name: format!("chat_window [{direction}]"),
+            shape: ReadShape::List,
+            sql: chat_window_sql(older),
+            params: [with_provider(vec![text(customer.as_str())]), cursor].concat(),
+            filters: Vec::new(),
+        });
+    }
     push_list(&mut reads, "canned_replies", Vec::new(), canned_reply_list(&provider));
     push_list(&mut reads, "list_audit_entries", Vec::new(), audit_list(&provider));
 
@@ -63,6 +73,7 @@ pub fn planned_reads() -> Vec<PlannedRead> {
         ("ticket", ticket_sql(), with_provider(vec![text("t")])),
         ("ticket histories", histories_sql(3), ids()),
         ("chat_message", chat_message_sql(), with_provider(vec![text("m")])),
+        ("chat_window (cursor)", CHAT_CURSOR_SQL.to_owned(), with_provider(vec![text("c-plan"), text("m")])),
         ("notification", notification_sql(), with_provider(vec![text("n")])),
         ("canned_reply", canned_reply_sql(), with_provider(vec![text("r")])),
         ("provider_credentials", provider_credentials_sql(), vec![text("demo-a")]),
