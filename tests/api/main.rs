@@ -9,6 +9,7 @@ mod audit;
 mod auth;
 mod bad_input;
 mod chat;
+mod chat_keyset;
 mod customers;
 mod idempotency;
 mod integration;
