@@ -110,7 +110,7 @@ fn push_list(reads: &mut Vec<PlannedRead>, port_call: &str, filters: Vec<&'stati
         name: format!("{name} (count)"),
         shape: ReadShape::Count,
         sql: list.count_sql(),
-        params: values.clone(),
+        params: list.count_values(),
         filters: filters.clone(),
     });
     reads.push(PlannedRead {
