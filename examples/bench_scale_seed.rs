@@ -85,7 +85,8 @@ async fn grow(store: &Arc<SqliteStore>, demo: Demo, tag: &str, rows: usize, at: 
         .try_for_each(|_| async { Ok(()) })
         .await?;
 
-    // A ticket's announcement is the demo notification of the ticket it copies.
+    // Each demo customer gets a share of the tickets (c001 about rows / 30); a ticket's
+    // announcement is the demo notification of the ticket it copies.
     let announcements: Vec<Option<&Notification>> = demo
         .tickets
         .iter()
@@ -94,7 +95,8 @@ async fn grow(store: &Arc<SqliteStore>, demo: Demo, tag: &str, rows: usize, at: 
     stream::iter(0..rows)
         .map(|i| {
             let k = i % demo.tickets.len();
-            let (ticket, notification) = ticket(&demo.tickets[k], announcements[k], tag, i, at - age(i, rows));
+            let owner = &demo.customers[i % demo.customers.len()];
+            let (ticket, notification) = ticket(&demo.tickets[k], owner, announcements[k], tag, i, at - age(i, rows));
             let store = store.clone();
             async move { store.insert_ticket(&ticket, &notification, None, &[]).await.map(drop) }
         })
@@ -146,6 +148,7 @@ fn customer(template: &Customer, tag: &str, i: usize, updated_at: Timestamp) -> 
 
 fn ticket(
     template: &Ticket,
+    owner: &Customer,
     announcement: Option<&Notification>,
     tag: &str,
     i: usize,
@@ -154,6 +157,8 @@ fn ticket(
     let mut ticket = template.clone();
     let shift = updated_at - template.updated_at;
     ticket.id = Id::from_stored(format!("t-{tag}-{i}"));
+    ticket.customer_id = owner.id.clone();
+    ticket.customer_name = owner.name.clone();
     ticket.created_at += shift;
     ticket.updated_at = updated_at;
     ticket.escalated_at = ticket.escalated_at.map(|t| t + shift);
@@ -177,6 +182,8 @@ fn ticket(
     });
     notification.id = Id::from_stored(format!("m-{tag}-t{i}"));
     notification.related_ticket_id = Some(ticket.id.clone());
+    notification.related_customer_id = Some(ticket.customer_id.clone());
+    notification.related_customer_name = Some(ticket.customer_name.clone());
     notification.created_at = updated_at;
     notification.read_at = notification.read_at.map(|_| updated_at + Duration::minutes(5));
     (ticket, notification)

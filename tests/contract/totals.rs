@@ -1,7 +1,8 @@
-//! List totals: every list's `total` is exactly the number of its items, under every filter a
-//! page can set, through inserts, status changes, re-syncs, marks read and a second provider (the
-//! SQLite adapter keeps the totals rather than counting, so they must not drift); and a SQLite
-//! database from before the kept totals gains them at start-up, exact.
+//! List totals and lists at scale: every list's `total` is exactly the number of its items, under
+//! every filter a page can set, through inserts, status changes, re-syncs, marks read and a second
+//! provider (the SQLite adapter keeps the totals rather than counting, so they must not drift); a
+//! SQLite database from before the kept totals gains them at start-up, exact; and a status (expiry
+//! range) lists the same pages whichever way the adapter chooses to read it.
 
 use crate::contract_tests;
 use crate::fixtures::*;
@@ -11,7 +12,8 @@ use provider_desk::store::sqlite::SqliteStore;
 use provider_desk::store::*;
 use std::sync::Arc;
 
-contract_tests!(store: every_list_total_is_its_number_of_items_under_every_filter_through_changes);
+contract_tests!(store: every_list_total_is_its_number_of_items_under_every_filter_through_changes,
+    an_expiry_range_lists_the_same_pages_whether_it_holds_most_customers_or_few);
 
 const TICKET_STATUSES: [TicketStatus; 3] = [TicketStatus::Open, TicketStatus::Processing, TicketStatus::Resolved];
 const TICKET_TYPES: [TicketType; 2] = [TicketType::SystemIssue, TicketType::Complaint];
@@ -139,4 +141,42 @@ async fn a_sqlite_database_from_before_the_kept_totals_gains_them_exact_at_start
     let more = stored_ticket(&store, &customers[0], 90).await;
     let listed = store.list_tickets(&provider, &TicketFilter::default(), page(1, 100)).await.unwrap();
     assert_eq!((listed.total, listed.items[0].id.clone()), (6, more.id), "and keeps them from then on");
+}
+
+/// Twenty of 24 customers expire late and four soon: small pages of the large range are read in
+/// list order by the SQLite adapter, the small range and large pages through the expiry index.
+pub async fn an_expiry_range_lists_the_same_pages_whether_it_holds_most_customers_or_few(store: SharedStore) {
+    let provider = stored_provider(&store).await;
+    let mut late = Vec::new();
+    let mut soon = Vec::new();
+    for n in 0..24 {
+        // Updated in an order unrelated to expiry, so neither order can pass for the other.
+        let updated = (n * 7) % 24;
+        let mut c = customer(&provider, &format!("客户{n}"), updated);
+        if n % 6 == 0 {
+            c.expiry_date = at(60 * 24 * 10 + n);
+            soon.push(c.clone());
+        } else {
+            c.expiry_date = at(60 * 24 * 100 + n);
+            late.push(c.clone());
+        }
+        store.insert_customer(&c).await.unwrap();
+    }
+    let window = at(60 * 24 * 30);
+    for (filter, mut expected) in [
+        (CustomerFilter { expiry_after: Some(window), ..CustomerFilter::default() }, late),
+        (CustomerFilter { expiry_until: Some(window), ..CustomerFilter::default() }, soon),
+    ] {
+        expected.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then(a.id.as_str().cmp(b.id.as_str())));
+        let expected = ids(&expected, |c| &c.id);
+        for size in [2, 3, 100] {
+            let mut listed = Vec::new();
+            for number in 1..=(expected.len() as i64 / size + 1) {
+                let page = store.list_customers(&provider, &filter, page(number, size)).await.unwrap();
+                assert_eq!(page.total, expected.len() as u64, "{filter:?}");
+                listed.extend(ids(&page.items, |c| &c.id));
+            }
+            assert_eq!(listed, expected, "{filter:?}, pages of {size}");
+        }
+    }
 }

@@ -8,7 +8,7 @@
 use super::audit::audit_list;
 use super::canned_replies::{canned_reply_list, canned_reply_sql, CANNED_REPLY_COUNT_SQL};
 use super::chat::{chat_message_sql, conversation_list};
-use super::customers::{customer_list, customers_anywhere_sql, customers_by_ids_sql};
+use super::customers::{customer_list, customer_list_in_order, customers_anywhere_sql, customers_by_ids_sql};
 use super::events::{events_after_sql, LATEST_CURSOR_SQL};
 use super::notifications::{notification_list, notification_sql, UNREAD_COUNT_SQL};
 use super::providers::{all_providers_sql, provider_credentials_sql, providers_by_ids_sql, WECHAT_OPENID_SQL};
@@ -41,7 +41,12 @@ pub fn planned_reads() -> Vec<PlannedRead> {
 
     for set in subsets(3) {
         let filters = fields(set, &["expiry_after", "expiry_until", "keyword"]);
-        push_list(&mut reads, "list_customers", filters, customer_list(&provider, &customer_filter(set)));
+        let filter = customer_filter(set);
+        if let Some(in_order) = customer_list_in_order(&provider, &filter) {
+            let name = format!("list_customers [{}] in list order", filters.join(", "));
+            push_page(&mut reads, name, filters.clone(), &in_order);
+        }
+        push_list(&mut reads, "list_customers", filters, customer_list(&provider, &filter));
     }
     for set in subsets(3) {
         let filters = fields(set, &["customer_id", "status", "ticket_type"]);
@@ -104,8 +109,6 @@ pub fn planned_reads() -> Vec<PlannedRead> {
 /// `list_tickets [status] (count)` after the filter fields set.
 fn push_list(reads: &mut Vec<PlannedRead>, port_call: &str, filters: Vec<&'static str>, list: ListQuery) {
     let name = if filters.is_empty() { port_call.to_owned() } else { format!("{port_call} [{}]", filters.join(", ")) };
-    let page = PageRequest::new(3, 20).expect("a valid page");
-    let values = list.conditions.values.clone();
     reads.push(PlannedRead {
         name: format!("{name} (count)"),
         shape: ReadShape::Count,
@@ -113,11 +116,17 @@ fn push_list(reads: &mut Vec<PlannedRead>, port_call: &str, filters: Vec<&'stati
         params: list.count_values(),
         filters: filters.clone(),
     });
+    push_page(reads, name, filters, &list);
+}
+
+/// A list's page statement alone.
+fn push_page(reads: &mut Vec<PlannedRead>, name: String, filters: Vec<&'static str>, list: &ListQuery) {
+    let page = PageRequest::new(3, 20).expect("a valid page");
     reads.push(PlannedRead {
         name,
         shape: ReadShape::List,
         sql: list.list_sql(),
-        params: [values, page_values(page).to_vec()].concat(),
+        params: [list.conditions.values.clone(), page_values(page).to_vec()].concat(),
         filters,
     });
 }

@@ -116,17 +116,29 @@ impl ListQuery {
         page: PageRequest,
         map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
     ) -> rusqlite::Result<(Vec<T>, u64)> {
+        let total = self.total(connection)?;
+        Ok((self.items(connection, page, map)?, total))
+    }
+
+    /// The number of matching rows.
+    pub(super) fn total(&self, connection: &Connection) -> rusqlite::Result<u64> {
         let total: i64 = connection
             .prepare_cached(&self.count_sql())?
             .query_row(params_from_iter(self.count_values()), |r| r.get(0))
             .optional()?
             .unwrap_or(0);
+        Ok(total.max(0) as u64)
+    }
+
+    /// One page of the matching rows.
+    pub(super) fn items<T>(
+        &self,
+        connection: &Connection,
+        page: PageRequest,
+        map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<Vec<T>> {
         let values = self.conditions.values.iter().cloned().chain(page_values(page));
-        let items = connection
-            .prepare_cached(&self.list_sql())?
-            .query_map(params_from_iter(values), map)?
-            .collect::<rusqlite::Result<Vec<T>>>()?;
-        Ok((items, total.max(0) as u64))
+        connection.prepare_cached(&self.list_sql())?.query_map(params_from_iter(values), map)?.collect()
     }
 }
 
