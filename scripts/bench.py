@@ -126,10 +126,10 @@ def lua(name, method, body, token):
     return path
 
 
-def wrk(url, connections, script, duration=DURATION):
+def wrk(url, connections, script, duration=DURATION, timeout="2s"):
     threads = min(2, connections)
     out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}", "--latency", "-s", script, url],
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}", f"--timeout={timeout}", "--latency", "-s", script, url],
         capture_output=True,
         text=True,
         check=True,
@@ -426,7 +426,8 @@ def scale_latencies(server, token):
     runs = {}
     for _ in range(RUNS):
         for name, path in SCALE_ENDPOINTS:
-            result = wrk(server.base + path, 4, script, duration=SCALE_DURATION)
+            # A request slower than wrk's default 2 s timeout would leave no latency to report.
+            result = wrk(server.base + path, 4, script, duration=SCALE_DURATION, timeout="30s")
             if result["errors"]:
                 raise SystemExit(f"scale: {path} answered {result['errors']} non-2xx")
             runs.setdefault(name, []).append(result)

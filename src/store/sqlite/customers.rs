@@ -266,10 +266,13 @@ pub(super) fn customers_anywhere_sql(count: usize) -> String {
     format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id IN ({})", placeholders(count))
 }
 
-pub(super) const CUSTOMER_COLUMNS: &str = "id, service_provider_id, service_provider_name, name, contact_person, phone, \
+pub(super) const CUSTOMER_COLUMNS: &str =
+    "id, service_provider_id, service_provider_name, name, contact_person, phone, \
      email, region, software_version, port_count, purchase_date, expiry_date, status, login_frequency, \
      feature_usage, data_input, training_completion, usage_updated_at, last_active_time, created_at, updated_at, \
-     (SELECT COUNT(*) FROM tickets t WHERE t.customer_id = customers.id AND t.status <> 'resolved') AS unresolved_issues";
+     (SELECT COALESCE(SUM(total), 0) FROM list_totals kept WHERE kept.provider_id = customers.service_provider_id \
+      AND kept.list = 'tickets' AND kept.customer_id = customers.id AND kept.status IN ('open', 'processing') \
+      AND kept.type = '') AS unresolved_issues";
 
 pub(super) fn customer_from_row(row: &Row<'_>) -> rusqlite::Result<Customer> {
     Ok(Customer {

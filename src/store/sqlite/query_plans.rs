@@ -10,11 +10,11 @@ use super::canned_replies::{canned_reply_list, canned_reply_sql, CANNED_REPLY_CO
 use super::chat::{chat_message_sql, conversation_list};
 use super::customers::{customer_list, customer_list_in_order, customers_anywhere_sql, customers_by_ids_sql};
 use super::events::{events_after_sql, LATEST_CURSOR_SQL};
-use super::notifications::{notification_list, notification_sql, UNREAD_COUNT_SQL};
+use super::notifications::{notification_list, notification_sql, unread_list};
 use super::providers::{all_providers_sql, provider_credentials_sql, providers_by_ids_sql, WECHAT_OPENID_SQL};
 use super::sql::{page_values, text, ListQuery};
 use super::tickets::{histories_sql, ticket_list, ticket_sql};
-use crate::domain::{Id, PageRequest, ReadStatus};
+use crate::domain::{Id, PageRequest};
 use rusqlite::types::Value;
 
 pub use crate::store::read_shapes::ReadShape;
@@ -91,7 +91,6 @@ pub fn planned_reads() -> Vec<PlannedRead> {
     });
 
     let counts = [
-        ("unread_count", UNREAD_COUNT_SQL, with_provider(vec![text(ReadStatus::Unread.as_str())])),
         ("count_canned_replies", CANNED_REPLY_COUNT_SQL, with_provider(Vec::new())),
         ("latest_cursor", LATEST_CURSOR_SQL, with_provider(Vec::new())),
     ];
@@ -102,6 +101,14 @@ pub fn planned_reads() -> Vec<PlannedRead> {
         params,
         filters: Vec::new(),
     }));
+    let unread = unread_list(&provider);
+    reads.push(PlannedRead {
+        name: "unread_count".to_owned(),
+        shape: ReadShape::Count,
+        sql: unread.count_sql(),
+        params: unread.count_values(),
+        filters: Vec::new(),
+    });
     reads
 }
 
