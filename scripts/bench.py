@@ -485,6 +485,8 @@ def scale_section():
     grown = scale_latencies(server, server.login())
     server.stop()
     counts = count_costs(os.path.join(data, "provider-desk.sqlite3"))
+    # About 560 MB at 100,000 rows: not left behind in /tmp.
+    __import__("shutil").rmtree(data, ignore_errors=True)
     rows_label = f"+{SCALE_ROWS // 1000}k" if SCALE_ROWS % 1000 == 0 else f"+{SCALE_ROWS:,}"
     lines = [
         SCALE_HEADING,
