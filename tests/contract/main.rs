@@ -30,6 +30,7 @@ mod query_plans;
 mod retention;
 mod tickets;
 mod tokens;
+mod totals;
 
 use provider_desk::config::MongoSettings;
 use provider_desk::redis::RedisTokenStore;

@@ -27,6 +27,7 @@ mod rows;
 mod sql;
 mod tickets;
 mod tokens;
+mod totals;
 mod writer;
 
 use self::sql::{sql_error, sql_error_of};
@@ -58,9 +59,10 @@ impl SqliteStore {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| AppError::internal(format!("cannot create data directory {}: {e}", data_dir.display())))?;
         let path = data_dir.join(DATABASE_FILE);
-        let writer = open_connection(&path).map_err(sql_error)?;
+        let mut writer = open_connection(&path).map_err(sql_error)?;
         writer.execute_batch(SCHEMA).map_err(sql_error)?;
         idempotency::add_answer_columns(&writer).map_err(sql_error)?;
+        totals::install(&mut writer).map_err(sql_error)?;
         let readers =
             (0..reader_count()).map(|_| open_connection(&path)).collect::<Result<_, _>>().map_err(sql_error)?;
         Ok(SqliteStore {

@@ -67,13 +67,8 @@ impl NotificationStore for SqliteStore {
     }
 
     async fn unread_count(&self, provider: &Id) -> AppResult<u64> {
-        let provider = provider.clone();
-        self.read(move |c| {
-            c.prepare_cached(UNREAD_COUNT_SQL)?
-                .query_row([provider.as_str(), ReadStatus::Unread.as_str()], |r| r.get::<_, i64>(0))
-        })
-        .await
-        .map(|n| n.max(0) as u64)
+        let unread = unread_list(provider);
+        self.read(move |c| unread.total(c)).await
     }
 
     async fn notification(&self, provider: &Id, id: &Id) -> AppResult<Option<Notification>> {
@@ -132,9 +127,10 @@ pub(super) fn notification_list(provider: &Id, filter: &NotificationFilter) -> L
     ListQuery { table: "notifications", columns: NOTIFICATION_COLUMNS, order: "created_at DESC, id DESC", conditions }
 }
 
-/// The parameters are the provider and the unread status.
-pub(super) const UNREAD_COUNT_SQL: &str =
-    "SELECT COUNT(*) FROM notifications WHERE service_provider_id = ? AND read_status = ?";
+/// A provider's unread notifications, whose total is the unread count (kept: see `totals`).
+pub(super) fn unread_list(provider: &Id) -> ListQuery {
+    notification_list(provider, &NotificationFilter { read_status: Some(ReadStatus::Unread), ..Default::default() })
+}
 
 /// One notification of a provider; the parameters are the provider and the notification id.
 pub(super) fn notification_sql() -> String {

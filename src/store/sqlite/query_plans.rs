@@ -8,13 +8,13 @@
 use super::audit::audit_list;
 use super::canned_replies::{canned_reply_list, canned_reply_sql, CANNED_REPLY_COUNT_SQL};
 use super::chat::{chat_message_sql, chat_window_sql, conversation_list, CHAT_CURSOR_SQL};
-use super::customers::{customer_list, customers_anywhere_sql, customers_by_ids_sql};
+use super::customers::{customer_list, customer_list_in_order, customers_anywhere_sql, customers_by_ids_sql};
 use super::events::{events_after_sql, LATEST_CURSOR_SQL};
-use super::notifications::{notification_list, notification_sql, UNREAD_COUNT_SQL};
+use super::notifications::{notification_list, notification_sql, unread_list};
 use super::providers::{all_providers_sql, provider_credentials_sql, providers_by_ids_sql, WECHAT_OPENID_SQL};
 use super::sql::{page_values, text, ListQuery};
 use super::tickets::{histories_sql, ticket_list, ticket_sql};
-use crate::domain::{Id, PageRequest, ReadStatus};
+use crate::domain::{Id, PageRequest};
 use rusqlite::types::Value;
 
 pub use crate::store::read_shapes::ReadShape;
@@ -41,7 +41,12 @@ pub fn planned_reads() -> Vec<PlannedRead> {
 
     for set in subsets(3) {
         let filters = fields(set, &["expiry_after", "expiry_until", "keyword"]);
-        push_list(&mut reads, "list_customers", filters, customer_list(&provider, &customer_filter(set)));
+        let filter = customer_filter(set);
+        if let Some(in_order) = customer_list_in_order(&provider, &filter) {
+            let name = format!("list_customers [{}] in list order", filters.join(", "));
+            push_page(&mut reads, name, filters.clone(), &in_order);
+        }
+        push_list(&mut reads, "list_customers", filters, customer_list(&provider, &filter));
     }
     for set in subsets(3) {
         let filters = fields(set, &["customer_id", "status", "ticket_type"]);
@@ -97,7 +102,6 @@ pub fn planned_reads() -> Vec<PlannedRead> {
     });
 
     let counts = [
-        ("unread_count", UNREAD_COUNT_SQL, with_provider(vec![text(ReadStatus::Unread.as_str())])),
         ("count_canned_replies", CANNED_REPLY_COUNT_SQL, with_provider(Vec::new())),
         ("latest_cursor", LATEST_CURSOR_SQL, with_provider(Vec::new())),
     ];
@@ -108,6 +112,14 @@ pub fn planned_reads() -> Vec<PlannedRead> {
         params,
         filters: Vec::new(),
     }));
+    let unread = unread_list(&provider);
+    reads.push(PlannedRead {
+        name: "unread_count".to_owned(),
+        shape: ReadShape::Count,
+        sql: unread.count_sql(),
+        params: unread.count_values(),
+        filters: Vec::new(),
+    });
     reads
 }
 
@@ -115,20 +127,24 @@ pub fn planned_reads() -> Vec<PlannedRead> {
 /// `list_tickets [status] (count)` after the filter fields set.
 fn push_list(reads: &mut Vec<PlannedRead>, port_call: &str, filters: Vec<&'static str>, list: ListQuery) {
     let name = if filters.is_empty() { port_call.to_owned() } else { format!("{port_call} [{}]", filters.join(", ")) };
-    let page = PageRequest::new(3, 20).expect("a valid page");
-    let values = list.conditions.values.clone();
     reads.push(PlannedRead {
         name: format!("{name} (count)"),
         shape: ReadShape::Count,
         sql: list.count_sql(),
-        params: values.clone(),
+        params: list.count_values(),
         filters: filters.clone(),
     });
+    push_page(reads, name, filters, &list);
+}
+
+/// A list's page statement alone.
+fn push_page(reads: &mut Vec<PlannedRead>, name: String, filters: Vec<&'static str>, list: &ListQuery) {
+    let page = PageRequest::new(3, 20).expect("a valid page");
     reads.push(PlannedRead {
         name,
         shape: ReadShape::List,
         sql: list.list_sql(),
-        params: [values, page_values(page).to_vec()].concat(),
+        params: [list.conditions.values.clone(), page_values(page).to_vec()].concat(),
         filters,
     });
 }

@@ -1,10 +1,11 @@
 //! The SQL plumbing every area's queries share: error mapping, placeholders and values, literal
 //! LIKE patterns, and the provider-scoped WHERE clause with its paging.
 
+use super::totals::{kept_total, KEPT_TOTAL_SQL};
 use crate::domain::{Id, PageRequest};
 use crate::error::AppError;
 use rusqlite::types::Value;
-use rusqlite::{params_from_iter, Connection};
+use rusqlite::{params_from_iter, Connection, OptionalExtension};
 
 pub(super) fn sql_error(error: rusqlite::Error) -> AppError {
     sql_error_of(&error)
@@ -84,8 +85,17 @@ pub(super) struct ListQuery {
 }
 
 impl ListQuery {
+    /// The list's total: kept by the store where it keeps it ([`super::totals`]), else counted
+    /// over the list's index; its parameters are [`count_values`](ListQuery::count_values).
     pub(super) fn count_sql(&self) -> String {
-        format!("SELECT COUNT(*) FROM {} WHERE {}", self.table, self.conditions.sql())
+        match kept_total(self.table, &self.conditions) {
+            Some(_) => KEPT_TOTAL_SQL.to_owned(),
+            None => format!("SELECT COUNT(*) FROM {} WHERE {}", self.table, self.conditions.sql()),
+        }
+    }
+
+    pub(super) fn count_values(&self) -> Vec<Value> {
+        kept_total(self.table, &self.conditions).unwrap_or_else(|| self.conditions.values.clone())
     }
 
     /// The page's rows; its last two parameters are [`page_values`].
@@ -106,15 +116,29 @@ impl ListQuery {
         page: PageRequest,
         map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
     ) -> rusqlite::Result<(Vec<T>, u64)> {
+        let total = self.total(connection)?;
+        Ok((self.items(connection, page, map)?, total))
+    }
+
+    /// The number of matching rows.
+    pub(super) fn total(&self, connection: &Connection) -> rusqlite::Result<u64> {
         let total: i64 = connection
             .prepare_cached(&self.count_sql())?
-            .query_row(params_from_iter(&self.conditions.values), |r| r.get(0))?;
+            .query_row(params_from_iter(self.count_values()), |r| r.get(0))
+            .optional()?
+            .unwrap_or(0);
+        Ok(total.max(0) as u64)
+    }
+
+    /// One page of the matching rows.
+    pub(super) fn items<T>(
+        &self,
+        connection: &Connection,
+        page: PageRequest,
+        map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<Vec<T>> {
         let values = self.conditions.values.iter().cloned().chain(page_values(page));
-        let items = connection
-            .prepare_cached(&self.list_sql())?
-            .query_map(params_from_iter(values), map)?
-            .collect::<rusqlite::Result<Vec<T>>>()?;
-        Ok((items, total.max(0) as u64))
+        connection.prepare_cached(&self.list_sql())?.query_map(params_from_iter(values), map)?.collect()
     }
 }
 
