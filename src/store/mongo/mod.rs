@@ -59,6 +59,7 @@ mod outbox;
 mod providers;
 pub mod query_shapes;
 mod retention;
+mod search;
 mod ticket_history;
 mod tickets;
 mod tokens;

@@ -24,6 +24,7 @@ pub mod query_plans;
 mod readers;
 mod retention;
 mod rows;
+mod search;
 mod sql;
 mod tickets;
 mod tokens;
