@@ -59,9 +59,13 @@ impl SqliteStore {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| AppError::internal(format!("cannot create data directory {}: {e}", data_dir.display())))?;
         let path = data_dir.join(DATABASE_FILE);
-        let writer = open_connection(&path).map_err(sql_error)?;
+        let mut writer = open_connection(&path).map_err(sql_error)?;
         writer.execute_batch(SCHEMA).map_err(sql_error)?;
         idempotency::add_answer_columns(&writer).map_err(sql_error)?;
+        let indexed = search::build_missing_index(&mut writer).map_err(sql_error)?;
+        if indexed > 0 {
+            tracing::info!(rows = indexed, "built the search index of the rows already stored");
+        }
         let readers =
             (0..reader_count()).map(|_| open_connection(&path)).collect::<Result<_, _>>().map_err(sql_error)?;
         Ok(SqliteStore {

@@ -12,13 +12,14 @@ use super::customers::{customer_list, customers_anywhere_sql, customers_by_ids_s
 use super::events::{events_after_sql, LATEST_CURSOR_SQL};
 use super::notifications::{notification_list, notification_sql, UNREAD_COUNT_SQL};
 use super::providers::{all_providers_sql, provider_credentials_sql, providers_by_ids_sql, WECHAT_OPENID_SQL};
+use super::search::{match_expression, search_sql, Fields, SEARCH_COUNT_SQL};
 use super::sql::{page_values, text, ListQuery};
 use super::tickets::{histories_sql, ticket_list, ticket_sql};
-use crate::domain::{Id, PageRequest, ReadStatus};
+use crate::domain::{Id, PageRequest, ReadStatus, SearchKind, SearchQuery};
 use rusqlite::types::Value;
 
 pub use crate::store::read_shapes::ReadShape;
-use crate::store::read_shapes::{customer_filter, fields, notification_filter, subsets, ticket_filter};
+use crate::store::read_shapes::{customer_filter, fields, has, notification_filter, subsets, ticket_filter};
 
 /// One statement the adapter runs, ready to explain.
 #[derive(Debug, Clone)]
@@ -56,6 +57,32 @@ pub fn planned_reads() -> Vec<PlannedRead> {
     push_list(&mut reads, "list_chat_messages", Vec::new(), conversation_list(&provider, &customer));
     push_list(&mut reads, "canned_replies", Vec::new(), canned_reply_list(&provider));
     push_list(&mut reads, "list_audit_entries", Vec::new(), audit_list(&provider));
+
+    // A search of every kind set, for a query of one character (its unigram) and of more (a phrase).
+    for set in subsets(3).filter(|set| *set != 0) {
+        let kinds: Vec<SearchKind> =
+            SearchKind::ALL.into_iter().enumerate().filter(|(i, _)| has(set, *i as u32)).map(|(_, k)| k).collect();
+        for query in ["库", "商贸有限"] {
+            let expression = match_expression(&provider, &kinds, &SearchQuery::new(query), Fields::All);
+            let filters = fields(set, &["customer", "ticket", "chat"]);
+            let name = format!("search [{}] {query}", filters.join(", "));
+            let page = PageRequest::new(3, 20).expect("a valid page");
+            reads.push(PlannedRead {
+                name: format!("{name} (count)"),
+                shape: ReadShape::Count,
+                sql: SEARCH_COUNT_SQL.to_owned(),
+                params: vec![text(&expression)],
+                filters: filters.clone(),
+            });
+            reads.push(PlannedRead {
+                name,
+                shape: ReadShape::List,
+                sql: search_sql(),
+                params: [vec![text(&expression)], page_values(page).to_vec()].concat(),
+                filters,
+            });
+        }
+    }
 
     let lookups = [
         ("customers_by_ids", customers_by_ids_sql(3), with_provider(ids())),
