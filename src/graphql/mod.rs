@@ -14,6 +14,7 @@ mod objects;
 mod protection;
 mod query;
 mod scalars;
+mod search;
 mod socket_operations;
 mod subscription;
 
