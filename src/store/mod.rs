@@ -101,7 +101,7 @@ impl<T> Store for T where
         + CannedReplyStore
         + IdempotencyStore
         + RetentionStore
-    + SearchStore
+        + SearchStore
 {
 }
 

@@ -111,7 +111,10 @@ pub fn query_shapes() -> Vec<QueryShape> {
     let searches = [
         ("库", ["search customers [1 character]", "search tickets [1 character]", "search chat [1 character]"]),
         ("商贸", ["search customers [2 characters]", "search tickets [2 characters]", "search chat [2 characters]"]),
-        ("云仓商贸", ["search customers [4 characters]", "search tickets [4 characters]", "search chat [4 characters]"]),
+        (
+            "云仓商贸",
+            ["search customers [4 characters]", "search tickets [4 characters]", "search chat [4 characters]"],
+        ),
     ];
     for (query, [customers, tickets, chat]) in searches {
         let query = SearchQuery::new(query);

@@ -29,8 +29,7 @@ use super::ticket_history::{embedded_history, history_from};
 use super::{collect, MongoStore};
 use crate::domain::search::{fold, index_grams, phone_tail};
 use crate::domain::{
-    Customer, HistoryAction, HistoryEntry, Id, Page, PageRequest, SearchHit, SearchKind, SearchQuery, Ticket,
-    Timestamp,
+    Customer, HistoryAction, HistoryEntry, Id, Page, PageRequest, SearchHit, SearchKind, SearchQuery, Ticket, Timestamp,
 };
 use crate::error::AppResult;
 use crate::store::SearchStore;
@@ -211,7 +210,8 @@ impl MongoStore {
         limit: i64,
     ) -> mongodb::error::Result<(Vec<Document>, u64)> {
         let count = collection.count_documents(filter.clone());
-        let find = async { collect(collection.find(filter).sort(sort).projection(projection).limit(limit).await?).await };
+        let find =
+            async { collect(collection.find(filter).sort(sort).projection(projection).limit(limit).await?).await };
         let (total, documents) = tokio::try_join!(count, find)?;
         Ok((documents, total))
     }
@@ -238,8 +238,7 @@ impl MongoStore {
                 }
             }
         }
-        let projection =
-            doc! { "_id": 0, "id": 1, "customerId": 1, "title": 1, "content": 1, "updatedAt": 1, "processingHistory": 1 };
+        let projection = doc! { "_id": 0, "id": 1, "customerId": 1, "title": 1, "content": 1, "updatedAt": 1, "processingHistory": 1 };
         let filter = ticket_search_query(provider, query, &replied);
         self.search_kind(&self.tickets, filter, ticket_search_order(), projection, limit).await
     }
@@ -259,11 +258,8 @@ impl MongoStore {
             })
             .map(|c| Id::from_stored(c.id.clone()))
             .collect();
-        let mut histories = if needs_replies.is_empty() {
-            HashMap::new()
-        } else {
-            self.op(self.histories(&needs_replies)).await?
-        };
+        let mut histories =
+            if needs_replies.is_empty() { HashMap::new() } else { self.op(self.histories(&needs_replies)).await? };
         let mut texts = Vec::with_capacity(page.len());
         for candidate in page {
             let f = fields(candidate);
@@ -323,8 +319,7 @@ impl SearchStore for MongoStore {
             if !wanted(SearchKind::Customer) {
                 return none().await;
             }
-            let projection =
-                doc! { "_id": 0, "id": 1, "name": 1, "contactPerson": 1, "phone": 1, "updatedAt": 1 };
+            let projection = doc! { "_id": 0, "id": 1, "name": 1, "contactPerson": 1, "phone": 1, "updatedAt": 1 };
             let filter = customer_search_query(provider, query);
             self.search_kind(&self.customers, filter, customer_search_order(), projection, limit).await
         };
@@ -379,7 +374,10 @@ mod tests {
         assert_eq!(lead_gram(&SearchQuery::new("库")).as_deref(), Some("库"));
         assert_eq!(lead_gram(&SearchQuery::new("")), None);
         let filter = chat_search_query(&Id::from_stored("p".into()), &SearchQuery::new("A.*"));
-        assert_eq!(filter, doc! { "serviceProviderId": "p", "search.grams": "a.", "search.content": { "$regex": "a\\.\\*" } });
+        assert_eq!(
+            filter,
+            doc! { "serviceProviderId": "p", "search.grams": "a.", "search.content": { "$regex": "a\\.\\*" } }
+        );
     }
 
     #[test]
