@@ -4,6 +4,7 @@ use super::documents::{date, Fields, ReadResult};
 use super::events::event;
 use super::failures::{bad_document, is_duplicate_key};
 use super::read;
+use super::search::text_search;
 use super::MongoStore;
 use crate::domain::{ChatMessage, ChatSender, ChatStatus, EventKind, EventRecord, Id, OutboxDraft, Page, PageRequest};
 use crate::error::{AppError, AppResult};
@@ -145,6 +146,7 @@ pub(super) fn chat_document(m: &ChatMessage) -> Document {
         "content": &m.content,
         "timestamp": date(&m.timestamp),
         "status": m.status.as_str(),
+        "search": text_search(&m.content),
     }
 }
 
