@@ -17,6 +17,7 @@ contract_tests!(store: chinese_queries_of_one_two_three_and_more_characters_find
     hits_are_newest_first_and_ties_are_broken_by_id_across_kinds,
     the_total_is_exact_and_pages_cut_the_merged_list_at_their_edges,
     a_ticket_reply_is_found_as_soon_as_the_reply_is_stored,
+    the_last_reply_of_a_ticket_whose_texts_exceed_ten_thousand_characters_is_found,
     a_chat_message_is_found_as_soon_as_it_is_stored,
     a_customer_saved_again_by_the_sync_is_found_by_its_new_text_and_not_its_old,
     regex_and_sql_looking_characters_match_only_themselves,
@@ -272,6 +273,28 @@ pub async fn a_ticket_reply_is_found_as_soon_as_the_reply_is_stored(store: Share
     let title_first = search(&store, &provider, "开票", ALL).await;
     assert_eq!(title_first.items[0].matched_text, "开票问题");
     assert_eq!(search(&store, &provider, "抬头信息第二", ALL).await.total, 0, "no match across two replies");
+}
+
+/// Every reply is indexed, however long the ticket's texts already are (an index of a ticket's
+/// texts capped at 10,000 characters once hid the reply after 5,000 of content and one of 5,000).
+pub async fn the_last_reply_of_a_ticket_whose_texts_exceed_ten_thousand_characters_is_found(store: SharedStore) {
+    let provider = stored_provider(&store).await;
+    let customer = customer_named(&provider, "长工单客户", 1);
+    store.insert_customer(&customer).await.unwrap();
+    let ticket = ticket_titled(&customer, "长工单", &"内".repeat(5_000), 10);
+    store_ticket(&store, &ticket).await;
+    let mut current = reply(&store, &ticket, &"长".repeat(5_000), 20).await;
+    current = reply(&store, &current, &format!("{}中间的回复", "短".repeat(3_000)), 30).await;
+    reply(&store, &current, "最后一条回复找得到", 40).await;
+
+    for (query, matched) in [("最后一条回复", "最后一条回复找得到"), ("找得到", "最后一条回复找得到")] {
+        let hits = search(&store, &provider, query, ALL).await;
+        assert_eq!(found(&hits), vec![(SearchKind::Ticket, ticket.id.clone())], "{query}");
+        assert_eq!((hits.items[0].matched_text.as_str(), hits.items[0].at), (matched, at(40)));
+    }
+    let middle = search(&store, &provider, "中间的回复", &[SearchKind::Ticket]).await;
+    assert_eq!((middle.total, found(&middle)), (1, vec![(SearchKind::Ticket, ticket.id.clone())]));
+    assert_eq!(search(&store, &provider, "长长", ALL).await.total, 1, "one hit however many texts match");
 }
 
 pub async fn a_chat_message_is_found_as_soon_as_it_is_stored(store: SharedStore) {

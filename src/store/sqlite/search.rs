@@ -11,45 +11,51 @@
 //! `' OR 1=1` are only characters to find.
 //!
 //! The index is contentless; `search_docs` holds what a hit shows (kind, ids, time, the texts) under
-//! the same rowid, the *key*: the hit's time in milliseconds times 2^20 plus a sequence within that
-//! millisecond. So `ORDER BY rowid DESC` is newest first straight from the index, a page stops as
-//! soon as it is full, and an update (a reply, a SaaS sync) deletes the old entry and writes a new
-//! one under its new time. Ties within one millisecond come in write order from the index and are
-//! put in id order within a page. Provider and kind are tokens of a `scope` column, so another
-//! provider's rows are not candidates at all. A store written before search builds its index when
-//! it opens ([`build_missing_index`]).
+//! the same rowid, the *key*: the row's time in milliseconds times 2^20 plus a sequence within that
+//! millisecond. So `ORDER BY rowid DESC` is newest first straight from the index, and an update (a
+//! ticket change, a SaaS sync) deletes the old entry and writes a new one under its new time.
+//! Provider and kind are tokens of a `scope` column, so another provider's rows are not candidates
+//! at all.
+//!
+//! A ticket's replies are rows of their own (kind `reply`, pointing at the ticket, scoped by a
+//! token of the ticket rather than the provider's), written once in the reply's transaction and
+//! never rewritten, so a reply costs what its own text costs and every reply is found however long
+//! the ticket. A ticket change re-keys only the ticket's own row (title and content, bounded). A
+//! search reads the keys of the rows whose own texts match and the tickets' keys of the replies
+//! that match, one per ticket, in key order: exact (the total is their number) at the price of
+//! reading every match's key, not one page's. Ties within one millisecond are put in id order within
+//! a page. A store written before search builds its index when it opens ([`build_missing_index`]).
 
 use super::rows::{parse_time, time_text};
-use super::sql::page_values;
 use super::SqliteStore;
 use crate::domain::search::{fold, phone_tail};
 use crate::domain::{Id, Page, PageRequest, SearchHit, SearchKind, SearchQuery, Timestamp};
 use crate::error::AppResult;
 use crate::store::SearchStore;
 use async_trait::async_trait;
-use rusqlite::types::Value;
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension};
 
 /// The sequence numbers one millisecond of the key holds.
 const KEY_SEQUENCE_BITS: u32 = 20;
 
-/// The columns of a search hit, read from `search_docs` joined to the index.
-const HIT_COLUMNS: &str = "search_docs.kind, search_docs.entity_id, search_docs.customer_id, search_docs.at, \
-     search_docs.texts";
+/// The columns of a search hit, read from `search_docs` by its key.
+pub(super) const HIT_SQL: &str = "SELECT kind, entity_id, customer_id, at, texts FROM search_docs WHERE key = ?";
 
-/// Everything a search reads: the index joined to what its rows show.
-pub(super) const SEARCH_TABLES: &str = "search_index JOIN search_docs ON search_docs.key = search_index.rowid";
+/// The keys of the rows of the searched kinds whose own texts match, newest first; the parameter
+/// is the MATCH expression ([`match_expression`]).
+pub(super) const OWN_KEYS_SQL: &str = "SELECT rowid FROM search_index WHERE search_index MATCH ? ORDER BY rowid DESC";
 
-/// A page of hits; the parameters are the MATCH expression, then [`page_values`].
-pub(super) fn search_sql() -> String {
-    format!(
-        "SELECT {HIT_COLUMNS} FROM {SEARCH_TABLES} WHERE search_index MATCH ? \
-         ORDER BY search_index.rowid DESC LIMIT ? OFFSET ?"
-    )
-}
+/// The keys of the tickets one of whose replies matches (one per matching reply); the parameter is
+/// the MATCH expression of the provider's replies ([`reply_match_expression`]).
+pub(super) const REPLIED_TICKET_KEYS_SQL: &str = "SELECT ticket.key FROM search_index \
+     JOIN search_docs AS reply ON reply.key = search_index.rowid \
+     JOIN search_docs AS ticket ON ticket.kind = 'ticket' AND ticket.entity_id = reply.owner_id \
+     WHERE search_index MATCH ?";
 
-/// The total of a search; the parameter is the MATCH expression.
-pub(super) const SEARCH_COUNT_SQL: &str = "SELECT COUNT(*) FROM search_index WHERE search_index MATCH ?";
+/// The text of a ticket's oldest matching reply; the parameter is [`ticket_replies_expression`].
+pub(super) const FIRST_MATCHING_REPLY_SQL: &str = "SELECT search_docs.texts FROM search_index \
+     JOIN search_docs ON search_docs.key = search_index.rowid WHERE search_index MATCH ? \
+     ORDER BY search_index.rowid LIMIT 1";
 
 /// Which texts of a row a query looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,14 +66,29 @@ pub(super) enum Fields {
     Texts,
 }
 
-/// The MATCH expression of a query over a provider's rows of the given kinds.
+/// The MATCH expression of a query over the own texts of a provider's rows of the given kinds
+/// (a ticket's title and content; its replies are rows of their own, [`reply_match_expression`]).
 pub(super) fn match_expression(provider: &Id, kinds: &[SearchKind], query: &SearchQuery, fields: Fields) -> String {
     let scope = if SearchKind::ALL.iter().all(|kind| kinds.contains(kind)) {
         provider_token(provider)
     } else {
-        let tokens: Vec<String> = kinds.iter().map(|kind| kind_token(provider, *kind)).collect();
+        let tokens: Vec<String> = kinds.iter().map(|kind| kind_token(provider, kind.as_str())).collect();
         format!("({})", tokens.join(" OR "))
     };
+    format!("{{scope}} : {scope} AND {}", grams_expression(query, fields))
+}
+
+/// The MATCH expression of a query over the provider's ticket replies.
+pub(super) fn reply_match_expression(provider: &Id, query: &SearchQuery) -> String {
+    format!("{{scope}} : {} AND {}", kind_token(provider, REPLY), grams_expression(query, Fields::Texts))
+}
+
+/// The MATCH expression of a query over one ticket's replies.
+pub(super) fn ticket_replies_expression(ticket: &str, query: &SearchQuery) -> String {
+    format!("{{scope}} : {} AND {}", ticket_token(ticket), grams_expression(query, Fields::Texts))
+}
+
+fn grams_expression(query: &SearchQuery, fields: Fields) -> String {
     let chars: Vec<char> = query.as_str().chars().collect();
     let (columns, grams) = if chars.len() == 1 {
         let columns = if fields == Fields::All { "text_unigrams tail_unigrams" } else { "text_unigrams" };
@@ -77,8 +98,11 @@ pub(super) fn match_expression(provider: &Id, kinds: &[SearchKind], query: &Sear
         let phrase: Vec<String> = chars.windows(2).map(|pair| bigram_token(pair[0], pair[1])).collect();
         (columns, format!("\"{}\"", phrase.join(" ")))
     };
-    format!("{{scope}} : {scope} AND {{{columns}}} : {grams}")
+    format!("{{{columns}}} : {grams}")
 }
+
+/// The `kind` of a ticket reply's row: not a kind of hit, its ticket is.
+const REPLY: &str = "reply";
 
 fn hex(value: &str) -> String {
     value.bytes().map(|b| format!("{b:02x}")).collect()
@@ -88,8 +112,12 @@ fn provider_token(provider: &Id) -> String {
     format!("p{}", hex(provider.as_str()))
 }
 
-fn kind_token(provider: &Id, kind: SearchKind) -> String {
-    format!("k{}z{}", hex(provider.as_str()), kind.as_str())
+fn kind_token(provider: &Id, kind: &str) -> String {
+    format!("k{}z{kind}", hex(provider.as_str()))
+}
+
+fn ticket_token(ticket: &str) -> String {
+    format!("t{}", hex(ticket))
 }
 
 fn unigram_token(c: char) -> String {
@@ -118,8 +146,11 @@ fn gram_columns(texts: &[String]) -> (String, String) {
 /// One row as the index holds it.
 struct Document<'a> {
     provider: &'a str,
-    kind: SearchKind,
+    /// A [`SearchKind`]'s name, or [`REPLY`].
+    kind: &'a str,
     entity_id: &'a str,
+    /// A reply's ticket.
+    owner: Option<&'a str>,
     customer_id: &'a str,
     at: Timestamp,
     /// The texts proper, in the order a hit's `matched_text` is chosen.
@@ -140,19 +171,25 @@ fn index_document(t: &Connection, document: &Document<'_>) -> rusqlite::Result<(
     shown.extend(document.tail.clone());
     let texts = serde_json::to_string(&shown).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
     t.prepare_cached(
-        "INSERT INTO search_docs (key, provider_id, kind, entity_id, customer_id, at, texts) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO search_docs (key, provider_id, kind, entity_id, owner_id, customer_id, at, texts)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     )?
     .execute(params![
         key,
         document.provider,
-        document.kind.as_str(),
+        document.kind,
         document.entity_id,
+        document.owner,
         document.customer_id,
         time_text(&document.at),
         texts
     ])?;
     let provider = Id::from_stored(document.provider.to_owned());
-    let scope = format!("{} {}", provider_token(&provider), kind_token(&provider, document.kind));
+    // A reply's row is found through its ticket, never as a hit of its own: no provider token.
+    let scope = match document.owner {
+        Some(ticket) => format!("{} {}", kind_token(&provider, REPLY), ticket_token(ticket)),
+        None => format!("{} {}", provider_token(&provider), kind_token(&provider, document.kind)),
+    };
     let (text_bigrams, text_unigrams) = gram_columns(&document.texts);
     let (tail_bigrams, tail_unigrams) = gram_columns(document.tail.as_slice());
     t.prepare_cached(
@@ -163,10 +200,10 @@ fn index_document(t: &Connection, document: &Document<'_>) -> rusqlite::Result<(
     Ok(())
 }
 
-fn remove_document(t: &Connection, kind: SearchKind, entity_id: &str) -> rusqlite::Result<()> {
+fn remove_document(t: &Connection, kind: &str, entity_id: &str) -> rusqlite::Result<()> {
     let old: Option<i64> = t
         .prepare_cached("SELECT key FROM search_docs WHERE kind = ? AND entity_id = ?")?
-        .query_row([kind.as_str(), entity_id], |row| row.get(0))
+        .query_row([kind, entity_id], |row| row.get(0))
         .optional()?;
     if let Some(old) = old {
         t.prepare_cached("DELETE FROM search_index WHERE rowid = ?")?.execute([old])?;
@@ -188,8 +225,9 @@ pub(super) fn index_customer(t: &Connection, id: &str) -> rusqlite::Result<()> {
     let Some((provider, name, contact, phone, at)) = row else { return Ok(()) };
     let document = Document {
         provider: &provider,
-        kind: SearchKind::Customer,
+        kind: SearchKind::Customer.as_str(),
         entity_id: id,
+        owner: None,
         customer_id: id,
         at,
         texts: vec![name, contact],
@@ -198,12 +236,9 @@ pub(super) fn index_customer(t: &Connection, id: &str) -> rusqlite::Result<()> {
     index_document(t, &document)
 }
 
-/// The most characters of one ticket's texts indexed: its title, content and replies oldest first
-/// until this many. Every change re-indexes the ticket under its new time, so this bounds what a
-/// reply costs on a ticket with thousands of long replies; a reply past it is not found.
-pub(super) const TICKET_INDEXED_CHARS: usize = 10_000;
-
-/// (Re)indexes a ticket as stored: title, content, then its replies oldest first.
+/// (Re)indexes a ticket's own texts as stored, title and content, under its current time. Its
+/// replies are rows of their own ([`index_reply`]), written once: a change re-keys only this row,
+/// whose texts are bounded (a title of 100 characters, a content of 5,000).
 pub(super) fn index_ticket(t: &Connection, id: &str) -> rusqlite::Result<()> {
     let row = t
         .prepare_cached(
@@ -214,27 +249,42 @@ pub(super) fn index_ticket(t: &Connection, id: &str) -> rusqlite::Result<()> {
         })
         .optional()?;
     let Some((provider, customer, title, content, at)) = row else { return Ok(()) };
-    let mut texts: Vec<String> = vec![title, content];
-    let mut indexed: usize = texts.iter().map(|text| text.chars().count()).sum();
-    let mut replies = t.prepare_cached(
-        "SELECT content FROM ticket_history WHERE ticket_id = ? AND action = 'reply' ORDER BY timestamp, rowid",
-    )?;
-    let mut rows = replies.query([id])?;
-    while let Some(row) = rows.next()? {
-        let reply: String = row.get(0)?;
-        indexed += reply.chars().count();
-        if indexed > TICKET_INDEXED_CHARS {
-            break;
-        }
-        texts.push(reply);
-    }
     let document = Document {
         provider: &provider,
-        kind: SearchKind::Ticket,
+        kind: SearchKind::Ticket.as_str(),
         entity_id: id,
+        owner: None,
         customer_id: &customer,
         at,
-        texts,
+        texts: vec![title, content],
+        tail: None,
+    };
+    index_document(t, &document)
+}
+
+/// Indexes a ticket reply as stored (a history entry of action `reply`; any other entry is left
+/// out), as a row of its own pointing at its ticket, under the reply's time.
+pub(super) fn index_reply(t: &Connection, history_id: &str) -> rusqlite::Result<()> {
+    let row = t
+        .prepare_cached(
+            "SELECT tickets.service_provider_id, tickets.customer_id, ticket_history.ticket_id,
+                    ticket_history.content, ticket_history.timestamp
+             FROM ticket_history JOIN tickets ON tickets.id = ticket_history.ticket_id
+             WHERE ticket_history.id = ? AND ticket_history.action = 'reply'",
+        )?
+        .query_row([history_id], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?, row.get(3)?, parse_time(row, 4)?))
+        })
+        .optional()?;
+    let Some((provider, customer, ticket, content, at)) = row else { return Ok(()) };
+    let document = Document {
+        provider: &provider,
+        kind: REPLY,
+        entity_id: history_id,
+        owner: Some(&ticket),
+        customer_id: &customer,
+        at,
+        texts: vec![content],
         tail: None,
     };
     index_document(t, &document)
@@ -251,8 +301,9 @@ pub(super) fn index_chat_message(t: &Connection, id: &str) -> rusqlite::Result<(
     let Some((provider, customer, content, at)) = row else { return Ok(()) };
     let document = Document {
         provider: &provider,
-        kind: SearchKind::Chat,
+        kind: SearchKind::Chat.as_str(),
         entity_id: id,
+        owner: None,
         customer_id: &customer,
         at,
         texts: vec![content],
@@ -262,7 +313,8 @@ pub(super) fn index_chat_message(t: &Connection, id: &str) -> rusqlite::Result<(
 }
 
 /// Builds the index of a store written before search (or whose index was dropped): when the index
-/// is empty while rows exist, every customer, ticket and message is indexed, in one transaction.
+/// is empty while rows exist, every customer, ticket, reply and message is indexed, in one
+/// transaction.
 /// Returns how many rows were indexed (0 when there was nothing to do).
 pub(super) fn build_missing_index(connection: &mut Connection) -> rusqlite::Result<u64> {
     let indexed: bool = connection.query_row("SELECT EXISTS (SELECT 1 FROM search_docs)", [], |row| row.get(0))?;
@@ -275,6 +327,7 @@ pub(super) fn build_missing_index(connection: &mut Connection) -> rusqlite::Resu
         ("customers", index_customer as fn(&Connection, &str) -> rusqlite::Result<()>),
         ("tickets", index_ticket),
         ("chat_messages", index_chat_message),
+        ("ticket_history WHERE action = 'reply'", index_reply),
     ] {
         let ids: Vec<String> = t
             .prepare(&format!("SELECT id FROM {table}"))?
@@ -287,6 +340,55 @@ pub(super) fn build_missing_index(connection: &mut Connection) -> rusqlite::Resu
     }
     t.commit()?;
     Ok(count)
+}
+
+/// The keys of every hit, newest first, one per row found: the rows whose own texts match, and
+/// the tickets one of whose replies matches (the ticket's own row stands for it, under the
+/// ticket's current time). Exact, so the total is their number.
+fn hit_keys(c: &Connection, own: &str, replies: Option<&str>) -> rusqlite::Result<Vec<i64>> {
+    let mut keys: Vec<i64> =
+        c.prepare_cached(OWN_KEYS_SQL)?.query_map([own], |row| row.get(0))?.collect::<Result<_, _>>()?;
+    let Some(replies) = replies else { return Ok(keys) };
+    let mut replied: Vec<i64> = c
+        .prepare_cached(REPLIED_TICKET_KEYS_SQL)?
+        .query_map([replies], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    // `keys` is newest first: a ticket found by its own texts too is already there.
+    replied.retain(|key| keys.binary_search_by(|own| key.cmp(own)).is_err());
+    if !replied.is_empty() {
+        keys.extend(replied);
+        keys.sort_unstable_by(|a, b| b.cmp(a));
+        keys.dedup();
+    }
+    Ok(keys)
+}
+
+/// The hit a key stands for, with the first of its texts that matches: for a ticket whose title
+/// and content do not, its oldest matching reply.
+fn hit(c: &Connection, key: i64, query: &SearchQuery) -> rusqlite::Result<SearchHit> {
+    let (kind, id, customer_id, at, texts) = c.prepare_cached(HIT_SQL)?.query_row([key], |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?, parse_time(row, 3)?, row.get::<_, String>(4)?))
+    })?;
+    let kind = parse_kind(&kind).unwrap_or(SearchKind::Chat);
+    let matching = |texts: &str| {
+        let texts: Vec<String> = serde_json::from_str(texts).unwrap_or_default();
+        texts.into_iter().find(|text| query.matches(text))
+    };
+    let mut matched_text = matching(&texts);
+    if matched_text.is_none() && kind == SearchKind::Ticket {
+        let reply: Option<String> = c
+            .prepare_cached(FIRST_MATCHING_REPLY_SQL)?
+            .query_row([ticket_replies_expression(&id, query)], |row| row.get(0))
+            .optional()?;
+        matched_text = reply.as_deref().and_then(matching);
+    }
+    Ok(SearchHit {
+        kind,
+        id: Id::from_stored(id),
+        customer_id: Id::from_stored(customer_id),
+        matched_text: matched_text.unwrap_or_default(),
+        at,
+    })
 }
 
 fn parse_kind(value: &str) -> Option<SearchKind> {
@@ -305,29 +407,19 @@ impl SearchStore for SqliteStore {
         if kinds.is_empty() || query.as_str().is_empty() {
             return Ok(Page { items: Vec::new(), total: 0, request: page });
         }
-        let expression = match_expression(provider, kinds, query, Fields::All);
+        let own = match_expression(provider, kinds, query, Fields::All);
+        let replies = kinds.contains(&SearchKind::Ticket).then(|| reply_match_expression(provider, query));
         let query = query.clone();
         let (mut items, total) = self
             .read(move |c| {
-                let total: i64 = c.prepare_cached(SEARCH_COUNT_SQL)?.query_row([&expression], |row| row.get(0))?;
-                let values = std::iter::once(Value::Text(expression)).chain(page_values(page));
-                let mut statement = c.prepare_cached(&search_sql())?;
-                let mut rows = statement.query(params_from_iter(values))?;
+                let keys = hit_keys(c, &own, replies.as_deref())?;
+                let offset = usize::try_from(page.offset()).unwrap_or(usize::MAX);
+                let on_page = keys.iter().skip(offset).take(page.page_size() as usize);
                 let mut hits = Vec::new();
-                while let Some(row) = rows.next()? {
-                    let kind: String = row.get(0)?;
-                    let texts: String = row.get(4)?;
-                    let texts: Vec<String> = serde_json::from_str(&texts).unwrap_or_default();
-                    let matched_text = texts.iter().find(|text| query.matches(text)).cloned().unwrap_or_default();
-                    hits.push(SearchHit {
-                        kind: parse_kind(&kind).unwrap_or(SearchKind::Chat),
-                        id: Id::from_stored(row.get(1)?),
-                        customer_id: Id::from_stored(row.get(2)?),
-                        matched_text,
-                        at: parse_time(row, 3)?,
-                    });
+                for key in on_page {
+                    hits.push(hit(c, *key, &query)?);
                 }
-                Ok((hits, total.max(0) as u64))
+                Ok((hits, keys.len() as u64))
             })
             .await?;
         // The index orders by time to the millisecond; within one, by id as the port says.
