@@ -11,7 +11,10 @@
 //! `store::sqlite::query_plans` (the SQL texts the adapter itself runs, every filter shape of every
 //! list) against a store opened on a temporary file, so the plans are those of the schema the
 //! server applies at start-up. It refuses a `SCAN` of a whole table anywhere, and a temporary
-//! B-tree sorting the rows of a list. No `ANALYZE` has run on the fresh file, which is the worst
+//! B-tree sorting the rows of a list. A search of the FTS5 search index by `MATCH` (`SCAN
+//! search_index VIRTUAL TABLE INDEX ...:M...`) counts as an index search, its terms narrowing it as
+//! an index does; on a list it must also give the list's order itself (`ORDER BY rowid`), so the
+//! search's keys come newest first without a sort. No `ANALYZE` has run on the fresh file, which is the worst
 //! case: the planner then knows nothing of the data, and a file that gained statistics keeps the
 //! same indexes to choose from.
 

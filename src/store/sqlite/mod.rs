@@ -126,9 +126,10 @@ fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
          PRAGMA foreign_keys = ON;
          PRAGMA busy_timeout = 5000;",
     )?;
-    // A `LIKE ?` (the keyword filters) otherwise makes SQLite re-prepare its statement at every run,
-    // in case the pattern allows an index; ours start with `%`, so it never does, and re-preparing
-    // cost more than the query itself.
+    // The query planner stability guarantee: a statement keeps the plan it was prepared with,
+    // whatever values are bound to it later, so a read runs the plan the plan checks explained
+    // (tests/contract/query_plans.rs). (It was first set for the keyword filter's `LIKE ?`, which made
+    // SQLite re-prepare at every run; that filter now reads the search index.)
     connection.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     Ok(connection)
 }
