@@ -14,9 +14,9 @@
 //! B-tree sorting the rows of a list. A search of the FTS5 search index by `MATCH` (`SCAN
 //! search_index VIRTUAL TABLE INDEX ...:M...`) counts as an index search, its terms narrowing it as
 //! an index does; on a list it must also give the list's order itself (`ORDER BY rowid`), so the
-//! search's keys come newest first without a sort. No `ANALYZE` has run on the fresh file, which is the worst
-//! case: the planner then knows nothing of the data, and a file that gained statistics keeps the
-//! same indexes to choose from.
+//! search's keys come newest first without a sort. No `ANALYZE` has run on the fresh file, which
+//! is the worst case: the planner then knows nothing of the data, and a file that gained
+//! statistics keeps the same indexes to choose from.
 
 use crate::support::Backend;
 use futures_util::TryStreamExt;
