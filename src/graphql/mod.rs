@@ -11,6 +11,7 @@ mod loaders;
 mod metrics;
 mod mutation;
 mod objects;
+mod omitted_variables;
 mod protection;
 mod query;
 mod scalars;
