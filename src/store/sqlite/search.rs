@@ -53,8 +53,9 @@ pub(super) const REPLIED_TICKET_KEYS_SQL: &str = "SELECT ticket.key FROM search_
      WHERE search_index MATCH ?";
 
 /// The text of a ticket's oldest matching reply; the parameter is [`ticket_replies_expression`].
-pub(super) const FIRST_MATCHING_REPLY_SQL: &str = "SELECT search_docs.texts FROM search_index \
-     JOIN search_docs ON search_docs.key = search_index.rowid WHERE search_index MATCH ? \
+pub(super) const FIRST_MATCHING_REPLY_SQL: &str = "SELECT ticket_history.content FROM search_index \
+     JOIN search_docs ON search_docs.key = search_index.rowid \
+     JOIN ticket_history ON ticket_history.id = search_docs.entity_id WHERE search_index MATCH ? \
      ORDER BY search_index.rowid LIMIT 1";
 
 /// Which texts of a row a query looks at.
@@ -121,26 +122,63 @@ fn ticket_token(ticket: &str) -> String {
 }
 
 fn unigram_token(c: char) -> String {
-    format!("u{:06x}", c as u32)
+    let mut token = Vec::with_capacity(7);
+    push_unigram(&mut token, c);
+    String::from_utf8(token).unwrap_or_default()
 }
 
 fn bigram_token(a: char, b: char) -> String {
-    format!("b{:06x}{:06x}", a as u32, b as u32)
+    let mut token = Vec::with_capacity(13);
+    push_bigram(&mut token, a, b);
+    String::from_utf8(token).unwrap_or_default()
 }
 
-/// The bigram tokens of texts, each text's in order, with `x` between texts; and their unigrams.
+/// A code point as six hex digits, written straight into `out`: a reply of 5,000 characters is
+/// 5,000 bigram tokens, and formatting each on its own cost more than indexing it.
+fn code_point_digits(c: char) -> [u8; 6] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let v = c as usize;
+    [HEX[(v >> 20) & 0xf], HEX[(v >> 16) & 0xf], HEX[(v >> 12) & 0xf], HEX[(v >> 8) & 0xf], HEX[(v >> 4) & 0xf], HEX[v & 0xf]]
+}
+
+fn push_unigram(out: &mut Vec<u8>, c: char) {
+    out.push(b'u');
+    out.extend_from_slice(&code_point_digits(c));
+}
+
+fn push_bigram(out: &mut Vec<u8>, a: char, b: char) {
+    out.push(b'b');
+    out.extend_from_slice(&code_point_digits(a));
+    out.extend_from_slice(&code_point_digits(b));
+}
+
+/// The bigram tokens of texts, each text's in order, with `x` between texts; and their distinct
+/// unigrams (a one-character query is one token, whose positions do not matter, so a character is
+/// written once however often it occurs).
 fn gram_columns(texts: &[String]) -> (String, String) {
     let mut bigrams = Vec::new();
     let mut unigrams = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for text in texts {
         let chars: Vec<char> = fold(text).chars().collect();
         if !bigrams.is_empty() {
-            bigrams.push("x".to_owned());
+            bigrams.extend_from_slice(b" x");
         }
-        bigrams.extend(chars.windows(2).map(|pair| bigram_token(pair[0], pair[1])));
-        unigrams.extend(chars.iter().map(|c| unigram_token(*c)));
+        for pair in chars.windows(2) {
+            if !bigrams.is_empty() {
+                bigrams.push(b' ');
+            }
+            push_bigram(&mut bigrams, pair[0], pair[1]);
+        }
+        for c in chars.iter().filter(|c| seen.insert(**c)) {
+            if !unigrams.is_empty() {
+                unigrams.push(b' ');
+            }
+            push_unigram(&mut unigrams, *c);
+        }
     }
-    (bigrams.join(" "), unigrams.join(" "))
+    // Only ASCII was written.
+    (String::from_utf8(bigrams).unwrap_or_default(), String::from_utf8(unigrams).unwrap_or_default())
 }
 
 /// One row as the index holds it.
@@ -167,7 +205,8 @@ fn index_document(t: &Connection, document: &Document<'_>) -> rusqlite::Result<(
         .prepare_cached("SELECT MAX(key) FROM search_docs WHERE key >= ? AND key < ?")?
         .query_row([base, base + (1 << KEY_SEQUENCE_BITS)], |row| row.get(0))?;
     let key = last.map_or(base, |last| last + 1);
-    let mut shown = document.texts.clone();
+    // A reply's text is its history entry's: not written twice.
+    let mut shown = if document.owner.is_some() { Vec::new() } else { document.texts.clone() };
     shown.extend(document.tail.clone());
     let texts = serde_json::to_string(&shown).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
     t.prepare_cached(
@@ -376,11 +415,10 @@ fn hit(c: &Connection, key: i64, query: &SearchQuery) -> rusqlite::Result<Search
     };
     let mut matched_text = matching(&texts);
     if matched_text.is_none() && kind == SearchKind::Ticket {
-        let reply: Option<String> = c
+        matched_text = c
             .prepare_cached(FIRST_MATCHING_REPLY_SQL)?
             .query_row([ticket_replies_expression(&id, query)], |row| row.get(0))
             .optional()?;
-        matched_text = reply.as_deref().and_then(matching);
     }
     Ok(SearchHit {
         kind,
@@ -447,5 +485,7 @@ mod tests {
         let (bigrams, unigrams) = gram_columns(&["ab".to_owned(), "c".to_owned(), "de".to_owned()]);
         assert_eq!(bigrams, "b000061000062 x x b000064000065");
         assert_eq!(unigrams.split(' ').count(), 5);
+        let (_, repeated) = gram_columns(&["aba".to_owned(), "b".to_owned()]);
+        assert_eq!(repeated, "u000061 u000062", "each character once");
     }
 }
