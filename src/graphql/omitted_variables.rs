@@ -8,7 +8,9 @@
 //! before it runs, so every argument of every field (each list's `page` and `pageSize` among them)
 //! is covered without a resolver knowing. A variable inside a list or an object is left as it is.
 
-use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationDefinition, Selection, SelectionSet};
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, OperationDefinition, Selection, SelectionSet,
+};
 use async_graphql::{Name, Positioned, Request, ServerResult};
 use std::collections::HashSet;
 
@@ -110,8 +112,7 @@ fn note_variables(value: &impl std::fmt::Display, left: &mut Vec<String>) {
 /// `$page`).
 fn names(texts: &[String], variable: &str) -> bool {
     texts.iter().any(|text| {
-        text.match_indices(variable).any(|(at, _)| {
-            !text[at + variable.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
-        })
+        text.match_indices(variable)
+            .any(|(at, _)| !text[at + variable.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_'))
     })
 }

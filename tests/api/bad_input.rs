@@ -413,15 +413,19 @@ async fn an_omitted_nullable_page_variable_is_the_default_page_and_an_explicit_n
         let query = format!("query($page: Int, $pageSize: Int) {{ {call} {{ total page pageSize }} }}");
         let omitted = app.graphql(Some(&token), &query, json!({})).await;
         assert!(omitted["errors"].is_null(), "{field}: {omitted}");
-        assert_eq!((omitted["data"][field]["page"].clone(), omitted["data"][field]["pageSize"].clone()),
-            (json!(1), json!(default_size)), "{field}: {omitted}");
+        assert_eq!(
+            (omitted["data"][field]["page"].clone(), omitted["data"][field]["pageSize"].clone()),
+            (json!(1), json!(default_size)),
+            "{field}: {omitted}"
+        );
         let second = app.graphql(Some(&token), &query, json!({ "page": 2, "pageSize": 1 })).await;
         assert_eq!(second["data"][field]["page"], 2, "{field}: a given page still counts: {second}");
 
         let null = app.graphql(Some(&token), &query, json!({ "page": null })).await;
         assert_eq!(error_code(&null), "BAD_USER_INPUT", "{field}: {null}");
     }
-    let through_fragment = "query($page: Int) { ...Tickets } fragment Tickets on QueryRoot { tickets(page: $page) { page } }";
+    let through_fragment =
+        "query($page: Int) { ...Tickets } fragment Tickets on QueryRoot { tickets(page: $page) { page } }";
     let answer = app.graphql(Some(&token), through_fragment, json!({})).await;
     assert_eq!(answer["data"]["tickets"]["page"], 1, "{answer}");
 }

@@ -287,7 +287,8 @@ pub async fn the_last_reply_of_a_ticket_whose_texts_exceed_ten_thousand_characte
     current = reply(&store, &current, &format!("{}中间的回复", "短".repeat(3_000)), 30).await;
     reply(&store, &current, "最后一条回复找得到", 40).await;
 
-    for (query, matched) in [("最后一条回复", "最后一条回复找得到"), ("找得到", "最后一条回复找得到")] {
+    for (query, matched) in [("最后一条回复", "最后一条回复找得到"), ("找得到", "最后一条回复找得到")]
+    {
         let hits = search(&store, &provider, query, ALL).await;
         assert_eq!(found(&hits), vec![(SearchKind::Ticket, ticket.id.clone())], "{query}");
         assert_eq!((hits.items[0].matched_text.as_str(), hits.items[0].at), (matched, at(40)));

@@ -13,8 +13,7 @@ const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/store
 /// What the release that wrote the fixture answered through its API for each demo provider, counted
 /// when the fixture was built: customers, tickets, notifications (`/api/messages`), chat messages
 /// over all of its customers' conversations, customers whose keyword `商贸` matched.
-const BEFORE_SEARCH: [(&str, u64, u64, u64, u64, u64); 2] =
-    [(DEMO_A, 30, 36, 50, 32, 4), (DEMO_B, 30, 36, 50, 32, 7)];
+const BEFORE_SEARCH: [(&str, u64, u64, u64, u64, u64); 2] = [(DEMO_A, 30, 36, 50, 32, 4), (DEMO_B, 30, 36, 50, 32, 7)];
 
 fn encode(text: &str) -> String {
     text.bytes()

@@ -138,7 +138,14 @@ fn bigram_token(a: char, b: char) -> String {
 fn code_point_digits(c: char) -> [u8; 6] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let v = c as usize;
-    [HEX[(v >> 20) & 0xf], HEX[(v >> 16) & 0xf], HEX[(v >> 12) & 0xf], HEX[(v >> 8) & 0xf], HEX[(v >> 4) & 0xf], HEX[v & 0xf]]
+    [
+        HEX[(v >> 20) & 0xf],
+        HEX[(v >> 16) & 0xf],
+        HEX[(v >> 12) & 0xf],
+        HEX[(v >> 8) & 0xf],
+        HEX[(v >> 4) & 0xf],
+        HEX[v & 0xf],
+    ]
 }
 
 fn push_unigram(out: &mut Vec<u8>, c: char) {
@@ -312,7 +319,13 @@ pub(super) fn index_reply(t: &Connection, history_id: &str) -> rusqlite::Result<
              WHERE ticket_history.id = ? AND ticket_history.action = 'reply'",
         )?
         .query_row([history_id], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?, row.get(3)?, parse_time(row, 4)?))
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get(3)?,
+                parse_time(row, 4)?,
+            ))
         })
         .optional()?;
     let Some((provider, customer, ticket, content, at)) = row else { return Ok(()) };
@@ -388,10 +401,8 @@ fn hit_keys(c: &Connection, own: &str, replies: Option<&str>) -> rusqlite::Resul
     let mut keys: Vec<i64> =
         c.prepare_cached(OWN_KEYS_SQL)?.query_map([own], |row| row.get(0))?.collect::<Result<_, _>>()?;
     let Some(replies) = replies else { return Ok(keys) };
-    let mut replied: Vec<i64> = c
-        .prepare_cached(REPLIED_TICKET_KEYS_SQL)?
-        .query_map([replies], |row| row.get(0))?
-        .collect::<Result<_, _>>()?;
+    let mut replied: Vec<i64> =
+        c.prepare_cached(REPLIED_TICKET_KEYS_SQL)?.query_map([replies], |row| row.get(0))?.collect::<Result<_, _>>()?;
     // `keys` is newest first: a ticket found by its own texts too is already there.
     replied.retain(|key| keys.binary_search_by(|own| key.cmp(own)).is_err());
     if !replied.is_empty() {
@@ -406,7 +417,13 @@ fn hit_keys(c: &Connection, own: &str, replies: Option<&str>) -> rusqlite::Resul
 /// and content do not, its oldest matching reply.
 fn hit(c: &Connection, key: i64, query: &SearchQuery) -> rusqlite::Result<SearchHit> {
     let (kind, id, customer_id, at, texts) = c.prepare_cached(HIT_SQL)?.query_row([key], |row| {
-        Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?, parse_time(row, 3)?, row.get::<_, String>(4)?))
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, String>(2)?,
+            parse_time(row, 3)?,
+            row.get::<_, String>(4)?,
+        ))
     })?;
     let kind = parse_kind(&kind).unwrap_or(SearchKind::Chat);
     let matching = |texts: &str| {
