@@ -17,6 +17,7 @@ mod notification;
 pub mod outbox;
 pub mod paging;
 mod provider;
+pub mod search;
 pub mod text;
 mod ticket;
 pub mod usage;
@@ -34,6 +35,7 @@ pub use notification::Notification;
 pub use outbox::{DeliveryStatus, OutboxDraft, OutboxEntry, OutboxTarget};
 pub use paging::{Page, PageRequest, MAX_PAGE_SIZE};
 pub use provider::{ProviderStatus, ServiceProvider};
+pub use search::{SearchHit, SearchKind, SearchQuery};
 pub use text::{Text, TextLimit};
 pub use ticket::{HistoryAction, HistoryEntry, Ticket};
 

@@ -12,9 +12,11 @@ mod loaders;
 mod metrics;
 mod mutation;
 mod objects;
+mod omitted_variables;
 mod protection;
 mod query;
 mod scalars;
+mod search;
 mod socket_operations;
 mod subscription;
 

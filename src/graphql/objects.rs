@@ -265,7 +265,7 @@ impl From<&HistoryEntry> for HistoryEntryObject {
     }
 }
 
-async fn load_customer(ctx: &Context<'_>, customer: &Id) -> async_graphql::Result<CustomerObject> {
+pub(super) async fn load_customer(ctx: &Context<'_>, customer: &Id) -> async_graphql::Result<CustomerObject> {
     let loader = ctx.data::<DataLoader<CustomerLoader>>()?;
     match loader.load_one(customer.clone()).await {
         Ok(Some(customer)) => Ok(CustomerObject(customer)),

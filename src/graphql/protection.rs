@@ -136,7 +136,8 @@ impl Extension for Protection {
             if code_of(error).is_none() {
                 let client_error = error.path.is_empty()
                     || error.message.starts_with("Failed to parse")
-                    || error.message.starts_with("Invalid value");
+                    || error.message.starts_with("Invalid value")
+                    || error.message.starts_with("Expected input type");
                 if client_error {
                     error.extensions.get_or_insert_with(Default::default).set("code", ErrorCode::BadUserInput.as_str());
                 } else {
@@ -178,6 +179,7 @@ impl Extension for Protection {
             }
             request = request.disable_introspection();
         }
+        super::omitted_variables::drop_omitted_arguments(&mut request)?;
         next.run(ctx, request).await
     }
 

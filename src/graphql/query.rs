@@ -5,8 +5,9 @@ use super::objects::{
     AuditEntryObject, CustomerObject, NotificationObject, NotificationPageObject, PageObject, ProviderObject,
     TicketObject, UsageReport,
 };
+use super::search::{SearchHitPageObject, SearchKindObject};
 use super::ContextExt;
-use crate::domain::{CustomerStatus, NotificationType, ReadStatus, TicketStatus, TicketType};
+use crate::domain::{CustomerStatus, NotificationType, ReadStatus, SearchKind, TicketStatus, TicketType};
 use crate::error::AppError;
 use crate::service::chat::ChatQuery;
 use crate::service::input;
@@ -40,6 +41,24 @@ impl QueryRoot {
         let keyword = input::keyword(keyword.as_deref()).extend()?;
         let customers = ctx.services().customers.list(session, status, keyword, page).await.extend()?;
         Ok(PageObject::from_page(customers, CustomerObject))
+    }
+
+    /// One search over the provider's customers (name, contact person, the phone number's last 4
+    /// digits), tickets (title, content, replies) and chat messages, newest first. The query is
+    /// 1 to 50 characters, matched literally; `kinds` defaults to all three.
+    async fn search(
+        &self,
+        ctx: &Context<'_>,
+        query: String,
+        kinds: Option<Vec<SearchKindObject>>,
+        #[graphql(default = 1)] page: i64,
+        #[graphql(default = 10)] page_size: i64,
+    ) -> Result<SearchHitPageObject> {
+        let session = ctx.session()?;
+        let page = input::page(page, page_size).extend()?;
+        let kinds = kinds.map(|kinds| kinds.into_iter().map(SearchKind::from).collect());
+        let hits = ctx.services().search.search(session, &query, kinds, page).await.extend()?;
+        Ok(SearchHitPageObject::from_page(hits))
     }
 
     /// One of the provider's customers.

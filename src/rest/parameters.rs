@@ -141,7 +141,17 @@ fn coerce(parameter: &Parameter, raw: Value) -> AppResult<Value> {
             let allowed = ShapeKind::rest_values(values).join(", ");
             Err(bad(format!("参数{name}必须是字符串，可选值：{allowed}")))
         }
-        (ShapeKind::List(_) | ShapeKind::Object(_), _) => Err(bad(format!("参数{name}的类型不受支持"))),
+        // A list in a query string is its items joined by commas (`kinds=customer,ticket`).
+        (ShapeKind::List(item), raw) => {
+            let items: Vec<Value> = match raw {
+                Value::String(text) => text.split(',').map(|item| Value::String(item.trim().to_owned())).collect(),
+                Value::Array(items) => items,
+                _ => return Err(bad(format!("参数{name}必须是以逗号分隔的列表"))),
+            };
+            let item = Parameter { shape: (**item).clone(), ..parameter.clone() };
+            items.into_iter().map(|value| coerce(&item, value)).collect::<AppResult<Vec<_>>>().map(Value::Array)
+        }
+        (ShapeKind::Object(_), _) => Err(bad(format!("参数{name}的类型不受支持"))),
     }
 }
 

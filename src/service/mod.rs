@@ -17,6 +17,7 @@ pub mod notifications;
 pub mod outbound;
 pub mod ports;
 pub mod realtime;
+pub mod search;
 pub mod tickets;
 
 use self::ports::WechatLogin;
@@ -59,6 +60,7 @@ pub struct Services {
     pub tickets: tickets::TicketService,
     pub notifications: notifications::NotificationService,
     pub chat: chat::ChatService,
+    pub search: search::SearchService,
     /// The first answer to a request with an idempotency key, given again to its retries.
     pub idempotency: idempotency::IdempotencyService,
     pub realtime: Arc<realtime::Realtime>,
@@ -88,6 +90,7 @@ impl Services {
             auth: Arc::new(auth),
             customers: customers::CustomerService::new(&store),
             notifications: notifications::NotificationService::new(&store),
+            search: search::SearchService::new(&store),
             chat: chat::ChatService::new(&store, tickets.clone(), realtime.clone(), outbound.clone()),
             idempotency: idempotency::IdempotencyService::new(&store),
             tickets,

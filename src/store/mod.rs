@@ -20,7 +20,7 @@
 //!
 //! The port is a set of small traits, one file each: [`ProviderStore`], [`CustomerStore`],
 //! [`TicketStore`], [`NotificationStore`], [`ChatStore`], [`EventStore`], [`OutboxStore`],
-//! [`LeaseStore`], [`AuditStore`], [`CannedReplyStore`], [`IdempotencyStore`], [`RetentionStore`], [`StoreHealth`], and [`TokenStore`] apart. [`Store`] is their sum,
+//! [`LeaseStore`], [`AuditStore`], [`CannedReplyStore`], [`IdempotencyStore`], [`RetentionStore`], [`SearchStore`], [`StoreHealth`], and [`TokenStore`] apart. [`Store`] is their sum,
 //! implemented for every type that implements them all; a service holds only the ports it uses
 //! (an `Arc<dyn Store>` coerces to any of them).
 //!
@@ -44,6 +44,7 @@ pub mod outbox;
 pub mod providers;
 pub mod read_shapes;
 pub mod retention;
+pub mod search;
 pub mod sqlite;
 pub mod tickets;
 pub mod tokens;
@@ -61,6 +62,7 @@ pub use self::notifications::{NotificationFilter, NotificationStore};
 pub use self::outbox::{OutboxCounts, OutboxStore};
 pub use self::providers::ProviderStore;
 pub use self::retention::{Retained, RetentionStore};
+pub use self::search::SearchStore;
 pub use self::tickets::{TicketChange, TicketFilter, TicketStore};
 pub use self::tokens::{RefreshTokenRecord, RefreshTokenUse, Successor, TokenStore};
 use std::sync::Arc;
@@ -81,6 +83,7 @@ pub trait Store:
     + CannedReplyStore
     + IdempotencyStore
     + RetentionStore
+    + SearchStore
 {
 }
 
@@ -98,6 +101,7 @@ impl<T> Store for T where
         + CannedReplyStore
         + IdempotencyStore
         + RetentionStore
+        + SearchStore
 {
 }
 

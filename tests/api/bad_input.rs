@@ -395,3 +395,37 @@ async fn unicode_and_control_characters_in_ids_are_bad_input() {
     }
     assert_still_serving(&app, &token).await;
 }
+
+/// Every list field, with its default page size.
+const LISTS: [(&str, &str, u64); 5] = [
+    ("customers", "customers(page: $page, pageSize: $pageSize)", 10),
+    ("tickets", "tickets(page: $page, pageSize: $pageSize)", 10),
+    ("notifications", "notifications(page: $page, pageSize: $pageSize)", 10),
+    ("search", "search(query: \"商贸\", page: $page, pageSize: $pageSize)", 10),
+    ("chatMessages", "chatMessages(customerId: \"c001\", page: $page, pageSize: $pageSize)", 20),
+];
+
+#[tokio::test]
+async fn an_omitted_nullable_page_variable_is_the_default_page_and_an_explicit_null_a_bad_input() {
+    let app = TestApp::spawn().await;
+    let token = app.login(DEMO_A).await;
+    for (field, call, default_size) in LISTS {
+        let query = format!("query($page: Int, $pageSize: Int) {{ {call} {{ total page pageSize }} }}");
+        let omitted = app.graphql(Some(&token), &query, json!({})).await;
+        assert!(omitted["errors"].is_null(), "{field}: {omitted}");
+        assert_eq!(
+            (omitted["data"][field]["page"].clone(), omitted["data"][field]["pageSize"].clone()),
+            (json!(1), json!(default_size)),
+            "{field}: {omitted}"
+        );
+        let second = app.graphql(Some(&token), &query, json!({ "page": 2, "pageSize": 1 })).await;
+        assert_eq!(second["data"][field]["page"], 2, "{field}: a given page still counts: {second}");
+
+        let null = app.graphql(Some(&token), &query, json!({ "page": null })).await;
+        assert_eq!(error_code(&null), "BAD_USER_INPUT", "{field}: {null}");
+    }
+    let through_fragment =
+        "query($page: Int) { ...Tickets } fragment Tickets on QueryRoot { tickets(page: $page) { page } }";
+    let answer = app.graphql(Some(&token), through_fragment, json!({})).await;
+    assert_eq!(answer["data"]["tickets"]["page"], 1, "{answer}");
+}

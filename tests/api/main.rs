@@ -29,6 +29,7 @@ mod refresh_retry;
 mod replay_window;
 mod rest;
 mod schema;
+mod search;
 mod security;
 mod sign_in_lockout;
 mod slow_clients;

@@ -28,6 +28,7 @@ mod outbox;
 mod providers;
 mod query_plans;
 mod retention;
+mod search;
 mod tickets;
 mod tokens;
 mod totals;

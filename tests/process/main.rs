@@ -2,7 +2,8 @@
 //! binary (`support::ServerProcess`) or beside servers the test starts and kills: the `/metrics`
 //! registry (one per process), the log lines, graceful shutdown on a signal, the CLI, what a public
 //! bind changes (demo accounts, `/metrics` access), two processes
-//! sharing one Redis, the backends failing under a running server, and the external fuzzer.
+//! sharing one Redis, the backends failing under a running server, the external fuzzer, and a
+//! store written by an older release opened by this one.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -14,6 +15,7 @@ mod faults;
 mod lockout;
 mod logs;
 mod metrics;
+mod migration;
 mod retention;
 mod schemathesis;
 mod secrets;

@@ -9,6 +9,7 @@
 use super::documents::{date, Fields, ReadResult};
 use super::events::event;
 use super::failures::{bad_document, is_duplicate_key};
+use super::search::text_search;
 use super::MongoStore;
 use super::{collect, read};
 use crate::domain::{ChatMessage, ChatSender, ChatStatus, EventKind, EventRecord, Id, OutboxDraft, Page, PageRequest};
@@ -186,6 +187,7 @@ pub(super) fn chat_document(m: &ChatMessage) -> Document {
         "content": &m.content,
         "timestamp": date(&m.timestamp),
         "status": m.status.as_str(),
+        "search": text_search(&m.content),
     }
 }
 

@@ -3,6 +3,7 @@
 use super::documents::{date, Fields, ReadResult};
 use super::failures::{bad_document, is_duplicate_key};
 use super::notifications::{notification_document, notification_event};
+use super::search::{customer_keyword, customer_search};
 use super::MongoStore;
 use super::{collect, ids_bson, read};
 use crate::domain::{
@@ -72,9 +73,7 @@ pub(super) fn customer_query(provider: &Id, filter: &CustomerFilter) -> Document
         query.insert("expiryDate", expiry);
     }
     if let Some(keyword) = &filter.keyword {
-        // Case-insensitive, as the embedded store's LIKE is for ASCII letters.
-        let pattern = doc! { "$regex": literal_pattern(keyword), "$options": "i" };
-        query.insert("$or", vec![doc! { "name": pattern.clone() }, doc! { "contactPerson": pattern }]);
+        query.extend(customer_keyword(keyword));
     }
     query
 }
@@ -305,6 +304,7 @@ pub(super) fn customer_document(c: &Customer) -> Document {
         "lastActiveTime": date(&c.last_active_time),
         "createdAt": date(&c.created_at),
         "updatedAt": date(&c.updated_at),
+        "search": customer_search(c),
     }
 }
 

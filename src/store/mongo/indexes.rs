@@ -10,7 +10,7 @@
 //! | `customers` | `id` unique | customer lookups (loaders, detail) |
 //! | | `serviceProviderId, updatedAt -1, id` | the customer list, newest first |
 //! | | `serviceProviderId, expiryDate` | the list filtered by status (an expiry-date range) |
-//! | | `serviceProviderId, name` and `serviceProviderId, contactPerson` | keyword search: the regex runs over index keys of one provider, not over documents |
+//! | | `serviceProviderId, search.grams, updatedAt -1, id` | search and the keyword filter: one gram of the query, newest first (replaces `provider_name` and `provider_contact`) |
 //! | `tickets` | `id` unique | ticket detail and changes |
 //! | | `serviceProviderId, updatedAt -1, id` | the ticket list |
 //! | | `serviceProviderId, status, updatedAt -1, id` | the list filtered by status (replaces `provider_status_updated`, which lacked the `id`) |
@@ -18,14 +18,17 @@
 //! | | `serviceProviderId, type, updatedAt -1, id` | the list filtered by type |
 //! | | `serviceProviderId, customerId, status` | counting a page's customers' unresolved tickets |
 //! | | `customerId, status` | the same count for customers of any provider (`customers_anywhere`) |
+//! | | `serviceProviderId, search.grams, updatedAt -1, id` | search: one gram of the query, newest first |
 //! | `ticketHistory` | `id` unique | a retried change finding whether its first attempt committed |
 //! | | `ticketId, ticketVersion, position` | a ticket's history, in the order it was written |
+//! | | `serviceProviderId, search.grams, ticketId` | search: the tickets whose replies hold a query of three or more characters |
 //! | `notifications` | `id` unique | detail, mark read |
 //! | | `serviceProviderId, createdAt -1, id -1` | the list |
 //! | | `serviceProviderId, readStatus, createdAt -1, id -1` | unread count, read-status filter, mark all read (replaces `provider_read_created`) |
 //! | | `serviceProviderId, type, createdAt -1, id -1` | the list filtered by type |
 //! | `chatMessages` | `id` unique | |
 //! | | `serviceProviderId, customerId, timestamp -1, _id -1` | a conversation, latest page first |
+//! | | `serviceProviderId, search.grams, timestamp -1, id` | search: one gram of the query, newest first |
 //! | `refreshTokens` | `tokenHash` unique; `expiresAt` TTL | refresh; expired tokens are removed by the server |
 //! | `tokenFamilies` | `id` unique; `expiresAt` TTL | family revocation |
 //! | `revokedTokens` | `jti` unique; `expiresAt` TTL | access-token revocation |
@@ -87,8 +90,10 @@ impl MongoStore {
                     unique("id_unique", doc! { "id": 1 }),
                     index("provider_updated", doc! { "serviceProviderId": 1, "updatedAt": -1, "id": 1 }),
                     index("provider_expiry", doc! { "serviceProviderId": 1, "expiryDate": 1 }),
-                    index("provider_name", doc! { "serviceProviderId": 1, "name": 1 }),
-                    index("provider_contact", doc! { "serviceProviderId": 1, "contactPerson": 1 }),
+                    index(
+                        "provider_search",
+                        doc! { "serviceProviderId": 1, "search.grams": 1, "updatedAt": -1, "id": 1 },
+                    ),
                     index("expiry_status", doc! { "expiryDate": 1, "status": 1 }),
                 ],
             ),
@@ -111,6 +116,10 @@ impl MongoStore {
                     ),
                     index("provider_customer_status", doc! { "serviceProviderId": 1, "customerId": 1, "status": 1 }),
                     index("customer_status", doc! { "customerId": 1, "status": 1 }),
+                    index(
+                        "provider_search",
+                        doc! { "serviceProviderId": 1, "search.grams": 1, "updatedAt": -1, "id": 1 },
+                    ),
                 ],
             ),
             (
@@ -118,6 +127,7 @@ impl MongoStore {
                 vec![
                     unique("id_unique", doc! { "id": 1 }),
                     index("ticket_order", doc! { "ticketId": 1, "ticketVersion": 1, "position": 1 }),
+                    index("provider_search", doc! { "serviceProviderId": 1, "search.grams": 1, "ticketId": 1 }),
                 ],
             ),
             (
@@ -142,6 +152,10 @@ impl MongoStore {
                     index(
                         "conversation_time",
                         doc! { "serviceProviderId": 1, "customerId": 1, "timestamp": -1, "_id": -1 },
+                    ),
+                    index(
+                        "provider_search",
+                        doc! { "serviceProviderId": 1, "search.grams": 1, "timestamp": -1, "id": 1 },
                     ),
                 ],
             ),
@@ -197,9 +211,13 @@ impl MongoStore {
             // Created here so that the first transaction does not have to create it.
             (&self.event_counters, vec![index("cursor", doc! { "cursor": 1 })]),
         ];
-        for (collection, name) in
-            [(&self.tickets, "provider_status_updated"), (&self.notifications, "provider_read_created")]
-        {
+        let superseded = [
+            (&self.tickets, "provider_status_updated"),
+            (&self.notifications, "provider_read_created"),
+            (&self.customers, "provider_name"),
+            (&self.customers, "provider_contact"),
+        ];
+        for (collection, name) in superseded {
             self.drop_superseded_index(collection, name).await?;
         }
         for (collection, indexes) in plan {

@@ -59,6 +59,8 @@ mod outbox;
 mod providers;
 pub mod query_shapes;
 mod retention;
+mod search;
+mod search_backfill;
 mod ticket_history;
 mod tickets;
 mod tokens;
@@ -187,6 +189,7 @@ impl MongoStore {
         };
         store.check_server(selection_timeout).await?;
         store.create_indexes().await?;
+        store.build_search_index().await?;
         Ok(store)
     }
 

@@ -13,9 +13,13 @@ use super::customers::{customer_order, customer_query, unresolved_query};
 use super::events::{cursor_order, events_after_query};
 use super::notifications::{notification_order, notification_query, unread_query};
 use super::providers::providers_order;
+use super::search::{
+    chat_search_order, chat_search_query, customer_search_order, customer_search_query, reply_search_query,
+    ticket_search_order, ticket_search_query,
+};
 use super::ticket_history::{histories_query, history_order};
 use super::tickets::{ticket_order, ticket_query};
-use crate::domain::Id;
+use crate::domain::{Id, SearchQuery};
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{doc, Bson, DateTime, Document};
 
@@ -49,8 +53,10 @@ pub fn query_shapes() -> Vec<QueryShape> {
     for set in 0..8 {
         let filters = fields(set, &["expiry_after", "expiry_until", "keyword"]);
         let filter = customer_filter(set);
-        // The list's order comes from `provider_updated`; a range on the expiry date cannot give it.
-        let list = List { port_call: "list_customers", collection: "customers", index: "provider_updated" };
+        // The list's order comes from `provider_updated`, or with a keyword from `provider_search`
+        // (one gram of it); a range on the expiry date cannot give it.
+        let index = if filters.contains(&"keyword") { "provider_search" } else { "provider_updated" };
+        let list = List { port_call: "list_customers", collection: "customers", index };
         list.push(&mut shapes, filters, customer_query(&provider, &filter), customer_order());
     }
     for set in 0..8 {
@@ -116,6 +122,38 @@ pub fn query_shapes() -> Vec<QueryShape> {
                 filters: Vec::new(),
             });
         }
+    }
+
+    // A search reads each kind by one gram of the query, its count beside it; a ticket search of
+    // three or more characters first finds the tickets whose replies match.
+    let searches = [
+        ("库", ["search customers [1 character]", "search tickets [1 character]", "search chat [1 character]"]),
+        ("商贸", ["search customers [2 characters]", "search tickets [2 characters]", "search chat [2 characters]"]),
+        (
+            "云仓商贸",
+            ["search customers [4 characters]", "search tickets [4 characters]", "search chat [4 characters]"],
+        ),
+    ];
+    for (query, [customers, tickets, chat]) in searches {
+        let query = SearchQuery::new(query);
+        let replied = ["t1".to_owned()];
+        let kinds = [
+            (customers, "customers", customer_search_query(&provider, &query), customer_search_order()),
+            (tickets, "tickets", ticket_search_query(&provider, &query, &replied), ticket_search_order()),
+            (chat, "chatMessages", chat_search_query(&provider, &query), chat_search_order()),
+        ];
+        for (port_call, collection, filter, sort) in kinds {
+            List { port_call, collection, index: "provider_search" }.push(&mut shapes, vec!["query"], filter, sort);
+        }
+        shapes.push(QueryShape {
+            name: format!("search ticket replies [{}]", query.as_str()),
+            shape: ReadShape::Lookup,
+            collection: "ticketHistory",
+            filter: reply_search_query(&provider, &query),
+            sort: None,
+            index: "provider_search",
+            filters: vec!["query"],
+        });
     }
 
     let sorted_lookups = [

@@ -11,6 +11,7 @@
 //! of the history (nothing is appended to it any more), followed by the collection's entries.
 
 use super::documents::{date, Fields, ReadResult};
+use super::search::reply_search_fields;
 use super::MongoStore;
 use crate::domain::{HistoryEntry, Id, Ticket};
 use mongodb::bson::{doc, Bson, Document};
@@ -18,10 +19,12 @@ use mongodb::ClientSession;
 use std::collections::HashMap;
 
 impl MongoStore {
-    /// Stores `entries`, written by the change that brought `ticket` to `version`, in `session`.
+    /// Stores `entries`, written by the change that brought `ticket` (of `provider`) to `version`,
+    /// in `session`; a reply with its search fields.
     pub(super) async fn append_history(
         &self,
         session: &mut ClientSession,
+        provider: &Id,
         ticket: &Id,
         version: u64,
         entries: &[HistoryEntry],
@@ -29,8 +32,11 @@ impl MongoStore {
         if entries.is_empty() {
             return Ok(());
         }
-        let documents =
-            entries.iter().enumerate().map(|(position, entry)| entry_document(ticket, version, position, entry));
+        let documents = entries.iter().enumerate().map(|(position, entry)| {
+            let mut document = entry_document(ticket, version, position, entry);
+            document.extend(reply_search_fields(provider, entry).unwrap_or_default());
+            document
+        });
         self.ticket_history.insert_many(documents).session(&mut *session).await?;
         Ok(())
     }

@@ -6,6 +6,7 @@ use super::events::event;
 use super::failures::{bad_document, is_duplicate_key};
 use super::notifications::{notification_document, notification_event};
 use super::read;
+use super::search::{appended_reply_grams, ticket_search};
 use super::ticket_history::{embedded_history, with_history};
 use super::MongoStore;
 use crate::domain::{
@@ -45,7 +46,7 @@ impl TicketStore for MongoStore {
                         return Ok(replayed);
                     }
                     self.tickets.insert_one(&ticket_doc).session(&mut session).await?;
-                    self.append_history(&mut session, id, ticket.version, &ticket.history).await?;
+                    self.append_history(&mut session, provider, id, ticket.version, &ticket.history).await?;
                     self.notifications.insert_one(&notification_doc).session(&mut session).await?;
                     let events = self.log_events(&mut session, write_id, drafts.clone()).await?;
                     self.queue_outbox(&mut session, outbox, &events).await?;
@@ -119,10 +120,11 @@ impl TicketStore for MongoStore {
             "serviceProviderId": ticket.service_provider_id.as_str(),
             "version": ticket.version as i64,
         };
-        let update = doc! {
+        let mut update = doc! {
             "$set": ticket_state(ticket),
             "$inc": { "version": 1_i64 },
         };
+        update.extend(appended_reply_grams(&change.appended_history).unwrap_or_default());
         let notification = notification_document(&change.notification);
         let first_entry = change.appended_history.first().map(|entry| entry.id.clone());
         let provider = &ticket.service_provider_id;
@@ -153,7 +155,7 @@ impl TicketStore for MongoStore {
                     self.claim_change_key(&mut session, provider, key, claim, &ticket.updated_at).await?;
                 }
                 let version = ticket.version + 1;
-                self.append_history(&mut session, &ticket.id, version, &change.appended_history).await?;
+                self.append_history(&mut session, provider, &ticket.id, version, &change.appended_history).await?;
                 self.notifications.insert_one(&notification).session(&mut session).await?;
                 let events = self.log_events(&mut session, write_id, drafts.clone()).await?;
                 self.queue_outbox(&mut session, &change.outbox, &events).await?;
@@ -202,6 +204,7 @@ pub(super) fn ticket_document(t: &Ticket) -> Document {
         "type": t.ticket_type.as_str(),
         "createdAt": date(&t.created_at),
         "version": t.version as i64,
+        "search": ticket_search(t),
     };
     document.extend(ticket_state(t));
     document

@@ -8,6 +8,7 @@ use super::events::log_event;
 use super::idempotency::claim_key;
 use super::outbox::queue_outbox;
 use super::rows::{id, parse_time, parse_value, time_text};
+use super::search::index_chat_message;
 use super::sql::{text, Conditions, ListQuery};
 use super::SqliteStore;
 use crate::domain::{ChatMessage, ChatSender, ChatStatus, EventKind, EventRecord, Id, OutboxDraft, Page, PageRequest};
@@ -51,6 +52,7 @@ impl ChatStore for SqliteStore {
                     time_text(&m.timestamp),
                     m.status.as_str(),
                 ])?;
+                index_chat_message(t, m.id.as_str())?;
                 let event = log_event(t, provider, EventKind::ChatMessage, &m.id, Some(&m.customer_id), m.timestamp)?;
                 queue_outbox(t, &outbox, event.cursor)?;
                 Ok(KeyedWrite::Created(vec![event]))

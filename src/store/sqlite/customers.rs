@@ -3,9 +3,12 @@
 use super::notifications::notification_event;
 use super::outbox::queue_outbox;
 use super::rows::{id, parse_time, parse_value, percent, time_text};
-use super::sql::{id_values, like_pattern, placeholders, text, Conditions, ListQuery};
+use super::search::{index_customer, match_expression, Fields};
+use super::sql::{id_values, placeholders, text, Conditions, ListQuery};
 use super::SqliteStore;
-use crate::domain::{Customer, CustomerStatus, EventRecord, Id, Page, PageRequest, Timestamp, UsageMetrics};
+use crate::domain::{
+    Customer, CustomerStatus, EventRecord, Id, Page, PageRequest, SearchKind, SearchQuery, Timestamp, UsageMetrics,
+};
 use crate::error::AppResult;
 use crate::store::CustomerStore;
 use crate::store::{CustomerFilter, CustomerStatusChange};
@@ -73,8 +76,12 @@ pub(super) fn customer_values(c: &Customer) -> Vec<Value> {
 #[async_trait]
 impl CustomerStore for SqliteStore {
     async fn insert_customer(&self, c: &Customer) -> AppResult<()> {
-        let values = customer_values(c);
-        self.write(move |t| t.prepare_cached(&customer_insert_sql())?.execute(params_from_iter(values)).map(drop)).await
+        let (values, id) = (customer_values(c), c.id.clone());
+        self.write(move |t| {
+            t.prepare_cached(&customer_insert_sql())?.execute(params_from_iter(values))?;
+            index_customer(t, id.as_str())
+        })
+        .await
     }
 
     async fn list_customers(
@@ -137,6 +144,9 @@ impl CustomerStore for SqliteStore {
             let mut saved = Vec::with_capacity(customers.len());
             for c in &customers {
                 let changed = t.prepare_cached(&sql)?.execute(params_from_iter(customer_values(c)))?;
+                if changed == 1 {
+                    index_customer(t, c.id.as_str())?;
+                }
                 saved.push(changed == 1);
             }
             Ok(saved)
@@ -223,11 +233,14 @@ pub(super) fn customer_list(provider: &Id, filter: &CustomerFilter) -> ListQuery
     if let Some(until) = &filter.expiry_until {
         conditions.push("expiry_date <= ?", [Value::Text(time_text(until))]);
     }
-    if let Some(keyword) = &filter.keyword {
-        let pattern = like_pattern(keyword);
-        conditions.push(KEYWORD_CONDITION, [Value::Text(pattern.clone()), Value::Text(pattern)]);
-    }
-    ListQuery { table: "customers", columns: CUSTOMER_COLUMNS, order: "updated_at DESC, id", conditions }
+    let Some(keyword) = &filter.keyword else {
+        return ListQuery { table: "customers", columns: CUSTOMER_COLUMNS, order: "updated_at DESC, id", conditions };
+    };
+    // A keyword list is read from the search index (name or contact person holding the keyword),
+    // newest first by the index's key, which is the customer's update time.
+    let expression = match_expression(provider, &[SearchKind::Customer], &SearchQuery::new(keyword), Fields::Texts);
+    conditions.push("search_index MATCH ?", [Value::Text(expression)]);
+    ListQuery { table: KEYWORD_TABLES, columns: CUSTOMER_COLUMNS, order: "search_index.rowid DESC", conditions }
 }
 
 /// The same list as [`customer_list`] of an expiry range (no keyword), read in list order from
@@ -248,8 +261,9 @@ pub(super) fn customer_list_in_order(provider: &Id, filter: &CustomerFilter) -> 
     Some(ListQuery { table: "customers", columns: CUSTOMER_COLUMNS, order: "updated_at DESC, id", conditions })
 }
 
-/// The keyword filter: a substring, so no index can serve it (the query-plan check exempts it).
-pub(super) const KEYWORD_CONDITION: &str = "(name LIKE ? ESCAPE '\\' OR contact_person LIKE ? ESCAPE '\\')";
+/// The customers a keyword finds: the search index, what its rows show, and the customers.
+const KEYWORD_TABLES: &str =
+    "search_index JOIN search_docs ON search_docs.key = search_index.rowid JOIN customers ON customers.id = search_docs.entity_id";
 
 /// `count` customers of one provider by id; the parameters are the provider, then the ids. The
 /// unary `+` keeps the provider out of the index choice: without it SQLite reads the provider's

@@ -12,13 +12,17 @@ use super::customers::{customer_list, customer_list_in_order, customers_anywhere
 use super::events::{events_after_sql, LATEST_CURSOR_SQL};
 use super::notifications::{notification_list, notification_sql, unread_list};
 use super::providers::{all_providers_sql, provider_credentials_sql, providers_by_ids_sql, WECHAT_OPENID_SQL};
+use super::search::{
+    match_expression, reply_match_expression, ticket_replies_expression, Fields, FIRST_MATCHING_REPLY_SQL, HIT_SQL,
+    OWN_KEYS_SQL, REPLIED_TICKET_KEYS_SQL,
+};
 use super::sql::{page_values, text, ListQuery};
 use super::tickets::{histories_sql, ticket_list, ticket_sql};
-use crate::domain::{Id, PageRequest};
+use crate::domain::{Id, PageRequest, SearchKind, SearchQuery};
 use rusqlite::types::Value;
 
 pub use crate::store::read_shapes::ReadShape;
-use crate::store::read_shapes::{customer_filter, fields, notification_filter, subsets, ticket_filter};
+use crate::store::read_shapes::{customer_filter, fields, has, notification_filter, subsets, ticket_filter};
 
 /// One statement the adapter runs, ready to explain.
 #[derive(Debug, Clone)]
@@ -72,6 +76,39 @@ pub fn planned_reads() -> Vec<PlannedRead> {
     push_list(&mut reads, "canned_replies", Vec::new(), canned_reply_list(&provider));
     push_list(&mut reads, "list_audit_entries", Vec::new(), audit_list(&provider));
 
+    // A search of every kind set, for a query of one character (its unigram) and of more (a phrase):
+    // the keys of the rows whose own texts match, newest first (a list: the index gives the order),
+    // the tickets whose replies match, then each hit of the page by its key.
+    for set in subsets(3).filter(|set| *set != 0) {
+        let kinds: Vec<SearchKind> =
+            SearchKind::ALL.into_iter().enumerate().filter(|(i, _)| has(set, *i as u32)).map(|(_, k)| k).collect();
+        for query in ["库", "商贸有限"] {
+            let expression = match_expression(&provider, &kinds, &SearchQuery::new(query), Fields::All);
+            let filters = fields(set, &["customer", "ticket", "chat"]);
+            reads.push(PlannedRead {
+                name: format!("search [{}] {query}", filters.join(", ")),
+                shape: ReadShape::List,
+                sql: OWN_KEYS_SQL.to_owned(),
+                params: vec![text(&expression)],
+                filters,
+            });
+        }
+    }
+    for query in ["库", "商贸有限"] {
+        let query = SearchQuery::new(query);
+        let searches = [
+            ("search replied tickets", REPLIED_TICKET_KEYS_SQL, reply_match_expression(&provider, &query)),
+            ("search first matching reply", FIRST_MATCHING_REPLY_SQL, ticket_replies_expression("t", &query)),
+        ];
+        reads.extend(searches.into_iter().map(|(name, sql, expression)| PlannedRead {
+            name: format!("{name} {}", query.as_str()),
+            shape: ReadShape::Lookup,
+            sql: sql.to_owned(),
+            params: vec![text(&expression)],
+            filters: Vec::new(),
+        }));
+    }
+
     let lookups = [
         ("customers_by_ids", customers_by_ids_sql(3), with_provider(ids())),
         ("customers_anywhere", customers_anywhere_sql(3), ids()),
@@ -85,6 +122,7 @@ pub fn planned_reads() -> Vec<PlannedRead> {
         ("providers_by_ids", providers_by_ids_sql(3), ids()),
         ("wechat_openid", WECHAT_OPENID_SQL.to_owned(), with_provider(Vec::new())),
         ("events_after", events_after_sql(), with_provider(vec![Value::Integer(0), Value::Integer(100)])),
+        ("search hit", HIT_SQL.to_owned(), vec![Value::Integer(1)]),
     ];
     reads.extend(lookups.into_iter().map(|(name, sql, params)| PlannedRead {
         name: name.to_owned(),

@@ -237,3 +237,24 @@ CREATE INDEX IF NOT EXISTS idempotency_keys_by_created ON idempotency_keys (crea
 CREATE INDEX IF NOT EXISTS revoked_access_tokens_by_expiry ON revoked_access_tokens (expires_at);
 CREATE INDEX IF NOT EXISTS refresh_tokens_by_expiry ON refresh_tokens (expires_at);
 CREATE INDEX IF NOT EXISTS refresh_tokens_by_family ON refresh_tokens (family_id);
+
+-- Search (see store::sqlite::search): an FTS5 index of character n-grams as ASCII tokens, and what
+-- each of its rows shows, under the same key (the hit's time in milliseconds times 2^20 plus a
+-- sequence), so the index's rowid order is newest first. A ticket reply is a row of its own
+-- (kind 'reply', owner_id its ticket), written once. A store written before these tables gains
+-- them here and is indexed at open.
+CREATE TABLE IF NOT EXISTS search_docs (
+    key         INTEGER PRIMARY KEY,
+    provider_id TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    entity_id   TEXT NOT NULL,
+    owner_id    TEXT,
+    customer_id TEXT NOT NULL,
+    at          TEXT NOT NULL,
+    texts       TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS search_docs_by_entity ON search_docs (kind, entity_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS search_index USING fts5 (
+    scope, text_bigrams, text_unigrams, tail_bigrams, tail_unigrams,
+    content = '', contentless_delete = 1, tokenize = 'ascii', detail = 'full'
+);

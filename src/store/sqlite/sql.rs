@@ -1,5 +1,5 @@
-//! The SQL plumbing every area's queries share: error mapping, placeholders and values, literal
-//! LIKE patterns, and the provider-scoped WHERE clause with its paging.
+//! The SQL plumbing every area's queries share: error mapping, placeholders and values, and the
+//! provider-scoped WHERE clause with its paging.
 
 use super::totals::{kept_total, KEPT_TOTAL_SQL};
 use crate::domain::{Id, PageRequest};
@@ -33,20 +33,6 @@ pub(super) fn text(value: &str) -> Value {
 
 pub(super) fn id_values(ids: &[Id]) -> Vec<Value> {
     ids.iter().map(|id| text(id.as_str())).collect()
-}
-
-/// Escapes `%`, `_` and `\` so user text matches literally in `LIKE ... ESCAPE '\'`.
-pub(super) fn like_pattern(keyword: &str) -> String {
-    let mut pattern = String::with_capacity(keyword.len() + 2);
-    pattern.push('%');
-    for ch in keyword.chars() {
-        if matches!(ch, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(ch);
-    }
-    pattern.push('%');
-    pattern
 }
 
 /// A `WHERE` clause built from optional conditions, with its parameters in order.
@@ -145,15 +131,4 @@ impl ListQuery {
 /// The `LIMIT ? OFFSET ?` parameters of a page.
 pub(super) fn page_values(page: PageRequest) -> [Value; 2] {
     [Value::Integer(i64::from(page.page_size())), Value::Integer(page.offset() as i64)]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::like_pattern;
-
-    #[test]
-    pub(super) fn like_patterns_match_wildcards_literally() {
-        assert_eq!(like_pattern("科技"), "%科技%");
-        assert_eq!(like_pattern("100%_\\"), "%100\\%\\_\\\\%");
-    }
 }

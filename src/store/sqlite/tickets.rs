@@ -5,6 +5,7 @@ use super::idempotency::{claim_change_key, claim_key, key_is_used};
 use super::notifications::notification_event;
 use super::outbox::queue_outbox;
 use super::rows::{id, parse_optional_time, parse_time, parse_value, time_text};
+use super::search::{index_reply, index_ticket};
 use super::sql::{id_values, placeholders, text, Conditions, ListQuery};
 use super::SqliteStore;
 use crate::domain::{
@@ -114,7 +115,9 @@ impl TicketStore for SqliteStore {
                 ])?;
                 for entry in &ticket.history {
                     insert_history(t, &ticket.id, entry)?;
+                    index_reply(t, entry.id.as_str())?;
                 }
+                index_ticket(t, ticket.id.as_str())?;
                 let ticket_event = log_event(
                     t,
                     provider,
@@ -203,7 +206,9 @@ impl TicketStore for SqliteStore {
             }
             for entry in &change.appended_history {
                 insert_history(t, &ticket.id, entry)?;
+                index_reply(t, entry.id.as_str())?;
             }
+            index_ticket(t, ticket.id.as_str())?;
             let provider = &ticket.service_provider_id;
             let ticket_event =
                 log_event(t, provider, EventKind::Ticket, &ticket.id, Some(&ticket.customer_id), ticket.updated_at)?;
