@@ -153,10 +153,7 @@ impl ChatStore for SqliteStore {
                 })
                 .optional()?;
             let Some((timestamp, rowid)) = found else { return Ok(None) };
-            let list = conversation_list(&provider, &customer);
-            let total: i64 = c
-                .prepare_cached(&list.count_sql())?
-                .query_row(params_from_iter(&list.conditions.values), |r| r.get(0))?;
+            let total = conversation_list(&provider, &customer).total(c)?;
             let values = [
                 text(provider.as_str()),
                 text(customer.as_str()),
@@ -173,7 +170,7 @@ impl ChatStore for SqliteStore {
             if older {
                 items.reverse();
             }
-            Ok(Some(ChatWindow { items, total: total.max(0) as u64, has_more }))
+            Ok(Some(ChatWindow { items, total, has_more }))
         })
         .await
     }
