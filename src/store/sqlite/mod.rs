@@ -14,6 +14,7 @@ mod canned_replies;
 mod chat;
 mod customers;
 mod events;
+mod expiry_days;
 mod health;
 mod idempotency;
 mod leases;
@@ -63,6 +64,7 @@ impl SqliteStore {
         writer.execute_batch(SCHEMA).map_err(sql_error)?;
         idempotency::add_answer_columns(&writer).map_err(sql_error)?;
         totals::install(&mut writer).map_err(sql_error)?;
+        expiry_days::install(&mut writer).map_err(sql_error)?;
         let readers =
             (0..reader_count()).map(|_| open_connection(&path)).collect::<Result<_, _>>().map_err(sql_error)?;
         Ok(SqliteStore {
