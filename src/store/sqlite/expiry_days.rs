@@ -7,7 +7,7 @@
 //! status is a range relative to now, which no fixed key can hold, so the total of `(after, until]`
 //! is the sum of the kept days wholly inside it (a few hundred rows at most) plus the rows of its
 //! two edge days, counted over `customers_by_provider_expiry`. Measured at 100,000 customers a
-//! provider, counting 60,000 active ones cost 3.8 ms; the sum costs about what one edge day holds.
+//! provider, counting 70,000 active ones costs about 3.5 ms; the sum 0.06 ms (BENCHMARKS.md, scale).
 //!
 //! A database written before the table existed gains it at start-up, filled from the stored
 //! customers in the same transaction ([`install`]).
