@@ -8,7 +8,9 @@
 //! their single-row inserts, many at once, which the SQLite writer commits together. No SQL of its
 //! own: the database holds only what the server's own code wrote. Each new row copies the shape of
 //! one of the provider's demo rows (so names and titles are the demo's Chinese text, and a keyword
-//! finds what it finds in the demo, in proportion), with its times spread over the past year.
+//! finds what it finds in the demo, in proportion), with its times spread over the past year; a
+//! customer's expiry is its own, so the three statuses hold what a year's book holds
+//! ([`expiry_offset`]).
 //!
 //! ```text
 //! provider-desk                      # once, with DATA_DIR=<dir>: seeds the demo data; then stop it
@@ -17,7 +19,9 @@
 
 use chrono::Duration;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
-use provider_desk::domain::{now, ChatMessage, Customer, Id, Notification, PageRequest, Ticket, Timestamp};
+use provider_desk::domain::{
+    now, ChatMessage, Customer, CustomerStatus, Id, Notification, PageRequest, Ticket, Timestamp,
+};
 use provider_desk::error::AppResult;
 use provider_desk::store::sqlite::SqliteStore;
 use provider_desk::store::{
@@ -77,9 +81,23 @@ fn age(i: usize, rows: usize) -> Duration {
     Duration::seconds((i as i64 * 365 * 86_400) / rows.max(1) as i64 + 60)
 }
 
+/// When customer `i` expires, from the seeding: a year's book of subscriptions, seven in ten
+/// active (expiring in 31 days to two years), one in ten expiring within the 30-day window, two in
+/// ten expired over the past year; the dates scattered so that neither the update order nor the
+/// day of expiry follows the other.
+fn expiry_offset(i: usize) -> Duration {
+    const DAY: i64 = 86_400;
+    let scatter = (i as i64).wrapping_mul(7_919);
+    match i % 10 {
+        0 => Duration::seconds(1 + scatter % (30 * DAY)),
+        1 | 2 => -Duration::seconds(scatter % (365 * DAY)),
+        _ => Duration::seconds(31 * DAY + scatter % (700 * DAY)),
+    }
+}
+
 async fn grow(store: &Arc<SqliteStore>, demo: Demo, tag: &str, rows: usize, at: Timestamp) -> AppResult<()> {
     let new_customers: Vec<Customer> =
-        (0..rows).map(|i| customer(&demo.customers[i % demo.customers.len()], tag, i, at - age(i, rows))).collect();
+        (0..rows).map(|i| customer(&demo.customers[i % demo.customers.len()], tag, i, at - age(i, rows), at)).collect();
     stream::iter(new_customers.chunks(SYNC_BATCH).map(|batch| store.save_customers(batch)))
         .buffer_unordered(8)
         .try_for_each(|_| async { Ok(()) })
@@ -135,10 +153,12 @@ async fn grow(store: &Arc<SqliteStore>, demo: Demo, tag: &str, rows: usize, at: 
         .await
 }
 
-fn customer(template: &Customer, tag: &str, i: usize, updated_at: Timestamp) -> Customer {
+fn customer(template: &Customer, tag: &str, i: usize, updated_at: Timestamp, at: Timestamp) -> Customer {
     let mut customer = template.clone();
     customer.id = Id::from_stored(format!("c-{tag}-{i}"));
     customer.name = format!("{}{}号店", template.name, i);
+    customer.expiry_date = at + expiry_offset(i);
+    customer.stored_status = CustomerStatus::at(customer.expiry_date, at);
     customer.created_at = updated_at - Duration::days(30);
     customer.updated_at = updated_at;
     customer.usage_updated_at = updated_at;

@@ -14,6 +14,7 @@ mod canned_replies;
 mod chat;
 mod customers;
 mod events;
+mod expiry_days;
 mod health;
 mod idempotency;
 mod leases;
@@ -64,6 +65,7 @@ impl SqliteStore {
         writer.execute_batch(SCHEMA).map_err(sql_error)?;
         idempotency::add_answer_columns(&writer).map_err(sql_error)?;
         totals::install(&mut writer).map_err(sql_error)?;
+        expiry_days::install(&mut writer).map_err(sql_error)?;
         let indexed = search::build_missing_index(&mut writer).map_err(sql_error)?;
         if indexed > 0 {
             tracing::info!(rows = indexed, "built the search index of the rows already stored");

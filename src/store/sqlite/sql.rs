@@ -1,6 +1,7 @@
 //! The SQL plumbing every area's queries share: error mapping, placeholders and values, and the
 //! provider-scoped WHERE clause with its paging.
 
+use super::expiry_days::{kept_range_total, EXPIRY_RANGE_TOTAL_SQL};
 use super::totals::{kept_total, KEPT_TOTAL_SQL};
 use crate::domain::{Id, PageRequest};
 use crate::error::AppError;
@@ -71,17 +72,25 @@ pub(super) struct ListQuery {
 }
 
 impl ListQuery {
-    /// The list's total: kept by the store where it keeps it ([`super::totals`]), else counted
-    /// over the list's index; its parameters are [`count_values`](ListQuery::count_values).
+    /// The list's total: kept by the store where it keeps it ([`super::totals`], or summed from
+    /// the kept days of an expiry range, [`super::expiry_days`]), else counted over the list's
+    /// index; its parameters are [`count_values`](ListQuery::count_values).
     pub(super) fn count_sql(&self) -> String {
-        match kept_total(self.table, &self.conditions) {
-            Some(_) => KEPT_TOTAL_SQL.to_owned(),
+        match self.kept() {
+            Some((sql, _)) => sql.to_owned(),
             None => format!("SELECT COUNT(*) FROM {} WHERE {}", self.table, self.conditions.sql()),
         }
     }
 
     pub(super) fn count_values(&self) -> Vec<Value> {
-        kept_total(self.table, &self.conditions).unwrap_or_else(|| self.conditions.values.clone())
+        self.kept().map_or_else(|| self.conditions.values.clone(), |(_, values)| values)
+    }
+
+    /// The statement and parameters of a kept total, when the store keeps this one.
+    fn kept(&self) -> Option<(&'static str, Vec<Value>)> {
+        kept_total(self.table, &self.conditions)
+            .map(|values| (KEPT_TOTAL_SQL, values))
+            .or_else(|| kept_range_total(self.table, &self.conditions).map(|values| (EXPIRY_RANGE_TOTAL_SQL, values)))
     }
 
     /// The page's rows; its last two parameters are [`page_values`].
