@@ -24,14 +24,16 @@ TARGET = os.environ.get("CARGO_TARGET_DIR", "target")
 BINARY = os.environ.get("BENCH_BINARY") or os.path.join(TARGET, "release", "provider-desk")
 REALTIME = os.path.join(TARGET, "release", "examples", "bench_realtime")
 STORE_CALLS = os.path.join(TARGET, "release", "examples", "bench_store_calls")
+BARE_AXUM = os.environ.get("BENCH_BARE_AXUM") or os.path.join(TARGET, "release", "examples", "bench_bare_axum")
 RUNS = int(os.environ.get("RUNS", "3"))
 DURATION = os.environ.get("DURATION", "10s")
 CONNECTIONS = [int(c) for c in os.environ.get("CONNECTIONS", "32,256").split(",")]
 IDLE_CONNECTIONS = int(os.environ.get("IDLE_CONNECTIONS", "10000"))
 FANOUT_SUBSCRIBERS = int(os.environ.get("FANOUT_SUBSCRIBERS", "1000"))
 # Which sections to run: `all`, or a comma list of `http` (the per-backend HTTP, memory and
-# realtime figures, and the store calls) and `limiter` (a million addresses, embedded only). A run
-# of some sections rewrites only theirs in BENCHMARKS.md.
+# realtime figures, and the store calls), `limiter` (a million addresses, embedded only) and `edge`
+# (the edge's cost against a bare axum handler, embedded only). A run of some sections rewrites
+# only theirs in BENCHMARKS.md.
 SECTIONS = set(os.environ.get("SECTIONS", "all").split(","))
 LIMITER_ADDRESSES = int(os.environ.get("LIMITER_ADDRESSES", "1000000"))
 LIMITER_HEADING = "## The limiter under a million addresses (embedded)"
@@ -387,6 +389,131 @@ def control_flood(env):
         server.stop()
 
 
+EDGE_HEADING = "## The cost of the edge: this server against a bare axum handler (embedded)"
+EDGE_ROUNDS = int(os.environ.get("EDGE_ROUNDS", "3"))
+EDGE_DURATION = os.environ.get("EDGE_DURATION", "6s")
+EDGE_CONNECTIONS = 64
+
+
+class BareAxum:
+    """examples/bench_bare_axum: one JSON handler, no layer, state or store."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.process = subprocess.Popen([BARE_AXUM, str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.base = f"http://127.0.0.1:{self.port}"
+        started = time.monotonic()
+        while True:
+            try:
+                urllib.request.urlopen(self.base + "/healthz", timeout=1).read()
+                return
+            except OSError:
+                if time.monotonic() - started > 30:
+                    raise SystemExit("the bare axum handler did not start")
+                time.sleep(0.005)
+
+    def stop(self):
+        self.process.kill()
+        self.process.wait()
+
+
+def edge_targets(server, bare, token):
+    """What the edge section measures: (name, URL, wrk script, goal as a share of bare axum)."""
+    variables = {"page": 1, "pageSize": 10}
+    return [
+        ("a bare axum JSON handler (`examples/bench_bare_axum`)", bare.base + "/healthz", lua("edge-bare", "GET", None, None), None),
+        ("this server's `GET /healthz`", server.base + "/healthz", lua("edge-healthz", "GET", None, None), 0.60),
+        (
+            "this server's `GET /api/customers?page=1&pageSize=10` (signed in)",
+            server.base + "/api/customers?page=1&pageSize=10",
+            lua("edge-rest", "GET", None, token),
+            0.086,
+        ),
+        (
+            "this server's `POST /graphql`, the same customer list (signed in)",
+            server.base + "/graphql",
+            lua("edge-graphql", "POST", {"query": GRAPHQL_CUSTOMERS, "variables": variables}, token),
+            None,
+        ),
+    ]
+
+
+def edge_rounds(targets, rounds=EDGE_ROUNDS, duration=EDGE_DURATION):
+    """Requests/s of every target, `rounds` interleaved rounds of `duration` each at wrk -t2 -c64."""
+    results = {name: [] for name, _, _, _ in targets}
+    for _ in range(rounds):
+        for name, url, script, _ in targets:
+            results[name].append(wrk(url, EDGE_CONNECTIONS, script, duration=duration))
+    return results
+
+
+def edge_section():
+    """The edge's cost: this server's `/healthz` and customer list against a bare axum handler on
+    the same machine, interleaved, each as a share of the bare handler measured in the same round."""
+    cores, _, _, commit, load = machine()
+    bare = BareAxum()
+    server = Server({})
+    try:
+        token = server.login()
+        rest_mib = server.rss_mib()
+        targets = edge_targets(server, bare, token)
+        results = edge_rounds(targets)
+        after_mib = server.rss_mib()
+        time.sleep(5)
+        settled_mib = server.rss_mib()
+    finally:
+        server.stop()
+        bare.stop()
+    bare_rps = [r["rps"] for r in results[targets[0][0]]]
+    lines = [
+        EDGE_HEADING,
+        "",
+        f"Measured by `SECTIONS=edge scripts/bench` at commit {commit}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+        f"on the machine above ({cores} cores, load average at start {' '.join(load)}): wrk -t2 -c{EDGE_CONNECTIONS}, "
+        f"{EDGE_ROUNDS} interleaved rounds of {EDGE_DURATION} each (bare handler, `/healthz`, REST list, GraphQL list), "
+        "medians; a share is the median of the ratios to the bare handler measured in the same round.",
+        "",
+        "| server | requests/s | share of bare axum | goal | met |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, _, _, goal in targets:
+        runs = results[name]
+        rps = [r["rps"] for r in runs]
+        errors = sum(r["errors"] for r in runs)
+        note = f" ({errors} non-2xx)" if errors else ""
+        shares = [n / d for n, d in zip(rps, bare_rps)] if all(bare_rps) else []
+        share = statistics.median(shares) if shares else float("nan")
+        goal_text, met = (f"≥ {goal:.1%}".replace(".0%", "%"), "yes" if share >= goal else "no") if goal else ("", "")
+        lines.append(f"| {name}{note} | {summary(rps)} | {share:.1%} | {goal_text} | {met} |")
+    lines += [
+        "",
+        f"Server memory: {rest_mib:.1f} MiB at rest, {after_mib:.1f} MiB right after the load, "
+        f"{settled_mib:.1f} MiB 5 s later.",
+        "",
+    ]
+    lines += EDGE_LEVERS
+    return lines
+
+
+# What each lever of issue #17 was worth when it was measured (interleaved rounds against the bare
+# handler, like the table above); written by hand from that run, as it compares builds.
+EDGE_LEVERS = []
+
+
+def measured_or_kept(text, heading, measure):
+    """`text` with the section under `heading` measured now (`measure()`), or, when it was not
+    asked for, as the last run that measured it left it in BENCHMARKS.md."""
+    if measure:
+        return replace_section(text, heading, measure())
+    if os.path.exists("BENCHMARKS.md"):
+        kept = open("BENCHMARKS.md").read().split("\n")
+        if heading in kept:
+            start = kept.index(heading)
+            end = next((i for i in range(start + 1, len(kept)) if kept[i].startswith("## ")), len(kept))
+            return replace_section(text, heading, kept[start:end])
+    return text
+
+
 def replace_section(text, heading, section_lines):
     """`text` with the section under `heading` (up to the next `## `) replaced, or appended."""
     lines = text.rstrip("\n").split("\n")
@@ -411,10 +538,18 @@ def machine():
 
 
 def main():
-    unknown = SECTIONS - {"all", "http", "limiter"}
+    unknown = SECTIONS - {"all", "http", "limiter", "edge"}
     if unknown:
-        raise SystemExit(f"SECTIONS: unknown {sorted(unknown)}; expected all, http or limiter")
-    if "all" not in SECTIONS and "http" not in SECTIONS:
+        raise SystemExit(f"SECTIONS: unknown {sorted(unknown)}; expected all, http, limiter or edge")
+    if "edge" in SECTIONS and "all" not in SECTIONS and "http" not in SECTIONS:
+        print("== the edge against a bare axum handler", file=sys.stderr)
+        section = edge_section()
+        existing = open("BENCHMARKS.md").read() if os.path.exists("BENCHMARKS.md") else "# Benchmarks\n"
+        with open("BENCHMARKS.md", "w") as out:
+            out.write(replace_section(existing, EDGE_HEADING, section))
+        print("\n".join(section), file=sys.stderr)
+        print("rewrote the edge section of BENCHMARKS.md", file=sys.stderr)
+    if "limiter" in SECTIONS and "all" not in SECTIONS and "http" not in SECTIONS:
         print("== the limiter under a million addresses", file=sys.stderr)
         section = limiter_section()
         existing = open("BENCHMARKS.md").read() if os.path.exists("BENCHMARKS.md") else "# Benchmarks\n"
@@ -422,6 +557,7 @@ def main():
             out.write(replace_section(existing, LIMITER_HEADING, section))
         print("\n".join(section), file=sys.stderr)
         print("rewrote the limiter section of BENCHMARKS.md", file=sys.stderr)
+    if "all" not in SECTIONS and "http" not in SECTIONS:
         return
     backends = []
     if os.environ.get("BACKENDS", "all") != "mongo":
@@ -532,6 +668,9 @@ def main():
             start = kept.index(LIMITER_HEADING)
             end = next((i for i in range(start + 1, len(kept)) if kept[i].startswith("## ")), len(kept))
             text = replace_section(text, LIMITER_HEADING, kept[start:end])
+    if "all" in SECTIONS or "edge" in SECTIONS:
+        print("== the edge against a bare axum handler", file=sys.stderr)
+    text = measured_or_kept(text, EDGE_HEADING, edge_section if "all" in SECTIONS or "edge" in SECTIONS else None)
     with open("BENCHMARKS.md", "w") as out:
         out.write(text)
     print("wrote BENCHMARKS.md", file=sys.stderr)

@@ -89,8 +89,13 @@ pub fn generate_request_id() -> Arc<str> {
     let mut random = [0u8; 8];
     let _ = getrandom::fill(&mut random);
     let millis = chrono::Utc::now().timestamp_millis() as u64;
-    let hex: String = millis.to_be_bytes().iter().chain(random.iter()).map(|b| format!("{b:02x}")).collect();
-    Arc::from(hex)
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = [0u8; 32];
+    for (i, byte) in millis.to_be_bytes().iter().chain(random.iter()).enumerate() {
+        hex[2 * i] = DIGITS[usize::from(byte >> 4)];
+        hex[2 * i + 1] = DIGITS[usize::from(byte & 0xf)];
+    }
+    Arc::from(std::str::from_utf8(&hex).expect("hex digits are ASCII"))
 }
 
 /// A request no working client sends: what counts toward a ban for malformed requests. Ordinary
