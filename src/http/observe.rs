@@ -81,14 +81,16 @@ fn in_flight() -> &'static metrics::Gauge {
 
 /// The series of one route, method and status.
 type RouteSeries = (metrics::Counter, metrics::Histogram);
+/// Held series by route, then method and status (a route sees a handful of those).
+type SeriesByRoute = HashMap<Box<str>, Vec<(&'static str, StatusCode, RouteSeries)>, foldhash::fast::FixedState>;
 
 /// `http_requests_total` and `http_request_duration_seconds` of a method, route and status, held
 /// once looked up: a lookup by name builds the label values (four allocations) and hashes them,
 /// twice a request. Routes are the router's patterns, so the map stays as small as the router.
 fn series(method: &'static str, route: &str, status: StatusCode) -> RouteSeries {
-    static SERIES: OnceLock<RwLock<HashMap<Box<str>, Vec<(&'static str, StatusCode, RouteSeries)>>>> = OnceLock::new();
+    static SERIES: OnceLock<RwLock<SeriesByRoute>> = OnceLock::new();
     let map = SERIES.get_or_init(Default::default);
-    let held = |by_route: &HashMap<Box<str>, Vec<(&'static str, StatusCode, RouteSeries)>>| {
+    let held = |by_route: &SeriesByRoute| {
         let all = by_route.get(route)?;
         all.iter().find(|(m, s, _)| *m == method && *s == status).map(|(_, _, series)| series.clone())
     };
