@@ -11,7 +11,6 @@ use crate::graphql::build_schema;
 use crate::http::connections;
 use crate::http::metrics::MetricsEndpoint;
 use crate::http::quiet;
-use crate::http::shutdown::Shutdown;
 use crate::http::{metrics_router, router, AppState};
 use crate::integration::dispatcher::Dispatcher;
 use crate::integration::http_client;
@@ -214,7 +213,7 @@ impl Application {
             MetricsAccess::NotServed | MetricsAccess::Open => {}
         }
         let schema = build_schema(services.clone());
-        let state = AppState { services, schema, shutdown: Arc::new(Shutdown::default()) };
+        let state = AppState::new(services, schema);
         let router = router(state.clone(), &config.integrations, metrics).map_err(StartupError::RestDocument)?;
         let shutdown_timeout = config.shutdown_timeout;
         Ok(Application { listener, state, router, shutdown_timeout, transports, config, metrics_listener })

@@ -86,11 +86,35 @@ pub fn acceptable_request_id(id: &str) -> bool {
 
 /// A new request id: 32 hex digits (time-ordered, then random).
 pub fn generate_request_id() -> Arc<str> {
-    let mut random = [0u8; 8];
-    let _ = getrandom::fill(&mut random);
+    let random = next_random().to_be_bytes();
     let millis = chrono::Utc::now().timestamp_millis() as u64;
-    let hex: String = millis.to_be_bytes().iter().chain(random.iter()).map(|b| format!("{b:02x}")).collect();
-    Arc::from(hex)
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = [0u8; 32];
+    for (i, byte) in millis.to_be_bytes().iter().chain(random.iter()).enumerate() {
+        hex[2 * i] = DIGITS[usize::from(byte >> 4)];
+        hex[2 * i + 1] = DIGITS[usize::from(byte & 0xf)];
+    }
+    Arc::from(std::str::from_utf8(&hex).expect("hex digits are ASCII"))
+}
+
+/// 64 random bits for a request id, from a generator per thread seeded once from the operating
+/// system (a request id must be unique, not secret: a system call per request bought nothing).
+fn next_random() -> u64 {
+    use std::cell::Cell;
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new({
+            let mut seed = [0u8; 8];
+            let _ = getrandom::fill(&mut seed);
+            u64::from_ne_bytes(seed)
+        });
+    }
+    // wyrand: a 64-bit step and a 128-bit multiply.
+    STATE.with(|state| {
+        let next = state.get().wrapping_add(0xa076_1d64_78bd_642f);
+        state.set(next);
+        let product = u128::from(next) * u128::from(next ^ 0xe703_7ed1_a0b4_28db);
+        ((product >> 64) as u64) ^ (product as u64)
+    })
 }
 
 /// A request no working client sends: what counts toward a ban for malformed requests. Ordinary

@@ -1,6 +1,8 @@
-//! The schema extension that answers a retried mutation with its first answer, byte for byte.
+//! Answers a retried mutation with its first answer, byte for byte.
 //!
-//! It wraps the resolution of every root mutation field that carries an `idempotencyKey`
+//! Not an extension of its own: the protection extension ([`super::protection`]) calls it for
+//! root mutation fields, so that a read's every field passes one extension hook fewer (each is a
+//! boxed future per field). It wraps the resolution of every root mutation field that carries an `idempotencyKey`
 //! argument (a literal or a variable) in [`IdempotencyService::answer_once`]: the first request's
 //! resolved field value, serialized, is stored under the key with a fingerprint of the request,
 //! and a retry gets that value back instead of running the resolver. The design choice: the
@@ -15,24 +17,13 @@ use super::RequestAuth;
 use crate::error::AppError;
 use crate::service::idempotency::{IdempotencyService, KeyedRequest};
 use crate::service::{input, Services};
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest, NextResolve, ResolveInfo,
-};
+use async_graphql::extensions::{ExtensionContext, NextResolve, ResolveInfo};
 use async_graphql::{ErrorExtensions, PathSegment, Request, ServerError, ServerResult, Value, Variables};
 use sha2::{Digest, Sha256};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 /// The argument that names a mutation's idempotency key.
 const KEY_ARGUMENT: &str = "idempotencyKey";
-
-/// Adds the idempotency extension to a schema.
-pub struct Idempotency;
-
-impl ExtensionFactory for Idempotency {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(IdempotencyExtension::default())
-    }
-}
 
 /// The request as sent, captured before anything else reads it (extensions are per request).
 #[derive(Default)]
@@ -42,8 +33,9 @@ struct SentRequest {
     variables: Variables,
 }
 
+/// One request's idempotent root mutations.
 #[derive(Default)]
-struct IdempotencyExtension {
+pub(super) struct IdempotentMutations {
     sent: Mutex<SentRequest>,
 }
 
@@ -59,33 +51,28 @@ impl From<AppError> for Failure {
     }
 }
 
-#[async_trait::async_trait]
-impl Extension for IdempotencyExtension {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
+impl IdempotentMutations {
+    /// Keeps the request as sent, before anything else reads it (called once per request).
+    pub(super) fn capture(&self, request: &Request) {
+        // A GraphQL name cannot be escaped: a query whose text does not name the argument has no
+        // field that carries it, and nothing needs the copy (most requests, every read).
+        if !request.query.contains(KEY_ARGUMENT) {
+            return;
+        }
         *self.sent.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = SentRequest {
             query: request.query.clone(),
             operation_name: request.operation_name.clone(),
             variables: request.variables.clone(),
         };
-        next.run(ctx, request).await
     }
 
-    async fn resolve(
+    /// Resolves a root mutation field once per idempotency key, when it carries one.
+    pub(super) async fn resolve(
         &self,
         ctx: &ExtensionContext<'_>,
         info: ResolveInfo<'_>,
         next: NextResolve<'_>,
     ) -> ServerResult<Option<Value>> {
-        let is_root_mutation = info.path_node.parent.is_none()
-            && ctx.schema_env.registry.mutation_type.as_deref() == Some(info.parent_type);
-        if !is_root_mutation {
-            return next.run(ctx, info).await;
-        }
         let (position, path) = (info.field.name.pos, info.path_node.to_string_vec());
         let refused = |error: AppError| {
             error.extend().into_server_error(position).with_path(path.iter().cloned().map(PathSegment::Field).collect())
@@ -124,9 +111,7 @@ impl Extension for IdempotencyExtension {
             Err(Failure::Resolver(error)) => Err(error),
         }
     }
-}
 
-impl IdempotencyExtension {
     /// The field's `idempotencyKey`, read from the request's variables if it names one; `None`
     /// when absent or null.
     fn key_argument(&self, field: &async_graphql::parser::types::Field) -> Option<String> {

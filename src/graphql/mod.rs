@@ -53,7 +53,6 @@ pub fn build_schema(services: Services) -> AppSchema {
             max_root_fields: settings.graphql_max_root_fields,
             introspection: settings.graphql_introspection,
         })
-        .extension(idempotency::Idempotency)
         .data(services);
     if settings.graphql_introspection == crate::config::Introspection::Off {
         builder = builder.disable_introspection().disable_suggestions();

@@ -18,6 +18,7 @@
 //! - **The audit log**: every mutation (but `login`, which the auth service records itself, since
 //!   only it knows whose account was tried) is recorded when it finishes, with its result.
 
+use super::idempotency::IdempotentMutations;
 use super::RequestAuth;
 use crate::config::Introspection;
 use crate::error::{AppError, ErrorCode};
@@ -76,8 +77,16 @@ fn introspects(name: &str) -> bool {
 
 impl ExtensionFactory for Protection {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(*self)
+        Arc::new(ProtectionExtension { settings: *self, idempotent: IdempotentMutations::default() })
     }
+}
+
+/// One request's protection; it also answers retried mutations ([`IdempotentMutations`]), as
+/// one extension rather than two: async-graphql calls every extension's `resolve` for every
+/// field, and only root mutation fields need either.
+struct ProtectionExtension {
+    settings: Protection,
+    idempotent: IdempotentMutations,
 }
 
 fn bad_input(message: impl Into<String>) -> ServerError {
@@ -128,7 +137,7 @@ fn translated(message: &str) -> Option<&'static str> {
 }
 
 #[async_trait::async_trait]
-impl Extension for Protection {
+impl Extension for ProtectionExtension {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let mut response = next.run(ctx).await;
         let request_id = crate::context::current_request_id();
@@ -169,17 +178,18 @@ impl Extension for Protection {
             None => ctx.data_opt::<RequestAuth>().is_some_and(RequestAuth::signed_in),
         };
         let document = request.parsed_query().map_err(|error| parse_error(error.clone()))?;
-        self.check_shape(document).inspect_err(|_| over_limits())?;
-        if !self.introspection.allows(signed_in) {
+        self.settings.check_shape(document).inspect_err(|_| over_limits())?;
+        if !self.settings.introspection.allows(signed_in) {
             let asks = document.operations.iter().any(|(_, operation)| {
                 selects_introspection(&operation.node.selection_set.node, &document.fragments, &mut Vec::new())
             });
             if asks {
-                return Err(self.introspection_refused());
+                return Err(self.settings.introspection_refused());
             }
             request = request.disable_introspection();
         }
         super::omitted_variables::drop_omitted_arguments(&mut request)?;
+        self.idempotent.capture(&request);
         next.run(ctx, request).await
     }
 
@@ -198,7 +208,8 @@ impl Extension for Protection {
         ctx: &ExtensionContext<'_>,
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
-        let suggest = self.introspection.allows(ctx.data_opt::<RequestAuth>().is_some_and(RequestAuth::signed_in));
+        let suggest =
+            self.settings.introspection.allows(ctx.data_opt::<RequestAuth>().is_some_and(RequestAuth::signed_in));
         next.run(ctx).await.map_err(|errors| {
             errors
                 .into_iter()
@@ -226,15 +237,32 @@ impl Extension for Protection {
         next: NextResolve<'_>,
     ) -> ServerResult<Option<Value>> {
         let mutation = ctx.schema_env.registry.mutation_type.as_deref();
-        let audited = Some(info.parent_type) == mutation && info.path_node.parent.is_none() && info.name != "login";
-        if !audited {
+        if Some(info.parent_type) != mutation || info.path_node.parent.is_some() {
             return next.run(ctx, info).await;
+        }
+        // Boxed apart, so that the future of every other field stays small (this hook runs for
+        // each field of each row, and a mutation's future is large).
+        Box::pin(self.root_mutation(ctx, info, next)).await
+    }
+}
+
+impl ProtectionExtension {
+    /// Resolves a root mutation field, once per idempotency key, and records its audit entry
+    /// (but for `login`'s, which its service records).
+    async fn root_mutation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        info: ResolveInfo<'_>,
+        next: NextResolve<'_>,
+    ) -> ServerResult<Option<Value>> {
+        if info.name == "login" {
+            return self.idempotent.resolve(ctx, info, next).await;
         }
         let operation = info.name.to_owned();
         if let Some(note) = ctx.data_opt::<AuditNote>() {
             note.take();
         }
-        let result = next.run(ctx, info).await;
+        let result = self.idempotent.resolve(ctx, info, next).await;
         let outcome = match &result {
             Ok(_) => crate::domain::AuditEntry::OK.to_owned(),
             Err(error) => code_of(error).unwrap_or(ErrorCode::BadUserInput.as_str()).to_owned(),

@@ -3,9 +3,10 @@
 //! CORS, and a panic turned into a 500 answer instead of a dropped connection. How each refusal
 //! looks to the client is [`crate::error::http`]'s business: the edge only decides to refuse.
 //!
-//! Order, outermost first: request id (and client address) → request log and metrics
-//! ([`observe`](super::observe)) → panic catcher → security headers → CORS → IP guard → body
-//! hygiene → deadline (not on `/graphql/ws`) → the route.
+//! Order, outermost first: request id (and client address), request log and metrics
+//! ([`observe`](super::observe)) and security headers, in one layer ([`request_context`]) → panic
+//! catcher → CORS → IP guard, body hygiene and deadline (not on `/graphql/ws`), in one layer
+//! ([`admit`]) → the route.
 
 use super::listener::Peer;
 use super::MAX_GRAPHQL_BODY_BYTES;
@@ -30,17 +31,18 @@ pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The REST endpoints' retry key (see `rest::catalog`), which a browser client must be let send.
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 
-/// What the edge middlewares share.
-#[derive(Clone)]
+/// What the edge middlewares share (as an `Arc<Edge>`: one atomic increment a layer a request).
 pub struct Edge {
     pub settings: Arc<SecuritySettings>,
     pub guard: Arc<Guard>,
 }
 
 /// Gives the request its id (a sane incoming `x-request-id`, else a new one) and finds its
-/// client's address; everything inside runs in a span and task-local scope naming the id, and
-/// the answer carries the id in `x-request-id`.
-pub async fn request_context(State(edge): State<Edge>, mut request: Request, next: Next) -> Response {
+/// client's address; everything inside runs in a span and task-local scope naming the id, and is
+/// logged and counted ([`observe`](super::observe)); the answer carries the id in `x-request-id`
+/// and the [security headers](security_headers). One layer for all of it: each `from_fn` layer
+/// costs a clone of the inner service and a boxed future on every request.
+pub async fn request_context(State(edge): State<Arc<Edge>>, mut request: Request, next: Next) -> Response {
     let incoming = request.headers().get(&X_REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::trim);
     let id: Arc<str> = match incoming {
         Some(id) if crate::context::acceptable_request_id(id) => Arc::from(id),
@@ -48,10 +50,13 @@ pub async fn request_context(State(edge): State<Edge>, mut request: Request, nex
     };
     let peer = request.extensions().get::<ConnectInfo<Peer>>().map(|ConnectInfo(Peer(address))| address.ip());
     let ip = peer.map(|peer| client_ip(peer, request.headers(), &edge.settings.trusted_proxies));
-    request.extensions_mut().insert(ClientInfo { ip, request_id: Some(id.to_string()) });
+    request.extensions_mut().insert(ClientInfo { ip, request_id: Some(id.clone()) });
+    let page = Page::of(request.uri().path());
+    // The span's fields are only evaluated when its level is on.
     let span = tracing::info_span!("request", request_id = %id, ip = ip.map(|ip| ip.to_string()).unwrap_or_default());
     let context = RequestContext::new(id.clone());
-    let mut response = context.scope(next.run(request).instrument(span)).await;
+    let mut response = context.scope(super::observe::observe(request, next).instrument(span)).await;
+    security_headers(page, response.headers_mut());
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(X_REQUEST_ID, value);
     }
@@ -89,42 +94,53 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr
     crate::config::canonical(client)
 }
 
-/// Refuses denied and banned clients and those over the per-IP rate, and counts a malformed
-/// request toward a ban once it is answered. The health endpoints are left alone, so a load
-/// balancer's checks never count.
-pub async fn guard_ip(State(edge): State<Edge>, request: Request, next: Next) -> Response {
-    let path = request.uri().path().to_owned();
-    if matches!(path.as_str(), "/healthz" | "/readyz" | "/metrics") {
-        return next.run(request).await;
+/// Admits a request to its route, inside the CORS layer: refuses denied and banned clients and
+/// those over the per-IP rate, reads and checks a POSTed body ([`hygienic`]), runs the route
+/// within its deadline (every route but `/graphql/ws`, whose connection lives on: [`deadline`]),
+/// and counts a malformed request toward a ban once it is answered. The health endpoints are left
+/// to themselves, so a load balancer's checks never count. One layer, for the reason
+/// [`request_context`] gives.
+pub async fn admit(State(edge): State<Arc<Edge>>, request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    if matches!(path, "/healthz" | "/readyz" | "/metrics") {
+        return deadline(&edge.settings, request, next).await;
     }
-    let ip = request.extensions().get::<ClientInfo>().and_then(|client| client.ip);
-    let Some(ip) = ip else { return next.run(request).await };
+    let protocol = Protocol::of_path(path);
     let traffic = if path.starts_with("/integrations/") { Traffic::Webhooks } else { Traffic::Clients };
-    if let Err(refusal) = edge.guard.check_ip(ip, traffic).await {
-        return HttpError::from_error(Protocol::of_path(&path), &AppError::from(refusal)).into_response();
+    let ip = request.extensions().get::<ClientInfo>().and_then(|client| client.ip);
+    if let Some(ip) = ip {
+        if let Err(refusal) = edge.guard.check_ip(ip, traffic).await {
+            return HttpError::from_error(protocol, &AppError::from(refusal)).into_response();
+        }
     }
-    let response = next.run(request).await;
-    if let Some(what) = crate::context::current_bad_request() {
-        edge.guard.bad_request(ip, what).await;
+    let response = match hygienic(&edge.settings, request).await {
+        Ok(request) => deadline(&edge.settings, request, next).await,
+        Err(refusal) => refusal,
+    };
+    if let Some(ip) = ip {
+        if let Some(what) = crate::context::current_bad_request() {
+            edge.guard.bad_request(ip, what).await;
+        }
     }
     response
 }
 
 /// Reads a POSTed `/graphql` or `/api` body (refusing one over the route's limit with 413) and
 /// refuses JSON nested deeper than `JSON_MAX_DEPTH` with 400, before any parser sees it.
-pub async fn body_hygiene(State(edge): State<Edge>, request: Request, next: Next) -> Response {
-    let path = request.uri().path().to_owned();
+#[allow(clippy::result_large_err)]
+async fn hygienic(settings: &SecuritySettings, request: Request) -> Result<Request, Response> {
+    let path = request.uri().path();
     let limit = if path == "/graphql" {
         MAX_GRAPHQL_BODY_BYTES
     } else if path.starts_with("/api/") {
         MAX_REST_BODY_BYTES
     } else {
-        return next.run(request).await;
+        return Ok(request);
     };
     if request.method() != Method::POST {
-        return next.run(request).await;
+        return Ok(request);
     }
-    let protocol = Protocol::of_path(&path);
+    let protocol = Protocol::of_path(path);
     let too_large = || {
         note_bad_request(BadRequest::BodyTooLarge);
         let message = format!("请求体过大，不能超过{}KB", limit / 1024);
@@ -134,7 +150,7 @@ pub async fn body_hygiene(State(edge): State<Edge>, request: Request, next: Next
     };
     let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|length| length > limit as u64) {
-        return too_large();
+        return Err(too_large());
     }
     let (parts, body) = request.into_parts();
     let mut stream = body.into_data_stream();
@@ -142,20 +158,20 @@ pub async fn body_hygiene(State(edge): State<Edge>, request: Request, next: Next
     while let Some(chunk) = stream.next().await {
         match chunk {
             Ok(chunk) if bytes.len() + chunk.len() <= limit => bytes.extend_from_slice(&chunk),
-            Ok(_) => return too_large(),
+            Ok(_) => return Err(too_large()),
             Err(_) => {
                 note_bad_request(BadRequest::MalformedBody);
-                return HttpError::new(protocol, ErrorCode::BadUserInput, "无法读取请求体").into_response();
+                return Err(HttpError::new(protocol, ErrorCode::BadUserInput, "无法读取请求体").into_response());
             }
         }
     }
-    let max_depth = edge.settings.json_max_depth;
+    let max_depth = settings.json_max_depth;
     if json_depth(&bytes) > max_depth {
         note_bad_request(BadRequest::JsonTooDeep);
         let message = format!("请求体的JSON嵌套过深（最多{max_depth}层）");
-        return HttpError::new(protocol, ErrorCode::BadUserInput, message).into_response();
+        return Err(HttpError::new(protocol, ErrorCode::BadUserInput, message).into_response());
     }
-    next.run(Request::from_parts(parts, Body::from(Bytes::from(bytes)))).await
+    Ok(Request::from_parts(parts, Body::from(Bytes::from(bytes))))
 }
 
 /// How deeply the arrays and objects of a JSON text nest (strings skipped). Works on any bytes:
@@ -185,14 +201,19 @@ pub fn json_depth(bytes: &[u8]) -> usize {
     deepest
 }
 
-/// The most one HTTP request may take (`REQUEST_TIMEOUT_MS`); over it, 503.
-pub async fn deadline(State(edge): State<Edge>, request: Request, next: Next) -> Response {
-    let path = request.uri().path().to_owned();
-    match tokio::time::timeout(edge.settings.request_timeout, next.run(request)).await {
+/// The most one HTTP request may take (`REQUEST_TIMEOUT_MS`); over it, 503. A WebSocket
+/// (`/graphql/ws`) has none: its connection lives on.
+async fn deadline(settings: &SecuritySettings, request: Request, next: Next) -> Response {
+    if request.uri().path() == "/graphql/ws" {
+        return next.run(request).await;
+    }
+    let uri = request.uri().clone();
+    match tokio::time::timeout(settings.request_timeout, next.run(request)).await {
         Ok(response) => response,
         Err(_) => {
+            let path = uri.path();
             tracing::warn!(path, "request timed out");
-            HttpError::new(Protocol::of_path(&path), ErrorCode::Unavailable, REQUEST_TIMED_OUT).into_response()
+            HttpError::new(Protocol::of_path(path), ErrorCode::Unavailable, REQUEST_TIMED_OUT).into_response()
         }
     }
 }
@@ -201,17 +222,37 @@ pub async fn deadline(State(edge): State<Edge>, request: Request, next: Next) ->
 const API_CONTENT_SECURITY_POLICY: &str =
     "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
+/// Which security headers a path's answers get: the playground may frame itself, and it and the
+/// docs set their own CSP; `/graphql` answers are not cached.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Page {
+    Playground,
+    Docs,
+    Graphql,
+    Other,
+}
+
+impl Page {
+    fn of(path: &str) -> Page {
+        if path.starts_with("/playground") {
+            Page::Playground
+        } else if path.starts_with("/api/docs") {
+            Page::Docs
+        } else if path == "/graphql" {
+            Page::Graphql
+        } else {
+            Page::Other
+        }
+    }
+}
+
 /// Headers every answer carries (a handler's own win): no MIME sniffing, no framing (the
 /// playground may frame itself), no referrer, and for everything but the playground's and the
 /// docs' own files a CSP that allows nothing (those pages set their own).
-pub async fn security_headers(request: Request, next: Next) -> Response {
-    let path = request.uri().path().to_owned();
-    let mut response = next.run(request).await;
-    let headers = response.headers_mut();
-    let ui = path.starts_with("/playground") || path.starts_with("/api/docs");
+fn security_headers(page: Page, headers: &mut HeaderMap) {
     let defaults = [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::X_FRAME_OPTIONS, if path.starts_with("/playground") { "SAMEORIGIN" } else { "DENY" }),
+        (header::X_FRAME_OPTIONS, if page == Page::Playground { "SAMEORIGIN" } else { "DENY" }),
         (header::REFERRER_POLICY, "no-referrer"),
         (HeaderName::from_static("cross-origin-opener-policy"), "same-origin"),
     ];
@@ -220,13 +261,13 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
             headers.insert(name, HeaderValue::from_static(value));
         }
     }
+    let ui = matches!(page, Page::Playground | Page::Docs);
     if !ui && !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
         headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(API_CONTENT_SECURITY_POLICY));
     }
-    if path == "/graphql" && !headers.contains_key(header::CACHE_CONTROL) {
+    if page == Page::Graphql && !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    response
 }
 
 /// CORS for the configured origins (`CORS_ALLOWED_ORIGINS`); `None` without any, so browsers
@@ -281,13 +322,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_panicking_handler_is_answered_500_with_the_request_id() {
-        let edge = Edge {
+        let edge = Arc::new(Edge {
             settings: Arc::new(SecuritySettings::default()),
             guard: Arc::new(Guard::new(
                 Arc::new(crate::limits::memory::MemoryLimiter::new()),
                 SecuritySettings::default(),
             )),
-        };
+        });
         let router = super::super::with_edge_layers(
             axum::Router::new().route("/api/boom", axum::routing::get(|| async { boom() })),
             edge,

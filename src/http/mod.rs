@@ -36,13 +36,31 @@ use tower_http::limit::RequestBodyLimitLayer;
 /// nobody can make the server buffer megabytes.
 pub const MAX_GRAPHQL_BODY_BYTES: usize = 256 * 1024;
 
-/// What every handler shares.
+/// What every handler shares, behind one `Arc`: axum clones a handler's state for every request,
+/// and cloning this is one atomic increment where [`Services`] by value is one per handle inside.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<SharedState>);
+
+/// What [`AppState`] holds.
+pub struct SharedState {
     pub services: Services,
     pub schema: AppSchema,
     /// Tells the WebSocket connections when the server stops.
     pub shutdown: Arc<shutdown::Shutdown>,
+}
+
+impl AppState {
+    pub fn new(services: Services, schema: AppSchema) -> AppState {
+        AppState(Arc::new(SharedState { services, schema, shutdown: Arc::new(shutdown::Shutdown::default()) }))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
 }
 
 /// Every route of the server, with the inbound webhooks of the integrations that are configured
@@ -55,7 +73,7 @@ pub fn router(
 ) -> Result<Router, String> {
     let rest = crate::rest::routes(RestState { services: state.services.clone(), schema: state.schema.clone() })?;
     let guard = state.services.guard.clone();
-    let edge = Edge { settings: Arc::new(guard.settings().clone()), guard };
+    let edge = Arc::new(Edge { settings: Arc::new(guard.settings().clone()), guard });
     let router = Router::new()
         .route("/graphql", post(graphql::execute).layer(RequestBodyLimitLayer::new(MAX_GRAPHQL_BODY_BYTES)))
         .route("/healthz", get(ops::healthz))
@@ -65,8 +83,6 @@ pub fn router(
         .merge(integrations::routes(integrations))
         .merge(rest)
         .merge(playground::router())
-        // Every HTTP request has a deadline; a WebSocket connection (added after) lives on.
-        .layer(from_fn_with_state(edge.clone(), edge::deadline))
         .route("/graphql/ws", get(ws::upgrade))
         .with_state(state);
     Ok(with_edge_layers(router, edge))
@@ -79,16 +95,12 @@ pub fn metrics_router(metrics: metrics::MetricsEndpoint) -> Router {
 }
 
 /// The layers every route gets (see [`edge`] for what each does and why in this order).
-pub fn with_edge_layers(router: Router, edge: Edge) -> Router {
-    let mut router = router
-        .layer(from_fn_with_state(edge.clone(), edge::body_hygiene))
-        .layer(from_fn_with_state(edge.clone(), edge::guard_ip));
+pub fn with_edge_layers(router: Router, edge: Arc<Edge>) -> Router {
+    let mut router = router.layer(from_fn_with_state(edge.clone(), edge::admit));
     if let Some(cors) = edge::cors(&edge.settings) {
         router = router.layer(cors);
     }
     router
-        .layer(from_fn(edge::security_headers))
         .layer(CatchPanicLayer::custom(crate::error::http::panic_response))
-        .layer(from_fn(observe::observe))
         .layer(from_fn_with_state(edge, edge::request_context))
 }

@@ -257,7 +257,7 @@ enum Series {
 #[derive(Debug)]
 pub struct Registry {
     exposition: prometheus_client::registry::Registry,
-    families: HashMap<&'static str, (&'static Family, Series)>,
+    families: HashMap<&'static str, (&'static Family, Series), foldhash::fast::FixedState>,
 }
 
 impl Registry {
@@ -265,7 +265,7 @@ impl Registry {
     /// show from the first scrape.
     pub fn with_declared_families() -> Registry {
         let mut exposition = prometheus_client::registry::Registry::default();
-        let mut families = HashMap::with_capacity(FAMILIES.len());
+        let mut families = HashMap::with_capacity_and_hasher(FAMILIES.len(), Default::default());
         for family in FAMILIES {
             // The library adds the period, and the `_total` of a counter.
             let help = family.help.strip_suffix('.').unwrap_or(family.help);

@@ -34,8 +34,8 @@ use std::sync::Arc;
 pub const MAX_REST_BODY_BYTES: usize = 64 * 1024;
 
 /// What the REST handlers need: the schema they run operations on, and the services the caller
-/// is verified with. The HTTP layer builds it from its own state.
-#[derive(Clone)]
+/// is verified with. The HTTP layer builds it from its own state; the routes hold it behind one
+/// `Arc`, which axum clones for every request.
 pub struct RestState {
     pub services: Services,
     pub schema: AppSchema,
@@ -46,7 +46,7 @@ pub struct RestState {
 pub fn routes<S: Clone + Send + Sync + 'static>(state: RestState) -> Result<Router<S>, String> {
     let endpoints = catalog::load(&state.schema.sdl())?;
     let document = Arc::new(openapi::document(&endpoints));
-    let mut by_path: BTreeMap<String, MethodRouter<RestState>> = BTreeMap::new();
+    let mut by_path: BTreeMap<String, MethodRouter<Arc<RestState>>> = BTreeMap::new();
     for endpoint in endpoints {
         let endpoint = Arc::new(endpoint);
         let filter = if endpoint.method == Method::GET { MethodFilter::GET } else { MethodFilter::POST };
@@ -66,12 +66,12 @@ pub fn routes<S: Clone + Send + Sync + 'static>(state: RestState) -> Result<Rout
         .route("/api/{*unknown}", axum::routing::any(unknown_endpoint))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_REST_BODY_BYTES))
-        .with_state(state))
+        .with_state(Arc::new(state)))
 }
 
 async fn serve(
     endpoint: Arc<Endpoint>,
-    State(state): State<RestState>,
+    State(state): State<Arc<RestState>>,
     client: Option<Extension<ClientInfo>>,
     headers: HeaderMap,
     path: RawPathParams,

@@ -53,7 +53,7 @@ impl AuditService {
             target_id: target.map(|t| t.chars().take(64).collect()),
             ip: client.ip.map(|ip| crate::config::canonical(ip).to_string()),
             result: result.to_owned(),
-            request_id: client.request_id.clone(),
+            request_id: client.request_id.as_deref().map(str::to_owned),
         };
         if let Err(error) = self.entries.insert_audit_entry(&entry).await {
             tracing::error!(%error, ?entry, "could not store an audit entry");

@@ -34,8 +34,8 @@ use std::sync::Arc;
 pub struct ClientInfo {
     /// The client's address (the socket's, or a trusted proxy's `X-Forwarded-For`).
     pub ip: Option<IpAddr>,
-    /// The request's `x-request-id`.
-    pub request_id: Option<String>,
+    /// The request's `x-request-id` (shared with the request's context: not copied per request).
+    pub request_id: Option<Arc<str>>,
 }
 
 /// The signed-in provider a request acts for, from a verified, unrevoked access token.
