@@ -58,7 +58,7 @@ impl QueryRoot {
         let page = input::page(page, page_size).extend()?;
         let kinds = kinds.map(|kinds| kinds.into_iter().map(SearchKind::from).collect());
         let hits = ctx.services().search.search(session, &query, kinds, page).await.extend()?;
-        Ok(SearchHitPageObject::from_page(hits))
+        Ok(SearchHitPageObject::from_found(hits))
     }
 
     /// One of the provider's customers.

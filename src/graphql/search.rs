@@ -4,8 +4,8 @@
 use super::objects::{CustomerObject, TicketObject};
 use super::scalars::DateTime;
 use super::ContextExt;
-use crate::domain::{Page, SearchKind};
-use crate::service::search::ShownHit;
+use crate::domain::SearchKind;
+use crate::service::search::{Found, ShownHit};
 use async_graphql::{Context, Enum, Object, ResultExt, SimpleObject, ID};
 
 /// What a search looks at, and what a hit is.
@@ -20,22 +20,27 @@ pub enum SearchKindObject {
     Chat,
 }
 
-/// A page of search hits, newest first, with the number of hits over all pages.
+/// A page of search hits, newest first. A search counts and pages through its first 1,000 hits.
 #[derive(SimpleObject)]
 #[graphql(name = "SearchHitPage")]
 pub struct SearchHitPageObject {
     pub items: Vec<SearchHitObject>,
+    /// The number of hits over all pages, at most 1,000 (see `totalIsExact`).
     pub total: u64,
+    /// False when more than 1,000 hits matched: `total` then reads 1,000, pages past it are
+    /// empty, and the query wants narrowing.
+    pub total_is_exact: bool,
     pub page: u32,
     pub page_size: u32,
 }
 
 impl SearchHitPageObject {
-    pub fn from_page(page: Page<ShownHit>) -> SearchHitPageObject {
-        let request = page.request;
+    pub fn from_found(found: Found) -> SearchHitPageObject {
+        let request = found.page.request;
         SearchHitPageObject {
-            items: page.items.into_iter().map(SearchHitObject).collect(),
-            total: page.total,
+            items: found.page.items.into_iter().map(SearchHitObject).collect(),
+            total: found.page.total,
+            total_is_exact: found.total_is_exact,
             page: request.page(),
             page_size: request.page_size(),
         }

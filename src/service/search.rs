@@ -3,7 +3,7 @@
 //! provider: the store's port takes the provider, and the service passes only the session's.
 
 use super::{input, Session};
-use crate::domain::search::snippet;
+use crate::domain::search::{snippet, SEARCH_HIT_LIMIT};
 use crate::domain::{Page, PageRequest, SearchHit, SearchKind, SearchQuery};
 use crate::error::{AppError, AppResult};
 use crate::store::{SearchStore, SharedStore};
@@ -16,6 +16,16 @@ pub struct ShownHit {
     pub snippet: String,
 }
 
+/// A page of hits, with the total as far as a search counts.
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// The page; its total is at most [`SEARCH_HIT_LIMIT`].
+    pub page: Page<ShownHit>,
+    /// Whether the total is every hit; false when more than [`SEARCH_HIT_LIMIT`] matched (the
+    /// total then reads the limit, and pages past it are empty: the query wants narrowing).
+    pub total_is_exact: bool,
+}
+
 #[derive(Clone)]
 pub struct SearchService {
     search: Arc<dyn SearchStore>,
@@ -26,15 +36,16 @@ impl SearchService {
         SearchService { search: store.clone() }
     }
 
-    /// The provider's hits of the kinds asked for (all when none), newest first. The query is 1 to
-    /// 50 characters after trimming, without control characters (as the customer keyword).
+    /// The provider's hits of the kinds asked for (all when none), newest first, the first
+    /// [`SEARCH_HIT_LIMIT`] of them. The query is 1 to 50 characters after trimming, without
+    /// control characters (as the customer keyword).
     pub async fn search(
         &self,
         session: &Session,
         raw_query: &str,
         kinds: Option<Vec<SearchKind>>,
         page: PageRequest,
-    ) -> AppResult<Page<ShownHit>> {
+    ) -> AppResult<Found> {
         let query =
             input::keyword(Some(raw_query))?.ok_or_else(|| AppError::bad_input("query", "搜索关键词不能为空"))?;
         let query = SearchQuery::new(query.as_str());
@@ -44,7 +55,10 @@ impl SearchService {
         }
         kinds.sort();
         kinds.dedup();
-        let found = self.search.search(&session.provider_id, &query, &kinds, page).await?;
-        Ok(found.map(|hit| ShownHit { snippet: snippet(&hit.matched_text, &query), hit }))
+        let mut found = self.search.search(&session.provider_id, &query, &kinds, page).await?;
+        let total_is_exact = found.total <= SEARCH_HIT_LIMIT;
+        found.total = found.total.min(SEARCH_HIT_LIMIT);
+        let page = found.map(|hit| ShownHit { snippet: snippet(&hit.matched_text, &query), hit });
+        Ok(Found { page, total_is_exact })
     }
 }

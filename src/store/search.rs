@@ -14,9 +14,11 @@ use async_trait::async_trait;
 #[async_trait]
 pub trait SearchStore: Send + Sync + 'static {
     /// The provider's customers, tickets and chat messages of the given kinds (at least one) whose
-    /// indexed texts contain the query, newest first (ties by id), with the exact total. A
-    /// customer, ticket or message is one hit however many of its texts match; its
-    /// `matched_text` is the first that does, in the order the kind lists them.
+    /// indexed texts contain the query, newest first (ties by id). A customer, ticket or message
+    /// is one hit however many of its texts match; its `matched_text` is the first that does, in
+    /// the order the kind lists them. Only the first [`SEARCH_HIT_LIMIT`](crate::domain::search::SEARCH_HIT_LIMIT) hits count: the total
+    /// is exact up to it, and past it any number above it (the store may stop counting there);
+    /// a page past it is empty.
     async fn search(
         &self,
         provider: &Id,

@@ -21,6 +21,7 @@ const SPEC_EXAMPLES: &str = r#"{
         { "kind": "ticket", "id": "t001", "customerId": "c001", "snippet": "…仓库盘点的库存差异…", "at": "2024-01-15T10:30:00Z" }
       ],
       "total": 1,
+      "totalIsExact": true,
       "page": 1,
       "pageSize": 10
     }

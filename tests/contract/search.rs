@@ -16,6 +16,7 @@ contract_tests!(store: chinese_queries_of_one_two_three_and_more_characters_find
     the_kinds_filter_limits_what_is_searched_and_the_total_follows,
     hits_are_newest_first_and_ties_are_broken_by_id_across_kinds,
     the_total_is_exact_and_pages_cut_the_merged_list_at_their_edges,
+    past_the_hit_limit_the_total_says_more_and_pages_end_at_the_limit,
     a_ticket_reply_is_found_as_soon_as_the_reply_is_stored,
     the_last_reply_of_a_ticket_whose_texts_exceed_ten_thousand_characters_is_found,
     a_chat_message_is_found_as_soon_as_it_is_stored,
@@ -211,6 +212,32 @@ pub async fn hits_are_newest_first_and_ties_are_broken_by_id_across_kinds(store:
     assert_eq!((hits.total, found(&hits)), (5, expected));
     let times: Vec<Timestamp> = hits.items.iter().map(|h| h.at).collect();
     assert_eq!(times, vec![at(60), at(50), at(50), at(50), at(10)]);
+}
+
+pub async fn past_the_hit_limit_the_total_says_more_and_pages_end_at_the_limit(store: SharedStore) {
+    use provider_desk::domain::search::SEARCH_HIT_LIMIT;
+    let provider = stored_provider(&store).await;
+    let owner = customer_named(&provider, "上限客户", 1);
+    store.insert_customer(&owner).await.unwrap();
+    let limit = SEARCH_HIT_LIMIT as i64;
+    for minute in 0..limit + 3 {
+        store_message(&store, &message_saying(&owner, &format!("上限测试{minute}"), 10 + minute)).await;
+    }
+    for minute in 0..2 {
+        store_ticket(&store, &ticket_titled(&owner, "上限测试工单", "内容", 5 + minute)).await;
+    }
+
+    let first = search_page(&store, &provider, "上限测试", ALL, page(1, 10)).await;
+    assert!(first.total > SEARCH_HIT_LIMIT, "more than the limit: {}", first.total);
+    let newest: Vec<&str> = first.items.iter().map(|hit| hit.matched_text.as_str()).collect();
+    assert_eq!(newest[0], format!("上限测试{}", limit + 2), "newest first");
+    let last = search_page(&store, &provider, "上限测试", ALL, page(limit / 10, 10)).await;
+    assert_eq!(last.items.len(), 10, "the page that ends at the limit is full");
+    let past = search_page(&store, &provider, "上限测试", ALL, page(limit / 10 + 1, 10)).await;
+    assert!(past.items.is_empty(), "a page past the limit is empty: {:?}", past.items.len());
+
+    let under = search(&store, &provider, "上限测试工单", ALL).await;
+    assert_eq!((under.total, under.items.len()), (2, 2), "under the limit the total is exact");
 }
 
 pub async fn the_total_is_exact_and_pages_cut_the_merged_list_at_their_edges(store: SharedStore) {
@@ -430,6 +457,8 @@ async fn a_mongodb_database_written_before_search_is_indexed_when_the_store_open
     store_message(&store, &message).await;
 
     let collection = |name: &str| database.collection::<Document>(name);
+    // A database of an older release: no search fields, and no marker of a completed build.
+    collection("migrations").delete_many(doc! {}).await.unwrap();
     for name in ["customers", "tickets", "chatMessages"] {
         collection(name).update_many(doc! {}, doc! { "$unset": { "search": "" } }).await.unwrap();
     }

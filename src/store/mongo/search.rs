@@ -8,7 +8,8 @@
 //! unigrams and bigrams of its texts ([`index_grams`]). A query is looked up by ONE of its grams
 //! (`serviceProviderId, search.grams, <order>`: an equality on the multikey field, so the index
 //! gives the list's order and no sort is needed), and the folded texts are matched against the
-//! folded query as an escaped regex in the same filter, so the count and the pages are exact.
+//! folded query as an escaped regex in the same filter, so the count (up to the search's limit) and
+//! the pages are exact.
 //!
 //! Ticket replies: their texts live on their own `ticketHistory` documents (with the provider and
 //! a `search` field), not on the ticket, which would bring back the 16 MB limit the history was
@@ -27,7 +28,7 @@ use super::customers::literal_pattern;
 use super::documents::Fields;
 use super::ticket_history::{embedded_history, history_from};
 use super::{collect, MongoStore};
-use crate::domain::search::{fold, index_grams, phone_tail};
+use crate::domain::search::{fold, index_grams, phone_tail, SEARCH_HIT_LIMIT};
 use crate::domain::{
     Customer, HistoryAction, HistoryEntry, Id, Page, PageRequest, SearchHit, SearchKind, SearchQuery, Ticket, Timestamp,
 };
@@ -200,7 +201,8 @@ struct Candidate {
 }
 
 impl MongoStore {
-    /// The first `limit` documents of `filter` in `sort`, projected, and the exact count.
+    /// The first `limit` documents of `filter` in `sort`, projected, and their count up to one
+    /// past [`SEARCH_HIT_LIMIT`].
     async fn search_kind(
         &self,
         collection: &Collection<Document>,
@@ -209,7 +211,7 @@ impl MongoStore {
         projection: Document,
         limit: i64,
     ) -> mongodb::error::Result<(Vec<Document>, u64)> {
-        let count = collection.count_documents(filter.clone());
+        let count = collection.count_documents(filter.clone()).limit(SEARCH_HIT_LIMIT + 1);
         let find =
             async { collect(collection.find(filter).sort(sort).projection(projection).limit(limit).await?).await };
         let (total, documents) = tokio::try_join!(count, find)?;
@@ -228,6 +230,7 @@ impl MongoStore {
                 .ticket_history
                 .find(reply_search_query(provider, query))
                 .projection(doc! { "_id": 0, "ticketId": 1 })
+                .limit(i64::try_from(SEARCH_HIT_LIMIT + 1).unwrap_or(i64::MAX))
                 .await?;
             let mut seen = HashSet::new();
             for reply in collect(replies).await? {
@@ -313,7 +316,8 @@ impl SearchStore for MongoStore {
         page: PageRequest,
     ) -> AppResult<Page<SearchHit>> {
         let wanted = |kind| kinds.contains(&kind);
-        let limit = i64::try_from(page.offset() + u64::from(page.page_size())).unwrap_or(i64::MAX);
+        let shown = (page.offset() + u64::from(page.page_size())).min(SEARCH_HIT_LIMIT);
+        let limit = i64::try_from(shown).unwrap_or(i64::MAX);
         let none = || async { Ok((Vec::new(), 0)) };
         let customers = async {
             if !wanted(SearchKind::Customer) {
@@ -345,6 +349,7 @@ impl SearchStore for MongoStore {
         merged.sort_by(|a, b| b.at.cmp(&a.at).then_with(|| a.id.cmp(&b.id)));
         let on_page: Vec<Candidate> = merged
             .into_iter()
+            .take(SEARCH_HIT_LIMIT as usize)
             .skip(usize::try_from(page.offset()).unwrap_or(usize::MAX))
             .take(page.page_size() as usize)
             .collect();

@@ -2,8 +2,11 @@
 //! field): customers, chat messages, replies (which also gain their provider), then tickets, batch
 //! by batch. Each update is conditional on the field still missing, so a write of this release made
 //! meanwhile is kept (a ticket's grams are added to, never replaced) and a second run changes
-//! nothing. Finding what is missing reads each collection once per start (no index serves
-//! `$exists: false`); a database with nothing to build answers after that read.
+//! nothing. Finding what is missing reads a whole collection (no index serves `$exists: false`),
+//! so a completed build leaves a marker (`migrations`, `_id: "search-index"`) and a store that
+//! finds it skips the search: a year's data is not re-read at every start. A database written by
+//! an older release has no marker, and a release with search writes every new document with its
+//! field, so nothing written after the marker lacks it.
 
 use super::documents::Fields;
 use super::search::{customer_search_of, grams_of, is_reply, text_search};
@@ -16,12 +19,20 @@ use mongodb::bson::{doc, Bson, Document};
 use mongodb::Collection;
 use std::collections::HashMap;
 
+/// The marker of a completed build in the `migrations` collection.
+pub(super) const SEARCH_INDEX_MIGRATION: &str = "search-index";
+
 /// How many documents one step of the backfill reads.
 const BACKFILL_BATCH: i64 = 500;
 
 impl MongoStore {
     /// Gives every document written before search existed its `search` field.
     pub(super) async fn build_search_index(&self) -> AppResult<()> {
+        let migrations = self.database().collection::<Document>("migrations");
+        let marker = doc! { "_id": SEARCH_INDEX_MIGRATION };
+        if self.op(migrations.find_one(marker.clone())).await?.is_some() {
+            return Ok(());
+        }
         let customers = self.backfill(&self.customers, doc! { "search": { "$exists": false } }, |d| {
             let f = Fields::new(d, "customer");
             let text = |field| f.text(field).unwrap_or_default();
@@ -36,6 +47,8 @@ impl MongoStore {
         if customers + chat + replies + tickets > 0 {
             tracing::info!(customers, chat, replies, tickets, "search index built for documents written before search");
         }
+        let done = doc! { "$set": { "at": mongodb::bson::DateTime::now() } };
+        self.op(migrations.update_one(marker, done).upsert(true)).await?;
         Ok(())
     }
 

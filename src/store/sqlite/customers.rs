@@ -3,7 +3,7 @@
 use super::notifications::notification_event;
 use super::outbox::queue_outbox;
 use super::rows::{id, parse_time, parse_value, percent, time_text};
-use super::search::{index_customer, match_expression, Fields};
+use super::search::{count_matches, index_customer, match_expression, Fields};
 use super::sql::{id_values, placeholders, text, Conditions, ListQuery};
 use super::SqliteStore;
 use crate::domain::{
@@ -92,9 +92,15 @@ impl CustomerStore for SqliteStore {
     ) -> AppResult<Page<Customer>> {
         let (list, in_order) = (customer_list(provider, filter), customer_list_in_order(provider, filter));
         let everyone = customer_list(provider, &CustomerFilter::default());
+        // A keyword alone is counted in the index: its scope is the provider's customers already.
+        let keyword_only = filter.expiry_after.is_none() && filter.expiry_until.is_none();
+        let keyword_total = filter.keyword.as_ref().filter(|_| keyword_only).map(|k| keyword_expression(provider, k));
         let (items, total) = self
             .read(move |c| {
-                let total = list.total(c)?;
+                let total = match &keyword_total {
+                    Some(expression) => count_matches(c, expression)?,
+                    None => list.total(c)?,
+                };
                 let Some(in_order) = in_order else { return Ok((list.items(c, page, customer_from_row)?, total)) };
                 // Read in list order, a page is found after about (offset + size) × all / matching
                 // rows; narrowed by the range, all the matching rows are read and sorted.
@@ -238,9 +244,13 @@ pub(super) fn customer_list(provider: &Id, filter: &CustomerFilter) -> ListQuery
     };
     // A keyword list is read from the search index (name or contact person holding the keyword),
     // newest first by the index's key, which is the customer's update time.
-    let expression = match_expression(provider, &[SearchKind::Customer], &SearchQuery::new(keyword), Fields::Texts);
-    conditions.push("search_index MATCH ?", [Value::Text(expression)]);
+    conditions.push("search_index MATCH ?", [Value::Text(keyword_expression(provider, keyword))]);
     ListQuery { table: KEYWORD_TABLES, columns: CUSTOMER_COLUMNS, order: "search_index.rowid DESC", conditions }
+}
+
+/// The MATCH expression of a keyword: the provider's customers whose name or contact person holds it.
+fn keyword_expression(provider: &Id, keyword: &str) -> String {
+    match_expression(provider, &[SearchKind::Customer], &SearchQuery::new(keyword), Fields::Texts)
 }
 
 /// The same list as [`customer_list`] of an expiry range (no keyword), read in list order from

@@ -14,7 +14,7 @@ use super::notifications::{notification_list, notification_sql, unread_list};
 use super::providers::{all_providers_sql, provider_credentials_sql, providers_by_ids_sql, WECHAT_OPENID_SQL};
 use super::search::{
     match_expression, reply_match_expression, ticket_replies_expression, Fields, FIRST_MATCHING_REPLY_SQL, HIT_SQL,
-    OWN_KEYS_SQL, REPLIED_TICKET_KEYS_SQL,
+    MATCH_COUNT_SQL, OWN_KEYS_SQL, REPLIED_TICKET_KEYS_SQL,
 };
 use super::sql::{page_values, text, ListQuery};
 use super::tickets::{histories_sql, ticket_list, ticket_sql};
@@ -89,6 +89,13 @@ pub fn planned_reads() -> Vec<PlannedRead> {
                 name: format!("search [{}] {query}", filters.join(", ")),
                 shape: ReadShape::List,
                 sql: OWN_KEYS_SQL.to_owned(),
+                params: vec![text(&expression), Value::Integer(1001)],
+                filters: filters.clone(),
+            });
+            reads.push(PlannedRead {
+                name: format!("keyword total [{}] {query}", filters.join(", ")),
+                shape: ReadShape::Count,
+                sql: MATCH_COUNT_SQL.to_owned(),
                 params: vec![text(&expression)],
                 filters,
             });
@@ -97,14 +104,14 @@ pub fn planned_reads() -> Vec<PlannedRead> {
     for query in ["库", "商贸有限"] {
         let query = SearchQuery::new(query);
         let searches = [
-            ("search replied tickets", REPLIED_TICKET_KEYS_SQL, reply_match_expression(&provider, &query)),
-            ("search first matching reply", FIRST_MATCHING_REPLY_SQL, ticket_replies_expression("t", &query)),
+            ("search replied tickets", REPLIED_TICKET_KEYS_SQL, vec![text(&reply_match_expression(&provider, &query)), Value::Integer(1001)]),
+            ("search first matching reply", FIRST_MATCHING_REPLY_SQL, vec![text(&ticket_replies_expression("t", &query))]),
         ];
-        reads.extend(searches.into_iter().map(|(name, sql, expression)| PlannedRead {
+        reads.extend(searches.into_iter().map(|(name, sql, params)| PlannedRead {
             name: format!("{name} {}", query.as_str()),
             shape: ReadShape::Lookup,
             sql: sql.to_owned(),
-            params: vec![text(&expression)],
+            params,
             filters: Vec::new(),
         }));
     }

@@ -22,13 +22,13 @@
 //! never rewritten, so a reply costs what its own text costs and every reply is found however long
 //! the ticket. A ticket change re-keys only the ticket's own row (title and content, bounded). A
 //! search reads the keys of the rows whose own texts match and the tickets' keys of the replies
-//! that match, one per ticket, in key order: exact (the total is their number) at the price of
-//! reading every match's key, not one page's. Ties within one millisecond are put in id order within
+//! that match, one per ticket, in key order, up to one past `SEARCH_HIT_LIMIT` (the total is their
+//! number: exact up to the limit), so a frequent query costs what a thousand keys cost. Ties within one millisecond are put in id order within
 //! a page. A store written before search builds its index when it opens ([`build_missing_index`]).
 
 use super::rows::{parse_time, time_text};
 use super::SqliteStore;
-use crate::domain::search::{fold, phone_tail};
+use crate::domain::search::{fold, phone_tail, SEARCH_HIT_LIMIT};
 use crate::domain::{Id, Page, PageRequest, SearchHit, SearchKind, SearchQuery, Timestamp};
 use crate::error::AppResult;
 use crate::store::SearchStore;
@@ -41,22 +41,35 @@ const KEY_SEQUENCE_BITS: u32 = 20;
 /// The columns of a search hit, read from `search_docs` by its key.
 pub(super) const HIT_SQL: &str = "SELECT kind, entity_id, customer_id, at, texts FROM search_docs WHERE key = ?";
 
-/// The keys of the rows of the searched kinds whose own texts match, newest first; the parameter
-/// is the MATCH expression ([`match_expression`]).
-pub(super) const OWN_KEYS_SQL: &str = "SELECT rowid FROM search_index WHERE search_index MATCH ? ORDER BY rowid DESC";
+/// The keys of the rows of the searched kinds whose own texts match, newest first; the parameters
+/// are the MATCH expression ([`match_expression`]) and how many keys at most.
+pub(super) const OWN_KEYS_SQL: &str =
+    "SELECT rowid FROM search_index WHERE search_index MATCH ? ORDER BY rowid DESC LIMIT ?";
 
-/// The keys of the tickets one of whose replies matches (one per matching reply); the parameter is
-/// the MATCH expression of the provider's replies ([`reply_match_expression`]).
+/// How many rows' own texts match: the customer list's exact keyword total (the index's scope
+/// already holds the provider and the kind, so no row needs reading); the parameter is the MATCH
+/// expression.
+pub(super) const MATCH_COUNT_SQL: &str = "SELECT COUNT(*) FROM search_index WHERE search_index MATCH ?";
+
+/// The keys of the tickets one of whose replies matches (one per matching reply, the newest
+/// replies first); the parameters are the MATCH expression of the provider's replies
+/// ([`reply_match_expression`]) and how many at most.
 pub(super) const REPLIED_TICKET_KEYS_SQL: &str = "SELECT ticket.key FROM search_index \
      JOIN search_docs AS reply ON reply.key = search_index.rowid \
      JOIN search_docs AS ticket ON ticket.kind = 'ticket' AND ticket.entity_id = reply.owner_id \
-     WHERE search_index MATCH ?";
+     WHERE search_index MATCH ? ORDER BY search_index.rowid DESC LIMIT ?";
 
 /// The text of a ticket's oldest matching reply; the parameter is [`ticket_replies_expression`].
 pub(super) const FIRST_MATCHING_REPLY_SQL: &str = "SELECT ticket_history.content FROM search_index \
      JOIN search_docs ON search_docs.key = search_index.rowid \
      JOIN ticket_history ON ticket_history.id = search_docs.entity_id WHERE search_index MATCH ? \
      ORDER BY search_index.rowid LIMIT 1";
+
+/// How many rows' own texts match the MATCH expression.
+pub(super) fn count_matches(c: &Connection, expression: &str) -> rusqlite::Result<u64> {
+    let count: i64 = c.prepare_cached(MATCH_COUNT_SQL)?.query_row([expression], |row| row.get(0))?;
+    Ok(count.max(0) as u64)
+}
 
 /// Which texts of a row a query looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -394,21 +407,25 @@ pub(super) fn build_missing_index(connection: &mut Connection) -> rusqlite::Resu
     Ok(count)
 }
 
-/// The keys of every hit, newest first, one per row found: the rows whose own texts match, and
-/// the tickets one of whose replies matches (the ticket's own row stands for it, under the
-/// ticket's current time). Exact, so the total is their number.
+/// The keys of the hits, newest first, one per row found, up to one past [`SEARCH_HIT_LIMIT`]:
+/// the rows whose own texts match, and the tickets one of whose replies matches (the ticket's own
+/// row stands for it, under the ticket's current time), of the newest matching replies.
 fn hit_keys(c: &Connection, own: &str, replies: Option<&str>) -> rusqlite::Result<Vec<i64>> {
+    let counted = i64::try_from(SEARCH_HIT_LIMIT + 1).unwrap_or(i64::MAX);
     let mut keys: Vec<i64> =
-        c.prepare_cached(OWN_KEYS_SQL)?.query_map([own], |row| row.get(0))?.collect::<Result<_, _>>()?;
+        c.prepare_cached(OWN_KEYS_SQL)?.query_map(params![own, counted], |row| row.get(0))?.collect::<Result<_, _>>()?;
     let Some(replies) = replies else { return Ok(keys) };
-    let mut replied: Vec<i64> =
-        c.prepare_cached(REPLIED_TICKET_KEYS_SQL)?.query_map([replies], |row| row.get(0))?.collect::<Result<_, _>>()?;
+    let mut replied: Vec<i64> = c
+        .prepare_cached(REPLIED_TICKET_KEYS_SQL)?
+        .query_map(params![replies, counted], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
     // `keys` is newest first: a ticket found by its own texts too is already there.
     replied.retain(|key| keys.binary_search_by(|own| key.cmp(own)).is_err());
     if !replied.is_empty() {
         keys.extend(replied);
         keys.sort_unstable_by(|a, b| b.cmp(a));
         keys.dedup();
+        keys.truncate(counted as usize);
     }
     Ok(keys)
 }
@@ -469,7 +486,8 @@ impl SearchStore for SqliteStore {
             .read(move |c| {
                 let keys = hit_keys(c, &own, replies.as_deref())?;
                 let offset = usize::try_from(page.offset()).unwrap_or(usize::MAX);
-                let on_page = keys.iter().skip(offset).take(page.page_size() as usize);
+                let counted = keys.iter().take(SEARCH_HIT_LIMIT as usize);
+                let on_page = counted.skip(offset).take(page.page_size() as usize);
                 let mut hits = Vec::new();
                 for key in on_page {
                     hits.push(hit(c, *key, &query)?);
