@@ -104,8 +104,16 @@ pub fn planned_reads() -> Vec<PlannedRead> {
     for query in ["库", "商贸有限"] {
         let query = SearchQuery::new(query);
         let searches = [
-            ("search replied tickets", REPLIED_TICKET_KEYS_SQL, vec![text(&reply_match_expression(&provider, &query)), Value::Integer(1001)]),
-            ("search first matching reply", FIRST_MATCHING_REPLY_SQL, vec![text(&ticket_replies_expression("t", &query))]),
+            (
+                "search replied tickets",
+                REPLIED_TICKET_KEYS_SQL,
+                vec![text(&reply_match_expression(&provider, &query)), Value::Integer(1001)],
+            ),
+            (
+                "search first matching reply",
+                FIRST_MATCHING_REPLY_SQL,
+                vec![text(&ticket_replies_expression("t", &query))],
+            ),
         ];
         reads.extend(searches.into_iter().map(|(name, sql, params)| PlannedRead {
             name: format!("{name} {}", query.as_str()),

@@ -412,8 +412,10 @@ pub(super) fn build_missing_index(connection: &mut Connection) -> rusqlite::Resu
 /// row stands for it, under the ticket's current time), of the newest matching replies.
 fn hit_keys(c: &Connection, own: &str, replies: Option<&str>) -> rusqlite::Result<Vec<i64>> {
     let counted = i64::try_from(SEARCH_HIT_LIMIT + 1).unwrap_or(i64::MAX);
-    let mut keys: Vec<i64> =
-        c.prepare_cached(OWN_KEYS_SQL)?.query_map(params![own, counted], |row| row.get(0))?.collect::<Result<_, _>>()?;
+    let mut keys: Vec<i64> = c
+        .prepare_cached(OWN_KEYS_SQL)?
+        .query_map(params![own, counted], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
     let Some(replies) = replies else { return Ok(keys) };
     let mut replied: Vec<i64> = c
         .prepare_cached(REPLIED_TICKET_KEYS_SQL)?
