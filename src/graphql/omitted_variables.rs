@@ -17,23 +17,18 @@ use std::collections::HashSet;
 /// Drops the arguments that name a variable the request omits (nullable, no default) from the
 /// request's parsed document; a request that omits none is left untouched.
 pub(super) fn drop_omitted_arguments(request: &mut Request) -> ServerResult<()> {
-    let variables = request.variables.clone();
-    let operation_name = request.operation_name.clone();
-    let document = request.parsed_query()?;
-    let Some(operation) = chosen_operation(&document.operations, operation_name.as_deref()) else { return Ok(()) };
-    let omitted: HashSet<String> = operation
-        .node
-        .variable_definitions
-        .iter()
-        .map(|definition| &definition.node)
-        .filter(|definition| definition.var_type.node.nullable && definition.default_value.is_none())
-        .filter(|definition| !variables.contains_key(&definition.name.node))
-        .map(|definition| format!("${}", definition.name.node))
-        .collect();
+    // Held apart while the parsed document is borrowed (every request comes through here: no copy).
+    let variables = std::mem::take(&mut request.variables);
+    let operation_name = request.operation_name.take();
+    let omitted = omitted_variables(request, &variables, operation_name.as_deref());
+    request.variables = variables;
+    request.operation_name = operation_name;
+    let omitted = omitted?;
     if omitted.is_empty() {
         return Ok(());
     }
-    let mut document: ExecutableDocument = document.clone();
+    let operation_name = request.operation_name.clone();
+    let mut document: ExecutableDocument = request.parsed_query()?.clone();
     let mut still_used = Vec::new();
     for fragment in document.fragments.values_mut() {
         drop_in(&mut fragment.node.selection_set.node, &omitted, &mut still_used);
@@ -55,6 +50,26 @@ pub(super) fn drop_omitted_arguments(request: &mut Request) -> ServerResult<()> 
     }
     request.set_parsed_query(document);
     Ok(())
+}
+
+/// The variables of the operation that runs which the request omits (nullable, no default), each
+/// as its text form, `$page`.
+fn omitted_variables(
+    request: &mut Request,
+    variables: &async_graphql::Variables,
+    operation_name: Option<&str>,
+) -> ServerResult<HashSet<String>> {
+    let document = request.parsed_query()?;
+    let Some(operation) = chosen_operation(&document.operations, operation_name) else { return Ok(HashSet::new()) };
+    Ok(operation
+        .node
+        .variable_definitions
+        .iter()
+        .map(|definition| &definition.node)
+        .filter(|definition| definition.var_type.node.nullable && definition.default_value.is_none())
+        .filter(|definition| !variables.contains_key(&definition.name.node))
+        .map(|definition| format!("${}", definition.name.node))
+        .collect())
 }
 
 /// The operation that runs: the only one, or the one named.
