@@ -81,12 +81,16 @@ value_set! {
 }
 
 value_set! {
-    /// What an entry of a provider's event log announces.
+    /// What an entry of a provider's event log announces. `inbox`: one of the inbox's numbers moved
+    /// with no message or notification of its own (a notification or all of them read, a
+    /// conversation marked unread, or read with nothing left to read); its subject is the
+    /// notification or the customer.
     EventKind {
         ChatMessage => "chat_message",
         ChatStatus => "chat_status",
         Notification => "notification",
         Ticket => "ticket",
+        Inbox => "inbox",
     }
 }
 

@@ -8,6 +8,7 @@
 mod audit;
 mod canned_reply;
 mod chat;
+pub mod conversation;
 mod customer;
 mod enums;
 mod event;
@@ -25,6 +26,7 @@ pub mod usage;
 pub use audit::AuditEntry;
 pub use canned_reply::CannedReply;
 pub use chat::ChatMessage;
+pub use conversation::{Conversation, ConversationFilter, ConversationKey, InboxTotals, LastMessage};
 pub use customer::{Customer, CustomerStatus, UsageMetrics, EXPIRING_WINDOW_DAYS};
 pub use enums::{
     ChatSender, ChatStatus, EscalationStatus, EventKind, NotificationType, ReadStatus, TicketStatus, TicketType,

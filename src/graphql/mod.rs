@@ -8,6 +8,7 @@
 mod caller;
 mod chat_history;
 mod idempotency;
+mod inbox;
 mod loaders;
 mod metrics;
 mod mutation;

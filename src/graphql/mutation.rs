@@ -4,6 +4,7 @@
 //! idempotency extension (`super::idempotency`) answers a retry with the first answer, and the
 //! resolvers pass the key on to the service, whose write claims it in its transaction.
 
+use super::inbox::ConversationObject;
 use super::objects::{
     AuthPayload, ChatMessageObject, EscalationObject, LogoutPayload, MarkAllReadPayload, NotificationObject,
     ProviderObject, ReplyObject, TicketObject, TokenPair,
@@ -200,6 +201,24 @@ impl MutationRoot {
             .extend()?;
         let moved = ctx.services().chat.acknowledge(session, &customer, &ids, status).await.extend()?;
         Ok(moved.into_iter().map(ChatMessageObject).collect())
+    }
+
+    /// Marks every message of the customer read (each one's `chatMessageStatus` event goes out as
+    /// an acknowledgement's does) and clears an unread mark. Naturally idempotent.
+    async fn mark_conversation_read(&self, ctx: &Context<'_>, customer_id: ID) -> Result<ConversationObject> {
+        let session = ctx.session()?;
+        ctx.audit_target(&customer_id);
+        let customer = input::id(&customer_id, "customerId", "客户ID").extend()?;
+        ctx.services().inbox.mark_read(session, &customer).await.map(ConversationObject).extend()
+    }
+
+    /// Brings a conversation back as unread for the provider (its unread count at least 1) until
+    /// it is marked read. Naturally idempotent.
+    async fn mark_conversation_unread(&self, ctx: &Context<'_>, customer_id: ID) -> Result<ConversationObject> {
+        let session = ctx.session()?;
+        ctx.audit_target(&customer_id);
+        let customer = input::id(&customer_id, "customerId", "客户ID").extend()?;
+        ctx.services().inbox.mark_unread(session, &customer).await.map(ConversationObject).extend()
     }
 
     /// Binds the WeChat account of the mini-program user to the signed-in provider, from the code

@@ -1,6 +1,7 @@
 //! The query root: everything a provider reads.
 
 use super::chat_history::ChatMessagePageObject;
+use super::inbox::{BadgesObject, ConversationFilterObject, ConversationObject, ConversationPageObject};
 use super::objects::{
     AuditEntryObject, CustomerObject, NotificationObject, NotificationPageObject, PageObject, ProviderObject,
     TicketObject, UsageReport,
@@ -10,6 +11,7 @@ use super::ContextExt;
 use crate::domain::{CustomerStatus, NotificationType, ReadStatus, SearchKind, TicketStatus, TicketType};
 use crate::error::AppError;
 use crate::service::chat::ChatQuery;
+use crate::service::inbox::InboxQuery;
 use crate::service::input;
 use crate::store::{NotificationFilter, TicketFilter};
 use async_graphql::{Context, ErrorExtensions, Object, ResultExt, ID};
@@ -154,6 +156,38 @@ impl QueryRoot {
         let query = ChatQuery { page, before, after };
         let messages = ctx.services().chat.messages(session, &customer, query).await.extend()?;
         Ok(messages.into())
+    }
+
+    /// The provider's inbox: one conversation per customer who wrote or was written to. `ALL`
+    /// and `UNREAD` by last message, newest first; `WAITING` (a customer waits for a reply) by
+    /// how long, longest first. By page number, or the page after a conversation's `cursor`.
+    async fn conversations(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default_with = "ConversationFilterObject::All")] filter: ConversationFilterObject,
+        #[graphql(default = 1)] page: i64,
+        #[graphql(default = 20)] page_size: i64,
+        #[graphql(desc = "The `cursor` of the last conversation seen: the page after it (page must be 1).")]
+        after: Option<String>,
+    ) -> Result<ConversationPageObject> {
+        let session = ctx.session()?;
+        let page = input::page(page, page_size).extend()?;
+        let query = InboxQuery { filter: filter.into(), page, after };
+        Ok(ctx.services().inbox.conversations(session, query).await.extend()?.into())
+    }
+
+    /// The conversation with one customer (NOT_FOUND if there is no message yet).
+    async fn conversation(&self, ctx: &Context<'_>, customer_id: ID) -> Result<ConversationObject> {
+        let session = ctx.session()?;
+        let customer = input::id(&customer_id, "customerId", "客户ID").extend()?;
+        ctx.services().inbox.conversation(session, &customer).await.map(ConversationObject).extend()
+    }
+
+    /// The numbers of the mini-program's tabs: unread notifications, unread chat messages, and
+    /// conversations waiting for a reply (the `badges` subscription pushes their changes).
+    async fn badges(&self, ctx: &Context<'_>) -> Result<BadgesObject> {
+        let session = ctx.session()?;
+        Ok(ctx.services().inbox.badges(session).await.extend()?.into())
     }
 
     /// The provider's own audit log, newest first: every mutation and sign-in attempt made on its

@@ -1,9 +1,11 @@
-//! Subscriptions: live chat messages, chat status changes, notifications and ticket changes.
+//! Subscriptions: live chat messages, chat status changes, notifications, ticket changes and the
+//! badges.
 //!
 //! Every event carries a `cursor`. A client that lost its connection subscribes again with the
 //! last cursor it saw as `after` and first receives what it missed, then live events, with no gap
 //! and no duplicate (see `service::realtime`).
 
+use super::inbox::BadgesEventObject;
 use super::objects::{ChatMessageObject, NotificationObject, TicketObject};
 use super::ContextExt;
 use crate::domain::{Cursor, Id};
@@ -62,6 +64,20 @@ impl SubscriptionRoot {
             ctx.services().tickets.get(ctx.session()?, ticket).await.extend()?;
         }
         follow(ctx, EventFilter::Tickets { ticket }, after, TicketEvent).await
+    }
+
+    /// The badges (unread notifications, unread chat messages, waiting conversations) each time
+    /// one of them moves. With `after`, what moved meanwhile comes first, as one push of the
+    /// numbers of now. Read the `badges` query once at start, then follow this.
+    async fn badges(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The last cursor seen: events after it are replayed first.")] after: Option<String>,
+    ) -> Result<impl Stream<Item = Result<BadgesEventObject>>> {
+        let session = ctx.session()?;
+        let after = after.as_deref().map(parse_cursor).transpose().extend()?;
+        let updates = ctx.services().inbox.follow_badges(session, after).await.extend()?;
+        Ok(updates.map(|update| update.map(BadgesEventObject::from).extend()))
     }
 }
 

@@ -10,6 +10,7 @@ mod auth_cache;
 pub mod chat;
 pub mod customers;
 pub mod idempotency;
+pub mod inbox;
 pub mod input;
 pub mod integrations;
 pub mod jobs;
@@ -60,6 +61,7 @@ pub struct Services {
     pub tickets: tickets::TicketService,
     pub notifications: notifications::NotificationService,
     pub chat: chat::ChatService,
+    pub inbox: inbox::InboxService,
     pub search: search::SearchService,
     /// The first answer to a request with an idempotency key, given again to its retries.
     pub idempotency: idempotency::IdempotencyService,
@@ -89,7 +91,8 @@ impl Services {
             tokens,
             auth: Arc::new(auth),
             customers: customers::CustomerService::new(&store),
-            notifications: notifications::NotificationService::new(&store),
+            inbox: inbox::InboxService::new(&store, customers::CustomerService::new(&store), realtime.clone()),
+            notifications: notifications::NotificationService::new(&store, realtime.clone()),
             search: search::SearchService::new(&store),
             chat: chat::ChatService::new(&store, tickets.clone(), realtime.clone(), outbound.clone()),
             idempotency: idempotency::IdempotencyService::new(&store),

@@ -1,5 +1,7 @@
-//! Notifications (the spec's "messages", 3.4): listing, reading, and marking read.
+//! Notifications (the spec's "messages", 3.4): listing, reading, and marking read (which the
+//! badges hear of, through an `inbox` event).
 
+use super::realtime::Realtime;
 use super::Session;
 use crate::domain::{now, Id, Notification, Page, PageRequest, Timestamp};
 use crate::error::{AppError, AppResult};
@@ -9,11 +11,12 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct NotificationService {
     notifications: Arc<dyn NotificationStore>,
+    realtime: Arc<Realtime>,
 }
 
 impl NotificationService {
-    pub fn new(store: &SharedStore) -> NotificationService {
-        NotificationService { notifications: store.clone() }
+    pub fn new(store: &SharedStore, realtime: Arc<Realtime>) -> NotificationService {
+        NotificationService { notifications: store.clone(), realtime }
     }
 
     pub async fn list(
@@ -37,17 +40,18 @@ impl NotificationService {
     /// Marks one notification read. Marking a read one again changes nothing and succeeds.
     #[tracing::instrument(skip_all, fields(provider = %session.provider_id, notification = %id))]
     pub async fn mark_read(&self, session: &Session, id: &Id) -> AppResult<Notification> {
-        self.notifications
-            .mark_notification_read(&session.provider_id, id, now())
-            .await?
-            .ok_or(AppError::NotFound("消息"))
+        let marked = self.notifications.mark_notification_read(&session.provider_id, id, now()).await?;
+        let (notification, event) = marked.ok_or(AppError::NotFound("消息"))?;
+        self.realtime.publish(event.into_iter().collect()).await;
+        Ok(notification)
     }
 
     /// Marks all unread notifications read; returns how many were unread and when.
     #[tracing::instrument(skip_all, fields(provider = %session.provider_id))]
     pub async fn mark_all_read(&self, session: &Session) -> AppResult<(u64, Timestamp)> {
         let at = now();
-        let marked = self.notifications.mark_all_notifications_read(&session.provider_id, at).await?;
+        let (marked, event) = self.notifications.mark_all_notifications_read(&session.provider_id, at).await?;
+        self.realtime.publish(event.into_iter().collect()).await;
         Ok((marked, at))
     }
 }

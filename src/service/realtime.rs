@@ -51,6 +51,9 @@ pub enum Payload {
         unread_count: u64,
     },
     Ticket(Ticket),
+    /// One of the inbox's numbers moved (a notification read, a conversation marked unread);
+    /// the numbers are read by whoever follows them.
+    Inbox,
 }
 
 #[derive(Debug, Clone)]
@@ -75,6 +78,8 @@ pub enum EventFilter {
     Tickets {
         ticket: Option<Id>,
     },
+    /// Every event that may move the badges: chat messages and statuses, notifications, inbox.
+    Badges,
 }
 
 impl EventFilter {
@@ -91,6 +96,7 @@ impl EventFilter {
             EventFilter::Tickets { ticket } => {
                 record.kind == EventKind::Ticket && same(ticket, Some(&record.subject_id))
             }
+            EventFilter::Badges => record.kind != EventKind::Ticket,
         }
     }
 }
@@ -195,6 +201,7 @@ impl Realtime {
             EventKind::ChatMessage => self.chat.chat_message(provider, subject).await?.map(Payload::ChatMessage),
             EventKind::ChatStatus => self.chat.chat_message(provider, subject).await?.map(Payload::ChatStatus),
             EventKind::Ticket => self.tickets.ticket(provider, subject).await?.map(Payload::Ticket),
+            EventKind::Inbox => Some(Payload::Inbox),
             EventKind::Notification => match self.notifications.notification(provider, subject).await? {
                 Some(notification) => {
                     let unread_count = self.notifications.unread_count(provider).await?;

@@ -19,7 +19,7 @@
 //! # Ports by area
 //!
 //! The port is a set of small traits, one file each: [`ProviderStore`], [`CustomerStore`],
-//! [`TicketStore`], [`NotificationStore`], [`ChatStore`], [`EventStore`], [`OutboxStore`],
+//! [`TicketStore`], [`NotificationStore`], [`ChatStore`], [`ConversationStore`], [`EventStore`], [`OutboxStore`],
 //! [`LeaseStore`], [`AuditStore`], [`CannedReplyStore`], [`IdempotencyStore`], [`RetentionStore`], [`SearchStore`], [`StoreHealth`], and [`TokenStore`] apart. [`Store`] is their sum,
 //! implemented for every type that implements them all; a service holds only the ports it uses
 //! (an `Arc<dyn Store>` coerces to any of them).
@@ -33,6 +33,7 @@
 pub mod audit;
 pub mod canned_replies;
 pub mod chat;
+pub mod conversations;
 pub mod customers;
 pub mod events;
 pub mod health;
@@ -52,6 +53,7 @@ pub mod tokens;
 pub use self::audit::AuditStore;
 pub use self::canned_replies::CannedReplyStore;
 pub use self::chat::{ChatCursor, ChatStore, ChatWindow};
+pub use self::conversations::{ConversationStore, MarkedConversation};
 pub use self::customers::{CustomerFilter, CustomerStatusChange, CustomerStore};
 pub use self::events::EventStore;
 pub use self::health::StoreHealth;
@@ -76,6 +78,7 @@ pub trait Store:
     + TicketStore
     + NotificationStore
     + ChatStore
+    + ConversationStore
     + EventStore
     + OutboxStore
     + LeaseStore
@@ -94,6 +97,7 @@ impl<T> Store for T where
         + TicketStore
         + NotificationStore
         + ChatStore
+        + ConversationStore
         + EventStore
         + OutboxStore
         + LeaseStore

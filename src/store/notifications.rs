@@ -23,8 +23,15 @@ pub trait NotificationStore: Send + Sync + 'static {
     ) -> AppResult<Page<Notification>>;
     async fn unread_count(&self, provider: &Id) -> AppResult<u64>;
     async fn notification(&self, provider: &Id, id: &Id) -> AppResult<Option<Notification>>;
-    /// Marks one notification read (keeping the first read time if it already was).
-    async fn mark_notification_read(&self, provider: &Id, id: &Id, at: Timestamp) -> AppResult<Option<Notification>>;
-    /// Marks every unread notification of the provider read; returns how many changed.
-    async fn mark_all_notifications_read(&self, provider: &Id, at: Timestamp) -> AppResult<u64>;
+    /// Marks one notification read (keeping the first read time if it already was), logging an
+    /// `inbox` event when it was unread (the unread count moved).
+    async fn mark_notification_read(
+        &self,
+        provider: &Id,
+        id: &Id,
+        at: Timestamp,
+    ) -> AppResult<Option<(Notification, Option<EventRecord>)>>;
+    /// Marks every unread notification of the provider read; answers how many changed, and the
+    /// `inbox` event logged if any did.
+    async fn mark_all_notifications_read(&self, provider: &Id, at: Timestamp) -> AppResult<(u64, Option<EventRecord>)>;
 }

@@ -19,6 +19,7 @@ mod fixtures;
 mod audit;
 mod canned_replies;
 mod chat;
+mod conversations;
 mod customer_status_totals;
 mod customers;
 mod events;

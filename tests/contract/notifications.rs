@@ -65,16 +65,22 @@ pub async fn marking_one_read_keeps_its_first_read_time_and_marking_all_changes_
     }
     assert_eq!(store.unread_count(&provider).await.unwrap(), 3);
 
-    let read = store.mark_notification_read(&provider, &notes[0].id, at(10)).await.unwrap().unwrap();
+    let (read, event) = store.mark_notification_read(&provider, &notes[0].id, at(10)).await.unwrap().unwrap();
     assert_eq!((read.read_status, read.read_at), (ReadStatus::Read, Some(at(10))));
-    let again = store.mark_notification_read(&provider, &notes[0].id, at(20)).await.unwrap().unwrap();
+    let event = event.expect("the unread count moved: an inbox event");
+    assert_eq!((event.kind, &event.subject_id), (EventKind::Inbox, &notes[0].id));
+    assert_eq!(store.events_after(&provider, event.cursor - 1, 10).await.unwrap(), vec![event], "logged");
+    let (again, event) = store.mark_notification_read(&provider, &notes[0].id, at(20)).await.unwrap().unwrap();
     assert_eq!(again.read_at, Some(at(10)), "the first read time is kept");
+    assert_eq!(event, None, "read already: nothing moved, nothing logged");
     assert!(store.mark_notification_read(&provider, &id("m"), at(20)).await.unwrap().is_none(), "unknown id");
     assert_eq!(store.unread_count(&provider).await.unwrap(), 2);
 
-    assert_eq!(store.mark_all_notifications_read(&provider, at(30)).await.unwrap(), 2);
+    let (marked, event) = store.mark_all_notifications_read(&provider, at(30)).await.unwrap();
+    assert_eq!((marked, event.map(|e| e.kind)), (2, Some(EventKind::Inbox)));
     assert_eq!(store.unread_count(&provider).await.unwrap(), 0);
-    assert_eq!(store.mark_all_notifications_read(&provider, at(40)).await.unwrap(), 0, "none left unread");
+    let (marked, event) = store.mark_all_notifications_read(&provider, at(40)).await.unwrap();
+    assert_eq!((marked, event), (0, None), "none left unread, nothing logged");
     let first = store.notification(&provider, &notes[0].id).await.unwrap().unwrap();
     assert_eq!(first.read_at, Some(at(10)), "marking all leaves those read before alone");
     let second = store.notification(&provider, &notes[1].id).await.unwrap().unwrap();
@@ -92,7 +98,7 @@ pub async fn provider_b_cannot_read_list_mark_read_or_count_provider_a_notificat
         ("list_notifications", store.list_notifications(&b, &all, page(1, 10)).await.unwrap().total > 0),
         ("unread_count", store.unread_count(&b).await.unwrap() > 0),
         ("mark_notification_read", store.mark_notification_read(&b, &theirs.id, at(2)).await.unwrap().is_some()),
-        ("mark_all_notifications_read", store.mark_all_notifications_read(&b, at(2)).await.unwrap() > 0),
+        ("mark_all_notifications_read", store.mark_all_notifications_read(&b, at(2)).await.unwrap().0 > 0),
     ];
     for (call, leaked) in observed {
         assert!(!leaked, "{call} let provider B reach provider A's notification");

@@ -42,6 +42,7 @@ impl ChatStore for MongoStore {
                         return Ok(replayed);
                     }
                     self.chat.insert_one(&document).session(&mut session).await?;
+                    self.record_message(&mut session, message).await?;
                     let events = self.log_events(&mut session, id.as_str(), drafts.clone()).await?;
                     self.queue_outbox(&mut session, outbox, &events).await?;
                     Ok(KeyedWrite::Created(events))
@@ -119,6 +120,9 @@ impl ChatStore for MongoStore {
                     })
                     .collect();
                 let events = self.log_events(&mut session, &write_id, drafts).await?;
+                if status == ChatStatus::Read && sender == ChatSender::Customer {
+                    self.record_read(&mut session, provider, customer, moved.len() as u64).await?;
+                }
                 Ok((moved, events))
             }))
             .await?;

@@ -29,6 +29,12 @@
 //! | `chatMessages` | `id` unique | |
 //! | | `serviceProviderId, customerId, timestamp -1, _id -1` | a conversation, latest page first |
 //! | | `serviceProviderId, search.grams, timestamp -1, id` | search: one gram of the query, newest first |
+//! | | `serviceProviderId, customerId, senderType, status` | marking a conversation read: its customer's unread messages |
+//! | `conversations` | `serviceProviderId, customerId` unique | a conversation's summary, written with each chat write |
+//! | | `serviceProviderId, lastKey -1` | the inbox, latest message first |
+//! | | `serviceProviderId, unread, lastKey -1` | the unread conversations, latest first |
+//! | | `serviceProviderId, waiting, waitingKey` | the waiting conversations, longest waiting first |
+//! | `inboxTotals` | `_id` (the provider id) | the inbox's totals and the chat badges |
 //! | `refreshTokens` | `tokenHash` unique; `expiresAt` TTL | refresh; expired tokens are removed by the server |
 //! | `tokenFamilies` | `id` unique; `expiresAt` TTL | family revocation |
 //! | `revokedTokens` | `jti` unique; `expiresAt` TTL | access-token revocation |
@@ -157,6 +163,19 @@ impl MongoStore {
                         "provider_search",
                         doc! { "serviceProviderId": 1, "search.grams": 1, "timestamp": -1, "id": 1 },
                     ),
+                    index(
+                        "conversation_unread",
+                        doc! { "serviceProviderId": 1, "customerId": 1, "senderType": 1, "status": 1 },
+                    ),
+                ],
+            ),
+            (
+                &self.conversations,
+                vec![
+                    unique("provider_customer", doc! { "serviceProviderId": 1, "customerId": 1 }),
+                    index("provider_last", doc! { "serviceProviderId": 1, "lastKey": -1 }),
+                    index("provider_unread_last", doc! { "serviceProviderId": 1, "unread": 1, "lastKey": -1 }),
+                    index("provider_waiting", doc! { "serviceProviderId": 1, "waiting": 1, "waitingKey": 1 }),
                 ],
             ),
             (

@@ -46,6 +46,7 @@ mod transactions;
 mod audit;
 mod canned_replies;
 mod chat;
+mod conversations;
 mod customers;
 mod documents;
 mod events;
@@ -103,6 +104,8 @@ pub struct MongoStore {
     ticket_history: Collection<Document>,
     notifications: Collection<Document>,
     chat: Collection<Document>,
+    conversations: Collection<Document>,
+    inbox_totals: Collection<Document>,
     refresh_tokens: Collection<Document>,
     token_families: Collection<Document>,
     revoked_tokens: Collection<Document>,
@@ -170,6 +173,8 @@ impl MongoStore {
             ticket_history: collection("ticketHistory"),
             notifications: collection("notifications"),
             chat: collection("chatMessages"),
+            conversations: collection("conversations"),
+            inbox_totals: collection("inboxTotals"),
             refresh_tokens: collection("refreshTokens"),
             token_families: collection("tokenFamilies"),
             revoked_tokens: collection("revokedTokens"),
@@ -190,6 +195,7 @@ impl MongoStore {
         store.check_server(selection_timeout).await?;
         store.create_indexes().await?;
         store.build_search_index().await?;
+        store.build_conversations().await?;
         Ok(store)
     }
 

@@ -13,7 +13,6 @@ use crate::store::NotificationFilter;
 use crate::store::NotificationStore;
 use async_trait::async_trait;
 use mongodb::bson::{doc, Document};
-use mongodb::options::ReturnDocument;
 
 pub(super) fn notification_event(n: &Notification) -> EventRecord {
     event(&n.service_provider_id, EventKind::Notification, &n.id, n.related_customer_id.as_ref(), n.created_at)
@@ -64,23 +63,57 @@ impl NotificationStore for MongoStore {
         found.as_ref().map(notification_from).transpose().map_err(bad_document)
     }
 
-    async fn mark_notification_read(&self, provider: &Id, id: &Id, at: Timestamp) -> AppResult<Option<Notification>> {
+    async fn mark_notification_read(
+        &self,
+        provider: &Id,
+        id: &Id,
+        at: Timestamp,
+    ) -> AppResult<Option<(Notification, Option<EventRecord>)>> {
         let query = doc! { "serviceProviderId": provider.as_str(), "id": id.as_str() };
+        let mut unread = query.clone();
+        unread.insert("readStatus", ReadStatus::Unread.as_str());
         // A pipeline update, so the first read time is kept in the same atomic step.
         let update = vec![doc! { "$set": {
             "readStatus": ReadStatus::Read.as_str(),
             "readAt": { "$ifNull": ["$readAt", date(&at)] },
         } }];
-        let found = self
-            .op(self.notifications.find_one_and_update(query, update).return_document(ReturnDocument::After))
+        let write_id = format!("read:{}", crate::domain::new_id("w"));
+        let _queued = self.queue_event_write(provider).await;
+        let (found, mut events) = self
+            .op(in_transaction!(self, |session| {
+                let moved = self.notifications.update_one(unread.clone(), update.clone()).session(&mut session).await?;
+                let found = self.notifications.find_one(query.clone()).session(&mut session).await?;
+                let mut events = Vec::new();
+                if found.is_some() && moved.modified_count > 0 {
+                    let drafts = vec![event(provider, EventKind::Inbox, id, None, at)];
+                    events = self.log_events(&mut session, &write_id, drafts).await?;
+                }
+                Ok((found, events))
+            }))
             .await?;
-        found.as_ref().map(notification_from).transpose().map_err(bad_document)
+        let Some(found) = found else { return Ok(None) };
+        let notification = notification_from(&found).map_err(bad_document)?;
+        Ok(Some((notification, events.pop())))
     }
 
-    async fn mark_all_notifications_read(&self, provider: &Id, at: Timestamp) -> AppResult<u64> {
+    async fn mark_all_notifications_read(&self, provider: &Id, at: Timestamp) -> AppResult<(u64, Option<EventRecord>)> {
         let query = doc! { "serviceProviderId": provider.as_str(), "readStatus": ReadStatus::Unread.as_str() };
         let update = doc! { "$set": { "readStatus": ReadStatus::Read.as_str(), "readAt": date(&at) } };
-        self.op(self.notifications.update_many(query, update)).await.map(|r| r.modified_count)
+        let write_id = format!("read-all:{}", crate::domain::new_id("w"));
+        let _queued = self.queue_event_write(provider).await;
+        let (marked, mut events) = self
+            .op(in_transaction!(self, |session| {
+                let marked =
+                    self.notifications.update_many(query.clone(), update.clone()).session(&mut session).await?;
+                let mut events = Vec::new();
+                if marked.modified_count > 0 {
+                    let drafts = vec![event(provider, EventKind::Inbox, provider, None, at)];
+                    events = self.log_events(&mut session, &write_id, drafts).await?;
+                }
+                Ok((marked.modified_count, events))
+            }))
+            .await?;
+        Ok((marked, events.pop()))
     }
 }
 

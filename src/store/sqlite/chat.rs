@@ -4,6 +4,7 @@
 //! A keyset window compares that pair as a row value against the cursor message's own pair, which
 //! `chat_by_conversation` (its implicit rowid last) serves as a range, in order, without a sort.
 
+use super::conversations::{record_message, record_read};
 use super::events::log_event;
 use super::idempotency::claim_key;
 use super::outbox::queue_outbox;
@@ -53,6 +54,7 @@ impl ChatStore for SqliteStore {
                     m.status.as_str(),
                 ])?;
                 index_chat_message(t, m.id.as_str())?;
+                record_message(t, &m)?;
                 let event = log_event(t, provider, EventKind::ChatMessage, &m.id, Some(&m.customer_id), m.timestamp)?;
                 queue_outbox(t, &outbox, event.cursor)?;
                 Ok(KeyedWrite::Created(vec![event]))
@@ -118,6 +120,9 @@ impl ChatStore for SqliteStore {
                     .query_row([id.as_str()], chat_from_row)?;
                 let event = log_event(t, &provider, EventKind::ChatStatus, id, Some(&customer), at)?;
                 moved.push((message, event));
+            }
+            if status == ChatStatus::Read && sender == ChatSender::Customer {
+                record_read(t, &provider, &customer, moved.len() as u64)?;
             }
             Ok(moved)
         })

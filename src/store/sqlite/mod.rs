@@ -12,6 +12,7 @@
 mod audit;
 mod canned_replies;
 mod chat;
+mod conversations;
 mod customers;
 mod events;
 mod expiry_days;
@@ -66,6 +67,7 @@ impl SqliteStore {
         idempotency::add_answer_columns(&writer).map_err(sql_error)?;
         totals::install(&mut writer).map_err(sql_error)?;
         expiry_days::install(&mut writer).map_err(sql_error)?;
+        conversations::install(&mut writer).map_err(sql_error)?;
         let indexed = search::build_missing_index(&mut writer).map_err(sql_error)?;
         if indexed > 0 {
             tracing::info!(rows = indexed, "built the search index of the rows already stored");

@@ -81,35 +81,56 @@ impl NotificationStore for SqliteStore {
         .await
     }
 
-    async fn mark_notification_read(&self, provider: &Id, id: &Id, at: Timestamp) -> AppResult<Option<Notification>> {
+    async fn mark_notification_read(
+        &self,
+        provider: &Id,
+        id: &Id,
+        at: Timestamp,
+    ) -> AppResult<Option<(Notification, Option<EventRecord>)>> {
         let (provider, id) = (provider.clone(), id.clone());
         self.write(move |t| {
-            t.prepare_cached(
-                "UPDATE notifications SET read_status = ?, read_at = COALESCE(read_at, ?)
-                 WHERE service_provider_id = ? AND id = ?",
-            )?
-            .execute(params![
-                ReadStatus::Read.as_str(),
-                time_text(&at),
-                provider.as_str(),
-                id.as_str()
-            ])?;
-            t.prepare_cached(&notification_sql())?
+            let was_unread =
+                t.prepare_cached(
+                    "UPDATE notifications SET read_status = ?, read_at = COALESCE(read_at, ?)
+                     WHERE service_provider_id = ? AND id = ? AND read_status = ?",
+                )?
+                .execute(params![
+                    ReadStatus::Read.as_str(),
+                    time_text(&at),
+                    provider.as_str(),
+                    id.as_str(),
+                    ReadStatus::Unread.as_str()
+                ])? > 0;
+            let Some(notification) = t
+                .prepare_cached(&notification_sql())?
                 .query_row([provider.as_str(), id.as_str()], notification_from_row)
-                .optional()
+                .optional()?
+            else {
+                return Ok(None);
+            };
+            let event = was_unread.then(|| log_event(t, &provider, EventKind::Inbox, &id, None, at)).transpose()?;
+            Ok(Some((notification, event)))
         })
         .await
     }
 
-    async fn mark_all_notifications_read(&self, provider: &Id, at: Timestamp) -> AppResult<u64> {
+    async fn mark_all_notifications_read(&self, provider: &Id, at: Timestamp) -> AppResult<(u64, Option<EventRecord>)> {
         let provider = provider.clone();
         self.write(move |t| {
-            t.prepare_cached(
-                "UPDATE notifications SET read_status = ?, read_at = ?
-                 WHERE service_provider_id = ? AND read_status = ?",
-            )?
-            .execute(params![ReadStatus::Read.as_str(), time_text(&at), provider.as_str(), ReadStatus::Unread.as_str()])
-            .map(|n| n as u64)
+            let marked = t
+                .prepare_cached(
+                    "UPDATE notifications SET read_status = ?, read_at = ?
+                     WHERE service_provider_id = ? AND read_status = ?",
+                )?
+                .execute(params![
+                    ReadStatus::Read.as_str(),
+                    time_text(&at),
+                    provider.as_str(),
+                    ReadStatus::Unread.as_str()
+                ])? as u64;
+            let event =
+                (marked > 0).then(|| log_event(t, &provider, EventKind::Inbox, &provider, None, at)).transpose()?;
+            Ok((marked, event))
         })
         .await
     }
