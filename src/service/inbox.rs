@@ -65,6 +65,9 @@ pub struct BadgesUpdate {
     pub badges: Badges,
 }
 
+/// How many events at hand one reading of the badges covers at most.
+const REPLAY_BATCH: usize = 256;
+
 #[derive(Clone)]
 pub struct InboxService {
     conversations: Arc<dyn ConversationStore>,
@@ -169,11 +172,15 @@ impl InboxService {
         let events = self.realtime.follow(session, EventFilter::Badges, after).await?;
         let (inbox, session) = (self.clone(), session.clone());
         let mut shown: Option<Badges> = None;
+        // Events already at hand (a replay, a burst) are taken together: one reading of the
+        // numbers, under the last one's cursor.
         let updates = events
-            .then(move |event| {
+            .ready_chunks(REPLAY_BATCH)
+            .then(move |events| {
                 let (inbox, session) = (inbox.clone(), session.clone());
                 async move {
-                    let cursor = event?.record.cursor;
+                    let events = events.into_iter().collect::<AppResult<Vec<_>>>()?;
+                    let cursor = events.last().map_or(0, |event| event.record.cursor);
                     Ok(BadgesUpdate { cursor, badges: inbox.badges(&session).await? })
                 }
             })

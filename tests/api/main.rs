@@ -12,6 +12,7 @@ mod chat;
 mod chat_keyset;
 mod customers;
 mod idempotency;
+mod inbox;
 mod integration;
 mod introspection;
 mod ipv6_limits;

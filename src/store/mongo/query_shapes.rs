@@ -9,6 +9,7 @@
 use super::audit::audit_order;
 use super::canned_replies::canned_reply_order;
 use super::chat::{chat_cursor_query, chat_window_order, chat_window_queries, conversation_order, conversation_query};
+use super::conversations::{self, conversation_page_query, unread_from_customer_query};
 use super::customers::{customer_order, customer_query, unresolved_query};
 use super::events::{cursor_order, events_after_query};
 use super::notifications::{notification_order, notification_query, unread_query};
@@ -19,7 +20,7 @@ use super::search::{
 };
 use super::ticket_history::{histories_query, history_order};
 use super::tickets::{ticket_order, ticket_query};
-use crate::domain::{Id, SearchQuery};
+use crate::domain::{ConversationFilter, ConversationKey, Id, SearchQuery};
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{doc, Bson, DateTime, Document};
 
@@ -124,6 +125,30 @@ pub fn query_shapes() -> Vec<QueryShape> {
         }
     }
 
+    // The inbox's lists (their totals are kept, not counted), from the start and after a key.
+    let key = ConversationKey { at: chrono::Utc::now(), customer_id: customer.clone() };
+    for (filter, index, mut filters) in [
+        (ConversationFilter::All, "provider_last", vec![]),
+        (ConversationFilter::Unread, "provider_unread_last", vec!["unread"]),
+        (ConversationFilter::Waiting, "provider_waiting", vec!["waiting"]),
+    ] {
+        for after in [None, Some(&key)] {
+            if after.is_some() {
+                filters.push("after");
+            }
+            let (query, order) = conversation_page_query(&provider, filter, after);
+            shapes.push(QueryShape {
+                name: format!("conversations [{}]", filters.join(", ")),
+                shape: ReadShape::List,
+                collection: "conversations",
+                filter: query,
+                sort: Some(order),
+                index,
+                filters: filters.clone(),
+            });
+        }
+    }
+
     // A search reads each kind by one gram of the query, its count beside it; a ticket search of
     // three or more characters first finds the tickets whose replies match.
     let searches = [
@@ -192,6 +217,14 @@ pub fn query_shapes() -> Vec<QueryShape> {
         ),
         ("notification", "notifications", "id_unique", by_id()),
         ("canned_reply", "cannedReplies", "id_unique", by_id()),
+        ("conversation", "conversations", "provider_customer", conversations::conversation_query(&provider, &customer)),
+        ("inbox_totals", "inboxTotals", "_id_", doc! { "_id": provider.as_str() }),
+        (
+            "mark_conversation_read (unread messages)",
+            "chatMessages",
+            "conversation_unread",
+            unread_from_customer_query(&provider, &customer),
+        ),
         ("provider_credentials", "providers", "username_unique", doc! { "username": "demo-a" }),
         ("providers_by_ids", "providers", "id_unique", doc! { "id": { "$in": ["a", "b"] } }),
         ("wechat_openid", "wechatBindings", "provider_unique", doc! { "providerId": provider.as_str() }),

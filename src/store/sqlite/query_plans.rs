@@ -8,6 +8,7 @@
 use super::audit::audit_list;
 use super::canned_replies::{canned_reply_list, canned_reply_sql, CANNED_REPLY_COUNT_SQL};
 use super::chat::{chat_message_sql, chat_window_sql, conversation_list, CHAT_CURSOR_SQL};
+use super::conversations::{conversation_page_sql, conversation_sql, INBOX_TOTALS_SQL, UNREAD_FROM_CUSTOMER_SQL};
 use super::customers::{customer_list, customer_list_in_order, customers_anywhere_sql, customers_by_ids_sql};
 use super::events::{events_after_sql, LATEST_CURSOR_SQL};
 use super::notifications::{notification_list, notification_sql, unread_list};
@@ -18,7 +19,7 @@ use super::search::{
 };
 use super::sql::{page_values, text, ListQuery};
 use super::tickets::{histories_sql, ticket_list, ticket_sql};
-use crate::domain::{Id, PageRequest, SearchKind, SearchQuery};
+use crate::domain::{ConversationFilter, Id, PageRequest, SearchKind, SearchQuery};
 use rusqlite::types::Value;
 
 pub use crate::store::read_shapes::ReadShape;
@@ -72,6 +73,28 @@ pub fn planned_reads() -> Vec<PlannedRead> {
             params: [with_provider(vec![text(customer.as_str())]), cursor].concat(),
             filters: Vec::new(),
         });
+    }
+    for filter in [ConversationFilter::All, ConversationFilter::Unread, ConversationFilter::Waiting] {
+        for after in [false, true] {
+            let mut filters = match filter {
+                ConversationFilter::All => Vec::new(),
+                ConversationFilter::Unread => vec!["unread"],
+                ConversationFilter::Waiting => vec!["waiting"],
+            };
+            let mut params = with_provider(Vec::new());
+            if after {
+                filters.push("after");
+                params.extend([text("2026-01-29T09:00:00Z"), text("c-plan")]);
+            }
+            params.extend(page_values(PageRequest::new(1, 20).expect("a valid page")));
+            reads.push(PlannedRead {
+                name: format!("conversations [{}]", filters.join(", ")),
+                shape: ReadShape::List,
+                sql: conversation_page_sql(filter, after),
+                params,
+                filters,
+            });
+        }
     }
     push_list(&mut reads, "canned_replies", Vec::new(), canned_reply_list(&provider));
     push_list(&mut reads, "list_audit_entries", Vec::new(), audit_list(&provider));
@@ -133,6 +156,13 @@ pub fn planned_reads() -> Vec<PlannedRead> {
         ("chat_window (cursor)", CHAT_CURSOR_SQL.to_owned(), with_provider(vec![text("c-plan"), text("m")])),
         ("notification", notification_sql(), with_provider(vec![text("n")])),
         ("canned_reply", canned_reply_sql(), with_provider(vec![text("r")])),
+        ("conversation", conversation_sql(), with_provider(vec![text("c-plan")])),
+        ("inbox_totals", INBOX_TOTALS_SQL.to_owned(), with_provider(Vec::new())),
+        (
+            "mark_conversation_read (unread messages)",
+            UNREAD_FROM_CUSTOMER_SQL.to_owned(),
+            with_provider(vec![text("c-plan")]),
+        ),
         ("provider_credentials", provider_credentials_sql(), vec![text("demo-a")]),
         ("providers_by_ids", providers_by_ids_sql(3), ids()),
         ("wechat_openid", WECHAT_OPENID_SQL.to_owned(), with_provider(Vec::new())),
