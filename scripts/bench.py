@@ -25,6 +25,7 @@ BINARY = os.environ.get("BENCH_BINARY") or os.path.join(TARGET, "release", "prov
 REALTIME = os.path.join(TARGET, "release", "examples", "bench_realtime")
 STORE_CALLS = os.path.join(TARGET, "release", "examples", "bench_store_calls")
 SCALE_SEED = os.path.join(TARGET, "release", "examples", "bench_scale_seed")
+INBOX = os.path.join(TARGET, "release", "examples", "bench_inbox")
 BARE_AXUM = os.environ.get("BENCH_BARE_AXUM") or os.path.join(TARGET, "release", "examples", "bench_bare_axum")
 RUNS = int(os.environ.get("RUNS", "3"))
 DURATION = os.environ.get("DURATION", "10s")
@@ -592,6 +593,48 @@ def scale_section():
     return lines
 
 
+INBOX_HEADING = "## The inbox at 10 and at 10,000 conversations"
+
+
+def inbox_section():
+    """The conversation page's store calls and latency at 10 and 10,000 conversations
+    (examples/bench_inbox), embedded, and on MongoDB when it runs."""
+    cores, _, _, commit, load = machine()
+    lines = [
+        INBOX_HEADING,
+        "",
+        f"Measured by `SECTIONS=inbox scripts/bench` at commit {commit}, "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, on the machine above ({cores} cores, load "
+        f"average at start {' '.join(load)}).",
+        "",
+        "`examples/bench_inbox` starts the release server in-process on the demo data, signs in as demo-a and "
+        "grows its inbox through the store's ports (a customer and its message a conversation, one in three "
+        "answered, one in four read, times over a year) to 10, then to 10,000 conversations. A page is "
+        "`conversations(filter, pageSize: 20)` with each conversation's customer and last message over HTTP "
+        "GraphQL; its store calls are counted for the whole request, the token check included (fewest of 3), "
+        "then 200 requests one after another are timed. Goal: the same store calls at 10 and 10,000.",
+        "",
+    ]
+    backends = [("embedded (SQLite)", {})]
+    if os.environ.get("BENCH_MONGODB_URI"):
+        backends.append(
+            (
+                "MongoDB (SecantusDB) + Redis",
+                {
+                    "MONGODB_URI": os.environ["BENCH_MONGODB_URI"],
+                    "MONGODB_DB": "pdbench_inbox_%d" % os.getpid(),
+                    "REDIS_URL": os.environ["BENCH_REDIS_URL"],
+                    "JWT_SECRET": "bench-secret-that-is-long-enough-for-hs256!",
+                },
+            )
+        )
+    for name, env_extra in backends:
+        print(f"== inbox, {name}", file=sys.stderr)
+        output = subprocess.run([INBOX], capture_output=True, text=True, check=True, env=dict(os.environ, **env_extra))
+        lines += [f"### {name}", ""] + output.stdout.strip().splitlines() + [""]
+    return lines
+
+
 def kept_section(heading):
     """The section under `heading` in the BENCHMARKS.md of the last run, when there is one."""
     if not os.path.exists("BENCHMARKS.md"):
@@ -774,9 +817,9 @@ def machine():
 
 
 def main():
-    unknown = SECTIONS - {"all", "http", "limiter", "scale", "edge"}
+    unknown = SECTIONS - {"all", "http", "limiter", "scale", "edge", "inbox"}
     if unknown:
-        raise SystemExit(f"SECTIONS: unknown {sorted(unknown)}; expected all, http, limiter, scale or edge")
+        raise SystemExit(f"SECTIONS: unknown {sorted(unknown)}; expected all, http, limiter, scale, edge or inbox")
     if "all" not in SECTIONS and "http" not in SECTIONS:
         text = open("BENCHMARKS.md").read() if os.path.exists("BENCHMARKS.md") else "# Benchmarks\n"
         if "limiter" in SECTIONS:
@@ -788,6 +831,10 @@ def main():
             print("== scale", file=sys.stderr)
             section = scale_section()
             text = replace_section(text, SCALE_HEADING, section)
+            print("\n".join(section), file=sys.stderr)
+        if "inbox" in SECTIONS:
+            section = inbox_section()
+            text = replace_section(text, INBOX_HEADING, section)
             print("\n".join(section), file=sys.stderr)
         if "edge" in SECTIONS:
             print("== the edge against a bare axum handler", file=sys.stderr)
@@ -897,7 +944,7 @@ def main():
     lines += subprocess.run([STORE_CALLS], capture_output=True, text=True, check=True).stdout.strip().splitlines()
     lines += [""]
     text = "\n".join(lines) + "\n"
-    for name, heading, measure in (("limiter", LIMITER_HEADING, limiter_section), ("scale", SCALE_HEADING, scale_section), ("edge", EDGE_HEADING, edge_section)):
+    for name, heading, measure in (("limiter", LIMITER_HEADING, limiter_section), ("scale", SCALE_HEADING, scale_section), ("edge", EDGE_HEADING, edge_section), ("inbox", INBOX_HEADING, inbox_section)):
         if "all" in SECTIONS or name in SECTIONS:
             print(f"== {name}", file=sys.stderr)
             text = replace_section(text, heading, measure())

@@ -368,6 +368,98 @@ subscription LiveChat($customerId: ID, $after: String) {
 `,
     variables: { customerId: 'c001' },
   },
+  {
+    flow: '收件箱 Inbox',
+    title: '会话列表 Conversations',
+    query: `# 收件箱：每位有聊天消息的客户一条会话，含未读数和等待回复的起始时间。
+# filter：ALL / UNREAD 按最后消息时间倒序；WAITING 按等待时长，等得最久的在前。
+# 下一页：把本页最后一条的 cursor 作为 after 传入（此时 page 只能为1）。
+query Conversations($filter: ConversationFilter!, $after: String) {
+  conversations(filter: $filter, pageSize: 20, after: $after) {
+    total
+    hasMore
+    items {
+      customerId
+      customer {
+        name
+        phone
+        status
+      }
+      lastMessage {
+        senderType
+        preview
+        timestamp
+      }
+      unreadCount
+      markedUnread
+      waitingSince
+      cursor
+    }
+  }
+}
+`,
+    variables: { filter: 'WAITING' },
+  },
+  {
+    flow: '收件箱 Inbox',
+    title: '标记会话已读 Mark conversation read',
+    query: `# 把与客户的会话标记为已读：客户发来的每条消息变为 READ（订阅 chatMessageStatus 会收到），
+# 并清除“标记为未读”。
+mutation MarkConversationRead($customerId: ID!) {
+  markConversationRead(customerId: $customerId) {
+    customerId
+    unreadCount
+    markedUnread
+    waitingSince
+  }
+}
+`,
+    variables: { customerId: 'c001' },
+  },
+  {
+    flow: '收件箱 Inbox',
+    title: '标记会话未读 Mark conversation unread',
+    query: `# 把会话标记为未读（未读数至少为1），直到再次标记为已读。
+mutation MarkConversationUnread($customerId: ID!) {
+  markConversationUnread(customerId: $customerId) {
+    customerId
+    unreadCount
+    markedUnread
+  }
+}
+`,
+    variables: { customerId: 'c001' },
+  },
+  {
+    flow: '收件箱 Inbox',
+    title: '角标 Badges',
+    query: `# 小程序标签页的角标：未读通知、未读聊天消息、等待回复的会话。
+query Badges {
+  badges {
+    unreadNotifications
+    unreadChatMessages
+    waitingConversations
+  }
+}
+`,
+  },
+  {
+    flow: '收件箱 Inbox',
+    title: '角标实时 Live badges',
+    query: `# 角标变化时推送（WebSocket /graphql/ws）。先用“角标”查询取得当前数字，再订阅变化。
+# 断线重连时把最后看到的 cursor 作为 after 传入：错过的变化合并为一次推送（当前的数字）。
+subscription LiveBadges($after: String) {
+  badges(after: $after) {
+    cursor
+    badges {
+      unreadNotifications
+      unreadChatMessages
+      waitingConversations
+    }
+  }
+}
+`,
+  },
 ];
 
 export function variablesText(example) {

@@ -234,3 +234,90 @@ async fn the_playground_works_in_headless_chromium() {
     assert_eq!(message.map(|m| m["senderType"].clone()), Some("SERVICE_PROVIDER".into()), "{history}");
     app.stop().await;
 }
+
+/// The saved examples of `playground/src/examples.js`: each operation's text and its variables
+/// (the JavaScript literal read as JSON: unquoted keys and single-quoted strings are all it uses).
+fn saved_examples() -> Vec<(String, Value)> {
+    let source = std::fs::read_to_string(root().join("playground/src/examples.js")).expect("examples.js is readable");
+    // The shared selections (`const CUSTOMER_FIELDS = `...`;`) the queries interpolate.
+    let constants: Vec<(String, String)> = source
+        .split("\nconst ")
+        .skip(1)
+        .filter_map(|part| {
+            let (name, rest) = part.split_once(" = `")?;
+            Some((format!("${{{name}}}"), rest.split_once('`')?.0.to_owned()))
+        })
+        .collect();
+    let mut examples = Vec::new();
+    for part in source.split("query: `").skip(1) {
+        let (query, rest) = part.split_once('`').expect("a query closes its backquote");
+        let query = constants.iter().fold(query.to_owned(), |query, (name, text)| query.replace(name, text));
+        let next_example = rest.find("query: `").unwrap_or(rest.len());
+        let variables = match rest[..next_example].split_once("variables:") {
+            Some((_, literal)) if literal.trim_start().starts_with('{') => {
+                let literal = literal.trim_start();
+                let mut depth = 0;
+                let end = literal
+                    .char_indices()
+                    .find(|(_, c)| {
+                        depth += match c {
+                            '{' => 1,
+                            '}' => -1,
+                            _ => 0,
+                        };
+                        depth == 0
+                    })
+                    .map(|(i, _)| i)
+                    .expect("a closed object");
+                javascript_literal_as_json(&literal[..=end])
+            }
+            _ => Value::Null,
+        };
+        examples.push((query, variables));
+    }
+    examples
+}
+
+fn javascript_literal_as_json(literal: &str) -> Value {
+    let mut json = String::new();
+    let mut in_string = false;
+    let mut word = String::new();
+    for c in literal.chars() {
+        if in_string {
+            json.push(if c == '\'' { '"' } else { c });
+            in_string = c != '\'';
+        } else if c.is_ascii_alphanumeric() || c == '_' {
+            word.push(c);
+        } else {
+            if !word.is_empty() {
+                let is_key = c == ':' && !word.chars().all(|d| d.is_ascii_digit());
+                json.push_str(&if is_key { format!("\"{word}\"") } else { std::mem::take(&mut word) });
+                word.clear();
+            }
+            if c == '}' && json.trim_end().ends_with(',') {
+                json.truncate(json.trim_end().len() - 1);
+            }
+            in_string = c == '\'';
+            json.push(if c == '\'' { '"' } else { c });
+        }
+    }
+    json.push_str(&word);
+    serde_json::from_str(&json).unwrap_or_else(|error| panic!("{literal} does not read as JSON ({error}): {json}"))
+}
+
+#[tokio::test]
+async fn every_saved_example_is_valid_against_the_schema_and_runs_for_demo_a() {
+    let app = TestApp::spawn().await;
+    let token = app.login("demo-a").await;
+    let examples = saved_examples();
+    assert!(examples.len() >= 20, "the examples are read: {}", examples.len());
+    for (query, variables) in examples {
+        let answer = app.graphql(Some(&token), &query, variables.clone()).await;
+        let errors = answer["errors"].as_array().cloned().unwrap_or_default();
+        let subscription = query.lines().any(|line| line.starts_with("subscription "));
+        // A subscription passes validation, then POST /graphql cannot run it (`/graphql/ws` does).
+        let acceptable =
+            |error: &Value| subscription && error["message"] == "Subscriptions are not supported on this transport.";
+        assert!(errors.iter().all(acceptable), "an example fails: {query}\nvariables: {variables}\n{answer}");
+    }
+}
