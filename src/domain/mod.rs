@@ -23,7 +23,7 @@ mod ticket;
 pub mod usage;
 
 pub use audit::AuditEntry;
-pub use canned_reply::CannedReply;
+pub use canned_reply::{fill, unknown_placeholder, CannedReply, Placeholders};
 pub use chat::ChatMessage;
 pub use customer::{Customer, CustomerStatus, UsageMetrics, EXPIRING_WINDOW_DAYS};
 pub use enums::{
