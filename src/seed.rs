@@ -7,8 +7,8 @@
 //! (`sp001`, `c001`, `t001`, `m001`, `cm001`, `h001`; canned replies `cr001`).
 
 use crate::domain::{
-    now, CannedReply, ChatMessage, ChatSender, ChatStatus, Customer, CustomerStatus, EscalationStatus, HistoryEntry, Id,
-    Notification, NotificationType, ProviderStatus, ReadStatus, ServiceProvider, Ticket, TicketStatus, TicketType,
+    now, CannedReply, ChatMessage, ChatSender, ChatStatus, Customer, CustomerStatus, EscalationStatus, HistoryEntry,
+    Id, Notification, NotificationType, ProviderStatus, ReadStatus, ServiceProvider, Ticket, TicketStatus, TicketType,
     Timestamp, UsageMetrics,
 };
 use crate::error::AppResult;
@@ -109,7 +109,11 @@ const CHAT_SCRIPTS: [[&str; 4]; 4] = [
 /// Each demo provider's canned replies: short code, title, content (placeholders unfilled).
 const CANNED_REPLIES: [(&str, &str, &str); 4] = [
     ("greeting", "问候", "您好{customerName}，我是{providerName}的客服，请问有什么可以帮您？"),
-    ("renewal", "续费提醒", "{contactPerson}您好，贵公司（{customerName}）的软件服务即将到期，续费请联系{providerName}。"),
+    (
+        "renewal",
+        "续费提醒",
+        "{contactPerson}您好，贵公司（{customerName}）的软件服务即将到期，续费请联系{providerName}。",
+    ),
     ("thanks", "感谢", "感谢{customerName}的耐心等待，问题已处理完毕，如有其他问题请随时联系{providerName}。"),
     ("remote", "远程协助", "{contactPerson}您好，请打开远程协助工具并把连接码发给我们，我们马上为您排查。"),
 ];

@@ -108,8 +108,12 @@ impl CoreMutation {
         let session = ctx.session()?;
         ctx.audit_target(&id);
         let id = input::id(&id, "id", "工单ID").extend()?;
-        let content = Compose::from_input(content.as_deref(), canned_reply_id.as_deref().map(String::as_str), TextLimit::REPLY_CONTENT)
-            .extend()?;
+        let content = Compose::from_input(
+            content.as_deref(),
+            canned_reply_id.as_deref().map(String::as_str),
+            TextLimit::REPLY_CONTENT,
+        )
+        .extend()?;
         let key = input::idempotency_key(idempotency_key.as_deref()).extend()?;
         ctx.services().tickets.reply(session, &id, content, key).await.map(ReplyObject).extend()
     }
@@ -187,8 +191,12 @@ impl CoreMutation {
         let session = ctx.session()?;
         ctx.audit_target(&customer_id);
         let customer = input::id(&customer_id, "customerId", "客户ID").extend()?;
-        let content = Compose::from_input(content.as_deref(), canned_reply_id.as_deref().map(String::as_str), TextLimit::CHAT_CONTENT)
-            .extend()?;
+        let content = Compose::from_input(
+            content.as_deref(),
+            canned_reply_id.as_deref().map(String::as_str),
+            TextLimit::CHAT_CONTENT,
+        )
+        .extend()?;
         let key = input::idempotency_key(idempotency_key.as_deref()).extend()?;
         ctx.services().chat.send(session, &customer, content, key).await.map(ChatMessageObject).extend()
     }

@@ -193,7 +193,9 @@ fn content(content: Text) -> AppResult<String> {
         None => Ok(content.into_string()),
         Some(unknown) => Err(AppError::bad_input(
             "content",
-            format!("快捷短语内容中的占位符{unknown}不受支持，可用：{{customerName}}、{{contactPerson}}、{{providerName}}"),
+            format!(
+                "快捷短语内容中的占位符{unknown}不受支持，可用：{{customerName}}、{{contactPerson}}、{{providerName}}"
+            ),
         )),
     }
 }
