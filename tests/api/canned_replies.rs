@@ -167,6 +167,12 @@ async fn canned_replies_are_created_listed_read_updated_and_deleted_through_rest
     let missing = app.send(Some(&token), &put(json!({ "title": "无版本" }))).await;
     assert!(rest_refused(&missing, 400, "a PUT without version").contains("version"));
 
+    // A PUT's body passes the same edge as a POST's: too large is 413, nested too deep 400.
+    let huge = format!(r#"{{"version": 1, "title": "{}"}}"#, "长".repeat(40_000));
+    rest_refused(&app.send(Some(&token), &Request::new("PUT", path.clone()).raw(huge)).await, 413, "a huge PUT");
+    let deep = format!(r#"{{"version": 1, "title": {}1{}}}"#, "[".repeat(200), "]".repeat(200));
+    rest_refused(&app.send(Some(&token), &Request::new("PUT", path.clone()).raw(deep)).await, 400, "a deep PUT");
+
     let deleted = rest_data(&app.send(Some(&token), &Request::new("DELETE", path.clone())).await, "DELETE");
     assert_eq!(deleted, json!({ "success": true, "id": id }));
     rest_refused(&app.get(Some(&token), &path).await, 404, "GET once deleted");
