@@ -2,7 +2,7 @@
 //! listed, read, updated (compare-and-set on the version) and deleted; the cap of 200 a provider
 //! and the content limit; a short code once per provider; only the three placeholders; one
 //! provider's replies never another's; and a reply sent as a chat message or a ticket reply with
-//! its placeholders filled in.
+//! its placeholders filled in (and refused when the filled text no longer fits the message).
 
 use crate::support::*;
 use serde_json::{json, Value};
@@ -395,4 +395,46 @@ impl Merged for Value {
         }
         self
     }
+}
+
+#[tokio::test]
+async fn a_canned_reply_too_long_once_filled_is_refused_and_nothing_is_sent() {
+    const SAAS_SECRET: &str = "saas-shared-secret-for-canned-replies";
+    let app = TestApp::spawn_configured(&[("SAAS_WEBHOOK_SECRET", SAAS_SECRET)]).await;
+    let token = app.login(DEMO_A).await;
+    // A customer whose name (60 characters) is longer than the placeholder it fills (14).
+    let name = "很长的客户名称".repeat(8) + "有限公司";
+    let customer = json!({
+        "id": "c950", "serviceProviderId": "sp001", "name": name, "contactPerson": "王五",
+        "phone": "138-0000-0000", "email": "wang@example.com", "region": "浙江", "softwareVersion": "专业版",
+        "portCount": 10, "purchaseDate": "2025-03-01T00:00:00Z", "expiryDate": "2027-03-01T00:00:00Z",
+        "usageMetrics": { "loginFrequency": 90, "featureUsage": 80, "dataInput": 85, "trainingCompletion": 95 }
+    });
+    let body = json!({ "customers": [customer] }).to_string();
+    let timestamp = chrono::Utc::now().timestamp().to_string();
+    let signature = {
+        use hmac::{Hmac, Mac};
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SAAS_SECRET.as_bytes()).expect("any key length");
+        mac.update(format!("{timestamp}.{body}").as_bytes());
+        mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect::<String>()
+    };
+    let synced = Request::post_raw("/integrations/saas/customers", body)
+        .header("x-pd-timestamp", &timestamp)
+        .header("x-pd-signature", &format!("sha256={signature}"));
+    let answer = app.send(None, &synced).await;
+    assert_eq!((answer.status, answer.body["data"]["created"].clone()), (200, json!(1)), "{}", answer.text);
+
+    // 1,986 characters and one placeholder: 2,000 as stored, 2,046 once filled.
+    let reply = create(&app, &token, "fills-long", &format!("{}{{customerName}}", "好".repeat(1986))).await;
+    let fits = app.data(&token, SEND, json!({ "customerId": "c001", "cannedReplyId": reply["id"] })).await;
+    assert!(str_of(&fits["sendChatMessage"], "content").chars().count() <= 2000, "c001's name is short: {fits}");
+
+    let before = chat_total(&app, &token, "c950").await;
+    let refused = app.graphql(Some(&token), SEND, json!({ "customerId": "c950", "cannedReplyId": reply["id"] })).await;
+    assert_error(&refused, "BAD_USER_INPUT");
+    assert_eq!(refused["errors"][0]["extensions"]["field"], "cannedReplyId", "{refused}");
+    assert!(error_message(&refused).contains("2000"), "the message names the limit: {refused}");
+    let rest = app.post(Some(&token), "/api/chat/send", json!({ "customerId": "c950", "cannedReplyId": reply["id"] }));
+    assert!(rest_refused(&rest.await, 400, "REST send, too long once filled").contains("2000"));
+    assert_eq!(chat_total(&app, &token, "c950").await, before, "nothing sent");
 }
