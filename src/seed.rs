@@ -1,13 +1,14 @@
 //! Demo data: two providers (`demo-a`, `demo-b`, password `demo12345`) with realistic customers,
-//! tickets of every type and status with their history, notifications and chat logs.
+//! tickets of every type and status with their history, notifications, chat logs and canned
+//! replies (quick replies) with placeholders.
 //!
 //! The data is generated deterministically relative to the current time, so customer statuses
 //! cover active, expiring and expired whenever it is seeded. Ids follow the spec's examples
-//! (`sp001`, `c001`, `t001`, `m001`, `cm001`, `h001`).
+//! (`sp001`, `c001`, `t001`, `m001`, `cm001`, `h001`; canned replies `cr001`).
 
 use crate::domain::{
-    now, ChatMessage, ChatSender, ChatStatus, Customer, CustomerStatus, EscalationStatus, HistoryEntry, Id,
-    Notification, NotificationType, ProviderStatus, ReadStatus, ServiceProvider, Ticket, TicketStatus, TicketType,
+    now, CannedReply, ChatMessage, ChatSender, ChatStatus, Customer, CustomerStatus, EscalationStatus, HistoryEntry,
+    Id, Notification, NotificationType, ProviderStatus, ReadStatus, ServiceProvider, Ticket, TicketStatus, TicketType,
     Timestamp, UsageMetrics,
 };
 use crate::error::AppResult;
@@ -105,6 +106,18 @@ const CHAT_SCRIPTS: [[&str; 4]; 4] = [
     ["我们想续费，能优惠吗？", "您好，年付续费可享九折优惠。", "升级专业版多少钱？", "我稍后把专业版的报价单发给您。"],
 ];
 
+/// Each demo provider's canned replies: short code, title, content (placeholders unfilled).
+const CANNED_REPLIES: [(&str, &str, &str); 4] = [
+    ("greeting", "问候", "您好{customerName}，我是{providerName}的客服，请问有什么可以帮您？"),
+    (
+        "renewal",
+        "续费提醒",
+        "{contactPerson}您好，贵公司（{customerName}）的软件服务即将到期，续费请联系{providerName}。",
+    ),
+    ("thanks", "感谢", "感谢{customerName}的耐心等待，问题已处理完毕，如有其他问题请随时联系{providerName}。"),
+    ("remote", "远程协助", "{contactPerson}您好，请打开远程协助工具并把连接码发给我们，我们马上为您排查。"),
+];
+
 /// Seeds the demo providers into an empty store; does nothing if any provider exists.
 pub async fn seed_demo_if_empty(services: &Services) -> AppResult<bool> {
     if services.store.count_providers().await? > 0 {
@@ -151,6 +164,9 @@ pub async fn seed_demo(services: &Services) -> AppResult<()> {
                 services.store.insert_chat_message(&message, None, &[]).await?;
             }
         }
+        for reply in demo_canned_replies(&provider, at, &mut ids) {
+            services.store.insert_canned_reply(&reply).await?;
+        }
         tracing::info!(provider = demo.username, customers = customers.len(), "seeded demo data");
     }
     Ok(())
@@ -164,6 +180,7 @@ struct IdCounters {
     history: usize,
     notification: usize,
     chat: usize,
+    canned_reply: usize,
 }
 
 fn next(counter: &mut usize, prefix: &str) -> Id {
@@ -409,6 +426,22 @@ fn demo_chat(
                 timestamp: clock,
                 status: if turn + 1 == script.len() { ChatStatus::Delivered } else { ChatStatus::Read },
             }
+        })
+        .collect()
+}
+
+fn demo_canned_replies(provider: &ServiceProvider, at: Timestamp, ids: &mut IdCounters) -> Vec<CannedReply> {
+    CANNED_REPLIES
+        .iter()
+        .map(|(short_code, title, content)| CannedReply {
+            id: next(&mut ids.canned_reply, "cr"),
+            service_provider_id: provider.id.clone(),
+            short_code: (*short_code).to_owned(),
+            title: (*title).to_owned(),
+            content: (*content).to_owned(),
+            created_at: at - Duration::days(60),
+            updated_at: at - Duration::days(60),
+            version: 0,
         })
         .collect()
 }

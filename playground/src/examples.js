@@ -1,6 +1,7 @@
-// The saved example operations: one for every flow of section 5.2 of the API design, with
-// variables that work against the demo data of `demo-a` (customers c001–c030, tickets t001–t036,
-// chats with c001–c008). For `demo-b`, use c031–c060 and t037–t072.
+// The saved example operations: one for every flow of section 5.2 of the API design, and one for
+// each operation added since (canned replies), with variables that work against the demo data of
+// `demo-a` (customers c001–c030, tickets t001–t036, chats with c001–c008, canned replies
+// cr001–cr004). For `demo-b`, use c031–c060, t037–t072 and cr005–cr008.
 
 const CUSTOMER_FIELDS = `id
       name
@@ -21,6 +22,13 @@ const TICKET_FIELDS = `id
       customerId
       customerName
       updatedAt`;
+
+const CANNED_REPLY_FIELDS = `id
+    shortCode
+    title
+    content
+    version
+    updatedAt`;
 
 export const EXAMPLES = [
   {
@@ -367,6 +375,105 @@ subscription LiveChat($customerId: ID, $after: String) {
 }
 `,
     variables: { customerId: 'c001' },
+  },
+  {
+    flow: '快捷短语',
+    title: '快捷短语列表 Canned replies',
+    query: `# 快捷短语：服务商保存的常用回复，按编码排序（每个服务商最多 200 条）。
+# 内容里的 {customerName}、{contactPerson}、{providerName} 在发送时由服务端填入。
+query CannedReplies($page: Int!, $pageSize: Int!) {
+  cannedReplies(page: $page, pageSize: $pageSize) {
+    total
+    items {
+      ${CANNED_REPLY_FIELDS}
+    }
+  }
+}
+`,
+    variables: { page: 1, pageSize: 20 },
+  },
+  {
+    flow: '快捷短语',
+    title: '快捷短语详情 Canned reply',
+    query: `# 快捷短语：一条快捷短语（修改时需要它的 version）。
+query CannedReply($id: ID!) {
+  cannedReply(id: $id) {
+    ${CANNED_REPLY_FIELDS}
+  }
+}
+`,
+    variables: { id: 'cr001' },
+  },
+  {
+    flow: '快捷短语',
+    title: '新建快捷短语 Create canned reply',
+    query: `# 快捷短语：新建。编码为 1 到 32 个字母、数字、下划线或连字符，同一服务商内不可重复；内容最多 2000 字。
+mutation CreateCannedReply($shortCode: String!, $title: String!, $content: String!, $idempotencyKey: String) {
+  createCannedReply(shortCode: $shortCode, title: $title, content: $content, idempotencyKey: $idempotencyKey) {
+    ${CANNED_REPLY_FIELDS}
+  }
+}
+`,
+    variables: {
+      shortCode: 'followup',
+      title: '回访',
+      content: '{contactPerson}您好，我是{providerName}的客服，上次的问题现在是否已经解决？',
+    },
+  },
+  {
+    flow: '快捷短语',
+    title: '修改快捷短语 Update canned reply',
+    query: `# 快捷短语：修改。version 必须是当前版本号，期间被别人改过会返回 CONFLICT；未提供的字段保持不变。
+mutation UpdateCannedReply($id: ID!, $version: Int!, $title: String, $content: String) {
+  updateCannedReply(id: $id, version: $version, title: $title, content: $content) {
+    ${CANNED_REPLY_FIELDS}
+  }
+}
+`,
+    variables: { id: 'cr003', version: 0, title: '感谢等待' },
+  },
+  {
+    flow: '快捷短语',
+    title: '删除快捷短语 Delete canned reply',
+    query: `# 快捷短语：删除。
+mutation DeleteCannedReply($id: ID!) {
+  deleteCannedReply(id: $id) {
+    success
+    id
+  }
+}
+`,
+    variables: { id: 'cr004' },
+  },
+  {
+    flow: '快捷短语',
+    title: '用快捷短语发送聊天 Send canned reply',
+    query: `# 快捷短语：用 cannedReplyId 代替 content 发送聊天消息，服务端填入客户名称、联系人和服务商名称。
+mutation SendCannedReply($customerId: ID!, $cannedReplyId: ID!, $idempotencyKey: String) {
+  sendChatMessage(customerId: $customerId, cannedReplyId: $cannedReplyId, idempotencyKey: $idempotencyKey) {
+    id
+    customerName
+    content
+    timestamp
+  }
+}
+`,
+    variables: { customerId: 'c001', cannedReplyId: 'cr001' },
+  },
+  {
+    flow: '快捷短语',
+    title: '用快捷短语回复工单 Reply with canned reply',
+    query: `# 快捷短语：用 cannedReplyId 代替 content 回复工单，占位符按工单的客户填入。
+mutation ReplyWithCannedReply($id: ID!, $cannedReplyId: ID!, $idempotencyKey: String) {
+  replyTicket(id: $id, cannedReplyId: $cannedReplyId, idempotencyKey: $idempotencyKey) {
+    ticketId
+    replyId
+    content
+    timestamp
+  }
+}
+`,
+    variables: { id: 't001', cannedReplyId: 'cr003' },
   },
   {
     flow: '收件箱 Inbox',

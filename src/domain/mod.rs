@@ -24,7 +24,7 @@ mod ticket;
 pub mod usage;
 
 pub use audit::AuditEntry;
-pub use canned_reply::CannedReply;
+pub use canned_reply::{fill, unknown_placeholder, CannedReply, Placeholders};
 pub use chat::ChatMessage;
 pub use conversation::{Conversation, ConversationFilter, ConversationKey, InboxTotals, LastMessage};
 pub use customer::{Customer, CustomerStatus, UsageMetrics, EXPIRING_WINDOW_DAYS};

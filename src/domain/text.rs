@@ -20,6 +20,10 @@ impl TextLimit {
     pub const CHAT_CONTENT: TextLimit = TextLimit { field: "content", label: "消息内容", max_chars: 2000 };
     pub const KEYWORD: TextLimit = TextLimit { field: "keyword", label: "搜索关键词", max_chars: 50 };
     pub const USERNAME: TextLimit = TextLimit { field: "username", label: "账号", max_chars: 64 };
+    pub const CANNED_SHORT_CODE: TextLimit =
+        TextLimit { field: "shortCode", label: "快捷短语编码", max_chars: 32 };
+    pub const CANNED_TITLE: TextLimit = TextLimit { field: "title", label: "快捷短语标题", max_chars: 100 };
+    pub const CANNED_CONTENT: TextLimit = TextLimit { field: "content", label: "快捷短语内容", max_chars: 2000 };
 }
 
 /// Why a text was refused.

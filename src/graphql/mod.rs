@@ -6,6 +6,7 @@
 //! page costs the same number of store calls whatever its size.
 
 mod caller;
+mod canned_replies;
 mod chat_history;
 mod idempotency;
 mod inbox;
@@ -28,10 +29,18 @@ pub use socket_operations::OverWebSocket;
 use crate::error::AppError;
 use crate::service::{ClientInfo, Services, Session};
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{Context, Data, ErrorExtensions, Schema};
+use async_graphql::{Context, Data, ErrorExtensions, MergedObject, Schema};
 use subscription::SubscriptionRoot;
 
-pub type AppSchema = Schema<query::QueryRoot, mutation::MutationRoot, SubscriptionRoot>;
+pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
+
+/// Everything a provider reads: the core queries and each area's own part.
+#[derive(MergedObject, Default)]
+pub struct QueryRoot(query::CoreQuery, canned_replies::CannedReplyQuery);
+
+/// Every change a provider makes: the core mutations and each area's own part.
+#[derive(MergedObject, Default)]
+pub struct MutationRoot(mutation::CoreMutation, canned_replies::CannedReplyMutation);
 
 pub use protection::AuditNote;
 
@@ -42,7 +51,7 @@ pub use protection::AuditNote;
 pub fn build_schema(services: Services) -> AppSchema {
     let settings = services.guard.settings().clone();
     // The metrics extension comes first, so it sees every outcome, the protection's refusals too.
-    let mut builder = Schema::build(query::QueryRoot, mutation::MutationRoot, SubscriptionRoot)
+    let mut builder = Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot)
         .extension(metrics::OperationMetrics)
         .extension(socket_operations::SocketOperations)
         .limit_depth(settings.graphql_max_depth)
@@ -63,7 +72,7 @@ pub fn build_schema(services: Services) -> AppSchema {
 
 /// The schema's SDL, as kept in `schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(query::QueryRoot, mutation::MutationRoot, SubscriptionRoot).finish().sdl()
+    Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot).finish().sdl()
 }
 
 /// Who a request comes from, as the HTTP layer found out from its `Authorization` header.

@@ -13,16 +13,19 @@ use super::scalars::DateTime;
 use super::ContextExt;
 use crate::domain::{ChatStatus, TextLimit, TicketType};
 use crate::error::AppError;
+use crate::service::canned_replies::Compose;
 use crate::service::input;
 use crate::service::tickets::NewTicket;
 use async_graphql::{Context, Object, ResultExt, ID};
 
 type Result<T> = async_graphql::Result<T>;
 
-pub struct MutationRoot;
+/// The mutation root's core part; [`super::MutationRoot`] merges it with the areas' parts.
+#[derive(Default)]
+pub struct CoreMutation;
 
 #[Object]
-impl MutationRoot {
+impl CoreMutation {
     /// Signs in with username and password.
     async fn login(&self, ctx: &Context<'_>, username: String, password: String) -> Result<AuthPayload> {
         let (provider, tokens) = ctx.services().auth.login(&username, &password, &ctx.client()).await.extend()?;
@@ -88,12 +91,16 @@ impl MutationRoot {
         Ok(TicketObject(ticket))
     }
 
-    /// Replies to a ticket.
+    /// Replies to a ticket: with `content`, or with one of the provider's canned replies
+    /// (`cannedReplyId`), its placeholders filled for the ticket's customer. Exactly one of the two.
     async fn reply_ticket(
         &self,
         ctx: &Context<'_>,
         id: ID,
-        content: String,
+        content: Option<String>,
+        #[graphql(desc = "One of the provider's canned replies to send instead of `content`.")] canned_reply_id: Option<
+            ID,
+        >,
         #[graphql(
             desc = "A client-chosen key (1 to 64 letters, digits, _ or -): a retry of the same request with it gets the first answer again and changes nothing; the same key with another request is a CONFLICT. REST: the Idempotency-Key header."
         )]
@@ -102,7 +109,12 @@ impl MutationRoot {
         let session = ctx.session()?;
         ctx.audit_target(&id);
         let id = input::id(&id, "id", "工单ID").extend()?;
-        let content = input::text(&content, TextLimit::REPLY_CONTENT).extend()?;
+        let content = Compose::from_input(
+            content.as_deref(),
+            canned_reply_id.as_deref().map(String::as_str),
+            TextLimit::REPLY_CONTENT,
+        )
+        .extend()?;
         let key = input::idempotency_key(idempotency_key.as_deref()).extend()?;
         ctx.services().tickets.reply(session, &id, content, key).await.map(ReplyObject).extend()
     }
@@ -162,12 +174,16 @@ impl MutationRoot {
         Ok(MarkAllReadPayload { success: true, marked_count, updated_at: DateTime(at) })
     }
 
-    /// Sends a chat message to a customer.
+    /// Sends a chat message to a customer: `content`, or one of the provider's canned replies
+    /// (`cannedReplyId`), its placeholders filled for this customer. Exactly one of the two.
     async fn send_chat_message(
         &self,
         ctx: &Context<'_>,
         customer_id: ID,
-        content: String,
+        content: Option<String>,
+        #[graphql(desc = "One of the provider's canned replies to send instead of `content`.")] canned_reply_id: Option<
+            ID,
+        >,
         #[graphql(
             desc = "A client-chosen key (1 to 64 letters, digits, _ or -): a retry of the same request with it gets the first answer again and changes nothing; the same key with another request is a CONFLICT. REST: the Idempotency-Key header."
         )]
@@ -176,7 +192,12 @@ impl MutationRoot {
         let session = ctx.session()?;
         ctx.audit_target(&customer_id);
         let customer = input::id(&customer_id, "customerId", "客户ID").extend()?;
-        let content = input::text(&content, TextLimit::CHAT_CONTENT).extend()?;
+        let content = Compose::from_input(
+            content.as_deref(),
+            canned_reply_id.as_deref().map(String::as_str),
+            TextLimit::CHAT_CONTENT,
+        )
+        .extend()?;
         let key = input::idempotency_key(idempotency_key.as_deref()).extend()?;
         ctx.services().chat.send(session, &customer, content, key).await.map(ChatMessageObject).extend()
     }

@@ -18,10 +18,12 @@ use async_graphql::{Context, ErrorExtensions, Object, ResultExt, ID};
 
 type Result<T> = async_graphql::Result<T>;
 
-pub struct QueryRoot;
+/// The query root's core part; [`super::QueryRoot`] merges it with the areas' parts.
+#[derive(Default)]
+pub struct CoreQuery;
 
 #[Object]
-impl QueryRoot {
+impl CoreQuery {
     /// The signed-in provider.
     async fn me(&self, ctx: &Context<'_>) -> Result<ProviderObject> {
         let session = ctx.session()?;

@@ -125,7 +125,7 @@ pub async fn admit(State(edge): State<Arc<Edge>>, request: Request, next: Next) 
     response
 }
 
-/// Reads a POSTed `/graphql` or `/api` body (refusing one over the route's limit with 413) and
+/// Reads a POSTed (or PUT, or DELETE) `/graphql` or `/api` body (refusing one over the route's limit with 413) and
 /// refuses JSON nested deeper than `JSON_MAX_DEPTH` with 400, before any parser sees it.
 #[allow(clippy::result_large_err)]
 async fn hygienic(settings: &SecuritySettings, request: Request) -> Result<Request, Response> {
@@ -137,7 +137,7 @@ async fn hygienic(settings: &SecuritySettings, request: Request) -> Result<Reque
     } else {
         return Ok(request);
     };
-    if request.method() != Method::POST {
+    if !matches!(*request.method(), Method::POST | Method::PUT | Method::DELETE) {
         return Ok(request);
     }
     let protocol = Protocol::of_path(path);
@@ -282,7 +282,7 @@ pub fn cors(settings: &SecuritySettings) -> Option<tower_http::cors::CorsLayer> 
     Some(
         CorsLayer::new()
             .allow_origin(AllowOrigin::list(origins))
-            .allow_methods([Method::GET, Method::POST])
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
             .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, X_REQUEST_ID, IDEMPOTENCY_KEY])
             .expose_headers([X_REQUEST_ID, header::RETRY_AFTER])
             .max_age(std::time::Duration::from_secs(600)),

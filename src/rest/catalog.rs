@@ -9,11 +9,14 @@
 //! query listCustomerTickets($id: ID!, $page: Int! = 1) { data: tickets(customerId: $id, page: $page) { ... } }
 //! ```
 //!
-//! A fourth line `# auth: none` marks an endpoint callable without a token (login, refresh).
+//! A line `# auth: none` marks an endpoint callable without a token (login, refresh), and a line
+//! `# addition: <why>` an endpoint that is not one of the spec's twenty routes: the OpenAPI
+//! document marks it (`x-addition`) and says why, so a reader of the spec knows what is extra.
 //!
-//! Each variable is a parameter of the same name: from the path when the route has `:name`; the
-//! variable `$idempotencyKey` from the standard `Idempotency-Key` request header; else from the
-//! query string (GET) or the JSON body (POST). A variable that is non-null and has no
+//! The methods are GET, POST, PUT and DELETE. Each variable is a parameter of the same name: from
+//! the path when the route has `:name`; the variable `$idempotencyKey` from the standard
+//! `Idempotency-Key` request header; else from the query string (GET) or the JSON body (POST, PUT,
+//! DELETE). A variable that is non-null and has no
 //! default is required; a default is the parameter's default. The operation's one root field
 //! (aliased `data`) becomes the envelope's `data`; aliases inside shape it into the spec's names.
 
@@ -60,6 +63,8 @@ pub struct Endpoint {
     pub message: String,
     /// False for the endpoints that need no token (`# auth: none`).
     pub needs_token: bool,
+    /// Why the endpoint was added beyond the spec's routes (`# addition: ...`); `None` for the spec's.
+    pub addition: Option<String>,
     pub query: String,
     pub document: ExecutableDocument,
     pub parameters: Vec<Parameter>,
@@ -108,6 +113,8 @@ fn endpoint(index: &SchemaIndex, text: &str) -> Result<Endpoint, String> {
     let method = match method {
         "GET" => Method::GET,
         "POST" => Method::POST,
+        "PUT" => Method::PUT,
+        "DELETE" => Method::DELETE,
         other => return Err(format!("unsupported method {other}")),
     };
     let path = path.trim().to_owned();
@@ -167,6 +174,7 @@ fn endpoint(index: &SchemaIndex, text: &str) -> Result<Endpoint, String> {
         summary: header(text, "summary")?.to_owned(),
         message: header(text, "message")?.to_owned(),
         needs_token: header(text, "auth") != Ok("none"),
+        addition: header(text, "addition").ok().map(str::to_owned),
         query: text.to_owned(),
         document,
         parameters,

@@ -49,7 +49,12 @@ pub fn routes<S: Clone + Send + Sync + 'static>(state: RestState) -> Result<Rout
     let mut by_path: BTreeMap<String, MethodRouter<Arc<RestState>>> = BTreeMap::new();
     for endpoint in endpoints {
         let endpoint = Arc::new(endpoint);
-        let filter = if endpoint.method == Method::GET { MethodFilter::GET } else { MethodFilter::POST };
+        let filter = match endpoint.method {
+            Method::GET => MethodFilter::GET,
+            Method::PUT => MethodFilter::PUT,
+            Method::DELETE => MethodFilter::DELETE,
+            _ => MethodFilter::POST,
+        };
         let handler = {
             let endpoint = Arc::clone(&endpoint);
             move |state, client, headers, path, query, body| {

@@ -6,12 +6,15 @@ use super::shape::{Shape, ShapeKind};
 use axum::http::Method;
 use serde_json::{json, Map, Value};
 
+/// How the description of an endpoint beyond the spec's routes begins.
+pub const ADDITION_PREFIX: &str = "规范之外的新增接口：";
+
 pub fn document(endpoints: &[Endpoint]) -> Value {
     let mut paths = Map::new();
     for endpoint in endpoints {
-        let method = if endpoint.method == Method::GET { "get" } else { "post" };
+        let method = endpoint.method.as_str().to_lowercase();
         let path = paths.entry(endpoint.openapi_path()).or_insert_with(|| json!({}));
-        path[method] = operation(endpoint);
+        path[method.as_str()] = operation(endpoint);
     }
     json!({
         "openapi": "3.0.3",
@@ -123,8 +126,8 @@ fn operation(endpoint: &Endpoint) -> Value {
         let applies = match status {
             "401" => endpoint.needs_token,
             "404" => has_path_id || endpoint.parameters.iter().any(|p| p.name == "customerId"),
-            "409" => endpoint.method == Method::POST && (has_path_id || takes_key),
-            "413" => endpoint.method == Method::POST,
+            "409" => endpoint.method != Method::GET && (has_path_id || takes_key),
+            "413" => endpoint.method != Method::GET,
             _ => true,
         };
         if applies {
@@ -140,6 +143,10 @@ fn operation(endpoint: &Endpoint) -> Value {
     });
     if !endpoint.needs_token {
         operation["security"] = json!([]);
+    }
+    if let Some(why) = &endpoint.addition {
+        operation["description"] = json!(format!("{ADDITION_PREFIX}{why}"));
+        operation["x-addition"] = json!(true);
     }
     if let Some(body) = request_body(endpoint) {
         operation["requestBody"] = body;

@@ -7,6 +7,7 @@
 //! [`ChatStore::chat_window`]. A cursor only ever names a message of the conversation asked for;
 //! any other id is refused the same way whether it exists elsewhere or not.
 
+use super::canned_replies::{CannedReplyService, Compose};
 use super::outbound::Outbound;
 use super::realtime::{Payload, Realtime};
 use super::tickets::{NewTicket, TicketService};
@@ -57,6 +58,7 @@ pub struct ChatService {
     chat: Arc<dyn ChatStore>,
     customers: Arc<dyn CustomerStore>,
     providers: Arc<dyn ProviderStore>,
+    canned_replies: CannedReplyService,
     tickets: TicketService,
     realtime: Arc<Realtime>,
     outbound: Arc<Outbound>,
@@ -65,6 +67,7 @@ pub struct ChatService {
 impl ChatService {
     pub fn new(
         store: &SharedStore,
+        canned_replies: CannedReplyService,
         tickets: TicketService,
         realtime: Arc<Realtime>,
         outbound: Arc<Outbound>,
@@ -73,6 +76,7 @@ impl ChatService {
             chat: store.clone(),
             customers: store.clone(),
             providers: store.clone(),
+            canned_replies,
             tickets,
             realtime,
             outbound,
@@ -106,18 +110,21 @@ impl ChatService {
         Ok(ChatHistory { items: window.items, total: window.total, request: page, has_more: window.has_more })
     }
 
-    /// Sends the provider's message to a customer. A retry with the same idempotency key answers
-    /// the first message and sends nothing new.
+    /// Sends the provider's message to a customer: the text given, or one of the provider's canned
+    /// replies with its placeholders filled for this customer. A retry with the same idempotency
+    /// key answers the first message and sends nothing new.
     #[tracing::instrument(skip_all, fields(provider = %session.provider_id, customer = %customer))]
     pub async fn send(
         &self,
         session: &Session,
         customer: &Id,
-        content: Text,
+        content: Compose,
         idempotency_key: Option<Id>,
     ) -> AppResult<ChatMessage> {
         let customer = provider_customer(self.customers.as_ref(), session, customer).await?;
         let provider = acting_provider(self.providers.as_ref(), session).await?;
+        let content =
+            self.canned_replies.compose(session, content, &customer, &provider, TextLimit::CHAT_CONTENT).await?;
         let message = ChatMessage {
             id: new_id("cm"),
             service_provider_id: provider.id,

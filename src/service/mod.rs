@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod auth;
 mod auth_cache;
+pub mod canned_replies;
 pub mod chat;
 pub mod customers;
 pub mod idempotency;
@@ -62,6 +63,7 @@ pub struct Services {
     pub notifications: notifications::NotificationService,
     pub chat: chat::ChatService,
     pub inbox: inbox::InboxService,
+    pub canned_replies: canned_replies::CannedReplyService,
     pub search: search::SearchService,
     /// The first answer to a request with an idempotency key, given again to its retries.
     pub idempotency: idempotency::IdempotencyService,
@@ -85,7 +87,8 @@ impl Services {
         job_settings: jobs::JobSettings,
         guard: Arc<Guard>,
     ) -> Services {
-        let tickets = tickets::TicketService::new(&store, realtime.clone(), outbound.clone());
+        let canned_replies = canned_replies::CannedReplyService::new(&store);
+        let tickets = tickets::TicketService::new(&store, canned_replies.clone(), realtime.clone(), outbound.clone());
         let tokens = auth.tokens().clone();
         Services {
             tokens,
@@ -94,7 +97,14 @@ impl Services {
             inbox: inbox::InboxService::new(&store, customers::CustomerService::new(&store), realtime.clone()),
             notifications: notifications::NotificationService::new(&store, realtime.clone()),
             search: search::SearchService::new(&store),
-            chat: chat::ChatService::new(&store, tickets.clone(), realtime.clone(), outbound.clone()),
+            chat: chat::ChatService::new(
+                &store,
+                canned_replies.clone(),
+                tickets.clone(),
+                realtime.clone(),
+                outbound.clone(),
+            ),
+            canned_replies,
             idempotency: idempotency::IdempotencyService::new(&store),
             tickets,
             integrations: integrations::IntegrationService::new(&store, realtime.clone(), outbound.clone(), wechat),

@@ -17,12 +17,13 @@
 //! service queue behind each other, and each is compare-and-set on the ticket's version (retried if
 //! another writer won), so concurrent replies all land.
 
+use super::canned_replies::{CannedReplyService, Compose};
 use super::outbound::Outbound;
 use super::realtime::Realtime;
 use super::{acting_provider, provider_customer, Session};
 use crate::domain::{
     new_id, now, EscalationStatus, HistoryAction, HistoryEntry, Id, Notification, NotificationType, OutboxDraft, Page,
-    PageRequest, ReadStatus, ServiceProvider, Text, Ticket, TicketStatus, TicketType, Timestamp,
+    PageRequest, ReadStatus, ServiceProvider, Text, TextLimit, Ticket, TicketStatus, TicketType, Timestamp,
 };
 use crate::error::{AppError, AppResult};
 use crate::store::{
@@ -71,6 +72,7 @@ pub struct Reply {
 pub struct TicketService {
     customers: Arc<dyn CustomerStore>,
     providers: Arc<dyn ProviderStore>,
+    canned_replies: CannedReplyService,
     tickets: Arc<dyn TicketStore>,
     idempotency: Arc<dyn IdempotencyStore>,
     realtime: Arc<Realtime>,
@@ -81,11 +83,17 @@ pub struct TicketService {
 }
 
 impl TicketService {
-    pub fn new(store: &SharedStore, realtime: Arc<Realtime>, outbound: Arc<Outbound>) -> TicketService {
+    pub fn new(
+        store: &SharedStore,
+        canned_replies: CannedReplyService,
+        realtime: Arc<Realtime>,
+        outbound: Arc<Outbound>,
+    ) -> TicketService {
         let change_locks = (0..CHANGE_LOCKS).map(|_| Mutex::new(())).collect();
         TicketService {
             customers: store.clone(),
             providers: store.clone(),
+            canned_replies,
             tickets: store.clone(),
             idempotency: store.clone(),
             realtime,
@@ -155,11 +163,20 @@ impl TicketService {
         }
     }
 
-    /// Adds a reply. The first reply moves an open ticket to processing; a reply to a resolved
+    /// Adds a reply: the text given, or one of the provider's canned replies filled for the
+    /// ticket's customer. The first reply moves an open ticket to processing; a reply to a resolved
     /// ticket reopens it, since the conversation evidently is not over.
     #[tracing::instrument(skip_all, fields(provider = %session.provider_id, ticket = %id))]
-    pub async fn reply(&self, session: &Session, id: &Id, content: Text, key: Option<Id>) -> AppResult<Reply> {
+    pub async fn reply(&self, session: &Session, id: &Id, content: Compose, key: Option<Id>) -> AppResult<Reply> {
         let provider = acting_provider(self.providers.as_ref(), session).await?;
+        let content = match content {
+            Compose::Text(text) => text,
+            canned => {
+                let ticket = self.get(session, id).await?;
+                let customer = provider_customer(self.customers.as_ref(), session, &ticket.customer_id).await?;
+                self.canned_replies.compose(session, canned, &customer, &provider, TextLimit::REPLY_CONTENT).await?
+            }
+        };
         let keyed = key.map(|key| (key, HistoryAction::Reply));
         let (ticket, appended, _) = self
             .change(session, id, keyed, no_delivery, |ticket, at| {

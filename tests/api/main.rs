@@ -8,6 +8,7 @@ mod support;
 mod audit;
 mod auth;
 mod bad_input;
+mod canned_replies;
 mod chat;
 mod chat_keyset;
 mod customers;

@@ -13,7 +13,13 @@ const ME: &str = "{ me { id } }";
 
 /// A GET, or a POST of `body` exactly as written (declared as JSON).
 async fn send(app: &TestApp, method: &str, path: &str, token: Option<&str>, body: Option<Vec<u8>>) -> Answer {
-    let mut request = Request::new(if method == "GET" { "GET" } else { "POST" }, path);
+    let method = match method {
+        "GET" => "GET",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        _ => "POST",
+    };
+    let mut request = Request::new(method, path);
     if let Some(body) = body {
         request = request.raw(body);
     }
@@ -80,7 +86,7 @@ async fn endpoints(app: &TestApp) -> Vec<Endpoint> {
             });
         }
     }
-    assert_eq!(found.len(), 21, "every endpoint of the spec, and #17's search");
+    assert_eq!(found.len(), 26, "every endpoint of the spec, #17's search and #18's five canned-reply routes");
     found
 }
 
@@ -138,7 +144,7 @@ async fn injection_strings_in_every_parameter_of_every_rest_endpoint_are_refused
             if !query.is_empty() {
                 path = format!("{path}?{}", query.join("&"));
             }
-            let body = (endpoint.method == "POST").then(|| {
+            let body = (endpoint.method != "GET").then(|| {
                 let fields: Map<String, Value> =
                     endpoint.body_fields.iter().map(|name| (name.clone(), json!(injection))).collect();
                 Value::Object(fields).to_string().into_bytes()
@@ -186,14 +192,14 @@ async fn malformed_json_and_wrong_types_are_client_errors_on_every_endpoint() {
         b"\xef\xbb\xbf{}",
         b"{}}",
     ];
-    for endpoint in endpoints(&app).await.iter().filter(|e| e.method == "POST") {
+    for endpoint in endpoints(&app).await.iter().filter(|e| e.method != "GET") {
         if endpoint.body_fields.is_empty() {
-            continue; // a body it does not read is no attack on it (mark-all-read)
+            continue; // a body it does not read is no attack on it (mark-all-read, a DELETE)
         }
-        let path = endpoint.path.replace("{id}", "t001");
+        let (method, path) = (endpoint.method.as_str(), endpoint.path.replace("{id}", "t001"));
         for body in malformed {
-            let answer = send(&app, "POST", &path, Some(&token), Some(body.to_vec())).await;
-            assert_4xx(&answer, &format!("POST {path} with {:?}", String::from_utf8_lossy(body)));
+            let answer = send(&app, method, &path, Some(&token), Some(body.to_vec())).await;
+            assert_4xx(&answer, &format!("{method} {path} with {:?}", String::from_utf8_lossy(body)));
         }
         for wrong in [json!(42), json!(true), json!([1, 2]), json!({ "$ne": null }), json!(1e308), json!(-1)] {
             let fields: Map<String, Value> =
@@ -201,8 +207,8 @@ async fn malformed_json_and_wrong_types_are_client_errors_on_every_endpoint() {
             if fields.is_empty() {
                 continue;
             }
-            let answer = send(&app, "POST", &path, Some(&token), json_bytes(Value::Object(fields))).await;
-            assert_4xx(&answer, &format!("POST {path} with every field {wrong}"));
+            let answer = send(&app, method, &path, Some(&token), json_bytes(Value::Object(fields))).await;
+            assert_4xx(&answer, &format!("{method} {path} with every field {wrong}"));
         }
     }
     for query in ["page=abc", "page=1e999", "page=-1", "pageSize=99999999999999999999", "page=0x10", "status=ACTIVE%00"]

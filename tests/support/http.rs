@@ -30,7 +30,11 @@ impl Api {
         let url = self.url(&request.path);
         let mut builder = match request.method {
             "GET" => self.client.get(url),
-            _ => self.client.post(url).header(reqwest::header::CONTENT_TYPE, "application/json"),
+            "POST" => self.client.post(url).header(reqwest::header::CONTENT_TYPE, "application/json"),
+            method => {
+                let method = reqwest::Method::from_bytes(method.as_bytes()).expect("an HTTP method");
+                self.client.request(method, url).header(reqwest::header::CONTENT_TYPE, "application/json")
+            }
         };
         if let Some(token) = token {
             builder = builder.bearer_auth(token);
@@ -165,7 +169,7 @@ pub struct Request {
 }
 
 impl Request {
-    /// A request with `method` (`GET` or `POST`) and no body.
+    /// A request with `method` (`GET`, `POST`, `PUT`, `DELETE`) and no body.
     pub fn new(method: &'static str, path: impl Into<String>) -> Request {
         Request { method, path: path.into(), body: Body::Empty, forwarded_for: None, headers: Vec::new() }
     }
