@@ -1,4 +1,5 @@
-//! Subscriptions: live chat messages, chat status changes, notifications and ticket changes.
+//! Subscriptions: live chat messages, chat status changes, notifications and ticket changes; and
+//! customers' typing signals, which are live only (not logged, so no cursor and no `after`).
 //!
 //! Every event carries a `cursor`. A client that lost its connection subscribes again with the
 //! last cursor it saw as `after` and first receives what it missed, then live events, with no gap
@@ -9,7 +10,9 @@ use super::ContextExt;
 use crate::domain::{Cursor, Id};
 use crate::error::AppError;
 use crate::service::input;
+use super::scalars::DateTime;
 use crate::service::realtime::{EventFilter, LiveEvent, Payload};
+use crate::service::typing::TypingSignal;
 use async_graphql::{Context, ErrorExtensions, Object, Result, ResultExt, Subscription, ID};
 use futures_util::{Stream, StreamExt};
 use std::sync::Arc;
@@ -62,6 +65,30 @@ impl SubscriptionRoot {
             ctx.services().tickets.get(ctx.session()?, ticket).await.extend()?;
         }
         follow(ctx, EventFilter::Tickets { ticket }, after, TicketEvent).await
+    }
+
+    /// Customers typing (from the PC customer-service system), of one conversation or of all, at
+    /// most one signal a second per customer. Live only: typing is never stored, so a
+    /// subscription sees what arrives while it is connected and nothing is replayed (no cursor,
+    /// no `after`).
+    async fn typing(&self, ctx: &Context<'_>, customer_id: Option<ID>) -> Result<impl Stream<Item = TypingEvent>> {
+        let customer = optional_id(customer_id.as_ref(), "customerId", "客户ID")?;
+        let signals = ctx.services().typing.follow(ctx.session()?, customer).await.extend()?;
+        Ok(signals.map(TypingEvent))
+    }
+}
+
+/// A customer typing.
+pub struct TypingEvent(TypingSignal);
+
+#[Object]
+impl TypingEvent {
+    async fn customer_id(&self) -> ID {
+        ID(self.0.customer_id.to_string())
+    }
+    /// When the signal reached this server.
+    async fn at(&self) -> DateTime {
+        DateTime(self.0.at)
     }
 }
 

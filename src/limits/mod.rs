@@ -185,6 +185,14 @@ impl Guard {
         }
     }
 
+    /// One signal a `interval` per key (typing indicators): whether this one may go, counted in
+    /// the same limiter as the rate limits (so across processes with Redis). Not a refusal: it
+    /// counts toward no ban, and a limiter that cannot answer lets the signal go.
+    pub async fn throttle(&self, key: &str, interval: Duration) -> bool {
+        let once = Gcra { interval, tolerance: Duration::ZERO };
+        self.ask(self.limiter.take(&format!("throttle:{key}"), once)).await.flatten().is_none()
+    }
+
     /// Counts a refusal toward a ban, and bans a client that keeps being refused.
     async fn refused(&self, ip: IpAddr, retry_after: Duration) -> Refusal {
         let retry_after = retry_after.max(Duration::from_secs(1));
