@@ -6,11 +6,11 @@
 //! and no duplicate (see `service::realtime`).
 
 use super::objects::{ChatMessageObject, NotificationObject, TicketObject};
+use super::scalars::DateTime;
 use super::ContextExt;
 use crate::domain::{Cursor, Id};
 use crate::error::AppError;
 use crate::service::input;
-use super::scalars::DateTime;
 use crate::service::realtime::{EventFilter, LiveEvent, Payload};
 use crate::service::typing::TypingSignal;
 use async_graphql::{Context, ErrorExtensions, Object, Result, ResultExt, Subscription, ID};

@@ -49,7 +49,13 @@ fn unix_now() -> i64 {
 
 /// Posts `body` to `path`, signed with `secret` at `timestamp`; answers the status, the
 /// `x-pd-duplicate` header and the JSON body.
-pub(crate) async fn post_signed_at(app: &TestApp, path: &str, secret: &str, timestamp: i64, body: &[u8]) -> (u16, bool, Value) {
+pub(crate) async fn post_signed_at(
+    app: &TestApp,
+    path: &str,
+    secret: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> (u16, bool, Value) {
     let timestamp = timestamp.to_string();
     let signature = format!("sha256={}", hmac_hex(secret, &timestamp, body));
     let response = app

@@ -49,9 +49,8 @@ pub(super) fn add_expiry_column(connection: &Connection) -> rusqlite::Result<()>
     if !columns.iter().any(|c| c == "expires_at") {
         connection.execute_batch("ALTER TABLE outbox ADD COLUMN expires_at INTEGER")?;
     }
-    connection.execute_batch(
-        "CREATE INDEX IF NOT EXISTS outbox_expiring ON outbox (expires_at) WHERE expires_at IS NOT NULL",
-    )
+    connection
+        .execute_batch("CREATE INDEX IF NOT EXISTS outbox_expiring ON outbox (expires_at) WHERE expires_at IS NOT NULL")
 }
 
 #[async_trait]
@@ -69,8 +68,10 @@ impl OutboxStore for SqliteStore {
 
     async fn drop_delivery(&self, id: &Id) -> AppResult<()> {
         let id = id.clone();
-        self.write(move |t| t.prepare_cached("DELETE FROM outbox WHERE id = ?")?.execute(params![id.as_str()]).map(drop))
-            .await
+        self.write(move |t| {
+            t.prepare_cached("DELETE FROM outbox WHERE id = ?")?.execute(params![id.as_str()]).map(drop)
+        })
+        .await
     }
 
     async fn claim_deliveries(
