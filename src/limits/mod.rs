@@ -344,6 +344,20 @@ pub(super) mod tests {
     }
 
     #[tokio::test]
+    async fn a_throttle_lets_one_signal_a_key_through_per_interval_and_never_bans() {
+        let settings = SecuritySettings { auto_ban_after: 1, ..SecuritySettings::default() };
+        let guard = guard(settings);
+        let hour = Duration::from_secs(3600);
+        assert!(guard.throttle("typing:c001", hour).await);
+        for _ in 0..5 {
+            assert!(!guard.throttle("typing:c001", hour).await, "within the interval");
+        }
+        assert!(guard.throttle("typing:c002", hour).await, "another key is not");
+        let ip: IpAddr = "198.51.100.1".parse().unwrap();
+        assert_eq!(guard.check_ip(ip, Traffic::Clients).await, Ok(()), "throttled signals are no refusals");
+    }
+
+    #[tokio::test]
     async fn repeated_refusals_ban_and_the_deny_list_refuses() {
         let settings = SecuritySettings {
             ip_rate: Some(Rate { per_minute: 1, burst: 1 }),

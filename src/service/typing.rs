@@ -128,8 +128,10 @@ impl TypingService {
         let customer = provider_customer(self.customers.as_ref(), session, customer).await?;
         let key = format!("typing-out:{}:{}", session.provider_id, customer.id);
         if !self.guard.throttle(&key, TYPING_INTERVAL).await {
+            counted("out", "throttled");
             return Ok(false);
         }
+        counted("out", "forwarded");
         let at = now();
         if let Some(draft) = self.outbound.chat_typing(&session.provider_id, &customer.id, at) {
             self.outbox.queue_expiring_delivery(&draft, after(at, TYPING_TTL)).await?;
@@ -150,8 +152,10 @@ impl TypingService {
         let provider_id = customer.service_provider_id.clone();
         let key = format!("typing-in:{}", customer.id);
         if !self.guard.throttle(&key, TYPING_INTERVAL).await {
+            counted("in", "throttled");
             return Ok(CustomerTyping { provider_id, forwarded: false });
         }
+        counted("in", "forwarded");
         let signal = TypingSignal { provider_id: provider_id.clone(), customer_id: customer.id, at: now() };
         if let Some(remote) = &self.remote {
             if let Err(error) = remote.publish_typing(&signal).await {
@@ -174,4 +178,9 @@ impl TypingService {
         }
         Ok(self.hub.follow(&session.provider_id, customer))
     }
+}
+
+/// Counts a typing signal in `typing_signals_total`.
+fn counted(direction: &'static str, outcome: &'static str) {
+    crate::metrics::counter("typing_signals_total", &[("direction", direction), ("outcome", outcome)]).inc();
 }

@@ -108,6 +108,11 @@ async fn the_providers_typing_reaches_the_pc_system_once_a_second_and_leaves_no_
     let hooks = typing_hooks(&receiver);
     assert_eq!(hooks.iter().map(|h| h["customerId"].clone()).collect::<Vec<_>>(), [json!("c001"), json!("c002")]);
     assert_eq!(latest_cursor(&app, "sp001").await, cursor, "nothing written to the events");
+    let metrics = app.metrics().await;
+    for outcome in ["forwarded", "throttled"] {
+        let series = format!("typing_signals_total{{direction=\"out\",outcome=\"{outcome}\"}} ");
+        assert!(metrics.lines().any(|line| line.starts_with(&series)), "{series} in {metrics}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
