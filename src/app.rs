@@ -132,7 +132,7 @@ async fn wire(config: &Config) -> Result<(Services, Transports), StartupError> {
     let services = Services::new(store, auth, realtime, outbound, wechat, jobs, guard);
     if let Some(bus) = bus {
         tracing::info!("using Redis pub/sub between server processes");
-        bus.start(services.realtime.clone(), services.auth.clone());
+        bus.start(services.realtime.clone(), services.auth.clone(), services.typing.hub());
     }
     Ok((services, transports))
 }

@@ -567,6 +567,32 @@ subscription LiveBadges($after: String) {
 }
 `,
   },
+  {
+    flow: '输入状态提示',
+    title: '正在输入 Typing',
+    query: `# 输入状态提示：服务商正在输入时调用（可以每次按键都调用）。
+# 同一客户每秒最多转发一次：返回 true 表示已接收并转发（配置了 PC 客服系统时以 chat.typing 事件发出，
+# 10 秒内未送达即丢弃），返回 false 表示距上次不足一秒、未转发——不是错误，无需重试。不保存任何数据。
+mutation Typing($customerId: ID!) {
+  typing(customerId: $customerId)
+}
+`,
+    variables: { customerId: 'c001' },
+  },
+  {
+    flow: '输入状态提示',
+    title: '客户正在输入 Customer typing',
+    query: `# 输入状态提示：实时接收客户“正在输入”（PC 客服系统通过签名的 POST /integrations/cs/typing 发来）。
+# 只推送订阅期间到达的信号：输入状态不保存，没有 cursor，也不能用 after 补发。每位客户每秒最多一次。
+subscription CustomerTyping($customerId: ID) {
+  typing(customerId: $customerId) {
+    customerId
+    at
+  }
+}
+`,
+    variables: { customerId: 'c001' },
+  },
 ];
 
 export function variablesText(example) {

@@ -8,6 +8,12 @@
 //! [`super::EventRecord`]). A delivery that keeps failing is retried with exponential backoff and
 //! jitter ([`backoff`]) and, after the configured number of attempts, set aside as a dead letter,
 //! which no longer holds up its conversation and can be replayed.
+//!
+//! A delivery queued with an expiry (an ephemeral signal such as `chat.typing`, whose late arrival
+//! is worse than none) is the exception: it is never retried past its expiry, never becomes a dead
+//! letter and is never kept once sent. Its row is deleted when delivered, when it expires unsent
+//! (the dispatcher's claim sweeps those away) or when it is refused, so the outbox's history holds
+//! none of them.
 
 use super::{Cursor, Id, Timestamp};
 use std::time::Duration;
@@ -93,6 +99,13 @@ impl OutboxDraft {
         format!("cs:{provider}:{customer}")
     }
 
+    /// The ordering key of a conversation's ephemeral signals to the PC customer-service system:
+    /// apart from [`OutboxDraft::conversation_key`], so a typing signal never waits behind (or
+    /// holds up) a chat message.
+    pub fn signal_key(provider: &Id, customer: &Id) -> String {
+        format!("cs-signal:{provider}:{customer}")
+    }
+
     /// The ordering key of WeChat messages to one provider.
     pub fn wechat_key(provider: &Id) -> String {
         format!("wechat:{provider}")
@@ -112,6 +125,8 @@ pub struct OutboxEntry {
     pub last_error: Option<String>,
     pub delivered_at: Option<Timestamp>,
     pub dead_at: Option<Timestamp>,
+    /// For an ephemeral delivery: when it is dropped if not sent by then (see the module doc).
+    pub expires_at: Option<Timestamp>,
 }
 
 /// How long to wait before attempt `attempts + 1`, after `attempts` failed ones: `base`

@@ -242,6 +242,18 @@ impl CoreMutation {
         ctx.services().inbox.mark_unread(session, &customer).await.map(ConversationObject).extend()
     }
 
+    /// Tells the customer's side that the provider is typing: call it while composing, as often
+    /// as on every keystroke. At most one call a second per customer is forwarded (as a
+    /// `chat.typing` event to the PC customer-service system, when that is configured; dropped if
+    /// not sent within 10 s); the answer is false for a call within a second of the last
+    /// forwarded one (not forwarded, too soon; not an error, there is nothing to retry) and true
+    /// otherwise. Nothing is stored, so it takes no idempotency key and leaves no audit entry.
+    async fn typing(&self, ctx: &Context<'_>, customer_id: ID) -> Result<bool> {
+        let session = ctx.session()?;
+        let customer = input::id(&customer_id, "customerId", "客户ID").extend()?;
+        ctx.services().typing.provider_typing(session, &customer).await.extend()
+    }
+
     /// Binds the WeChat account of the mini-program user to the signed-in provider, from the code
     /// `wx.login` gave the mini-program, so that WeChat subscribe messages reach it while the app
     /// is not connected. False when this server sends no WeChat messages (nothing is bound).

@@ -248,14 +248,15 @@ impl Extension for ProtectionExtension {
 
 impl ProtectionExtension {
     /// Resolves a root mutation field, once per idempotency key, and records its audit entry
-    /// (but for `login`'s, which its service records).
+    /// (but for `login`'s, which its service records, and `typing`'s: a signal sent while composing,
+    /// up to once a keystroke, that changes nothing would bury the log).
     async fn root_mutation(
         &self,
         ctx: &ExtensionContext<'_>,
         info: ResolveInfo<'_>,
         next: NextResolve<'_>,
     ) -> ServerResult<Option<Value>> {
-        if info.name == "login" {
+        if info.name == "login" || info.name == "typing" {
             return self.idempotent.resolve(ctx, info, next).await;
         }
         let operation = info.name.to_owned();

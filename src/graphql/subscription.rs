@@ -1,5 +1,6 @@
 //! Subscriptions: live chat messages, chat status changes, notifications, ticket changes and the
-//! badges.
+//! badges; and customers' typing signals, which are live only (not logged, so no cursor and no
+//! `after`).
 //!
 //! Every event carries a `cursor`. A client that lost its connection subscribes again with the
 //! last cursor it saw as `after` and first receives what it missed, then live events, with no gap
@@ -7,11 +8,13 @@
 
 use super::inbox::BadgesEventObject;
 use super::objects::{ChatMessageObject, NotificationObject, TicketObject};
+use super::scalars::DateTime;
 use super::ContextExt;
 use crate::domain::{Cursor, Id};
 use crate::error::AppError;
 use crate::service::input;
 use crate::service::realtime::{EventFilter, LiveEvent, Payload};
+use crate::service::typing::TypingSignal;
 use async_graphql::{Context, ErrorExtensions, Object, Result, ResultExt, Subscription, ID};
 use futures_util::{Stream, StreamExt};
 use std::sync::Arc;
@@ -78,6 +81,30 @@ impl SubscriptionRoot {
         let after = after.as_deref().map(parse_cursor).transpose().extend()?;
         let updates = ctx.services().inbox.follow_badges(session, after).await.extend()?;
         Ok(updates.map(|update| update.map(BadgesEventObject::from).extend()))
+    }
+
+    /// Customers typing (from the PC customer-service system), of one conversation or of all, at
+    /// most one signal a second per customer. Live only: typing is never stored, so a
+    /// subscription sees what arrives while it is connected and nothing is replayed (no cursor,
+    /// no `after`).
+    async fn typing(&self, ctx: &Context<'_>, customer_id: Option<ID>) -> Result<impl Stream<Item = TypingEvent>> {
+        let customer = optional_id(customer_id.as_ref(), "customerId", "客户ID")?;
+        let signals = ctx.services().typing.follow(ctx.session()?, customer).await.extend()?;
+        Ok(signals.map(TypingEvent))
+    }
+}
+
+/// A customer typing.
+pub struct TypingEvent(TypingSignal);
+
+#[Object]
+impl TypingEvent {
+    async fn customer_id(&self) -> ID {
+        ID(self.0.customer_id.to_string())
+    }
+    /// When the signal reached this server.
+    async fn at(&self) -> DateTime {
+        DateTime(self.0.at)
     }
 }
 

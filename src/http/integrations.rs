@@ -4,6 +4,7 @@
 //! | route | from | on when |
 //! | --- | --- | --- |
 //! | `POST /integrations/cs/messages` | the PC customer-service system: a customer's chat message | `CS_WEBHOOK_SECRET` is set |
+//! | `POST /integrations/cs/typing` | the PC customer-service system: a customer is typing (never stored) | `CS_WEBHOOK_SECRET` is set |
 //! | `POST /integrations/saas/customers` | the SaaS system: customers with their usage measures | `SAAS_WEBHOOK_SECRET` is set |
 //!
 //! A route that is off answers 404, like any unknown path. The signature is checked on the raw
@@ -35,6 +36,8 @@ use tower_http::limit::RequestBodyLimitLayer;
 pub const DUPLICATE_HEADER: &str = "x-pd-duplicate";
 /// A customer's chat message: 2,000 characters of content and a few ids.
 const MAX_MESSAGE_BODY_BYTES: usize = 64 * 1024;
+/// A typing signal: a customer id.
+const MAX_TYPING_BODY_BYTES: usize = 4 * 1024;
 /// A sync batch: up to [`MAX_SYNC_RECORDS`] customers of about a kilobyte.
 const MAX_SYNC_BODY_BYTES: usize = 4 * 1024 * 1024;
 
@@ -78,6 +81,14 @@ pub fn routes(settings: &IntegrationSettings) -> Router<AppState> {
             "/integrations/cs/messages",
             post(handler).layer(RequestBodyLimitLayer::new(MAX_MESSAGE_BODY_BYTES)),
         );
+        let verifier =
+            Arc::new(Verifier { secret: secret.as_bytes().to_vec(), tolerance: settings.signature_tolerance });
+        let handler = move |State(state): State<AppState>, headers: HeaderMap, body: Bytes| {
+            let verifier = verifier.clone();
+            async move { customer_typing(state, &verifier, headers, body).await }
+        };
+        router = router
+            .route("/integrations/cs/typing", post(handler).layer(RequestBodyLimitLayer::new(MAX_TYPING_BODY_BYTES)));
     }
     if let Some(secret) = &settings.saas_secret {
         let verifier =
@@ -163,6 +174,32 @@ async fn customer_message(state: AppState, verifier: &Verifier, headers: HeaderM
                 response.headers_mut().insert(DUPLICATE_HEADER, HeaderValue::from_static("true"));
             }
             response
+        }
+        Err(error) => failure(error),
+    }
+}
+
+/// `POST /integrations/cs/typing` `{customerId}`: handed to the `typing` subscription of the
+/// customer's provider, at most once a second per customer (`forwarded` says whether this one
+/// was); never stored.
+async fn customer_typing(state: AppState, verifier: &Verifier, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(refused) = verifier.refusal(&headers, &body) {
+        return refused;
+    }
+    let Some(fields) = json_object(&body) else { return not_an_object() };
+    let raw = fields.get("customerId").and_then(Value::as_str).unwrap_or_default();
+    let customer = match input::id(raw, "customerId", "客户ID") {
+        Ok(customer) => customer,
+        Err(error) => return failure(error),
+    };
+    match state.services.typing.customer_typing(&customer).await {
+        Ok(typing) => {
+            let data = json!({
+                "customerId": customer.as_str(),
+                "serviceProviderId": typing.provider_id.as_str(),
+                "forwarded": typing.forwarded,
+            });
+            envelope(StatusCode::OK, "接收成功", data)
         }
         Err(error) => failure(error),
     }

@@ -13,6 +13,10 @@
 //! A pass runs when a write of this process queued something ([`Outbound::queued`] wakes the
 //! dispatcher at once), and otherwise every `OUTBOX_POLL_INTERVAL_MS` (deliveries queued by other
 //! processes, retries falling due, leases running out).
+//!
+//! An ephemeral delivery (queued with an expiry, see `crate::domain::outbox`) is deleted once
+//! sent, and deleted instead of retried when its next attempt would fall after its expiry or when
+//! it is refused: it never becomes a dead letter.
 
 use super::{Delivery, Transport};
 use crate::config::OutboxSettings;
@@ -99,20 +103,36 @@ impl Dispatcher {
         };
         let now = Utc::now();
         let attempts = entry.attempts + 1;
-        let recorded = match &outcome {
-            Delivery::Delivered => self.store.complete_delivery(&draft.id, now).await,
-            Delivery::Retry(error) if attempts < self.settings.max_attempts => {
+        let retry_at = match &outcome {
+            Delivery::Retry(_) if attempts < self.settings.max_attempts => {
                 let wait = backoff(attempts, self.settings.base_delay, self.settings.max_delay, random_fraction());
-                let retry_at = after(now, wait);
-                tracing::info!(delivery = %draft.id, attempts, %error, retry_in_ms = wait.as_millis() as u64, "delivery failed; will retry");
-                self.store.fail_delivery(&draft.id, &self.owner, error, Some(retry_at), now).await
+                Some((after(now, wait), wait))
             }
-            Delivery::Retry(error) | Delivery::Refused(error) => {
+            _ => None,
+        };
+        let expired = |retry: &Option<(chrono::DateTime<Utc>, std::time::Duration)>| match entry.expires_at {
+            Some(expires_at) => retry.is_none_or(|(retry_at, _)| retry_at >= expires_at),
+            None => false,
+        };
+        let (label, recorded) = match (&outcome, retry_at) {
+            (Delivery::Delivered, _) if entry.expires_at.is_some() => {
+                ("delivered", self.store.drop_delivery(&draft.id).await)
+            }
+            (Delivery::Delivered, _) => ("delivered", self.store.complete_delivery(&draft.id, now).await),
+            (Delivery::Retry(_) | Delivery::Refused(_), retry) if expired(&retry) => {
+                tracing::debug!(delivery = %draft.id, event = %draft.event_type, attempts, "an ephemeral delivery was dropped unsent");
+                ("expired", self.store.drop_delivery(&draft.id).await)
+            }
+            (Delivery::Retry(error), Some((retry_at, wait))) => {
+                tracing::info!(delivery = %draft.id, attempts, %error, retry_in_ms = wait.as_millis() as u64, "delivery failed; will retry");
+                ("retry", self.store.fail_delivery(&draft.id, &self.owner, error, Some(retry_at), now).await)
+            }
+            (Delivery::Retry(error) | Delivery::Refused(error), _) => {
                 tracing::warn!(delivery = %draft.id, event = %draft.event_type, attempts, %error, "delivery is now a dead letter");
-                self.store.fail_delivery(&draft.id, &self.owner, error, None, now).await
+                ("dead_letter", self.store.fail_delivery(&draft.id, &self.owner, error, None, now).await)
             }
         };
-        count_attempt(draft.target, &outcome, attempts < self.settings.max_attempts);
+        count_attempt(draft.target, &outcome, label);
         if let Err(error) = recorded {
             // The lease runs out and the delivery is sent again: a duplicate, never a loss.
             tracing::warn!(delivery = %draft.id, %error, "the outcome of a delivery could not be recorded");
@@ -122,14 +142,10 @@ impl Dispatcher {
 
 /// Records an attempt in `outbox_deliveries_total` and `outbox_failure_streak`: a failure that may
 /// pass (the receiver down, 5xx, a timeout) lengthens the target's streak; an answer, even a
-/// refusal for good, ends it, since the receiver is working.
-fn count_attempt(target: OutboxTarget, outcome: &Delivery, retried: bool) {
+/// refusal for good, ends it, since the receiver is working. `label` is the outcome as counted: `delivered`, `retry`, `dead_letter`, or `expired` (an
+/// ephemeral delivery dropped unsent).
+fn count_attempt(target: OutboxTarget, outcome: &Delivery, label: &'static str) {
     let target = target.as_str();
-    let label = match outcome {
-        Delivery::Delivered => "delivered",
-        Delivery::Retry(_) if retried => "retry",
-        Delivery::Retry(_) | Delivery::Refused(_) => "dead_letter",
-    };
     crate::metrics::counter("outbox_deliveries_total", &[("target", target), ("outcome", label)]).inc();
     let streak = crate::metrics::gauge("outbox_failure_streak", &[("target", target)]);
     match outcome {

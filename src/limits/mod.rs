@@ -185,6 +185,14 @@ impl Guard {
         }
     }
 
+    /// One signal a `interval` per key (typing indicators): whether this one may go, counted in
+    /// the same limiter as the rate limits (so across processes with Redis). Not a refusal: it
+    /// counts toward no ban, and a limiter that cannot answer lets the signal go.
+    pub async fn throttle(&self, key: &str, interval: Duration) -> bool {
+        let once = Gcra { interval, tolerance: Duration::ZERO };
+        self.ask(self.limiter.take(&format!("throttle:{key}"), once)).await.flatten().is_none()
+    }
+
     /// Counts a refusal toward a ban, and bans a client that keeps being refused.
     async fn refused(&self, ip: IpAddr, retry_after: Duration) -> Refusal {
         let retry_after = retry_after.max(Duration::from_secs(1));
@@ -333,6 +341,20 @@ pub(super) mod tests {
             guard.check_provider(&Id::parse("sp002").unwrap(), None, 6).await.is_err(),
             "6 is over 5 whatever was used"
         );
+    }
+
+    #[tokio::test]
+    async fn a_throttle_lets_one_signal_a_key_through_per_interval_and_never_bans() {
+        let settings = SecuritySettings { auto_ban_after: 1, ..SecuritySettings::default() };
+        let guard = guard(settings);
+        let hour = Duration::from_secs(3600);
+        assert!(guard.throttle("typing:c001", hour).await);
+        for _ in 0..5 {
+            assert!(!guard.throttle("typing:c001", hour).await, "within the interval");
+        }
+        assert!(guard.throttle("typing:c002", hour).await, "another key is not");
+        let ip: IpAddr = "198.51.100.1".parse().unwrap();
+        assert_eq!(guard.check_ip(ip, Traffic::Clients).await, Ok(()), "throttled signals are no refusals");
     }
 
     #[tokio::test]

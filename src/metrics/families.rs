@@ -95,6 +95,13 @@ pub const FAMILIES: &[Family] = &[
         CALL_BUCKETS,
     ),
     family(
+        "typing_signals_total",
+        Kind::Counter,
+        "Typing signals this process received, by direction (out: the provider's typing mutation; in: the PC \
+         system's POST /integrations/cs/typing) and outcome (forwarded; throttled: within a second of the last).",
+        &["direction", "outcome"],
+    ),
+    family(
         "realtime_events_published_total",
         Kind::Counter,
         "Events handed to this process's subscribers, by kind and origin (local: written here; remote: \
@@ -138,7 +145,8 @@ pub const FAMILIES: &[Family] = &[
     family(
         "outbox_deliveries_total",
         Kind::Counter,
-        "Delivery attempts this process made, by target (cs, wechat) and outcome (delivered, retry, dead_letter).",
+        "Delivery attempts this process made, by target (cs, wechat) and outcome (delivered, retry, dead_letter, \
+         expired: an ephemeral delivery such as chat.typing dropped unsent).",
         &["target", "outcome"],
     ),
     family(

@@ -1,11 +1,13 @@
 //! The event bus between server processes over Redis pub/sub (`REDIS_URL`), the adapter of
 //! [`RemoteBus`].
 //!
-//! Two channels per deployment (named after its store: the MongoDB database, or the SQLite file,
+//! Three channels per deployment (named after its store: the MongoDB database, or the SQLite file,
 //! so deployments sharing one Redis stay apart): `pd:{store}:events` carries event records (provider, cursor, kind, subject), never their
 //! content, which each process reads from the shared store once for all its subscribers;
 //! `pd:{store}:revocations` carries revoked token families, so a logout in one process ends the live
-//! connections of that token in every process. Each message names the process that sent it, which
+//! connections of that token in every process; `pd:{store}:typing` carries customers' typing
+//! signals (provider, customer, time), which are in no log and reach only the subscribers
+//! connected when they pass. Each message names the process that sent it, which
 //! ignores its own (it delivered them already).
 //!
 //! Pub/sub is at-most-once. While Redis is unreachable, events still reach the subscribers of the
@@ -18,6 +20,7 @@ use crate::domain::{format_time, new_id, Cursor, EventKind, EventRecord, Id};
 use crate::error::{AppError, AppResult};
 use crate::service::auth::AuthService;
 use crate::service::realtime::{Realtime, RemoteBus};
+use crate::service::typing::{TypingHub, TypingSignal};
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use redis::aio::ConnectionManager;
@@ -36,6 +39,7 @@ pub struct RedisBus {
     origin: String,
     events_channel: String,
     revocations_channel: String,
+    typing_channel: String,
 }
 
 impl RedisBus {
@@ -49,6 +53,7 @@ impl RedisBus {
             origin: new_id("p").to_string(),
             events_channel: format!("pd:{store}:events"),
             revocations_channel: format!("pd:{store}:revocations"),
+            typing_channel: format!("pd:{store}:typing"),
         })
     }
 
@@ -68,8 +73,9 @@ impl RedisBus {
     }
 
     /// Runs for the life of the process: hands other processes' events to `realtime` and their
-    /// revocations to `auth`, and sends this process's revocations to them.
-    pub fn start(self: Arc<Self>, realtime: Arc<Realtime>, auth: Arc<AuthService>) {
+    /// revocations to `auth` and their typing signals to `typing`, and sends this process's
+    /// revocations to them.
+    pub fn start(self: Arc<Self>, realtime: Arc<Realtime>, auth: Arc<AuthService>, typing: Arc<TypingHub>) {
         let bus = Arc::clone(&self);
         let mut local_revocations = auth.revoked_families();
         tokio::spawn(async move {
@@ -88,7 +94,7 @@ impl RedisBus {
         });
         tokio::spawn(async move {
             loop {
-                if let Err(error) = self.listen(&realtime, &auth).await {
+                if let Err(error) = self.listen(&realtime, &auth, &typing).await {
                     tracing::warn!(%error, "the Redis event bus is down; reconnecting");
                 }
                 tokio::time::sleep(RECONNECT_DELAY).await;
@@ -96,9 +102,9 @@ impl RedisBus {
         });
     }
 
-    async fn listen(&self, realtime: &Realtime, auth: &AuthService) -> redis::RedisResult<()> {
+    async fn listen(&self, realtime: &Realtime, auth: &AuthService, typing: &TypingHub) -> redis::RedisResult<()> {
         let mut pubsub = self.client.get_async_pubsub().await?;
-        pubsub.subscribe(&[&self.events_channel, &self.revocations_channel]).await?;
+        pubsub.subscribe(&[&self.events_channel, &self.revocations_channel, &self.typing_channel]).await?;
         tracing::info!("listening to the Redis event bus");
         let mut messages = pubsub.on_message();
         while let Some(message) = messages.next().await {
@@ -116,6 +122,10 @@ impl RedisBus {
             } else if channel == self.revocations_channel {
                 if let Some(family) = body["family"].as_str() {
                     auth.revoked_elsewhere(family.to_owned());
+                }
+            } else if channel == self.typing_channel {
+                if let Some(signal) = typing_from(&body) {
+                    typing.hand_out(signal);
                 }
             }
         }
@@ -137,6 +147,24 @@ impl RemoteBus for RedisBus {
         });
         self.publish_message(&self.events_channel, message).await
     }
+
+    async fn publish_typing(&self, signal: &TypingSignal) -> AppResult<()> {
+        let message = json!({
+            "origin": self.origin,
+            "provider": signal.provider_id.as_str(),
+            "customer": signal.customer_id.as_str(),
+            "at": format_time(&signal.at),
+        });
+        self.publish_message(&self.typing_channel, message).await
+    }
+}
+
+fn typing_from(body: &Value) -> Option<TypingSignal> {
+    Some(TypingSignal {
+        provider_id: Id::parse(body["provider"].as_str()?)?,
+        customer_id: Id::parse(body["customer"].as_str()?)?,
+        at: chrono::DateTime::parse_from_rfc3339(body["at"].as_str()?).ok()?.with_timezone(&chrono::Utc),
+    })
 }
 
 fn record_from(body: &Value) -> Option<EventRecord> {

@@ -21,6 +21,7 @@ pub mod ports;
 pub mod realtime;
 pub mod search;
 pub mod tickets;
+pub mod typing;
 
 use self::ports::WechatLogin;
 use crate::domain::{Customer, Id, ServiceProvider, Timestamp};
@@ -71,6 +72,8 @@ pub struct Services {
     /// What goes out to the other systems, and the dispatcher's bell.
     pub outbound: Arc<outbound::Outbound>,
     pub integrations: integrations::IntegrationService,
+    /// Typing indicators, both ways: never stored.
+    pub typing: typing::TypingService,
     pub jobs: jobs::JobService,
     pub audit: audit::AuditService,
     /// Rate limits, sign-in limits and bans.
@@ -109,6 +112,7 @@ impl Services {
             tickets,
             integrations: integrations::IntegrationService::new(&store, realtime.clone(), outbound.clone(), wechat),
             jobs: jobs::JobService::new(&store, realtime.clone(), outbound.clone(), job_settings),
+            typing: typing::TypingService::new(&store, guard.clone(), outbound.clone(), realtime.remote()),
             outbound,
             realtime,
             audit: audit::AuditService::new(&store),

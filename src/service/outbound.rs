@@ -7,6 +7,7 @@
 //! | `ticket.escalated` | a ticket is escalated (5.2.5 step 6) | the PC customer-service system |
 //! | `chat.escalated` | a chat is escalated into a ticket (5.2.6 step 16) | the PC customer-service system |
 //! | `ticket.resolved` | a ticket is resolved | the PC customer-service system |
+//! | `chat.typing` | the provider is typing to a customer (`typing`), at most once a second | the PC customer-service system, within 10 s or never |
 //! | `wechat.chat_message` | a customer writes while the provider is not connected | the provider's WeChat |
 //! | `wechat.customer_alert` | a customer becomes expiring or expired, the provider not connected | the provider's WeChat |
 //!
@@ -29,6 +30,8 @@ pub const CHAT_MESSAGE: &str = "chat.message";
 pub const TICKET_ESCALATED: &str = "ticket.escalated";
 pub const CHAT_ESCALATED: &str = "chat.escalated";
 pub const TICKET_RESOLVED: &str = "ticket.resolved";
+/// Ephemeral: queued on its own with an expiry, never kept (see `super::typing`).
+pub const CHAT_TYPING: &str = "chat.typing";
 /// The WeChat message kinds.
 pub const WECHAT_CHAT_MESSAGE: &str = "wechat.chat_message";
 pub const WECHAT_CUSTOMER_ALERT: &str = "wechat.customer_alert";
@@ -108,6 +111,19 @@ impl Outbound {
         });
         let (provider, customer) = (&message.service_provider_id, &message.customer_id);
         self.customer_service_draft(CHAT_MESSAGE, provider, customer, payload, message.timestamp)
+    }
+
+    /// The provider is typing to a customer, if the PC customer-service system is to hear it:
+    /// in an ordering key of its own, so it never waits behind the conversation's messages.
+    pub fn chat_typing(&self, provider: &Id, customer: &Id, at: Timestamp) -> Option<OutboxDraft> {
+        let payload = json!({
+            "customerId": customer.as_str(),
+            "serviceProviderId": provider.as_str(),
+            "at": format_time(&at),
+        });
+        let mut draft = self.customer_service_draft(CHAT_TYPING, provider, customer, payload, at).pop()?;
+        draft.ordering_key = OutboxDraft::signal_key(provider, customer);
+        Some(draft)
     }
 
     /// A ticket escalated (5.2.5 step 6).

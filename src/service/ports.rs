@@ -1,7 +1,8 @@
 //! The ports the service layer needs from the world outside the store: WeChat's login, and the bus
-//! that carries events between server processes. The adapters live above the service layer
+//! that carries events (and typing signals) between server processes. The adapters live above the service layer
 //! (`crate::integration::wechat`, `crate::redis::bus`); the services see only these traits.
 
+use super::typing::TypingSignal;
 use crate::domain::EventRecord;
 use crate::error::AppResult;
 use async_trait::async_trait;
@@ -16,4 +17,6 @@ pub trait WechatLogin: Send + Sync {
 #[async_trait]
 pub trait RemoteBus: Send + Sync {
     async fn publish(&self, record: &EventRecord) -> AppResult<()>;
+    /// Carries a customer's typing signal, apart from the event records: it is in no log.
+    async fn publish_typing(&self, signal: &TypingSignal) -> AppResult<()>;
 }

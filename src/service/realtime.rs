@@ -149,6 +149,11 @@ impl Realtime {
         }
     }
 
+    /// The bus to the other processes, if there is one (typing signals travel on it too).
+    pub fn remote(&self) -> Option<Arc<dyn RemoteBus>> {
+        self.remote.clone()
+    }
+
     /// Hands an event record published by another process to this process's subscribers.
     pub async fn deliver_remote(&self, record: EventRecord) {
         published(&record, "remote");

@@ -1,7 +1,8 @@
 //! The outbox port: deliveries to other systems, stored in the same unit as the change that
-//! causes them and claimed by the dispatcher with a lease, one at a time per ordering key.
+//! causes them and claimed by the dispatcher with a lease, one at a time per ordering key; and
+//! ephemeral deliveries, queued on their own with an expiry and never kept once sent or expired.
 
-use crate::domain::{Id, OutboxEntry, Timestamp};
+use crate::domain::{Id, OutboxDraft, OutboxEntry, Timestamp};
 use crate::error::AppResult;
 use async_trait::async_trait;
 
@@ -15,10 +16,16 @@ pub struct OutboxCounts {
 
 #[async_trait]
 pub trait OutboxStore: Send + Sync + 'static {
+    /// Queues an ephemeral delivery on its own (no write, no event: its sequence is its
+    /// `created_at` in Unix milliseconds), due at `created_at`, dropped unsent at `expires_at`.
+    async fn queue_expiring_delivery(&self, draft: &OutboxDraft, expires_at: Timestamp) -> AppResult<()>;
+    /// Deletes a delivery whatever its state (an ephemeral one that was sent, or refused).
+    async fn drop_delivery(&self, id: &Id) -> AppResult<()>;
     /// Claims up to `limit` deliveries that are due at `now`, each the first pending delivery of
     /// its ordering key and not leased by anyone (or whose lease ran out), leasing them to `owner`
     /// until `lease_until`. A delivery whose ordering key holds an earlier pending one is never
-    /// claimed, so a conversation's deliveries go out one at a time, in order.
+    /// claimed, so a conversation's deliveries go out one at a time, in order. Ephemeral
+    /// deliveries that expired by `now` are deleted first, never claimed.
     async fn claim_deliveries(
         &self,
         owner: &str,

@@ -49,7 +49,13 @@ fn unix_now() -> i64 {
 
 /// Posts `body` to `path`, signed with `secret` at `timestamp`; answers the status, the
 /// `x-pd-duplicate` header and the JSON body.
-async fn post_signed_at(app: &TestApp, path: &str, secret: &str, timestamp: i64, body: &[u8]) -> (u16, bool, Value) {
+pub(crate) async fn post_signed_at(
+    app: &TestApp,
+    path: &str,
+    secret: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> (u16, bool, Value) {
     let timestamp = timestamp.to_string();
     let signature = format!("sha256={}", hmac_hex(secret, &timestamp, body));
     let response = app
@@ -68,7 +74,7 @@ async fn post_signed_at(app: &TestApp, path: &str, secret: &str, timestamp: i64,
     (status, duplicate, body)
 }
 
-async fn post_signed(app: &TestApp, path: &str, secret: &str, body: &Value) -> (u16, bool, Value) {
+pub(crate) async fn post_signed(app: &TestApp, path: &str, secret: &str, body: &Value) -> (u16, bool, Value) {
     post_signed_at(app, path, secret, unix_now(), body.to_string().as_bytes()).await
 }
 

@@ -37,4 +37,5 @@ mod sign_in_lockout;
 mod slow_clients;
 mod smoke;
 mod tickets;
+mod typing;
 mod ws_operations;

@@ -1,6 +1,6 @@
 //! The outbox: deliveries queued in the same unit as the change that causes them, claimed under a
 //! lease one at a time per ordering key, completed, retried, set aside as dead letters, replayed,
-//! counted and pruned.
+//! counted and pruned; ephemeral deliveries queued on their own, dropped once sent or expired.
 
 use crate::contract_tests;
 use crate::fixtures::*;
@@ -12,7 +12,9 @@ contract_tests!(store: a_ticket_change_queues_its_deliveries_and_a_stale_one_que
     a_second_delivery_of_an_ordering_key_is_not_claimed_while_the_first_is_pending,
     a_claimed_delivery_is_leased_to_its_claimer_until_the_lease_runs_out,
     a_failed_delivery_is_retried_at_its_time_then_becomes_a_dead_letter_that_can_be_replayed,
-    delivered_deliveries_are_counted_and_pruned_before_a_time);
+    delivered_deliveries_are_counted_and_pruned_before_a_time,
+    an_expiring_delivery_is_claimed_apart_from_its_conversation_and_leaves_no_row_once_dropped,
+    an_expiring_delivery_not_sent_by_its_expiry_is_deleted_and_never_claimed);
 
 fn claimed_ids(entries: &[OutboxEntry]) -> Vec<Id> {
     let mut claimed = ids(entries, |e| &e.draft.id);
@@ -166,4 +168,56 @@ pub async fn delivered_deliveries_are_counted_and_pruned_before_a_time(store: Sh
     assert_eq!(store.outbox_counts().await.unwrap(), OutboxCounts { pending: 1, delivered: 1, dead: 0 });
     assert_eq!(store.prune_outbox(at(100)).await.unwrap(), 1, "pending ones are never pruned");
     assert_eq!(store.outbox_counts().await.unwrap(), OutboxCounts { pending: 1, delivered: 0, dead: 0 });
+}
+
+/// A typing signal in `customer`'s conversation, queued at `minutes`.
+fn signal(customer: &Customer, minutes: i64) -> OutboxDraft {
+    OutboxDraft {
+        event_type: "chat.typing".to_owned(),
+        ordering_key: OutboxDraft::signal_key(&customer.service_provider_id, &customer.id),
+        ..draft(customer, minutes)
+    }
+}
+
+pub async fn an_expiring_delivery_is_claimed_apart_from_its_conversation_and_leaves_no_row_once_dropped(
+    store: SharedStore,
+) {
+    let provider = stored_provider(&store).await;
+    let customer = stored_customer(&store, &provider, "客户", 1).await;
+    let message = draft(&customer, 2);
+    let reply = chat(&customer, ChatSender::ServiceProvider, 2);
+    store.insert_chat_message(&reply, None, std::slice::from_ref(&message)).await.unwrap();
+    let typing = signal(&customer, 3);
+    store.queue_expiring_delivery(&typing, at(4)).await.unwrap();
+    assert_eq!(store.outbox_counts().await.unwrap(), OutboxCounts { pending: 2, delivered: 0, dead: 0 });
+
+    let claimed = store.claim_deliveries("w", at(3), at(3) + chrono::Duration::seconds(5), 10).await.unwrap();
+    assert_eq!(claimed_ids(&claimed), sorted(vec![message.id.clone(), typing.id.clone()]), "not behind the message");
+    let entry = claimed.iter().find(|e| e.draft.id == typing.id).unwrap();
+    assert_eq!(&entry.draft, &typing, "stored as queued");
+    assert_eq!((entry.expires_at, entry.next_attempt_at, entry.status), (Some(at(4)), at(3), DeliveryStatus::Pending));
+    let plain = claimed.iter().find(|e| e.draft.id == message.id).unwrap();
+    assert_eq!(plain.expires_at, None, "a delivery queued with its write does not expire");
+
+    store.drop_delivery(&typing.id).await.unwrap();
+    store.complete_delivery(&message.id, at(3)).await.unwrap();
+    assert_eq!(store.outbox_counts().await.unwrap(), OutboxCounts { pending: 0, delivered: 1, dead: 0 });
+    assert!(store.dead_letters(10).await.unwrap().is_empty());
+}
+
+pub async fn an_expiring_delivery_not_sent_by_its_expiry_is_deleted_and_never_claimed(store: SharedStore) {
+    let provider = stored_provider(&store).await;
+    let customer = stored_customer(&store, &provider, "客户", 1).await;
+    let (stale, fresh) = (signal(&customer, 1), signal(&customer, 2));
+    store.queue_expiring_delivery(&stale, at(2)).await.unwrap();
+    store.queue_expiring_delivery(&fresh, at(10)).await.unwrap();
+    let claimed = store.claim_deliveries("w", at(1), at(1) + chrono::Duration::seconds(5), 10).await.unwrap();
+    assert_eq!(claimed_ids(&claimed), vec![stale.id.clone()], "one at a time in its conversation, in order");
+    store.fail_delivery(&stale.id, "w", "HTTP 503", Some(at(3)), at(1)).await.unwrap();
+
+    let claimed = store.claim_deliveries("w", at(3), at(4), 10).await.unwrap();
+    assert_eq!(claimed_ids(&claimed), vec![fresh.id.clone()], "the expired one is gone, the next goes out");
+    assert_eq!(store.outbox_counts().await.unwrap(), OutboxCounts { pending: 1, delivered: 0, dead: 0 });
+    assert!(store.claim_deliveries("w", at(11), at(12), 10).await.unwrap().is_empty());
+    assert_eq!(store.outbox_counts().await.unwrap(), OutboxCounts::default(), "expired while leased: deleted too");
 }

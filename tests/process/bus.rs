@@ -21,7 +21,7 @@ fn cursor_of(event: &Value) -> u64 {
 
 /// What two processes need to share one store and one Redis: the same data directory (SQLite),
 /// or the same MongoDB database, and the Redis that `scripts/test` started.
-fn shared_deployment(backend: &Backend, data_dir: &Path) -> Vec<(String, String)> {
+pub(crate) fn shared_deployment(backend: &Backend, data_dir: &Path) -> Vec<(String, String)> {
     // The demo history reaches back 60 days, past the default replay window of 7, and is replayed.
     let env = with_settings(process_env(backend, data_dir), &[("EVENT_REPLAY_MAX_AGE_HOURS", "8760")]);
     match backend {

@@ -20,4 +20,5 @@ mod retention;
 mod schemathesis;
 mod secrets;
 mod shutdown;
+mod typing;
 mod webhook_bans;

@@ -50,6 +50,7 @@
 //! | | `status, orderingKey, sequence, id` | the dispatcher: the first pending delivery of each conversation |
 //! | | `status, deliveredAt` | pruning delivered entries |
 //! | | `status, deadAt` | listing dead letters |
+//! | | `expiresAt` | the dispatcher: deleting ephemeral deliveries that expired unsent |
 //! | `leases` | `_id` (the lease's name) | one process at a time runs a scheduled job |
 //! | `wechatBindings` | `providerId` unique | the provider's WeChat openid |
 //! | `cannedReplies` | `id` unique | a reply's detail, update, delete |
@@ -217,6 +218,7 @@ impl MongoStore {
                     index("queue", doc! { "status": 1, "orderingKey": 1, "sequence": 1, "id": 1 }),
                     index("status_delivered", doc! { "status": 1, "deliveredAt": 1 }),
                     index("status_dead", doc! { "status": 1, "deadAt": 1 }),
+                    index("expiring", doc! { "expiresAt": 1 }),
                 ],
             ),
             (&self.wechat_bindings, vec![unique("provider_unique", doc! { "providerId": 1 })]),

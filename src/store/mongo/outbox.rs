@@ -30,6 +30,16 @@ impl MongoStore {
 
 #[async_trait]
 impl OutboxStore for MongoStore {
+    async fn queue_expiring_delivery(&self, draft: &OutboxDraft, expires_at: Timestamp) -> AppResult<()> {
+        let mut document = outbox_document(draft, draft.created_at.timestamp_millis().max(0) as Cursor);
+        document.insert("expiresAt", date(&expires_at));
+        self.op(self.outbox.insert_one(document)).await.map(drop)
+    }
+
+    async fn drop_delivery(&self, id: &Id) -> AppResult<()> {
+        self.op(self.outbox.delete_one(doc! { "id": id.as_str() })).await.map(drop)
+    }
+
     async fn claim_deliveries(
         &self,
         owner: &str,
@@ -38,6 +48,7 @@ impl OutboxStore for MongoStore {
         limit: u32,
     ) -> AppResult<Vec<OutboxEntry>> {
         let now = date(&now);
+        self.op(self.outbox.delete_many(doc! { "expiresAt": { "$lte": now } })).await?;
         let free = doc! { "nextAttemptAt": { "$lte": now }, "$or": [
             { "leaseUntil": Bson::Null },
             { "leaseUntil": { "$lte": now } },
@@ -203,5 +214,6 @@ pub(super) fn outbox_from(doc: &Document) -> ReadResult<OutboxEntry> {
         last_error: f.optional_text("lastError")?,
         delivered_at: f.optional_time("deliveredAt")?,
         dead_at: f.optional_time("deadAt")?,
+        expires_at: f.optional_time("expiresAt")?,
     })
 }

@@ -65,6 +65,7 @@ impl SqliteStore {
         let mut writer = open_connection(&path).map_err(sql_error)?;
         writer.execute_batch(SCHEMA).map_err(sql_error)?;
         idempotency::add_answer_columns(&writer).map_err(sql_error)?;
+        outbox::add_expiry_column(&writer).map_err(sql_error)?;
         totals::install(&mut writer).map_err(sql_error)?;
         expiry_days::install(&mut writer).map_err(sql_error)?;
         conversations::install(&mut writer).map_err(sql_error)?;

@@ -42,8 +42,38 @@ pub(super) fn queue_outbox(transaction: &Connection, drafts: &[OutboxDraft], seq
     Ok(())
 }
 
+/// Adds `expires_at` (ephemeral deliveries) to an `outbox` table made before it, and its index.
+pub(super) fn add_expiry_column(connection: &Connection) -> rusqlite::Result<()> {
+    let mut statement = connection.prepare("SELECT name FROM pragma_table_info('outbox')")?;
+    let columns = statement.query_map([], |row| row.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+    if !columns.iter().any(|c| c == "expires_at") {
+        connection.execute_batch("ALTER TABLE outbox ADD COLUMN expires_at INTEGER")?;
+    }
+    connection
+        .execute_batch("CREATE INDEX IF NOT EXISTS outbox_expiring ON outbox (expires_at) WHERE expires_at IS NOT NULL")
+}
+
 #[async_trait]
 impl OutboxStore for SqliteStore {
+    async fn queue_expiring_delivery(&self, draft: &OutboxDraft, expires_at: Timestamp) -> AppResult<()> {
+        let (draft, sequence, expires_at) = (draft.clone(), millis(&draft.created_at), millis(&expires_at));
+        self.write(move |t| {
+            queue_outbox(t, std::slice::from_ref(&draft), sequence as Cursor)?;
+            t.prepare_cached("UPDATE outbox SET expires_at = ? WHERE id = ?")?
+                .execute(params![expires_at, draft.id.as_str()])
+                .map(drop)
+        })
+        .await
+    }
+
+    async fn drop_delivery(&self, id: &Id) -> AppResult<()> {
+        let id = id.clone();
+        self.write(move |t| {
+            t.prepare_cached("DELETE FROM outbox WHERE id = ?")?.execute(params![id.as_str()]).map(drop)
+        })
+        .await
+    }
+
     async fn claim_deliveries(
         &self,
         owner: &str,
@@ -54,6 +84,7 @@ impl OutboxStore for SqliteStore {
         let owner = owner.to_owned();
         let (now, lease_until) = (millis(&now), millis(&lease_until));
         self.write(move |t| {
+            t.prepare_cached("DELETE FROM outbox WHERE expires_at <= ?")?.execute(params![now])?;
             let pending = DeliveryStatus::Pending.as_str();
             let heads = t
                 .prepare_cached(&format!(
@@ -195,7 +226,7 @@ impl OutboxStore for SqliteStore {
 
 pub(super) const OUTBOX_COLUMNS: &str =
     "id, target, event_type, provider_id, customer_id, ordering_key, sequence, payload, \
-     status, attempts, next_attempt_at, last_error, created_at, delivered_at, dead_at";
+     status, attempts, next_attempt_at, last_error, created_at, delivered_at, dead_at, expires_at";
 
 pub(super) fn outbox_from_row(row: &Row<'_>) -> rusqlite::Result<OutboxEntry> {
     let payload: String = row.get(7)?;
@@ -217,5 +248,6 @@ pub(super) fn outbox_from_row(row: &Row<'_>) -> rusqlite::Result<OutboxEntry> {
         last_error: row.get(11)?,
         delivered_at: optional_time_from_millis(row, 13)?,
         dead_at: optional_time_from_millis(row, 14)?,
+        expires_at: optional_time_from_millis(row, 15)?,
     })
 }

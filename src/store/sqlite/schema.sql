@@ -165,7 +165,8 @@ CREATE INDEX IF NOT EXISTS customers_by_expiry_status ON customers (expiry_date,
 
 -- The outbox (see domain::outbox): deliveries to other systems, written in the transaction of the
 -- change that caused them. Its times are Unix milliseconds (backoff and leases need less than a
--- second). The dispatcher claims the first pending delivery of each ordering key.
+-- second). The dispatcher claims the first pending delivery of each ordering key. `expires_at`
+-- (an ephemeral delivery's deadline) and its index are added by `outbox::add_expiry_column`.
 CREATE TABLE IF NOT EXISTS outbox (
     id              TEXT PRIMARY KEY,
     target          TEXT NOT NULL,
