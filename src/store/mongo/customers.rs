@@ -100,7 +100,27 @@ pub(super) fn literal_pattern(text: &str) -> String {
 #[async_trait]
 impl CustomerStore for MongoStore {
     async fn insert_customer(&self, customer: &Customer) -> AppResult<()> {
-        self.op(self.customers.insert_one(customer_document(customer))).await.map(drop)
+        let document = customer_document(customer);
+        self.op(async {
+            match self.customers.insert_one(&document).await {
+                // The driver retried an insert whose first attempt had committed (a server that
+                // does not deduplicate retried writes): the stored customer is this one.
+                Err(error) if is_duplicate_key(&error) => {
+                    let stored = self.customers.find_one(doc! { "id": customer.id.as_str() }).await?;
+                    let same = stored.is_some_and(|mut stored| {
+                        stored.remove("_id");
+                        stored == document
+                    });
+                    if same {
+                        Ok(())
+                    } else {
+                        Err(error)
+                    }
+                }
+                other => other.map(drop),
+            }
+        })
+        .await
     }
 
     async fn list_customers(
