@@ -2,7 +2,8 @@
 //! binary (`support::ServerProcess`) or beside servers the test starts and kills: the `/metrics`
 //! registry (one per process), the log lines, graceful shutdown on a signal, the CLI, what a public
 //! bind changes (demo accounts, `/metrics` access), two processes
-//! sharing one Redis, the backends failing under a running server, the external fuzzer, and a
+//! sharing one Redis, the backends failing under a running server, the external fuzzer, the
+//! mini-program's client kit run under Node against the server, and a
 //! store written by an older release opened by this one.
 
 #[path = "../support/mod.rs"]
@@ -10,6 +11,7 @@ mod support;
 
 mod bus;
 mod cli;
+mod client_kit;
 mod exposure;
 mod faults;
 mod lockout;

@@ -1,6 +1,6 @@
 // The client kit against a real provider-desk server (BASE_URL; JWT_SECRET to make an expired
 // token), through the `wx` stand-in. Run by tests/process/client_kit.rs on both backends, or by
-// hand: BASE_URL=http://127.0.0.1:8080 JWT_SECRET=... node --test test/
+// hand: BASE_URL=http://127.0.0.1:8080 JWT_SECRET=... node --test test/*.test.mjs
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import kit from '../index.js';
