@@ -291,8 +291,9 @@ function createClient(options) {
       await load();
       return session ? session.userInfo || null : null;
     },
+    /** Attachments do not exist on the server yet: a stub, so code written against it fails loudly. */
     upload: function () {
-      return Promise.reject(new ApiError(NO_ANSWER, '附件上传暂不可用（not available until uploads exist）'));
+      return Promise.reject(new ApiError(501, '附件上传暂不可用（not available until uploads exist）'));
     }
   };
 }

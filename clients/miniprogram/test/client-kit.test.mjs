@@ -4,7 +4,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import kit from '../index.js';
-import { BASE_URL, PASSWORD, createWx, expired, killOpenSocket, memoryStorage, until } from './wx-standin.mjs';
+import {
+  BASE_URL,
+  PASSWORD,
+  createWx,
+  deafenOpenSocket,
+  expired,
+  killOpenSocket,
+  memoryStorage,
+  until,
+} from './wx-standin.mjs';
 
 const { createClient } = kit;
 const SESSION_KEY = 'provider-desk.session';
@@ -185,4 +194,42 @@ test('a logout elsewhere ends the subscription with the signed-out callback', as
   assert.equal(storage.get(SESSION_KEY), null, 'the session is forgotten');
   assert.equal(wx.sockets.length, 1, 'no reconnection');
   assert.equal(await client.isSignedIn(), false);
+});
+
+test('the kit pings the server and a socket that answers stays up', async () => {
+  const wx = createWx();
+  const client = createClient({ baseUrl: BASE_URL, storage: memoryStorage(), wx, socket: { keepAliveMs: 100 } });
+  await client.login('demo-a', PASSWORD);
+  const unsubscribe = client.subscribe(CHAT, { customerId: 'c007' }, () => {});
+  await until(
+    () => wx.sockets[0] && wx.sockets[0].received.filter((message) => message.type === 'pong').length >= 3,
+    'three pongs',
+  );
+  unsubscribe();
+  assert.equal(wx.sockets.length, 1, 'no reconnection');
+  assert.ok(wx.sockets[0].sent.filter((message) => message.type === 'ping').length >= 3);
+});
+
+test('a socket that goes silent is found dead by its pings and resumes from its cursor', async () => {
+  const wx = createWx();
+  const client = createClient({ baseUrl: BASE_URL, storage: memoryStorage(), wx, socket: { keepAliveMs: 200 } });
+  await client.login('demo-a', PASSWORD);
+  const seen = [];
+  const unsubscribe = client.subscribe(CHAT, { customerId: 'c008' }, (event) => seen.push(event));
+  await warmUp(client, 'c008', seen);
+  const firstNew = seen.length;
+
+  deafenOpenSocket(wx);
+  const sent = [];
+  for (let i = 0; i < 3; i++) sent.push((await send(client, 'c008', `隧道里第${i + 1}条`)).messageId);
+  await until(() => seen.some((event) => event.message.id === sent[sent.length - 1]), 'the messages after the silence');
+  unsubscribe();
+
+  assert.deepEqual(seen.slice(firstNew).map((event) => event.message.id), sent, 'each message once, in order');
+  assert.ok(wx.sockets.length >= 2, 'the client replaced the silent socket');
+});
+
+test('upload is a stub until the server takes attachments', async () => {
+  const client = createClient({ baseUrl: BASE_URL, storage: memoryStorage(), wx: createWx() });
+  await assert.rejects(client.upload('/tmp/a.png'), (error) => error.name === 'ApiError' && error.code === 501);
 });

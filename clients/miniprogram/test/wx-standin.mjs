@@ -1,7 +1,8 @@
 // A stand-in for the mini-program's `wx` under Node: `wx.request` over `fetch`, `wx.connectSocket`
 // over the `ws` package, and an in-memory storage. It keeps a log of every request and socket, and
-// can lose an answer (the request reaches the server; its answer never comes back) or kill a socket
-// (the TCP connection torn down, no close frame), which is what a phone in a tunnel sees.
+// can lose an answer (the request reaches the server; its answer never comes back), kill a socket
+// (the TCP connection torn down, no close frame) or deafen one (open, but nothing arrives), which is
+// what a phone in a tunnel sees.
 import { createHmac } from 'node:crypto';
 import WebSocket from 'ws';
 
@@ -68,7 +69,10 @@ export function createWx() {
       });
       return {
         onOpen: on('open', () => ({})),
-        onMessage: on('message', (data) => ({ data: data.toString() })),
+        onMessage: (callback) =>
+          socket.on('message', (data) => {
+            if (!entry.deaf) callback({ data: data.toString() });
+          }),
         onClose: on('close', (code, reason) => ({ code, reason: reason.toString() })),
         onError: on('error', (error) => ({ errMsg: error.message })),
         send({ data }) {
@@ -90,6 +94,13 @@ export function killOpenSocket(wx) {
   const open = wx.sockets.filter((entry) => entry.socket.readyState === WebSocket.OPEN);
   if (open.length !== 1) throw new Error(`expected one open socket, found ${open.length}`);
   open[0].socket.terminate();
+}
+
+/** From now on nothing the server sends reaches the client, though the connection stays open (a tunnel). */
+export function deafenOpenSocket(wx) {
+  const open = wx.sockets.filter((entry) => entry.socket.readyState === WebSocket.OPEN);
+  if (open.length !== 1) throw new Error(`expected one open socket, found ${open.length}`);
+  open[0].deaf = true;
 }
 
 /** The same access token, re-signed as expired an hour ago (past the server's minute of leeway). */
