@@ -480,14 +480,12 @@ function createRealtime(deps) {
     if (subscriptions.size === 0) return;
     if (code === CLOSE_UNAUTHORIZED || code === CLOSE_FORBIDDEN) {
       // 4403 also means "your access token expired": refresh once, and only a refused refresh is
-      // a sign-out (which `tokenAfter` reports to every subscription).
-      if (++refusedInARow > 2) {
-        signedOut(new ApiError(401, '登录已失效，请重新登录', { signedOut: true }));
-        return;
-      }
+      // a sign-out (which `tokenAfter` reports to every subscription). A token fresh from the
+      // refresh refused again and again is one too.
       deps.tokenAfter(token).then(
         function () {
-          later(0);
+          if (++refusedInARow > 2) signedOut(new ApiError(401, '登录已失效，请重新登录', { signedOut: true }));
+          else later(0);
         },
         function (error) {
           if (error.signedOut) signedOut(error);
