@@ -75,7 +75,8 @@ async fn the_mini_program_client_kit_passes_its_node_tests_against_the_server() 
     };
     let stdout = std::fs::read_to_string(&stdout_path).unwrap_or_default();
     let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-    let status = status.unwrap_or_else(|| panic!("the kit's tests did not finish within {LIMIT:?}:\n{stdout}\n{stderr}"));
+    let status =
+        status.unwrap_or_else(|| panic!("the kit's tests did not finish within {LIMIT:?}:\n{stdout}\n{stderr}"));
     assert!(status.success(), "the kit's tests pass ({status}):\n{stdout}\n{stderr}");
     assert!(stdout.contains("# fail 0"), "the kit's tests ran and none failed:\n{stdout}");
 }
