@@ -10,6 +10,7 @@
 mod catalog;
 mod openapi;
 mod parameters;
+pub mod rules;
 mod shape;
 
 pub use catalog::{Endpoint, Location};

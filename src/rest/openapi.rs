@@ -1,10 +1,13 @@
 //! The OpenAPI 3 document of the REST endpoints, generated from the same catalog that serves
 //! them, so it describes exactly what runs.
 
-use super::catalog::{Endpoint, Location, IDEMPOTENCY_KEY_HEADER};
+use super::catalog::{Endpoint, Location, Parameter, IDEMPOTENCY_KEY_HEADER};
 use super::shape::{Shape, ShapeKind};
 use axum::http::Method;
 use serde_json::{json, Map, Value};
+
+/// The body field that sends a canned reply instead of `content`.
+const COMPOSED_BY: &str = "cannedReplyId";
 
 /// How the description of an endpoint beyond the spec's routes begins.
 pub const ADDITION_PREFIX: &str = "规范之外的新增接口：";
@@ -92,18 +95,23 @@ fn operation(endpoint: &Endpoint) -> Value {
         .filter(|p| p.location != Location::Body)
         .map(|p| {
             if p.location == Location::Header {
-                return idempotency_key_header();
+                return idempotency_key_header(p);
             }
-            let mut schema = schema(&p.shape);
+            let mut schema = parameter_schema(p);
             if let Some(default) = &p.default {
                 schema["default"] = default.clone();
             }
-            json!({
+            let mut parameter = json!({
                 "name": p.name,
                 "in": if p.location == Location::Path { "path" } else { "query" },
                 "required": p.required || p.location == Location::Path,
                 "schema": schema,
-            })
+            });
+            // An empty value counts as not sent (`rest::parameters`).
+            if p.location == Location::Query && !p.required {
+                parameter["allowEmptyValue"] = json!(true);
+            }
+            parameter
         })
         .collect();
     let takes_key = endpoint.parameters.iter().any(|p| p.location == Location::Header);
@@ -124,7 +132,8 @@ fn operation(endpoint: &Endpoint) -> Value {
     let has_path_id = endpoint.parameters.iter().any(|p| p.location == Location::Path);
     for (status, _) in ERRORS {
         let applies = match status {
-            "401" => endpoint.needs_token,
+            // Without a token, it is the credentials or the refresh token that are refused.
+            "401" => true,
             "404" => has_path_id || endpoint.parameters.iter().any(|p| p.name == "customerId"),
             "409" => endpoint.method != Method::GET && (has_path_id || takes_key),
             "413" => endpoint.method != Method::GET,
@@ -154,8 +163,29 @@ fn operation(endpoint: &Endpoint) -> Value {
     operation
 }
 
+/// A parameter's schema: its type's, with the rule the server enforces on it.
+fn parameter_schema(parameter: &Parameter) -> Value {
+    let mut schema = schema(&parameter.shape);
+    if let Some(rule) = parameter.rule {
+        if let (Value::Object(target), Value::Object(keywords)) = (&mut schema, rule.schema()) {
+            for (keyword, value) in keywords {
+                match (keyword.as_str(), target.get("description")) {
+                    ("description", Some(Value::String(first))) => {
+                        let joined = format!("{first}；{}", value.as_str().unwrap_or_default());
+                        target.insert(keyword, json!(joined));
+                    }
+                    _ => {
+                        target.insert(keyword, value);
+                    }
+                }
+            }
+        }
+    }
+    schema
+}
+
 /// The `Idempotency-Key` header parameter of the endpoints that create or change something.
-fn idempotency_key_header() -> Value {
+fn idempotency_key_header(parameter: &Parameter) -> Value {
     json!({
         "name": IDEMPOTENCY_KEY_HEADER,
         "in": "header",
@@ -163,7 +193,8 @@ fn idempotency_key_header() -> Value {
         "description": "幂等键（IETF Idempotency-Key 草案）：1到64个字母、数字、下划线或连字符，可加双引号。\
             网络重试时带上同一个键重发同一请求，服务端不会重复执行，并原样返回第一次成功的响应；\
             同一个键用于内容不同的请求时返回409（CONFLICT）。",
-        "schema": { "type": "string", "minLength": 1, "maxLength": 66, "example": "8e03978e-40d5-43e8-bc93" },
+        "schema": parameter_schema(parameter),
+        "example": "8e03978e-40d5-43e8-bc93",
     })
 }
 
@@ -173,13 +204,22 @@ fn request_body(endpoint: &Endpoint) -> Option<Value> {
         return None;
     }
     let required: Vec<&str> = fields.iter().filter(|p| p.required).map(|p| p.name.as_str()).collect();
-    let properties: Map<String, Value> = fields.iter().map(|p| (p.name.clone(), schema(&p.shape))).collect();
+    let properties: Map<String, Value> = fields.iter().map(|p| (p.name.clone(), parameter_schema(p))).collect();
     let mut body_schema = json!({ "type": "object", "properties": properties });
     if !required.is_empty() {
         body_schema["required"] = json!(required);
     }
+    // Text or a canned reply (`service::canned_replies::Compose`): exactly one of the two, where
+    // null counts as not sent.
+    let composed = fields.iter().any(|p| p.name == COMPOSED_BY);
+    if composed {
+        body_schema["oneOf"] = json!(["content", COMPOSED_BY]
+            .iter()
+            .map(|name| json!({ "required": [name], "properties": { *name: { "type": "string" } } }))
+            .collect::<Vec<_>>());
+    }
     Some(json!({
-        "required": !required.is_empty(),
+        "required": !required.is_empty() || composed,
         "content": { "application/json": { "schema": body_schema } }
     }))
 }
@@ -188,7 +228,7 @@ fn request_body(endpoint: &Endpoint) -> Option<Value> {
 fn schema(shape: &Shape) -> Value {
     let mut schema = match &shape.kind {
         ShapeKind::Scalar(name) => match name.as_str() {
-            "Int" => json!({ "type": "integer" }),
+            "Int" => json!({ "type": "integer", "format": "int32" }),
             "Float" => json!({ "type": "number" }),
             "Boolean" => json!({ "type": "boolean" }),
             "DateTime" => json!({ "type": "string", "format": "date-time", "example": "2026-01-29T10:00:00Z" }),
