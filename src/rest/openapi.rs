@@ -3,6 +3,7 @@
 
 use super::catalog::{Endpoint, Location, Parameter, IDEMPOTENCY_KEY_HEADER};
 use super::shape::{Shape, ShapeKind};
+use super::UNSUPPORTED_MEDIA_TYPE_MESSAGE;
 use axum::http::Method;
 use serde_json::{json, Map, Value};
 
@@ -12,14 +13,19 @@ const COMPOSED_BY: &str = "cannedReplyId";
 /// How the description of an endpoint beyond the spec's routes begins.
 pub const ADDITION_PREFIX: &str = "规范之外的新增接口：";
 
-pub fn document(endpoints: &[Endpoint]) -> Value {
+pub fn document(endpoints: &[Endpoint]) -> Result<Value, String> {
     let mut paths = Map::new();
     for endpoint in endpoints {
         let method = endpoint.method.as_str().to_lowercase();
+        let mut operation = operation(endpoint);
+        let links = super::links::links(endpoint, endpoints)?;
+        if !links.is_empty() {
+            operation["responses"]["200"]["links"] = Value::Object(links);
+        }
         let path = paths.entry(endpoint.openapi_path()).or_insert_with(|| json!({}));
-        path[method.as_str()] = operation(endpoint);
+        path[method.as_str()] = operation;
     }
-    json!({
+    Ok(json!({
         "openapi": "3.0.3",
         "info": {
             "title": "provider-desk REST API",
@@ -53,28 +59,39 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
             },
             "responses": error_responses(),
         }
-    })
+    }))
 }
 
-const ERRORS: [(&str, &str); 9] = [
-    ("400", "参数错误"),
-    ("401", "未登录或令牌无效"),
-    ("403", "访问被拒绝（IP在禁止名单中）或账号已停用"),
-    ("404", "资源不存在（或属于其他服务商）"),
-    ("409", "当前状态不允许此操作"),
-    ("413", "请求体过大"),
-    ("429", "请求过于频繁（响应头 Retry-After 给出等待秒数）"),
-    ("500", "服务器内部错误"),
-    ("503", "服务暂时不可用或请求处理超时"),
+/// Every error answer: status, what it means, and an example message the server gives.
+const ERRORS: [(&str, &str, &str); 10] = [
+    ("400", "参数错误（缺少参数、格式或长度不符合要求）", "工单标题不能超过100个字符"),
+    ("401", "未登录、令牌无效或已过期；登录与刷新接口为账号密码或刷新令牌无效", "请先登录"),
+    ("403", "访问被拒绝（IP在禁止名单中）或账号已停用", "账号已停用，请联系管理员"),
+    ("404", "资源不存在（或属于其他服务商）", "工单不存在"),
+    ("409", "当前状态不允许此操作，或同一幂等键用于了不同的请求", "当前状态不允许此操作"),
+    ("413", "请求体过大", "请求体过大，不能超过64KB"),
+    ("415", "请求体不是JSON（Content-Type 应为 application/json）", UNSUPPORTED_MEDIA_TYPE_MESSAGE),
+    ("429", "请求过于频繁（响应头 Retry-After 给出等待秒数）", "请求过于频繁，请30秒后再试"),
+    ("500", "服务器内部错误", "服务器内部错误"),
+    ("503", "服务暂时不可用或请求处理超时", "服务暂时不可用，请稍后再试"),
 ];
 
 fn error_responses() -> Value {
     ERRORS
         .iter()
-        .map(|(status, description)| {
+        .map(|(status, description, message)| {
+            let example = json!({
+                "code": status.parse::<u16>().unwrap_or_default(),
+                "message": message,
+                "data": null,
+                "requestId": "0000019a214af1451c4c7cbe783278a",
+            });
             let mut response = json!({
                 "description": description,
-                "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ErrorEnvelope" } } }
+                "content": { "application/json": {
+                    "schema": { "$ref": "#/components/schemas/ErrorEnvelope" },
+                    "example": example,
+                } }
             });
             if *status == "429" {
                 response["headers"] = json!({
@@ -130,13 +147,15 @@ fn operation(endpoint: &Endpoint) -> Value {
         json!({ "description": endpoint.message, "content": { "application/json": { "schema": success } } }),
     );
     let has_path_id = endpoint.parameters.iter().any(|p| p.location == Location::Path);
-    for (status, _) in ERRORS {
+    let has_body = endpoint.parameters.iter().any(|p| p.location == Location::Body);
+    for (status, _, _) in ERRORS {
         let applies = match status {
             // Without a token, it is the credentials or the refresh token that are refused.
             "401" => true,
             "404" => has_path_id || endpoint.parameters.iter().any(|p| p.name == "customerId"),
             "409" => endpoint.method != Method::GET && (has_path_id || takes_key),
             "413" => endpoint.method != Method::GET,
+            "415" => has_body,
             _ => true,
         };
         if applies {
