@@ -68,7 +68,7 @@ mod tests {
     #[test]
     fn text_is_trimmed_and_counted_in_characters_not_bytes_as_sent() {
         let limit = TextLimit { field: "t", label: "标题", max_chars: 4 };
-        assert_eq!(Text::parse(" 工单标 ", limit).unwrap().as_str(), "工单标");
+        assert_eq!(Text::parse(" 工单 ", limit).unwrap().as_str(), "工单");
         assert_eq!(Text::parse("  工单标题  ", limit), Err(TextError::TooLong));
         assert_eq!(Text::parse("工单标题啊", limit), Err(TextError::TooLong));
         assert_eq!(Text::parse(" \n\t", limit), Err(TextError::Empty));

@@ -47,6 +47,9 @@ pub enum Rule {
     PageSize,
     /// A version number: 0 or more.
     Version,
+    /// A chat history cursor: an id that must name a message of the conversation; `before` and
+    /// `after` exclude each other and any page but the first (`service::chat`).
+    MessageCursor,
     /// An inbox conversation's `cursor` (`<seconds>:<customer id>`); blank means none.
     ConversationCursor,
 }
@@ -78,8 +81,8 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("notification", "id", Rule::Id),
     ("markNotificationRead", "id", Rule::Id),
     ("chatMessages", "customerId", Rule::Id),
-    ("chatMessages", "before", Rule::Id),
-    ("chatMessages", "after", Rule::Id),
+    ("chatMessages", "before", Rule::MessageCursor),
+    ("chatMessages", "after", Rule::MessageCursor),
     ("sendChatMessage", "customerId", Rule::Id),
     ("sendChatMessage", "content", Rule::Text(TextLimit::CHAT_CONTENT)),
     ("sendChatMessage", "cannedReplyId", Rule::Id),
@@ -149,6 +152,12 @@ impl Rule {
             Rule::Token => json!({ "minLength": 1, "pattern": not_blank }),
             Rule::Free => json!({}),
             Rule::Id => json!({ "minLength": 1, "maxLength": Id::MAX_LEN, "pattern": id_pattern }),
+            Rule::MessageCursor => json!({
+                "minLength": 1,
+                "maxLength": Id::MAX_LEN,
+                "pattern": id_pattern,
+                "description": "须为与该客户会话中的一条消息的ID；before 与 after 不能同时指定，指定时 page 只能为1",
+            }),
             Rule::IdempotencyKey => json!({
                 "minLength": 1,
                 "maxLength": Id::MAX_LEN + 2,
@@ -159,6 +168,7 @@ impl Rule {
             Rule::Version => json!({ "format": "int64", "minimum": 0, "maximum": i64::MAX }),
             Rule::ConversationCursor => json!({
                 "pattern": format!("^[{space}]*(?:[+-]?[0-9]{{1,12}}:[{id}]{{1,{}}})?[{space}]*$", Id::MAX_LEN),
+                "description": "上一页最后一个会话的 cursor；指定时 page 只能为1",
             }),
         }
     }

@@ -6,8 +6,8 @@
 //! `--checks all`: no server error, every status, header, content type and body as documented,
 //! every request the document calls valid accepted and every one it calls invalid refused,
 //! undocumented methods refused, authentication not ignored, deleted resources gone. No check is
-//! turned off. Logout is left out of the run (a generated logout would end the session the run
-//! uses) and run on its own afterwards, with the server-error check. `tests/schemathesis/hooks.py`
+//! turned off. Logout is left out of that run (a generated logout would end the session the run
+//! uses) and tested afterwards with login, in the same phases and checks. `tests/schemathesis/hooks.py`
 //! keeps requests meant to be valid within the three rules that span parameters or stored data,
 //! which a JSON Schema cannot state (the document says them in words);
 //! `tests/schemathesis/schemathesis.toml` lengthens the stateful scenarios.
@@ -120,10 +120,21 @@ async fn schemathesis_finds_the_rest_api_as_its_openapi_document_says_in_every_p
     assert!(passed, "schemathesis found the REST API other than its document says:\n{printed}");
     assert!(printed.contains("Stateful"), "the stateful phase ran: {printed}");
     assert!(printed.contains("passed"), "{printed}");
-    let mut logout = common_args(location, &token, "not_a_server_error");
-    logout.extend(["--include-path".to_owned(), "/api/auth/logout".to_owned()]);
+    // Logout with login, whose link leads to it, in the same phases and checks.
+    let mut logout = common_args(location, &token, "all");
+    logout.extend(
+        [
+            "--phases",
+            "examples,coverage,fuzzing,stateful",
+            "--include-path",
+            "/api/auth/logout",
+            "--include-path",
+            "/api/auth/login",
+        ]
+        .map(str::to_owned),
+    );
     let (passed, printed) = run(logout, work.path().to_owned()).await;
-    assert!(passed, "schemathesis found server errors in logout:\n{printed}");
+    assert!(passed, "schemathesis found logout other than its document says:\n{printed}");
     assert_still_serving(&app).await;
 }
 
