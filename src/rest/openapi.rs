@@ -1,5 +1,7 @@
 //! The OpenAPI 3 document of the REST endpoints, generated from the same catalog that serves
-//! them, so it describes exactly what runs.
+//! them, so it describes exactly what runs: each parameter's type from the schema and the rule the
+//! server enforces on it from [`super::rules`], the links between operations from
+//! [`super::links`], and every error answer with the envelope and an example.
 
 use super::catalog::{Endpoint, Location, Parameter, IDEMPOTENCY_KEY_HEADER};
 use super::shape::{Shape, ShapeKind};
