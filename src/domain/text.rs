@@ -1,4 +1,7 @@
 //! User-written text, trimmed and bounded.
+//!
+//! The bound counts the characters as sent, before trimming: what a client can check before it
+//! sends (the OpenAPI document's `maxLength`), and no request body is padded past it with spaces.
 
 /// The bounds for one kind of text field.
 #[derive(Debug, Clone, Copy)]
@@ -7,7 +10,7 @@ pub struct TextLimit {
     pub field: &'static str,
     /// Its Chinese label, for error messages.
     pub label: &'static str,
-    /// The most characters (not bytes) it may hold.
+    /// The most characters (not bytes) it may hold, as sent.
     pub max_chars: usize,
 }
 
@@ -43,7 +46,7 @@ impl Text {
         if trimmed.is_empty() {
             return Err(TextError::Empty);
         }
-        if trimmed.chars().count() > limit.max_chars {
+        if raw.chars().count() > limit.max_chars {
             return Err(TextError::TooLong);
         }
         Ok(Text(trimmed.to_owned()))
@@ -63,9 +66,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn text_is_trimmed_and_counted_in_characters_not_bytes() {
+    fn text_is_trimmed_and_counted_in_characters_not_bytes_as_sent() {
         let limit = TextLimit { field: "t", label: "标题", max_chars: 4 };
-        assert_eq!(Text::parse("  工单标题  ", limit).unwrap().as_str(), "工单标题");
+        assert_eq!(Text::parse(" 工单 ", limit).unwrap().as_str(), "工单");
+        assert_eq!(Text::parse("  工单标题  ", limit), Err(TextError::TooLong));
         assert_eq!(Text::parse("工单标题啊", limit), Err(TextError::TooLong));
         assert_eq!(Text::parse(" \n\t", limit), Err(TextError::Empty));
     }

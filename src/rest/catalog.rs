@@ -20,8 +20,9 @@
 //! default is required; a default is the parameter's default. The operation's one root field
 //! (aliased `data`) becomes the envelope's `data`; aliases inside shape it into the spec's names.
 
-use super::shape::{SchemaIndex, Shape};
-use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
+use super::rules::{rule_of, Rule};
+use super::shape::{SchemaIndex, Shape, ShapeKind};
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType, Selection};
 use axum::http::Method;
 use serde_json::Value;
 
@@ -48,6 +49,8 @@ pub struct Parameter {
     pub shape: Shape,
     pub required: bool,
     pub default: Option<Value>,
+    /// What the server enforces beyond the type (see [`super::rules`]); `None` for enums and lists.
+    pub rule: Option<Rule>,
 }
 
 /// One REST endpoint: its route, its parameters, and the GraphQL operation it runs.
@@ -137,6 +140,21 @@ fn endpoint(index: &SchemaIndex, text: &str) -> Result<Endpoint, String> {
         return Err("the operation selects exactly one root field".into());
     }
     let (data_key, data) = roots.remove(0);
+    let root_field = operation.selection_set.node.items.iter().find_map(|item| match &item.node {
+        Selection::Field(field) => Some(&field.node),
+        _ => None,
+    });
+    let root_field = root_field.ok_or("the operation selects exactly one root field")?;
+    // The argument each variable fills, which names its rule.
+    let argument_of = |variable: &str| {
+        // The parser's value type is not exported; a variable prints as `$name`.
+        let reference = format!("${variable}");
+        root_field
+            .arguments
+            .iter()
+            .find(|(_, value)| value.node.to_string() == reference)
+            .map(|(argument, _)| argument.node.to_string())
+    };
 
     let path_names: Vec<&str> = path.split('/').filter_map(|segment| segment.strip_prefix(':')).collect();
     let mut parameters = Vec::new();
@@ -154,12 +172,19 @@ fn endpoint(index: &SchemaIndex, text: &str) -> Result<Endpoint, String> {
         };
         let default = variable.default_value.as_ref().map(|value| value.node.clone().into_json()).transpose();
         let default = default.map_err(|e| format!("the default of ${name} is not JSON: {e}"))?;
+        let shape = index.input_shape(&variable.var_type.node)?;
+        let field = root_field.name.node.as_str();
+        let rule = argument_of(&name).and_then(|argument| rule_of(field, &argument));
+        if rule.is_none() && matches!(shape.kind, ShapeKind::Scalar(_)) {
+            return Err(format!("${name} of {field} has no rule in src/rest/rules.rs"));
+        }
         parameters.push(Parameter {
             required: !variable.var_type.node.nullable && default.is_none(),
-            shape: index.input_shape(&variable.var_type.node)?,
+            shape,
             name,
             location,
             default,
+            rule,
         });
     }
     for path_name in path_names {

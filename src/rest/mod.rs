@@ -8,8 +8,10 @@
 //! `code` repeats.
 
 mod catalog;
+mod links;
 mod openapi;
 mod parameters;
+pub mod rules;
 mod shape;
 
 pub use catalog::{Endpoint, Location};
@@ -30,6 +32,9 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// The refusal of a body sent as another media type than JSON.
+pub const UNSUPPORTED_MEDIA_TYPE_MESSAGE: &str = "请求体必须是JSON（Content-Type: application/json）";
+
 /// The largest REST request body: far above any documented request.
 pub const MAX_REST_BODY_BYTES: usize = 64 * 1024;
 
@@ -45,7 +50,7 @@ pub struct RestState {
 /// carry their own state, so they merge into a router of any state.
 pub fn routes<S: Clone + Send + Sync + 'static>(state: RestState) -> Result<Router<S>, String> {
     let endpoints = catalog::load(&state.schema.sdl())?;
-    let document = Arc::new(openapi::document(&endpoints));
+    let document = Arc::new(openapi::document(&endpoints)?);
     let mut by_path: BTreeMap<String, MethodRouter<Arc<RestState>>> = BTreeMap::new();
     for endpoint in endpoints {
         let endpoint = Arc::new(endpoint);
@@ -97,6 +102,12 @@ async fn serve(
             return failure(ErrorCode::BadUserInput, "无法读取请求体").into_response();
         }
     };
+    if declares_another_media_type(&endpoint, &headers, &body) {
+        note_bad_request(BadRequest::MalformedBody);
+        return failure(ErrorCode::BadUserInput, UNSUPPORTED_MEDIA_TYPE_MESSAGE)
+            .with_status(StatusCode::UNSUPPORTED_MEDIA_TYPE)
+            .into_response();
+    }
     let path: Vec<(&str, &str)> = path.iter().collect();
     let variables = match parameters::variables(&endpoint, &path, query.as_deref(), &headers, &body) {
         Ok(variables) => variables,
@@ -131,6 +142,19 @@ async fn serve(
     };
     endpoint.data.to_rest(&mut data);
     rest_envelope(StatusCode::OK, &endpoint.message, &data, None)
+}
+
+/// Whether a body the endpoint reads is declared as something else than JSON. A body without a
+/// `Content-Type` is read as JSON, as it always was (clients that omit it keep working).
+fn declares_another_media_type(endpoint: &Endpoint, headers: &HeaderMap, body: &[u8]) -> bool {
+    let reads_body = endpoint.parameters.iter().any(|p| p.location == Location::Body);
+    if !reads_body || body.iter().all(u8::is_ascii_whitespace) {
+        return false;
+    }
+    let Some(declared) = headers.get(axum::http::header::CONTENT_TYPE) else { return false };
+    let essence =
+        declared.to_str().unwrap_or_default().split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    !(essence == "application/json" || essence.ends_with("+json"))
 }
 
 /// An error envelope: `data: null`, and the `requestId` to quote when reporting it.

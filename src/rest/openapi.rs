@@ -1,22 +1,33 @@
 //! The OpenAPI 3 document of the REST endpoints, generated from the same catalog that serves
-//! them, so it describes exactly what runs.
+//! them, so it describes exactly what runs: each parameter's type from the schema and the rule the
+//! server enforces on it from [`super::rules`], the links between operations from
+//! [`super::links`], and every error answer with the envelope and an example.
 
-use super::catalog::{Endpoint, Location, IDEMPOTENCY_KEY_HEADER};
+use super::catalog::{Endpoint, Location, Parameter, IDEMPOTENCY_KEY_HEADER};
 use super::shape::{Shape, ShapeKind};
+use super::UNSUPPORTED_MEDIA_TYPE_MESSAGE;
 use axum::http::Method;
 use serde_json::{json, Map, Value};
+
+/// The body field that sends a canned reply instead of `content`.
+const COMPOSED_BY: &str = "cannedReplyId";
 
 /// How the description of an endpoint beyond the spec's routes begins.
 pub const ADDITION_PREFIX: &str = "规范之外的新增接口：";
 
-pub fn document(endpoints: &[Endpoint]) -> Value {
+pub fn document(endpoints: &[Endpoint]) -> Result<Value, String> {
     let mut paths = Map::new();
     for endpoint in endpoints {
         let method = endpoint.method.as_str().to_lowercase();
+        let mut operation = operation(endpoint);
+        let links = super::links::links(endpoint, endpoints)?;
+        if !links.is_empty() {
+            operation["responses"]["200"]["links"] = Value::Object(links);
+        }
         let path = paths.entry(endpoint.openapi_path()).or_insert_with(|| json!({}));
-        path[method.as_str()] = operation(endpoint);
+        path[method.as_str()] = operation;
     }
-    json!({
+    Ok(json!({
         "openapi": "3.0.3",
         "info": {
             "title": "provider-desk REST API",
@@ -50,28 +61,39 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
             },
             "responses": error_responses(),
         }
-    })
+    }))
 }
 
-const ERRORS: [(&str, &str); 9] = [
-    ("400", "参数错误"),
-    ("401", "未登录或令牌无效"),
-    ("403", "访问被拒绝（IP在禁止名单中）或账号已停用"),
-    ("404", "资源不存在（或属于其他服务商）"),
-    ("409", "当前状态不允许此操作"),
-    ("413", "请求体过大"),
-    ("429", "请求过于频繁（响应头 Retry-After 给出等待秒数）"),
-    ("500", "服务器内部错误"),
-    ("503", "服务暂时不可用或请求处理超时"),
+/// Every error answer: status, what it means, and an example message the server gives.
+const ERRORS: [(&str, &str, &str); 10] = [
+    ("400", "参数错误（缺少参数、格式或长度不符合要求）", "工单标题不能超过100个字符"),
+    ("401", "未登录、令牌无效或已过期；登录与刷新接口为账号密码或刷新令牌无效", "请先登录"),
+    ("403", "访问被拒绝（IP在禁止名单中）或账号已停用", "账号已停用，请联系管理员"),
+    ("404", "资源不存在（或属于其他服务商）", "工单不存在"),
+    ("409", "当前状态不允许此操作，或同一幂等键用于了不同的请求", "当前状态不允许此操作"),
+    ("413", "请求体过大", "请求体过大，不能超过64KB"),
+    ("415", "请求体不是JSON（Content-Type 应为 application/json）", UNSUPPORTED_MEDIA_TYPE_MESSAGE),
+    ("429", "请求过于频繁（响应头 Retry-After 给出等待秒数）", "请求过于频繁，请30秒后再试"),
+    ("500", "服务器内部错误", "服务器内部错误"),
+    ("503", "服务暂时不可用或请求处理超时", "服务暂时不可用，请稍后再试"),
 ];
 
 fn error_responses() -> Value {
     ERRORS
         .iter()
-        .map(|(status, description)| {
+        .map(|(status, description, message)| {
+            let example = json!({
+                "code": status.parse::<u16>().unwrap_or_default(),
+                "message": message,
+                "data": null,
+                "requestId": "0000019a214af1451c4c7cbe783278a",
+            });
             let mut response = json!({
                 "description": description,
-                "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ErrorEnvelope" } } }
+                "content": { "application/json": {
+                    "schema": { "$ref": "#/components/schemas/ErrorEnvelope" },
+                    "example": example,
+                } }
             });
             if *status == "429" {
                 response["headers"] = json!({
@@ -92,18 +114,23 @@ fn operation(endpoint: &Endpoint) -> Value {
         .filter(|p| p.location != Location::Body)
         .map(|p| {
             if p.location == Location::Header {
-                return idempotency_key_header();
+                return idempotency_key_header(p);
             }
-            let mut schema = schema(&p.shape);
+            let mut schema = parameter_schema(p);
             if let Some(default) = &p.default {
                 schema["default"] = default.clone();
             }
-            json!({
+            let mut parameter = json!({
                 "name": p.name,
                 "in": if p.location == Location::Path { "path" } else { "query" },
                 "required": p.required || p.location == Location::Path,
                 "schema": schema,
-            })
+            });
+            // An empty value counts as not sent (`rest::parameters`).
+            if p.location == Location::Query && !p.required {
+                parameter["allowEmptyValue"] = json!(true);
+            }
+            parameter
         })
         .collect();
     let takes_key = endpoint.parameters.iter().any(|p| p.location == Location::Header);
@@ -122,12 +149,15 @@ fn operation(endpoint: &Endpoint) -> Value {
         json!({ "description": endpoint.message, "content": { "application/json": { "schema": success } } }),
     );
     let has_path_id = endpoint.parameters.iter().any(|p| p.location == Location::Path);
-    for (status, _) in ERRORS {
+    let has_body = endpoint.parameters.iter().any(|p| p.location == Location::Body);
+    for (status, _, _) in ERRORS {
         let applies = match status {
-            "401" => endpoint.needs_token,
+            // Without a token, it is the credentials or the refresh token that are refused.
+            "401" => true,
             "404" => has_path_id || endpoint.parameters.iter().any(|p| p.name == "customerId"),
             "409" => endpoint.method != Method::GET && (has_path_id || takes_key),
             "413" => endpoint.method != Method::GET,
+            "415" => has_body,
             _ => true,
         };
         if applies {
@@ -154,8 +184,29 @@ fn operation(endpoint: &Endpoint) -> Value {
     operation
 }
 
+/// A parameter's schema: its type's, with the rule the server enforces on it.
+fn parameter_schema(parameter: &Parameter) -> Value {
+    let mut schema = schema(&parameter.shape);
+    if let Some(rule) = parameter.rule {
+        if let (Value::Object(target), Value::Object(keywords)) = (&mut schema, rule.schema()) {
+            for (keyword, value) in keywords {
+                match (keyword.as_str(), target.get("description")) {
+                    ("description", Some(Value::String(first))) => {
+                        let joined = format!("{first}；{}", value.as_str().unwrap_or_default());
+                        target.insert(keyword, json!(joined));
+                    }
+                    _ => {
+                        target.insert(keyword, value);
+                    }
+                }
+            }
+        }
+    }
+    schema
+}
+
 /// The `Idempotency-Key` header parameter of the endpoints that create or change something.
-fn idempotency_key_header() -> Value {
+fn idempotency_key_header(parameter: &Parameter) -> Value {
     json!({
         "name": IDEMPOTENCY_KEY_HEADER,
         "in": "header",
@@ -163,7 +214,8 @@ fn idempotency_key_header() -> Value {
         "description": "幂等键（IETF Idempotency-Key 草案）：1到64个字母、数字、下划线或连字符，可加双引号。\
             网络重试时带上同一个键重发同一请求，服务端不会重复执行，并原样返回第一次成功的响应；\
             同一个键用于内容不同的请求时返回409（CONFLICT）。",
-        "schema": { "type": "string", "minLength": 1, "maxLength": 66, "example": "8e03978e-40d5-43e8-bc93" },
+        "schema": parameter_schema(parameter),
+        "example": "8e03978e-40d5-43e8-bc93",
     })
 }
 
@@ -173,13 +225,22 @@ fn request_body(endpoint: &Endpoint) -> Option<Value> {
         return None;
     }
     let required: Vec<&str> = fields.iter().filter(|p| p.required).map(|p| p.name.as_str()).collect();
-    let properties: Map<String, Value> = fields.iter().map(|p| (p.name.clone(), schema(&p.shape))).collect();
+    let properties: Map<String, Value> = fields.iter().map(|p| (p.name.clone(), parameter_schema(p))).collect();
     let mut body_schema = json!({ "type": "object", "properties": properties });
     if !required.is_empty() {
         body_schema["required"] = json!(required);
     }
+    // Text or a canned reply (`service::canned_replies::Compose`): exactly one of the two, where
+    // null counts as not sent.
+    let composed = fields.iter().any(|p| p.name == COMPOSED_BY);
+    if composed {
+        body_schema["oneOf"] = json!(["content", COMPOSED_BY]
+            .iter()
+            .map(|name| json!({ "required": [name], "properties": { *name: { "type": "string" } } }))
+            .collect::<Vec<_>>());
+    }
     Some(json!({
-        "required": !required.is_empty(),
+        "required": !required.is_empty() || composed,
         "content": { "application/json": { "schema": body_schema } }
     }))
 }
@@ -188,7 +249,7 @@ fn request_body(endpoint: &Endpoint) -> Option<Value> {
 fn schema(shape: &Shape) -> Value {
     let mut schema = match &shape.kind {
         ShapeKind::Scalar(name) => match name.as_str() {
-            "Int" => json!({ "type": "integer" }),
+            "Int" => json!({ "type": "integer", "format": "int32" }),
             "Float" => json!({ "type": "number" }),
             "Boolean" => json!({ "type": "boolean" }),
             "DateTime" => json!({ "type": "string", "format": "date-time", "example": "2026-01-29T10:00:00Z" }),

@@ -178,9 +178,14 @@ impl CannedReplyService {
     }
 }
 
+/// Whether a short code may hold `c`: the ASCII letters and digits, `_` and `-`.
+pub fn is_short_code_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_' || c == '-'
+}
+
 /// A short code: 1 to 32 letters, digits, `_` or `-`, kept in the case it was written in.
 fn short_code(code: Text) -> AppResult<String> {
-    let valid = code.as_str().chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    let valid = code.as_str().chars().all(is_short_code_char);
     match valid {
         true => Ok(code.into_string()),
         false => Err(AppError::bad_input("shortCode", "快捷短语编码只能包含字母、数字、下划线或连字符")),

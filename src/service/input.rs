@@ -34,9 +34,13 @@ pub fn text(raw: &str, limit: TextLimit) -> AppResult<Text> {
     })
 }
 
-/// Parses an optional text field: absent or blank means none.
+/// Parses an optional text field: absent or blank means none; longer than the limit is refused.
 pub fn optional_text(raw: Option<&str>, limit: TextLimit) -> AppResult<Option<Text>> {
     match raw {
+        // Bounded as sent, blank or not (the documented maxLength).
+        Some(raw) if raw.chars().count() > limit.max_chars => {
+            Err(AppError::bad_input(limit.field, format!("{}不能超过{}个字符", limit.label, limit.max_chars)))
+        }
         Some(raw) if !raw.trim().is_empty() => text(raw, limit).map(Some),
         _ => Ok(None),
     }

@@ -1,4 +1,17 @@
-"""Schemathesis hooks for provider-desk's GraphQL endpoint.
+"""Schemathesis hooks for provider-desk: a server-error check for the GraphQL endpoint, and the
+REST rules the OpenAPI document states only in words.
+
+The REST rules: a JSON Schema constrains each parameter on its own, so three rules that tie
+parameters together or depend on stored data are in the operations' descriptions instead, and
+`map_case` keeps the requests schemathesis means to be valid within them (invalid ones are left
+alone, so the server's refusals are still tested):
+- a chat history cursor (`before`/`after`) must name a message of that conversation (no generated
+  id does), so a valid request carries none;
+- the inbox's `after` excludes any page but the first, so a valid request with it asks for page 1;
+- a password is at most 72 bytes of UTF-8 (bcrypt's limit); the document's `maxLength` counts
+  characters, so a valid password is cut to 72 bytes.
+
+The GraphQL check:
 
 Schemathesis's own `not_a_server_error` check for GraphQL trusts only Apollo's client-error codes
 (BAD_USER_INPUT, ...): an error with a `path` and any other code counts as a server error. This
@@ -9,6 +22,7 @@ whose code is INTERNAL or UNAVAILABLE, or that has no code at all.
 """
 
 import schemathesis
+from schemathesis import GenerationMode
 
 CLIENT_CODES = {"BAD_USER_INPUT", "UNAUTHENTICATED", "FORBIDDEN", "NOT_FOUND", "CONFLICT", "RATE_LIMITED"}
 
@@ -28,3 +42,27 @@ def no_server_error(ctx, response, case):
             code = (error.get("extensions") or {}).get("code")
             if code not in CLIENT_CODES:
                 raise AssertionError(f"a server error (code {code!r}): {error}")
+
+
+def _meant_valid(case):
+    meta = getattr(case, "meta", None)
+    return meta is None or meta.generation.mode == GenerationMode.POSITIVE
+
+
+@schemathesis.hook
+def map_case(ctx, case):
+    """Keeps requests meant to be valid within the rules that span parameters (see above)."""
+    path = getattr(case.operation, "path", None)
+    if not _meant_valid(case) or path is None:
+        return case
+    query = case.query if isinstance(case.query, dict) else None
+    if path == "/api/chat/messages" and query is not None:
+        query.pop("before", None)
+        query.pop("after", None)
+    if path == "/api/chat/conversations" and query is not None and str(query.get("after") or "").strip():
+        query["page"] = 1
+    if path == "/api/auth/login" and isinstance(case.body, dict) and isinstance(case.body.get("password"), str):
+        password = case.body["password"].encode("utf-8")
+        if len(password) > 72:
+            case.body["password"] = password[:72].decode("utf-8", "ignore") or "0"
+    return case
