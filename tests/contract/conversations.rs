@@ -161,3 +161,49 @@ pub async fn provider_b_sees_none_of_provider_a_conversations_and_cannot_mark_th
     let summary = store.conversation(&a, &customer.id).await.unwrap().unwrap();
     assert_eq!((summary.unread_count(), summary.marked_unread), (1, false), "untouched");
 }
+
+/// A MongoDB database of a release before the inbox (no summaries, no totals, no marker) gains its
+/// summaries from the messages when the store opens, once.
+#[tokio::test]
+async fn a_mongodb_database_written_before_the_inbox_gains_its_summaries_when_the_store_opens() {
+    use mongodb::bson::{doc, Document};
+    use provider_desk::config::MongoSettings;
+    use provider_desk::store::mongo::MongoStore;
+    use std::sync::Arc;
+
+    let crate::support::Backend::Mongo { mongodb_uri, .. } = crate::support::Backend::from_env() else { return };
+    let fresh = crate::Fresh::open().await;
+    let (store, database) = (fresh.store.clone(), fresh.mongo.clone().expect("the MongoDB store").database().clone());
+    let provider = stored_provider(&store).await;
+    let (waiting, answered) =
+        (stored_customer(&store, &provider, "甲", 0).await, stored_customer(&store, &provider, "乙", 0).await);
+    let first = stored_chat(&store, &waiting, ChatSender::Customer, 1).await;
+    stored_chat(&store, &waiting, ChatSender::Customer, 2).await;
+    stored_chat(&store, &answered, ChatSender::Customer, 3).await;
+    let reply = stored_chat(&store, &answered, ChatSender::ServiceProvider, 4).await;
+    let kept = store.conversations(&provider, ConversationFilter::All, None, page(1, 10)).await.unwrap();
+    let totals = store.inbox_totals(&provider).await.unwrap();
+
+    for name in ["conversations", "inboxTotals", "migrations"] {
+        database.collection::<Document>(name).delete_many(doc! {}).await.unwrap();
+    }
+    assert_eq!(store.inbox_totals(&provider).await.unwrap(), InboxTotals::default(), "an older release's database");
+    let settings = MongoSettings {
+        database: database.name().to_owned(),
+        write_concern: None,
+        max_pool_size: None,
+        connect_timeout: None,
+        server_selection_timeout: None,
+        operation_timeout: std::time::Duration::from_secs(30),
+    };
+    for _ in 0..2 {
+        let reopened: SharedStore =
+            Arc::new(MongoStore::connect(&mongodb_uri, &settings).await.expect("the store opens again"));
+        let built = reopened.conversations(&provider, ConversationFilter::All, None, page(1, 10)).await.unwrap();
+        assert_eq!(built.items, kept.items, "the summaries the writes kept, built again from the messages");
+        assert_eq!(reopened.inbox_totals(&provider).await.unwrap(), totals, "counted once, not twice");
+        assert_eq!(built.items[0].last_message.id, reply.id);
+        assert_eq!(built.items[1].waiting_since, Some(first.timestamp));
+    }
+    fresh.close().await;
+}

@@ -1,7 +1,7 @@
 //! A store written by the release before search (`tests/fixtures/store-before-search.sqlite`: the
 //! demo data as commit 7dba05d's server seeded it, WAL checkpointed) opened by today's server: the
 //! search index is built at start-up, the demo rows are found by search and by the customer keyword,
-//! through REST and GraphQL, and nothing was lost. SQLite only: the fixture is a SQLite file (a
+//! through REST and GraphQL, the inbox is built from the messages, and nothing was lost. SQLite only: the fixture is a SQLite file (a
 //! MongoDB database written before search is the contract test
 //! `search::a_mongodb_database_written_before_search_is_indexed_when_the_store_opens`).
 
@@ -51,6 +51,17 @@ async fn a_store_written_before_search_keeps_every_row_and_finds_them_by_search_
                 .expect("a total");
         }
         assert_eq!(messages, chat, "{provider}'s chat messages");
+        // The inbox, built from those messages at start-up: the demo's 8 conversations, each
+        // answered last by the provider, every customer message read.
+        let inbox = data(&server, &token, "/api/chat/conversations?pageSize=100").await;
+        assert_eq!(inbox["total"], 8, "{provider}: {inbox}");
+        for conversation in inbox["conversations"].as_array().expect("the conversations") {
+            assert_eq!(conversation["lastMessage"]["senderType"], "service_provider", "{conversation}");
+            assert_eq!(
+                (conversation["unreadCount"].clone(), conversation["waitingSince"].clone()),
+                (json!(0), Value::Null)
+            );
+        }
 
         let by_keyword = data(&server, &token, &format!("/api/customers?keyword={}", encode("商贸"))).await;
         assert_eq!(by_keyword["total"], keyword, "{provider}: the keyword finds what it found before");

@@ -15,7 +15,7 @@
 use super::chat::chat_from;
 use super::documents::{date, Fields, ReadResult};
 use super::events::event;
-use super::failures::bad_document;
+use super::failures::{bad_document, mongo_error};
 use super::{collect, read, MongoStore};
 use crate::domain::{
     ChatMessage, ChatSender, ChatStatus, Conversation, ConversationFilter, ConversationKey, EventKind, Id, InboxTotals,
@@ -202,32 +202,28 @@ impl MongoStore {
             return Ok(());
         }
         if self.op(self.conversations.find_one(doc! {})).await?.is_none() {
-            let pairs = self.op(self.chat.distinct("customerId", doc! {})).await?;
-            let mut built = 0u64;
-            for customer in pairs.iter().filter_map(Bson::as_str) {
-                let messages = self
-                    .op(async {
-                        let found =
-                            self.chat.find(doc! { "customerId": customer }).sort(doc! { "timestamp": 1, "_id": 1 });
-                        collect(found.await?).await
-                    })
-                    .await?;
-                let messages = read(&messages, chat_from)?;
-                let mut summaries: Vec<Conversation> = Vec::new();
-                for message in &messages {
-                    let at = summaries.iter().position(|s| s.provider_id == message.service_provider_id);
-                    match at {
-                        Some(i) => summaries[i] = Conversation::with_message(Some(&summaries[i]), message),
-                        None => summaries.push(Conversation::with_message(None, message)),
+            // One pass over the messages in the reverse of `conversation_time`'s order: each
+            // conversation's messages together, oldest first, read from the index.
+            let order = doc! { "serviceProviderId": -1, "customerId": -1, "timestamp": 1, "_id": 1 };
+            let mut messages = self.op(self.chat.find(doc! {}).sort(order)).await?;
+            let (mut summary, mut built) = (None::<Conversation>, 0u64);
+            while self.op(messages.advance()).await? {
+                let document = messages.deserialize_current().map_err(mongo_error)?;
+                let message = chat_from(&document).map_err(bad_document)?;
+                let same = summary.as_ref().is_some_and(|s| {
+                    s.provider_id == message.service_provider_id && s.customer_id == message.customer_id
+                });
+                if !same {
+                    if let Some(done) = summary.take() {
+                        self.save_backfilled(&done).await?;
+                        built += 1;
                     }
                 }
-                for summary in summaries {
-                    self.op(in_transaction!(self, |session| {
-                        self.save_conversation(&mut session, None, &summary).await
-                    }))
-                    .await?;
-                    built += 1;
-                }
+                summary = Some(Conversation::with_message(summary.as_ref(), &message));
+            }
+            if let Some(done) = summary {
+                self.save_backfilled(&done).await?;
+                built += 1;
             }
             if built > 0 {
                 tracing::info!(conversations = built, "inbox summaries built for messages written before the inbox");
@@ -236,6 +232,10 @@ impl MongoStore {
         let done = doc! { "$set": { "at": mongodb::bson::DateTime::now() } };
         self.op(migrations.update_one(marker, done).upsert(true)).await?;
         Ok(())
+    }
+
+    async fn save_backfilled(&self, summary: &Conversation) -> AppResult<()> {
+        self.op(in_transaction!(self, |session| { self.save_conversation(&mut session, None, summary).await })).await
     }
 }
 
