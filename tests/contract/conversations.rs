@@ -167,7 +167,6 @@ pub async fn provider_b_sees_none_of_provider_a_conversations_and_cannot_mark_th
 #[tokio::test]
 async fn a_mongodb_database_written_before_the_inbox_gains_its_summaries_when_the_store_opens() {
     use mongodb::bson::{doc, Document};
-    use provider_desk::config::MongoSettings;
     use provider_desk::store::mongo::MongoStore;
     use std::sync::Arc;
 
@@ -188,14 +187,7 @@ async fn a_mongodb_database_written_before_the_inbox_gains_its_summaries_when_th
         database.collection::<Document>(name).delete_many(doc! {}).await.unwrap();
     }
     assert_eq!(store.inbox_totals(&provider).await.unwrap(), InboxTotals::default(), "an older release's database");
-    let settings = MongoSettings {
-        database: database.name().to_owned(),
-        write_concern: None,
-        max_pool_size: None,
-        connect_timeout: None,
-        server_selection_timeout: None,
-        operation_timeout: std::time::Duration::from_secs(30),
-    };
+    let settings = crate::mongo_settings(database.name());
     for _ in 0..2 {
         let reopened: SharedStore =
             Arc::new(MongoStore::connect(&mongodb_uri, &settings).await.expect("the store opens again"));

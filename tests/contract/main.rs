@@ -46,6 +46,18 @@ use std::time::Duration;
 use support::Backend;
 
 /// One fresh store, and what must be cleaned up after it.
+/// The settings of a contract test's MongoDB store on `database`: patient with a loaded server.
+fn mongo_settings(database: &str) -> MongoSettings {
+    MongoSettings {
+        database: database.to_owned(),
+        write_concern: None,
+        max_pool_size: None,
+        connect_timeout: None,
+        server_selection_timeout: None,
+        operation_timeout: Duration::from_secs(30),
+    }
+}
+
 struct Fresh {
     store: SharedStore,
     /// The token stores the backend gives: the store's own, and Redis with MongoDB.
@@ -63,14 +75,7 @@ impl Fresh {
                 Fresh { store: store.clone(), token_stores: vec![store], mongo: None, _directory: Some(directory) }
             }
             Backend::Mongo { mongodb_uri, redis_url } => {
-                let settings = MongoSettings {
-                    database: format!("pdtest_contract_{}", fixtures::random_suffix()),
-                    write_concern: None,
-                    max_pool_size: None,
-                    connect_timeout: None,
-                    server_selection_timeout: None,
-                    operation_timeout: Duration::from_secs(30),
-                };
+                let settings = mongo_settings(&format!("pdtest_contract_{}", fixtures::random_suffix()));
                 let store =
                     Arc::new(MongoStore::connect(&mongodb_uri, &settings).await.expect("the MongoDB store connects"));
                 let redis = RedisTokenStore::connect(&redis_url, &settings.database, Duration::from_secs(5))

@@ -438,7 +438,6 @@ pub async fn the_customer_keyword_filter_finds_two_chinese_characters_in_name_or
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mongodb_database_written_before_search_is_indexed_when_the_store_opens() {
     use mongodb::bson::{doc, DateTime, Document};
-    use provider_desk::config::MongoSettings;
     use provider_desk::store::mongo::MongoStore;
     use std::sync::Arc;
 
@@ -475,14 +474,7 @@ async fn a_mongodb_database_written_before_search_is_indexed_when_the_store_open
         assert_eq!(search(&store, &provider, query, ALL).await.total, 0, "{query}: no index yet");
     }
 
-    let settings = MongoSettings {
-        database: database.name().to_owned(),
-        write_concern: None,
-        max_pool_size: None,
-        connect_timeout: None,
-        server_selection_timeout: None,
-        operation_timeout: std::time::Duration::from_secs(30),
-    };
+    let settings = crate::mongo_settings(database.name());
     let expected = [
         (SearchKind::Customer, customer.id.clone()),
         (SearchKind::Customer, customer.id.clone()),

@@ -11,7 +11,7 @@
 use super::chat::{chat_from_row, CHAT_COLUMNS};
 use super::events::log_event;
 use super::rows::{id, parse_optional_time, parse_time, parse_value, time_text};
-use super::sql::text;
+use super::sql::{table_exists, text};
 use super::SqliteStore;
 use crate::domain::{
     ChatMessage, ChatSender, ChatStatus, Conversation, ConversationFilter, ConversationKey, EventKind, Id, InboxTotals,
@@ -27,11 +27,7 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 /// already stored, in the same transaction.
 pub(super) fn install(connection: &mut Connection) -> rusqlite::Result<()> {
     let transaction = connection.transaction()?;
-    let exists: bool = transaction.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'conversations')",
-        [],
-        |r| r.get(0),
-    )?;
+    let exists = table_exists(&transaction, "conversations")?;
     transaction.execute_batch(
         "CREATE TABLE IF NOT EXISTS conversations (
              service_provider_id TEXT NOT NULL,

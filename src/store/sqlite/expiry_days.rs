@@ -13,7 +13,7 @@
 //! customers in the same transaction ([`install`]).
 
 use super::rows::time_text;
-use super::sql::{text, Conditions};
+use super::sql::{table_exists, text, Conditions};
 use crate::domain::Timestamp;
 use chrono::Duration;
 use rusqlite::types::Value;
@@ -101,11 +101,7 @@ fn parse_time(value: &str) -> Option<Timestamp> {
 /// customers already stored, in the same transaction.
 pub(super) fn install(connection: &mut Connection) -> rusqlite::Result<()> {
     let transaction = connection.transaction()?;
-    let exists: bool = transaction.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'customer_expiry_days')",
-        [],
-        |r| r.get(0),
-    )?;
+    let exists = table_exists(&transaction, "customer_expiry_days")?;
     let change = |row: &str, delta: i32| {
         format!(
             "INSERT INTO customer_expiry_days (provider_id, day, total)

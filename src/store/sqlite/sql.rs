@@ -23,6 +23,13 @@ pub(super) fn sql_error_of(error: &rusqlite::Error) -> AppError {
     }
 }
 
+/// Whether the database has a table of that name (a store opened by an older release may not).
+pub(super) fn table_exists(connection: &Connection, name: &str) -> rusqlite::Result<bool> {
+    connection.query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?)", [name], |r| {
+        r.get(0)
+    })
+}
+
 /// `?, ?, ?` for `count` parameters.
 pub(super) fn placeholders(count: usize) -> String {
     vec!["?"; count].join(", ")

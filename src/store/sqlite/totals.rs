@@ -12,7 +12,7 @@
 //! A database written before the totals existed gains them at start-up: the table, its triggers
 //! and its rows from the current data, in one transaction ([`install`]).
 
-use super::sql::{text, Conditions};
+use super::sql::{table_exists, text, Conditions};
 use rusqlite::types::Value;
 use rusqlite::Connection;
 
@@ -66,11 +66,7 @@ pub(super) fn kept_total(table: &str, conditions: &Conditions) -> Option<Vec<Val
 /// stored, in the same transaction.
 pub(super) fn install(connection: &mut Connection) -> rusqlite::Result<()> {
     let transaction = connection.transaction()?;
-    let exists: bool = transaction.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'list_totals')",
-        [],
-        |r| r.get(0),
-    )?;
+    let exists = table_exists(&transaction, "list_totals")?;
     transaction.execute_batch(
         "CREATE TABLE IF NOT EXISTS list_totals (
              provider_id TEXT NOT NULL,
