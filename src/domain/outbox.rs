@@ -139,6 +139,16 @@ pub fn backoff(attempts: u32, base: Duration, max: Duration, random: f64) -> Dur
     half + half.mul_f64(random.clamp(0.0, 1.0))
 }
 
+/// A number in `[0, 1)` for a jitter, from the operating system's random source (0.5 if it
+/// cannot answer: a jitter is worth no failure).
+pub fn random_fraction() -> f64 {
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        return 0.5;
+    }
+    (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,7 +20,7 @@
 
 use super::{Delivery, Transport};
 use crate::config::OutboxSettings;
-use crate::domain::outbox::backoff;
+use crate::domain::outbox::{backoff, random_fraction};
 use crate::domain::{after, OutboxEntry, OutboxTarget};
 use crate::error::AppResult;
 use crate::service::outbound::Outbound;
@@ -152,13 +152,4 @@ fn count_attempt(target: OutboxTarget, outcome: &Delivery, label: &'static str) 
         Delivery::Retry(_) => streak.inc(),
         Delivery::Delivered | Delivery::Refused(_) => streak.set(0),
     }
-}
-
-/// A number in `[0, 1)` for the jitter.
-fn random_fraction() -> f64 {
-    let mut bytes = [0u8; 8];
-    if getrandom::fill(&mut bytes).is_err() {
-        return 0.5;
-    }
-    (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64
 }

@@ -251,7 +251,22 @@ impl MongoStore {
                 other => other,
             })?;
         }
-        Ok(())
+        // A collection of one document a provider, read by `_id` alone: created here, as those
+        // with indexes are, so that the first transaction does not have to create it.
+        self.create_collection_if_missing(&self.inbox_totals).await
+    }
+
+    async fn create_collection_if_missing(&self, collection: &Collection<Document>) -> AppResult<()> {
+        const NAMESPACE_EXISTS: i32 = 48;
+        self.op(async {
+            match self.database().create_collection(collection.name()).await {
+                Err(error) if matches!(error.kind.as_ref(), ErrorKind::Command(e) if e.code == NAMESPACE_EXISTS) => {
+                    Ok(())
+                }
+                other => other,
+            }
+        })
+        .await
     }
 
     /// Drops an index that a longer one (its key with the list's tie-breaker added) replaced, so a

@@ -2,8 +2,18 @@
 //! a transient error and committed again when the commit's outcome is unknown (see the adapter's
 //! module documentation, "Atomicity").
 
-/// How often a transaction is tried when it keeps failing with transient errors.
-pub(super) const TRANSACTION_ATTEMPTS: usize = 3;
+/// How often a transaction is tried when it keeps failing with transient errors (a write conflict
+/// with a concurrent transaction on a provider's counters or inbox totals), each retry after a
+/// jittered, doubling pause; the operation timeout bounds them all.
+pub(super) const TRANSACTION_ATTEMPTS: usize = 10;
+
+/// The pause before attempt `attempt + 1` of a transaction that conflicted: 5 ms doubling, at
+/// most 320 ms, half of it random, so two conflicting writers do not meet again.
+pub(super) fn conflict_pause(attempt: usize) -> std::time::Duration {
+    use std::time::Duration;
+    let random = crate::domain::outbox::random_fraction();
+    crate::domain::outbox::backoff(attempt as u32, Duration::from_millis(5), Duration::from_millis(320), random)
+}
 
 /// Runs `$body` in a transaction on a session named `$session`: started again from the top on a
 /// transient error (but not when no server could be selected at all: the caller hears UNAVAILABLE
@@ -27,6 +37,7 @@ macro_rules! in_transaction {
                             && !matches!(*error.kind, mongodb::error::ErrorKind::ServerSelection { .. })
                             && attempt < super::transactions::TRANSACTION_ATTEMPTS
                         {
+                            tokio::time::sleep(super::transactions::conflict_pause(attempt)).await;
                             continue 'attempts;
                         }
                         break 'attempts Err(error);
