@@ -630,7 +630,7 @@ def inbox_section():
         )
     for name, env_extra in backends:
         print(f"== inbox, {name}", file=sys.stderr)
-        output = subprocess.run([INBOX], capture_output=True, text=True, check=True, env=dict(os.environ, **env_extra))
+        output = subprocess.run([INBOX], stdout=subprocess.PIPE, text=True, check=True, env=dict(os.environ, **env_extra))
         lines += [f"### {name}", ""] + output.stdout.strip().splitlines() + [""]
     return lines
 
