@@ -8,6 +8,7 @@
 //! | `customer-status` | moves each customer's stored status to what its expiry date gives now; a customer entering `expiring` or `expired` gets the provider a `customer_alert` notification (and a WeChat message, when configured and the provider is not connected), once per customer per status per expiry date |
 //! | `unresolved-issues` | nothing to do: `unresolvedIssues` is counted from the tickets whenever a customer is read, never stored, so it cannot drift; the job only says so |
 //! | `usage-scores` | rewrites stored copies of the usage score that differ from what the stored measures give (MongoDB keeps one, `usageScore`, for readers of the raw data; SQLite keeps none, the score is computed at read time) |
+//! | `sla-breaches` | announces each ticket's breached service-level target once: a `ticket_update` notification, a `ticket.sla_breached` webhook and a WeChat message (when configured and the provider is not connected), per ticket and target (see [`super::sla`]); runs as of the server's clock |
 //! | `outbox-prune` | deletes outbox entries delivered more than `OUTBOX_RETENTION_DAYS` ago (dead letters are kept until replayed) |
 //! | `events-prune` | deletes events logged more than `EVENT_RETENTION_DAYS` ago (on SQLite, each provider's newest stays) |
 //! | `idempotency-keys-prune` | deletes idempotency keys first used more than `IDEMPOTENCY_KEY_RETENTION_HOURS` ago |
@@ -22,8 +23,9 @@
 
 use super::outbound::Outbound;
 use super::realtime::Realtime;
-use crate::config::{OutboxSettings, RetentionSettings};
-use crate::domain::{after, format_time, now, Customer, CustomerStatus, Id, Notification, Timestamp};
+use super::sla::BreachAlerts;
+use crate::config::{OutboxSettings, RetentionSettings, SlaSettings};
+use crate::domain::{after, format_time, now, Clock, Customer, CustomerStatus, Id, Notification, Timestamp};
 use crate::error::AppResult;
 use crate::store::{
     CustomerStatusChange, CustomerStore, LeaseStore, OutboxStore, ProviderStore, Retained, RetentionStore, SharedStore,
@@ -43,16 +45,18 @@ pub enum Job {
     CustomerStatus,
     UnresolvedIssues,
     UsageScores,
+    SlaBreaches,
     OutboxPrune,
     /// Deletes the rows of a retained table that are past their retention.
     Prune(Retained),
 }
 
 impl Job {
-    pub const ALL: [Job; 9] = [
+    pub const ALL: [Job; 10] = [
         Job::CustomerStatus,
         Job::UnresolvedIssues,
         Job::UsageScores,
+        Job::SlaBreaches,
         Job::OutboxPrune,
         Job::Prune(Retained::Events),
         Job::Prune(Retained::IdempotencyKeys),
@@ -66,6 +70,7 @@ impl Job {
             Job::CustomerStatus => "customer-status",
             Job::UnresolvedIssues => "unresolved-issues",
             Job::UsageScores => "usage-scores",
+            Job::SlaBreaches => "sla-breaches",
             Job::OutboxPrune => "outbox-prune",
             Job::Prune(Retained::Events) => "events-prune",
             Job::Prune(Retained::IdempotencyKeys) => "idempotency-keys-prune",
@@ -98,6 +103,10 @@ pub struct JobReport {
 pub struct JobSettings {
     pub outbox: OutboxSettings,
     pub retention: RetentionSettings,
+    /// The service-level targets of new tickets (read by the ticket service).
+    pub sla: SlaSettings,
+    /// The time the breach job runs as of: the server's clock, or `run-jobs --at`.
+    pub clock: Clock,
 }
 
 #[derive(Clone)]
@@ -109,6 +118,7 @@ pub struct JobService {
     retention: Arc<dyn RetentionStore>,
     realtime: Arc<Realtime>,
     outbound: Arc<Outbound>,
+    breaches: BreachAlerts,
     settings: JobSettings,
 }
 
@@ -125,6 +135,7 @@ impl JobService {
             outbox: store.clone(),
             providers: store.clone(),
             retention: store.clone(),
+            breaches: BreachAlerts::new(store, realtime.clone(), outbound.clone(), settings.clock.clone()),
             realtime,
             outbound,
             settings,
@@ -175,6 +186,10 @@ impl JobService {
             Job::UsageScores => {
                 let rewritten = self.customers.reconcile_usage_scores().await?;
                 (rewritten, format!("{rewritten} stored usage scores rewritten from their measures"))
+            }
+            Job::SlaBreaches => {
+                let alerts = self.breaches.run().await?;
+                (alerts, format!("{alerts} service-level breach alerts sent"))
             }
             Job::OutboxPrune => {
                 let before = now()

@@ -20,6 +20,7 @@ pub mod outbound;
 pub mod ports;
 pub mod realtime;
 pub mod search;
+pub mod sla;
 pub mod tickets;
 pub mod typing;
 
@@ -78,6 +79,8 @@ pub struct Services {
     pub audit: audit::AuditService,
     /// Rate limits, sign-in limits and bans.
     pub guard: Arc<Guard>,
+    /// The clock of ticket times, service-level timers and jobs (tests move it).
+    pub clock: crate::domain::Clock,
 }
 
 impl Services {
@@ -91,7 +94,9 @@ impl Services {
         guard: Arc<Guard>,
     ) -> Services {
         let canned_replies = canned_replies::CannedReplyService::new(&store);
-        let tickets = tickets::TicketService::new(&store, canned_replies.clone(), realtime.clone(), outbound.clone());
+        let clock = job_settings.clock.clone();
+        let tickets = tickets::TicketService::new(&store, canned_replies.clone(), realtime.clone(), outbound.clone())
+            .with_timers(job_settings.clock.clone(), job_settings.sla.clone());
         let tokens = auth.tokens().clone();
         Services {
             tokens,
@@ -117,6 +122,7 @@ impl Services {
             realtime,
             audit: audit::AuditService::new(&store),
             guard,
+            clock,
             store,
         }
     }

@@ -21,9 +21,11 @@ use super::canned_replies::{CannedReplyService, Compose};
 use super::outbound::Outbound;
 use super::realtime::Realtime;
 use super::{acting_provider, provider_customer, Session};
+use crate::config::SlaSettings;
 use crate::domain::{
-    new_id, now, EscalationStatus, HistoryAction, HistoryEntry, Id, Notification, NotificationType, OutboxDraft, Page,
-    PageRequest, ReadStatus, ServiceProvider, Text, TextLimit, Ticket, TicketStatus, TicketType, Timestamp,
+    new_id, Clock, EscalationStatus, HistoryAction, HistoryEntry, Id, Notification, NotificationType, OutboxDraft,
+    Page, PageRequest, ReadStatus, ServiceProvider, Text, TextLimit, Ticket, TicketSla, TicketStatus, TicketType,
+    Timestamp,
 };
 use crate::error::{AppError, AppResult};
 use crate::store::{
@@ -80,6 +82,9 @@ pub struct TicketService {
     /// Without them, many concurrent changes to one ticket could each lose the compare-and-set
     /// more often than [`MAX_CHANGE_ATTEMPTS`] allows and fail with CONFLICT.
     change_locks: Arc<[Mutex<()>]>,
+    /// The time of every change, and the service-level targets a new ticket is given.
+    clock: Clock,
+    sla: SlaSettings,
 }
 
 impl TicketService {
@@ -99,7 +104,14 @@ impl TicketService {
             realtime,
             outbound,
             change_locks,
+            clock: Clock::system(),
+            sla: SlaSettings::default(),
         }
+    }
+
+    /// This service with the server's clock and service-level targets.
+    pub fn with_timers(self, clock: Clock, sla: SlaSettings) -> TicketService {
+        TicketService { clock, sla, ..self }
     }
 
     pub async fn list(&self, session: &Session, filter: &TicketFilter, page: PageRequest) -> AppResult<Page<Ticket>> {
@@ -119,7 +131,7 @@ impl TicketService {
     pub async fn create(&self, session: &Session, new: NewTicket) -> AppResult<Ticket> {
         let customer_name = provider_customer(self.customers.as_ref(), session, &new.customer_id).await?.name;
         let provider = acting_provider(self.providers.as_ref(), session).await?;
-        let at = now();
+        let at = self.clock.now();
         let mut history = vec![entry(&provider, HistoryAction::Create, format!("{}创建了工单", provider.name), at)];
         let escalated = new.escalation_reason.is_some();
         if let Some(reason) = &new.escalation_reason {
@@ -145,6 +157,7 @@ impl TicketService {
             updated_at: at,
             history,
             version: 0,
+            sla: TicketSla::starting(at, super::sla::targets(&self.sla, new.ticket_type)),
         };
         let headline = if escalated { "已升级" } else { "已创建" };
         let notification = ticket_notification(
@@ -188,6 +201,7 @@ impl TicketService {
                     next.resolution = None;
                 }
                 next.status = TicketStatus::Processing;
+                next.sla.first_responded_at.get_or_insert(at);
                 appended.push(entry(&provider, HistoryAction::Reply, content.as_str().to_owned(), at));
                 let message = match ticket.status {
                     TicketStatus::Open => "状态已更新为处理中".to_owned(),
@@ -226,6 +240,7 @@ impl TicketService {
                     let mut next = ticket.clone();
                     next.status = TicketStatus::Resolved;
                     next.resolved_at = Some(at);
+                    next.sla.first_responded_at.get_or_insert(at);
                     next.resolution = resolution.clone();
                     let content = resolution.clone().unwrap_or_else(|| "工单已标记为已解决".to_owned());
                     let appended = vec![entry(&provider, HistoryAction::Resolve, content, at)];
@@ -297,7 +312,7 @@ impl TicketService {
                 }
             }
             let current = self.get(session, id).await?;
-            let at = now();
+            let at = self.clock.now();
             let (mut next, appended, title, what) = decide(&current, at)?;
             next.updated_at = at;
             let notification = ticket_notification(

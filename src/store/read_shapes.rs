@@ -45,6 +45,7 @@ pub(crate) fn ticket_filter(set: u32) -> TicketFilter {
         customer_id: has(set, 0).then(|| Id::from_stored("c-plan".to_owned())),
         status: has(set, 1).then_some(TicketStatus::ALL[0]),
         ticket_type: has(set, 2).then_some(TicketType::ALL[0]),
+        sla: None,
     }
 }
 
