@@ -19,13 +19,14 @@ use super::search::{
     ticket_search_order, ticket_search_query,
 };
 use super::ticket_history::{histories_query, history_order};
-use super::tickets::{ticket_order, ticket_query};
+use super::ticket_sla::{owed_alerts_order, owed_alerts_query};
+use super::tickets::{ticket_order, ticket_order_of, ticket_query};
 use crate::domain::{ConversationFilter, ConversationKey, Id, SearchQuery};
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{doc, Bson, DateTime, Document};
 
 pub use crate::store::read_shapes::ReadShape;
-use crate::store::read_shapes::{customer_filter, fields, notification_filter, ticket_filter};
+use crate::store::read_shapes::{customer_filter, fields, notification_filter, sla_ticket_filters, ticket_filter};
 
 /// One query the adapter sends.
 #[derive(Debug, Clone)]
@@ -71,6 +72,19 @@ pub fn query_shapes() -> Vec<QueryShape> {
         let list = List { port_call: "list_tickets", collection: "tickets", index };
         list.push(&mut shapes, filters, ticket_query(&provider, &ticket_filter(set)), ticket_order());
     }
+    let by_sla = List { port_call: "list_tickets", collection: "tickets", index: "provider_sla_breach" };
+    for (filters, filter) in sla_ticket_filters() {
+        by_sla.push(&mut shapes, filters, ticket_query(&provider, &filter), ticket_order_of(&filter));
+    }
+    shapes.push(QueryShape {
+        name: "tickets_owed_sla_alerts".to_owned(),
+        shape: ReadShape::List,
+        collection: "tickets",
+        filter: owed_alerts_query(&crate::domain::now()),
+        sort: Some(owed_alerts_order()),
+        index: "sla_alert",
+        filters: Vec::new(),
+    });
     for set in 0..4 {
         let filters = fields(set, &["notification_type", "read_status"]);
         let index = match filters.first().copied() {

@@ -18,12 +18,15 @@ use super::search::{
     MATCH_COUNT_SQL, OWN_KEYS_SQL, REPLIED_TICKET_KEYS_SQL,
 };
 use super::sql::{page_values, text, ListQuery};
+use super::ticket_sla::owed_alerts_sql;
 use super::tickets::{histories_sql, ticket_list, ticket_sql};
 use crate::domain::{ConversationFilter, Id, PageRequest, SearchKind, SearchQuery};
 use rusqlite::types::Value;
 
 pub use crate::store::read_shapes::ReadShape;
-use crate::store::read_shapes::{customer_filter, fields, has, notification_filter, subsets, ticket_filter};
+use crate::store::read_shapes::{
+    customer_filter, fields, has, notification_filter, sla_ticket_filters, subsets, ticket_filter,
+};
 
 /// One statement the adapter runs, ready to explain.
 #[derive(Debug, Clone)]
@@ -57,6 +60,16 @@ pub fn planned_reads() -> Vec<PlannedRead> {
         let filters = fields(set, &["customer_id", "status", "ticket_type"]);
         push_list(&mut reads, "list_tickets", filters, ticket_list(&provider, &ticket_filter(set)));
     }
+    for (filters, filter) in sla_ticket_filters() {
+        push_list(&mut reads, "list_tickets", filters, ticket_list(&provider, &filter));
+    }
+    reads.push(PlannedRead {
+        name: "tickets_owed_sla_alerts".to_owned(),
+        shape: ReadShape::List,
+        sql: owed_alerts_sql(),
+        params: vec![text("2026-01-29T09:00:00Z"), Value::Integer(200)],
+        filters: Vec::new(),
+    });
     for set in subsets(2) {
         let filters = fields(set, &["notification_type", "read_status"]);
         push_list(&mut reads, "list_notifications", filters, notification_list(&provider, &notification_filter(set)));
