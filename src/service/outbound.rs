@@ -158,7 +158,6 @@ impl Outbound {
             draft.payload["target"] = json!(target.as_str());
             draft.payload["dueAt"] = json!(due.as_ref().map(format_time));
             draft.payload["breachedAt"] = json!(format_time(&at));
-            draft.created_at = at;
         }
         drafts
     }

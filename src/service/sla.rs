@@ -78,6 +78,9 @@ impl BreachAlerts {
             let (providers, realtime) = (self.providers.as_ref(), self.realtime.as_ref());
             outbox.extend(self.outbound.wechat_sla_alert(providers, realtime, ticket, *target, at).await);
         }
+        // The outbox schedules by real time; the job's time may be moved (tests, `run-jobs --at`).
+        let queued_at = crate::domain::now();
+        outbox.iter_mut().for_each(|draft| draft.created_at = queued_at);
         let what: Vec<&str> = breached.iter().map(|target| breach_phrase(*target)).collect();
         let notification = Notification {
             id: new_id("m"),

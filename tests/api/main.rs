@@ -34,6 +34,7 @@ mod schema;
 mod search;
 mod security;
 mod sign_in_lockout;
+mod sla;
 mod slow_clients;
 mod smoke;
 mod tickets;
