@@ -146,3 +146,19 @@ async fn a_reply_in_time_meets_the_first_response_and_resolving_stops_the_resolu
     assert_eq!(run_breach_job(&app).await, 0, "nothing to announce");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_openapi_document_marks_the_sla_parameter_an_addition_to_the_spec_route() {
+    let app = TestApp::spawn().await;
+    let response = reqwest::get(format!("{}/api/openapi.json", app.address)).await.expect("the server answers");
+    let document: Value = response.json().await.expect("JSON");
+    let list = &document["paths"]["/api/tickets"]["get"];
+    assert!(list.get("x-addition").is_none(), "the route is the spec's");
+    let parameters = list["parameters"].as_array().expect("parameters");
+    let sla = parameters.iter().find(|p| p["name"] == "sla").expect("an sla parameter");
+    assert_eq!(sla["x-addition"], true, "{sla}");
+    assert!(sla["description"].as_str().unwrap().starts_with("规范之外的新增接口："), "{sla}");
+    assert_eq!(sla["schema"]["enum"], json!(["on_track", "at_risk", "breached", "met"]));
+    assert!(parameters.iter().filter(|p| p["name"] != "sla").all(|p| p.get("x-addition").is_none()));
+    app.stop().await;
+}
