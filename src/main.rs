@@ -93,12 +93,13 @@ enum Command {
     /// Run the scheduled jobs once, now; prints one JSON line per job
     RunJobs {
         /// The jobs to run (all of them when none is named): customer-status, unresolved-issues,
-        /// usage-scores, sla-breaches, outbox-prune, events-prune, idempotency-keys-prune,
-        /// revoked-access-tokens-prune, refresh-tokens-prune, token-families-prune
+        /// usage-scores, sla-breaches, chat-wait-alerts, outbox-prune, events-prune,
+        /// idempotency-keys-prune, revoked-access-tokens-prune, refresh-tokens-prune,
+        /// token-families-prune
         #[arg(value_name = "JOB", value_parser = parse_job)]
         jobs: Vec<Job>,
-        /// Run as of this time (RFC 3339) instead of now: the service-level breaches are judged at
-        /// it. For tests and for operators catching up; the prune jobs still prune by the real time.
+        /// Run as of this time (RFC 3339) instead of now: service-level breaches and chat waits are
+        /// judged at it. For tests and for operators catching up; the prune jobs still prune by the real time.
         #[arg(long, value_name = "TIME", value_parser = parse_time)]
         at: Option<provider_desk::domain::Timestamp>,
     },

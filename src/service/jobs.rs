@@ -9,6 +9,7 @@
 //! | `unresolved-issues` | nothing to do: `unresolvedIssues` is counted from the tickets whenever a customer is read, never stored, so it cannot drift; the job only says so |
 //! | `usage-scores` | rewrites stored copies of the usage score that differ from what the stored measures give (MongoDB keeps one, `usageScore`, for readers of the raw data; SQLite keeps none, the score is computed at read time) |
 //! | `sla-breaches` | announces each ticket's breached service-level target once: a `ticket_update` notification, a `ticket.sla_breached` webhook and a WeChat message (when configured and the provider is not connected), per ticket and target (see [`super::sla`]); runs as of the server's clock |
+//! | `chat-wait-alerts` | a customer waiting longer than `CHAT_WAIT_ALERT_MINUTES` for a reply in a chat gets the provider one `customer_alert` notification per waiting episode (see [`super::chat_wait`]) |
 //! | `outbox-prune` | deletes outbox entries delivered more than `OUTBOX_RETENTION_DAYS` ago (dead letters are kept until replayed) |
 //! | `events-prune` | deletes events logged more than `EVENT_RETENTION_DAYS` ago (on SQLite, each provider's newest stays) |
 //! | `idempotency-keys-prune` | deletes idempotency keys first used more than `IDEMPOTENCY_KEY_RETENTION_HOURS` ago |
@@ -21,6 +22,7 @@
 //! `run-jobs` reports and runs each table on its own; the token jobs run after the refresh-token
 //! one, since a family goes with its last token.
 
+use super::chat_wait::ChatWaitAlerts;
 use super::outbound::Outbound;
 use super::realtime::Realtime;
 use super::sla::BreachAlerts;
@@ -46,17 +48,19 @@ pub enum Job {
     UnresolvedIssues,
     UsageScores,
     SlaBreaches,
+    ChatWaitAlerts,
     OutboxPrune,
     /// Deletes the rows of a retained table that are past their retention.
     Prune(Retained),
 }
 
 impl Job {
-    pub const ALL: [Job; 10] = [
+    pub const ALL: [Job; 11] = [
         Job::CustomerStatus,
         Job::UnresolvedIssues,
         Job::UsageScores,
         Job::SlaBreaches,
+        Job::ChatWaitAlerts,
         Job::OutboxPrune,
         Job::Prune(Retained::Events),
         Job::Prune(Retained::IdempotencyKeys),
@@ -71,6 +75,7 @@ impl Job {
             Job::UnresolvedIssues => "unresolved-issues",
             Job::UsageScores => "usage-scores",
             Job::SlaBreaches => "sla-breaches",
+            Job::ChatWaitAlerts => "chat-wait-alerts",
             Job::OutboxPrune => "outbox-prune",
             Job::Prune(Retained::Events) => "events-prune",
             Job::Prune(Retained::IdempotencyKeys) => "idempotency-keys-prune",
@@ -119,6 +124,7 @@ pub struct JobService {
     realtime: Arc<Realtime>,
     outbound: Arc<Outbound>,
     breaches: BreachAlerts,
+    chat_waits: ChatWaitAlerts,
     settings: JobSettings,
 }
 
@@ -135,6 +141,12 @@ impl JobService {
             outbox: store.clone(),
             providers: store.clone(),
             retention: store.clone(),
+            chat_waits: ChatWaitAlerts::new(
+                store,
+                realtime.clone(),
+                settings.clock.clone(),
+                settings.sla.chat_wait_alert_minutes,
+            ),
             breaches: BreachAlerts::new(store, realtime.clone(), outbound.clone(), settings.clock.clone()),
             realtime,
             outbound,
@@ -190,6 +202,10 @@ impl JobService {
             Job::SlaBreaches => {
                 let alerts = self.breaches.run().await?;
                 (alerts, format!("{alerts} service-level breach alerts sent"))
+            }
+            Job::ChatWaitAlerts => {
+                let alerts = self.chat_waits.run().await?;
+                (alerts, format!("{alerts} alerts of customers waiting for a reply sent"))
             }
             Job::OutboxPrune => {
                 let before = now()

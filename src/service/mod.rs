@@ -9,6 +9,7 @@ pub mod auth;
 mod auth_cache;
 pub mod canned_replies;
 pub mod chat;
+pub mod chat_wait;
 pub mod customers;
 pub mod idempotency;
 pub mod inbox;

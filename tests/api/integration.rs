@@ -831,7 +831,7 @@ async fn the_jobs_run_twice_change_nothing_the_second_time() {
     );
 
     let second = cli(&app, &["run-jobs"]).await;
-    assert_eq!(second.len(), 10);
+    assert_eq!(second.len(), 11);
     for report in &second {
         assert_eq!((report["ran"].clone(), report["changed"].clone()), (json!(true), json!(0)), "{second:?}");
     }

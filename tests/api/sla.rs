@@ -90,11 +90,11 @@ async fn past_its_target_an_unanswered_complaint_is_breached_and_alerted_exactly
 
     app.clock().advance(50 * MINUTE);
     assert_eq!(ticket(&app, &token, &id).await["sla"], "AT_RISK", "in the last fifth of the hour");
-    assert_eq!(listed(&app, &token, "AT_RISK").await, [id.clone()]);
+    assert_eq!(listed(&app, &token, "AT_RISK").await, vec![id.clone()]);
     app.clock().advance(11 * MINUTE);
     let late = ticket(&app, &token, &id).await;
     assert_eq!((late["sla"].clone(), late["firstResponseSla"].clone()), (json!("BREACHED"), json!("BREACHED")));
-    assert_eq!(listed(&app, &token, "BREACHED").await, [id.clone()]);
+    assert_eq!(listed(&app, &token, "BREACHED").await, vec![id.clone()]);
     assert!(!listed(&app, &token, "ON_TRACK").await.contains(&id));
     let rest = app.get(Some(&token), "/api/tickets?sla=breached&pageSize=100").await;
     assert_eq!(rest.status, 200, "{}", rest.text);
@@ -142,12 +142,12 @@ async fn a_reply_in_time_meets_the_first_response_and_resolving_stops_the_resolu
         (json!("MET"), json!("MET")),
         "{resolved}"
     );
-    assert_eq!(listed(&app, &token, "MET").await, [id.clone()]);
+    assert_eq!(listed(&app, &token, "MET").await, vec![id.clone()]);
     assert_eq!(run_breach_job(&app).await, 0, "nothing to announce");
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openapi_document_marks_the_sla_parameter_an_addition_to_the_spec_route() {
     let app = TestApp::spawn().await;
     let response = reqwest::get(format!("{}/api/openapi.json", app.address)).await.expect("the server answers");
@@ -160,5 +160,50 @@ async fn the_openapi_document_marks_the_sla_parameter_an_addition_to_the_spec_ro
     assert!(sla["description"].as_str().unwrap().starts_with("规范之外的新增接口："), "{sla}");
     assert_eq!(sla["schema"]["enum"], json!(["on_track", "at_risk", "breached", "met"]));
     assert!(parameters.iter().filter(|p| p["name"] != "sla").all(|p| p.get("x-addition").is_none()));
+    app.stop().await;
+}
+
+/// The provider's alerts of `customer` waiting for a reply.
+async fn wait_alerts(app: &TestApp, token: &str, customer: &str) -> usize {
+    let query = "{ notifications(type: CUSTOMER_ALERT, pageSize: 100) { items { title relatedCustomerId } } }";
+    let page = app.data(token, query, json!({})).await["notifications"].clone();
+    items(&page).iter().filter(|n| n["relatedCustomerId"] == customer && n["title"] == "客户等待回复").count()
+}
+
+async fn provider_says(app: &TestApp, token: &str, customer: &str) {
+    let query = "mutation($c: ID!) { sendChatMessage(customerId: $c, content: \"您好，马上为您处理\") { id } }";
+    app.data(token, query, json!({ "c": customer })).await;
+}
+
+async fn run_wait_job(app: &TestApp) -> u64 {
+    app.services.jobs.run_now(Job::ChatWaitAlerts, "test").await.unwrap().expect("the job ran").changed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_waiting_past_the_setting_raises_one_alert_per_waiting_episode() {
+    use crate::integration::{customer_says, CS_SECRET};
+    let app = TestApp::spawn_configured(&[("CS_WEBHOOK_SECRET", CS_SECRET), ("CHAT_WAIT_ALERT_MINUTES", "30")]).await;
+    let token = app.login(DEMO_A).await;
+    run_wait_job(&app).await; // whatever the demo chats already owe
+    provider_says(&app, &token, "c001").await;
+    customer_says(&app, "pc-wait-1", "c001", "请问什么时候能处理？").await;
+    run_wait_job(&app).await;
+    assert_eq!(wait_alerts(&app, &token, "c001").await, 0, "not waiting long yet");
+
+    app.clock().advance(31 * MINUTE);
+    run_wait_job(&app).await;
+    run_wait_job(&app).await;
+    assert_eq!(wait_alerts(&app, &token, "c001").await, 1, "one alert however often the job runs");
+    customer_says(&app, "pc-wait-2", "c001", "还在吗？").await;
+    assert_eq!(run_wait_job(&app).await, 0, "the same episode: still one alert");
+
+    // An episode is known by the second it began (times are whole seconds), and chat messages are
+    // stamped with the real time, not the test's clock: the next one has to begin a second later.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    provider_says(&app, &token, "c001").await;
+    customer_says(&app, "pc-wait-3", "c001", "又出现了同样的问题").await;
+    app.clock().advance(31 * MINUTE);
+    assert_eq!(run_wait_job(&app).await, 1, "a new episode");
+    assert_eq!(wait_alerts(&app, &token, "c001").await, 2);
     app.stop().await;
 }

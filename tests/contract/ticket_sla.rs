@@ -1,6 +1,7 @@
 //! Tickets' service-level timers: stored and read back with the ticket, changed with it, the list
 //! filtered by status against a "now" given by the caller (most overdue first), and the breach
-//! job's read of the tickets owed an alert, across providers.
+//! job's read of the tickets owed an alert, across providers; and the once-only notification both
+//! alert jobs write.
 
 use crate::contract_tests;
 use crate::fixtures::*;
@@ -10,7 +11,8 @@ use provider_desk::store::*;
 contract_tests!(store: a_tickets_timers_read_back_and_change_with_it,
     the_list_filtered_by_sla_status_compares_the_stored_marks_with_the_now_given,
     tickets_owed_an_alert_are_read_across_providers_until_the_alert_is_marked,
-    a_ticket_stored_without_timers_has_no_sla_and_matches_no_sla_filter);
+    a_ticket_stored_without_timers_has_no_sla_and_matches_no_sla_filter,
+    a_notification_stored_once_is_not_stored_again_under_its_id);
 
 /// A ticket created at `created` (minutes), with an hour to respond and a day to resolve.
 fn timed_ticket(customer: &Customer, created: i64) -> Ticket {
@@ -61,10 +63,14 @@ pub async fn the_list_filtered_by_sla_status_compares_the_stored_marks_with_the_
     store_ticket(&store, &answered).await;
 
     assert_eq!(listed(&store, &provider, SlaStatus::OnTrack, 5).await, [early.id.clone(), late.id.clone()]);
-    assert_eq!(listed(&store, &provider, SlaStatus::AtRisk, 50).await, [early.id.clone()], "in the last 12 minutes");
-    assert_eq!(listed(&store, &provider, SlaStatus::Breached, 61).await, [early.id.clone()]);
+    assert_eq!(
+        listed(&store, &provider, SlaStatus::AtRisk, 50).await,
+        vec![early.id.clone()],
+        "in the last 12 minutes"
+    );
+    assert_eq!(listed(&store, &provider, SlaStatus::Breached, 61).await, vec![early.id.clone()]);
     assert_eq!(listed(&store, &provider, SlaStatus::Breached, 200).await, [early.id.clone(), late.id.clone()]);
-    assert_eq!(listed(&store, &provider, SlaStatus::Met, 200).await, [answered.id.clone()]);
+    assert_eq!(listed(&store, &provider, SlaStatus::Met, 200).await, vec![answered.id.clone()]);
     assert!(listed(&store, &provider, SlaStatus::Breached, 60).await.is_empty(), "due at 60, not yet late");
     for ticket in [&early, &late, &answered] {
         let read = store.ticket(&provider, &ticket.id).await.unwrap().unwrap();
@@ -86,7 +92,7 @@ pub async fn tickets_owed_an_alert_are_read_across_providers_until_the_alert_is_
         async move { ids(&store.tickets_owed_sla_alerts(at(minutes), 10).await.unwrap(), |t| &t.id) }
     };
     assert!(owed(60).await.is_empty(), "nothing is late yet");
-    assert_eq!(owed(61).await, [first.id.clone()]);
+    assert_eq!(owed(61).await, vec![first.id.clone()]);
     assert_eq!(owed(100).await, [first.id.clone(), second.id.clone()], "longest owed first");
 
     let stored = store.ticket(&one, &first.id).await.unwrap().unwrap();
@@ -95,7 +101,7 @@ pub async fn tickets_owed_an_alert_are_read_across_providers_until_the_alert_is_
     change.ticket.mark_alerted(SlaTarget::FirstResponse);
     store.apply_ticket_change(&change).await.unwrap().expect("the alert is marked");
     assert!(store.apply_ticket_change(&change).await.unwrap().is_none(), "a second run loses the compare-and-set");
-    assert_eq!(owed(100).await, [second.id.clone()], "the first ticket owes nothing until its resolution is late");
+    assert_eq!(owed(100).await, vec![second.id.clone()], "the first ticket owes nothing until its resolution is late");
     let both = [second.id.clone(), first.id.clone()];
     assert_eq!(owed(24 * 60 + 1).await, both, "the second's first response is owed since minute 65");
 }
@@ -110,4 +116,17 @@ pub async fn a_ticket_stored_without_timers_has_no_sla_and_matches_no_sla_filter
         assert!(listed(&store, &provider, *status, 100_000).await.is_empty(), "{status:?}");
     }
     assert!(store.tickets_owed_sla_alerts(at(100_000), 10).await.unwrap().is_empty());
+}
+
+pub async fn a_notification_stored_once_is_not_stored_again_under_its_id(store: SharedStore) {
+    let provider = stored_provider(&store).await;
+    let alert = notification(&provider, NotificationType::CustomerAlert, 5);
+    let event = store.insert_notification_once(&alert).await.unwrap().expect("stored the first time");
+    assert_eq!(event.kind, EventKind::Notification);
+    let cursor = store.latest_cursor(&provider).await.unwrap();
+    let again = Notification { title: "另一条".to_owned(), ..alert.clone() };
+    assert!(store.insert_notification_once(&again).await.unwrap().is_none(), "the id is taken");
+    assert_eq!(store.latest_cursor(&provider).await.unwrap(), cursor, "no event");
+    let stored = store.notification(&provider, &alert.id).await.unwrap().expect("the first stays");
+    assert_eq!(stored.title, alert.title);
 }
