@@ -22,6 +22,7 @@ pub mod ports;
 pub mod realtime;
 pub mod search;
 pub mod sla;
+pub mod ticket_events;
 pub mod tickets;
 pub mod typing;
 
@@ -82,6 +83,8 @@ pub struct Services {
     pub guard: Arc<Guard>,
     /// The clock of ticket times, service-level timers and jobs (tests move it).
     pub clock: crate::domain::Clock,
+    /// Ticket changes made in the PC customer-service system.
+    pub ticket_events: ticket_events::TicketEventService,
 }
 
 impl Services {
@@ -99,6 +102,7 @@ impl Services {
         let tickets = tickets::TicketService::new(&store, canned_replies.clone(), realtime.clone(), outbound.clone())
             .with_timers(job_settings.clock.clone(), job_settings.sla.clone());
         let tokens = auth.tokens().clone();
+        let ticket_events = ticket_events::TicketEventService::new(&store, tickets.clone());
         Services {
             tokens,
             auth: Arc::new(auth),
@@ -124,6 +128,7 @@ impl Services {
             audit: audit::AuditService::new(&store),
             guard,
             clock,
+            ticket_events,
             store,
         }
     }

@@ -109,6 +109,11 @@ impl TicketService {
         }
     }
 
+    /// The clock of the ticket times (the server's; tests move it).
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
     /// This service with the server's clock and service-level targets.
     pub fn with_timers(self, clock: Clock, sla: SlaSettings) -> TicketService {
         TicketService { clock, sla, ..self }
@@ -289,7 +294,7 @@ impl TicketService {
     /// ticket. Answers the ticket after the change, the appended history and how many deliveries
     /// were queued. With an idempotency key (and the action it is claimed for) that a change
     /// claimed before, changes nothing and answers [`Self::replayed_change`].
-    async fn change<D, F>(
+    pub(super) async fn change<D, F>(
         &self,
         session: &Session,
         id: &Id,

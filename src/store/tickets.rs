@@ -64,5 +64,7 @@ pub trait TicketStore: Send + Sync + 'static {
     async fn apply_ticket_change(&self, change: &TicketChange) -> AppResult<Option<Vec<EventRecord>>>;
     /// Tickets of any provider owed a breach alert at `at` (see [`crate::domain::SlaMarks`]),
     /// longest owed first, at most `limit`, without their history.
+    /// A ticket of any provider, with its history: the PC system names tickets by id alone.
+    async fn ticket_anywhere(&self, id: &Id) -> AppResult<Option<Ticket>>;
     async fn tickets_owed_sla_alerts(&self, at: Timestamp, limit: u32) -> AppResult<Vec<Ticket>>;
 }

@@ -25,6 +25,7 @@ mod notifications;
 mod openapi;
 mod ops;
 mod outbound_tls;
+mod pc_system;
 mod playground;
 mod realtime;
 mod refresh_retry;

@@ -12,7 +12,8 @@ contract_tests!(store: a_tickets_timers_read_back_and_change_with_it,
     the_list_filtered_by_sla_status_compares_the_stored_marks_with_the_now_given,
     tickets_owed_an_alert_are_read_across_providers_until_the_alert_is_marked,
     a_ticket_stored_without_timers_has_no_sla_and_matches_no_sla_filter,
-    a_notification_stored_once_is_not_stored_again_under_its_id);
+    a_notification_stored_once_is_not_stored_again_under_its_id,
+    a_ticket_is_found_by_id_alone_whatever_its_provider);
 
 /// A ticket created at `created` (minutes), with an hour to respond and a day to resolve.
 fn timed_ticket(customer: &Customer, created: i64) -> Ticket {
@@ -129,4 +130,13 @@ pub async fn a_notification_stored_once_is_not_stored_again_under_its_id(store: 
     assert_eq!(store.latest_cursor(&provider).await.unwrap(), cursor, "no event");
     let stored = store.notification(&provider, &alert.id).await.unwrap().expect("the first stays");
     assert_eq!(stored.title, alert.title);
+}
+
+pub async fn a_ticket_is_found_by_id_alone_whatever_its_provider(store: SharedStore) {
+    let provider = stored_provider(&store).await;
+    let customer = stored_customer(&store, &provider, "客户", 1).await;
+    let ticket = stored_ticket(&store, &customer, 2).await;
+    let found = store.ticket_anywhere(&ticket.id).await.unwrap().expect("found without its provider");
+    assert_eq!((found.service_provider_id.clone(), found.history.clone()), (provider, ticket.history));
+    assert!(store.ticket_anywhere(&Id::parse("t-missing").unwrap()).await.unwrap().is_none());
 }

@@ -222,6 +222,7 @@ pub fn query_shapes() -> Vec<QueryShape> {
         ("unresolved_counts", "tickets", "provider_customer_status", unresolved_query(Some(&provider), &ids())),
         ("unresolved_counts (any provider)", "tickets", "customer_status", unresolved_query(None, &ids())),
         ("ticket", "tickets", "id_unique", by_id()),
+        ("ticket_anywhere", "tickets", "id_unique", doc! { "id": "x" }),
         ("chat_message", "chatMessages", "id_unique", by_id()),
         (
             "chat_window (cursor)",

@@ -177,6 +177,16 @@ impl TicketStore for MongoStore {
         .await
     }
 
+    async fn ticket_anywhere(&self, id: &Id) -> AppResult<Option<Ticket>> {
+        let find = self.tickets.find_one(doc! { "id": id.as_str() });
+        let ids = [id.clone()];
+        let (found, mut histories) =
+            self.op(async { tokio::try_join!(find.into_future(), self.histories(&ids)) }).await?;
+        let Some(found) = found else { return Ok(None) };
+        let entries = histories.remove(id.as_str()).unwrap_or_default();
+        ticket_from(&found).and_then(|ticket| with_history(ticket, &entries)).map(Some).map_err(bad_document)
+    }
+
     async fn tickets_owed_sla_alerts(&self, at: Timestamp, limit: u32) -> AppResult<Vec<Ticket>> {
         let find = self.tickets.find(owed_alerts_query(&at)).sort(owed_alerts_order()).limit(i64::from(limit));
         let documents = self.op(async { super::collect(find.await?).await }).await?;

@@ -18,7 +18,7 @@ use super::search::{
     MATCH_COUNT_SQL, OWN_KEYS_SQL, REPLIED_TICKET_KEYS_SQL,
 };
 use super::sql::{page_values, text, ListQuery};
-use super::ticket_sla::owed_alerts_sql;
+use super::ticket_sla::{owed_alerts_sql, ticket_anywhere_sql};
 use super::tickets::{histories_sql, ticket_list, ticket_sql};
 use crate::domain::{ConversationFilter, Id, PageRequest, SearchKind, SearchQuery};
 use rusqlite::types::Value;
@@ -164,6 +164,7 @@ pub fn planned_reads() -> Vec<PlannedRead> {
         ("customers_by_ids", customers_by_ids_sql(3), with_provider(ids())),
         ("customers_anywhere", customers_anywhere_sql(3), ids()),
         ("ticket", ticket_sql(), with_provider(vec![text("t")])),
+        ("ticket_anywhere", ticket_anywhere_sql(), vec![text("t")]),
         ("ticket histories", histories_sql(3), ids()),
         ("chat_message", chat_message_sql(), with_provider(vec![text("m")])),
         ("chat_window (cursor)", CHAT_CURSOR_SQL.to_owned(), with_provider(vec![text("c-plan"), text("m")])),

@@ -91,6 +91,11 @@ pub(super) fn push_sla_condition(conditions: &mut Conditions, filter: &SlaFilter
 /// The order of a list filtered by status: most overdue first.
 pub(super) const SLA_ORDER: &str = "sla_breach_at, id";
 
+/// One ticket of any provider; the parameter is its id.
+pub(super) fn ticket_anywhere_sql() -> String {
+    format!("SELECT {} FROM tickets WHERE id = ?", super::tickets::TICKET_COLUMNS)
+}
+
 /// Tickets of any provider whose alert is owed at a time (the first parameter), oldest owed
 /// first, a batch (the second) at a time.
 pub(super) fn owed_alerts_sql() -> String {

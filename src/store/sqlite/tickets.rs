@@ -7,7 +7,7 @@ use super::outbox::queue_outbox;
 use super::rows::{id, parse_optional_time, parse_time, parse_value, time_text};
 use super::search::{index_reply, index_ticket};
 use super::sql::{id_values, placeholders, text, Conditions, ListQuery};
-use super::ticket_sla::{owed_alerts_sql, push_sla_condition, sla_from_row, write_sla, SLA_ORDER};
+use super::ticket_sla::{owed_alerts_sql, push_sla_condition, sla_from_row, ticket_anywhere_sql, write_sla, SLA_ORDER};
 use super::SqliteStore;
 use crate::domain::{
     EscalationStatus, EventKind, EventRecord, HistoryEntry, Id, Notification, OutboxDraft, Page, PageRequest, Ticket,
@@ -217,6 +217,19 @@ impl TicketStore for SqliteStore {
                 log_event(t, provider, EventKind::Ticket, &ticket.id, Some(&ticket.customer_id), ticket.updated_at)?;
             queue_outbox(t, &change.outbox, ticket_event.cursor)?;
             Ok(Some(vec![ticket_event, notification_event(t, &change.notification)?]))
+        })
+        .await
+    }
+
+    async fn ticket_anywhere(&self, id: &Id) -> AppResult<Option<Ticket>> {
+        let id = id.clone();
+        self.read(move |c| {
+            let ticket =
+                c.prepare_cached(&ticket_anywhere_sql())?.query_row([id.as_str()], ticket_from_row).optional()?;
+            match ticket {
+                Some(ticket) => Ok(with_histories(c, vec![ticket])?.pop()),
+                None => Ok(None),
+            }
         })
         .await
     }
