@@ -1,6 +1,10 @@
 //! `POST /integrations/cs/ticket-events`: ticket changes made in the PC customer-service system,
 //! signed like the other routes of [`super::integrations`] and applied by
-//! [`crate::service::ticket_events`].
+//! [`crate::service::ticket_events`]; and `POST /integrations/cs/receipts`, delivery and read
+//! receipts of the provider's chat messages ([`crate::service::receipts`]).
+//!
+//! Both parse their body here, every field checked (400 with the field), and answer a duplicate
+//! `eventId` with the first answer and `X-PD-Duplicate: true`.
 //!
 //! The body is `{eventId, ticketId, type, operator: {id, name}, content?, assignee?: {id, name},
 //! status?, occurredAt}`. It is parsed here into the service's event, every field checked (400 with
@@ -10,9 +14,10 @@
 
 use super::integrations::{envelope, failure, json_object, not_an_object, Verifier, DUPLICATE_HEADER};
 use super::AppState;
-use crate::domain::{TextLimit, TicketStatus};
+use crate::domain::{ChatStatus, TextLimit, TicketStatus};
 use crate::error::AppError;
 use crate::service::input;
+use crate::service::receipts::Receipt;
 use crate::service::ticket_events::{PcPerson, TicketEvent, TicketEventKind};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -27,16 +32,82 @@ use tower_http::limit::RequestBodyLimitLayer;
 
 /// A reply of at most the reply limit and a few ids.
 const MAX_EVENT_BODY_BYTES: usize = 64 * 1024;
+/// The most messages one receipt names.
+const MAX_RECEIPT_MESSAGES: usize = 500;
 /// The longest operator or assignee id or name taken.
 const MAX_PERSON_CHARS: usize = 64;
 
 pub(super) fn routes(router: Router<AppState>, verifier: Arc<Verifier>) -> Router<AppState> {
+    let receipts = {
+        let verifier = verifier.clone();
+        move |State(state): State<AppState>, headers: HeaderMap, body: Bytes| {
+            let verifier = verifier.clone();
+            async move { receipt(state, &verifier, headers, body).await }
+        }
+    };
     let handler = move |State(state): State<AppState>, headers: HeaderMap, body: Bytes| {
         let verifier = verifier.clone();
         async move { ticket_event(state, &verifier, headers, body).await }
     };
     router
         .route("/integrations/cs/ticket-events", post(handler).layer(RequestBodyLimitLayer::new(MAX_EVENT_BODY_BYTES)))
+        .route("/integrations/cs/receipts", post(receipts).layer(RequestBodyLimitLayer::new(MAX_EVENT_BODY_BYTES)))
+}
+
+/// `POST /integrations/cs/receipts` `{eventId, messageIds, status: delivered | read, at}`.
+async fn receipt(state: AppState, verifier: &Verifier, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(refused) = verifier.refusal(&headers, &body) {
+        return refused;
+    }
+    let Some(fields) = json_object(&body) else { return not_an_object() };
+    let parsed = (|| {
+        let event_id =
+            input::id(fields.get("eventId").and_then(Value::as_str).unwrap_or_default(), "eventId", "事件ID")?;
+        let raw_ids = fields.get("messageIds").and_then(Value::as_array).filter(|ids| !ids.is_empty());
+        let raw_ids = raw_ids.filter(|ids| ids.len() <= MAX_RECEIPT_MESSAGES).ok_or_else(|| {
+            AppError::bad_input("messageIds", format!("messageIds应为1到{MAX_RECEIPT_MESSAGES}个消息ID的数组"))
+        })?;
+        let message_ids = raw_ids
+            .iter()
+            .map(|id| input::id(id.as_str().unwrap_or_default(), "messageIds", "消息ID"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let status = match fields.get("status").and_then(Value::as_str) {
+            Some("delivered") => ChatStatus::Delivered,
+            Some("read") => ChatStatus::Read,
+            _ => return Err(AppError::bad_input("status", "status应为delivered或read")),
+        };
+        let at = time(&fields, "at")?;
+        Ok(Receipt { event_id, message_ids, status, at, fingerprint: fingerprint(&body) })
+    })();
+    let receipt = match parsed {
+        Ok(receipt) => receipt,
+        Err(error) => return failure(error),
+    };
+    match state.services.receipts.apply(receipt).await {
+        Ok(outcome) => {
+            let mut response = envelope(StatusCode::OK, "接收成功", outcome.data);
+            if outcome.duplicate {
+                response.headers_mut().insert(DUPLICATE_HEADER, HeaderValue::from_static("true"));
+            }
+            response
+        }
+        Err(error) => failure(error),
+    }
+}
+
+/// An RFC 3339 time field, in whole UTC seconds.
+fn time(fields: &Map<String, Value>, field: &'static str) -> Result<crate::domain::Timestamp, AppError> {
+    let text = fields.get(field).and_then(Value::as_str).unwrap_or_default();
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|time| {
+            use chrono::SubsecRound;
+            time.with_timezone(&chrono::Utc).trunc_subsecs(0)
+        })
+        .map_err(|_| AppError::bad_input(field, "时间应为RFC 3339时间，如2026-01-29T10:00:00Z"))
+}
+
+fn fingerprint(body: &[u8]) -> String {
+    Sha256::digest(body).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 async fn ticket_event(state: AppState, verifier: &Verifier, headers: HeaderMap, body: Bytes) -> Response {
@@ -84,13 +155,8 @@ fn parse(fields: &Map<String, Value>, body: &[u8]) -> Result<TicketEvent, AppErr
                 .ok_or_else(|| AppError::bad_input("status", "status应为open或processing"))?,
         ),
     };
-    let occurred_at = chrono::DateTime::parse_from_rfc3339(text("occurredAt"))
-        .map(|time| {
-            use chrono::SubsecRound;
-            time.with_timezone(&chrono::Utc).trunc_subsecs(0)
-        })
-        .map_err(|_| AppError::bad_input("occurredAt", "发生时间应为RFC 3339时间，如2026-01-29T10:00:00Z"))?;
-    let fingerprint = Sha256::digest(body).iter().map(|b| format!("{b:02x}")).collect();
+    let occurred_at = time(fields, "occurredAt")?;
+    let fingerprint = fingerprint(body);
     Ok(TicketEvent { event_id, ticket_id, kind, operator, content, assignee, status, occurred_at, fingerprint })
 }
 

@@ -6,6 +6,7 @@
 //! | `POST /integrations/cs/messages` | the PC customer-service system: a customer's chat message | `CS_WEBHOOK_SECRET` is set |
 //! | `POST /integrations/cs/typing` | the PC customer-service system: a customer is typing (never stored) | `CS_WEBHOOK_SECRET` is set |
 //! | `POST /integrations/cs/ticket-events` | the PC customer-service system: a ticket replied, assigned, resolved, reopened or moved there ([`super::cs_events`]) | `CS_WEBHOOK_SECRET` is set |
+//! | `POST /integrations/cs/receipts` | the PC customer-service system: the customer got or read the provider's messages ([`super::cs_events`]) | `CS_WEBHOOK_SECRET` is set |
 //! | `POST /integrations/saas/customers` | the SaaS system: customers with their usage measures | `SAAS_WEBHOOK_SECRET` is set |
 //!
 //! A route that is off answers 404, like any unknown path. The signature is checked on the raw

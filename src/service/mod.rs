@@ -20,6 +20,7 @@ pub mod notifications;
 pub mod outbound;
 pub mod ports;
 pub mod realtime;
+pub mod receipts;
 pub mod search;
 pub mod sla;
 pub mod ticket_events;
@@ -85,6 +86,8 @@ pub struct Services {
     pub clock: crate::domain::Clock,
     /// Ticket changes made in the PC customer-service system.
     pub ticket_events: ticket_events::TicketEventService,
+    /// Delivery and read receipts from the PC customer-service system.
+    pub receipts: receipts::ReceiptService,
 }
 
 impl Services {
@@ -103,6 +106,7 @@ impl Services {
             .with_timers(job_settings.clock.clone(), job_settings.sla.clone());
         let tokens = auth.tokens().clone();
         let ticket_events = ticket_events::TicketEventService::new(&store, tickets.clone());
+        let receipts = receipts::ReceiptService::new(&store, realtime.clone());
         Services {
             tokens,
             auth: Arc::new(auth),
@@ -129,6 +133,7 @@ impl Services {
             guard,
             clock,
             ticket_events,
+            receipts,
             store,
         }
     }

@@ -169,3 +169,58 @@ async fn a_bad_signature_is_401_and_a_bad_event_is_400_and_neither_changes_anyth
     assert_eq!(detail(&app, &token, &id).await, before);
     app.stop().await;
 }
+
+const STATUS_SUBSCRIPTION: &str = "subscription($customerId: ID, $after: String) {
+    chatMessageStatus(customerId: $customerId, after: $after) { cursor message { id senderType status } }
+}";
+const RECEIPTS: &str = "/integrations/cs/receipts";
+
+async fn provider_says(app: &TestApp, token: &str, customer: &str) -> String {
+    let query = "mutation($c: ID!) { sendChatMessage(customerId: $c, content: \"您好，已为您处理\") { id status } }";
+    let sent = app.data(token, query, json!({ "c": customer })).await["sendChatMessage"].clone();
+    assert_eq!(sent["status"], "SENT");
+    str_of(&sent, "id").to_owned()
+}
+
+async fn status_of(app: &TestApp, token: &str, customer: &str, id: &str) -> String {
+    let query = "query($c: ID!) { chatMessages(customerId: $c, pageSize: 100) { items { id status } } }";
+    let page = app.data(token, query, json!({ "c": customer })).await["chatMessages"].clone();
+    let message = items(&page).iter().find(|m| m["id"] == id).cloned().expect("the message is listed");
+    str_of(&message, "status").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_receipt_moves_the_providers_message_to_read_live_and_never_back() {
+    let app = spawn().await;
+    let token = app.login(DEMO_A).await;
+    let message = provider_says(&app, &token, "c004").await;
+    let mut ws = WsClient::connect(&app, &token).await;
+    let after = latest_cursor(&app).await;
+    ws.subscribe("s", STATUS_SUBSCRIPTION, json!({ "customerId": "c004", "after": after })).await;
+
+    let read =
+        json!({ "eventId": "pc-r1", "messageIds": [message, "cm-unknown"], "status": "read", "at": minutes_ago(0) });
+    let (status, duplicate, answer) = post_signed(&app, RECEIPTS, CS_SECRET, &read).await;
+    assert_eq!((status, duplicate), (200, false), "{answer}");
+    assert_eq!(
+        (answer["data"]["moved"].clone(), answer["data"]["unknown"].clone()),
+        (json!([message]), json!(["cm-unknown"]))
+    );
+    let live = ws.next_event("s").await;
+    assert_eq!(
+        (live["message"]["id"].clone(), live["message"]["status"].clone()),
+        (json!(message), json!("READ")),
+        "{live}"
+    );
+    assert_eq!(status_of(&app, &token, "c004", &message).await, "READ");
+
+    let (_, duplicate, again) = post_signed(&app, RECEIPTS, CS_SECRET, &read).await;
+    assert_eq!((duplicate, again), (true, answer), "a duplicate gets the first answer");
+    let delivered = json!({ "eventId": "pc-r2", "messageIds": [message], "status": "delivered", "at": minutes_ago(0) });
+    let (status, _, late) = post_signed(&app, RECEIPTS, CS_SECRET, &delivered).await;
+    assert_eq!((status, late["data"]["moved"].clone()), (200, json!([])), "never back: {late}");
+    assert_eq!(status_of(&app, &token, "c004", &message).await, "READ");
+    let bad = json!({ "eventId": "pc-r3", "messageIds": [message], "status": "seen", "at": minutes_ago(0) });
+    assert_eq!(post_signed(&app, RECEIPTS, CS_SECRET, &bad).await.0, 400);
+    app.stop().await;
+}

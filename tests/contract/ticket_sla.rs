@@ -1,7 +1,7 @@
 //! Tickets' service-level timers: stored and read back with the ticket, changed with it, the list
 //! filtered by status against a "now" given by the caller (most overdue first), and the breach
 //! job's read of the tickets owed an alert, across providers; and the once-only notification both
-//! alert jobs write.
+//! alert jobs write; and the lookups by id alone that the PC system's events need.
 
 use crate::contract_tests;
 use crate::fixtures::*;
@@ -13,7 +13,8 @@ contract_tests!(store: a_tickets_timers_read_back_and_change_with_it,
     tickets_owed_an_alert_are_read_across_providers_until_the_alert_is_marked,
     a_ticket_stored_without_timers_has_no_sla_and_matches_no_sla_filter,
     a_notification_stored_once_is_not_stored_again_under_its_id,
-    a_ticket_is_found_by_id_alone_whatever_its_provider);
+    a_ticket_is_found_by_id_alone_whatever_its_provider,
+    chat_messages_are_found_by_id_alone_across_providers);
 
 /// A ticket created at `created` (minutes), with an hour to respond and a day to resolve.
 fn timed_ticket(customer: &Customer, created: i64) -> Ticket {
@@ -139,4 +140,17 @@ pub async fn a_ticket_is_found_by_id_alone_whatever_its_provider(store: SharedSt
     let found = store.ticket_anywhere(&ticket.id).await.unwrap().expect("found without its provider");
     assert_eq!((found.service_provider_id.clone(), found.history.clone()), (provider, ticket.history));
     assert!(store.ticket_anywhere(&Id::parse("t-missing").unwrap()).await.unwrap().is_none());
+}
+
+pub async fn chat_messages_are_found_by_id_alone_across_providers(store: SharedStore) {
+    let (one, two) = (stored_provider(&store).await, stored_provider(&store).await);
+    let first =
+        stored_chat(&store, &stored_customer(&store, &one, "客户一", 1).await, ChatSender::ServiceProvider, 2).await;
+    let second = stored_chat(&store, &stored_customer(&store, &two, "客户二", 1).await, ChatSender::Customer, 3).await;
+    let missing = Id::parse("cm-missing").unwrap();
+    let mut found = store.chat_messages_anywhere(&[first.id.clone(), second.id.clone(), missing]).await.unwrap();
+    found.sort_by(|a, b| a.timestamp.cmp(&b.timestamp));
+    assert_eq!(ids(&found, |m| &m.id), vec![first.id.clone(), second.id.clone()]);
+    assert_eq!(found[0].service_provider_id, one);
+    assert!(store.chat_messages_anywhere(&[]).await.unwrap().is_empty());
 }

@@ -8,7 +8,10 @@
 
 use super::audit::audit_order;
 use super::canned_replies::canned_reply_order;
-use super::chat::{chat_cursor_query, chat_window_order, chat_window_queries, conversation_order, conversation_query};
+use super::chat::{
+    chat_cursor_query, chat_messages_anywhere_query, chat_window_order, chat_window_queries, conversation_order,
+    conversation_query,
+};
 use super::conversations::{self, conversation_page_query, unread_from_customer_query};
 use super::customers::{customer_order, customer_query, unresolved_query};
 use super::events::{cursor_order, events_after_query};
@@ -224,6 +227,7 @@ pub fn query_shapes() -> Vec<QueryShape> {
         ("ticket", "tickets", "id_unique", by_id()),
         ("ticket_anywhere", "tickets", "id_unique", doc! { "id": "x" }),
         ("chat_message", "chatMessages", "id_unique", by_id()),
+        ("chat_messages_anywhere", "chatMessages", "id_unique", chat_messages_anywhere_query(&ids())),
         (
             "chat_window (cursor)",
             "chatMessages",

@@ -7,7 +7,7 @@
 
 use super::audit::audit_list;
 use super::canned_replies::{canned_reply_list, canned_reply_sql, CANNED_REPLY_COUNT_SQL};
-use super::chat::{chat_message_sql, chat_window_sql, conversation_list, CHAT_CURSOR_SQL};
+use super::chat::{chat_message_sql, chat_messages_anywhere_sql, chat_window_sql, conversation_list, CHAT_CURSOR_SQL};
 use super::conversations::{conversation_page_sql, conversation_sql, INBOX_TOTALS_SQL, UNREAD_FROM_CUSTOMER_SQL};
 use super::customers::{customer_list, customer_list_in_order, customers_anywhere_sql, customers_by_ids_sql};
 use super::events::{events_after_sql, LATEST_CURSOR_SQL};
@@ -167,6 +167,7 @@ pub fn planned_reads() -> Vec<PlannedRead> {
         ("ticket_anywhere", ticket_anywhere_sql(), vec![text("t")]),
         ("ticket histories", histories_sql(3), ids()),
         ("chat_message", chat_message_sql(), with_provider(vec![text("m")])),
+        ("chat_messages_anywhere", chat_messages_anywhere_sql(3), ids()),
         ("chat_window (cursor)", CHAT_CURSOR_SQL.to_owned(), with_provider(vec![text("c-plan"), text("m")])),
         ("notification", notification_sql(), with_provider(vec![text("n")])),
         ("canned_reply", canned_reply_sql(), with_provider(vec![text("r")])),
