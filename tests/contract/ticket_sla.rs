@@ -149,7 +149,7 @@ pub async fn chat_messages_are_found_by_id_alone_across_providers(store: SharedS
     let second = stored_chat(&store, &stored_customer(&store, &two, "客户二", 1).await, ChatSender::Customer, 3).await;
     let missing = Id::parse("cm-missing").unwrap();
     let mut found = store.chat_messages_anywhere(&[first.id.clone(), second.id.clone(), missing]).await.unwrap();
-    found.sort_by(|a, b| a.timestamp.cmp(&b.timestamp));
+    found.sort_by_key(|m| m.timestamp);
     assert_eq!(ids(&found, |m| &m.id), vec![first.id.clone(), second.id.clone()]);
     assert_eq!(found[0].service_provider_id, one);
     assert!(store.chat_messages_anywhere(&[]).await.unwrap().is_empty());
