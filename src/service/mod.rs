@@ -19,6 +19,7 @@ pub mod jobs;
 pub mod notifications;
 pub mod outbound;
 pub mod ports;
+pub mod read_sync;
 pub mod realtime;
 pub mod receipts;
 pub mod search;
@@ -111,7 +112,8 @@ impl Services {
             tokens,
             auth: Arc::new(auth),
             customers: customers::CustomerService::new(&store),
-            inbox: inbox::InboxService::new(&store, customers::CustomerService::new(&store), realtime.clone()),
+            inbox: inbox::InboxService::new(&store, customers::CustomerService::new(&store), realtime.clone())
+                .with_read_sync(read_sync::ReadSync::new(&store, outbound.clone())),
             notifications: notifications::NotificationService::new(&store, realtime.clone()),
             search: search::SearchService::new(&store),
             chat: chat::ChatService::new(

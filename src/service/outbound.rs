@@ -10,6 +10,9 @@
 //! | `chat.typing` | the provider is typing to a customer (`typing`), at most once a second | the PC customer-service system, within 10 s or never |
 //! | `wechat.chat_message` | a customer writes while the provider is not connected | the provider's WeChat |
 //! | `wechat.customer_alert` | a customer becomes expiring or expired, the provider not connected | the provider's WeChat |
+//! | `ticket.created` | a ticket is created (not born escalated: that is `chat.escalated`) | the PC customer-service system |
+//! | `ticket.replied` | the provider replies to a ticket | the PC customer-service system |
+//! | `chat.read` | the provider reads a conversation (the inbox's mark-read) | the PC customer-service system |
 //! | `ticket.sla_breached` | a ticket's service-level target is breached (the `sla-breaches` job), once per ticket and target | the PC customer-service system |
 //! | `wechat.sla_alert` | the same breach, the provider not connected (the alert template) | the provider's WeChat |
 //!
@@ -19,8 +22,8 @@
 
 use crate::config::WechatSettings;
 use crate::domain::{
-    format_time, new_id, ChatMessage, Customer, CustomerStatus, Id, OutboxDraft, OutboxTarget, SlaTarget, Ticket,
-    Timestamp,
+    format_time, new_id, ChatMessage, Customer, CustomerStatus, Id, OutboxDraft, OutboxTarget, ServiceProvider,
+    SlaTarget, Ticket, Timestamp,
 };
 use crate::store::ProviderStore;
 use serde_json::{json, Value};
@@ -34,6 +37,9 @@ pub const TICKET_ESCALATED: &str = "ticket.escalated";
 pub const CHAT_ESCALATED: &str = "chat.escalated";
 pub const TICKET_RESOLVED: &str = "ticket.resolved";
 pub const TICKET_SLA_BREACHED: &str = "ticket.sla_breached";
+pub const TICKET_CREATED: &str = "ticket.created";
+pub const TICKET_REPLIED: &str = "ticket.replied";
+pub const CHAT_READ: &str = "chat.read";
 /// Ephemeral: queued on its own with an expiry, never kept (see `super::typing`).
 pub const CHAT_TYPING: &str = "chat.typing";
 /// The WeChat message kinds.
@@ -144,6 +150,37 @@ impl Outbound {
     /// A ticket resolved.
     pub fn ticket_resolved(&self, ticket: &Ticket) -> Vec<OutboxDraft> {
         self.ticket_event(TICKET_RESOLVED, ticket)
+    }
+
+    /// A ticket created in the app (one born escalated goes out as `chat.escalated` instead).
+    pub fn ticket_created(&self, ticket: &Ticket) -> Vec<OutboxDraft> {
+        self.ticket_event(TICKET_CREATED, ticket)
+    }
+
+    /// The provider's reply to a ticket: the ticket after it, and the reply.
+    pub fn ticket_replied(&self, ticket: &Ticket, provider: &ServiceProvider, content: &str) -> Vec<OutboxDraft> {
+        let mut drafts = self.ticket_event(TICKET_REPLIED, ticket);
+        for draft in &mut drafts {
+            draft.payload["reply"] = json!({
+                "content": content,
+                "operatorId": provider.id.as_str(),
+                "operatorName": provider.name,
+                "timestamp": format_time(&ticket.updated_at),
+            });
+        }
+        drafts
+    }
+
+    /// The provider read these messages of a customer.
+    pub fn chat_read(&self, provider: &Id, customer: &Id, read: &[ChatMessage]) -> Option<OutboxDraft> {
+        let at = crate::domain::now();
+        let payload = json!({
+            "customerId": customer.as_str(),
+            "serviceProviderId": provider.as_str(),
+            "messageIds": read.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+            "readAt": format_time(&at),
+        });
+        self.customer_service_draft(CHAT_READ, provider, customer, payload, at).pop()
     }
 
     /// A ticket's service-level target breached: the ticket, which target, when it was due and

@@ -170,7 +170,8 @@ impl TicketService {
             "新工单",
             format!("客户{}的工单\"{}\"{}", ticket.customer_name, ticket.title, headline),
         );
-        let outbox = if escalated { self.outbound.chat_escalated(&ticket) } else { Vec::new() };
+        let outbox =
+            if escalated { self.outbound.chat_escalated(&ticket) } else { self.outbound.ticket_created(&ticket) };
         match self.tickets.insert_ticket(&ticket, &notification, new.idempotency_key.as_ref(), &outbox).await? {
             Written::Created(ticket, events) => {
                 self.outbound.queued(outbox.len());
@@ -196,8 +197,9 @@ impl TicketService {
             }
         };
         let keyed = key.map(|key| (key, HistoryAction::Reply));
+        let replied = |t: &Ticket| self.outbound.ticket_replied(t, &provider, content.as_str());
         let (ticket, appended, _) = self
-            .change(session, id, keyed, no_delivery, |ticket, at| {
+            .change(session, id, keyed, replied, |ticket, at| {
                 let mut next = ticket.clone();
                 let mut appended = Vec::new();
                 if ticket.status == TicketStatus::Resolved {
@@ -375,11 +377,6 @@ impl TicketService {
         ticket.hash(&mut hasher);
         &self.change_locks[(hasher.finish() % self.change_locks.len() as u64) as usize]
     }
-}
-
-/// A change that sends nothing out (a reply).
-fn no_delivery(_: &Ticket) -> Vec<OutboxDraft> {
-    Vec::new()
 }
 
 fn entry(provider: &ServiceProvider, action: HistoryAction, content: String, at: Timestamp) -> HistoryEntry {

@@ -224,3 +224,37 @@ async fn a_read_receipt_moves_the_providers_message_to_read_live_and_never_back(
     assert_eq!(post_signed(&app, RECEIPTS, CS_SECRET, &bad).await.0, 400);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pc_system_receives_tickets_created_and_replied_and_conversations_read() {
+    use crate::integration::{customer_says, integrated, pairs, Receiver};
+    let receiver = Receiver::start().await;
+    let app = TestApp::spawn_configured(&pairs(&integrated(&receiver, &[]))).await;
+    let token = app.login(DEMO_A).await;
+    let id = create(&app, &token).await;
+    let reply = "mutation($id: ID!) { replyTicket(id: $id, content: \"已安排工程师\") { replyId } }";
+    app.data(&token, reply, json!({ "id": id })).await;
+    let said = customer_says(&app, "pc-read-1", "c003", "导出还是失败").await;
+    let read = "mutation { markConversationRead(customerId: \"c003\") { customerId } }";
+    app.data(&token, read, json!({})).await;
+
+    let kinds = ["ticket.created", "ticket.replied", "chat.read"];
+    let hooks = receiver
+        .wait_for("ticket.created, ticket.replied and chat.read", |r| {
+            kinds.iter().all(|kind| r.iter().any(|h| h.json()["type"] == *kind))
+        })
+        .await;
+    let of = |kind: &str| hooks.iter().map(|h| h.json()).find(|b| b["type"] == kind).unwrap();
+    let created = of("ticket.created");
+    assert_eq!((created["data"]["ticketId"].clone(), created["data"]["status"].clone()), (json!(id), json!("open")));
+    let replied = of("ticket.replied");
+    assert_eq!(replied["data"]["status"], "processing");
+    assert_eq!(replied["data"]["reply"]["content"], "已安排工程师", "{replied}");
+    assert_eq!(replied["data"]["reply"]["operatorId"], "sp001");
+    let chat_read = of("chat.read");
+    assert_eq!(chat_read["customerId"], "c003");
+    let read_ids = chat_read["data"]["messageIds"].as_array().unwrap();
+    assert!(read_ids.contains(&said["chatMessageId"]), "{chat_read}");
+    assert!(hooks.iter().all(|h| h.signed));
+    app.stop().await;
+}
