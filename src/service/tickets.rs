@@ -3,7 +3,7 @@
 //! | action | allowed when | status after | history entry |
 //! | --- | --- | --- | --- |
 //! | create | customer is the provider's | open | `create` |
-//! | reply | always | processing (a resolved ticket is reopened: resolvedAt and resolution cleared) | `reopen` if it was resolved, then `reply` |
+//! | reply | always | processing (a resolved ticket is reopened: resolvedAt and resolution cleared); the first sets firstRespondedAt | `reopen` if it was resolved, then `reply` |
 //! | resolve | not resolved (else CONFLICT) | resolved, resolvedAt and resolution recorded | `resolve` |
 //! | escalate | not resolved and not yet escalated (else CONFLICT) | unchanged, escalationStatus escalated | `escalate` |
 //!
@@ -12,10 +12,12 @@
 //! answers the ticket with that entry instead of changing it again.
 //!
 //! Every change is written together with a `ticket_update` notification for the provider, and with
-//! the deliveries to the PC customer-service system it causes (an escalation, a resolution, a chat
-//! escalated into a ticket; see [`super::outbound`]). Changes to one ticket made through this
-//! service queue behind each other, and each is compare-and-set on the ticket's version (retried if
-//! another writer won), so concurrent replies all land.
+//! the deliveries to the PC customer-service system it causes (a creation, a reply, an escalation,
+//! a resolution, a chat escalated into a ticket; see [`super::outbound`]). Its times come from the
+//! server's [`Clock`], and a new ticket is given the due times of its type's service-level targets
+//! ([`super::sla`]). Changes to one ticket made through this service queue behind each other, and
+//! each is compare-and-set on the ticket's version (retried if another writer won), so concurrent
+//! replies all land.
 
 use super::canned_replies::{CannedReplyService, Compose};
 use super::outbound::Outbound;
