@@ -127,8 +127,12 @@ async fn wire(config: &Config) -> Result<(Services, Transports), StartupError> {
     let remote = bus.clone().map(|bus| bus as Arc<dyn RemoteBus>);
     let realtime = Arc::new(Realtime::new(&store, remote, config.security.replay_window));
     let (outbound, transports, wechat) = integrations(&config.integrations)?;
-    let jobs =
-        JobSettings { outbox: config.integrations.outbox.clone(), retention: config.integrations.retention.clone() };
+    let jobs = JobSettings {
+        outbox: config.integrations.outbox.clone(),
+        retention: config.integrations.retention.clone(),
+        sla: config.sla.clone(),
+        clock: crate::domain::Clock::system(),
+    };
     let services = Services::new(store, auth, realtime, outbound, wechat, jobs, guard);
     if let Some(bus) = bus {
         tracing::info!("using Redis pub/sub between server processes");

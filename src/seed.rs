@@ -335,6 +335,7 @@ fn demo_ticket(
         updated_at: clock,
         history,
         version: 0,
+        sla: Default::default(),
     };
     let status_text = match status {
         TicketStatus::Open => "待处理",

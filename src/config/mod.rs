@@ -18,6 +18,7 @@ mod reader;
 mod realtime;
 mod retention;
 mod security;
+mod sla;
 mod store;
 
 pub use connections::ConnectionSettings;
@@ -30,6 +31,7 @@ pub use reader::{ConfigError, Number, Reader};
 pub use realtime::ReplayWindow;
 pub use retention::RetentionSettings;
 pub use security::{canonical, limit_key, Introspection, IpNet, Rate, SecuritySettings, MIN_JWT_SECRET_BYTES};
+pub use sla::SlaSettings;
 pub use store::{redact_url, MongoSettings, WriteConcernSetting};
 
 use std::net::{IpAddr, SocketAddr};
@@ -66,6 +68,8 @@ pub struct Config {
     pub metrics: MetricsSettings,
     /// Header, body and idle timeouts of a connection; connections per address.
     pub connections: ConnectionSettings,
+    /// Service-level targets per ticket type and the chat wait alert (see [`SlaSettings`]).
+    pub sla: SlaSettings,
 }
 
 /// How long requests in flight may take to finish after SIGTERM, unless `SHUTDOWN_TIMEOUT_SECS`
@@ -108,6 +112,7 @@ impl Config {
             security: SecuritySettings::read(&env)?,
             metrics: MetricsSettings::read(&env)?,
             connections: ConnectionSettings::read(&env)?,
+            sla: SlaSettings::read(&env)?,
         })
     }
 

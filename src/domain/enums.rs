@@ -52,6 +52,11 @@ value_set! {
 }
 
 value_set! {
+    /// Where a ticket stands against its service-level targets (see `super::sla`).
+    SlaStatus { OnTrack => "on_track", AtRisk => "at_risk", Breached => "breached", Met => "met" }
+}
+
+value_set! {
     /// Whether a ticket has been handed to a higher level of support.
     EscalationStatus { Normal => "normal", Escalated => "escalated" }
 }

@@ -8,6 +8,7 @@
 mod audit;
 mod canned_reply;
 mod chat;
+pub mod clock;
 pub mod conversation;
 mod customer;
 mod enums;
@@ -19,6 +20,7 @@ pub mod outbox;
 pub mod paging;
 mod provider;
 pub mod search;
+pub mod sla;
 pub mod text;
 mod ticket;
 pub mod usage;
@@ -26,10 +28,12 @@ pub mod usage;
 pub use audit::AuditEntry;
 pub use canned_reply::{fill, unknown_placeholder, CannedReply, Placeholders};
 pub use chat::ChatMessage;
+pub use clock::Clock;
 pub use conversation::{Conversation, ConversationFilter, ConversationKey, InboxTotals, LastMessage};
 pub use customer::{Customer, CustomerStatus, UsageMetrics, EXPIRING_WINDOW_DAYS};
 pub use enums::{
-    ChatSender, ChatStatus, EscalationStatus, EventKind, NotificationType, ReadStatus, TicketStatus, TicketType,
+    ChatSender, ChatStatus, EscalationStatus, EventKind, NotificationType, ReadStatus, SlaStatus, TicketStatus,
+    TicketType,
 };
 pub use event::{Cursor, EventRecord};
 pub use ids::{new_id, Id};
@@ -38,6 +42,7 @@ pub use outbox::{DeliveryStatus, OutboxDraft, OutboxEntry, OutboxTarget};
 pub use paging::{Page, PageRequest, MAX_PAGE_SIZE};
 pub use provider::{ProviderStatus, ServiceProvider};
 pub use search::{SearchHit, SearchKind, SearchQuery};
+pub use sla::{SlaMarks, SlaTarget, SlaTargets, TicketSla};
 pub use text::{Text, TextLimit};
 pub use ticket::{HistoryAction, HistoryEntry, Ticket};
 

@@ -1,6 +1,6 @@
 //! The ticket (model 4.3) with its processing history.
 
-use super::{EscalationStatus, Id, TicketStatus, TicketType, Timestamp};
+use super::{EscalationStatus, Id, TicketSla, TicketStatus, TicketType, Timestamp};
 
 /// What an entry of the processing history records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +63,8 @@ pub struct Ticket {
     pub history: Vec<HistoryEntry>,
     /// The store's revision of this ticket, for compare-and-set updates.
     pub version: u64,
+    /// The service-level timers it was created with (see [`super::sla`]).
+    pub sla: TicketSla,
 }
 
 impl Ticket {

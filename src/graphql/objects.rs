@@ -6,7 +6,8 @@ use super::ContextExt;
 use crate::domain::usage::{Level, MeasureAssessment, UsageAssessment};
 use crate::domain::{
     now, AuditEntry, ChatMessage, ChatSender, ChatStatus, Customer, CustomerStatus, EscalationStatus, HistoryEntry, Id,
-    Notification, NotificationType, Page, ReadStatus, ServiceProvider, Ticket, TicketStatus, TicketType,
+    Notification, NotificationType, Page, ReadStatus, ServiceProvider, SlaStatus, SlaTarget, Ticket, TicketStatus,
+    TicketType,
 };
 use crate::error::AppError;
 use crate::service::tickets::{Escalation, Reply};
@@ -344,6 +345,31 @@ impl TicketObject {
     }
     async fn resolved_at(&self) -> Option<DateTime> {
         self.0.resolved_at.map(DateTime)
+    }
+    /// When the first response is due (null for tickets made before service-level targets).
+    async fn first_response_due_at(&self) -> Option<DateTime> {
+        self.0.sla.first_response_due_at.map(DateTime)
+    }
+    /// When the resolution is due (null for tickets made before service-level targets).
+    async fn resolution_due_at(&self) -> Option<DateTime> {
+        self.0.sla.resolution_due_at.map(DateTime)
+    }
+    /// The provider's first reply (or the PC system's, or the resolution, whichever came first).
+    async fn first_responded_at(&self) -> Option<DateTime> {
+        self.0.sla.first_responded_at.map(DateTime)
+    }
+    /// Where the ticket stands against its targets now: the worst of the two, MET when both were
+    /// met; null without targets.
+    async fn sla(&self, ctx: &Context<'_>) -> Option<SlaStatus> {
+        self.0.sla_status(ctx.services().clock.now())
+    }
+    /// Where the first-response target stands now (MET once answered in time); null without it.
+    async fn first_response_sla(&self, ctx: &Context<'_>) -> Option<SlaStatus> {
+        self.0.target_status(SlaTarget::FirstResponse, ctx.services().clock.now())
+    }
+    /// Where the resolution target stands now (its clock stops at resolve); null without it.
+    async fn resolution_sla(&self, ctx: &Context<'_>) -> Option<SlaStatus> {
+        self.0.target_status(SlaTarget::Resolution, ctx.services().clock.now())
     }
     async fn created_at(&self) -> DateTime {
         self.0.created_at.into()

@@ -8,12 +8,12 @@ use super::objects::{
 };
 use super::search::{SearchHitPageObject, SearchKindObject};
 use super::ContextExt;
-use crate::domain::{CustomerStatus, NotificationType, ReadStatus, SearchKind, TicketStatus, TicketType};
+use crate::domain::{CustomerStatus, NotificationType, ReadStatus, SearchKind, SlaStatus, TicketStatus, TicketType};
 use crate::error::AppError;
 use crate::service::chat::ChatQuery;
 use crate::service::inbox::InboxQuery;
 use crate::service::input;
-use crate::store::{NotificationFilter, TicketFilter};
+use crate::store::{NotificationFilter, SlaFilter, TicketFilter};
 use async_graphql::{Context, ErrorExtensions, Object, ResultExt, ID};
 
 type Result<T> = async_graphql::Result<T>;
@@ -90,11 +90,13 @@ impl CoreQuery {
         status: Option<TicketStatus>,
         #[graphql(name = "type")] ticket_type: Option<TicketType>,
         customer_id: Option<ID>,
+        #[graphql(desc = "Only tickets in this service-level status now (most overdue first).")] sla: Option<SlaStatus>,
     ) -> Result<PageObject<TicketObject>> {
         let session = ctx.session()?;
         let page = input::page(page, page_size).extend()?;
         let customer_id = customer_id.map(|id| input::id(&id, "customerId", "客户ID")).transpose().extend()?;
-        let filter = TicketFilter { customer_id, status, ticket_type };
+        let sla = sla.map(|status| SlaFilter { status, now: ctx.services().clock.now() });
+        let filter = TicketFilter { customer_id, status, ticket_type, sla };
         let tickets = ctx.services().tickets.list(session, &filter, page).await.extend()?;
         Ok(PageObject::from_page(tickets, TicketObject))
     }

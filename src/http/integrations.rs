@@ -5,6 +5,8 @@
 //! | --- | --- | --- |
 //! | `POST /integrations/cs/messages` | the PC customer-service system: a customer's chat message | `CS_WEBHOOK_SECRET` is set |
 //! | `POST /integrations/cs/typing` | the PC customer-service system: a customer is typing (never stored) | `CS_WEBHOOK_SECRET` is set |
+//! | `POST /integrations/cs/ticket-events` | the PC customer-service system: a ticket replied, assigned, resolved, reopened or moved there ([`super::cs_events`]) | `CS_WEBHOOK_SECRET` is set |
+//! | `POST /integrations/cs/receipts` | the PC customer-service system: the customer got or read the provider's messages ([`super::cs_events`]) | `CS_WEBHOOK_SECRET` is set |
 //! | `POST /integrations/saas/customers` | the SaaS system: customers with their usage measures | `SAAS_WEBHOOK_SECRET` is set |
 //!
 //! A route that is off answers 404, like any unknown path. The signature is checked on the raw
@@ -42,14 +44,14 @@ const MAX_TYPING_BODY_BYTES: usize = 4 * 1024;
 const MAX_SYNC_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 /// Checks the signatures of one sender.
-struct Verifier {
+pub(super) struct Verifier {
     secret: Vec<u8>,
     tolerance: Duration,
 }
 
 impl Verifier {
     /// The 401 answer for a request whose signature does not hold, if it does not.
-    fn refusal(&self, headers: &HeaderMap, body: &[u8]) -> Option<Response> {
+    pub(super) fn refusal(&self, headers: &HeaderMap, body: &[u8]) -> Option<Response> {
         let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
         let now = chrono::Utc::now().timestamp();
         let error = verify(&self.secret, header(TIMESTAMP_HEADER), header(SIGNATURE_HEADER), body, now, self.tolerance)
@@ -89,6 +91,9 @@ pub fn routes(settings: &IntegrationSettings) -> Router<AppState> {
         };
         router = router
             .route("/integrations/cs/typing", post(handler).layer(RequestBodyLimitLayer::new(MAX_TYPING_BODY_BYTES)));
+        let verifier =
+            Arc::new(Verifier { secret: secret.as_bytes().to_vec(), tolerance: settings.signature_tolerance });
+        router = super::cs_events::routes(router, verifier);
     }
     if let Some(secret) = &settings.saas_secret {
         let verifier =
@@ -105,11 +110,11 @@ pub fn routes(settings: &IntegrationSettings) -> Router<AppState> {
     router
 }
 
-fn envelope(status: StatusCode, message: &str, data: Value) -> Response {
+pub(super) fn envelope(status: StatusCode, message: &str, data: Value) -> Response {
     (status, Json(json!({ "code": status.as_u16(), "message": message, "data": data }))).into_response()
 }
 
-fn failure(error: AppError) -> Response {
+pub(super) fn failure(error: AppError) -> Response {
     if error.code().is_server_fault() {
         let detail = error.operator_detail();
         tracing::error!(code = error.code().as_str(), %detail, "an inbound webhook failed");
@@ -117,14 +122,14 @@ fn failure(error: AppError) -> Response {
     envelope(error.http_status(), &error.to_string(), Value::Null)
 }
 
-fn json_object(body: &[u8]) -> Option<Map<String, Value>> {
+pub(super) fn json_object(body: &[u8]) -> Option<Map<String, Value>> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(object)) => Some(object),
         _ => None,
     }
 }
 
-fn not_an_object() -> Response {
+pub(super) fn not_an_object() -> Response {
     failure(AppError::BadInput { field: None, message: "请求体应为JSON对象".to_owned() })
 }
 

@@ -5,6 +5,7 @@
 //! and who may read it ([`metrics`]).
 
 pub mod connections;
+mod cs_events;
 mod docs;
 pub mod edge;
 mod graphql;

@@ -12,6 +12,8 @@
 //! A line `# auth: none` marks an endpoint callable without a token (login, refresh), and a line
 //! `# addition: <why>` an endpoint that is not one of the spec's twenty routes: the OpenAPI
 //! document marks it (`x-addition`) and says why, so a reader of the spec knows what is extra.
+//! Likewise a line `# added-parameter: <name>: <why>` (one per parameter) marks a parameter added
+//! to one of the spec's routes.
 //!
 //! The methods are GET, POST, PUT and DELETE. Each variable is a parameter of the same name: from
 //! the path when the route has `:name`; the variable `$idempotencyKey` from the standard
@@ -51,6 +53,8 @@ pub struct Parameter {
     pub default: Option<Value>,
     /// What the server enforces beyond the type (see [`super::rules`]); `None` for enums and lists.
     pub rule: Option<Rule>,
+    /// Why the parameter was added to a spec route (`# added-parameter: name: ...`).
+    pub addition: Option<String>,
 }
 
 /// One REST endpoint: its route, its parameters, and the GraphQL operation it runs.
@@ -109,6 +113,14 @@ fn header<'a>(text: &'a str, key: &str) -> Result<&'a str, String> {
         .map_while(|line| line.strip_prefix('#'))
         .find_map(|line| line.trim().strip_prefix(key)?.strip_prefix(':').map(str::trim))
         .ok_or_else(|| format!("the header has no `# {key}:` line"))
+}
+
+/// The `# added-parameter: <name>: <why>` lines of a header.
+fn added_parameters(text: &str) -> impl Iterator<Item = (&str, &str)> {
+    text.lines().map_while(|line| line.strip_prefix('#')).filter_map(|line| {
+        let rest = line.trim().strip_prefix("added-parameter:")?;
+        rest.split_once(':').map(|(name, why)| (name.trim(), why.trim()))
+    })
 }
 
 fn endpoint(index: &SchemaIndex, text: &str) -> Result<Endpoint, String> {
@@ -178,7 +190,9 @@ fn endpoint(index: &SchemaIndex, text: &str) -> Result<Endpoint, String> {
         if rule.is_none() && matches!(shape.kind, ShapeKind::Scalar(_)) {
             return Err(format!("${name} of {field} has no rule in src/rest/rules.rs"));
         }
+        let addition = added_parameters(text).find(|(added, _)| *added == name).map(|(_, why)| why.to_owned());
         parameters.push(Parameter {
+            addition,
             required: !variable.var_type.node.nullable && default.is_none(),
             shape,
             name,

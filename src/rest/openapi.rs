@@ -130,6 +130,10 @@ fn operation(endpoint: &Endpoint) -> Value {
             if p.location == Location::Query && !p.required {
                 parameter["allowEmptyValue"] = json!(true);
             }
+            if let Some(why) = &p.addition {
+                parameter["description"] = json!(format!("{ADDITION_PREFIX}{why}"));
+                parameter["x-addition"] = json!(true);
+            }
             parameter
         })
         .collect();

@@ -75,6 +75,8 @@ pub struct InboxService {
     notifications: Arc<dyn NotificationStore>,
     related: CustomerService,
     realtime: Arc<Realtime>,
+    /// Tells the PC customer-service system what the provider read (`chat.read`).
+    read_sync: Option<super::read_sync::ReadSync>,
 }
 
 impl InboxService {
@@ -85,7 +87,13 @@ impl InboxService {
             notifications: store.clone(),
             related,
             realtime,
+            read_sync: None,
         }
+    }
+
+    /// This service telling the PC customer-service system what the provider reads.
+    pub fn with_read_sync(self, read_sync: super::read_sync::ReadSync) -> InboxService {
+        InboxService { read_sync: Some(read_sync), ..self }
     }
 
     /// A page of the provider's conversations: all or the unread by last message, newest first;
@@ -131,6 +139,9 @@ impl InboxService {
         let marked = self.conversations.mark_conversation_read(&session.provider_id, customer).await?;
         let marked = marked.ok_or(AppError::NotFound("会话"))?;
         let read = marked.read;
+        if let Some(sync) = &self.read_sync {
+            sync.provider_read(&session.provider_id, customer, &read, &marked.events).await;
+        }
         let known = move |record: &EventRecord| -> Option<Payload> {
             let message: &ChatMessage = read.iter().find(|m| m.id == record.subject_id)?;
             (record.kind == EventKind::ChatStatus).then(|| Payload::ChatStatus(message.clone()))

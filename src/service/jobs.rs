@@ -8,6 +8,8 @@
 //! | `customer-status` | moves each customer's stored status to what its expiry date gives now; a customer entering `expiring` or `expired` gets the provider a `customer_alert` notification (and a WeChat message, when configured and the provider is not connected), once per customer per status per expiry date |
 //! | `unresolved-issues` | nothing to do: `unresolvedIssues` is counted from the tickets whenever a customer is read, never stored, so it cannot drift; the job only says so |
 //! | `usage-scores` | rewrites stored copies of the usage score that differ from what the stored measures give (MongoDB keeps one, `usageScore`, for readers of the raw data; SQLite keeps none, the score is computed at read time) |
+//! | `sla-breaches` | announces each ticket's breached service-level target once: a `ticket_update` notification, a `ticket.sla_breached` webhook and a WeChat message (when configured and the provider is not connected), per ticket and target (see [`super::sla`]); runs as of the server's clock |
+//! | `chat-wait-alerts` | a customer waiting longer than `CHAT_WAIT_ALERT_MINUTES` for a reply in a chat gets the provider one `customer_alert` notification per waiting episode (see [`super::chat_wait`]) |
 //! | `outbox-prune` | deletes outbox entries delivered more than `OUTBOX_RETENTION_DAYS` ago (dead letters are kept until replayed) |
 //! | `events-prune` | deletes events logged more than `EVENT_RETENTION_DAYS` ago (on SQLite, each provider's newest stays) |
 //! | `idempotency-keys-prune` | deletes idempotency keys first used more than `IDEMPOTENCY_KEY_RETENTION_HOURS` ago |
@@ -20,10 +22,12 @@
 //! `run-jobs` reports and runs each table on its own; the token jobs run after the refresh-token
 //! one, since a family goes with its last token.
 
+use super::chat_wait::ChatWaitAlerts;
 use super::outbound::Outbound;
 use super::realtime::Realtime;
-use crate::config::{OutboxSettings, RetentionSettings};
-use crate::domain::{after, format_time, now, Customer, CustomerStatus, Id, Notification, Timestamp};
+use super::sla::BreachAlerts;
+use crate::config::{OutboxSettings, RetentionSettings, SlaSettings};
+use crate::domain::{after, format_time, now, Clock, Customer, CustomerStatus, Id, Notification, Timestamp};
 use crate::error::AppResult;
 use crate::store::{
     CustomerStatusChange, CustomerStore, LeaseStore, OutboxStore, ProviderStore, Retained, RetentionStore, SharedStore,
@@ -43,16 +47,20 @@ pub enum Job {
     CustomerStatus,
     UnresolvedIssues,
     UsageScores,
+    SlaBreaches,
+    ChatWaitAlerts,
     OutboxPrune,
     /// Deletes the rows of a retained table that are past their retention.
     Prune(Retained),
 }
 
 impl Job {
-    pub const ALL: [Job; 9] = [
+    pub const ALL: [Job; 11] = [
         Job::CustomerStatus,
         Job::UnresolvedIssues,
         Job::UsageScores,
+        Job::SlaBreaches,
+        Job::ChatWaitAlerts,
         Job::OutboxPrune,
         Job::Prune(Retained::Events),
         Job::Prune(Retained::IdempotencyKeys),
@@ -66,6 +74,8 @@ impl Job {
             Job::CustomerStatus => "customer-status",
             Job::UnresolvedIssues => "unresolved-issues",
             Job::UsageScores => "usage-scores",
+            Job::SlaBreaches => "sla-breaches",
+            Job::ChatWaitAlerts => "chat-wait-alerts",
             Job::OutboxPrune => "outbox-prune",
             Job::Prune(Retained::Events) => "events-prune",
             Job::Prune(Retained::IdempotencyKeys) => "idempotency-keys-prune",
@@ -98,6 +108,10 @@ pub struct JobReport {
 pub struct JobSettings {
     pub outbox: OutboxSettings,
     pub retention: RetentionSettings,
+    /// The service-level targets of new tickets (read by the ticket service).
+    pub sla: SlaSettings,
+    /// The time the breach job runs as of: the server's clock, or `run-jobs --at`.
+    pub clock: Clock,
 }
 
 #[derive(Clone)]
@@ -109,6 +123,8 @@ pub struct JobService {
     retention: Arc<dyn RetentionStore>,
     realtime: Arc<Realtime>,
     outbound: Arc<Outbound>,
+    breaches: BreachAlerts,
+    chat_waits: ChatWaitAlerts,
     settings: JobSettings,
 }
 
@@ -125,6 +141,13 @@ impl JobService {
             outbox: store.clone(),
             providers: store.clone(),
             retention: store.clone(),
+            chat_waits: ChatWaitAlerts::new(
+                store,
+                realtime.clone(),
+                settings.clock.clone(),
+                settings.sla.chat_wait_alert_minutes,
+            ),
+            breaches: BreachAlerts::new(store, realtime.clone(), outbound.clone(), settings.clock.clone()),
             realtime,
             outbound,
             settings,
@@ -175,6 +198,14 @@ impl JobService {
             Job::UsageScores => {
                 let rewritten = self.customers.reconcile_usage_scores().await?;
                 (rewritten, format!("{rewritten} stored usage scores rewritten from their measures"))
+            }
+            Job::SlaBreaches => {
+                let alerts = self.breaches.run().await?;
+                (alerts, format!("{alerts} service-level breach alerts sent"))
+            }
+            Job::ChatWaitAlerts => {
+                let alerts = self.chat_waits.run().await?;
+                (alerts, format!("{alerts} alerts of customers waiting for a reply sent"))
             }
             Job::OutboxPrune => {
                 let before = now()

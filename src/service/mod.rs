@@ -9,6 +9,7 @@ pub mod auth;
 mod auth_cache;
 pub mod canned_replies;
 pub mod chat;
+pub mod chat_wait;
 pub mod customers;
 pub mod idempotency;
 pub mod inbox;
@@ -18,8 +19,12 @@ pub mod jobs;
 pub mod notifications;
 pub mod outbound;
 pub mod ports;
+pub mod read_sync;
 pub mod realtime;
+pub mod receipts;
 pub mod search;
+pub mod sla;
+pub mod ticket_events;
 pub mod tickets;
 pub mod typing;
 
@@ -78,6 +83,12 @@ pub struct Services {
     pub audit: audit::AuditService,
     /// Rate limits, sign-in limits and bans.
     pub guard: Arc<Guard>,
+    /// The clock of ticket times, service-level timers and jobs (tests move it).
+    pub clock: crate::domain::Clock,
+    /// Ticket changes made in the PC customer-service system.
+    pub ticket_events: ticket_events::TicketEventService,
+    /// Delivery and read receipts from the PC customer-service system.
+    pub receipts: receipts::ReceiptService,
 }
 
 impl Services {
@@ -91,13 +102,18 @@ impl Services {
         guard: Arc<Guard>,
     ) -> Services {
         let canned_replies = canned_replies::CannedReplyService::new(&store);
-        let tickets = tickets::TicketService::new(&store, canned_replies.clone(), realtime.clone(), outbound.clone());
+        let clock = job_settings.clock.clone();
+        let tickets = tickets::TicketService::new(&store, canned_replies.clone(), realtime.clone(), outbound.clone())
+            .with_timers(job_settings.clock.clone(), job_settings.sla.clone());
         let tokens = auth.tokens().clone();
+        let ticket_events = ticket_events::TicketEventService::new(&store, tickets.clone());
+        let receipts = receipts::ReceiptService::new(&store, realtime.clone());
         Services {
             tokens,
             auth: Arc::new(auth),
             customers: customers::CustomerService::new(&store),
-            inbox: inbox::InboxService::new(&store, customers::CustomerService::new(&store), realtime.clone()),
+            inbox: inbox::InboxService::new(&store, customers::CustomerService::new(&store), realtime.clone())
+                .with_read_sync(read_sync::ReadSync::new(&store, outbound.clone())),
             notifications: notifications::NotificationService::new(&store, realtime.clone()),
             search: search::SearchService::new(&store),
             chat: chat::ChatService::new(
@@ -117,6 +133,9 @@ impl Services {
             realtime,
             audit: audit::AuditService::new(&store),
             guard,
+            clock,
+            ticket_events,
+            receipts,
             store,
         }
     }

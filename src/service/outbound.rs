@@ -10,6 +10,11 @@
 //! | `chat.typing` | the provider is typing to a customer (`typing`), at most once a second | the PC customer-service system, within 10 s or never |
 //! | `wechat.chat_message` | a customer writes while the provider is not connected | the provider's WeChat |
 //! | `wechat.customer_alert` | a customer becomes expiring or expired, the provider not connected | the provider's WeChat |
+//! | `ticket.created` | a ticket is created (not born escalated: that is `chat.escalated`) | the PC customer-service system |
+//! | `ticket.replied` | the provider replies to a ticket | the PC customer-service system |
+//! | `chat.read` | the provider reads a conversation (the inbox's mark-read) | the PC customer-service system |
+//! | `ticket.sla_breached` | a ticket's service-level target is breached (the `sla-breaches` job), once per ticket and target | the PC customer-service system |
+//! | `wechat.sla_alert` | the same breach, the provider not connected (the alert template) | the provider's WeChat |
 //!
 //! Nothing is queued for a system that is not configured (`CS_WEBHOOK_URL`; `WECHAT_*` with the
 //! template of that kind), nor a WeChat message for a provider who has not bound the mini-program
@@ -17,7 +22,8 @@
 
 use crate::config::WechatSettings;
 use crate::domain::{
-    format_time, new_id, ChatMessage, Customer, CustomerStatus, Id, OutboxDraft, OutboxTarget, Ticket, Timestamp,
+    format_time, new_id, ChatMessage, Customer, CustomerStatus, Id, OutboxDraft, OutboxTarget, ServiceProvider,
+    SlaTarget, Ticket, Timestamp,
 };
 use crate::store::ProviderStore;
 use serde_json::{json, Value};
@@ -30,11 +36,16 @@ pub const CHAT_MESSAGE: &str = "chat.message";
 pub const TICKET_ESCALATED: &str = "ticket.escalated";
 pub const CHAT_ESCALATED: &str = "chat.escalated";
 pub const TICKET_RESOLVED: &str = "ticket.resolved";
+pub const TICKET_SLA_BREACHED: &str = "ticket.sla_breached";
+pub const TICKET_CREATED: &str = "ticket.created";
+pub const TICKET_REPLIED: &str = "ticket.replied";
+pub const CHAT_READ: &str = "chat.read";
 /// Ephemeral: queued on its own with an expiry, never kept (see `super::typing`).
 pub const CHAT_TYPING: &str = "chat.typing";
 /// The WeChat message kinds.
 pub const WECHAT_CHAT_MESSAGE: &str = "wechat.chat_message";
 pub const WECHAT_CUSTOMER_ALERT: &str = "wechat.customer_alert";
+pub const WECHAT_SLA_ALERT: &str = "wechat.sla_alert";
 
 /// The longest text WeChat takes in a `thing` field of a subscribe message.
 const WECHAT_THING_CHARS: usize = 20;
@@ -139,6 +150,78 @@ impl Outbound {
     /// A ticket resolved.
     pub fn ticket_resolved(&self, ticket: &Ticket) -> Vec<OutboxDraft> {
         self.ticket_event(TICKET_RESOLVED, ticket)
+    }
+
+    /// A ticket created in the app (one born escalated goes out as `chat.escalated` instead).
+    pub fn ticket_created(&self, ticket: &Ticket) -> Vec<OutboxDraft> {
+        self.ticket_event(TICKET_CREATED, ticket)
+    }
+
+    /// The provider's reply to a ticket: the ticket after it, and the reply.
+    pub fn ticket_replied(&self, ticket: &Ticket, provider: &ServiceProvider, content: &str) -> Vec<OutboxDraft> {
+        let mut drafts = self.ticket_event(TICKET_REPLIED, ticket);
+        for draft in &mut drafts {
+            draft.payload["reply"] = json!({
+                "content": content,
+                "operatorId": provider.id.as_str(),
+                "operatorName": provider.name,
+                "timestamp": format_time(&ticket.updated_at),
+            });
+        }
+        drafts
+    }
+
+    /// The provider read these messages of a customer.
+    pub fn chat_read(&self, provider: &Id, customer: &Id, read: &[ChatMessage]) -> Option<OutboxDraft> {
+        let at = crate::domain::now();
+        let payload = json!({
+            "customerId": customer.as_str(),
+            "serviceProviderId": provider.as_str(),
+            "messageIds": read.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+            "readAt": format_time(&at),
+        });
+        self.customer_service_draft(CHAT_READ, provider, customer, payload, at).pop()
+    }
+
+    /// A ticket's service-level target breached: the ticket, which target, when it was due and
+    /// when the breach was seen.
+    pub fn ticket_sla_breached(&self, ticket: &Ticket, target: SlaTarget, at: Timestamp) -> Vec<OutboxDraft> {
+        let due = match target {
+            SlaTarget::FirstResponse => ticket.sla.first_response_due_at,
+            SlaTarget::Resolution => ticket.sla.resolution_due_at,
+        };
+        let mut drafts = self.ticket_event(TICKET_SLA_BREACHED, ticket);
+        for draft in &mut drafts {
+            draft.payload["target"] = json!(target.as_str());
+            draft.payload["dueAt"] = json!(due.as_ref().map(format_time));
+            draft.payload["breachedAt"] = json!(format_time(&at));
+        }
+        drafts
+    }
+
+    /// A subscribe message telling the provider a ticket's target was breached, if one is to be
+    /// sent (the alert template: the customer, what was breached, the due date).
+    pub async fn wechat_sla_alert(
+        &self,
+        providers: &dyn ProviderStore,
+        realtime: &Realtime,
+        ticket: &Ticket,
+        target: SlaTarget,
+        at: Timestamp,
+    ) -> Vec<OutboxDraft> {
+        let provider = &ticket.service_provider_id;
+        let Some((openid, template, settings)) =
+            self.wechat_recipient(providers, realtime, provider, |s| s.alert_template.as_ref()).await
+        else {
+            return Vec::new();
+        };
+        let phrase = if target == SlaTarget::FirstResponse { "响应超时" } else { "解决超时" };
+        let data = json!({
+            "thing1": { "value": thing(&ticket.customer_name) },
+            "phrase2": { "value": phrase },
+            "date3": { "value": at.format("%Y-%m-%d").to_string() },
+        });
+        vec![wechat_draft(WECHAT_SLA_ALERT, settings, provider, &ticket.customer_id, openid, template, data, at)]
     }
 
     fn ticket_event(&self, event_type: &str, t: &Ticket) -> Vec<OutboxDraft> {

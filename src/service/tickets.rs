@@ -3,7 +3,7 @@
 //! | action | allowed when | status after | history entry |
 //! | --- | --- | --- | --- |
 //! | create | customer is the provider's | open | `create` |
-//! | reply | always | processing (a resolved ticket is reopened: resolvedAt and resolution cleared) | `reopen` if it was resolved, then `reply` |
+//! | reply | always | processing (a resolved ticket is reopened: resolvedAt and resolution cleared); the first sets firstRespondedAt | `reopen` if it was resolved, then `reply` |
 //! | resolve | not resolved (else CONFLICT) | resolved, resolvedAt and resolution recorded | `resolve` |
 //! | escalate | not resolved and not yet escalated (else CONFLICT) | unchanged, escalationStatus escalated | `escalate` |
 //!
@@ -12,18 +12,22 @@
 //! answers the ticket with that entry instead of changing it again.
 //!
 //! Every change is written together with a `ticket_update` notification for the provider, and with
-//! the deliveries to the PC customer-service system it causes (an escalation, a resolution, a chat
-//! escalated into a ticket; see [`super::outbound`]). Changes to one ticket made through this
-//! service queue behind each other, and each is compare-and-set on the ticket's version (retried if
-//! another writer won), so concurrent replies all land.
+//! the deliveries to the PC customer-service system it causes (a creation, a reply, an escalation,
+//! a resolution, a chat escalated into a ticket; see [`super::outbound`]). Its times come from the
+//! server's [`Clock`], and a new ticket is given the due times of its type's service-level targets
+//! ([`super::sla`]). Changes to one ticket made through this service queue behind each other, and
+//! each is compare-and-set on the ticket's version (retried if another writer won), so concurrent
+//! replies all land.
 
 use super::canned_replies::{CannedReplyService, Compose};
 use super::outbound::Outbound;
 use super::realtime::Realtime;
 use super::{acting_provider, provider_customer, Session};
+use crate::config::SlaSettings;
 use crate::domain::{
-    new_id, now, EscalationStatus, HistoryAction, HistoryEntry, Id, Notification, NotificationType, OutboxDraft, Page,
-    PageRequest, ReadStatus, ServiceProvider, Text, TextLimit, Ticket, TicketStatus, TicketType, Timestamp,
+    new_id, Clock, EscalationStatus, HistoryAction, HistoryEntry, Id, Notification, NotificationType, OutboxDraft,
+    Page, PageRequest, ReadStatus, ServiceProvider, Text, TextLimit, Ticket, TicketSla, TicketStatus, TicketType,
+    Timestamp,
 };
 use crate::error::{AppError, AppResult};
 use crate::store::{
@@ -80,6 +84,9 @@ pub struct TicketService {
     /// Without them, many concurrent changes to one ticket could each lose the compare-and-set
     /// more often than [`MAX_CHANGE_ATTEMPTS`] allows and fail with CONFLICT.
     change_locks: Arc<[Mutex<()>]>,
+    /// The time of every change, and the service-level targets a new ticket is given.
+    clock: Clock,
+    sla: SlaSettings,
 }
 
 impl TicketService {
@@ -99,7 +106,19 @@ impl TicketService {
             realtime,
             outbound,
             change_locks,
+            clock: Clock::system(),
+            sla: SlaSettings::default(),
         }
+    }
+
+    /// The clock of the ticket times (the server's; tests move it).
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// This service with the server's clock and service-level targets.
+    pub fn with_timers(self, clock: Clock, sla: SlaSettings) -> TicketService {
+        TicketService { clock, sla, ..self }
     }
 
     pub async fn list(&self, session: &Session, filter: &TicketFilter, page: PageRequest) -> AppResult<Page<Ticket>> {
@@ -119,7 +138,7 @@ impl TicketService {
     pub async fn create(&self, session: &Session, new: NewTicket) -> AppResult<Ticket> {
         let customer_name = provider_customer(self.customers.as_ref(), session, &new.customer_id).await?.name;
         let provider = acting_provider(self.providers.as_ref(), session).await?;
-        let at = now();
+        let at = self.clock.now();
         let mut history = vec![entry(&provider, HistoryAction::Create, format!("{}创建了工单", provider.name), at)];
         let escalated = new.escalation_reason.is_some();
         if let Some(reason) = &new.escalation_reason {
@@ -145,6 +164,7 @@ impl TicketService {
             updated_at: at,
             history,
             version: 0,
+            sla: TicketSla::starting(at, super::sla::targets(&self.sla, new.ticket_type)),
         };
         let headline = if escalated { "已升级" } else { "已创建" };
         let notification = ticket_notification(
@@ -152,7 +172,8 @@ impl TicketService {
             "新工单",
             format!("客户{}的工单\"{}\"{}", ticket.customer_name, ticket.title, headline),
         );
-        let outbox = if escalated { self.outbound.chat_escalated(&ticket) } else { Vec::new() };
+        let outbox =
+            if escalated { self.outbound.chat_escalated(&ticket) } else { self.outbound.ticket_created(&ticket) };
         match self.tickets.insert_ticket(&ticket, &notification, new.idempotency_key.as_ref(), &outbox).await? {
             Written::Created(ticket, events) => {
                 self.outbound.queued(outbox.len());
@@ -178,8 +199,9 @@ impl TicketService {
             }
         };
         let keyed = key.map(|key| (key, HistoryAction::Reply));
+        let replied = |t: &Ticket| self.outbound.ticket_replied(t, &provider, content.as_str());
         let (ticket, appended, _) = self
-            .change(session, id, keyed, no_delivery, |ticket, at| {
+            .change(session, id, keyed, replied, |ticket, at| {
                 let mut next = ticket.clone();
                 let mut appended = Vec::new();
                 if ticket.status == TicketStatus::Resolved {
@@ -188,6 +210,7 @@ impl TicketService {
                     next.resolution = None;
                 }
                 next.status = TicketStatus::Processing;
+                next.sla.first_responded_at.get_or_insert(at);
                 appended.push(entry(&provider, HistoryAction::Reply, content.as_str().to_owned(), at));
                 let message = match ticket.status {
                     TicketStatus::Open => "状态已更新为处理中".to_owned(),
@@ -226,6 +249,7 @@ impl TicketService {
                     let mut next = ticket.clone();
                     next.status = TicketStatus::Resolved;
                     next.resolved_at = Some(at);
+                    next.sla.first_responded_at.get_or_insert(at);
                     next.resolution = resolution.clone();
                     let content = resolution.clone().unwrap_or_else(|| "工单已标记为已解决".to_owned());
                     let appended = vec![entry(&provider, HistoryAction::Resolve, content, at)];
@@ -274,7 +298,7 @@ impl TicketService {
     /// ticket. Answers the ticket after the change, the appended history and how many deliveries
     /// were queued. With an idempotency key (and the action it is claimed for) that a change
     /// claimed before, changes nothing and answers [`Self::replayed_change`].
-    async fn change<D, F>(
+    pub(super) async fn change<D, F>(
         &self,
         session: &Session,
         id: &Id,
@@ -297,7 +321,7 @@ impl TicketService {
                 }
             }
             let current = self.get(session, id).await?;
-            let at = now();
+            let at = self.clock.now();
             let (mut next, appended, title, what) = decide(&current, at)?;
             next.updated_at = at;
             let notification = ticket_notification(
@@ -355,11 +379,6 @@ impl TicketService {
         ticket.hash(&mut hasher);
         &self.change_locks[(hasher.finish() % self.change_locks.len() as u64) as usize]
     }
-}
-
-/// A change that sends nothing out (a reply).
-fn no_delivery(_: &Ticket) -> Vec<OutboxDraft> {
-    Vec::new()
 }
 
 fn entry(provider: &ServiceProvider, action: HistoryAction, content: String, at: Timestamp) -> HistoryEntry {

@@ -65,7 +65,7 @@ pub use self::outbox::{OutboxCounts, OutboxStore};
 pub use self::providers::ProviderStore;
 pub use self::retention::{Retained, RetentionStore};
 pub use self::search::SearchStore;
-pub use self::tickets::{TicketChange, TicketFilter, TicketStore};
+pub use self::tickets::{SlaFilter, TicketChange, TicketFilter, TicketStore};
 pub use self::tokens::{RefreshTokenRecord, RefreshTokenUse, Successor, TokenStore};
 use std::sync::Arc;
 

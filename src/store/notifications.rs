@@ -14,6 +14,9 @@ pub struct NotificationFilter {
 #[async_trait]
 pub trait NotificationStore: Send + Sync + 'static {
     async fn insert_notification(&self, notification: &Notification) -> AppResult<EventRecord>;
+    /// Stores the notification unless one with its id is stored already: a notification whose id
+    /// is derived from what it announces is then its own once-only marker. `None` if it existed.
+    async fn insert_notification_once(&self, notification: &Notification) -> AppResult<Option<EventRecord>>;
     /// Notifications of a provider, newest first.
     async fn list_notifications(
         &self,

@@ -3,8 +3,8 @@
 //! contain, and the filters of every shape a list port accepts (each subset of its optional fields,
 //! with representative values), so that both adapters are checked on the same shapes.
 
-use crate::domain::{Id, NotificationType, ReadStatus, TicketStatus, TicketType};
-use crate::store::{CustomerFilter, NotificationFilter, TicketFilter};
+use crate::domain::{Id, NotificationType, ReadStatus, SlaStatus, TicketStatus, TicketType};
+use crate::store::{CustomerFilter, NotificationFilter, SlaFilter, TicketFilter};
 
 /// What a read is, which decides what its plan may contain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +45,21 @@ pub(crate) fn ticket_filter(set: u32) -> TicketFilter {
         customer_id: has(set, 0).then(|| Id::from_stored("c-plan".to_owned())),
         status: has(set, 1).then_some(TicketStatus::ALL[0]),
         ticket_type: has(set, 2).then_some(TicketType::ALL[0]),
+        sla: None,
     }
+}
+
+/// The ticket list filtered by each SLA status, alone and with every other filter; named by the
+/// filter fields set and the status.
+pub(crate) fn sla_ticket_filters() -> Vec<(Vec<&'static str>, TicketFilter)> {
+    let mut filters = Vec::new();
+    for status in SlaStatus::ALL {
+        let sla = Some(SlaFilter { status: *status, now: crate::domain::now() });
+        filters.push((vec!["sla", status.as_str()], TicketFilter { sla, ..TicketFilter::default() }));
+        let all = TicketFilter { sla, ..ticket_filter(0b111) };
+        filters.push((vec!["customer_id", "status", "ticket_type", "sla", status.as_str()], all));
+    }
+    filters
 }
 
 pub(crate) fn notification_filter(set: u32) -> NotificationFilter {

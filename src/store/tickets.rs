@@ -4,7 +4,8 @@
 
 use super::{KeyClaim, Written};
 use crate::domain::{
-    EventRecord, HistoryEntry, Id, Notification, OutboxDraft, Page, PageRequest, Ticket, TicketStatus, TicketType,
+    EventRecord, HistoryEntry, Id, Notification, OutboxDraft, Page, PageRequest, SlaStatus, Ticket, TicketStatus,
+    TicketType, Timestamp,
 };
 use crate::error::AppResult;
 use async_trait::async_trait;
@@ -15,6 +16,15 @@ pub struct TicketFilter {
     pub customer_id: Option<Id>,
     pub status: Option<TicketStatus>,
     pub ticket_type: Option<TicketType>,
+    /// Tickets in one service-level status; such a list runs most overdue first.
+    pub sla: Option<SlaFilter>,
+}
+
+/// Tickets whose service-level status is `status` at `now` (the service's clock).
+#[derive(Debug, Clone, Copy)]
+pub struct SlaFilter {
+    pub status: SlaStatus,
+    pub now: Timestamp,
 }
 
 /// A change to a ticket, applied as one unit: the ticket's new state, the history entries that
@@ -52,4 +62,9 @@ pub trait TicketStore: Send + Sync + 'static {
     /// if another change came first, or if the key was already claimed (nothing is applied: the
     /// caller reads the claim with [`super::IdempotencyStore::key_claim`]).
     async fn apply_ticket_change(&self, change: &TicketChange) -> AppResult<Option<Vec<EventRecord>>>;
+    /// Tickets of any provider owed a breach alert at `at` (see [`crate::domain::SlaMarks`]),
+    /// longest owed first, at most `limit`, without their history.
+    /// A ticket of any provider, with its history: the PC system names tickets by id alone.
+    async fn ticket_anywhere(&self, id: &Id) -> AppResult<Option<Ticket>>;
+    async fn tickets_owed_sla_alerts(&self, at: Timestamp, limit: u32) -> AppResult<Vec<Ticket>>;
 }

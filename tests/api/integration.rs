@@ -552,12 +552,12 @@ async fn outbound_events_are_signed_webhooks_in_order_per_conversation() {
     let escalate_chat =
         "mutation { escalateChat(customerId: \"c001\", content: \"无法同步\", reason: \"需要技术支持\") { id } }";
     let chat_ticket = app.data(&token, escalate_chat, json!({})).await["escalateChat"]["id"].clone();
-    // A ticket reply goes nowhere.
+    // A ticket reply goes out too (`ticket.replied`).
     app.data(&token, "mutation { replyTicket(id: \"t003\", content: \"处理中\") { ticket { id } } }", json!({})).await;
 
-    let received = receiver.wait_for("four webhooks", |r| r.len() >= 4).await;
+    let received = receiver.wait_for("five webhooks", |r| r.len() >= 5).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(receiver.webhooks().len(), 4, "one webhook per event, no more: {received:#?}");
+    assert_eq!(receiver.webhooks().len(), 5, "one webhook per event, no more: {received:#?}");
     for hook in &received {
         assert!(hook.signed, "a valid signature: {hook:?}");
         assert_eq!(hook.status, 200);
@@ -831,7 +831,7 @@ async fn the_jobs_run_twice_change_nothing_the_second_time() {
     );
 
     let second = cli(&app, &["run-jobs"]).await;
-    assert_eq!(second.len(), 9);
+    assert_eq!(second.len(), 11);
     for report in &second {
         assert_eq!((report["ran"].clone(), report["changed"].clone()), (json!(true), json!(0)), "{second:?}");
     }

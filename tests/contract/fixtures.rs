@@ -89,6 +89,7 @@ pub fn ticket(customer: &Customer, created: i64) -> Ticket {
         updated_at: at(created),
         history: vec![history("create", created)],
         version: 0,
+        sla: Default::default(),
     }
 }
 

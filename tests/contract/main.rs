@@ -31,6 +31,7 @@ mod providers;
 mod query_plans;
 mod retention;
 mod search;
+mod ticket_sla;
 mod tickets;
 mod tokens;
 mod totals;

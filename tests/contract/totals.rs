@@ -28,7 +28,7 @@ async fn assert_totals_exact(store: &SharedStore, provider: &Id, customers: &[Cu
     for customer_id in &customer_choices {
         for status in [None].into_iter().chain(TICKET_STATUSES.map(Some)) {
             for ticket_type in [None].into_iter().chain(TICKET_TYPES.map(Some)) {
-                let filter = TicketFilter { customer_id: customer_id.clone(), status, ticket_type };
+                let filter = TicketFilter { customer_id: customer_id.clone(), status, ticket_type, sla: None };
                 let listed = store.list_tickets(provider, &filter, all).await.unwrap();
                 assert_eq!(listed.total, listed.items.len() as u64, "tickets {filter:?}");
             }

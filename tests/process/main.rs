@@ -22,5 +22,6 @@ mod retention;
 mod schemathesis;
 mod secrets;
 mod shutdown;
+mod sla;
 mod typing;
 mod webhook_bans;

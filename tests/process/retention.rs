@@ -90,6 +90,7 @@ async fn write_old_rows(backend: &Backend, dir: &Path) {
             timestamp: long_ago,
         }],
         version: 0,
+        sla: Default::default(),
     };
     let notification = Notification::customer_alert(new_id("m"), &customer, "旧通知", "旧通知".to_owned(), long_ago);
     store.insert_ticket(&ticket, &notification, Some(&new_id("k")), &[]).await.expect("the old ticket is stored");

@@ -191,6 +191,12 @@ impl TestApp {
         }
     }
 
+    /// The server's clock (ticket times, service-level timers, the jobs): a test moves it with
+    /// `advance` instead of sleeping through a target.
+    pub fn clock(&self) -> &provider_desk::domain::Clock {
+        &self.services.clock
+    }
+
     /// How many store round trips the server has made so far.
     pub fn store_round_trips(&self) -> u64 {
         self.services.store.round_trips()

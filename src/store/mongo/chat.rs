@@ -78,6 +78,15 @@ impl ChatStore for MongoStore {
         found.as_ref().map(chat_from).transpose().map_err(bad_document)
     }
 
+    async fn chat_messages_anywhere(&self, ids: &[Id]) -> AppResult<Vec<ChatMessage>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let find = self.chat.find(chat_messages_anywhere_query(ids));
+        let documents = self.op(async { super::collect(find.await?).await }).await?;
+        read(&documents, chat_from)
+    }
+
     async fn advance_chat_status(
         &self,
         provider: &Id,
@@ -193,6 +202,11 @@ pub(super) fn chat_document(m: &ChatMessage) -> Document {
         "status": m.status.as_str(),
         "search": text_search(&m.content),
     }
+}
+
+/// The messages of any provider with these ids (index `id_unique`).
+pub(super) fn chat_messages_anywhere_query(ids: &[Id]) -> Document {
+    doc! { "id": { "$in": super::ids_bson(ids) } }
 }
 
 pub(super) fn chat_from(doc: &Document) -> ReadResult<ChatMessage> {

@@ -19,6 +19,8 @@
 //! | | `serviceProviderId, customerId, status` | counting a page's customers' unresolved tickets |
 //! | | `customerId, status` | the same count for customers of any provider (`customers_anywhere`) |
 //! | | `serviceProviderId, search.grams, updatedAt -1, id` | search: one gram of the query, newest first |
+//! | | `serviceProviderId, slaBreachAt, id` | the list filtered by SLA status, most overdue first |
+//! | | `slaAlertAt, id` | the `sla-breaches` job: tickets owed a breach alert |
 //! | `ticketHistory` | `id` unique | a retried change finding whether its first attempt committed |
 //! | | `ticketId, ticketVersion, position` | a ticket's history, in the order it was written |
 //! | | `serviceProviderId, search.grams, ticketId` | search: the tickets whose replies hold a query of three or more characters |
@@ -127,6 +129,8 @@ impl MongoStore {
                         "provider_search",
                         doc! { "serviceProviderId": 1, "search.grams": 1, "updatedAt": -1, "id": 1 },
                     ),
+                    index("provider_sla_breach", doc! { "serviceProviderId": 1, "slaBreachAt": 1, "id": 1 }),
+                    index("sla_alert", doc! { "slaAlertAt": 1, "id": 1 }),
                 ],
             ),
             (

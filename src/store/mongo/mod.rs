@@ -63,6 +63,7 @@ mod retention;
 mod search;
 mod search_backfill;
 mod ticket_history;
+mod ticket_sla;
 mod tickets;
 mod tokens;
 

@@ -42,6 +42,33 @@ impl NotificationStore for MongoStore {
         events.pop().ok_or_else(|| AppError::internal("a stored notification logged no event"))
     }
 
+    async fn insert_notification_once(&self, notification: &Notification) -> AppResult<Option<EventRecord>> {
+        let (provider, write_id) = (&notification.service_provider_id, notification.id.as_str());
+        let document = notification_document(notification);
+        let drafts = vec![notification_event(notification)];
+        let _queued = self.queue_event_write(provider).await;
+        let logged = self
+            .op(async {
+                let logged = in_transaction!(self, |session| {
+                    let by_id = doc! { "id": write_id };
+                    if self.notifications.find_one(by_id).session(&mut session).await?.is_some() {
+                        return Ok(None);
+                    }
+                    self.notifications.insert_one(&document).session(&mut session).await?;
+                    self.log_events(&mut session, write_id, drafts.clone()).await.map(Some)
+                })
+                .await;
+                match logged {
+                    // Stored by a concurrent writer, or by an earlier attempt whose answer was
+                    // lost: either way not by this call.
+                    Err(error) if is_duplicate_key(&error) => Ok(None),
+                    other => other,
+                }
+            })
+            .await?;
+        Ok(logged.and_then(|mut events| events.pop()))
+    }
+
     async fn list_notifications(
         &self,
         provider: &Id,

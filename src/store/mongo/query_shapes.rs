@@ -8,7 +8,10 @@
 
 use super::audit::audit_order;
 use super::canned_replies::canned_reply_order;
-use super::chat::{chat_cursor_query, chat_window_order, chat_window_queries, conversation_order, conversation_query};
+use super::chat::{
+    chat_cursor_query, chat_messages_anywhere_query, chat_window_order, chat_window_queries, conversation_order,
+    conversation_query,
+};
 use super::conversations::{self, conversation_page_query, unread_from_customer_query};
 use super::customers::{customer_order, customer_query, unresolved_query};
 use super::events::{cursor_order, events_after_query};
@@ -19,13 +22,14 @@ use super::search::{
     ticket_search_order, ticket_search_query,
 };
 use super::ticket_history::{histories_query, history_order};
-use super::tickets::{ticket_order, ticket_query};
+use super::ticket_sla::{owed_alerts_order, owed_alerts_query};
+use super::tickets::{ticket_order, ticket_order_of, ticket_query};
 use crate::domain::{ConversationFilter, ConversationKey, Id, SearchQuery};
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{doc, Bson, DateTime, Document};
 
 pub use crate::store::read_shapes::ReadShape;
-use crate::store::read_shapes::{customer_filter, fields, notification_filter, ticket_filter};
+use crate::store::read_shapes::{customer_filter, fields, notification_filter, sla_ticket_filters, ticket_filter};
 
 /// One query the adapter sends.
 #[derive(Debug, Clone)]
@@ -71,6 +75,19 @@ pub fn query_shapes() -> Vec<QueryShape> {
         let list = List { port_call: "list_tickets", collection: "tickets", index };
         list.push(&mut shapes, filters, ticket_query(&provider, &ticket_filter(set)), ticket_order());
     }
+    let by_sla = List { port_call: "list_tickets", collection: "tickets", index: "provider_sla_breach" };
+    for (filters, filter) in sla_ticket_filters() {
+        by_sla.push(&mut shapes, filters, ticket_query(&provider, &filter), ticket_order_of(&filter));
+    }
+    shapes.push(QueryShape {
+        name: "tickets_owed_sla_alerts".to_owned(),
+        shape: ReadShape::List,
+        collection: "tickets",
+        filter: owed_alerts_query(&crate::domain::now()),
+        sort: Some(owed_alerts_order()),
+        index: "sla_alert",
+        filters: Vec::new(),
+    });
     for set in 0..4 {
         let filters = fields(set, &["notification_type", "read_status"]);
         let index = match filters.first().copied() {
@@ -208,7 +225,9 @@ pub fn query_shapes() -> Vec<QueryShape> {
         ("unresolved_counts", "tickets", "provider_customer_status", unresolved_query(Some(&provider), &ids())),
         ("unresolved_counts (any provider)", "tickets", "customer_status", unresolved_query(None, &ids())),
         ("ticket", "tickets", "id_unique", by_id()),
+        ("ticket_anywhere", "tickets", "id_unique", doc! { "id": "x" }),
         ("chat_message", "chatMessages", "id_unique", by_id()),
+        ("chat_messages_anywhere", "chatMessages", "id_unique", chat_messages_anywhere_query(&ids())),
         (
             "chat_window (cursor)",
             "chatMessages",

@@ -8,10 +8,11 @@ use super::notifications::{notification_document, notification_event};
 use super::read;
 use super::search::{appended_reply_grams, ticket_search};
 use super::ticket_history::{embedded_history, with_history};
+use super::ticket_sla::{owed_alerts_order, owed_alerts_query, push_sla_query, sla_from, sla_order, sla_state};
 use super::MongoStore;
 use crate::domain::{
     EscalationStatus, EventKind, EventRecord, Id, Notification, OutboxDraft, Page, PageRequest, Ticket, TicketStatus,
-    TicketType,
+    TicketType, Timestamp,
 };
 use crate::error::{AppError, AppResult};
 use crate::store::TicketStore;
@@ -81,11 +82,11 @@ impl TicketStore for MongoStore {
     }
 
     async fn list_tickets(&self, provider: &Id, filter: &TicketFilter, page: PageRequest) -> AppResult<Page<Ticket>> {
-        let query = ticket_query(provider, filter);
+        let (query, order) = (ticket_query(provider, filter), ticket_order_of(filter));
         // One port call: the page, then the histories of the tickets on it.
         let (documents, total, mut histories) = self
             .op(async {
-                let (documents, total) = self.page(&self.tickets, query, ticket_order(), page).await?;
+                let (documents, total) = self.page(&self.tickets, query, order, page).await?;
                 let ids = read(&documents, |d| Fields::new(d, "ticket").id("id")).unwrap_or_default();
                 Ok((documents, total, self.histories(&ids).await?))
             })
@@ -175,11 +176,27 @@ impl TicketStore for MongoStore {
         })
         .await
     }
+
+    async fn ticket_anywhere(&self, id: &Id) -> AppResult<Option<Ticket>> {
+        let find = self.tickets.find_one(doc! { "id": id.as_str() });
+        let ids = [id.clone()];
+        let (found, mut histories) =
+            self.op(async { tokio::try_join!(find.into_future(), self.histories(&ids)) }).await?;
+        let Some(found) = found else { return Ok(None) };
+        let entries = histories.remove(id.as_str()).unwrap_or_default();
+        ticket_from(&found).and_then(|ticket| with_history(ticket, &entries)).map(Some).map_err(bad_document)
+    }
+
+    async fn tickets_owed_sla_alerts(&self, at: Timestamp, limit: u32) -> AppResult<Vec<Ticket>> {
+        let find = self.tickets.find(owed_alerts_query(&at)).sort(owed_alerts_order()).limit(i64::from(limit));
+        let documents = self.op(async { super::collect(find.await?).await }).await?;
+        read(&documents, ticket_from)
+    }
 }
 
 /// The fields a ticket change may set (everything but the identity, the content and the history).
 pub(super) fn ticket_state(t: &Ticket) -> Document {
-    doc! {
+    let mut state = doc! {
         "status": t.status.as_str(),
         "escalationStatus": t.escalation_status.as_str(),
         "escalationReason": optional_text(&t.escalation_reason),
@@ -189,7 +206,9 @@ pub(super) fn ticket_state(t: &Ticket) -> Document {
         "resolution": optional_text(&t.resolution),
         "resolvedAt": optional_date(&t.resolved_at),
         "updatedAt": date(&t.updated_at),
-    }
+    };
+    state.extend(sla_state(t));
+    state
 }
 
 /// The ticket without its history, which is stored entry by entry in `ticketHistory`.
@@ -235,6 +254,7 @@ pub(super) fn ticket_from(doc: &Document) -> ReadResult<Ticket> {
         updated_at: f.time("updatedAt")?,
         history,
         version: f.number("version")?.max(0) as u64,
+        sla: sla_from(doc)?,
     })
 }
 
@@ -250,7 +270,19 @@ pub(super) fn ticket_query(provider: &Id, filter: &TicketFilter) -> Document {
     if let Some(ticket_type) = filter.ticket_type {
         query.insert("type", ticket_type.as_str());
     }
+    if let Some(sla) = &filter.sla {
+        push_sla_query(&mut query, sla);
+    }
     query
+}
+
+/// The list's order: [`ticket_order`], or most overdue first when filtered by SLA status.
+pub(super) fn ticket_order_of(filter: &TicketFilter) -> Document {
+    if filter.sla.is_some() {
+        sla_order()
+    } else {
+        ticket_order()
+    }
 }
 
 /// Most recently updated first.
@@ -295,6 +327,7 @@ mod tests {
                 timestamp: at,
             }],
             version: 3,
+            sla: Default::default(),
         };
         let mut stored = ticket_document(&ticket);
         assert!(stored.get("processingHistory").is_none(), "the history is stored apart");

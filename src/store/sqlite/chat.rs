@@ -80,6 +80,19 @@ impl ChatStore for SqliteStore {
         .await
     }
 
+    async fn chat_messages_anywhere(&self, ids: &[Id]) -> AppResult<Vec<ChatMessage>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = ids.to_vec();
+        self.read(move |c| {
+            let mut statement = c.prepare(&chat_messages_anywhere_sql(ids.len()))?;
+            let rows = statement.query_map(rusqlite::params_from_iter(ids.iter().map(Id::as_str)), chat_from_row)?;
+            rows.collect()
+        })
+        .await
+    }
+
     async fn advance_chat_status(
         &self,
         provider: &Id,
@@ -208,6 +221,11 @@ pub(super) fn conversation_list(provider: &Id, customer: &Id) -> ListQuery {
 /// One message of a provider; the parameters are the provider and the message id.
 pub(super) fn chat_message_sql() -> String {
     format!("SELECT {CHAT_COLUMNS} FROM chat_messages WHERE service_provider_id = ? AND id = ?")
+}
+
+/// The messages of any provider with `count` ids (the parameters).
+pub(super) fn chat_messages_anywhere_sql(count: usize) -> String {
+    format!("SELECT {CHAT_COLUMNS} FROM chat_messages WHERE id IN ({})", super::sql::placeholders(count))
 }
 
 pub(super) const CHAT_COLUMNS: &str = "id, service_provider_id, service_provider_name, customer_id, customer_name, \

@@ -28,6 +28,7 @@ mod retention;
 mod rows;
 mod search;
 mod sql;
+mod ticket_sla;
 mod tickets;
 mod tokens;
 mod totals;
@@ -66,6 +67,7 @@ impl SqliteStore {
         writer.execute_batch(SCHEMA).map_err(sql_error)?;
         idempotency::add_answer_columns(&writer).map_err(sql_error)?;
         outbox::add_expiry_column(&writer).map_err(sql_error)?;
+        ticket_sla::install(&writer).map_err(sql_error)?;
         totals::install(&mut writer).map_err(sql_error)?;
         expiry_days::install(&mut writer).map_err(sql_error)?;
         conversations::install(&mut writer).map_err(sql_error)?;

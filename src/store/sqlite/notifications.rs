@@ -55,6 +55,22 @@ impl NotificationStore for SqliteStore {
         self.write(move |t| notification_event(t, &notification)).await
     }
 
+    async fn insert_notification_once(&self, notification: &Notification) -> AppResult<Option<EventRecord>> {
+        let notification = notification.clone();
+        self.write(move |t| {
+            let exists = t
+                .prepare_cached("SELECT 1 FROM notifications WHERE id = ?")?
+                .query_row([notification.id.as_str()], |_| Ok(()))
+                .optional()?
+                .is_some();
+            if exists {
+                return Ok(None);
+            }
+            notification_event(t, &notification).map(Some)
+        })
+        .await
+    }
+
     async fn list_notifications(
         &self,
         provider: &Id,

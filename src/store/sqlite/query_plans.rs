@@ -7,7 +7,7 @@
 
 use super::audit::audit_list;
 use super::canned_replies::{canned_reply_list, canned_reply_sql, CANNED_REPLY_COUNT_SQL};
-use super::chat::{chat_message_sql, chat_window_sql, conversation_list, CHAT_CURSOR_SQL};
+use super::chat::{chat_message_sql, chat_messages_anywhere_sql, chat_window_sql, conversation_list, CHAT_CURSOR_SQL};
 use super::conversations::{conversation_page_sql, conversation_sql, INBOX_TOTALS_SQL, UNREAD_FROM_CUSTOMER_SQL};
 use super::customers::{customer_list, customer_list_in_order, customers_anywhere_sql, customers_by_ids_sql};
 use super::events::{events_after_sql, LATEST_CURSOR_SQL};
@@ -18,12 +18,15 @@ use super::search::{
     MATCH_COUNT_SQL, OWN_KEYS_SQL, REPLIED_TICKET_KEYS_SQL,
 };
 use super::sql::{page_values, text, ListQuery};
+use super::ticket_sla::{owed_alerts_sql, ticket_anywhere_sql};
 use super::tickets::{histories_sql, ticket_list, ticket_sql};
 use crate::domain::{ConversationFilter, Id, PageRequest, SearchKind, SearchQuery};
 use rusqlite::types::Value;
 
 pub use crate::store::read_shapes::ReadShape;
-use crate::store::read_shapes::{customer_filter, fields, has, notification_filter, subsets, ticket_filter};
+use crate::store::read_shapes::{
+    customer_filter, fields, has, notification_filter, sla_ticket_filters, subsets, ticket_filter,
+};
 
 /// One statement the adapter runs, ready to explain.
 #[derive(Debug, Clone)]
@@ -57,6 +60,16 @@ pub fn planned_reads() -> Vec<PlannedRead> {
         let filters = fields(set, &["customer_id", "status", "ticket_type"]);
         push_list(&mut reads, "list_tickets", filters, ticket_list(&provider, &ticket_filter(set)));
     }
+    for (filters, filter) in sla_ticket_filters() {
+        push_list(&mut reads, "list_tickets", filters, ticket_list(&provider, &filter));
+    }
+    reads.push(PlannedRead {
+        name: "tickets_owed_sla_alerts".to_owned(),
+        shape: ReadShape::List,
+        sql: owed_alerts_sql(),
+        params: vec![text("2026-01-29T09:00:00Z"), Value::Integer(200)],
+        filters: Vec::new(),
+    });
     for set in subsets(2) {
         let filters = fields(set, &["notification_type", "read_status"]);
         push_list(&mut reads, "list_notifications", filters, notification_list(&provider, &notification_filter(set)));
@@ -151,8 +164,10 @@ pub fn planned_reads() -> Vec<PlannedRead> {
         ("customers_by_ids", customers_by_ids_sql(3), with_provider(ids())),
         ("customers_anywhere", customers_anywhere_sql(3), ids()),
         ("ticket", ticket_sql(), with_provider(vec![text("t")])),
+        ("ticket_anywhere", ticket_anywhere_sql(), vec![text("t")]),
         ("ticket histories", histories_sql(3), ids()),
         ("chat_message", chat_message_sql(), with_provider(vec![text("m")])),
+        ("chat_messages_anywhere", chat_messages_anywhere_sql(3), ids()),
         ("chat_window (cursor)", CHAT_CURSOR_SQL.to_owned(), with_provider(vec![text("c-plan"), text("m")])),
         ("notification", notification_sql(), with_provider(vec![text("n")])),
         ("canned_reply", canned_reply_sql(), with_provider(vec![text("r")])),

@@ -7,10 +7,11 @@ use super::outbox::queue_outbox;
 use super::rows::{id, parse_optional_time, parse_time, parse_value, time_text};
 use super::search::{index_reply, index_ticket};
 use super::sql::{id_values, placeholders, text, Conditions, ListQuery};
+use super::ticket_sla::{owed_alerts_sql, push_sla_condition, sla_from_row, ticket_anywhere_sql, write_sla, SLA_ORDER};
 use super::SqliteStore;
 use crate::domain::{
     EscalationStatus, EventKind, EventRecord, HistoryEntry, Id, Notification, OutboxDraft, Page, PageRequest, Ticket,
-    TicketStatus, TicketType,
+    TicketStatus, TicketType, Timestamp,
 };
 use crate::error::{AppError, AppResult};
 use crate::store::TicketStore;
@@ -113,6 +114,7 @@ impl TicketStore for SqliteStore {
                     time_text(&ticket.updated_at),
                     ticket.version as i64,
                 ])?;
+                write_sla(t, &ticket)?;
                 for entry in &ticket.history {
                     insert_history(t, &ticket.id, entry)?;
                     index_reply(t, entry.id.as_str())?;
@@ -201,6 +203,7 @@ impl TicketStore for SqliteStore {
             if updated == 0 {
                 return Ok(None);
             }
+            write_sla(t, ticket)?;
             if let Some((key, claim)) = &change.claim {
                 claim_change_key(t, &ticket.service_provider_id, key, claim, ticket.updated_at)?;
             }
@@ -217,6 +220,28 @@ impl TicketStore for SqliteStore {
         })
         .await
     }
+
+    async fn ticket_anywhere(&self, id: &Id) -> AppResult<Option<Ticket>> {
+        let id = id.clone();
+        self.read(move |c| {
+            let ticket =
+                c.prepare_cached(&ticket_anywhere_sql())?.query_row([id.as_str()], ticket_from_row).optional()?;
+            match ticket {
+                Some(ticket) => Ok(with_histories(c, vec![ticket])?.pop()),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn tickets_owed_sla_alerts(&self, at: Timestamp, limit: u32) -> AppResult<Vec<Ticket>> {
+        self.read(move |c| {
+            let mut statement = c.prepare_cached(&owed_alerts_sql())?;
+            let rows = statement.query_map(params![time_text(&at), i64::from(limit)], ticket_from_row)?;
+            rows.collect()
+        })
+        .await
+    }
 }
 
 /// The history of `count` tickets, oldest first; the parameters are the ticket ids.
@@ -230,16 +255,23 @@ pub(super) fn histories_sql(count: usize) -> String {
 /// A provider's tickets that `filter` selects, most recently updated first.
 pub(super) fn ticket_list(provider: &Id, filter: &TicketFilter) -> ListQuery {
     let mut conditions = Conditions::of_provider(provider);
+    // Filtered by SLA status, the list runs in breach order on the breach mark's index; the other
+    // filters are then checked row by row (`+` keeps SQLite from picking their indexes instead).
+    let by_sla = filter.sla.is_some();
     if let Some(customer) = &filter.customer_id {
-        conditions.push("customer_id = ?", [text(customer.as_str())]);
+        conditions.push(if by_sla { "+customer_id = ?" } else { "customer_id = ?" }, [text(customer.as_str())]);
     }
     if let Some(status) = filter.status {
-        conditions.push("status = ?", [text(status.as_str())]);
+        conditions.push(if by_sla { "+status = ?" } else { "status = ?" }, [text(status.as_str())]);
     }
     if let Some(ticket_type) = filter.ticket_type {
-        conditions.push("type = ?", [text(ticket_type.as_str())]);
+        conditions.push(if by_sla { "+type = ?" } else { "type = ?" }, [text(ticket_type.as_str())]);
     }
-    ListQuery { table: "tickets", columns: TICKET_COLUMNS, order: "updated_at DESC, id", conditions }
+    if let Some(sla) = &filter.sla {
+        push_sla_condition(&mut conditions, sla);
+    }
+    let order = if by_sla { SLA_ORDER } else { "updated_at DESC, id" };
+    ListQuery { table: "tickets", columns: TICKET_COLUMNS, order, conditions }
 }
 
 /// One ticket of a provider; the parameters are the provider and the ticket id.
@@ -250,7 +282,8 @@ pub(super) fn ticket_sql() -> String {
 pub(super) const TICKET_COLUMNS: &str =
     "id, service_provider_id, customer_id, customer_name, title, content, type, status, \
      escalation_status, escalation_reason, escalated_at, assignee_id, assignee_name, resolution, resolved_at, \
-     created_at, updated_at, version";
+     created_at, updated_at, version, \
+     first_response_due_at, resolution_due_at, first_responded_at, first_response_alerted, resolution_alerted";
 
 pub(super) const HISTORY_COLUMNS: &str = "id, operator_id, operator_name, action, content, timestamp";
 
@@ -275,6 +308,7 @@ pub(super) fn ticket_from_row(row: &Row<'_>) -> rusqlite::Result<Ticket> {
         updated_at: parse_time(row, 16)?,
         version: row.get::<_, i64>(17)?.max(0) as u64,
         history: Vec::new(),
+        sla: sla_from_row(row, 18)?,
     })
 }
 
