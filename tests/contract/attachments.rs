@@ -66,11 +66,18 @@ pub async fn an_attachment_is_read_back_as_written_by_its_provider_only(store: S
         store.attachments_by_ids(&provider, &[written.id.clone(), text_file.id.clone(), id("att")]).await.unwrap();
     found.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
     assert_eq!(found, vec![written.clone(), text_file.clone()]);
-    assert!(store.attachments_by_ids(&other, &[written.id.clone()]).await.unwrap().is_empty(), "another provider's");
+    assert!(
+        store.attachments_by_ids(&other, std::slice::from_ref(&written.id)).await.unwrap().is_empty(),
+        "another provider's"
+    );
     assert!(store.attachments_by_ids(&provider, &[]).await.unwrap().is_empty());
     assert_eq!(store.attachment_by_id(&written.id).await.unwrap(), Some(written.clone()));
     assert_eq!(store.attachment_by_id(&id("att")).await.unwrap(), None);
-    assert_eq!(store.mark_attachments_used(&other, &[written.id.clone()]).await.unwrap(), 0, "not the other's to use");
+    assert_eq!(
+        store.mark_attachments_used(&other, std::slice::from_ref(&written.id)).await.unwrap(),
+        0,
+        "not the other's to use"
+    );
     assert!(store.delete_attachment(&written.id).await.unwrap());
     assert!(!store.delete_attachment(&written.id).await.unwrap(), "deleted once");
     assert_eq!(store.attachment_by_id(&written.id).await.unwrap(), None);
