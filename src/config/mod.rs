@@ -19,6 +19,7 @@ mod realtime;
 mod retention;
 mod security;
 mod store;
+mod uploads;
 
 pub use connections::ConnectionSettings;
 pub use exposure::{
@@ -31,6 +32,7 @@ pub use realtime::ReplayWindow;
 pub use retention::RetentionSettings;
 pub use security::{canonical, limit_key, Introspection, IpNet, Rate, SecuritySettings, MIN_JWT_SECRET_BYTES};
 pub use store::{redact_url, MongoSettings, WriteConcernSetting};
+pub use uploads::{UploadSettings, DEFAULT_UPLOAD_MAX_BYTES};
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -66,6 +68,8 @@ pub struct Config {
     pub metrics: MetricsSettings,
     /// Header, body and idle timeouts of a connection; connections per address.
     pub connections: ConnectionSettings,
+    /// Uploads and attachments (`UPLOAD_MAX_BYTES`, `ATTACHMENT_URL_TTL_SECONDS`, ...).
+    pub uploads: UploadSettings,
 }
 
 /// How long requests in flight may take to finish after SIGTERM, unless `SHUTDOWN_TIMEOUT_SECS`
@@ -108,6 +112,7 @@ impl Config {
             security: SecuritySettings::read(&env)?,
             metrics: MetricsSettings::read(&env)?,
             connections: ConnectionSettings::read(&env)?,
+            uploads: UploadSettings::read(&env)?,
         })
     }
 

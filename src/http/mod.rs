@@ -16,6 +16,7 @@ mod ops;
 mod playground;
 pub mod quiet;
 pub mod shutdown;
+pub mod uploads;
 mod ws;
 
 pub use crate::graphql::{authenticate, authenticate_limited};
@@ -81,6 +82,7 @@ pub fn router(
         .merge(metrics.routes())
         .merge(docs::routes())
         .merge(integrations::routes(integrations))
+        .merge(uploads::routes())
         .merge(rest)
         .merge(playground::router())
         .route("/graphql/ws", get(ws::upgrade))

@@ -4,6 +4,7 @@
 //! on whose behalf they act; everything they read or write is scoped to that provider, so another
 //! provider's ids simply are not found. Resolvers and the REST shim hold no rules of their own.
 
+pub mod attachments;
 pub mod audit;
 pub mod auth;
 mod auth_cache;
@@ -78,6 +79,8 @@ pub struct Services {
     pub audit: audit::AuditService,
     /// Rate limits, sign-in limits and bans.
     pub guard: Arc<Guard>,
+    /// Uploads, signed download URLs and the orphan job's work.
+    pub attachments: attachments::AttachmentService,
 }
 
 impl Services {
@@ -117,8 +120,20 @@ impl Services {
             realtime,
             audit: audit::AuditService::new(&store),
             guard,
+            attachments: attachments::AttachmentService::new(
+                store.clone(),
+                attachments::AttachmentSettings::unconfigured(),
+            ),
             store,
         }
+    }
+}
+
+impl Services {
+    /// The services with the attachments' settings (the URL key, the limits, the upload directory).
+    pub fn with_attachments(mut self, settings: attachments::AttachmentSettings) -> Services {
+        self.attachments = attachments::AttachmentService::new(self.store.clone(), settings);
+        self
     }
 }
 

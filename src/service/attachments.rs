@@ -1,0 +1,442 @@
+//! Attachments: receiving an upload, signing and checking download URLs, the attachments a
+//! message may carry, and deleting the ones nobody used.
+//!
+//! The design choices: an upload is streamed into a temporary file while it is hashed and counted,
+//! so a file over `UPLOAD_MAX_BYTES` is refused at the first byte past the limit and nothing holds
+//! a whole file in memory; its type is what [`sniff`] finds in its first bytes; images are measured
+//! and thumbnailed on the blocking pool, a few at a time, decoded under [`image::Limits`] so a
+//! decompression bomb is refused instead of eating memory. Download URLs carry their own
+//! authorization (an expiry and an HMAC over the id, the variant and the expiry, keyed by a key
+//! derived from the JWT secret), because a mini-program's `<image>` tag sends no Authorization
+//! header; they are signed when read, so a URL is always fresh.
+
+use super::Session;
+use crate::config::UploadSettings;
+use crate::domain::attachment::{sniff, FileKind, SNIFF_BYTES, THUMBNAIL_CONTENT_TYPE, THUMBNAIL_WIDTH};
+use crate::domain::{new_id, now, Attachment, Id, Timestamp, MAX_ATTACHMENTS};
+use crate::error::{AppError, AppResult};
+use crate::store::{AttachmentStore, BlobReader};
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::Semaphore;
+
+/// The chunks of an upload as the HTTP layer reads them; an error is the transport's, said for the log.
+pub trait ByteChunks: futures_util::Stream<Item = Result<axum::body::Bytes, String>> + Send + Unpin {}
+impl<T> ByteChunks for T where T: futures_util::Stream<Item = Result<axum::body::Bytes, String>> + Send + Unpin {}
+
+/// The most images decoded at once (each may take up to [`MAX_DECODE_BYTES`]).
+const DECODES_AT_ONCE: usize = 2;
+/// The most memory one image decode may allocate: a long phone screenshot (1080 × 30,000 RGBA is
+/// 124 MiB) fits, a decompression bomb does not.
+const MAX_DECODE_BYTES: u64 = 160 * 1024 * 1024;
+/// The largest side of an image accepted for decoding.
+const MAX_IMAGE_SIDE: u32 = 40_000;
+/// The longest file name kept, in characters.
+const MAX_FILE_NAME_CHARS: usize = 120;
+/// Unused attachments deleted per batch by the orphan job.
+const ORPHAN_BATCH: u32 = 200;
+
+/// Which bytes of an attachment a URL serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    File,
+    Thumbnail,
+}
+
+impl Variant {
+    fn as_str(self) -> &'static str {
+        match self {
+            Variant::File => "file",
+            Variant::Thumbnail => "thumbnail",
+        }
+    }
+}
+
+/// Why an upload was not accepted.
+#[derive(Debug)]
+pub enum UploadRefused {
+    /// Over `UPLOAD_MAX_BYTES` (413).
+    TooLarge {
+        max_bytes: u64,
+    },
+    /// Not on the allow list, or an image that cannot be decoded within the limits (415).
+    Unsupported(&'static str),
+    Failed(AppError),
+}
+
+impl From<AppError> for UploadRefused {
+    fn from(error: AppError) -> UploadRefused {
+        UploadRefused::Failed(error)
+    }
+}
+
+/// What the attachment service is built with.
+#[derive(Clone)]
+pub struct AttachmentSettings {
+    pub uploads: UploadSettings,
+    /// The key of the URL signatures: HMAC-SHA256(JWT secret, "attachment-url").
+    pub url_key: Vec<u8>,
+    /// Where uploads are streamed before they become blobs (`DATA_DIR/attachments/tmp`).
+    pub temp_dir: PathBuf,
+}
+
+impl AttachmentSettings {
+    pub fn new(uploads: UploadSettings, jwt_secret: &[u8], data_dir: &Path) -> AttachmentSettings {
+        let mut mac = Hmac::<Sha256>::new_from_slice(jwt_secret).expect("HMAC takes a key of any length");
+        mac.update(b"attachment-url");
+        AttachmentSettings {
+            uploads,
+            url_key: mac.finalize().into_bytes().to_vec(),
+            temp_dir: data_dir.join("attachments").join("tmp"),
+        }
+    }
+}
+
+impl AttachmentSettings {
+    /// Settings with a random URL key and the system's temporary directory, until
+    /// [`super::Services::with_attachments`] gives the configured ones.
+    pub fn unconfigured() -> AttachmentSettings {
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).expect("the operating system's random source is available");
+        AttachmentSettings::new(UploadSettings::default(), &key, &std::env::temp_dir().join("provider-desk"))
+    }
+}
+
+/// A download the signature allowed: what to send and how to name it.
+pub struct Download {
+    pub attachment: Attachment,
+    pub sha256: String,
+    pub size: u64,
+    pub content_type: String,
+}
+
+#[derive(Clone)]
+pub struct AttachmentService {
+    store: Arc<dyn AttachmentStore>,
+    settings: Arc<AttachmentSettings>,
+    decodes: Arc<Semaphore>,
+}
+
+impl AttachmentService {
+    pub fn new(store: Arc<dyn AttachmentStore>, settings: AttachmentSettings) -> AttachmentService {
+        AttachmentService { store, settings: Arc::new(settings), decodes: Arc::new(Semaphore::new(DECODES_AT_ONCE)) }
+    }
+
+    pub fn max_bytes(&self) -> u64 {
+        self.settings.uploads.max_bytes
+    }
+
+    /// Receives one file for the session's provider: streamed to a temporary file, typed,
+    /// measured and thumbnailed if it is an image, stored.
+    pub async fn upload(
+        &self,
+        session: &Session,
+        file_name: Option<&str>,
+        mut chunks: impl ByteChunks,
+    ) -> Result<Attachment, UploadRefused> {
+        use futures_util::StreamExt;
+        let file_name = clean_file_name(file_name);
+        let temp = TempFile::create(&self.settings.temp_dir).await?;
+        let mut file = tokio::fs::File::create(&temp.path).await.map_err(|e| io_error("creating an upload file", e))?;
+        let (mut hasher, mut size, mut head) = (Sha256::new(), 0u64, Vec::with_capacity(SNIFF_BYTES));
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk.map_err(|detail| AppError::BadInput { field: None, message: upload_broken(&detail) })?;
+            size += chunk.len() as u64;
+            if size > self.max_bytes() {
+                return Err(UploadRefused::TooLarge { max_bytes: self.max_bytes() });
+            }
+            if head.len() < SNIFF_BYTES {
+                let take = (SNIFF_BYTES - head.len()).min(chunk.len());
+                head.extend_from_slice(&chunk[..take]);
+            }
+            hasher.update(&chunk);
+            file.write_all(&chunk).await.map_err(|e| io_error("writing an upload", e))?;
+        }
+        file.flush().await.map_err(|e| io_error("writing an upload", e))?;
+        drop(file);
+        if size == 0 {
+            return Err(AppError::bad_input("file", "文件为空").into());
+        }
+        let kind = sniff(&head, &file_name, size <= SNIFF_BYTES as u64).ok_or(UploadRefused::Unsupported(
+            "不支持的文件类型，仅支持PNG、JPEG、GIF、WebP、PDF、Excel、Word、CSV和TXT",
+        ))?;
+        let sha256 = hex(&hasher.finalize());
+        let mut attachment = Attachment {
+            id: new_id("att"),
+            service_provider_id: session.provider_id.clone(),
+            file_name,
+            content_type: kind.content_type().to_owned(),
+            size,
+            sha256: sha256.clone(),
+            width: None,
+            height: None,
+            thumbnail_sha256: None,
+            thumbnail_size: None,
+            created_at: now(),
+            used: false,
+        };
+        if kind.is_image() {
+            let measured = self.measure(&temp.path, kind).await?;
+            let thumbnail = TempFile::create(&self.settings.temp_dir).await?;
+            tokio::fs::write(&thumbnail.path, &measured.thumbnail)
+                .await
+                .map_err(|e| io_error("writing a thumbnail", e))?;
+            let thumbnail_sha256 = hex(&Sha256::digest(&measured.thumbnail));
+            self.store.put_blob(&thumbnail_sha256, &thumbnail.path).await?;
+            attachment.width = Some(measured.width);
+            attachment.height = Some(measured.height);
+            attachment.thumbnail_size = Some(measured.thumbnail.len() as u64);
+            attachment.thumbnail_sha256 = Some(thumbnail_sha256);
+        }
+        self.store.put_blob(&sha256, &temp.path).await?;
+        self.store.insert_attachment(&attachment).await?;
+        Ok(attachment)
+    }
+
+    /// An image's size and its thumbnail, on the blocking pool, a few at a time.
+    async fn measure(&self, path: &Path, kind: FileKind) -> Result<Measured, UploadRefused> {
+        let _permit = self.decodes.acquire().await.map_err(AppError::internal)?;
+        let path = path.to_owned();
+        let measured =
+            tokio::task::spawn_blocking(move || measure_image(&path, kind)).await.map_err(AppError::internal)?;
+        measured.ok_or(UploadRefused::Unsupported("图片无法解析或尺寸过大"))
+    }
+
+    /// The provider's attachments named by `ids` (at most nine, each the provider's: an unknown
+    /// or another provider's id is NOT_FOUND), in the order given, duplicates dropped.
+    pub async fn for_use(&self, session: &Session, ids: &[Id]) -> AppResult<Vec<Attachment>> {
+        let mut unique: Vec<Id> = Vec::with_capacity(ids.len());
+        for id in ids {
+            if !unique.contains(id) {
+                unique.push(id.clone());
+            }
+        }
+        if unique.len() > MAX_ATTACHMENTS {
+            return Err(AppError::bad_input("attachmentIds", format!("附件最多{MAX_ATTACHMENTS}个")));
+        }
+        let found = self.store.attachments_by_ids(&session.provider_id, &unique).await?;
+        unique.iter().map(|id| found.iter().find(|a| &a.id == id).cloned().ok_or(AppError::NotFound("附件"))).collect()
+    }
+
+    /// Marks attachments used by a message, reply or ticket, so the orphan job keeps them.
+    pub async fn mark_used(&self, provider: &Id, attachments: &[Attachment]) -> AppResult<()> {
+        let ids: Vec<Id> = attachments.iter().map(|a| a.id.clone()).collect();
+        self.store.mark_attachments_used(provider, &ids).await.map(drop)
+    }
+
+    /// The attachments of stored ids, in their order (one deleted since is left out).
+    pub async fn stored(&self, provider: &Id, ids: &[Id]) -> AppResult<Vec<Attachment>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let found = self.store.attachments_by_ids(provider, ids).await?;
+        Ok(ids.iter().filter_map(|id| found.iter().find(|a| &a.id == id).cloned()).collect())
+    }
+
+    /// A signed path (`/files/...?exp=&sig=`) valid for `ATTACHMENT_URL_TTL_SECONDS`.
+    pub fn url(&self, attachment: &Attachment, variant: Variant) -> Option<String> {
+        if variant == Variant::Thumbnail && attachment.thumbnail_sha256.is_none() {
+            return None;
+        }
+        let expires = now().timestamp() + self.settings.uploads.url_ttl.as_secs() as i64;
+        Some(self.url_expiring(&attachment.id, variant, expires))
+    }
+
+    /// [`Self::url`] with `PUBLIC_BASE_URL` in front, for the other systems (relative without it).
+    pub fn absolute_url(&self, attachment: &Attachment, variant: Variant) -> Option<String> {
+        let path = self.url(attachment, variant)?;
+        Some(format!("{}{path}", self.settings.uploads.public_base_url.as_deref().unwrap_or_default()))
+    }
+
+    /// A signed path expiring at `expires` (Unix seconds).
+    pub fn url_expiring(&self, id: &Id, variant: Variant, expires: i64) -> String {
+        let suffix = if variant == Variant::Thumbnail { "/thumbnail" } else { "" };
+        format!("/files/{id}{suffix}?exp={expires}&sig={}", self.signature(id.as_str(), variant, expires))
+    }
+
+    /// How long a signed URL is cached by the client.
+    pub fn url_ttl(&self) -> Duration {
+        self.settings.uploads.url_ttl
+    }
+
+    fn signature(&self, id: &str, variant: Variant, expires: i64) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.mac(id, variant, expires).finalize().into_bytes())
+    }
+
+    fn mac(&self, id: &str, variant: Variant, expires: i64) -> Hmac<Sha256> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.settings.url_key).expect("HMAC takes a key of any length");
+        mac.update(format!("{id}\n{}\n{expires}", variant.as_str()).as_bytes());
+        mac
+    }
+
+    /// What a signed URL serves: FORBIDDEN when the signature does not hold or has expired,
+    /// NOT_FOUND when the attachment is gone.
+    pub async fn download(
+        &self,
+        id: &str,
+        variant: Variant,
+        expires: Option<&str>,
+        signature: Option<&str>,
+    ) -> AppResult<Download> {
+        const REFUSED: AppError = AppError::Forbidden("链接无效或已过期");
+        let expires: i64 = expires.and_then(|e| e.parse().ok()).ok_or(REFUSED)?;
+        let signature =
+            signature.and_then(|s| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).ok()).ok_or(REFUSED)?;
+        self.mac(id, variant, expires).verify_slice(&signature).map_err(|_| REFUSED)?;
+        if expires < now().timestamp() {
+            return Err(REFUSED);
+        }
+        let id = Id::parse(id).ok_or(AppError::NotFound("附件"))?;
+        let attachment = self.store.attachment_by_id(&id).await?.ok_or(AppError::NotFound("附件"))?;
+        let (sha256, size, content_type) = match variant {
+            Variant::File => (attachment.sha256.clone(), attachment.size, attachment.content_type.clone()),
+            Variant::Thumbnail => match (&attachment.thumbnail_sha256, attachment.thumbnail_size) {
+                (Some(sha256), Some(size)) => (sha256.clone(), size, THUMBNAIL_CONTENT_TYPE.to_owned()),
+                _ => return Err(AppError::NotFound("附件")),
+            },
+        };
+        Ok(Download { attachment, sha256, size, content_type })
+    }
+
+    /// The bytes of a download from `skip` on.
+    pub async fn open(&self, download: &Download, skip: u64) -> AppResult<BlobReader> {
+        self.store.open_blob(&download.sha256, skip).await?.ok_or(AppError::NotFound("附件"))
+    }
+
+    /// Deletes the attachments never used and uploaded more than `ATTACHMENT_ORPHAN_HOURS` before
+    /// `now`, and each blob no remaining attachment names; answers how many were deleted.
+    pub async fn delete_orphans(&self, now: Timestamp) -> AppResult<u64> {
+        let cutoff = now - chrono::Duration::from_std(self.settings.uploads.orphan_after).unwrap_or_default();
+        let mut deleted = 0;
+        loop {
+            let batch = self.store.unused_attachments_before(cutoff, ORPHAN_BATCH).await?;
+            for attachment in &batch {
+                if !self.store.delete_attachment(&attachment.id).await? {
+                    continue;
+                }
+                deleted += 1;
+                let blobs = std::iter::once(&attachment.sha256).chain(attachment.thumbnail_sha256.as_ref());
+                for sha256 in blobs {
+                    if !self.store.blob_in_use(sha256).await? {
+                        self.store.delete_blob(sha256).await?;
+                    }
+                }
+            }
+            if (batch.len() as u32) < ORPHAN_BATCH {
+                return Ok(deleted);
+            }
+        }
+    }
+}
+
+/// An image's size and its JPEG thumbnail.
+struct Measured {
+    width: u32,
+    height: u32,
+    thumbnail: Vec<u8>,
+}
+
+fn measure_image(path: &Path, kind: FileKind) -> Option<Measured> {
+    let format = match kind {
+        FileKind::Png => image::ImageFormat::Png,
+        FileKind::Jpeg => image::ImageFormat::Jpeg,
+        FileKind::Gif => image::ImageFormat::Gif,
+        FileKind::Webp => image::ImageFormat::WebP,
+        _ => return None,
+    };
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE);
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    let reader = |limits: image::Limits| -> Option<image::ImageReader<std::io::BufReader<std::fs::File>>> {
+        let mut reader = image::ImageReader::open(path).ok()?;
+        reader.set_format(format);
+        reader.limits(limits);
+        Some(reader)
+    };
+    let (width, height) = reader(limits.clone())?.into_dimensions().ok()?;
+    // RGBA at 4 bytes a pixel: refused before the decoder allocates anything.
+    if u64::from(width) * u64::from(height) * 4 > MAX_DECODE_BYTES {
+        return None;
+    }
+    let image = reader(limits)?.decode().ok()?;
+    let small = if width > THUMBNAIL_WIDTH { image.thumbnail(THUMBNAIL_WIDTH, u32::MAX) } else { image };
+    let mut thumbnail = Vec::new();
+    let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut thumbnail, 80);
+    small.to_rgb8().write_with_encoder(encoder).ok()?;
+    Some(Measured { width, height, thumbnail })
+}
+
+/// The name kept for `Content-Disposition`: the last part of what the client sent, without
+/// control characters, at most [`MAX_FILE_NAME_CHARS`] characters.
+fn clean_file_name(name: Option<&str>) -> String {
+    let name = name.unwrap_or_default();
+    let last = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let cleaned: String = last.chars().filter(|c| !c.is_control()).collect();
+    let trimmed = cleaned.trim();
+    if trimmed.is_empty() {
+        return "file".to_owned();
+    }
+    let count = trimmed.chars().count();
+    if count <= MAX_FILE_NAME_CHARS {
+        return trimmed.to_owned();
+    }
+    // Keep the extension: it is what tells a spreadsheet from a document.
+    let extension = trimmed.rsplit_once('.').map(|(_, ext)| ext).filter(|ext| ext.chars().count() <= 10);
+    let keep = MAX_FILE_NAME_CHARS - extension.map_or(0, |ext| ext.chars().count() + 1);
+    let stem: String = trimmed.chars().take(keep).collect();
+    extension.map_or(stem.clone(), |ext| format!("{stem}.{ext}"))
+}
+
+fn upload_broken(detail: &str) -> String {
+    tracing::debug!(%detail, "an upload could not be read");
+    "上传中断或请求格式不正确".to_owned()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn io_error(what: &str, error: std::io::Error) -> AppError {
+    AppError::internal(format!("attachments: {what}: {error}"))
+}
+
+/// A temporary file under the uploads' directory, removed when dropped unless a blob put moved it.
+struct TempFile {
+    path: PathBuf,
+}
+
+impl TempFile {
+    async fn create(directory: &Path) -> AppResult<TempFile> {
+        tokio::fs::create_dir_all(directory).await.map_err(|e| io_error("creating the upload directory", e))?;
+        Ok(TempFile { path: directory.join(new_id("up").as_str()) })
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_name_keeps_its_last_part_and_its_extension_and_loses_control_characters() {
+        assert_eq!(clean_file_name(Some("C:\\Users\\me\\库存 截图.png")), "库存 截图.png");
+        assert_eq!(clean_file_name(Some("../../etc/passwd")), "passwd");
+        assert_eq!(clean_file_name(Some("a\u{0}b\r\n.txt")), "ab.txt");
+        assert_eq!(clean_file_name(None), "file");
+        let long = format!("{}.xlsx", "报".repeat(300));
+        let cleaned = clean_file_name(Some(&long));
+        assert_eq!(cleaned.chars().count(), MAX_FILE_NAME_CHARS);
+        assert!(cleaned.ends_with(".xlsx"));
+    }
+}

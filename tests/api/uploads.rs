@@ -1,0 +1,240 @@
+//! Uploads and downloads through the real server: `POST /api/uploads` (multipart, as
+//! `wx.uploadFile` sends it) types files by their bytes, refuses what is not on the allow list
+//! with 415 and what is over `UPLOAD_MAX_BYTES` with 413 before reading it whole; the signed
+//! `/files/...` URLs stream the bytes and a thumbnail, answer a `Range` with 206, refuse an
+//! expired or forged signature with 403, and a deleted attachment with 404.
+
+use crate::support::*;
+use provider_desk::domain::{now, Id};
+use provider_desk::service::attachments::Variant;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const BOUNDARY: &str = "----wxUploadBoundary7MA4YWxkTrZu0gW";
+
+/// A multipart body with one `file` part, and a form field beside it as `wx.uploadFile` sends.
+pub fn multipart(file_name: &str, bytes: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(
+        format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"user\"\r\n\r\ndemo\r\n").as_bytes(),
+    );
+    body.extend_from_slice(
+        format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\n\
+             Content-Type: image/png\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+    body
+}
+
+pub async fn upload(api: &Api, token: &str, file_name: &str, bytes: &[u8]) -> Answer {
+    upload_as(api, Some(token), file_name, bytes).await
+}
+
+async fn upload_as(api: &Api, token: Option<&str>, file_name: &str, bytes: &[u8]) -> Answer {
+    let mut request = api
+        .client
+        .post(api.url("/api/uploads"))
+        .header("content-type", format!("multipart/form-data; boundary={BOUNDARY}"))
+        .body(multipart(file_name, bytes));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    Answer::read(request.send().await.unwrap()).await
+}
+
+/// A PNG of `width` × `height` of noise, which PNG cannot compress (a photo more than a drawing).
+pub fn png(width: u32, height: u32) -> Vec<u8> {
+    let mut state = 0x2545_f491_u32;
+    let image = image::RgbImage::from_fn(width, height, |_, _| {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        let [r, g, b, _] = state.to_le_bytes();
+        image::Rgb([r, g, b])
+    });
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut bytes, image::ImageFormat::Png).unwrap();
+    bytes.into_inner()
+}
+
+async fn bytes_of(api: &Api, path: &str, headers: &[(&str, &str)]) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+    let mut request = api.client.get(api.url(path));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.unwrap();
+    let (status, headers) = (response.status().as_u16(), response.headers().clone());
+    (status, headers, response.bytes().await.unwrap().to_vec())
+}
+
+fn attachment_id(answer: &Answer) -> Id {
+    Id::parse(answer.body["data"]["attachmentId"].as_str().expect("an attachment id")).unwrap()
+}
+
+#[tokio::test]
+async fn a_png_is_typed_by_its_bytes_measured_and_served_whole_in_part_and_as_a_smaller_thumbnail() {
+    let app = TestApp::spawn().await;
+    let token = app.login("demo-a").await;
+    let picture = png(800, 600);
+    let answer = upload(&app, &token, "库存 截图.png", &picture).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let data = &answer.body["data"];
+    assert_eq!(data["fileName"], "库存 截图.png");
+    assert_eq!(data["contentType"], "image/png");
+    assert_eq!(data["size"], picture.len() as u64);
+    assert_eq!((data["width"].as_u64(), data["height"].as_u64()), (Some(800), Some(600)));
+
+    let id = attachment_id(&answer);
+    let url = app.services.attachments.url_expiring(&id, Variant::File, now().timestamp() + 60);
+    let (status, headers, bytes) = bytes_of(&app, &url, &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(bytes, picture, "the same bytes");
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    assert_eq!(header("content-type"), "image/png");
+    assert_eq!(header("x-content-type-options"), "nosniff");
+    assert!(header("cache-control").starts_with("private, max-age="), "{}", header("cache-control"));
+    assert_eq!(header("etag").len(), 66, "the quoted SHA-256");
+    let disposition = header("content-disposition");
+    assert!(disposition.contains("filename*=UTF-8''%E5%BA%93%E5%AD%98%20%E6%88%AA%E5%9B%BE.png"), "{disposition}");
+
+    let (status, headers, part) = bytes_of(&app, &url, &[("range", "bytes=0-99")]).await;
+    assert_eq!(status, 206);
+    assert_eq!(part, picture[..100]);
+    let content_range = headers.get("content-range").unwrap().to_str().unwrap();
+    assert_eq!(content_range, format!("bytes 0-99/{}", picture.len()));
+    let (status, _, _) = bytes_of(&app, &url, &[("if-none-match", &header("etag"))]).await;
+    assert_eq!(status, 304, "a cached copy is still good");
+
+    let thumbnail_url = app.services.attachments.url_expiring(&id, Variant::Thumbnail, now().timestamp() + 60);
+    let (status, headers, thumbnail) = bytes_of(&app, &thumbnail_url, &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers.get("content-type").unwrap(), "image/jpeg");
+    let small = image::load_from_memory(&thumbnail).expect("the thumbnail is an image");
+    assert_eq!((small.width(), small.height()), (320, 240), "320 px wide, aspect kept");
+    assert!(thumbnail.len() < picture.len());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_svg_named_png_html_and_executables_are_refused_with_415_and_text_and_pdf_pass() {
+    let app = TestApp::spawn().await;
+    let token = app.login("demo-a").await;
+    let svg = br#"<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><rect/></svg>"#;
+    for (name, bytes) in [
+        ("screenshot.png", &svg[..]),
+        ("page.txt", b"<!doctype html><script>alert(1)</script>"),
+        ("setup.png", b"MZ\x90\x00\x03\x00\x00\x00\x04\x00"),
+        ("tools.zip", b"PK\x03\x04\x14\x00\x00\x00"),
+    ] {
+        let answer = upload(&app, &token, name, bytes).await;
+        assert_eq!(answer.status, 415, "{name}: {}", answer.text);
+        assert_eq!(answer.body["code"], 415);
+        assert!(has_chinese(answer.body["message"].as_str().unwrap()), "{}", answer.text);
+    }
+    let text = upload(&app, &token, "日志.csv", "商品,库存\n螺丝,10\n".as_bytes()).await;
+    assert_eq!(text.body["data"]["contentType"], "text/csv; charset=utf-8", "{}", text.text);
+    assert!(text.body["data"].get("width").is_none());
+    let pdf = upload(&app, &token, "report", b"%PDF-1.7\n1 0 obj\n").await;
+    assert_eq!(pdf.body["data"]["contentType"], "application/pdf", "{}", pdf.text);
+    let id = attachment_id(&pdf);
+    let thumbnail = app.services.attachments.url_expiring(&id, Variant::Thumbnail, now().timestamp() + 60);
+    assert_eq!(bytes_of(&app, &thumbnail, &[]).await.0, 404, "no thumbnail but for images");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_upload_needs_a_token_and_a_file_part() {
+    let app = TestApp::spawn().await;
+    assert_eq!(upload_as(&app, None, "a.txt", b"hello").await.status, 401);
+    let token = app.login("demo-a").await;
+    let json = app.post(Some(&token), "/api/uploads", serde_json::json!({ "file": "x" })).await;
+    assert_eq!(json.status, 415, "{}", json.text);
+    app.stop().await;
+}
+
+/// Sends the head of a `length`-byte upload over a raw connection, then up to `sent` bytes of it,
+/// and reads what the server answers meanwhile.
+async fn raw_upload(app: &TestApp, token: &str, declared: Option<u64>, sent: usize) -> String {
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let length = declared
+        .map(|n| format!("content-length: {n}\r\n"))
+        .unwrap_or_else(|| "transfer-encoding: chunked\r\n".to_owned());
+    let head = format!(
+        "POST /api/uploads HTTP/1.1\r\nhost: test\r\nauthorization: Bearer {token}\r\n\
+         content-type: multipart/form-data; boundary={BOUNDARY}\r\n{length}\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let part = format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.txt\"\r\n\r\n");
+    let chunk = vec![b'a'; 64 * 1024];
+    let mut written = 0;
+    let mut first = Some(part.into_bytes());
+    // Stops writing when the server has answered and closed (a write then fails).
+    while written < sent {
+        let mut piece = first.take().unwrap_or_default();
+        piece.extend_from_slice(&chunk);
+        let framed = if declared.is_some() {
+            piece
+        } else {
+            let mut framed = format!("{:x}\r\n", piece.len()).into_bytes();
+            framed.extend_from_slice(&piece);
+            framed.extend_from_slice(b"\r\n");
+            framed
+        };
+        if stream.write_all(&framed).await.is_err() {
+            break;
+        }
+        written += chunk.len();
+    }
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(20), stream.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn a_20_mib_upload_is_refused_with_413_before_it_is_read_whole() {
+    let app = TestApp::spawn().await;
+    let token = app.login("demo-a").await;
+    let twenty_mib = 20 * 1024 * 1024;
+    // Declared: refused at once, with nothing of the body sent.
+    let answer = raw_upload(&app, &token, Some(twenty_mib), 0).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("文件过大，不能超过10MB"), "{answer}");
+    // Chunked, so no length is declared: refused at the limit, after 10 of the 20 MiB.
+    let answer = raw_upload(&app, &token, None, twenty_mib as usize).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_expired_or_forged_url_is_403_and_an_unknown_or_orphaned_attachment_404() {
+    let app = TestApp::spawn().await;
+    let token = app.login("demo-a").await;
+    let answer = upload(&app, &token, "a.png", &png(40, 30)).await;
+    let id = attachment_id(&answer);
+    let attachments = &app.services.attachments;
+    let expired = attachments.url_expiring(&id, Variant::File, now().timestamp() - 1);
+    assert_eq!(bytes_of(&app, &expired, &[]).await.0, 403);
+    let good = attachments.url_expiring(&id, Variant::File, now().timestamp() + 60);
+    let forged = good.replace("exp=", "exp=1");
+    assert_eq!(bytes_of(&app, &forged, &[]).await.0, 403);
+    let thumbnail_with_file_signature = good.replace("?exp", "/thumbnail?exp");
+    assert_eq!(bytes_of(&app, &thumbnail_with_file_signature, &[]).await.0, 403, "the variant is signed");
+    let unsigned = format!("/files/{id}");
+    let refused = app.get(None, &unsigned).await;
+    assert_eq!(refused.status, 403);
+    assert!(has_chinese(refused.body["message"].as_str().unwrap()), "{}", refused.text);
+    let unknown = attachments.url_expiring(&Id::parse("att0000").unwrap(), Variant::File, now().timestamp() + 60);
+    assert_eq!(bytes_of(&app, &unknown, &[]).await.0, 404);
+
+    assert_eq!(bytes_of(&app, &good, &[]).await.0, 200);
+    let not_yet = attachments.delete_orphans(now()).await.unwrap();
+    assert_eq!(not_yet, 0, "uploaded just now");
+    let deleted = attachments.delete_orphans(now() + chrono::Duration::hours(25)).await.unwrap();
+    assert!(deleted >= 1);
+    assert_eq!(bytes_of(&app, &good, &[]).await.0, 404, "gone after the job");
+    app.stop().await;
+}
