@@ -8,6 +8,10 @@
 //! `DATA_DIR/attachments`, the MongoDB one copies it into GridFS) and read as a stream, never as
 //! one buffer. The metadata reads are scoped by provider, except [`AttachmentStore::attachment_by_id`],
 //! which serves downloads whose signed URL already proves who it was issued to.
+//!
+//! What carries an attachment is recorded here too ([`AttachmentStore::attach_to`]), not in the
+//! chat, ticket and reply rows: one write records the use and keeps the attachment from the orphan
+//! job, and the areas that carry attachments need no change of their own tables.
 
 use crate::domain::{Attachment, Id, Timestamp};
 use crate::error::AppResult;
@@ -30,6 +34,12 @@ pub trait AttachmentStore: Send + Sync + 'static {
     /// Marks the provider's attachments among `ids` used, so the orphan job keeps them; answers
     /// how many there were.
     async fn mark_attachments_used(&self, provider: &Id, ids: &[Id]) -> AppResult<u64>;
+    /// Records that `subject` (a chat message, a ticket, a reply) carries the provider's
+    /// attachments among `ids`, and marks them used, in one write; answers how many there were.
+    async fn attach_to(&self, provider: &Id, subject: &Id, ids: &[Id]) -> AppResult<u64>;
+    /// The attachments the provider's `subjects` carry, as `(subject, attachment)` pairs, each
+    /// subject's in upload order (ids are time-ordered).
+    async fn attachments_of(&self, provider: &Id, subjects: &[Id]) -> AppResult<Vec<(Id, Attachment)>>;
     /// Up to `limit` attachments never used and uploaded before `cutoff`, oldest first.
     async fn unused_attachments_before(&self, cutoff: Timestamp, limit: u32) -> AppResult<Vec<Attachment>>;
     /// Whether an attachment with that id was there to delete (its blobs are left alone).

@@ -13,7 +13,8 @@ use tokio::io::AsyncReadExt;
 contract_tests!(store: an_attachment_is_read_back_as_written_by_its_provider_only,
     marked_attachments_leave_the_unused_list_which_is_by_age_before_the_cutoff,
     a_blob_is_stored_once_per_content_and_read_whole_or_from_an_offset,
-    a_blob_stays_in_use_while_any_attachment_names_it);
+    a_blob_stays_in_use_while_any_attachment_names_it,
+    what_carries_an_attachment_is_recorded_with_its_use_and_read_back_per_subject);
 
 fn attachment(provider: &Id, sha256: &str, minutes: i64) -> Attachment {
     Attachment {
@@ -138,4 +139,34 @@ pub async fn a_blob_stays_in_use_while_any_attachment_names_it(store: SharedStor
     store.delete_attachment(&second.id).await.unwrap();
     assert!(!store.blob_in_use(&shared).await.unwrap());
     assert!(!store.blob_in_use(&thumbnail).await.unwrap());
+}
+
+pub async fn what_carries_an_attachment_is_recorded_with_its_use_and_read_back_per_subject(store: SharedStore) {
+    let provider = stored_provider(&store).await;
+    let other = id("sp");
+    let (first, second) = (attachment(&provider, &hex(b"1"), 1), attachment(&provider, &hex(b"2"), 2));
+    store.insert_attachment(&second).await.unwrap();
+    store.insert_attachment(&first).await.unwrap();
+    let (message, reply) = (id("cm"), id("r"));
+    let ids = [second.id.clone(), first.id.clone(), id("att")];
+    assert_eq!(store.attach_to(&provider, &message, &ids).await.unwrap(), 2, "the unknown id is not attached");
+    assert_eq!(store.attach_to(&other, &reply, std::slice::from_ref(&first.id)).await.unwrap(), 0, "not the other's");
+    store.attach_to(&provider, &reply, std::slice::from_ref(&first.id)).await.unwrap();
+    store.attach_to(&provider, &reply, std::slice::from_ref(&first.id)).await.unwrap();
+
+    let carried = store.attachments_of(&provider, &[message.clone(), reply.clone(), id("cm")]).await.unwrap();
+    let pairs: Vec<(Id, Id)> = carried.iter().map(|(s, a)| (s.clone(), a.id.clone())).collect();
+    let mut expected = vec![
+        (message.clone(), first.id.clone()),
+        (message.clone(), second.id.clone()),
+        (reply.clone(), first.id.clone()),
+    ];
+    expected.sort_by(|a, b| (a.0.as_str(), a.1.as_str()).cmp(&(b.0.as_str(), b.1.as_str())));
+    assert_eq!(pairs, expected, "per subject, in upload order, once each");
+    assert!(carried.iter().all(|(_, a)| a.used), "attached is used");
+    assert!(store.attachments_of(&other, std::slice::from_ref(&message)).await.unwrap().is_empty());
+    assert!(store.unused_attachments_before(at(100), 10).await.unwrap().is_empty());
+    store.delete_attachment(&first.id).await.unwrap();
+    let left = store.attachments_of(&provider, std::slice::from_ref(&message)).await.unwrap();
+    assert_eq!(left.len(), 1, "a deleted attachment is carried no more");
 }

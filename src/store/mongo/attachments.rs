@@ -98,6 +98,7 @@ impl MongoStore {
             index("id_unique", doc! { "id": 1 }, true),
             index("provider_id", doc! { "serviceProviderId": 1, "id": 1 }, false),
             index("sha256", doc! { "sha256": 1 }, false),
+            index("provider_used_by", doc! { "serviceProviderId": 1, "usedBy": 1 }, false),
             index("thumbnail_sha256", doc! { "thumbnailSha256": 1 }, false),
             index("unused_created", doc! { "used": 1, "createdAt": 1 }, false),
         ];
@@ -136,6 +137,37 @@ impl AttachmentStore for MongoStore {
         let filter = doc! { "serviceProviderId": provider.as_str(), "id": { "$in": ids_bson(ids) } };
         let updated = self.op(self.attachments().update_many(filter, doc! { "$set": { "used": true } })).await?;
         Ok(updated.matched_count)
+    }
+
+    async fn attach_to(&self, provider: &Id, subject: &Id, ids: &[Id]) -> AppResult<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let filter = doc! { "serviceProviderId": provider.as_str(), "id": { "$in": ids_bson(ids) } };
+        let update = doc! { "$set": { "used": true }, "$addToSet": { "usedBy": subject.as_str() } };
+        let updated = self.op(self.attachments().update_many(filter, update)).await?;
+        Ok(updated.matched_count)
+    }
+
+    async fn attachments_of(&self, provider: &Id, subjects: &[Id]) -> AppResult<Vec<(Id, Attachment)>> {
+        if subjects.is_empty() {
+            return Ok(Vec::new());
+        }
+        let filter = doc! { "serviceProviderId": provider.as_str(), "usedBy": { "$in": ids_bson(subjects) } };
+        let documents =
+            self.op(async { collect(self.attachments().find(filter).sort(doc! { "id": 1 }).await?).await }).await?;
+        let mut pairs = Vec::new();
+        for document in &documents {
+            let attachment = attachment_from(document).map_err(super::failures::bad_document)?;
+            let used_by = document.get_array("usedBy").map(|a| a.as_slice()).unwrap_or_default();
+            for subject in subjects {
+                if used_by.iter().any(|s| s.as_str() == Some(subject.as_str())) {
+                    pairs.push((subject.clone(), attachment.clone()));
+                }
+            }
+        }
+        pairs.sort_by(|a, b| (a.0.as_str(), a.1.id.as_str()).cmp(&(b.0.as_str(), b.1.id.as_str())));
+        Ok(pairs)
     }
 
     async fn unused_attachments_before(&self, cutoff: Timestamp, limit: u32) -> AppResult<Vec<Attachment>> {

@@ -38,7 +38,14 @@ pub(super) fn install(connection: &rusqlite::Connection) -> rusqlite::Result<()>
          );
          CREATE INDEX IF NOT EXISTS attachments_by_sha256 ON attachments (sha256);
          CREATE INDEX IF NOT EXISTS attachments_by_thumbnail ON attachments (thumbnail_sha256);
-         CREATE INDEX IF NOT EXISTS attachments_unused ON attachments (used, created_at_ms);",
+         CREATE INDEX IF NOT EXISTS attachments_unused ON attachments (used, created_at_ms);
+         CREATE TABLE IF NOT EXISTS attachment_uses (
+             subject_id TEXT NOT NULL,
+             attachment_id TEXT NOT NULL,
+             service_provider_id TEXT NOT NULL,
+             PRIMARY KEY (subject_id, attachment_id)
+         );
+         CREATE INDEX IF NOT EXISTS attachment_uses_by_attachment ON attachment_uses (attachment_id);",
     )
 }
 
@@ -48,27 +55,33 @@ pub fn blob_directory(data_dir: &Path) -> PathBuf {
 }
 
 fn attachment_from_row(row: &Row<'_>) -> rusqlite::Result<Attachment> {
+    attachment_from_row_at(row, 0)
+}
+
+/// An attachment whose columns start at `first`.
+fn attachment_from_row_at(row: &Row<'_>, first: usize) -> rusqlite::Result<Attachment> {
     let number = |index: usize| -> rusqlite::Result<Option<u64>> {
-        Ok(row.get::<_, Option<i64>>(index)?.map(|n| n.max(0) as u64))
+        Ok(row.get::<_, Option<i64>>(first + index)?.map(|n| n.max(0) as u64))
     };
     let dimension = |index: usize| -> rusqlite::Result<Option<u32>> {
+        let index = first + index;
         row.get::<_, Option<i64>>(index)?
             .map(|n| u32::try_from(n).map_err(|_| conversion_error(index, format!("bad dimension {n}"))))
             .transpose()
     };
     Ok(Attachment {
-        id: Id::from_stored(row.get(0)?),
-        service_provider_id: Id::from_stored(row.get(1)?),
-        file_name: row.get(2)?,
-        content_type: row.get(3)?,
+        id: Id::from_stored(row.get(first)?),
+        service_provider_id: Id::from_stored(row.get(first + 1)?),
+        file_name: row.get(first + 2)?,
+        content_type: row.get(first + 3)?,
         size: number(4)?.unwrap_or_default(),
-        sha256: row.get(5)?,
+        sha256: row.get(first + 5)?,
         width: dimension(6)?,
         height: dimension(7)?,
-        thumbnail_sha256: row.get(8)?,
+        thumbnail_sha256: row.get(first + 8)?,
         thumbnail_size: number(9)?,
-        created_at: time_from_millis(row, 10)?,
-        used: row.get::<_, i64>(11)? != 0,
+        created_at: time_from_millis(row, first + 10)?,
+        used: row.get::<_, i64>(first + 11)? != 0,
     })
 }
 
@@ -153,6 +166,56 @@ impl AttachmentStore for SqliteStore {
         self.write(move |t| t.prepare(&sql)?.execute(params_from_iter(values))).await.map(|n| n as u64)
     }
 
+    async fn attach_to(&self, provider: &Id, subject: &Id, ids: &[Id]) -> AppResult<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let (provider, subject, ids) = (provider.clone(), subject.clone(), ids.to_vec());
+        self.write(move |t| {
+            let mut attached = 0;
+            for id in &ids {
+                let used = t
+                    .prepare_cached("UPDATE attachments SET used = 1 WHERE service_provider_id = ? AND id = ?")?
+                    .execute([provider.as_str(), id.as_str()])?;
+                if used > 0 {
+                    t.prepare_cached(
+                        "INSERT OR IGNORE INTO attachment_uses (subject_id, attachment_id, service_provider_id)
+                         VALUES (?, ?, ?)",
+                    )?
+                    .execute([subject.as_str(), id.as_str(), provider.as_str()])?;
+                    attached += 1;
+                }
+            }
+            Ok(attached)
+        })
+        .await
+    }
+
+    async fn attachments_of(&self, provider: &Id, subjects: &[Id]) -> AppResult<Vec<(Id, Attachment)>> {
+        if subjects.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut values = vec![provider.to_string()];
+        values.extend(subjects.iter().map(Id::to_string));
+        let columns: String =
+            ATTACHMENT_COLUMNS.split(',').map(|c| format!("a.{}", c.trim())).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "SELECT u.subject_id, {columns} FROM attachment_uses u JOIN attachments a ON a.id = u.attachment_id
+             WHERE u.service_provider_id = ? AND u.subject_id IN ({}) ORDER BY u.subject_id, a.id",
+            placeholders(subjects.len())
+        );
+        self.read(move |c| {
+            c.prepare(&sql)?
+                .query_map(params_from_iter(values), |row| {
+                    let subject = Id::from_stored(row.get(0)?);
+                    let attachment = attachment_from_row_at(row, 1)?;
+                    Ok((subject, attachment))
+                })?
+                .collect()
+        })
+        .await
+    }
+
     async fn unused_attachments_before(&self, cutoff: Timestamp, limit: u32) -> AppResult<Vec<Attachment>> {
         let cutoff = millis(&cutoff);
         self.read(move |c| {
@@ -168,9 +231,12 @@ impl AttachmentStore for SqliteStore {
 
     async fn delete_attachment(&self, id: &Id) -> AppResult<bool> {
         let id = id.clone();
-        self.write(move |t| t.prepare_cached("DELETE FROM attachments WHERE id = ?")?.execute([id.as_str()]))
-            .await
-            .map(|n| n > 0)
+        self.write(move |t| {
+            t.prepare_cached("DELETE FROM attachment_uses WHERE attachment_id = ?")?.execute([id.as_str()])?;
+            t.prepare_cached("DELETE FROM attachments WHERE id = ?")?.execute([id.as_str()])
+        })
+        .await
+        .map(|n| n > 0)
     }
 
     async fn blob_in_use(&self, sha256: &str) -> AppResult<bool> {
