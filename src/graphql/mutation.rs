@@ -13,6 +13,7 @@ use super::scalars::DateTime;
 use super::ContextExt;
 use crate::domain::{ChatStatus, TextLimit, TicketType};
 use crate::error::AppError;
+use crate::service::attachments::{attachment_id_list, compose_with_attachments};
 use crate::service::canned_replies::Compose;
 use crate::service::input;
 use crate::service::tickets::NewTicket;
@@ -188,18 +189,28 @@ impl CoreMutation {
             desc = "A client-chosen key (1 to 64 letters, digits, _ or -): a retry of the same request with it gets the first answer again and changes nothing; the same key with another request is a CONFLICT. REST: the Idempotency-Key header."
         )]
         idempotency_key: Option<String>,
+        #[graphql(
+            desc = "Files uploaded with POST /api/uploads (at most 9, the provider's own); content may then be empty."
+        )]
+        attachment_ids: Option<Vec<ID>>,
     ) -> Result<ChatMessageObject> {
         let session = ctx.session()?;
         ctx.audit_target(&customer_id);
         let customer = input::id(&customer_id, "customerId", "客户ID").extend()?;
-        let content = Compose::from_input(
+        let attachment_ids = attachment_id_list(attachment_ids.iter().flatten().map(|id| id.0.as_str())).extend()?;
+        let content = compose_with_attachments(
             content.as_deref(),
             canned_reply_id.as_deref().map(String::as_str),
             TextLimit::CHAT_CONTENT,
+            !attachment_ids.is_empty(),
         )
         .extend()?;
         let key = input::idempotency_key(idempotency_key.as_deref()).extend()?;
-        ctx.services().chat.send(session, &customer, content, key).await.map(ChatMessageObject).extend()
+        let chat = &ctx.services().chat;
+        chat.send_with_attachments(session, &customer, content, &attachment_ids, key)
+            .await
+            .map(ChatMessageObject)
+            .extend()
     }
 
     /// Acknowledges the customer's messages as delivered to the provider's phone, or read there.

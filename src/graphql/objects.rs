@@ -1,5 +1,6 @@
 //! The GraphQL object types: views of domain values, named as the spec names their fields.
 
+use super::attachments::AttachmentObject;
 use super::loaders::{CustomerLoader, ProviderLoader};
 use super::scalars::DateTime;
 use super::ContextExt;
@@ -504,6 +505,10 @@ impl ChatMessageObject {
     }
     async fn status(&self) -> ChatStatus {
         self.0.status
+    }
+    /// The files the message carries (at most nine), with signed URLs.
+    async fn attachments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<AttachmentObject>> {
+        super::attachments::attachments_of(ctx, &self.0.id).await
     }
 }
 

@@ -10,15 +10,17 @@
 //! derived from the JWT secret), because a mini-program's `<image>` tag sends no Authorization
 //! header; they are signed when read, so a URL is always fresh.
 
+use super::canned_replies::Compose;
 use super::Session;
 use crate::config::UploadSettings;
 use crate::domain::attachment::{sniff, FileKind, SNIFF_BYTES, THUMBNAIL_CONTENT_TYPE, THUMBNAIL_WIDTH};
-use crate::domain::{new_id, now, Attachment, Id, Timestamp, MAX_ATTACHMENTS};
+use crate::domain::{new_id, now, Attachment, Id, TextLimit, Timestamp, MAX_ATTACHMENTS};
 use crate::error::{AppError, AppResult};
 use crate::store::{AttachmentStore, BlobReader};
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -207,35 +209,13 @@ impl AttachmentService {
         measured.ok_or(UploadRefused::Unsupported("图片无法解析或尺寸过大"))
     }
 
-    /// The provider's attachments named by `ids` (at most nine, each the provider's: an unknown
-    /// or another provider's id is NOT_FOUND), in the order given, duplicates dropped.
-    pub async fn for_use(&self, session: &Session, ids: &[Id]) -> AppResult<Vec<Attachment>> {
-        let mut unique: Vec<Id> = Vec::with_capacity(ids.len());
-        for id in ids {
-            if !unique.contains(id) {
-                unique.push(id.clone());
-            }
+    /// The attachments each of the provider's `subjects` (messages, tickets, replies) carries.
+    pub async fn carried_by(&self, provider: &Id, subjects: &[Id]) -> AppResult<HashMap<Id, Vec<Attachment>>> {
+        let mut carried: HashMap<Id, Vec<Attachment>> = HashMap::new();
+        for (subject, attachment) in self.store.attachments_of(provider, subjects).await? {
+            carried.entry(subject).or_default().push(attachment);
         }
-        if unique.len() > MAX_ATTACHMENTS {
-            return Err(AppError::bad_input("attachmentIds", format!("附件最多{MAX_ATTACHMENTS}个")));
-        }
-        let found = self.store.attachments_by_ids(&session.provider_id, &unique).await?;
-        unique.iter().map(|id| found.iter().find(|a| &a.id == id).cloned().ok_or(AppError::NotFound("附件"))).collect()
-    }
-
-    /// Marks attachments used by a message, reply or ticket, so the orphan job keeps them.
-    pub async fn mark_used(&self, provider: &Id, attachments: &[Attachment]) -> AppResult<()> {
-        let ids: Vec<Id> = attachments.iter().map(|a| a.id.clone()).collect();
-        self.store.mark_attachments_used(provider, &ids).await.map(drop)
-    }
-
-    /// The attachments of stored ids, in their order (one deleted since is left out).
-    pub async fn stored(&self, provider: &Id, ids: &[Id]) -> AppResult<Vec<Attachment>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let found = self.store.attachments_by_ids(provider, ids).await?;
-        Ok(ids.iter().filter_map(|id| found.iter().find(|a| &a.id == id).cloned()).collect())
+        Ok(carried)
     }
 
     /// A signed path (`/files/...?exp=&sig=`) valid for `ATTACHMENT_URL_TTL_SECONDS`.
@@ -332,6 +312,48 @@ impl AttachmentService {
             }
         }
     }
+}
+
+/// What a message, reply or ticket says when it may carry attachments: the text or canned reply
+/// given, or nothing (`None`) when neither is given and there is at least one attachment. Without
+/// attachments, the rules (and messages) of [`Compose::from_input`] apply unchanged.
+pub fn compose_with_attachments(
+    content: Option<&str>,
+    canned_reply_id: Option<&str>,
+    limit: TextLimit,
+    has_attachments: bool,
+) -> AppResult<Option<Compose>> {
+    let blank = content.is_none_or(|text| text.trim().is_empty());
+    if has_attachments && blank && canned_reply_id.is_none() {
+        return Ok(None);
+    }
+    Compose::from_input(content, canned_reply_id, limit).map(Some)
+}
+
+/// The `attachmentIds` of a request, parsed (each must look like an id; at most
+/// [`MAX_ATTACHMENTS`] are looked at by [`usable`]).
+pub fn attachment_id_list<'a>(raw: impl Iterator<Item = &'a str>) -> AppResult<Vec<Id>> {
+    raw.map(|id| super::input::id(id, "attachmentIds", "附件ID")).collect()
+}
+
+/// The provider's attachments named by `ids`, for a message, reply or ticket to carry: at most
+/// [`MAX_ATTACHMENTS`], each the session's provider's (an unknown or another provider's id is
+/// NOT_FOUND, the same answer), in the order given, duplicates dropped.
+pub async fn usable(store: &dyn AttachmentStore, session: &Session, ids: &[Id]) -> AppResult<Vec<Attachment>> {
+    let mut unique: Vec<Id> = Vec::with_capacity(ids.len());
+    for id in ids {
+        if !unique.contains(id) {
+            unique.push(id.clone());
+        }
+    }
+    if unique.len() > MAX_ATTACHMENTS {
+        return Err(AppError::bad_input("attachmentIds", format!("附件最多{MAX_ATTACHMENTS}个")));
+    }
+    if unique.is_empty() {
+        return Ok(Vec::new());
+    }
+    let found = store.attachments_by_ids(&session.provider_id, &unique).await?;
+    unique.iter().map(|id| found.iter().find(|a| &a.id == id).cloned().ok_or(AppError::NotFound("附件"))).collect()
 }
 
 /// An image's size and its JPEG thumbnail.

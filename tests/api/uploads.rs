@@ -238,3 +238,97 @@ async fn an_expired_or_forged_url_is_403_and_an_unknown_or_orphaned_attachment_4
     assert_eq!(bytes_of(&app, &good, &[]).await.0, 404, "gone after the job");
     app.stop().await;
 }
+
+const SEND_WITH_ATTACHMENTS: &str = "mutation($customerId: ID!, $content: String, $ids: [ID!]) {
+    sendChatMessage(customerId: $customerId, content: $content, attachmentIds: $ids) {
+        id content attachments { id fileName contentType size width height url thumbnailUrl }
+    }
+}";
+
+const CHAT_SUBSCRIPTION: &str = "subscription($customerId: ID, $after: String) {
+    chatMessages(customerId: $customerId, after: $after) {
+        message { id content attachments { id fileName contentType size width height url thumbnailUrl } }
+    }
+}";
+
+#[tokio::test]
+async fn a_png_sent_in_chat_reaches_a_subscriber_whose_urls_download_the_file_and_a_smaller_image() {
+    let app = TestApp::spawn().await;
+    let token = app.login("demo-a").await;
+    let picture = png(640, 480);
+    let uploaded = upload(&app, &token, "报错截图.png", &picture).await;
+    let id = uploaded.body["data"]["attachmentId"].as_str().unwrap().to_owned();
+
+    let mut ws = WsClient::connect(&app, &token).await;
+    let provider = Id::parse("sp001").unwrap();
+    let after = app.services.store.latest_cursor(&provider).await.unwrap().to_string();
+    ws.subscribe("chat", CHAT_SUBSCRIPTION, serde_json::json!({ "customerId": "c001", "after": after })).await;
+
+    let variables = serde_json::json!({ "customerId": "c001", "ids": [id] });
+    let sent = app.data(&token, SEND_WITH_ATTACHMENTS, variables).await["sendChatMessage"].clone();
+    assert_eq!(sent["content"], "", "no text needed with an attachment");
+    assert_eq!(sent["attachments"][0]["id"], id.as_str());
+
+    let event = ws.next_event("chat").await;
+    assert_eq!(event["message"]["id"], sent["id"], "{event}");
+    let attachment = &event["message"]["attachments"][0];
+    assert_eq!(attachment["fileName"], "报错截图.png");
+    assert_eq!((attachment["width"].as_u64(), attachment["height"].as_u64()), (Some(640), Some(480)));
+    let (status, _, bytes) = bytes_of(&app, attachment["url"].as_str().unwrap(), &[]).await;
+    assert_eq!((status, bytes == picture), (200, true), "the url downloads the same bytes");
+    let (status, _, thumbnail) = bytes_of(&app, attachment["thumbnailUrl"].as_str().unwrap(), &[]).await;
+    assert_eq!(status, 200);
+    let small = image::load_from_memory(&thumbnail).unwrap();
+    assert_eq!((small.width(), small.height()), (320, 240), "a smaller image");
+
+    // A used attachment outlives the orphan job.
+    app.services.attachments.delete_orphans(now() + chrono::Duration::hours(48)).await.unwrap();
+    assert_eq!(bytes_of(&app, attachment["url"].as_str().unwrap(), &[]).await.0, 200);
+    ws.close().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn demo_b_gets_404_for_demo_a_attachment_and_the_text_rules_stand_without_attachments() {
+    let app = TestApp::spawn().await;
+    let token_a = app.login("demo-a").await;
+    let token_b = app.login("demo-b").await;
+    let uploaded = upload(&app, &token_a, "a.txt", b"hello").await;
+    let id = uploaded.body["data"]["attachmentId"].as_str().unwrap().to_owned();
+
+    let by_b = app
+        .graphql(Some(&token_b), SEND_WITH_ATTACHMENTS, serde_json::json!({ "customerId": "c031", "ids": [id] }))
+        .await;
+    assert_error(&by_b, "NOT_FOUND");
+    let rest = app
+        .post(Some(&token_b), "/api/chat/send", serde_json::json!({ "customerId": "c031", "attachmentIds": [id] }))
+        .await;
+    assert_eq!(rest.status, 404, "{}", rest.text);
+
+    let rest = app
+        .post(Some(&token_a), "/api/chat/send", serde_json::json!({ "customerId": "c001", "attachmentIds": [id] }))
+        .await;
+    assert_eq!(rest.status, 200, "{}", rest.text);
+    assert_eq!(rest.body["data"]["content"], "", "no text needed with an attachment");
+    let history = "query($customerId: ID!) { chatMessages(customerId: $customerId, pageSize: 1) {
+        items { id attachments { id contentType thumbnailUrl } } } }";
+    let page = app.data(&token_a, history, serde_json::json!({ "customerId": "c001" })).await;
+    let latest = &page["chatMessages"]["items"][0];
+    assert_eq!(latest["id"], rest.body["data"]["messageId"], "{page}");
+    assert_eq!(latest["attachments"][0]["contentType"], "text/plain; charset=utf-8");
+    assert!(latest["attachments"][0]["thumbnailUrl"].is_null(), "no thumbnail but for images");
+
+    let ten: Vec<String> = (0..10).map(|n| format!("att{n:04}")).collect();
+    let too_many = app
+        .graphql(Some(&token_a), SEND_WITH_ATTACHMENTS, serde_json::json!({ "customerId": "c001", "ids": ten }))
+        .await;
+    assert_error(&too_many, "BAD_USER_INPUT");
+    let empty = app.graphql(Some(&token_a), SEND_WITH_ATTACHMENTS, serde_json::json!({ "customerId": "c001" })).await;
+    assert_error(&empty, "BAD_USER_INPUT");
+    assert_eq!(
+        error_message(&empty),
+        "消息内容不能为空：请提供 content 或 cannedReplyId",
+        "the spec's message, as before"
+    );
+    app.stop().await;
+}
