@@ -94,7 +94,7 @@ enum Command {
     RunJobs {
         /// The jobs to run (all of them when none is named): customer-status, unresolved-issues,
         /// usage-scores, outbox-prune, events-prune, idempotency-keys-prune, revoked-access-tokens-prune,
-        /// refresh-tokens-prune, token-families-prune
+        /// refresh-tokens-prune, token-families-prune, attachments-orphans
         #[arg(value_name = "JOB", value_parser = parse_job)]
         jobs: Vec<Job>,
     },

@@ -133,6 +133,7 @@ impl Services {
     /// The services with the attachments' settings (the URL key, the limits, the upload directory).
     pub fn with_attachments(mut self, settings: attachments::AttachmentSettings) -> Services {
         self.attachments = attachments::AttachmentService::new(self.store.clone(), settings);
+        self.jobs = self.jobs.with_attachments(self.attachments.clone());
         self
     }
 }

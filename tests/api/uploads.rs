@@ -7,6 +7,7 @@
 use crate::support::*;
 use provider_desk::domain::{now, Id};
 use provider_desk::service::attachments::Variant;
+use provider_desk::service::jobs::Job;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const BOUNDARY: &str = "----wxUploadBoundary7MA4YWxkTrZu0gW";
@@ -231,10 +232,12 @@ async fn an_expired_or_forged_url_is_403_and_an_unknown_or_orphaned_attachment_4
     assert_eq!(bytes_of(&app, &unknown, &[]).await.0, 404);
 
     assert_eq!(bytes_of(&app, &good, &[]).await.0, 200);
-    let not_yet = attachments.delete_orphans(now()).await.unwrap();
-    assert_eq!(not_yet, 0, "uploaded just now");
-    let deleted = attachments.delete_orphans(now() + chrono::Duration::hours(25)).await.unwrap();
-    assert!(deleted >= 1);
+    let jobs = &app.services.jobs;
+    let not_yet = jobs.run_now(Job::AttachmentOrphans, "test").await.unwrap().unwrap();
+    assert_eq!(not_yet.changed, 0, "uploaded just now: {}", not_yet.summary);
+    let a_day_later = now() + chrono::Duration::hours(25);
+    let ran = jobs.run_now_as_of(Job::parse("attachments-orphans").unwrap(), "test", a_day_later).await.unwrap();
+    assert!(ran.unwrap().changed >= 1);
     assert_eq!(bytes_of(&app, &good, &[]).await.0, 404, "gone after the job");
     app.stop().await;
 }
