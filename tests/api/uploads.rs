@@ -335,3 +335,17 @@ async fn demo_b_gets_404_for_demo_a_attachment_and_the_text_rules_stand_without_
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_upload_route_as_a_multipart_addition() {
+    let app = TestApp::spawn().await;
+    let document = app.get(None, "/api/openapi.json").await.body;
+    let operation = &document["paths"]["/api/uploads"]["post"];
+    assert_eq!(operation["x-addition"], true, "{operation}");
+    let part = &operation["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"]["file"];
+    assert_eq!(part["format"], "binary");
+    for status in ["200", "413", "415"] {
+        assert!(operation["responses"].get(status).is_some(), "{status} documented");
+    }
+    app.stop().await;
+}
