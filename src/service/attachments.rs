@@ -14,7 +14,7 @@ use super::canned_replies::Compose;
 use super::Session;
 use crate::config::UploadSettings;
 use crate::domain::attachment::{sniff, FileKind, SNIFF_BYTES, THUMBNAIL_CONTENT_TYPE, THUMBNAIL_WIDTH};
-use crate::domain::{new_id, now, Attachment, Id, TextLimit, Timestamp, MAX_ATTACHMENTS};
+use crate::domain::{new_id, now, Attachment, Id, OutboxDraft, TextLimit, Timestamp, MAX_ATTACHMENTS};
 use crate::error::{AppError, AppResult};
 use crate::store::{AttachmentStore, BlobReader};
 use base64::Engine;
@@ -231,6 +231,30 @@ impl AttachmentService {
     pub fn absolute_url(&self, attachment: &Attachment, variant: Variant) -> Option<String> {
         let path = self.url(attachment, variant)?;
         Some(format!("{}{path}", self.settings.uploads.public_base_url.as_deref().unwrap_or_default()))
+    }
+
+    /// The outbox deliveries of a message with its attachments added to each payload, as the
+    /// other systems read them: `attachments: [{id, fileName, contentType, size, url}]`, the URL
+    /// absolute with `PUBLIC_BASE_URL` (signed now, valid for `ATTACHMENT_URL_TTL_SECONDS`).
+    pub fn on_deliveries(&self, mut drafts: Vec<OutboxDraft>, attachments: &[Attachment]) -> Vec<OutboxDraft> {
+        let listed: Vec<serde_json::Value> = attachments
+            .iter()
+            .map(|a| {
+                serde_json::json!({
+                    "id": a.id.as_str(),
+                    "fileName": a.file_name,
+                    "contentType": a.content_type,
+                    "size": a.size,
+                    "url": self.absolute_url(a, Variant::File),
+                })
+            })
+            .collect();
+        for draft in &mut drafts {
+            if let Some(payload) = draft.payload.as_object_mut() {
+                payload.insert("attachments".to_owned(), serde_json::Value::Array(listed.clone()));
+            }
+        }
+        drafts
     }
 
     /// A signed path expiring at `expires` (Unix seconds).

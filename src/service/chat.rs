@@ -63,6 +63,8 @@ pub struct ChatService {
     realtime: Arc<Realtime>,
     outbound: Arc<Outbound>,
     attachments: Arc<dyn AttachmentStore>,
+    /// Signs the attachments' URLs in the webhooks, once configured.
+    attachment_urls: Option<super::attachments::AttachmentService>,
 }
 
 impl ChatService {
@@ -82,7 +84,14 @@ impl ChatService {
             realtime,
             outbound,
             attachments: store.clone(),
+            attachment_urls: None,
         }
+    }
+
+    /// The chat, with what signs the attachments' URLs in the webhooks.
+    pub fn with_attachment_urls(mut self, urls: super::attachments::AttachmentService) -> ChatService {
+        self.attachment_urls = Some(urls);
+        self
     }
 
     /// Part of the conversation with a customer, oldest to newest: by page number, page 1 holding
@@ -164,7 +173,10 @@ impl ChatService {
         // may still delete; a message that then fails leaves only an unread record.
         let ids: Vec<Id> = attachments.iter().map(|a| a.id.clone()).collect();
         self.attachments.attach_to(&message.service_provider_id, &message.id, &ids).await?;
-        let outbox = self.outbound.chat_reply(&message);
+        let mut outbox = self.outbound.chat_reply(&message);
+        if let Some(urls) = &self.attachment_urls {
+            outbox = urls.on_deliveries(outbox, &attachments);
+        }
         match self.chat.insert_chat_message(&message, idempotency_key.as_ref(), &outbox).await? {
             Written::Created(message, events) => {
                 self.outbound.queued(outbox.len());

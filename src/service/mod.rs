@@ -134,6 +134,7 @@ impl Services {
     pub fn with_attachments(mut self, settings: attachments::AttachmentSettings) -> Services {
         self.attachments = attachments::AttachmentService::new(self.store.clone(), settings);
         self.jobs = self.jobs.with_attachments(self.attachments.clone());
+        self.chat = self.chat.with_attachment_urls(self.attachments.clone());
         self
     }
 }

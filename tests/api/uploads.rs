@@ -349,3 +349,32 @@ async fn the_openapi_document_describes_the_upload_route_as_a_multipart_addition
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_pc_system_receives_the_attachment_in_the_chat_webhook_with_a_url_that_downloads_it() {
+    use crate::integration::{integrated, pairs, Receiver};
+    let receiver = Receiver::start().await;
+    let settings = integrated(&receiver, &[]);
+    let app = TestApp::spawn_configured(&pairs(&settings)).await;
+    let token = app.login("demo-a").await;
+    let picture = png(200, 100);
+    let uploaded = upload(&app, &token, "出库单.png", &picture).await;
+    let id = uploaded.body["data"]["attachmentId"].as_str().unwrap().to_owned();
+    let variables = serde_json::json!({ "customerId": "c001", "content": "请看截图", "ids": [id] });
+    app.data(&token, SEND_WITH_ATTACHMENTS, variables).await;
+
+    let received = receiver.wait_for("the chat webhook", |r| r.iter().any(|r| r.path == "/hooks/cs")).await;
+    let hook = received.iter().find(|r| r.path == "/hooks/cs").unwrap().json();
+    assert_eq!(hook["type"], "chat.message", "{hook}");
+    let attachment = &hook["data"]["attachments"][0];
+    assert_eq!(attachment["id"], id.as_str(), "{hook}");
+    assert_eq!(attachment["fileName"], "出库单.png");
+    assert_eq!(attachment["contentType"], "image/png");
+    assert_eq!(attachment["size"], picture.len() as u64);
+    // Relative without PUBLIC_BASE_URL: the PC system puts the server's address in front.
+    let url = attachment["url"].as_str().unwrap();
+    assert!(url.starts_with("/files/"), "{url}");
+    let (status, _, bytes) = bytes_of(&app, url, &[]).await;
+    assert_eq!((status, bytes == picture), (200, true));
+    app.stop().await;
+}
