@@ -11,10 +11,11 @@
 //! header; they are signed when read, so a URL is always fresh.
 
 use super::canned_replies::Compose;
+use super::tickets::{NewTicket, Reply, TicketService};
 use super::Session;
 use crate::config::UploadSettings;
 use crate::domain::attachment::{sniff, FileKind, SNIFF_BYTES, THUMBNAIL_CONTENT_TYPE, THUMBNAIL_WIDTH};
-use crate::domain::{new_id, now, Attachment, Id, OutboxDraft, TextLimit, Timestamp, MAX_ATTACHMENTS};
+use crate::domain::{new_id, now, Attachment, Id, OutboxDraft, Text, TextLimit, Ticket, Timestamp, MAX_ATTACHMENTS};
 use crate::error::{AppError, AppResult};
 use crate::store::{AttachmentStore, BlobReader};
 use base64::Engine;
@@ -233,6 +234,46 @@ impl AttachmentService {
         Some(format!("{}{path}", self.settings.uploads.public_base_url.as_deref().unwrap_or_default()))
     }
 
+    /// Creates a ticket carrying the provider's attachments among `ids` (see [`usable`]): checked
+    /// first, recorded on the ticket once it exists (a retry with the idempotency key records
+    /// them on the first ticket, so a failure between the two is mended by retrying).
+    pub async fn create_ticket(
+        &self,
+        tickets: &TicketService,
+        session: &Session,
+        new: NewTicket,
+        ids: &[Id],
+    ) -> AppResult<Ticket> {
+        let attachments = usable(self.store.as_ref(), session, ids).await?;
+        let ticket = tickets.create(session, new).await?;
+        self.store.attach_to(&session.provider_id, &ticket.id, &ids_of(&attachments)).await?;
+        Ok(ticket)
+    }
+
+    /// Replies to a ticket with attachments, recorded on the reply's history entry; `content`
+    /// `None` (allowed with at least one attachment) stores [`ATTACHMENTS_ONLY_TEXT`].
+    pub async fn reply_ticket(
+        &self,
+        tickets: &TicketService,
+        session: &Session,
+        ticket: &Id,
+        content: Option<Compose>,
+        ids: &[Id],
+        key: Option<Id>,
+    ) -> AppResult<Reply> {
+        let attachments = usable(self.store.as_ref(), session, ids).await?;
+        let content = match content {
+            Some(content) => content,
+            None if !attachments.is_empty() => Compose::Text(
+                Text::parse(ATTACHMENTS_ONLY_TEXT, TextLimit::REPLY_CONTENT).map_err(|_| AppError::internal("fits"))?,
+            ),
+            None => return Err(AppError::bad_input("content", "回复内容不能为空")),
+        };
+        let reply = tickets.reply(session, ticket, content, key).await?;
+        self.store.attach_to(&session.provider_id, &reply.entry.id, &ids_of(&attachments)).await?;
+        Ok(reply)
+    }
+
     /// The outbox deliveries of a message with its attachments added to each payload, as the
     /// other systems read them: `attachments: [{id, fileName, contentType, size, url}]`, the URL
     /// absolute with `PUBLIC_BASE_URL` (signed now, valid for `ATTACHMENT_URL_TTL_SECONDS`).
@@ -378,6 +419,14 @@ pub async fn usable(store: &dyn AttachmentStore, session: &Session, ids: &[Id]) 
     }
     let found = store.attachments_by_ids(&session.provider_id, &unique).await?;
     unique.iter().map(|id| found.iter().find(|a| &a.id == id).cloned().ok_or(AppError::NotFound("附件"))).collect()
+}
+
+/// What a ticket reply of attachments alone says in the ticket's history (a history entry always
+/// has a text; WeChat shows `[图片]` the same way).
+pub const ATTACHMENTS_ONLY_TEXT: &str = "[附件]";
+
+fn ids_of(attachments: &[Attachment]) -> Vec<Id> {
+    attachments.iter().map(|a| a.id.clone()).collect()
 }
 
 /// An image's size and its JPEG thumbnail.

@@ -378,3 +378,50 @@ async fn the_pc_system_receives_the_attachment_in_the_chat_webhook_with_a_url_th
     assert_eq!((status, bytes == picture), (200, true));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn tickets_and_their_replies_carry_attachments_in_the_ticket_and_its_history() {
+    let app = TestApp::spawn().await;
+    let token = app.login("demo-a").await;
+    let token_b = app.login("demo-b").await;
+    let upload_id = |answer: Answer| answer.body["data"]["attachmentId"].as_str().unwrap().to_owned();
+    let screenshot = upload_id(upload(&app, &token, "库存.png", &png(400, 200)).await);
+    let export = upload_id(upload(&app, &token, "导出.csv", "商品,库存\n".as_bytes()).await);
+
+    let created = app
+        .post(
+            Some(&token),
+            "/api/tickets",
+            serde_json::json!({ "customerId": "c001", "title": "库存不对", "content": "见截图",
+                "type": "system_issue", "attachmentIds": [screenshot] }),
+        )
+        .await;
+    assert_eq!(created.status, 200, "{}", created.text);
+    let ticket = created.body["data"]["ticketId"].as_str().unwrap().to_owned();
+    let reply = app
+        .post(Some(&token), &format!("/api/tickets/{ticket}/reply"), serde_json::json!({ "attachmentIds": [export] }))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.body["data"]["content"], "[附件]", "a reply of attachments alone");
+
+    let query = "query($id: ID!) { ticket(id: $id) {
+        attachments { id thumbnailUrl } processingHistory { action attachments { id fileName url } } } }";
+    let read = app.data(&token, query, serde_json::json!({ "id": ticket })).await["ticket"].clone();
+    assert_eq!(read["attachments"][0]["id"], screenshot.as_str(), "{read}");
+    assert!(read["attachments"][0]["thumbnailUrl"].is_string());
+    let replied = read["processingHistory"].as_array().unwrap().iter().find(|e| e["action"] == "reply").unwrap();
+    assert_eq!(replied["attachments"][0]["fileName"], "导出.csv", "{read}");
+    let (status, _, bytes) = bytes_of(&app, replied["attachments"][0]["url"].as_str().unwrap(), &[]).await;
+    assert_eq!((status, bytes), (200, "商品,库存\n".as_bytes().to_vec()));
+
+    let by_b = app
+        .post(
+            Some(&token_b),
+            "/api/tickets",
+            serde_json::json!({ "customerId": "c031", "title": "t", "content": "c",
+            "type": "system_issue", "attachmentIds": [screenshot] }),
+        )
+        .await;
+    assert_eq!(by_b.status, 404, "another provider's attachment: {}", by_b.text);
+    app.stop().await;
+}
