@@ -83,6 +83,7 @@ pub fn router(
         .merge(docs::routes())
         .merge(integrations::routes(integrations))
         .merge(uploads::routes())
+        .merge(uploads::customer_service_routes(integrations))
         .merge(rest)
         .merge(playground::router())
         .route("/graphql/ws", get(ws::upgrade))

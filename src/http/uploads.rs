@@ -11,9 +11,11 @@
 //! an RFC 6266 `Content-Disposition`, `nosniff`).
 
 use super::AppState;
+use crate::config::IntegrationSettings;
 use crate::domain::Attachment;
 use crate::error::http::{rest_envelope, HttpError, Protocol};
 use crate::error::{AppError, ErrorCode};
+use crate::integration::signature::{SignatureError, StreamingVerifier, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use crate::service::attachments::{UploadRefused, Variant};
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
@@ -110,12 +112,164 @@ async fn upload(State(state): State<AppState>, headers: HeaderMap, request: axum
         }
         let file_name = field.file_name().map(str::to_owned);
         let chunks = field.map_err(|error| error.to_string());
-        return match services.attachments.upload(&session, file_name.as_deref(), chunks).await {
+        return match services.attachments.upload(&session.provider_id, file_name.as_deref(), chunks).await {
             Ok(attachment) => rest_envelope(StatusCode::OK, "上传成功", &uploaded(&attachment), None),
             Err(UploadRefused::TooLarge { max_bytes }) => too_large(max_bytes),
             Err(UploadRefused::Unsupported(message)) => unsupported(message),
             Err(UploadRefused::Failed(error)) => error.into_response(),
         };
+    }
+}
+
+/// `POST /integrations/cs/uploads`, signed like the other webhooks of the PC customer-service
+/// system (on when `CS_WEBHOOK_SECRET` is set): a multipart body with a `serviceProviderId` part
+/// first, then the `file` part; the attachment belongs to that provider, for the
+/// `attachmentIds` of a customer's message to it.
+pub fn customer_service_routes(settings: &IntegrationSettings) -> Router<AppState> {
+    let Some(secret) = settings.cs_secret.clone() else { return Router::new() };
+    let tolerance = settings.signature_tolerance;
+    let handler = move |State(state): State<AppState>, headers: HeaderMap, request: axum::extract::Request| {
+        let secret = secret.clone();
+        async move { customer_service_upload(state, secret.as_bytes(), tolerance, headers, request).await }
+    };
+    Router::new().route(CS_UPLOADS_PATH, post(handler).layer(DefaultBodyLimit::disable()))
+}
+
+/// The PC system's upload route, which the edge does not buffer either.
+pub const CS_UPLOADS_PATH: &str = "/integrations/cs/uploads";
+
+fn webhook_envelope(status: StatusCode, message: &str, data: Value) -> Response {
+    (status, axum::Json(json!({ "code": status.as_u16(), "message": message, "data": data }))).into_response()
+}
+
+fn signature_refused(error: SignatureError) -> Response {
+    let message = match error {
+        SignatureError::Malformed => "缺少签名或签名格式不正确（需要X-PD-Timestamp与X-PD-Signature）",
+        SignatureError::Stale => "签名时间戳已过期或与服务器时间相差过大",
+        SignatureError::Mismatch => "签名无效",
+    };
+    crate::context::note_bad_request(crate::context::BadRequest::BadSignature);
+    webhook_envelope(StatusCode::UNAUTHORIZED, message, Value::Null)
+}
+
+/// The body is streamed to a temporary file while its HMAC is computed (nothing is read into
+/// memory whole, and nothing is stored, before the signature holds), then read back as multipart.
+async fn customer_service_upload(
+    state: AppState,
+    secret: &[u8],
+    tolerance: std::time::Duration,
+    headers: HeaderMap,
+    request: axum::extract::Request,
+) -> Response {
+    use tokio::io::AsyncWriteExt;
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    let now = chrono::Utc::now().timestamp();
+    let verifier = StreamingVerifier::start(secret, header(TIMESTAMP_HEADER), header(SIGNATURE_HEADER), now, tolerance);
+    let mut verifier = match verifier {
+        Ok(verifier) => verifier,
+        Err(error) => return signature_refused(error),
+    };
+    let attachments = &state.services.attachments;
+    let limit = attachments.max_bytes() + MULTIPART_OVERHEAD_BYTES;
+    let path = match attachments.temp_file().await {
+        Ok(path) => path,
+        Err(error) => return error.into_response(),
+    };
+    let _removed = RemovedOnDrop(path.clone());
+    let written = async {
+        let mut file = tokio::fs::File::create(&path).await.map_err(|e| AppError::internal(e.to_string()))?;
+        let mut body = request.into_body().into_data_stream();
+        let mut size = 0u64;
+        while let Some(chunk) = futures_util::StreamExt::next(&mut body).await {
+            let chunk =
+                chunk.map_err(|_| AppError::BadInput { field: None, message: "无法读取请求体".to_owned() })?;
+            size += chunk.len() as u64;
+            if size > limit {
+                return Ok(false);
+            }
+            verifier.update(&chunk);
+            file.write_all(&chunk).await.map_err(|e| AppError::internal(e.to_string()))?;
+        }
+        file.flush().await.map_err(|e| AppError::internal(e.to_string()))?;
+        Ok::<_, AppError>(true)
+    }
+    .await;
+    match written {
+        Ok(true) => {}
+        Ok(false) => return too_large(attachments.max_bytes()),
+        Err(error) => return webhook_failure(error),
+    }
+    if let Err(error) = verifier.finish() {
+        return signature_refused(error);
+    }
+    let file = match tokio::fs::File::open(&path).await {
+        Ok(file) => file,
+        Err(error) => return webhook_failure(AppError::internal(error.to_string())),
+    };
+    let mut replayed = axum::extract::Request::new(Body::from_stream(ReaderStream::new(file)));
+    if let Some(content_type) = headers.get(header::CONTENT_TYPE) {
+        replayed.headers_mut().insert(header::CONTENT_TYPE, content_type.clone());
+    }
+    let Ok(mut multipart) = <Multipart as axum::extract::FromRequest<AppState>>::from_request(replayed, &state).await
+    else {
+        return unsupported("请求体应为 multipart/form-data：先 serviceProviderId，再名为 file 的文件");
+    };
+    let mut provider = None;
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => return webhook_failure(AppError::bad_input("file", "缺少文件（字段名应为 file）")),
+            Err(_) => {
+                return webhook_failure(AppError::BadInput { field: None, message: "请求格式不正确".to_owned() })
+            }
+        };
+        match field.name() {
+            Some("serviceProviderId") => {
+                let text = field.text().await.unwrap_or_default();
+                match crate::service::input::id(text.trim(), "serviceProviderId", "服务商ID") {
+                    Ok(id) => provider = Some(id),
+                    Err(error) => return webhook_failure(error),
+                }
+            }
+            Some("file") => {
+                let Some(provider) = provider else {
+                    return webhook_failure(AppError::bad_input(
+                        "serviceProviderId",
+                        "缺少 serviceProviderId（应在 file 之前）",
+                    ));
+                };
+                match state.services.store.providers_by_ids(std::slice::from_ref(&provider)).await {
+                    Ok(found) if !found.is_empty() => {}
+                    Ok(_) => return webhook_failure(AppError::NotFound("服务商")),
+                    Err(error) => return webhook_failure(error),
+                }
+                let file_name = field.file_name().map(str::to_owned);
+                let chunks = field.map_err(|error| error.to_string());
+                return match attachments.upload(&provider, file_name.as_deref(), chunks).await {
+                    Ok(attachment) => webhook_envelope(StatusCode::OK, "上传成功", uploaded(&attachment)),
+                    Err(UploadRefused::TooLarge { max_bytes }) => too_large(max_bytes),
+                    Err(UploadRefused::Unsupported(message)) => unsupported(message),
+                    Err(UploadRefused::Failed(error)) => webhook_failure(error),
+                };
+            }
+            _ => continue,
+        }
+    }
+}
+
+fn webhook_failure(error: AppError) -> Response {
+    if error.code().is_server_fault() {
+        tracing::error!(code = error.code().as_str(), detail = %error.operator_detail(), "an upload of the PC system failed");
+    }
+    webhook_envelope(error.http_status(), &error.to_string(), Value::Null)
+}
+
+/// Removes a temporary file when the request is done with it, however it ends.
+struct RemovedOnDrop(std::path::PathBuf);
+
+impl Drop for RemovedOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 

@@ -134,11 +134,18 @@ impl AttachmentService {
         self.settings.uploads.max_bytes
     }
 
-    /// Receives one file for the session's provider: streamed to a temporary file, typed,
-    /// measured and thumbnailed if it is an image, stored.
+    /// A new temporary file's path under the uploads' directory, for a body to be streamed to
+    /// before it is read (the signed uploads of the PC system); the caller removes it.
+    pub async fn temp_file(&self) -> AppResult<PathBuf> {
+        let temp = TempFile::create(&self.settings.temp_dir).await?;
+        Ok(std::mem::take(&mut std::mem::ManuallyDrop::new(temp).path))
+    }
+
+    /// Receives one file for `provider`: streamed to a temporary file, typed, measured and
+    /// thumbnailed if it is an image, stored.
     pub async fn upload(
         &self,
-        session: &Session,
+        provider: &Id,
         file_name: Option<&str>,
         mut chunks: impl ByteChunks,
     ) -> Result<Attachment, UploadRefused> {
@@ -171,7 +178,7 @@ impl AttachmentService {
         let sha256 = hex(&hasher.finalize());
         let mut attachment = Attachment {
             id: new_id("att"),
-            service_provider_id: session.provider_id.clone(),
+            service_provider_id: provider.clone(),
             file_name,
             content_type: kind.content_type().to_owned(),
             size,
@@ -244,7 +251,7 @@ impl AttachmentService {
         new: NewTicket,
         ids: &[Id],
     ) -> AppResult<Ticket> {
-        let attachments = usable(self.store.as_ref(), session, ids).await?;
+        let attachments = usable(self.store.as_ref(), &session.provider_id, ids).await?;
         let ticket = tickets.create(session, new).await?;
         self.store.attach_to(&session.provider_id, &ticket.id, &ids_of(&attachments)).await?;
         Ok(ticket)
@@ -261,7 +268,7 @@ impl AttachmentService {
         ids: &[Id],
         key: Option<Id>,
     ) -> AppResult<Reply> {
-        let attachments = usable(self.store.as_ref(), session, ids).await?;
+        let attachments = usable(self.store.as_ref(), &session.provider_id, ids).await?;
         let content = match content {
             Some(content) => content,
             None if !attachments.is_empty() => Compose::Text(
@@ -395,6 +402,15 @@ pub fn compose_with_attachments(
     Compose::from_input(content, canned_reply_id, limit).map(Some)
 }
 
+/// The text of a customer's message from the PC system: as given, or [`ATTACHMENTS_ONLY_TEXT`]
+/// when it is blank and the message carries attachments (the rules without attachments unchanged).
+pub fn inbound_content(raw: &str, has_attachments: bool) -> AppResult<Text> {
+    if has_attachments && raw.trim().is_empty() {
+        return Text::parse(ATTACHMENTS_ONLY_TEXT, TextLimit::CHAT_CONTENT).map_err(|_| AppError::internal("fits"));
+    }
+    super::input::text(raw, TextLimit::CHAT_CONTENT)
+}
+
 /// The `attachmentIds` of a request, parsed (each must look like an id; at most
 /// [`MAX_ATTACHMENTS`] are looked at by [`usable`]).
 pub fn attachment_id_list<'a>(raw: impl Iterator<Item = &'a str>) -> AppResult<Vec<Id>> {
@@ -402,9 +418,9 @@ pub fn attachment_id_list<'a>(raw: impl Iterator<Item = &'a str>) -> AppResult<V
 }
 
 /// The provider's attachments named by `ids`, for a message, reply or ticket to carry: at most
-/// [`MAX_ATTACHMENTS`], each the session's provider's (an unknown or another provider's id is
+/// [`MAX_ATTACHMENTS`], each `provider`'s (an unknown or another provider's id is
 /// NOT_FOUND, the same answer), in the order given, duplicates dropped.
-pub async fn usable(store: &dyn AttachmentStore, session: &Session, ids: &[Id]) -> AppResult<Vec<Attachment>> {
+pub async fn usable(store: &dyn AttachmentStore, provider: &Id, ids: &[Id]) -> AppResult<Vec<Attachment>> {
     let mut unique: Vec<Id> = Vec::with_capacity(ids.len());
     for id in ids {
         if !unique.contains(id) {
@@ -417,7 +433,7 @@ pub async fn usable(store: &dyn AttachmentStore, session: &Session, ids: &[Id]) 
     if unique.is_empty() {
         return Ok(Vec::new());
     }
-    let found = store.attachments_by_ids(&session.provider_id, &unique).await?;
+    let found = store.attachments_by_ids(provider, &unique).await?;
     unique.iter().map(|id| found.iter().find(|a| &a.id == id).cloned().ok_or(AppError::NotFound("附件"))).collect()
 }
 

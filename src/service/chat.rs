@@ -148,7 +148,8 @@ impl ChatService {
     ) -> AppResult<ChatMessage> {
         let customer = provider_customer(self.customers.as_ref(), session, customer).await?;
         let provider = acting_provider(self.providers.as_ref(), session).await?;
-        let attachments = super::attachments::usable(self.attachments.as_ref(), session, attachment_ids).await?;
+        let attachments =
+            super::attachments::usable(self.attachments.as_ref(), &session.provider_id, attachment_ids).await?;
         let content = match content {
             Some(content) => self
                 .canned_replies

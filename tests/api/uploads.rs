@@ -425,3 +425,64 @@ async fn tickets_and_their_replies_carry_attachments_in_the_ticket_and_its_histo
     assert_eq!(by_b.status, 404, "another provider's attachment: {}", by_b.text);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_pc_system_uploads_a_file_signed_and_a_customer_message_carries_it_to_the_provider() {
+    use crate::integration::{integrated, pairs, post_signed, Receiver};
+    use hmac::Mac;
+    let receiver = Receiver::start().await;
+    let settings = integrated(&receiver, &[]);
+    let secret = settings.iter().find(|(k, _)| k == "CS_WEBHOOK_SECRET").unwrap().1.clone();
+    let app = TestApp::spawn_configured(&pairs(&settings)).await;
+    let picture = png(300, 150);
+    let mut body =
+        format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"serviceProviderId\"\r\n\r\nsp001\r\n")
+            .into_bytes();
+    body.extend_from_slice(
+        &multipart("客户截图.png", &picture)
+            [format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"user\"\r\n\r\ndemo\r\n").len()..],
+    );
+    let post = |body: Vec<u8>, signature: String, timestamp: String| {
+        app.client
+            .post(app.url("/integrations/cs/uploads"))
+            .header("content-type", format!("multipart/form-data; boundary={BOUNDARY}"))
+            .header("x-pd-timestamp", timestamp)
+            .header("x-pd-signature", signature)
+            .body(body)
+            .send()
+    };
+    let timestamp = now().timestamp().to_string();
+    let sign = |body: &[u8]| {
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(format!("{timestamp}.").as_bytes());
+        mac.update(body);
+        let digest: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        format!("sha256={digest}")
+    };
+    let forged = post(body.clone(), sign(b"something else"), timestamp.clone()).await.unwrap();
+    assert_eq!(forged.status(), 401);
+    let answer = Answer::read(post(body.clone(), sign(&body), timestamp.clone()).await.unwrap()).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let id = answer.body["data"]["attachmentId"].as_str().unwrap().to_owned();
+    assert_eq!(answer.body["data"]["width"], 300);
+
+    let message = serde_json::json!({ "messageId": "pc-att-1", "customerId": "c001", "attachmentIds": [id] });
+    let (status, _, received) = post_signed(&app, "/integrations/cs/messages", &secret, &message).await;
+    assert_eq!(status, 200, "{received}");
+    let token = app.login("demo-a").await;
+    let history = "query { chatMessages(customerId: \"c001\", pageSize: 1) { items { id senderType content attachments { id url } } } }";
+    let latest = app.data(&token, history, serde_json::json!({})).await["chatMessages"]["items"][0].clone();
+    assert_eq!(
+        (latest["senderType"].as_str(), latest["content"].as_str()),
+        (Some("CUSTOMER"), Some("[附件]")),
+        "{latest}"
+    );
+    assert_eq!(latest["attachments"][0]["id"], id.as_str());
+    let (status, _, bytes) = bytes_of(&app, latest["attachments"][0]["url"].as_str().unwrap(), &[]).await;
+    assert_eq!((status, bytes == picture), (200, true));
+
+    // For a customer of another provider, the attachment is not found.
+    let other = serde_json::json!({ "messageId": "pc-att-2", "customerId": "c031", "attachmentIds": [id] });
+    assert_eq!(post_signed(&app, "/integrations/cs/messages", &secret, &other).await.0, 404);
+    app.stop().await;
+}
