@@ -793,7 +793,7 @@ def uploads_section():
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, on the machine above ({cores} cores, load "
         f"average at start {' '.join(load)}), with the binary `{BINARY}`.",
         "",
-        f"The release server as a process, signed in as demo-a. A 1 MiB PNG of random pixels (incompressible) is "
+        f"The server (the binary above; a debug build decodes images several times slower) as a process, signed in as demo-a. A 1 MiB PNG of random pixels (incompressible) is "
         f"uploaded {UPLOADS_ROUNDS} times one after another (`POST /api/uploads`, multipart: the bytes streamed to "
         f"a temporary file and hashed, the type sniffed, the image measured and a 320 px JPEG thumbnail made), "
         f"then sent in a chat message and downloaded {UPLOADS_ROUNDS} times through its signed URL; the median "
