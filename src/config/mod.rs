@@ -189,6 +189,16 @@ impl Config {
                 ("MONGODB_OPERATION_TIMEOUT_MS", mongo.operation_timeout.as_millis().to_string()),
             ]);
         }
+        let uploads = &self.uploads;
+        settings.extend([
+            ("UPLOAD_MAX_BYTES", uploads.max_bytes.to_string()),
+            ("ATTACHMENT_URL_TTL_SECONDS", uploads.url_ttl.as_secs().to_string()),
+            ("ATTACHMENT_ORPHAN_HOURS", (uploads.orphan_after.as_secs() / 3_600).to_string()),
+            (
+                "PUBLIC_BASE_URL",
+                uploads.public_base_url.clone().unwrap_or_else(|| "not set: relative attachment URLs".to_owned()),
+            ),
+        ]);
         settings.push((
             "REDIS_URL",
             self.redis_url.as_deref().map_or_else(|| "not set: tokens in the main store".to_owned(), redact_url),

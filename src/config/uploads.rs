@@ -48,3 +48,28 @@ impl Default for UploadSettings {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(pairs: &[(&str, &str)]) -> Result<UploadSettings, ConfigError> {
+        let lookup = |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
+        UploadSettings::read(&Reader::new(&lookup))
+    }
+
+    #[test]
+    fn the_upload_limits_default_safely_and_a_bad_value_names_its_variable() {
+        let defaults = read(&[]).unwrap();
+        assert_eq!(defaults.max_bytes, 10 * 1024 * 1024);
+        assert_eq!(defaults.url_ttl, Duration::from_secs(3_600));
+        assert_eq!(defaults.orphan_after, Duration::from_secs(24 * 3_600));
+        assert!(defaults.public_base_url.is_none());
+        let set = read(&[("PUBLIC_BASE_URL", "https://desk.example.com/"), ("UPLOAD_MAX_BYTES", "2048")]).unwrap();
+        assert_eq!(set.public_base_url.as_deref(), Some("https://desk.example.com"), "no trailing slash");
+        assert_eq!(set.max_bytes, 2048);
+        let error = read(&[("ATTACHMENT_URL_TTL_SECONDS", "0")]).unwrap_err();
+        assert!(error.to_string().contains("ATTACHMENT_URL_TTL_SECONDS"), "{error}");
+        assert!(read(&[("PUBLIC_BASE_URL", "desk.example.com")]).is_err());
+    }
+}
