@@ -23,6 +23,7 @@ pub mod realtime;
 pub mod search;
 pub mod tickets;
 pub mod typing;
+mod upload_files;
 
 use self::ports::WechatLogin;
 use crate::domain::{Customer, Id, ServiceProvider, Timestamp};
