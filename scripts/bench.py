@@ -637,6 +637,204 @@ def inbox_section():
     return lines
 
 
+UPLOADS_HEADING = "## Uploads: a 1 MiB image up and down, 50 at once, a 20 MiB upload refused"
+UPLOADS_ROUNDS = int(os.environ.get("UPLOADS_ROUNDS", "20"))
+UPLOADS_CONCURRENT = int(os.environ.get("UPLOADS_CONCURRENT", "50"))
+
+
+def noise_png(width, height, seed):
+    """A PNG of random pixels: incompressible, like a photo more than a screenshot."""
+    import random
+    import struct
+    import zlib
+
+    rng = random.Random(seed)
+    raw = b"".join(b"\x00" + rng.randbytes(width * 3) for _ in range(height))
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 1)) + chunk(b"IEND", b"")
+
+
+def multipart_upload(server, token, name, data):
+    """POST /api/uploads with one `file` part, as wx.uploadFile sends it; answers the envelope."""
+    boundary = "----pdbench%d" % os.getpid()
+    body = (
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
+        f"Content-Type: image/png\r\n\r\n"
+    ).encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(server.base + "/api/uploads", data=body, method="POST")
+    request.add_header("content-type", f"multipart/form-data; boundary={boundary}")
+    request.add_header("authorization", f"Bearer {token}")
+    return json.loads(urllib.request.urlopen(request, timeout=120).read())
+
+
+class RssSampler:
+    """The server's resident memory, sampled every 5 ms on a thread while a block runs."""
+
+    def __init__(self, server):
+        import threading
+
+        self.server, self.peak, self.running = server, server.rss_mib(), True
+        self.thread = threading.Thread(target=self.sample, daemon=True)
+
+    def sample(self):
+        while self.running:
+            self.peak = max(self.peak, self.server.rss_mib())
+            time.sleep(0.005)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_):
+        self.running = False
+        self.thread.join()
+
+
+def refused_upload(server, token, size):
+    """Streams `size` bytes of a file part, chunked (no length declared), until the server answers;
+    answers its status line and how many bytes were sent."""
+    import socket
+
+    boundary = "----pdbenchbig"
+    connection = socket.create_connection(("127.0.0.1", server.port))
+    connection.sendall(
+        (
+            f"POST /api/uploads HTTP/1.1\r\nhost: bench\r\nauthorization: Bearer {token}\r\n"
+            f"content-type: multipart/form-data; boundary={boundary}\r\ntransfer-encoding: chunked\r\n\r\n"
+        ).encode()
+    )
+    head = f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.txt\"\r\n\r\n".encode()
+    piece = b"a" * 65536
+    sent = 0
+    try:
+        first = head + piece
+        connection.sendall(b"%x\r\n" % len(first) + first + b"\r\n")
+        sent += len(piece)
+        while sent < size:
+            connection.sendall(b"%x\r\n" % len(piece) + piece + b"\r\n")
+            sent += len(piece)
+    except OSError:
+        pass
+    connection.settimeout(30)
+    try:
+        answer = connection.recv(200).decode(errors="replace").split("\r\n")[0]
+    except OSError as error:
+        answer = f"no answer ({error})"
+    connection.close()
+    return answer, sent
+
+
+def uploads_figures(server):
+    """One backend's upload figures."""
+    import concurrent.futures
+
+    token = server.login()
+    image = noise_png(512, 683, 1)
+    mib = len(image) / 1024 / 1024
+    idle = server.rss_mib()
+    up = []
+    attachment = None
+    for round_ in range(UPLOADS_ROUNDS):
+        started = time.monotonic()
+        answer = multipart_upload(server, token, f"shot-{round_}.png", image)
+        up.append(time.monotonic() - started)
+        attachment = answer["data"]["attachmentId"]
+    sent = server.post(
+        "/graphql",
+        {
+            "query": "mutation($ids: [ID!]) { sendChatMessage(customerId: \"c001\", attachmentIds: $ids) "
+            "{ attachments { url thumbnailUrl } } }",
+            "variables": {"ids": [attachment]},
+        },
+        token,
+    )
+    url = server.base + sent["data"]["sendChatMessage"]["attachments"][0]["url"]
+    down = []
+    for _ in range(UPLOADS_ROUNDS):
+        started = time.monotonic()
+        size = len(urllib.request.urlopen(url, timeout=60).read())
+        down.append(time.monotonic() - started)
+        assert size == len(image)
+    images = [noise_png(512, 683, seed) for seed in range(2, 2 + UPLOADS_CONCURRENT)]
+    before = server.rss_mib()
+    with RssSampler(server) as during, concurrent.futures.ThreadPoolExecutor(UPLOADS_CONCURRENT) as pool:
+        started = time.monotonic()
+        answers = list(pool.map(lambda n: multipart_upload(server, token, f"c{n}.png", images[n]), range(UPLOADS_CONCURRENT)))
+        concurrent_secs = time.monotonic() - started
+    assert all(a["code"] == 200 for a in answers)
+    before_big = server.rss_mib()
+    with RssSampler(server) as refusing:
+        status, streamed = refused_upload(server, token, 20 * 1024 * 1024)
+    return {
+        "mib": mib,
+        "up": statistics.median(up),
+        "down": statistics.median(down),
+        "idle": idle,
+        "before": before,
+        "during": during.peak,
+        "concurrent": concurrent_secs,
+        "before_big": before_big,
+        "refusing": refusing.peak,
+        "status": status,
+        "streamed": streamed / 1024 / 1024,
+    }
+
+
+def uploads_section():
+    cores, _, _, commit, load = machine()
+    lines = [
+        UPLOADS_HEADING,
+        "",
+        f"Measured by `SECTIONS=uploads scripts/bench` at commit {commit}, "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, on the machine above ({cores} cores, load "
+        f"average at start {' '.join(load)}), with the binary `{BINARY}`.",
+        "",
+        f"The server (the binary above; a debug build decodes images several times slower) as a process, signed in as demo-a. A 1 MiB PNG of random pixels (incompressible) is "
+        f"uploaded {UPLOADS_ROUNDS} times one after another (`POST /api/uploads`, multipart: the bytes streamed to "
+        f"a temporary file and hashed, the type sniffed, the image measured and a 320 px JPEG thumbnail made), "
+        f"then sent in a chat message and downloaded {UPLOADS_ROUNDS} times through its signed URL; the median "
+        f"of each. Then {UPLOADS_CONCURRENT} different 1 MiB PNGs are uploaded at once, and a 20 MiB file is "
+        "streamed chunked (no length declared) until the server refuses it. Resident memory (VmRSS) is sampled "
+        "every 5 ms during each; the figures are the server's before and its highest during.",
+        "",
+        f"| backend | upload, 1 MiB (median) | download, 1 MiB (median) | RSS idle | {UPLOADS_CONCURRENT} uploads at once: "
+        "RSS before → highest (all done in) | 20 MiB upload: answer, MiB sent before it, RSS before → highest |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    backends = [("embedded (SQLite)", {})]
+    if os.environ.get("BENCH_MONGODB_URI"):
+        backends.append(
+            (
+                "MongoDB (SecantusDB, GridFS) + Redis",
+                {
+                    "MONGODB_URI": os.environ["BENCH_MONGODB_URI"],
+                    "MONGODB_DB": "pdbench_uploads_%d" % os.getpid(),
+                    "REDIS_URL": os.environ["BENCH_REDIS_URL"],
+                    "JWT_SECRET": "bench-secret-that-is-long-enough-for-hs256!",
+                },
+            )
+        )
+    for name, env_extra in backends:
+        print(f"== uploads, {name}", file=sys.stderr)
+        server = Server(env_extra)
+        try:
+            f = uploads_figures(server)
+        finally:
+            server.stop()
+        lines.append(
+            f"| {name} | {f['up'] * 1000:.0f} ms ({f['mib'] / f['up']:.1f} MiB/s) | {f['down'] * 1000:.1f} ms "
+            f"({f['mib'] / f['down']:.0f} MiB/s) | {f['idle']:.0f} MiB | {f['before']:.0f} → {f['during']:.0f} MiB "
+            f"({f['concurrent']:.1f} s) | `{f['status']}` after {f['streamed']:.0f} MiB, {f['before_big']:.0f} → "
+            f"{f['refusing']:.0f} MiB |"
+        )
+    lines.append("")
+    return lines
+
+
 def kept_section(heading):
     """The section under `heading` in the BENCHMARKS.md of the last run, when there is one."""
     if not os.path.exists("BENCHMARKS.md"):
@@ -819,9 +1017,11 @@ def machine():
 
 
 def main():
-    unknown = SECTIONS - {"all", "http", "limiter", "scale", "edge", "inbox"}
+    unknown = SECTIONS - {"all", "http", "limiter", "scale", "edge", "inbox", "uploads"}
     if unknown:
-        raise SystemExit(f"SECTIONS: unknown {sorted(unknown)}; expected all, http, limiter, scale, edge or inbox")
+        raise SystemExit(
+            f"SECTIONS: unknown {sorted(unknown)}; expected all, http, limiter, scale, edge, inbox or uploads"
+        )
     if "all" not in SECTIONS and "http" not in SECTIONS:
         text = open("BENCHMARKS.md").read() if os.path.exists("BENCHMARKS.md") else "# Benchmarks\n"
         if "limiter" in SECTIONS:
@@ -837,6 +1037,10 @@ def main():
         if "inbox" in SECTIONS:
             section = inbox_section()
             text = replace_section(text, INBOX_HEADING, section)
+            print("\n".join(section), file=sys.stderr)
+        if "uploads" in SECTIONS:
+            section = uploads_section()
+            text = replace_section(text, UPLOADS_HEADING, section)
             print("\n".join(section), file=sys.stderr)
         if "edge" in SECTIONS:
             print("== the edge against a bare axum handler", file=sys.stderr)
@@ -946,7 +1150,7 @@ def main():
     lines += subprocess.run([STORE_CALLS], capture_output=True, text=True, check=True).stdout.strip().splitlines()
     lines += [""]
     text = "\n".join(lines) + "\n"
-    for name, heading, measure in (("limiter", LIMITER_HEADING, limiter_section), ("scale", SCALE_HEADING, scale_section), ("edge", EDGE_HEADING, edge_section), ("inbox", INBOX_HEADING, inbox_section)):
+    for name, heading, measure in (("limiter", LIMITER_HEADING, limiter_section), ("scale", SCALE_HEADING, scale_section), ("edge", EDGE_HEADING, edge_section), ("inbox", INBOX_HEADING, inbox_section), ("uploads", UPLOADS_HEADING, uploads_section)):
         if "all" in SECTIONS or name in SECTIONS:
             print(f"== {name}", file=sys.stderr)
             text = replace_section(text, heading, measure())

@@ -21,6 +21,7 @@ use crate::limits::memory::MemoryLimiter;
 use crate::limits::{Guard, SharedLimiter};
 use crate::redis::{RedisBus, RedisLimiter, RedisTokenStore};
 use crate::seed;
+use crate::service::attachments::AttachmentSettings;
 use crate::service::auth::{random_token, AuthService};
 use crate::service::jobs::JobSettings;
 use crate::service::outbound::Outbound;
@@ -133,7 +134,8 @@ async fn wire(config: &Config) -> Result<(Services, Transports), StartupError> {
         sla: config.sla.clone(),
         clock: crate::domain::Clock::system(),
     };
-    let services = Services::new(store, auth, realtime, outbound, wechat, jobs, guard);
+    let attachments = AttachmentSettings::new(config.uploads.clone(), secret.as_bytes(), &config.data_dir);
+    let services = Services::new(store, auth, realtime, outbound, wechat, jobs, guard).with_attachments(attachments);
     if let Some(bus) = bus {
         tracing::info!("using Redis pub/sub between server processes");
         bus.start(services.realtime.clone(), services.auth.clone(), services.typing.hub());

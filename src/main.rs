@@ -95,7 +95,7 @@ enum Command {
         /// The jobs to run (all of them when none is named): customer-status, unresolved-issues,
         /// usage-scores, sla-breaches, chat-wait-alerts, outbox-prune, events-prune,
         /// idempotency-keys-prune, revoked-access-tokens-prune, refresh-tokens-prune,
-        /// token-families-prune
+        /// token-families-prune, attachments-orphans
         #[arg(value_name = "JOB", value_parser = parse_job)]
         jobs: Vec<Job>,
         /// Run as of this time (RFC 3339) instead of now: service-level breaches and chat waits are

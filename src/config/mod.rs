@@ -20,6 +20,7 @@ mod retention;
 mod security;
 mod sla;
 mod store;
+mod uploads;
 
 pub use connections::ConnectionSettings;
 pub use exposure::{
@@ -33,6 +34,7 @@ pub use retention::RetentionSettings;
 pub use security::{canonical, limit_key, Introspection, IpNet, Rate, SecuritySettings, MIN_JWT_SECRET_BYTES};
 pub use sla::SlaSettings;
 pub use store::{redact_url, MongoSettings, WriteConcernSetting};
+pub use uploads::{UploadSettings, DEFAULT_UPLOAD_MAX_BYTES};
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -70,6 +72,8 @@ pub struct Config {
     pub connections: ConnectionSettings,
     /// Service-level targets per ticket type and the chat wait alert (see [`SlaSettings`]).
     pub sla: SlaSettings,
+    /// Uploads and attachments (`UPLOAD_MAX_BYTES`, `ATTACHMENT_URL_TTL_SECONDS`, ...).
+    pub uploads: UploadSettings,
 }
 
 /// How long requests in flight may take to finish after SIGTERM, unless `SHUTDOWN_TIMEOUT_SECS`
@@ -113,6 +117,7 @@ impl Config {
             metrics: MetricsSettings::read(&env)?,
             connections: ConnectionSettings::read(&env)?,
             sla: SlaSettings::read(&env)?,
+            uploads: UploadSettings::read(&env)?,
         })
     }
 
@@ -189,6 +194,16 @@ impl Config {
                 ("MONGODB_OPERATION_TIMEOUT_MS", mongo.operation_timeout.as_millis().to_string()),
             ]);
         }
+        let uploads = &self.uploads;
+        settings.extend([
+            ("UPLOAD_MAX_BYTES", uploads.max_bytes.to_string()),
+            ("ATTACHMENT_URL_TTL_SECONDS", uploads.url_ttl.as_secs().to_string()),
+            ("ATTACHMENT_ORPHAN_HOURS", (uploads.orphan_after.as_secs() / 3_600).to_string()),
+            (
+                "PUBLIC_BASE_URL",
+                uploads.public_base_url.clone().unwrap_or_else(|| "not set: relative attachment URLs".to_owned()),
+            ),
+        ]);
         settings.push((
             "REDIS_URL",
             self.redis_url.as_deref().map_or_else(|| "not set: tokens in the main store".to_owned(), redact_url),

@@ -5,6 +5,7 @@
 //! invalid id, page or string. Status values, levels and time rules live here so the service layer,
 //! the store adapters and the tests all read them from one place.
 
+pub mod attachment;
 mod audit;
 mod canned_reply;
 mod chat;
@@ -25,6 +26,7 @@ pub mod text;
 mod ticket;
 pub mod usage;
 
+pub use attachment::{Attachment, FileKind, MAX_ATTACHMENTS};
 pub use audit::AuditEntry;
 pub use canned_reply::{fill, unknown_placeholder, CannedReply, Placeholders};
 pub use chat::ChatMessage;

@@ -5,6 +5,7 @@
 //! objects (a ticket's customer, a chat's provider) load through per-request [`DataLoader`]s, so a
 //! page costs the same number of store calls whatever its size.
 
+mod attachments;
 mod caller;
 mod canned_replies;
 mod chat_history;
@@ -119,6 +120,10 @@ fn insert_caller_data(data: &mut Data, services: &Services, auth: RequestAuth, c
             tokio::spawn,
         ));
         data.insert(DataLoader::new(ProviderLoader::new(services.store.clone()), tokio::spawn));
+        data.insert(DataLoader::new(
+            attachments::AttachmentLoader::new(services.attachments.clone(), session.provider_id.clone()),
+            tokio::spawn,
+        ));
     }
     data.insert(auth);
     data.insert(client);

@@ -13,7 +13,7 @@ use super::scalars::DateTime;
 use super::ContextExt;
 use crate::domain::{ChatStatus, TextLimit, TicketType};
 use crate::error::AppError;
-use crate::service::canned_replies::Compose;
+use crate::service::attachments::{attachment_id_list, compose_with_attachments};
 use crate::service::input;
 use crate::service::tickets::NewTicket;
 use async_graphql::{Context, Object, ResultExt, ID};
@@ -64,6 +64,8 @@ impl CoreMutation {
     }
 
     /// Opens a ticket for a customer.
+    // The spec's fields and the attachments, as GraphQL arguments.
+    #[allow(clippy::too_many_arguments)]
     async fn create_ticket(
         &self,
         ctx: &Context<'_>,
@@ -75,9 +77,12 @@ impl CoreMutation {
             desc = "A client-chosen key (1 to 64 letters, digits, _ or -): a retry of the same request with it gets the first answer again and changes nothing; the same key with another request is a CONFLICT. REST: the Idempotency-Key header."
         )]
         idempotency_key: Option<String>,
+        #[graphql(desc = "Files uploaded with POST /api/uploads (at most 9, the provider's own).")]
+        attachment_ids: Option<Vec<ID>>,
     ) -> Result<TicketObject> {
         let session = ctx.session()?;
         ctx.audit_target(&customer_id);
+        let attachment_ids = attachment_id_list(attachment_ids.iter().flatten().map(|id| id.0.as_str())).extend()?;
         let new = NewTicket {
             customer_id: input::id(&customer_id, "customerId", "客户ID").extend()?,
             title: input::text(&title, TextLimit::TICKET_TITLE).extend()?,
@@ -86,7 +91,9 @@ impl CoreMutation {
             escalation_reason: None,
             idempotency_key: input::idempotency_key(idempotency_key.as_deref()).extend()?,
         };
-        let ticket = ctx.services().tickets.create(session, new).await.extend()?;
+        let services = ctx.services();
+        let ticket =
+            services.attachments.create_ticket(&services.tickets, session, new, &attachment_ids).await.extend()?;
         ctx.audit_target(ticket.id.as_str());
         Ok(TicketObject(ticket))
     }
@@ -105,18 +112,26 @@ impl CoreMutation {
             desc = "A client-chosen key (1 to 64 letters, digits, _ or -): a retry of the same request with it gets the first answer again and changes nothing; the same key with another request is a CONFLICT. REST: the Idempotency-Key header."
         )]
         idempotency_key: Option<String>,
+        #[graphql(
+            desc = "Files uploaded with POST /api/uploads (at most 9, the provider's own); content may then be empty."
+        )]
+        attachment_ids: Option<Vec<ID>>,
     ) -> Result<ReplyObject> {
         let session = ctx.session()?;
         ctx.audit_target(&id);
         let id = input::id(&id, "id", "工单ID").extend()?;
-        let content = Compose::from_input(
+        let attachment_ids = attachment_id_list(attachment_ids.iter().flatten().map(|id| id.0.as_str())).extend()?;
+        let content = compose_with_attachments(
             content.as_deref(),
             canned_reply_id.as_deref().map(String::as_str),
             TextLimit::REPLY_CONTENT,
+            !attachment_ids.is_empty(),
         )
         .extend()?;
         let key = input::idempotency_key(idempotency_key.as_deref()).extend()?;
-        ctx.services().tickets.reply(session, &id, content, key).await.map(ReplyObject).extend()
+        let services = ctx.services();
+        let reply = services.attachments.reply_ticket(&services.tickets, session, &id, content, &attachment_ids, key);
+        reply.await.map(ReplyObject).extend()
     }
 
     /// Marks a ticket resolved.
@@ -188,18 +203,28 @@ impl CoreMutation {
             desc = "A client-chosen key (1 to 64 letters, digits, _ or -): a retry of the same request with it gets the first answer again and changes nothing; the same key with another request is a CONFLICT. REST: the Idempotency-Key header."
         )]
         idempotency_key: Option<String>,
+        #[graphql(
+            desc = "Files uploaded with POST /api/uploads (at most 9, the provider's own); content may then be empty."
+        )]
+        attachment_ids: Option<Vec<ID>>,
     ) -> Result<ChatMessageObject> {
         let session = ctx.session()?;
         ctx.audit_target(&customer_id);
         let customer = input::id(&customer_id, "customerId", "客户ID").extend()?;
-        let content = Compose::from_input(
+        let attachment_ids = attachment_id_list(attachment_ids.iter().flatten().map(|id| id.0.as_str())).extend()?;
+        let content = compose_with_attachments(
             content.as_deref(),
             canned_reply_id.as_deref().map(String::as_str),
             TextLimit::CHAT_CONTENT,
+            !attachment_ids.is_empty(),
         )
         .extend()?;
         let key = input::idempotency_key(idempotency_key.as_deref()).extend()?;
-        ctx.services().chat.send(session, &customer, content, key).await.map(ChatMessageObject).extend()
+        let chat = &ctx.services().chat;
+        chat.send_with_attachments(session, &customer, content, &attachment_ids, key)
+            .await
+            .map(ChatMessageObject)
+            .extend()
     }
 
     /// Acknowledges the customer's messages as delivered to the provider's phone, or read there.

@@ -1,5 +1,6 @@
 //! The GraphQL object types: views of domain values, named as the spec names their fields.
 
+use super::attachments::AttachmentObject;
 use super::loaders::{CustomerLoader, ProviderLoader};
 use super::scalars::DateTime;
 use super::ContextExt;
@@ -242,7 +243,7 @@ impl UsageReport {
 
 /// One entry of a ticket's processing history.
 #[derive(SimpleObject)]
-#[graphql(name = "HistoryEntry")]
+#[graphql(name = "HistoryEntry", complex)]
 pub struct HistoryEntryObject {
     pub id: ID,
     pub operator_id: String,
@@ -263,6 +264,14 @@ impl From<&HistoryEntry> for HistoryEntryObject {
             content: e.content.clone(),
             timestamp: e.timestamp.into(),
         }
+    }
+}
+
+#[ComplexObject]
+impl HistoryEntryObject {
+    /// The files a reply carries, with signed URLs.
+    async fn attachments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<AttachmentObject>> {
+        super::attachments::attachments_of(ctx, &Id::from_stored(self.id.0.clone())).await
     }
 }
 
@@ -289,6 +298,10 @@ pub struct TicketObject(pub Ticket);
 /// A support ticket of one of the provider's customers.
 #[Object(name = "Ticket")]
 impl TicketObject {
+    /// The files the ticket was created with, with signed URLs (a reply's are on its history entry).
+    async fn attachments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<AttachmentObject>> {
+        super::attachments::attachments_of(ctx, &self.0.id).await
+    }
     async fn id(&self) -> ID {
         id(&self.0.id)
     }
@@ -406,6 +419,10 @@ impl ReplyObject {
     }
     async fn timestamp(&self) -> DateTime {
         self.0.entry.timestamp.into()
+    }
+    /// The files the reply carries, with signed URLs.
+    async fn attachments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<AttachmentObject>> {
+        super::attachments::attachments_of(ctx, &self.0.entry.id).await
     }
     /// The ticket after the reply.
     async fn ticket(&self) -> TicketObject {
@@ -530,6 +547,10 @@ impl ChatMessageObject {
     }
     async fn status(&self) -> ChatStatus {
         self.0.status
+    }
+    /// The files the message carries (at most nine), with signed URLs.
+    async fn attachments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<AttachmentObject>> {
+        super::attachments::attachments_of(ctx, &self.0.id).await
     }
 }
 

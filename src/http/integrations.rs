@@ -17,7 +17,7 @@
 use super::AppState;
 use crate::config::IntegrationSettings;
 use crate::context::{note_bad_request, BadRequest};
-use crate::domain::{format_time, Id, TextLimit};
+use crate::domain::{format_time, Id};
 use crate::error::AppError;
 use crate::integration::signature::{verify, SignatureError, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use crate::service::input;
@@ -133,7 +133,7 @@ pub(super) fn not_an_object() -> Response {
     failure(AppError::BadInput { field: None, message: "请求体应为JSON对象".to_owned() })
 }
 
-/// `POST /integrations/cs/messages` `{messageId, customerId, content, sentAt?}`.
+/// `POST /integrations/cs/messages` `{messageId, customerId, content, sentAt?, attachmentIds?}`.
 async fn customer_message(state: AppState, verifier: &Verifier, headers: HeaderMap, body: Bytes) -> Response {
     if let Some(refused) = verifier.refusal(&headers, &body) {
         return refused;
@@ -143,7 +143,14 @@ async fn customer_message(state: AppState, verifier: &Verifier, headers: HeaderM
     let parsed = (|| {
         let message_id = input::id(text("messageId"), "messageId", "消息ID")?;
         let customer_id = input::id(text("customerId"), "customerId", "客户ID")?;
-        let content = input::text(text("content"), TextLimit::CHAT_CONTENT)?;
+        let attachment_ids = match fields.get("attachmentIds") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(ids)) => {
+                crate::service::attachments::attachment_id_list(ids.iter().map(|id| id.as_str().unwrap_or_default()))?
+            }
+            Some(_) => return Err(AppError::bad_input("attachmentIds", "attachmentIds 应为附件ID数组")),
+        };
+        let content = crate::service::attachments::inbound_content(text("content"), !attachment_ids.is_empty())?;
         let sent_at = match fields.get("sentAt") {
             None | Some(Value::Null) => None,
             Some(value) => Some(
@@ -157,7 +164,7 @@ async fn customer_message(state: AppState, verifier: &Verifier, headers: HeaderM
                     .ok_or_else(|| AppError::bad_input("sentAt", "发送时间应为RFC 3339时间，如2026-01-29T10:00:00Z"))?,
             ),
         };
-        Ok::<_, AppError>(InboundChatMessage { message_id, customer_id, content, sent_at })
+        Ok::<_, AppError>(InboundChatMessage { message_id, customer_id, content, sent_at, attachment_ids })
     })();
     let inbound = match parsed {
         Ok(inbound) => inbound,

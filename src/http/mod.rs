@@ -17,6 +17,7 @@ mod ops;
 mod playground;
 pub mod quiet;
 pub mod shutdown;
+pub mod uploads;
 mod ws;
 
 pub use crate::graphql::{authenticate, authenticate_limited};
@@ -82,6 +83,8 @@ pub fn router(
         .merge(metrics.routes())
         .merge(docs::routes())
         .merge(integrations::routes(integrations))
+        .merge(uploads::routes())
+        .merge(uploads::customer_service_routes(integrations))
         .merge(rest)
         .merge(playground::router())
         .route("/graphql/ws", get(ws::upgrade))

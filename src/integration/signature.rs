@@ -75,6 +75,43 @@ pub fn verify(
     mac(secret, timestamp, body).verify_slice(&expected).map_err(|_| SignatureError::Mismatch)
 }
 
+/// [`verify`] over a body read in pieces (an upload streamed to disk): the headers' form and the
+/// timestamp are checked before any of the body is read, the signature once all of it is.
+pub struct StreamingVerifier {
+    mac: HmacSha256,
+    expected: Vec<u8>,
+}
+
+impl StreamingVerifier {
+    pub fn start(
+        secret: &[u8],
+        timestamp: Option<&str>,
+        signature: Option<&str>,
+        now: i64,
+        tolerance: Duration,
+    ) -> Result<StreamingVerifier, SignatureError> {
+        let (Some(timestamp), Some(signature)) = (timestamp, signature) else { return Err(SignatureError::Malformed) };
+        let signed_at: i64 = timestamp.parse().map_err(|_| SignatureError::Malformed)?;
+        let expected = signature
+            .strip_prefix(SCHEME)
+            .and_then(decode_hex)
+            .filter(|bytes| bytes.len() == 32)
+            .ok_or(SignatureError::Malformed)?;
+        if signed_at.abs_diff(now) > tolerance.as_secs() {
+            return Err(SignatureError::Stale);
+        }
+        Ok(StreamingVerifier { mac: mac(secret, timestamp, b""), expected })
+    }
+
+    pub fn update(&mut self, piece: &[u8]) {
+        self.mac.update(piece);
+    }
+
+    pub fn finish(self) -> Result<(), SignatureError> {
+        self.mac.verify_slice(&self.expected).map_err(|_| SignatureError::Mismatch)
+    }
+}
+
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
     if !text.len().is_multiple_of(2) {
         return None;

@@ -27,6 +27,7 @@ pub fn document(endpoints: &[Endpoint]) -> Result<Value, String> {
         let path = paths.entry(endpoint.openapi_path()).or_insert_with(|| json!({}));
         path[method.as_str()] = operation;
     }
+    paths.insert(UPLOADS_PATH.to_owned(), uploads_path());
     Ok(json!({
         "openapi": "3.0.3",
         "info": {
@@ -62,6 +63,60 @@ pub fn document(endpoints: &[Endpoint]) -> Result<Value, String> {
             "responses": error_responses(),
         }
     }))
+}
+
+/// Where files are uploaded (a plain route of the HTTP layer, not a GraphQL operation).
+const UPLOADS_PATH: &str = "/api/uploads";
+
+/// `POST /api/uploads`: served by the HTTP layer with a multipart body, so described by hand.
+fn uploads_path() -> Value {
+    let attachment = json!({
+        "type": "object",
+        "required": ["attachmentId", "fileName", "contentType", "size"],
+        "properties": {
+            "attachmentId": { "type": "string", "description": "发送消息时放入 attachmentIds" },
+            "fileName": { "type": "string" },
+            "contentType": { "type": "string", "description": "按文件内容识别的类型", "example": "image/png" },
+            "size": { "type": "integer", "description": "字节数" },
+            "width": { "type": "integer", "description": "图片的宽（像素），仅图片" },
+            "height": { "type": "integer", "description": "图片的高（像素），仅图片" },
+        }
+    });
+    let success = json!({
+        "type": "object",
+        "required": ["code", "message", "data"],
+        "properties": {
+            "code": { "type": "integer", "enum": [200] },
+            "message": { "type": "string", "enum": ["上传成功"] },
+            "data": attachment,
+        }
+    });
+    let mut responses = Map::new();
+    responses.insert(
+        "200".to_owned(),
+        json!({ "description": "上传成功", "content": { "application/json": { "schema": success } } }),
+    );
+    for status in ["400", "401", "413", "415", "429", "500", "503"] {
+        responses.insert(status.to_owned(), json!({ "$ref": format!("#/components/responses/{status}") }));
+    }
+    json!({ "post": {
+        "operationId": "uploadFile",
+        "summary": "上传附件（截图或文件），再在发送消息时通过 attachmentIds 引用",
+        "tags": ["uploads"],
+        "description": format!("{ADDITION_PREFIX}聊天中的截图与文件。multipart/form-data，文件放在名为 file 的字段中（即 wx.uploadFile 的 name: 'file'）；\
+            类型按文件内容识别，仅接受PNG、JPEG、GIF、WebP、PDF、XLSX/XLS、DOCX、CSV、TXT，其余返回415；\
+            超过 UPLOAD_MAX_BYTES（默认10MB）返回413。"),
+        "x-addition": true,
+        "requestBody": {
+            "required": true,
+            "content": { "multipart/form-data": { "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": { "file": { "type": "string", "format": "binary", "description": "要上传的文件" } }
+            } } }
+        },
+        "responses": responses,
+    } })
 }
 
 /// Every error answer: status, what it means, and an example message the server gives.

@@ -17,7 +17,7 @@ use crate::domain::{
     Ticket, TicketType,
 };
 use crate::error::{AppError, AppResult};
-use crate::store::{ChatCursor, ChatStore, CustomerStore, ProviderStore, SharedStore, Written};
+use crate::store::{AttachmentStore, ChatCursor, ChatStore, CustomerStore, ProviderStore, SharedStore, Written};
 use std::sync::Arc;
 
 /// How many messages one acknowledgement may name.
@@ -62,6 +62,9 @@ pub struct ChatService {
     tickets: TicketService,
     realtime: Arc<Realtime>,
     outbound: Arc<Outbound>,
+    attachments: Arc<dyn AttachmentStore>,
+    /// Signs the attachments' URLs in the webhooks, once configured.
+    attachment_urls: Option<super::attachments::AttachmentService>,
 }
 
 impl ChatService {
@@ -80,7 +83,15 @@ impl ChatService {
             tickets,
             realtime,
             outbound,
+            attachments: store.clone(),
+            attachment_urls: None,
         }
+    }
+
+    /// The chat, with what signs the attachments' URLs in the webhooks.
+    pub fn with_attachment_urls(mut self, urls: super::attachments::AttachmentService) -> ChatService {
+        self.attachment_urls = Some(urls);
+        self
     }
 
     /// Part of the conversation with a customer, oldest to newest: by page number, page 1 holding
@@ -121,10 +132,33 @@ impl ChatService {
         content: Compose,
         idempotency_key: Option<Id>,
     ) -> AppResult<ChatMessage> {
+        self.send_with_attachments(session, customer, Some(content), &[], idempotency_key).await
+    }
+
+    /// [`Self::send`] with attachments (see [`super::attachments::usable`]); `content` may be
+    /// `None` (an empty text) when there is at least one.
+    #[tracing::instrument(skip_all, fields(provider = %session.provider_id, customer = %customer))]
+    pub async fn send_with_attachments(
+        &self,
+        session: &Session,
+        customer: &Id,
+        content: Option<Compose>,
+        attachment_ids: &[Id],
+        idempotency_key: Option<Id>,
+    ) -> AppResult<ChatMessage> {
         let customer = provider_customer(self.customers.as_ref(), session, customer).await?;
         let provider = acting_provider(self.providers.as_ref(), session).await?;
-        let content =
-            self.canned_replies.compose(session, content, &customer, &provider, TextLimit::CHAT_CONTENT).await?;
+        let attachments =
+            super::attachments::usable(self.attachments.as_ref(), &session.provider_id, attachment_ids).await?;
+        let content = match content {
+            Some(content) => self
+                .canned_replies
+                .compose(session, content, &customer, &provider, TextLimit::CHAT_CONTENT)
+                .await?
+                .into_string(),
+            None if !attachments.is_empty() => String::new(),
+            None => return Err(AppError::bad_input("content", "消息内容不能为空")),
+        };
         let message = ChatMessage {
             id: new_id("cm"),
             service_provider_id: provider.id,
@@ -132,11 +166,18 @@ impl ChatService {
             customer_id: customer.id,
             customer_name: customer.name,
             sender_type: ChatSender::ServiceProvider,
-            content: content.into_string(),
+            content,
             timestamp: now(),
             status: ChatStatus::Sent,
         };
-        let outbox = self.outbound.chat_reply(&message);
+        // Recorded before the message, so a message never names an attachment the orphan job
+        // may still delete; a message that then fails leaves only an unread record.
+        let ids: Vec<Id> = attachments.iter().map(|a| a.id.clone()).collect();
+        self.attachments.attach_to(&message.service_provider_id, &message.id, &ids).await?;
+        let mut outbox = self.outbound.chat_reply(&message);
+        if let Some(urls) = &self.attachment_urls {
+            outbox = urls.on_deliveries(outbox, &attachments);
+        }
         match self.chat.insert_chat_message(&message, idempotency_key.as_ref(), &outbox).await? {
             Written::Created(message, events) => {
                 self.outbound.queued(outbox.len());

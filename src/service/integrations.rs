@@ -37,6 +37,8 @@ pub struct InboundChatMessage {
     pub content: Text,
     /// When the customer sent it; now, if not given (or if it lies in the future).
     pub sent_at: Option<Timestamp>,
+    /// Files the PC system uploaded for the customer's provider (`POST /integrations/cs/uploads`).
+    pub attachment_ids: Vec<Id>,
 }
 
 /// What receiving a message did.
@@ -107,6 +109,7 @@ pub struct IntegrationService {
     realtime: Arc<Realtime>,
     outbound: Arc<Outbound>,
     wechat: Option<Arc<dyn WechatLogin>>,
+    attachments: Arc<dyn crate::store::AttachmentStore>,
 }
 
 impl IntegrationService {
@@ -123,6 +126,7 @@ impl IntegrationService {
             realtime,
             outbound,
             wechat,
+            attachments: store.clone(),
         }
     }
 
@@ -153,6 +157,14 @@ impl IntegrationService {
             timestamp: inbound.sent_at.map_or_else(now, |sent_at| sent_at.min(now())),
             status: ChatStatus::Sent,
         };
+        let attachments = super::attachments::usable(
+            self.attachments.as_ref(),
+            &message.service_provider_id,
+            &inbound.attachment_ids,
+        )
+        .await?;
+        let attachment_ids: Vec<Id> = attachments.iter().map(|a| a.id.clone()).collect();
+        self.attachments.attach_to(&message.service_provider_id, &message.id, &attachment_ids).await?;
         let outbox = self.outbound.wechat_chat(self.providers.as_ref(), &self.realtime, &message).await;
         // In a namespace of its own: the sender's ids never meet a provider's client keys.
         let key = Id::scoped("cs", &inbound.message_id);

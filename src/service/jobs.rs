@@ -16,12 +16,14 @@
 //! | `revoked-access-tokens-prune` | deletes access-token revocations expired more than `EXPIRED_TOKEN_RETENTION_HOURS` ago |
 //! | `refresh-tokens-prune` | deletes refresh tokens expired more than `EXPIRED_TOKEN_RETENTION_HOURS` ago |
 //! | `token-families-prune` | deletes token families whose last token expired more than `EXPIRED_TOKEN_RETENTION_HOURS` ago |
+//! | `attachments-orphans` | deletes attachments no message, reply or ticket used within `ATTACHMENT_ORPHAN_HOURS` of their upload, and each blob no other attachment names |
 //!
 //! The prune jobs delete in batches of `RETENTION_BATCH_SIZE`, one short write each, and count
 //! what they delete in `retention_pruned_total{table}`. A job per table, not one for all, so that
 //! `run-jobs` reports and runs each table on its own; the token jobs run after the refresh-token
 //! one, since a family goes with its last token.
 
+use super::attachments::AttachmentService;
 use super::chat_wait::ChatWaitAlerts;
 use super::outbound::Outbound;
 use super::realtime::Realtime;
@@ -52,10 +54,11 @@ pub enum Job {
     OutboxPrune,
     /// Deletes the rows of a retained table that are past their retention.
     Prune(Retained),
+    AttachmentOrphans,
 }
 
 impl Job {
-    pub const ALL: [Job; 11] = [
+    pub const ALL: [Job; 12] = [
         Job::CustomerStatus,
         Job::UnresolvedIssues,
         Job::UsageScores,
@@ -67,6 +70,7 @@ impl Job {
         Job::Prune(Retained::RevokedAccessTokens),
         Job::Prune(Retained::RefreshTokens),
         Job::Prune(Retained::TokenFamilies),
+        Job::AttachmentOrphans,
     ];
 
     pub fn name(self) -> &'static str {
@@ -82,6 +86,7 @@ impl Job {
             Job::Prune(Retained::RevokedAccessTokens) => "revoked-access-tokens-prune",
             Job::Prune(Retained::RefreshTokens) => "refresh-tokens-prune",
             Job::Prune(Retained::TokenFamilies) => "token-families-prune",
+            Job::AttachmentOrphans => "attachments-orphans",
         }
     }
 
@@ -126,6 +131,8 @@ pub struct JobService {
     breaches: BreachAlerts,
     chat_waits: ChatWaitAlerts,
     settings: JobSettings,
+    /// The orphan job's work, once the attachments are configured.
+    attachments: Option<AttachmentService>,
 }
 
 impl JobService {
@@ -151,7 +158,14 @@ impl JobService {
             realtime,
             outbound,
             settings,
+            attachments: None,
         }
+    }
+
+    /// The jobs, with the attachments the orphan job deletes from.
+    pub fn with_attachments(mut self, attachments: AttachmentService) -> JobService {
+        self.attachments = Some(attachments);
+        self
     }
 
     /// Runs the job now unless another run of it (in any process) is in progress; `None` if one
@@ -215,6 +229,14 @@ impl JobService {
                 (pruned, format!("{pruned} delivered outbox entries older than {} removed", format_time(&before)))
             }
             Job::Prune(table) => self.prune(table).await?,
+            Job::AttachmentOrphans => match &self.attachments {
+                Some(attachments) => {
+                    let deleted = attachments.delete_orphans(self.settings.clock.now()).await?;
+                    crate::metrics::counter("retention_pruned_total", &[("table", "attachments")]).inc_by(deleted);
+                    (deleted, format!("{deleted} attachments never used removed"))
+                }
+                None => (0, "attachments are not configured".into()),
+            },
         };
         Ok(JobReport { job, changed, summary })
     }

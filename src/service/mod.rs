@@ -4,6 +4,7 @@
 //! on whose behalf they act; everything they read or write is scoped to that provider, so another
 //! provider's ids simply are not found. Resolvers and the REST shim hold no rules of their own.
 
+pub mod attachments;
 pub mod audit;
 pub mod auth;
 mod auth_cache;
@@ -27,6 +28,7 @@ pub mod sla;
 pub mod ticket_events;
 pub mod tickets;
 pub mod typing;
+mod upload_files;
 
 use self::ports::WechatLogin;
 use crate::domain::{Customer, Id, ServiceProvider, Timestamp};
@@ -89,6 +91,8 @@ pub struct Services {
     pub ticket_events: ticket_events::TicketEventService,
     /// Delivery and read receipts from the PC customer-service system.
     pub receipts: receipts::ReceiptService,
+    /// Uploads, signed download URLs and the orphan job's work.
+    pub attachments: attachments::AttachmentService,
 }
 
 impl Services {
@@ -136,8 +140,22 @@ impl Services {
             clock,
             ticket_events,
             receipts,
+            attachments: attachments::AttachmentService::new(
+                store.clone(),
+                attachments::AttachmentSettings::unconfigured(),
+            ),
             store,
         }
+    }
+}
+
+impl Services {
+    /// The services with the attachments' settings (the URL key, the limits, the upload directory).
+    pub fn with_attachments(mut self, settings: attachments::AttachmentSettings) -> Services {
+        self.attachments = attachments::AttachmentService::new(self.store.clone(), settings);
+        self.jobs = self.jobs.with_attachments(self.attachments.clone());
+        self.chat = self.chat.with_attachment_urls(self.attachments.clone());
+        self
     }
 }
 

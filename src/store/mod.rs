@@ -20,7 +20,7 @@
 //!
 //! The port is a set of small traits, one file each: [`ProviderStore`], [`CustomerStore`],
 //! [`TicketStore`], [`NotificationStore`], [`ChatStore`], [`ConversationStore`], [`EventStore`], [`OutboxStore`],
-//! [`LeaseStore`], [`AuditStore`], [`CannedReplyStore`], [`IdempotencyStore`], [`RetentionStore`], [`SearchStore`], [`StoreHealth`], and [`TokenStore`] apart. [`Store`] is their sum,
+//! [`LeaseStore`], [`AuditStore`], [`CannedReplyStore`], [`IdempotencyStore`], [`RetentionStore`], [`SearchStore`], [`AttachmentStore`], [`StoreHealth`], and [`TokenStore`] apart. [`Store`] is their sum,
 //! implemented for every type that implements them all; a service holds only the ports it uses
 //! (an `Arc<dyn Store>` coerces to any of them).
 //!
@@ -30,6 +30,7 @@
 //! (`tests/contract`) holds both adapters to the same behaviour, with no HTTP in between: a new
 //! store method gets its first test there.
 
+pub mod attachments;
 pub mod audit;
 pub mod canned_replies;
 pub mod chat;
@@ -50,6 +51,7 @@ pub mod sqlite;
 pub mod tickets;
 pub mod tokens;
 
+pub use self::attachments::{AttachmentStore, BlobReader};
 pub use self::audit::AuditStore;
 pub use self::canned_replies::CannedReplyStore;
 pub use self::chat::{ChatCursor, ChatStore, ChatWindow};
@@ -87,6 +89,7 @@ pub trait Store:
     + IdempotencyStore
     + RetentionStore
     + SearchStore
+    + AttachmentStore
 {
 }
 
@@ -106,6 +109,7 @@ impl<T> Store for T where
         + IdempotencyStore
         + RetentionStore
         + SearchStore
+        + AttachmentStore
 {
 }
 

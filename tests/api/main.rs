@@ -40,4 +40,5 @@ mod slow_clients;
 mod smoke;
 mod tickets;
 mod typing;
+mod uploads;
 mod ws_operations;

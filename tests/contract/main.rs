@@ -16,6 +16,7 @@ mod support;
 
 mod fixtures;
 
+mod attachments;
 mod audit;
 mod canned_replies;
 mod chat;

@@ -43,6 +43,7 @@
 
 #[macro_use]
 mod transactions;
+mod attachments;
 mod audit;
 mod canned_replies;
 mod chat;
@@ -195,6 +196,7 @@ impl MongoStore {
         };
         store.check_server(selection_timeout).await?;
         store.create_indexes().await?;
+        store.create_attachment_indexes().await?;
         store.build_search_index().await?;
         store.build_conversations().await?;
         Ok(store)

@@ -9,6 +9,7 @@
 //! Each area file (`providers.rs`, `tickets.rs`, ...) reads its own rows, with the shared
 //! conversions in [`rows`].
 
+pub mod attachments;
 mod audit;
 mod canned_replies;
 mod chat;
@@ -71,6 +72,7 @@ impl SqliteStore {
         totals::install(&mut writer).map_err(sql_error)?;
         expiry_days::install(&mut writer).map_err(sql_error)?;
         conversations::install(&mut writer).map_err(sql_error)?;
+        attachments::install(&writer).map_err(sql_error)?;
         let indexed = search::build_missing_index(&mut writer).map_err(sql_error)?;
         if indexed > 0 {
             tracing::info!(rows = indexed, "built the search index of the rows already stored");
