@@ -246,7 +246,7 @@ impl AttachmentService {
         ids: &[Id],
     ) -> AppResult<Ticket> {
         let attachments = usable(self.store.as_ref(), &session.provider_id, ids).await?;
-        let ticket = tickets.create(session, new).await?;
+        let ticket = tickets.create_with(session, new, |drafts| self.on_deliveries(drafts, &attachments)).await?;
         self.store.attach_to(&session.provider_id, &ticket.id, &ids_of(&attachments)).await?;
         Ok(ticket)
     }
@@ -270,12 +270,14 @@ impl AttachmentService {
             ),
             None => return Err(AppError::bad_input("content", "回复内容不能为空")),
         };
-        let reply = tickets.reply(session, ticket, content, key).await?;
+        let reply = tickets
+            .reply_with(session, ticket, content, key, |drafts| self.on_deliveries(drafts, &attachments))
+            .await?;
         self.store.attach_to(&session.provider_id, &reply.entry.id, &ids_of(&attachments)).await?;
         Ok(reply)
     }
 
-    /// The outbox deliveries of a message with its attachments added to each payload, as the
+    /// The outbox deliveries of a message, ticket or reply with its attachments added to each payload, as the
     /// other systems read them: `attachments: [{id, fileName, contentType, size, url}]`, the URL
     /// absolute with `PUBLIC_BASE_URL` (signed now, valid for `ATTACHMENT_URL_TTL_SECONDS`).
     pub fn on_deliveries(&self, mut drafts: Vec<OutboxDraft>, attachments: &[Attachment]) -> Vec<OutboxDraft> {

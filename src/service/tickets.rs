@@ -136,6 +136,17 @@ impl TicketService {
     /// escalated into a ticket, which the PC customer-service system hears about.
     #[tracing::instrument(skip_all, fields(provider = %session.provider_id, customer = %new.customer_id))]
     pub async fn create(&self, session: &Session, new: NewTicket) -> AppResult<Ticket> {
+        self.create_with(session, new, |drafts| drafts).await
+    }
+
+    /// [`Self::create`], with `on_deliveries` adding to the PC system's deliveries what the
+    /// ticket carries beside its text (its attachments).
+    pub async fn create_with(
+        &self,
+        session: &Session,
+        new: NewTicket,
+        on_deliveries: impl FnOnce(Vec<OutboxDraft>) -> Vec<OutboxDraft>,
+    ) -> AppResult<Ticket> {
         let customer_name = provider_customer(self.customers.as_ref(), session, &new.customer_id).await?.name;
         let provider = acting_provider(self.providers.as_ref(), session).await?;
         let at = self.clock.now();
@@ -172,8 +183,11 @@ impl TicketService {
             "新工单",
             format!("客户{}的工单\"{}\"{}", ticket.customer_name, ticket.title, headline),
         );
-        let outbox =
-            if escalated { self.outbound.chat_escalated(&ticket) } else { self.outbound.ticket_created(&ticket) };
+        let outbox = on_deliveries(if escalated {
+            self.outbound.chat_escalated(&ticket)
+        } else {
+            self.outbound.ticket_created(&ticket)
+        });
         match self.tickets.insert_ticket(&ticket, &notification, new.idempotency_key.as_ref(), &outbox).await? {
             Written::Created(ticket, events) => {
                 self.outbound.queued(outbox.len());
@@ -189,6 +203,19 @@ impl TicketService {
     /// ticket reopens it, since the conversation evidently is not over.
     #[tracing::instrument(skip_all, fields(provider = %session.provider_id, ticket = %id))]
     pub async fn reply(&self, session: &Session, id: &Id, content: Compose, key: Option<Id>) -> AppResult<Reply> {
+        self.reply_with(session, id, content, key, |drafts| drafts).await
+    }
+
+    /// [`Self::reply`], with `on_deliveries` adding to the PC system's deliveries what the reply
+    /// carries beside its text (its attachments).
+    pub async fn reply_with(
+        &self,
+        session: &Session,
+        id: &Id,
+        content: Compose,
+        key: Option<Id>,
+        on_deliveries: impl Fn(Vec<OutboxDraft>) -> Vec<OutboxDraft>,
+    ) -> AppResult<Reply> {
         let provider = acting_provider(self.providers.as_ref(), session).await?;
         let content = match content {
             Compose::Text(text) => text,
@@ -199,7 +226,7 @@ impl TicketService {
             }
         };
         let keyed = key.map(|key| (key, HistoryAction::Reply));
-        let replied = |t: &Ticket| self.outbound.ticket_replied(t, &provider, content.as_str());
+        let replied = |t: &Ticket| on_deliveries(self.outbound.ticket_replied(t, &provider, content.as_str()));
         let (ticket, appended, _) = self
             .change(session, id, keyed, replied, |ticket, at| {
                 let mut next = ticket.clone();

@@ -67,6 +67,10 @@ async fn endpoints(app: &TestApp) -> Vec<Endpoint> {
     let mut found = Vec::new();
     for (path, methods) in document["paths"].as_object().expect("paths") {
         for (method, operation) in methods.as_object().unwrap() {
+            // The upload takes a file, not JSON: tests/api/uploads.rs sends it what it refuses.
+            if operation["requestBody"]["content"].get("multipart/form-data").is_some() {
+                continue;
+            }
             let names = |location: &str| -> Vec<String> {
                 operation["parameters"]
                     .as_array()

@@ -380,6 +380,48 @@ async fn the_pc_system_receives_the_attachment_in_the_chat_webhook_with_a_url_th
 }
 
 #[tokio::test]
+async fn the_pc_system_receives_a_tickets_and_a_replys_attachments_in_their_webhooks() {
+    use crate::integration::{integrated, pairs, Receiver};
+    let receiver = Receiver::start().await;
+    let settings = integrated(&receiver, &[]);
+    let app = TestApp::spawn_configured(&pairs(&settings)).await;
+    let token = app.login("demo-a").await;
+    let upload_id = |answer: Answer| answer.body["data"]["attachmentId"].as_str().unwrap().to_owned();
+    let picture = png(120, 80);
+    let screenshot = upload_id(upload(&app, &token, "报错.png", &picture).await);
+    let export = upload_id(upload(&app, &token, "导出.csv", "商品,库存\n".as_bytes()).await);
+    let created = app
+        .post(
+            Some(&token),
+            "/api/tickets",
+            serde_json::json!({ "customerId": "c001", "title": "导出失败", "content": "见截图",
+                "type": "system_issue", "attachmentIds": [screenshot] }),
+        )
+        .await;
+    let ticket = created.body["data"]["ticketId"].as_str().unwrap().to_owned();
+    let reply = serde_json::json!({ "content": "请看导出", "attachmentIds": [export] });
+    assert_eq!(app.post(Some(&token), &format!("/api/tickets/{ticket}/reply"), reply).await.status, 200);
+
+    let hooks_of = |received: &[crate::integration::Received], kind: &str| -> Vec<serde_json::Value> {
+        received.iter().filter(|r| r.path == "/hooks/cs").map(|r| r.json()).filter(|h| h["type"] == kind).collect()
+    };
+    let received = receiver
+        .wait_for("the ticket webhooks", |r| {
+            !hooks_of(r, "ticket.created").is_empty() && !hooks_of(r, "ticket.replied").is_empty()
+        })
+        .await;
+    let created = &hooks_of(&received, "ticket.created")[0];
+    assert_eq!(created["data"]["attachments"][0]["id"], screenshot.as_str(), "{created}");
+    let url = created["data"]["attachments"][0]["url"].as_str().unwrap();
+    assert_eq!(bytes_of(&app, url, &[]).await.2, picture);
+    let replied = &hooks_of(&received, "ticket.replied")[0];
+    let attachments = replied["data"]["attachments"].as_array().unwrap();
+    assert_eq!(attachments.len(), 1, "the reply's own attachments, not the ticket's: {replied}");
+    assert_eq!(attachments[0]["fileName"], "导出.csv");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn tickets_and_their_replies_carry_attachments_in_the_ticket_and_its_history() {
     let app = TestApp::spawn().await;
     let token = app.login("demo-a").await;

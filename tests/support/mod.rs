@@ -89,6 +89,10 @@ pub fn test_config(backend: &Backend, data_dir: &Path, seed_demo: bool, extra: &
         settings.push(("MONGODB_URI".into(), mongodb_uri.clone()));
         settings.push(("MONGODB_DB".into(), database_name(data_dir)));
         settings.push(("REDIS_URL".into(), redis_url.clone()));
+        // SecantusDB, the test suite's MongoDB, is a Python daemon much slower than mongod: its
+        // calls get more time than production's deadlines give (a test of those sets its own).
+        settings.push(("MONGODB_OPERATION_TIMEOUT_MS".into(), "30000".into()));
+        settings.push(("REQUEST_TIMEOUT_MS".into(), "60000".into()));
     }
     for (name, value) in extra {
         settings.retain(|(n, _)| n != name);
