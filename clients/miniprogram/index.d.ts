@@ -111,8 +111,22 @@ export interface Client {
   onSignedOut(listener: (error: ApiError) => void): () => void;
   isSignedIn(): Promise<boolean>;
   userInfo(): Promise<UserInfo | null>;
-  /** Not available until the server takes attachments: always rejects (code 501). */
-  upload(filePath: string): Promise<never>;
+  /**
+   * Uploads a local file (`wx.chooseMedia`'s `tempFilePath`) with `wx.uploadFile` to
+   * `POST /api/uploads`; its `attachmentId` goes into `attachmentIds` when sending. Not retried
+   * without an answer; a 401 refreshes the token once.
+   */
+  upload(filePath: string): Promise<UploadedAttachment>;
+}
+
+/** What `POST /api/uploads` answers. */
+export interface UploadedAttachment {
+  attachmentId: string;
+  fileName: string;
+  contentType: string;
+  size: number;
+  width?: number;
+  height?: number;
 }
 
 export class ApiError extends Error {

@@ -232,6 +232,57 @@ function createClient(options) {
     }
   }
 
+  function sendFile(filePath, header) {
+    return new Promise(function (resolve, reject) {
+      wx.uploadFile({
+        url: baseUrl + '/api/uploads',
+        filePath: filePath,
+        name: 'file',
+        header: header,
+        timeout: timeoutMs,
+        success: resolve,
+        fail: reject
+      });
+    });
+  }
+
+  /**
+   * Uploads a file the mini-program holds (`wx.chooseMedia`'s `tempFilePath`) to `POST /api/uploads`
+   * and resolves `{attachmentId, fileName, contentType, size, width?, height?}`, whose
+   * `attachmentId` goes into `attachmentIds` of a chat message, ticket or reply. Not retried when
+   * no answer came (an upload is not idempotent: a second one stores a second attachment, which the
+   * server deletes unused a day later); a 401 refreshes the token once, like any request.
+   */
+  async function upload(filePath) {
+    await load();
+    var refreshed = false;
+    for (;;) {
+      var token = session ? session.token : undefined;
+      var answer;
+      try {
+        var raw = await sendFile(filePath, token ? { authorization: 'Bearer ' + token } : {});
+        var body = raw.data;
+        if (typeof body === 'string') {
+          try {
+            body = JSON.parse(body);
+          } catch (notJson) {
+            body = null;
+          }
+        }
+        answer = { status: raw.statusCode, body: body, header: raw.header || {} };
+      } catch (cause) {
+        throw noAnswer(cause);
+      }
+      if (isSuccess(answer)) return answer.body.data;
+      if (answer.status === 401 && token && !refreshed) {
+        refreshed = true;
+        await tokenAfter(token);
+        continue;
+      }
+      throw errorOf(answer);
+    }
+  }
+
   async function login(username, password) {
     var data = await request({
       method: 'POST',
@@ -291,10 +342,7 @@ function createClient(options) {
       await load();
       return session ? session.userInfo || null : null;
     },
-    /** Attachments do not exist on the server yet: a stub, so code written against it fails loudly. */
-    upload: function () {
-      return Promise.reject(new ApiError(501, '附件上传暂不可用（not available until uploads exist）'));
-    }
+    upload: upload
   };
 }
 

@@ -3,6 +3,9 @@
 // hand: BASE_URL=http://127.0.0.1:8080 JWT_SECRET=... node --test test/*.test.mjs
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import kit from '../index.js';
 import {
   BASE_URL,
@@ -229,7 +232,40 @@ test('a socket that goes silent is found dead by its pings and resumes from its 
   assert.ok(wx.sockets.length >= 2, 'the client replaced the silent socket');
 });
 
-test('upload is a stub until the server takes attachments', async () => {
-  const client = createClient({ baseUrl: BASE_URL, storage: memoryStorage(), wx: createWx() });
-  await assert.rejects(client.upload('/tmp/a.png'), (error) => error.name === 'ApiError' && error.code === 501);
+test('a file uploaded with wx.uploadFile is sent in a chat message by its attachmentId', async () => {
+  const { client, wx } = await signedIn();
+  const dir = await mkdtemp(join(tmpdir(), 'kit-'));
+  const file = join(dir, '库存.csv');
+  await writeFile(file, '商品,库存\n打印纸,12\n');
+  const uploaded = await client.upload(file);
+  assert.equal(uploaded.fileName, '库存.csv');
+  assert.match(uploaded.contentType, /^text\/csv/);
+  assert.equal(uploaded.size, Buffer.byteLength('商品,库存\n打印纸,12\n'));
+  const upload = wx.requests.find((entry) => entry.path === '/api/uploads');
+  assert.match(upload.header.authorization, /^Bearer /, 'the token goes in the header');
+
+  const sent = await client.request({
+    method: 'POST',
+    path: '/api/chat/send',
+    data: { customerId: 'c001', content: '导出的库存', attachmentIds: [uploaded.attachmentId] },
+    idempotent: true,
+  });
+  const history = await client.request({
+    method: 'POST',
+    path: '/graphql',
+    data: {
+      query: 'query($c: ID!) { chatMessages(customerId: $c, page: 1, pageSize: 100) { items { id attachments { id } } } }',
+      variables: { c: 'c001' },
+    },
+  });
+  const message = history.chatMessages.items.find((item) => item.id === sent.messageId);
+  assert.deepEqual(message.attachments.map((a) => a.id), [uploaded.attachmentId]);
+});
+
+test('an upload the server refuses rejects with its code and message', async () => {
+  const { client } = await signedIn();
+  const dir = await mkdtemp(join(tmpdir(), 'kit-'));
+  const file = join(dir, 'logo.png');
+  await writeFile(file, '<svg xmlns="http://www.w3.org/2000/svg"></svg>');
+  await assert.rejects(client.upload(file), (error) => error.name === 'ApiError' && error.code === 415);
 });

@@ -4,6 +4,8 @@
 // (the TCP connection torn down, no close frame) or deafen one (open, but nothing arrives), which is
 // what a phone in a tunnel sees.
 import { createHmac } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
 import WebSocket from 'ws';
 
 export const BASE_URL = process.env.BASE_URL || 'http://127.0.0.1:8080';
@@ -56,6 +58,24 @@ export function createWx() {
           success({ statusCode: response.status, data: parsed, header: Object.fromEntries(response.headers) });
         })
         .catch((error) => fail({ errMsg: `request:fail ${error.message}` }));
+    },
+
+    /** `wx.uploadFile`: the file at `filePath` as the multipart part `name`, over `fetch`. */
+    uploadFile({ url, filePath, name, header = {}, timeout = 60000, success, fail }) {
+      const entry = { url, path: new URL(url).pathname, method: 'POST', header: { ...header }, filePath };
+      requests.push(entry);
+      readFile(filePath)
+        .then((bytes) => {
+          const form = new FormData();
+          form.append(name, new Blob([bytes]), basename(filePath));
+          return fetch(url, { method: 'POST', headers: header, body: form, signal: AbortSignal.timeout(timeout) });
+        })
+        .then(async (response) => {
+          entry.status = response.status;
+          // wx.uploadFile hands back the body as text, never parsed.
+          success({ statusCode: response.status, data: await response.text(), header: Object.fromEntries(response.headers) });
+        })
+        .catch((error) => fail({ errMsg: `uploadFile:fail ${error.message}` }));
     },
 
     connectSocket({ url, protocols }) {
