@@ -94,8 +94,12 @@ function createClient(options) {
     var header = { 'content-type': 'application/json' };
     if (token) header.authorization = 'Bearer ' + token;
     if (idempotencyKey) header['Idempotency-Key'] = idempotencyKey;
-    var answer = await send(method, baseUrl + path, data, header);
-    var body = answer.data;
+    return answerOf(await send(method, baseUrl + path, data, header));
+  }
+
+  /** What `wx.request` or `wx.uploadFile` answered, as `{status, body, header}` (the body parsed). */
+  function answerOf(raw) {
+    var body = raw.data;
     if (typeof body === 'string') {
       try {
         body = JSON.parse(body);
@@ -103,7 +107,7 @@ function createClient(options) {
         body = null;
       }
     }
-    return { status: answer.statusCode, body: body, header: answer.header || {} };
+    return { status: raw.statusCode, body: body, header: raw.header || {} };
   }
 
   function errorOf(answer) {
@@ -260,16 +264,7 @@ function createClient(options) {
       var token = session ? session.token : undefined;
       var answer;
       try {
-        var raw = await sendFile(filePath, token ? { authorization: 'Bearer ' + token } : {});
-        var body = raw.data;
-        if (typeof body === 'string') {
-          try {
-            body = JSON.parse(body);
-          } catch (notJson) {
-            body = null;
-          }
-        }
-        answer = { status: raw.statusCode, body: body, header: raw.header || {} };
+        answer = answerOf(await sendFile(filePath, token ? { authorization: 'Bearer ' + token } : {}));
       } catch (cause) {
         throw noAnswer(cause);
       }

@@ -15,10 +15,10 @@
 use super::integrations::{envelope, failure, json_object, not_an_object, Verifier, DUPLICATE_HEADER};
 use super::AppState;
 use crate::domain::{ChatStatus, TextLimit, TicketStatus};
-use crate::error::AppError;
+use crate::error::{AppError, AppResult};
 use crate::service::input;
 use crate::service::receipts::Receipt;
-use crate::service::ticket_events::{PcPerson, TicketEvent, TicketEventKind};
+use crate::service::ticket_events::{EventOutcome, PcPerson, TicketEvent, TicketEventKind};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -83,7 +83,12 @@ async fn receipt(state: AppState, verifier: &Verifier, headers: HeaderMap, body:
         Ok(receipt) => receipt,
         Err(error) => return failure(error),
     };
-    match state.services.receipts.apply(receipt).await {
+    answer(state.services.receipts.apply(receipt).await)
+}
+
+/// The answer to an event: its `data`, marked when the event id was seen before.
+fn answer(outcome: AppResult<EventOutcome>) -> Response {
+    match outcome {
         Ok(outcome) => {
             let mut response = envelope(StatusCode::OK, "接收成功", outcome.data);
             if outcome.duplicate {
@@ -119,16 +124,7 @@ async fn ticket_event(state: AppState, verifier: &Verifier, headers: HeaderMap, 
         Ok(event) => event,
         Err(error) => return failure(error),
     };
-    match state.services.ticket_events.apply(event).await {
-        Ok(outcome) => {
-            let mut response = envelope(StatusCode::OK, "接收成功", outcome.data);
-            if outcome.duplicate {
-                response.headers_mut().insert(DUPLICATE_HEADER, HeaderValue::from_static("true"));
-            }
-            response
-        }
-        Err(error) => failure(error),
-    }
+    answer(state.services.ticket_events.apply(event).await)
 }
 
 fn parse(fields: &Map<String, Value>, body: &[u8]) -> Result<TicketEvent, AppError> {

@@ -62,17 +62,9 @@ pub fn verify(
     now: i64,
     tolerance: Duration,
 ) -> Result<(), SignatureError> {
-    let (Some(timestamp), Some(signature)) = (timestamp, signature) else { return Err(SignatureError::Malformed) };
-    let signed_at: i64 = timestamp.parse().map_err(|_| SignatureError::Malformed)?;
-    let expected = signature
-        .strip_prefix(SCHEME)
-        .and_then(decode_hex)
-        .filter(|bytes| bytes.len() == 32)
-        .ok_or(SignatureError::Malformed)?;
-    if signed_at.abs_diff(now) > tolerance.as_secs() {
-        return Err(SignatureError::Stale);
-    }
-    mac(secret, timestamp, body).verify_slice(&expected).map_err(|_| SignatureError::Mismatch)
+    let mut verifier = StreamingVerifier::start(secret, timestamp, signature, now, tolerance)?;
+    verifier.update(body);
+    verifier.finish()
 }
 
 /// [`verify`] over a body read in pieces (an upload streamed to disk): the headers' form and the

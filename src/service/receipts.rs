@@ -10,6 +10,7 @@
 //! provider) and given again to a duplicate.
 
 use super::realtime::Realtime;
+use super::ticket_events::EventOutcome;
 use crate::domain::{ChatSender, ChatStatus, Id, Timestamp};
 use crate::error::AppResult;
 use crate::store::{ChatStore, IdempotencyStore, SharedStore, StoredAnswer};
@@ -29,13 +30,6 @@ pub struct Receipt {
     pub fingerprint: String,
 }
 
-/// The answer's `data`, and whether it was given before.
-#[derive(Debug, Clone)]
-pub struct ReceiptOutcome {
-    pub data: Value,
-    pub duplicate: bool,
-}
-
 #[derive(Clone)]
 pub struct ReceiptService {
     chat: Arc<dyn ChatStore>,
@@ -49,7 +43,7 @@ impl ReceiptService {
     }
 
     #[tracing::instrument(skip_all, fields(event = %receipt.event_id, messages = receipt.message_ids.len()))]
-    pub async fn apply(&self, receipt: Receipt) -> AppResult<ReceiptOutcome> {
+    pub async fn apply(&self, receipt: Receipt) -> AppResult<EventOutcome> {
         let found = self.chat.chat_messages_anywhere(&receipt.message_ids).await?;
         let providers_messages: Vec<_> =
             found.into_iter().filter(|m| m.sender_type == ChatSender::ServiceProvider).collect();
@@ -64,7 +58,7 @@ impl ReceiptService {
         if let Some(provider) = &owner {
             if let Some(StoredAnswer { answer, .. }) = self.keys.stored_answer(provider, &key).await? {
                 let data = serde_json::from_str(&answer).unwrap_or(Value::Null);
-                return Ok(ReceiptOutcome { data, duplicate: true });
+                return Ok(EventOutcome { data, duplicate: true });
             }
         }
         let mut conversations: BTreeMap<(String, String), Vec<Id>> = BTreeMap::new();
@@ -88,9 +82,9 @@ impl ReceiptService {
             "moved": moved,
             "unknown": unknown,
         });
-        let Some(provider) = owner else { return Ok(ReceiptOutcome { data, duplicate: false }) };
+        let Some(provider) = owner else { return Ok(EventOutcome { data, duplicate: false }) };
         let at = crate::domain::now();
         let stored = self.keys.record_answer(&provider, &key, &receipt.fingerprint, &data.to_string(), at).await?;
-        Ok(ReceiptOutcome { data: serde_json::from_str(&stored.answer).unwrap_or(data), duplicate: false })
+        Ok(EventOutcome { data: serde_json::from_str(&stored.answer).unwrap_or(data), duplicate: false })
     }
 }

@@ -88,7 +88,8 @@ pub struct TicketEvent {
     pub fingerprint: String,
 }
 
-/// What became of an event: the answer's `data`, and whether it was given before.
+/// What became of an event from the PC system (a ticket event, a receipt): the answer's `data`,
+/// and whether it was given before (a duplicate event id).
 #[derive(Debug, Clone)]
 pub struct EventOutcome {
     pub data: Value,
