@@ -41,6 +41,7 @@ pub fn routes() -> Router<AppState> {
         .route(UPLOADS_PATH, post(upload).layer(DefaultBodyLimit::disable()))
         .route("/files/{id}", get(download_file))
         .route("/files/{id}/thumbnail", get(download_thumbnail))
+        .method_not_allowed_fallback(crate::rest::method_not_allowed)
 }
 
 /// The answer to an upload: the attachment as a client uses it.

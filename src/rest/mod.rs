@@ -166,7 +166,9 @@ async fn unknown_endpoint() -> Response {
     failure(ErrorCode::NotFound, "接口不存在").into_response()
 }
 
-async fn method_not_allowed() -> Response {
+/// The answer to a method a route does not take, in the envelope (for routes outside this router
+/// too, such as the uploads).
+pub async fn method_not_allowed() -> Response {
     failure(ErrorCode::BadUserInput, "该接口不支持此请求方法")
         .with_status(StatusCode::METHOD_NOT_ALLOWED)
         .into_response()

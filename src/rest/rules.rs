@@ -9,7 +9,7 @@
 //! endpoint whose text or number parameter has no rule here, so a new endpoint must say its rules.
 //! Lengths are in characters, as the checks count them.
 
-use crate::domain::{Id, TextLimit, MAX_PAGE_SIZE};
+use crate::domain::{Id, TextLimit, MAX_ATTACHMENTS, MAX_PAGE_SIZE};
 use crate::service::auth::{MAX_PASSWORD_BYTES, MAX_USERNAME_CHARS};
 use crate::service::canned_replies::is_short_code_char;
 use serde_json::{json, Value};
@@ -39,6 +39,8 @@ pub enum Rule {
     Free,
     /// An entity id ([`Id::parse`]).
     Id,
+    /// A list of attachment ids: each an [`Id`], at most [`MAX_ATTACHMENTS`] of them.
+    AttachmentIds,
     /// The `Idempotency-Key` header: an id, bare or in double quotes.
     IdempotencyKey,
     /// A page number: 1 up to GraphQL's largest Int.
@@ -59,6 +61,7 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("*", "page", Rule::Page),
     ("*", "pageSize", Rule::PageSize),
     ("*", "idempotencyKey", Rule::IdempotencyKey),
+    ("*", "attachmentIds", Rule::AttachmentIds),
     ("login", "username", Rule::Username),
     ("login", "password", Rule::Password),
     ("logout", "token", Rule::Free),
@@ -152,6 +155,11 @@ impl Rule {
             Rule::Token => json!({ "minLength": 1, "pattern": not_blank }),
             Rule::Free => json!({}),
             Rule::Id => json!({ "minLength": 1, "maxLength": Id::MAX_LEN, "pattern": id_pattern }),
+            Rule::AttachmentIds => json!({
+                "maxItems": MAX_ATTACHMENTS,
+                "items": { "type": "string", "minLength": 1, "maxLength": Id::MAX_LEN, "pattern": id_pattern },
+                "description": "POST /api/uploads 返回的 attachmentId，须为本服务商上传的附件",
+            }),
             Rule::MessageCursor => json!({
                 "minLength": 1,
                 "maxLength": Id::MAX_LEN,

@@ -1,7 +1,7 @@
 """Schemathesis hooks for provider-desk: a server-error check for the GraphQL endpoint, and the
 REST rules the OpenAPI document states only in words.
 
-The REST rules: a JSON Schema constrains each parameter on its own, so three rules that tie
+The REST rules: a JSON Schema constrains each parameter on its own, so the rules that tie
 parameters together or depend on stored data are in the operations' descriptions instead, and
 `map_case` keeps the requests schemathesis means to be valid within them (invalid ones are left
 alone, so the server's refusals are still tested):
@@ -9,7 +9,9 @@ alone, so the server's refusals are still tested):
   id does), so a valid request carries none;
 - the inbox's `after` excludes any page but the first, so a valid request with it asks for page 1;
 - a password is at most 72 bytes of UTF-8 (bcrypt's limit); the document's `maxLength` counts
-  characters, so a valid password is cut to 72 bytes.
+  characters, so a valid password is cut to 72 bytes;
+- a write's `Idempotency-Key` names that write: a key used before answers the first write again
+  (a canned reply created and since deleted, say), so each valid write gets a key of its own.
 
 The GraphQL check:
 
@@ -20,6 +22,8 @@ CONFLICT, RATE_LIMITED), so that heuristic would call "ticket not found" a serve
 check applies the project's definition instead: a server error is an HTTP 5xx, or a GraphQL error
 whose code is INTERNAL or UNAVAILABLE, or that has no code at all.
 """
+
+import uuid
 
 import schemathesis
 from schemathesis import GenerationMode
@@ -61,6 +65,11 @@ def map_case(ctx, case):
         query.pop("after", None)
     if path == "/api/chat/conversations" and query is not None and str(query.get("after") or "").strip():
         query["page"] = 1
+    headers = case.headers if isinstance(case.headers, dict) else None
+    if headers is not None:
+        for name in list(headers):
+            if name.lower() == "idempotency-key":
+                headers[name] = uuid.uuid4().hex
     if path == "/api/auth/login" and isinstance(case.body, dict) and isinstance(case.body.get("password"), str):
         password = case.body["password"].encode("utf-8")
         if len(password) > 72:
