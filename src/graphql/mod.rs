@@ -22,6 +22,7 @@ mod scalars;
 mod search;
 mod socket_operations;
 mod subscription;
+mod ticket_objects;
 
 pub use caller::{authenticate, authenticate_limited};
 pub use loaders::{CustomerLoader, ProviderLoader};

@@ -6,10 +6,10 @@
 
 use super::inbox::ConversationObject;
 use super::objects::{
-    AuthPayload, ChatMessageObject, EscalationObject, LogoutPayload, MarkAllReadPayload, NotificationObject,
-    ProviderObject, ReplyObject, TicketObject, TokenPair,
+    AuthPayload, ChatMessageObject, LogoutPayload, MarkAllReadPayload, NotificationObject, ProviderObject, TokenPair,
 };
 use super::scalars::DateTime;
+use super::ticket_objects::{EscalationObject, ReplyObject, TicketObject};
 use super::ContextExt;
 use crate::domain::{ChatStatus, TextLimit, TicketType};
 use crate::error::AppError;

@@ -4,9 +4,10 @@ use super::chat_history::ChatMessagePageObject;
 use super::inbox::{BadgesObject, ConversationFilterObject, ConversationObject, ConversationPageObject};
 use super::objects::{
     AuditEntryObject, CustomerObject, NotificationObject, NotificationPageObject, PageObject, ProviderObject,
-    TicketObject, UsageReport,
+    UsageReport,
 };
 use super::search::{SearchHitPageObject, SearchKindObject};
+use super::ticket_objects::TicketObject;
 use super::ContextExt;
 use crate::domain::{CustomerStatus, NotificationType, ReadStatus, SearchKind, SlaStatus, TicketStatus, TicketType};
 use crate::error::AppError;

@@ -1,8 +1,9 @@
 //! The search's GraphQL types: a page of typed hits, each with its snippet and, loaded on demand,
 //! its customer (through the request's customer loader) and, for a ticket hit, its ticket.
 
-use super::objects::{CustomerObject, TicketObject};
+use super::objects::CustomerObject;
 use super::scalars::DateTime;
+use super::ticket_objects::TicketObject;
 use super::ContextExt;
 use crate::domain::SearchKind;
 use crate::service::search::{Found, ShownHit};

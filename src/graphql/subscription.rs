@@ -7,8 +7,9 @@
 //! and no duplicate (see `service::realtime`).
 
 use super::inbox::BadgesEventObject;
-use super::objects::{ChatMessageObject, NotificationObject, TicketObject};
+use super::objects::{ChatMessageObject, NotificationObject};
 use super::scalars::DateTime;
+use super::ticket_objects::TicketObject;
 use super::ContextExt;
 use crate::domain::{Cursor, Id};
 use crate::error::AppError;
