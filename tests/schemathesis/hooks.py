@@ -65,7 +65,8 @@ def map_case(ctx, case):
         query.pop("after", None)
     if path == "/api/chat/conversations" and query is not None and str(query.get("after") or "").strip():
         query["page"] = 1
-    headers = case.headers if isinstance(case.headers, dict) else None
+    # Not always a dict: schemathesis may hand over a case-insensitive mapping of its own.
+    headers = case.headers
     if headers is not None:
         for name in list(headers):
             if name.lower() == "idempotency-key":
