@@ -37,8 +37,8 @@ const BUFFERED_EVENTS: usize = 256;
 /// yet) before the subscriber stops waiting for it.
 const HOLE_PATIENCE: Duration = Duration::from_secs(2);
 const HOLE_RECHECK: Duration = Duration::from_millis(25);
-/// How many of a catch-up's events are read from the store at once.
-const CONCURRENT_READS: usize = 16;
+/// How many of a catch-up's events other than chat messages are read from the store at once.
+const CONCURRENT_READS: usize = 8;
 
 /// What an event carries to its subscribers.
 #[derive(Debug, Clone)]
@@ -218,6 +218,38 @@ impl Realtime {
         Ok(payload.map(|payload| LiveEvent { record, payload }))
     }
 
+    /// Reads what a batch of one provider's records names, in their order, leaving out what is
+    /// gone: the chat messages they name in one store call, the rest a few at a time.
+    async fn resolve_all(&self, provider: &Id, records: Vec<EventRecord>) -> AppResult<Vec<LiveEvent>> {
+        let names_message =
+            |record: &EventRecord| matches!(record.kind, EventKind::ChatMessage | EventKind::ChatStatus);
+        let message_ids: Vec<Id> = records.iter().filter(|r| names_message(r)).map(|r| r.subject_id.clone()).collect();
+        let messages: HashMap<Id, ChatMessage> = if message_ids.is_empty() {
+            HashMap::new()
+        } else {
+            let found = self.chat.chat_messages_anywhere(&message_ids).await?;
+            found.into_iter().filter(|m| &m.service_provider_id == provider).map(|m| (m.id.clone(), m)).collect()
+        };
+        let mut resolved = stream::iter(records)
+            .map(|record| {
+                let read_already = names_message(&record).then(|| messages.get(&record.subject_id).cloned());
+                async move {
+                    let Some(message) = read_already else { return self.resolve(record).await };
+                    let payload = match record.kind {
+                        EventKind::ChatStatus => message.map(Payload::ChatStatus),
+                        _ => message.map(Payload::ChatMessage),
+                    };
+                    Ok(payload.map(|payload| LiveEvent { record, payload }))
+                }
+            })
+            .buffered(CONCURRENT_READS);
+        let mut events = Vec::new();
+        while let Some(event) = resolved.next().await {
+            events.extend(event?);
+        }
+        Ok(events)
+    }
+
     /// The provider's events that the filter wants: those after `after` from the log first (if
     /// given), then live ones as they come.
     pub async fn follow(
@@ -368,14 +400,8 @@ impl Follower {
                 wanted.push(record);
             }
         }
-        // Read what the events name a few at a time, keeping their order.
-        let hub = &self.hub;
-        let mut resolved = stream::iter(wanted).map(|record| hub.resolve(record)).buffered(CONCURRENT_READS);
-        while let Some(event) = resolved.next().await {
-            if let Some(event) = event? {
-                self.backlog.push_back(Arc::new(event));
-            }
-        }
+        let events = self.hub.resolve_all(&self.provider, wanted).await?;
+        self.backlog.extend(events.into_iter().map(Arc::new));
         Ok(())
     }
 }

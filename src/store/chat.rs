@@ -53,7 +53,8 @@ pub trait ChatStore: Send + Sync + 'static {
         outbox: &[OutboxDraft],
     ) -> AppResult<Written<ChatMessage>>;
     async fn chat_message(&self, provider: &Id, id: &Id) -> AppResult<Option<ChatMessage>>;
-    /// The messages of any provider with these ids (the PC system names messages by id alone).
+    /// The messages with these ids, of whichever provider (the PC system names messages by id
+    /// alone; a subscriber's catch-up reads a batch of its provider's at once).
     async fn chat_messages_anywhere(&self, ids: &[Id]) -> AppResult<Vec<ChatMessage>>;
     /// Moves those of the given messages of one conversation that `sender` wrote forward to
     /// `status` (sent → delivered → read; never back), logging an event for each message that
