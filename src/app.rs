@@ -254,6 +254,7 @@ impl Application {
                 outbox,
                 owner.clone(),
                 services.outbound.clone(),
+                services.attachments.clone(),
             );
             background.push(dispatcher.spawn(stopped.clone()));
         }

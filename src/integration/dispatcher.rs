@@ -23,6 +23,7 @@ use crate::config::OutboxSettings;
 use crate::domain::outbox::{backoff, random_fraction};
 use crate::domain::{after, OutboxEntry, OutboxTarget};
 use crate::error::AppResult;
+use crate::service::attachments::AttachmentService;
 use crate::service::outbound::Outbound;
 use crate::store::SharedStore;
 use chrono::Utc;
@@ -41,6 +42,8 @@ pub struct Dispatcher {
     /// This process, as the owner of the leases it takes.
     owner: String,
     outbound: Arc<Outbound>,
+    /// Signs the attachment URLs a payload lists again at each attempt.
+    attachments: AttachmentService,
 }
 
 impl Dispatcher {
@@ -50,8 +53,9 @@ impl Dispatcher {
         settings: OutboxSettings,
         owner: String,
         outbound: Arc<Outbound>,
+        attachments: AttachmentService,
     ) -> Dispatcher {
-        Dispatcher { store, transports, settings, owner, outbound }
+        Dispatcher { store, transports, settings, owner, outbound, attachments }
     }
 
     /// Runs passes until `stop` turns true; the pass in progress is finished first, so no
@@ -98,7 +102,14 @@ impl Dispatcher {
     async fn attempt(&self, entry: &OutboxEntry) {
         let draft = &entry.draft;
         let outcome = match self.transports.get(&draft.target) {
-            Some(transport) => transport.deliver(entry).await,
+            Some(transport) => match self.attachments.with_fresh_urls(&draft.payload) {
+                Some(payload) => {
+                    let mut fresh = entry.clone();
+                    fresh.draft.payload = payload;
+                    transport.deliver(&fresh).await
+                }
+                None => transport.deliver(entry).await,
+            },
             None => Delivery::Retry(format!("no {} transport is configured", draft.target.as_str())),
         };
         let now = Utc::now();

@@ -225,14 +225,12 @@ impl AttachmentService {
         if variant == Variant::Thumbnail && attachment.thumbnail_sha256.is_none() {
             return None;
         }
-        let expires = now().timestamp() + self.settings.uploads.url_ttl.as_secs() as i64;
-        Some(self.url_expiring(&attachment.id, variant, expires))
+        Some(self.url_expiring(&attachment.id, variant, self.expiry_from_now()))
     }
 
-    /// [`Self::url`] with `PUBLIC_BASE_URL` in front, for the other systems (relative without it).
-    pub fn absolute_url(&self, attachment: &Attachment, variant: Variant) -> Option<String> {
-        let path = self.url(attachment, variant)?;
-        Some(format!("{}{path}", self.settings.uploads.public_base_url.as_deref().unwrap_or_default()))
+    /// When a URL signed now expires (Unix seconds).
+    fn expiry_from_now(&self) -> i64 {
+        now().timestamp() + self.settings.uploads.url_ttl.as_secs() as i64
     }
 
     /// Creates a ticket carrying the provider's attachments among `ids` (see [`usable`]): checked
@@ -279,7 +277,7 @@ impl AttachmentService {
 
     /// The outbox deliveries of a message, ticket or reply with its attachments added to each payload, as the
     /// other systems read them: `attachments: [{id, fileName, contentType, size, url}]`, the URL
-    /// absolute with `PUBLIC_BASE_URL` (signed now, valid for `ATTACHMENT_URL_TTL_SECONDS`).
+    /// absolute with `PUBLIC_BASE_URL`, signed again at each attempt (see [`Self::with_fresh_urls`]).
     pub fn on_deliveries(&self, mut drafts: Vec<OutboxDraft>, attachments: &[Attachment]) -> Vec<OutboxDraft> {
         let listed: Vec<serde_json::Value> = attachments
             .iter()
@@ -289,7 +287,7 @@ impl AttachmentService {
                     "fileName": a.file_name,
                     "contentType": a.content_type,
                     "size": a.size,
-                    "url": self.absolute_url(a, Variant::File),
+                    "url": self.absolute_file_url(&a.id),
                 })
             })
             .collect();
@@ -299,6 +297,27 @@ impl AttachmentService {
             }
         }
         drafts
+    }
+
+    /// A delivery's payload with the URLs of the attachments it lists signed now, valid for
+    /// `ATTACHMENT_URL_TTL_SECONDS` from this attempt: a delivery retried after its first URLs
+    /// expired carries URLs that work. `None` when the payload lists no attachments.
+    pub fn with_fresh_urls(&self, payload: &serde_json::Value) -> Option<serde_json::Value> {
+        payload.get("attachments")?.as_array().filter(|listed| !listed.is_empty())?;
+        let mut payload = payload.clone();
+        for listed in payload["attachments"].as_array_mut().into_iter().flatten() {
+            let Some(id) = listed.get("id").and_then(|id| id.as_str()).and_then(Id::parse) else {
+                continue;
+            };
+            listed["url"] = self.absolute_file_url(&id).into();
+        }
+        Some(payload)
+    }
+
+    /// The file's signed URL as the other systems read it: absolute with `PUBLIC_BASE_URL`.
+    fn absolute_file_url(&self, id: &Id) -> String {
+        let base = self.settings.uploads.public_base_url.as_deref().unwrap_or_default();
+        format!("{base}{}", self.url_expiring(id, Variant::File, self.expiry_from_now()))
     }
 
     /// A signed path expiring at `expires` (Unix seconds).

@@ -196,7 +196,7 @@ impl Receiver {
         *self.state.fail_all.lock().unwrap() = status;
     }
 
-    fn take_then_fail(&self, count: usize) {
+    pub(crate) fn take_then_fail(&self, count: usize) {
         *self.state.take_then_fail.lock().unwrap() = count;
     }
 

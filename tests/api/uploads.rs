@@ -380,6 +380,41 @@ async fn the_pc_system_receives_the_attachment_in_the_chat_webhook_with_a_url_th
 }
 
 #[tokio::test]
+async fn a_webhook_sent_again_carries_an_attachment_url_signed_for_that_attempt() {
+    use crate::integration::{integrated, pairs, Receiver};
+    let receiver = Receiver::start().await;
+    // The first attempt is taken and answered 500; the retry follows more than a second later,
+    // so a URL signed for it expires a whole second after the first one's.
+    let settings = integrated(&receiver, &[("OUTBOX_BASE_DELAY_MS", "2400"), ("OUTBOX_MAX_DELAY_MS", "2400")]);
+    let app = TestApp::spawn_configured(&pairs(&settings)).await;
+    let token = app.login("demo-a").await;
+    let picture = png(64, 64);
+    let uploaded = upload(&app, &token, "盘点表.png", &picture).await;
+    let id = uploaded.body["data"]["attachmentId"].as_str().unwrap().to_owned();
+    receiver.take_then_fail(1);
+    let variables = serde_json::json!({ "customerId": "c001", "content": "盘点表", "ids": [id] });
+    app.data(&token, SEND_WITH_ATTACHMENTS, variables).await;
+
+    let received = receiver
+        .wait_for("the webhook and its retry", |r| r.iter().filter(|r| r.path == "/hooks/cs").count() >= 2)
+        .await;
+    let urls: Vec<String> = received
+        .iter()
+        .filter(|r| r.path == "/hooks/cs")
+        .map(|r| r.json()["data"]["attachments"][0]["url"].as_str().expect("an attachment URL").to_owned())
+        .collect();
+    let expiry = |url: &str| -> i64 {
+        let query = url.split_once('?').map(|(_, query)| query).unwrap_or_default();
+        let exp = query.split('&').find_map(|pair| pair.strip_prefix("exp=")).expect("exp in the URL");
+        exp.parse().expect("exp is a Unix time")
+    };
+    assert!(expiry(&urls[1]) > expiry(&urls[0]), "signed again for the retry: {urls:?}");
+    let (status, _, bytes) = bytes_of(&app, &urls[1], &[]).await;
+    assert_eq!((status, bytes == picture), (200, true), "the retry's URL downloads the file");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn the_pc_system_receives_a_tickets_and_a_replys_attachments_in_their_webhooks() {
     use crate::integration::{integrated, pairs, Receiver};
     let receiver = Receiver::start().await;
