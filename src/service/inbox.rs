@@ -16,7 +16,7 @@ use crate::domain::{
     PageRequest,
 };
 use crate::error::{AppError, AppResult};
-use crate::store::{ConversationStore, CustomerStore, NotificationStore, SharedStore};
+use crate::store::{ConversationStore, CustomerStore, NotificationStore, ReadNotice, SharedStore};
 use futures_util::{Stream, StreamExt};
 use std::sync::Arc;
 
@@ -136,11 +136,15 @@ impl InboxService {
     #[tracing::instrument(skip_all, fields(provider = %session.provider_id, customer = %customer))]
     pub async fn mark_read(&self, session: &Session, customer: &Id) -> AppResult<InboxEntry> {
         provider_customer(self.customers.as_ref(), session, customer).await?;
-        let marked = self.conversations.mark_conversation_read(&session.provider_id, customer).await?;
+        let notice: ReadNotice = match &self.read_sync {
+            Some(sync) => sync.notice(&session.provider_id, customer),
+            None => Arc::new(|_| None),
+        };
+        let marked = self.conversations.mark_conversation_read(&session.provider_id, customer, notice).await?;
         let marked = marked.ok_or(AppError::NotFound("会话"))?;
         let read = marked.read;
         if let Some(sync) = &self.read_sync {
-            sync.provider_read(&session.provider_id, customer, &read, &marked.events).await;
+            sync.queued(read.len());
         }
         let known = move |record: &EventRecord| -> Option<Payload> {
             let message: &ChatMessage = read.iter().find(|m| m.id == record.subject_id)?;

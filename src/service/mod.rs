@@ -117,7 +117,7 @@ impl Services {
             auth: Arc::new(auth),
             customers: customers::CustomerService::new(&store),
             inbox: inbox::InboxService::new(&store, customers::CustomerService::new(&store), realtime.clone())
-                .with_read_sync(read_sync::ReadSync::new(&store, outbound.clone())),
+                .with_read_sync(read_sync::ReadSync::new(outbound.clone())),
             notifications: notifications::NotificationService::new(&store, realtime.clone()),
             search: search::SearchService::new(&store),
             chat: chat::ChatService::new(

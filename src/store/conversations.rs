@@ -9,10 +9,17 @@
 //! total from the kept totals: it costs the same at 10 and at 100,000 conversations.
 
 use crate::domain::{
-    ChatMessage, Conversation, ConversationFilter, ConversationKey, EventRecord, Id, InboxTotals, Page, PageRequest,
+    ChatMessage, Conversation, ConversationFilter, ConversationKey, EventRecord, Id, InboxTotals, OutboxDraft, Page,
+    PageRequest,
 };
 use crate::error::AppResult;
 use async_trait::async_trait;
+use std::sync::Arc;
+
+/// Builds, from the messages a conversation read moved to READ, the delivery the read queues in
+/// its own transaction (`None`: nothing). Called only when some messages moved; the delivery's
+/// sequence is the cursor of the read's first event.
+pub type ReadNotice = Arc<dyn Fn(&[ChatMessage]) -> Option<OutboxDraft> + Send + Sync>;
 
 /// What marking a conversation read or unread changed.
 #[derive(Debug, Clone)]
@@ -40,9 +47,15 @@ pub trait ConversationStore: Send + Sync + 'static {
     ) -> AppResult<Page<Conversation>>;
     async fn conversation(&self, provider: &Id, customer: &Id) -> AppResult<Option<Conversation>>;
     async fn inbox_totals(&self, provider: &Id) -> AppResult<InboxTotals>;
-    /// Moves every message of the customer not yet read to READ, clears the unread mark, and logs
-    /// the events. `None` when the customer has no conversation with the provider.
-    async fn mark_conversation_read(&self, provider: &Id, customer: &Id) -> AppResult<Option<MarkedConversation>>;
+    /// Moves every message of the customer not yet read to READ, clears the unread mark, logs the
+    /// events, and queues what `notice` builds from the messages read, all in one transaction.
+    /// `None` when the customer has no conversation with the provider.
+    async fn mark_conversation_read(
+        &self,
+        provider: &Id,
+        customer: &Id,
+        notice: ReadNotice,
+    ) -> AppResult<Option<MarkedConversation>>;
     /// Marks the conversation unread for the provider (its unread count at least 1), logging an
     /// `inbox` event if that moved it. `None` when there is no conversation.
     async fn mark_conversation_unread(&self, provider: &Id, customer: &Id) -> AppResult<Option<MarkedConversation>>;

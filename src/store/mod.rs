@@ -55,7 +55,7 @@ pub use self::attachments::{AttachmentStore, BlobReader};
 pub use self::audit::AuditStore;
 pub use self::canned_replies::CannedReplyStore;
 pub use self::chat::{ChatCursor, ChatStore, ChatWindow};
-pub use self::conversations::{ConversationStore, MarkedConversation};
+pub use self::conversations::{ConversationStore, MarkedConversation, ReadNotice};
 pub use self::customers::{CustomerFilter, CustomerStatusChange, CustomerStore};
 pub use self::events::EventStore;
 pub use self::health::StoreHealth;

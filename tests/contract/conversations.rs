@@ -6,9 +6,16 @@ use crate::contract_tests;
 use crate::fixtures::*;
 use provider_desk::domain::*;
 use provider_desk::store::*;
+use std::sync::Arc;
+
+/// A read that queues nothing.
+fn no_notice() -> ReadNotice {
+    Arc::new(|_| None)
+}
 
 contract_tests!(store: a_conversation_sums_up_its_messages_as_they_are_stored,
     reading_and_marking_keep_the_summary_and_the_totals_in_step,
+    a_read_queues_the_notice_of_the_messages_it_read_in_its_own_transaction,
     the_lists_order_by_last_message_or_by_waiting_and_page_by_number_and_after_a_key,
     provider_b_sees_none_of_provider_a_conversations_and_cannot_mark_them);
 
@@ -71,7 +78,8 @@ pub async fn reading_and_marking_keep_the_summary_and_the_totals_in_step(store: 
     assert_eq!(store.conversation(&provider, &customer.id).await.unwrap().unwrap().unread_count(), 1);
     assert_eq!(store.inbox_totals(&provider).await.unwrap().unread_messages, 2);
 
-    let marked = store.mark_conversation_read(&provider, &customer.id).await.unwrap().expect("a conversation");
+    let marked =
+        store.mark_conversation_read(&provider, &customer.id, no_notice()).await.unwrap().expect("a conversation");
     assert_eq!(marked.read.len(), 1, "only the message still unread");
     assert!(marked.read.iter().all(|m| m.status == ChatStatus::Read));
     assert_eq!(marked.events.len(), 1);
@@ -83,7 +91,7 @@ pub async fn reading_and_marking_keep_the_summary_and_the_totals_in_step(store: 
     assert!(marked.conversation.waiting_since.is_some(), "reading is not answering");
     let history = store.list_chat_messages(&provider, &customer.id, page(1, 10)).await.unwrap();
     assert!(history.items.iter().all(|m| m.status == ChatStatus::Read), "every message read");
-    let again = store.mark_conversation_read(&provider, &customer.id).await.unwrap().unwrap();
+    let again = store.mark_conversation_read(&provider, &customer.id, no_notice()).await.unwrap().unwrap();
     assert!(again.events.is_empty() && again.read.is_empty(), "nothing left to read: nothing logged");
 
     let unread = store.mark_conversation_unread(&provider, &customer.id).await.unwrap().unwrap();
@@ -94,13 +102,42 @@ pub async fn reading_and_marking_keep_the_summary_and_the_totals_in_step(store: 
     let totals = store.inbox_totals(&provider).await.unwrap();
     assert_eq!((totals.unread_conversations, totals.unread_messages), (2, 2), "the other's 1 and the mark's 1");
 
-    let read = store.mark_conversation_read(&provider, &customer.id).await.unwrap().unwrap();
+    let read = store.mark_conversation_read(&provider, &customer.id, no_notice()).await.unwrap().unwrap();
     assert!(!read.conversation.marked_unread);
     assert_eq!(read.events.len(), 1, "the mark alone moved: one inbox event");
     assert_eq!(read.events[0].kind, EventKind::Inbox);
     let totals = store.inbox_totals(&provider).await.unwrap();
     assert_eq!((totals.unread_conversations, totals.unread_messages), (1, 1));
-    assert_eq!(store.mark_conversation_read(&provider, &id("c")).await.unwrap().map(|m| m.events), None);
+    assert_eq!(store.mark_conversation_read(&provider, &id("c"), no_notice()).await.unwrap().map(|m| m.events), None);
+}
+
+pub async fn a_read_queues_the_notice_of_the_messages_it_read_in_its_own_transaction(store: SharedStore) {
+    let provider = stored_provider(&store).await;
+    let customer = stored_customer(&store, &provider, "华联超市", 0).await;
+    let first = stored_chat(&store, &customer, ChatSender::Customer, 1).await;
+    let second = stored_chat(&store, &customer, ChatSender::Customer, 2).await;
+    stored_chat(&store, &customer, ChatSender::ServiceProvider, 3).await;
+    let whose = customer.clone();
+    let notice: ReadNotice = Arc::new(move |read: &[ChatMessage]| {
+        let mut delivery = draft(&whose, 4);
+        delivery.payload = serde_json::json!({ "messageIds": read.iter().map(|m| m.id.as_str()).collect::<Vec<_>>() });
+        Some(delivery)
+    });
+
+    let marked = store.mark_conversation_read(&provider, &customer.id, notice.clone()).await.unwrap().unwrap();
+    let claimed = store.claim_deliveries("w", at(10), at(11), 10).await.unwrap();
+    assert_eq!(claimed.len(), 1, "one notice for the read");
+    let mut listed: Vec<&str> =
+        claimed[0].draft.payload["messageIds"].as_array().unwrap().iter().filter_map(|id| id.as_str()).collect();
+    listed.sort_unstable();
+    let mut read = vec![first.id.as_str(), second.id.as_str()];
+    read.sort_unstable();
+    assert_eq!(listed, read, "the customer's messages it read, not the provider's");
+    assert_eq!(claimed[0].sequence, marked.events[0].cursor, "under the cursor of the read's first event");
+
+    let again = store.mark_conversation_read(&provider, &customer.id, notice).await.unwrap().unwrap();
+    assert!(again.read.is_empty());
+    assert_eq!(store.outbox_counts().await.unwrap().pending, 1, "nothing read: no notice");
 }
 
 pub async fn the_lists_order_by_last_message_or_by_waiting_and_page_by_number_and_after_a_key(store: SharedStore) {
@@ -116,7 +153,7 @@ pub async fn the_lists_order_by_last_message_or_by_waiting_and_page_by_number_an
     for i in [1, 3] {
         stored_chat(&store, &customers[i], ChatSender::ServiceProvider, 100 + i as i64).await;
     }
-    store.mark_conversation_read(&provider, &customers[2].id).await.unwrap();
+    store.mark_conversation_read(&provider, &customers[2].id, no_notice()).await.unwrap();
     let ids = |indexes: &[usize]| indexes.iter().map(|&i| customers[i].id.clone()).collect::<Vec<_>>();
 
     let all = store.conversations(&provider, ConversationFilter::All, None, page(1, 10)).await.unwrap();
@@ -156,7 +193,7 @@ pub async fn provider_b_sees_none_of_provider_a_conversations_and_cannot_mark_th
     assert!(store.conversations(&b, ConversationFilter::All, None, page(1, 10)).await.unwrap().items.is_empty());
     assert_eq!(store.inbox_totals(&b).await.unwrap(), InboxTotals::default());
     assert!(store.conversation(&b, &customer.id).await.unwrap().is_none());
-    assert!(store.mark_conversation_read(&b, &customer.id).await.unwrap().is_none());
+    assert!(store.mark_conversation_read(&b, &customer.id, no_notice()).await.unwrap().is_none());
     assert!(store.mark_conversation_unread(&b, &customer.id).await.unwrap().is_none());
     let summary = store.conversation(&a, &customer.id).await.unwrap().unwrap();
     assert_eq!((summary.unread_count(), summary.marked_unread), (1, false), "untouched");

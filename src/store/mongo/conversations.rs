@@ -22,7 +22,7 @@ use crate::domain::{
     LastMessage, Page, PageRequest,
 };
 use crate::error::AppResult;
-use crate::store::{ConversationStore, MarkedConversation};
+use crate::store::{ConversationStore, MarkedConversation, ReadNotice};
 use async_trait::async_trait;
 use mongodb::bson::{doc, Bson, Document};
 use mongodb::ClientSession;
@@ -270,7 +270,12 @@ impl ConversationStore for MongoStore {
         Ok(found.as_ref().map(totals_from).transpose().map_err(bad_document)?.unwrap_or_default())
     }
 
-    async fn mark_conversation_read(&self, provider: &Id, customer: &Id) -> AppResult<Option<MarkedConversation>> {
+    async fn mark_conversation_read(
+        &self,
+        provider: &Id,
+        customer: &Id,
+        notice: ReadNotice,
+    ) -> AppResult<Option<MarkedConversation>> {
         let at = crate::domain::now();
         let write_id = format!("read:{}", crate::domain::new_id("w"));
         let _queued = self.queue_event_write(provider).await;
@@ -300,15 +305,21 @@ impl ConversationStore for MongoStore {
                 let after = before.with_read(documents.len() as u64).marked(false);
                 self.save_conversation(&mut session, Some(&before), &after).await?;
                 let events = self.log_events(&mut session, &write_id, drafts).await?;
-                Ok(Some((after, documents, events)))
+                let mut read: Vec<ChatMessage> = documents
+                    .iter()
+                    .map(chat_from)
+                    .collect::<ReadResult<_>>()
+                    .map_err(mongodb::error::Error::custom)?;
+                for message in &mut read {
+                    message.status = ChatStatus::Read;
+                }
+                if !read.is_empty() {
+                    self.queue_outbox(&mut session, notice(&read).as_slice(), &events).await?;
+                }
+                Ok(Some(MarkedConversation { conversation: after, read, events }))
             }))
             .await?;
-        let Some((conversation, documents, events)) = marked else { return Ok(None) };
-        let mut read = read(&documents, chat_from)?;
-        for message in &mut read {
-            message.status = ChatStatus::Read;
-        }
-        Ok(Some(MarkedConversation { conversation, read, events }))
+        Ok(marked)
     }
 
     async fn mark_conversation_unread(&self, provider: &Id, customer: &Id) -> AppResult<Option<MarkedConversation>> {

@@ -10,6 +10,7 @@
 
 use super::chat::{chat_from_row, CHAT_COLUMNS};
 use super::events::log_event;
+use super::outbox::queue_outbox;
 use super::rows::{id, parse_optional_time, parse_time, parse_value, time_text};
 use super::sql::{table_exists, text};
 use super::SqliteStore;
@@ -18,7 +19,7 @@ use crate::domain::{
     LastMessage, Page, PageRequest,
 };
 use crate::error::AppResult;
-use crate::store::{ConversationStore, MarkedConversation};
+use crate::store::{ConversationStore, MarkedConversation, ReadNotice};
 use async_trait::async_trait;
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
@@ -249,7 +250,12 @@ impl ConversationStore for SqliteStore {
         self.read(move |c| read_totals(c, &provider)).await
     }
 
-    async fn mark_conversation_read(&self, provider: &Id, customer: &Id) -> AppResult<Option<MarkedConversation>> {
+    async fn mark_conversation_read(
+        &self,
+        provider: &Id,
+        customer: &Id,
+        notice: ReadNotice,
+    ) -> AppResult<Option<MarkedConversation>> {
         let (provider, customer) = (provider.clone(), customer.clone());
         self.write(move |t| {
             let Some(before) = read_conversation(t, &provider, &customer)? else { return Ok(None) };
@@ -267,6 +273,9 @@ impl ConversationStore for SqliteStore {
                         .query_row([message.as_str()], chat_from_row)?,
                 );
                 events.push(log_event(t, &provider, EventKind::ChatStatus, message, Some(&customer), at)?);
+            }
+            if let (Some(first), false) = (events.first(), read.is_empty()) {
+                queue_outbox(t, notice(&read).as_slice(), first.cursor)?;
             }
             let after = before.with_read(read.len() as u64).marked(false);
             if read.is_empty() && before.marked_unread {
