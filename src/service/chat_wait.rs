@@ -8,11 +8,14 @@
 //! marker, written and checked in one transaction, so two processes or a restarted one never send
 //! it twice, and the next episode (after a reply, the customer writing again) gets its own.
 //! The conversations are read per provider, longest waiting first, through the inbox's own list.
+//! A provider who is not connected also gets a WeChat message (the alert template), queued in the
+//! notification's transaction, so it too goes out once per episode.
 
+use super::outbound::Outbound;
 use super::realtime::Realtime;
 use crate::domain::{
     format_time, Clock, Conversation, ConversationFilter, ConversationKey, Id, Notification, NotificationType,
-    PageRequest, ReadStatus, Timestamp,
+    OutboxDraft, PageRequest, ReadStatus, Timestamp,
 };
 use crate::error::AppResult;
 use crate::store::{ConversationStore, CustomerStore, NotificationStore, ProviderStore, SharedStore};
@@ -29,18 +32,26 @@ pub struct ChatWaitAlerts {
     customers: Arc<dyn CustomerStore>,
     notifications: Arc<dyn NotificationStore>,
     realtime: Arc<Realtime>,
+    outbound: Arc<Outbound>,
     clock: Clock,
     wait: chrono::Duration,
 }
 
 impl ChatWaitAlerts {
-    pub fn new(store: &SharedStore, realtime: Arc<Realtime>, clock: Clock, wait_minutes: u64) -> ChatWaitAlerts {
+    pub fn new(
+        store: &SharedStore,
+        realtime: Arc<Realtime>,
+        outbound: Arc<Outbound>,
+        clock: Clock,
+        wait_minutes: u64,
+    ) -> ChatWaitAlerts {
         ChatWaitAlerts {
             providers: store.clone(),
             conversations: store.clone(),
             customers: store.clone(),
             notifications: store.clone(),
             realtime,
+            outbound,
             clock,
             wait: chrono::Duration::minutes(i64::try_from(wait_minutes).unwrap_or(i64::MAX / 120_000)),
         }
@@ -70,8 +81,10 @@ impl ChatWaitAlerts {
             for conversation in &due {
                 let name = customers.iter().find(|c| c.id == conversation.customer_id).map(|c| c.name.clone());
                 let Some(alert) = wait_alert(conversation, name, self.clock.now()) else { continue };
-                if let Some(event) = self.notifications.insert_notification_once(&alert).await? {
+                let outbox = self.wechat_message(&alert).await;
+                if let Some(event) = self.notifications.insert_notification_once(&alert, &outbox).await? {
                     alerts += 1;
+                    self.outbound.queued(outbox.len());
                     self.realtime.publish(vec![event]).await;
                 }
             }
@@ -81,6 +94,20 @@ impl ChatWaitAlerts {
             }
             after = waiting.last().map(|c| ConversationKey::of(c, ConversationFilter::Waiting));
         }
+    }
+
+    /// The WeChat message of an alert, if one is to be sent, stamped with the real time: the
+    /// outbox schedules by it, and the job's clock may be moved (tests, `run-jobs --at`).
+    async fn wechat_message(&self, alert: &Notification) -> Vec<OutboxDraft> {
+        let Some(customer) = &alert.related_customer_id else { return Vec::new() };
+        let name = alert.related_customer_name.as_deref().unwrap_or(customer.as_str());
+        let (providers, realtime) = (self.providers.as_ref(), self.realtime.as_ref());
+        let provider = &alert.service_provider_id;
+        let mut outbox =
+            self.outbound.wechat_wait_alert(providers, realtime, provider, customer, name, alert.created_at).await;
+        let queued_at = crate::domain::now();
+        outbox.iter_mut().for_each(|draft| draft.created_at = queued_at);
+        outbox
     }
 }
 

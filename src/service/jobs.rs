@@ -151,6 +151,7 @@ impl JobService {
             chat_waits: ChatWaitAlerts::new(
                 store,
                 realtime.clone(),
+                outbound.clone(),
                 settings.clock.clone(),
                 settings.sla.chat_wait_alert_minutes,
             ),

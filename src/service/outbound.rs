@@ -15,6 +15,7 @@
 //! | `chat.read` | the provider reads a conversation (the inbox's mark-read) | the PC customer-service system |
 //! | `ticket.sla_breached` | a ticket's service-level target is breached (the `sla-breaches` job), once per ticket and target | the PC customer-service system |
 //! | `wechat.sla_alert` | the same breach, the provider not connected (the alert template) | the provider's WeChat |
+//! | `wechat.wait_alert` | a customer has waited past `CHAT_WAIT_ALERT_MINUTES` for a reply in a chat (the `chat-wait-alerts` job), once per waiting episode, the provider not connected (the alert template) | the provider's WeChat |
 //!
 //! Nothing is queued for a system that is not configured (`CS_WEBHOOK_URL`; `WECHAT_*` with the
 //! template of that kind), nor a WeChat message for a provider who has not bound the mini-program
@@ -46,6 +47,7 @@ pub const CHAT_TYPING: &str = "chat.typing";
 pub const WECHAT_CHAT_MESSAGE: &str = "wechat.chat_message";
 pub const WECHAT_CUSTOMER_ALERT: &str = "wechat.customer_alert";
 pub const WECHAT_SLA_ALERT: &str = "wechat.sla_alert";
+pub const WECHAT_WAIT_ALERT: &str = "wechat.wait_alert";
 
 /// The longest text WeChat takes in a `thing` field of a subscribe message.
 const WECHAT_THING_CHARS: usize = 20;
@@ -209,19 +211,48 @@ impl Outbound {
         target: SlaTarget,
         at: Timestamp,
     ) -> Vec<OutboxDraft> {
-        let provider = &ticket.service_provider_id;
+        let phrase = if target == SlaTarget::FirstResponse { "响应超时" } else { "解决超时" };
+        let about = Alerted { customer: &ticket.customer_id, name: &ticket.customer_name, phrase, date: at };
+        self.wechat_alert_message(providers, realtime, WECHAT_SLA_ALERT, &ticket.service_provider_id, about, at).await
+    }
+
+    /// A subscribe message telling the provider a customer has waited too long for a reply in a
+    /// chat, if one is to be sent (the alert template: the customer, 等待回复, the day).
+    pub async fn wechat_wait_alert(
+        &self,
+        providers: &dyn ProviderStore,
+        realtime: &Realtime,
+        provider: &Id,
+        customer: &Id,
+        customer_name: &str,
+        at: Timestamp,
+    ) -> Vec<OutboxDraft> {
+        let about = Alerted { customer, name: customer_name, phrase: "等待回复", date: at };
+        self.wechat_alert_message(providers, realtime, WECHAT_WAIT_ALERT, provider, about, at).await
+    }
+
+    /// A subscribe message of the alert template (`thing1` the customer's name, `phrase2` what
+    /// happened, `date3` a day), if one is to be sent.
+    async fn wechat_alert_message(
+        &self,
+        providers: &dyn ProviderStore,
+        realtime: &Realtime,
+        kind: &str,
+        provider: &Id,
+        about: Alerted<'_>,
+        at: Timestamp,
+    ) -> Vec<OutboxDraft> {
         let Some((openid, template, settings)) =
             self.wechat_recipient(providers, realtime, provider, |s| s.alert_template.as_ref()).await
         else {
             return Vec::new();
         };
-        let phrase = if target == SlaTarget::FirstResponse { "响应超时" } else { "解决超时" };
         let data = json!({
-            "thing1": { "value": thing(&ticket.customer_name) },
-            "phrase2": { "value": phrase },
-            "date3": { "value": at.format("%Y-%m-%d").to_string() },
+            "thing1": { "value": thing(about.name) },
+            "phrase2": { "value": about.phrase },
+            "date3": { "value": about.date.format("%Y-%m-%d").to_string() },
         });
-        vec![wechat_draft(WECHAT_SLA_ALERT, settings, provider, &ticket.customer_id, openid, template, data, at)]
+        vec![wechat_draft(kind, settings, provider, about.customer, openid, template, data, at)]
     }
 
     fn ticket_event(&self, event_type: &str, t: &Ticket) -> Vec<OutboxDraft> {
@@ -310,20 +341,19 @@ impl Outbound {
         status: CustomerStatus,
         at: Timestamp,
     ) -> Vec<OutboxDraft> {
-        let provider = &customer.service_provider_id;
-        let Some((openid, template, settings)) =
-            self.wechat_recipient(providers, realtime, provider, |s| s.alert_template.as_ref()).await
-        else {
-            return Vec::new();
-        };
         let phrase = if status == CustomerStatus::Expired { "已到期" } else { "即将到期" };
-        let data = json!({
-            "thing1": { "value": thing(&customer.name) },
-            "phrase2": { "value": phrase },
-            "date3": { "value": customer.expiry_date.format("%Y-%m-%d").to_string() },
-        });
-        vec![wechat_draft(WECHAT_CUSTOMER_ALERT, settings, provider, &customer.id, openid, template, data, at)]
+        let about = Alerted { customer: &customer.id, name: &customer.name, phrase, date: customer.expiry_date };
+        let provider = &customer.service_provider_id;
+        self.wechat_alert_message(providers, realtime, WECHAT_CUSTOMER_ALERT, provider, about, at).await
     }
+}
+
+/// What an alert-template message says: about which customer, what happened, and the day.
+struct Alerted<'a> {
+    customer: &'a Id,
+    name: &'a str,
+    phrase: &'a str,
+    date: Timestamp,
 }
 
 #[allow(clippy::too_many_arguments)]

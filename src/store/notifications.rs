@@ -1,6 +1,8 @@
 //! The notifications port: a provider's notifications, their unread count, marking read.
 
-use crate::domain::{EventRecord, Id, Notification, NotificationType, Page, PageRequest, ReadStatus, Timestamp};
+use crate::domain::{
+    EventRecord, Id, Notification, NotificationType, OutboxDraft, Page, PageRequest, ReadStatus, Timestamp,
+};
 use crate::error::AppResult;
 use async_trait::async_trait;
 
@@ -15,8 +17,13 @@ pub struct NotificationFilter {
 pub trait NotificationStore: Send + Sync + 'static {
     async fn insert_notification(&self, notification: &Notification) -> AppResult<EventRecord>;
     /// Stores the notification unless one with its id is stored already: a notification whose id
-    /// is derived from what it announces is then its own once-only marker. `None` if it existed.
-    async fn insert_notification_once(&self, notification: &Notification) -> AppResult<Option<EventRecord>>;
+    /// is derived from what it announces is then its own once-only marker. With it, in the same
+    /// transaction, queues `outbox` under its event's cursor. `None` if it existed (nothing queued).
+    async fn insert_notification_once(
+        &self,
+        notification: &Notification,
+        outbox: &[OutboxDraft],
+    ) -> AppResult<Option<EventRecord>>;
     /// Notifications of a provider, newest first.
     async fn list_notifications(
         &self,

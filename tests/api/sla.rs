@@ -207,3 +207,49 @@ async fn a_customer_waiting_past_the_setting_raises_one_alert_per_waiting_episod
     assert_eq!(wait_alerts(&app, &token, "c001").await, 2);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_not_connected_hears_of_a_waiting_customer_by_wechat_once_per_episode() {
+    use crate::integration::{customer_says, CS_SECRET};
+    let receiver = Receiver::start().await;
+    let base = receiver.url("");
+    let app = TestApp::spawn_configured(&[
+        ("CS_WEBHOOK_SECRET", CS_SECRET),
+        ("CHAT_WAIT_ALERT_MINUTES", "30"),
+        ("OUTBOX_POLL_INTERVAL_MS", "100"),
+        ("WECHAT_API_BASE", base.as_str()),
+        ("WECHAT_APP_ID", "wx-app-1"),
+        ("WECHAT_APP_SECRET", "wx-secret-1"),
+        ("WECHAT_TEMPLATE_ALERT", "template-alert"),
+    ])
+    .await;
+    let token = app.login(DEMO_A).await;
+    let bind = "mutation($code: String!) { bindWechat(code: $code) }";
+    assert_eq!(app.data(&token, bind, json!({ "code": "code-a" })).await["bindWechat"], true);
+    // c001 answered, so only the other demo chats are owed alerts by the first run.
+    provider_says(&app, &token, "c001").await;
+    run_wait_job(&app).await;
+    let about_c001 = |receiver: &Receiver| -> Vec<Value> {
+        let sends = receiver.received().into_iter().filter(|r| r.path.ends_with("/subscribe/send"));
+        let messages = sends.map(|r| r.json());
+        messages.filter(|m| m["page"].as_str().is_some_and(|page| page.contains("customerId=c001"))).collect()
+    };
+
+    customer_says(&app, "pc-wx-wait-1", "c001", "请问什么时候能处理？").await;
+    app.clock().advance(31 * MINUTE);
+    assert_eq!(run_wait_job(&app).await, 1, "c001's episode");
+    receiver.wait_for("the wait alert by WeChat", |_| !about_c001(&receiver).is_empty()).await;
+    let message = about_c001(&receiver).pop().unwrap();
+    assert_eq!(
+        (message["template_id"].as_str(), message["touser"].as_str()),
+        (Some("template-alert"), Some("openid-code-a"))
+    );
+    assert_eq!(message["data"]["phrase2"]["value"], "等待回复", "{message}");
+    let customer = app.data(&token, "{ customer(id: \"c001\") { name } }", json!({})).await;
+    assert_eq!(message["data"]["thing1"]["value"], customer["customer"]["name"], "{message}");
+
+    assert_eq!(run_wait_job(&app).await, 0, "the same episode");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(about_c001(&receiver).len(), 1, "one WeChat message for the episode");
+    app.stop().await;
+}

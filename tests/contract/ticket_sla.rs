@@ -122,13 +122,23 @@ pub async fn a_ticket_stored_without_timers_has_no_sla_and_matches_no_sla_filter
 
 pub async fn a_notification_stored_once_is_not_stored_again_under_its_id(store: SharedStore) {
     let provider = stored_provider(&store).await;
+    let customer = stored_customer(&store, &provider, "客户", 1).await;
     let alert = notification(&provider, NotificationType::CustomerAlert, 5);
-    let event = store.insert_notification_once(&alert).await.unwrap().expect("stored the first time");
+    let push = wechat_draft(&customer, 5);
+    let event = store
+        .insert_notification_once(&alert, std::slice::from_ref(&push))
+        .await
+        .unwrap()
+        .expect("stored the first time");
     assert_eq!(event.kind, EventKind::Notification);
+    let claimed = store.claim_deliveries("w", at(10), at(11), 10).await.unwrap();
+    assert_eq!(claimed.iter().map(|e| (&e.draft.id, e.sequence)).collect::<Vec<_>>(), [(&push.id, event.cursor)]);
     let cursor = store.latest_cursor(&provider).await.unwrap();
     let again = Notification { title: "另一条".to_owned(), ..alert.clone() };
-    assert!(store.insert_notification_once(&again).await.unwrap().is_none(), "the id is taken");
+    let second_push = wechat_draft(&customer, 6);
+    assert!(store.insert_notification_once(&again, &[second_push]).await.unwrap().is_none(), "the id is taken");
     assert_eq!(store.latest_cursor(&provider).await.unwrap(), cursor, "no event");
+    assert_eq!(store.outbox_counts().await.unwrap().pending, 1, "nor a second delivery");
     let stored = store.notification(&provider, &alert.id).await.unwrap().expect("the first stays");
     assert_eq!(stored.title, alert.title);
 }

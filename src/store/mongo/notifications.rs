@@ -6,7 +6,7 @@ use super::failures::{bad_document, is_duplicate_key};
 use super::read;
 use super::MongoStore;
 use crate::domain::{
-    EventKind, EventRecord, Id, Notification, NotificationType, Page, PageRequest, ReadStatus, Timestamp,
+    EventKind, EventRecord, Id, Notification, NotificationType, OutboxDraft, Page, PageRequest, ReadStatus, Timestamp,
 };
 use crate::error::{AppError, AppResult};
 use crate::store::NotificationFilter;
@@ -42,7 +42,11 @@ impl NotificationStore for MongoStore {
         events.pop().ok_or_else(|| AppError::internal("a stored notification logged no event"))
     }
 
-    async fn insert_notification_once(&self, notification: &Notification) -> AppResult<Option<EventRecord>> {
+    async fn insert_notification_once(
+        &self,
+        notification: &Notification,
+        outbox: &[OutboxDraft],
+    ) -> AppResult<Option<EventRecord>> {
         let (provider, write_id) = (&notification.service_provider_id, notification.id.as_str());
         let document = notification_document(notification);
         let drafts = vec![notification_event(notification)];
@@ -55,7 +59,9 @@ impl NotificationStore for MongoStore {
                         return Ok(None);
                     }
                     self.notifications.insert_one(&document).session(&mut session).await?;
-                    self.log_events(&mut session, write_id, drafts.clone()).await.map(Some)
+                    let events = self.log_events(&mut session, write_id, drafts.clone()).await?;
+                    self.queue_outbox(&mut session, outbox, &events).await?;
+                    Ok(Some(events))
                 })
                 .await;
                 match logged {

@@ -1,11 +1,12 @@
 //! The notifications port on SQLite.
 
 use super::events::log_event;
+use super::outbox::queue_outbox;
 use super::rows::{id, optional_id, parse_optional_time, parse_time, parse_value, time_text};
 use super::sql::{text, Conditions, ListQuery};
 use super::SqliteStore;
 use crate::domain::{
-    EventKind, EventRecord, Id, Notification, NotificationType, Page, PageRequest, ReadStatus, Timestamp,
+    EventKind, EventRecord, Id, Notification, NotificationType, OutboxDraft, Page, PageRequest, ReadStatus, Timestamp,
 };
 use crate::error::AppResult;
 use crate::store::NotificationFilter;
@@ -55,8 +56,12 @@ impl NotificationStore for SqliteStore {
         self.write(move |t| notification_event(t, &notification)).await
     }
 
-    async fn insert_notification_once(&self, notification: &Notification) -> AppResult<Option<EventRecord>> {
-        let notification = notification.clone();
+    async fn insert_notification_once(
+        &self,
+        notification: &Notification,
+        outbox: &[OutboxDraft],
+    ) -> AppResult<Option<EventRecord>> {
+        let (notification, outbox) = (notification.clone(), outbox.to_vec());
         self.write(move |t| {
             let exists = t
                 .prepare_cached("SELECT 1 FROM notifications WHERE id = ?")?
@@ -66,7 +71,9 @@ impl NotificationStore for SqliteStore {
             if exists {
                 return Ok(None);
             }
-            notification_event(t, &notification).map(Some)
+            let event = notification_event(t, &notification)?;
+            queue_outbox(t, &outbox, event.cursor)?;
+            Ok(Some(event))
         })
         .await
     }
