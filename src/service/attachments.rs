@@ -184,22 +184,43 @@ impl AttachmentService {
             created_at: now(),
             used: false,
         };
+        let mut thumbnail = None;
         if kind.is_image() {
             let measured = self.measure(&temp.path, kind).await?;
-            let thumbnail = TempFile::create(&self.settings.temp_dir).await?;
-            tokio::fs::write(&thumbnail.path, &measured.thumbnail)
-                .await
-                .map_err(|e| io_error("writing a thumbnail", e))?;
-            let thumbnail_sha256 = hex(&Sha256::digest(&measured.thumbnail));
-            self.store.put_blob(&thumbnail_sha256, &thumbnail.path).await?;
+            let file = TempFile::create(&self.settings.temp_dir).await?;
+            tokio::fs::write(&file.path, &measured.thumbnail).await.map_err(|e| io_error("writing a thumbnail", e))?;
             attachment.width = Some(measured.width);
             attachment.height = Some(measured.height);
             attachment.thumbnail_size = Some(measured.thumbnail.len() as u64);
-            attachment.thumbnail_sha256 = Some(thumbnail_sha256);
+            attachment.thumbnail_sha256 = Some(hex(&Sha256::digest(&measured.thumbnail)));
+            thumbnail = Some(file);
         }
-        self.store.put_blob(&sha256, &temp.path).await?;
-        self.store.insert_attachment(&attachment).await?;
+        let stored = async {
+            if let (Some(file), Some(sha256)) = (&thumbnail, &attachment.thumbnail_sha256) {
+                self.store.put_blob(sha256, &file.path).await?;
+            }
+            self.store.put_blob(&sha256, &temp.path).await?;
+            self.store.insert_attachment(&attachment).await
+        };
+        if let Err(error) = stored.await {
+            // Nothing would ever name the blobs stored for it: they go, unless another upload's do.
+            if let Err(cleanup) = self.delete_unnamed_blobs(&attachment).await {
+                tracing::warn!(error = %cleanup, "the blobs of a failed upload were not deleted");
+            }
+            return Err(error.into());
+        }
         Ok(attachment)
+    }
+
+    /// Deletes the attachment's file and thumbnail blobs that no stored attachment names.
+    async fn delete_unnamed_blobs(&self, attachment: &Attachment) -> AppResult<()> {
+        let blobs = std::iter::once(&attachment.sha256).chain(attachment.thumbnail_sha256.as_ref());
+        for sha256 in blobs {
+            if !self.store.blob_in_use(sha256).await? {
+                self.store.delete_blob(sha256).await?;
+            }
+        }
+        Ok(())
     }
 
     /// An image's size and its thumbnail, on the blocking pool, a few at a time.
@@ -387,12 +408,7 @@ impl AttachmentService {
                     continue;
                 }
                 deleted += 1;
-                let blobs = std::iter::once(&attachment.sha256).chain(attachment.thumbnail_sha256.as_ref());
-                for sha256 in blobs {
-                    if !self.store.blob_in_use(sha256).await? {
-                        self.store.delete_blob(sha256).await?;
-                    }
-                }
+                self.delete_unnamed_blobs(attachment).await?;
             }
             if (batch.len() as u32) < ORPHAN_BATCH {
                 return Ok(deleted);

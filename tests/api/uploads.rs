@@ -563,3 +563,40 @@ async fn the_pc_system_uploads_a_file_signed_and_a_customer_message_carries_it_t
     assert_eq!(post_signed(&app, "/integrations/cs/messages", &secret, &other).await.0, 404);
     app.stop().await;
 }
+
+/// Makes the store refuse every new attachment record, as a full disk or a lost primary would.
+async fn refuse_new_attachments(app: &TestApp) {
+    match &app.backend {
+        Backend::Sqlite => {
+            let connection = rusqlite::Connection::open(app.database_file()).expect("the database opens");
+            connection
+                .execute_batch(
+                    "CREATE TRIGGER refuse_attachments BEFORE INSERT ON attachments
+                     BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
+                )
+                .expect("the trigger is created");
+        }
+        Backend::Mongo { mongodb_uri, .. } => {
+            use mongodb::bson::doc;
+            let client = mongodb::Client::with_uri_str(mongodb_uri).await.expect("MongoDB answers");
+            let database = client.database(&database_name(&app.data_dir));
+            let never = doc! { "collMod": "attachments", "validator": { "refusedByTheTest": { "$exists": true } } };
+            database.run_command(never).await.expect("the validator is set");
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_upload_whose_record_cannot_be_stored_fails_and_leaves_no_file_behind() {
+    use sha2::{Digest, Sha256};
+    let app = TestApp::spawn().await;
+    let token = app.login(DEMO_A).await;
+    refuse_new_attachments(&app).await;
+    let picture = png(90, 60);
+    let answer = upload(&app, &token, "库存.png", &picture).await;
+    assert!(answer.status >= 500, "the upload fails: {} {}", answer.status, answer.text);
+    let sha256: String = Sha256::digest(&picture).iter().map(|b| format!("{b:02x}")).collect();
+    let blob = app.services.store.open_blob(&sha256, 0).await.expect("the store answers");
+    assert!(blob.is_none(), "no file is kept that no attachment names");
+    app.stop().await;
+}
