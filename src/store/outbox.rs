@@ -2,7 +2,7 @@
 //! causes them and claimed by the dispatcher with a lease, one at a time per ordering key; and
 //! ephemeral deliveries, queued on their own with an expiry and never kept once sent or expired.
 
-use crate::domain::{Cursor, Id, OutboxDraft, OutboxEntry, Timestamp};
+use crate::domain::{Id, OutboxDraft, OutboxEntry, Timestamp};
 use crate::error::AppResult;
 use async_trait::async_trait;
 
@@ -19,9 +19,6 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// Queues an ephemeral delivery on its own (no write, no event: its sequence is its
     /// `created_at` in Unix milliseconds), due at `created_at`, dropped unsent at `expires_at`.
     async fn queue_expiring_delivery(&self, draft: &OutboxDraft, expires_at: Timestamp) -> AppResult<()>;
-    /// Queues a delivery on its own, after the write that caused it committed, under `sequence`
-    /// (that write's event cursor, which orders it in its conversation).
-    async fn queue_delivery(&self, draft: &OutboxDraft, sequence: Cursor) -> AppResult<()>;
     /// Deletes a delivery whatever its state (an ephemeral one that was sent, or refused).
     async fn drop_delivery(&self, id: &Id) -> AppResult<()>;
     /// Claims up to `limit` deliveries that are due at `now`, each the first pending delivery of

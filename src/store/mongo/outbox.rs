@@ -36,18 +36,6 @@ impl OutboxStore for MongoStore {
         self.op(self.outbox.insert_one(document)).await.map(drop)
     }
 
-    async fn queue_delivery(&self, draft: &OutboxDraft, sequence: Cursor) -> AppResult<()> {
-        let document = outbox_document(draft, sequence);
-        self.op(async {
-            match self.outbox.insert_one(document).await {
-                // A retried insert whose first attempt was stored: the delivery's id is new for it.
-                Err(error) if super::failures::is_duplicate_key(&error) => Ok(()),
-                other => other.map(drop),
-            }
-        })
-        .await
-    }
-
     async fn drop_delivery(&self, id: &Id) -> AppResult<()> {
         self.op(self.outbox.delete_one(doc! { "id": id.as_str() })).await.map(drop)
     }

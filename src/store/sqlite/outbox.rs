@@ -66,11 +66,6 @@ impl OutboxStore for SqliteStore {
         .await
     }
 
-    async fn queue_delivery(&self, draft: &OutboxDraft, sequence: Cursor) -> AppResult<()> {
-        let draft = draft.clone();
-        self.write(move |t| queue_outbox(t, std::slice::from_ref(&draft), sequence)).await
-    }
-
     async fn drop_delivery(&self, id: &Id) -> AppResult<()> {
         let id = id.clone();
         self.write(move |t| {
