@@ -206,14 +206,23 @@ function createClient(options) {
       path = withQuery(path, data);
       data = undefined;
     }
-    var useToken = call.auth !== false;
+    var send = function (token) {
+      return exchange(method, path, data, token, key);
+    };
+    return answered(send, call.auth !== false, retriable);
+  }
+
+  // The data of what `send(token)` answers, sent with the session's token (`useToken`): a 401
+  // refreshes the token once and sends again; no answer, or a transient status, is retried with
+  // backoff only when `retriable`.
+  async function answered(send, useToken, retriable) {
     await load();
     var refreshed = false;
     for (var attempt = 0; ; ) {
       var token = useToken && session ? session.token : undefined;
       var answer;
       try {
-        answer = await exchange(method, path, data, token, key);
+        answer = await send(token);
       } catch (cause) {
         if (retriable && attempt + 1 < retry.attempts) {
           await sleep(backoff(attempt++, retry.baseDelayMs, retry.maxDelayMs));
@@ -258,24 +267,10 @@ function createClient(options) {
    * server deletes unused a day later); a 401 refreshes the token once, like any request.
    */
   async function upload(filePath) {
-    await load();
-    var refreshed = false;
-    for (;;) {
-      var token = session ? session.token : undefined;
-      var answer;
-      try {
-        answer = answerOf(await sendFile(filePath, token ? { authorization: 'Bearer ' + token } : {}));
-      } catch (cause) {
-        throw noAnswer(cause);
-      }
-      if (isSuccess(answer)) return answer.body.data;
-      if (answer.status === 401 && token && !refreshed) {
-        refreshed = true;
-        await tokenAfter(token);
-        continue;
-      }
-      throw errorOf(answer);
-    }
+    var send = async function (token) {
+      return answerOf(await sendFile(filePath, token ? { authorization: 'Bearer ' + token } : {}));
+    };
+    return answered(send, true, false);
   }
 
   async function login(username, password) {
