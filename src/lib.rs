@@ -3,7 +3,8 @@
 //! The modules are layered, lowest first; a module uses only the ones below it (`scripts/check-layers`
 //! fails CI otherwise, so there are no import cycles):
 //!
-//! 1. [`domain`] (types and pure rules) and [`metrics`] (the registry operators scrape);
+//! 1. [`domain`] (types and pure rules), [`metrics`] (the registry operators scrape) and
+//!    [`allocator`] (the binary's memory allocator);
 //! 2. [`context`]: the request being handled (its id, its provider, a bad request noted);
 //! 3. [`error`]: the one error type, rendered once per protocol;
 //! 4. [`config`]: settings, read once from the environment;
@@ -17,6 +18,7 @@
 //!     GraphQL operations), then [`http`] (router, edge, ops endpoints);
 //! 12. [`seed`] (the demo data) and [`app`], which wires everything.
 
+pub mod allocator;
 pub mod app;
 pub mod config;
 pub mod context;

@@ -194,6 +194,9 @@ fn parse_delivery_id(id: &str) -> Result<Id, String> {
 /// The shortest password the CLI sets.
 const MIN_PASSWORD_CHARS: usize = 8;
 
+#[global_allocator]
+static ALLOCATOR: provider_desk::allocator::Allocator = provider_desk::allocator::Allocator;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let _ = dotenvy::dotenv();

@@ -7,7 +7,8 @@
 //! not a GraphQL name of at most 64 characters. The outcome is `ok`, the first error's
 //! `extensions.code`, `GRAPHQL_PARSE_FAILED` / `GRAPHQL_VALIDATION_FAILED` for a document that
 //! does not parse or validate, or `ERROR` for an error without a code. Subscriptions are counted
-//! in `graphql_subscriptions_active` while they run.
+//! in `graphql_subscriptions_active` while they run. The REST endpoints' own queries run
+//! without extensions ([`super::OwnDocuments`]) and are counted by [`record`] the same way.
 
 use crate::metrics::{self, GaugeGuard};
 use async_graphql::extensions::{
@@ -52,19 +53,8 @@ impl Extension for OperationMetricsExtension {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let started = Instant::now();
         let response = next.run(ctx).await;
-        let (operation, outcome) = {
-            let seen = self.seen();
-            let operation = operation_label(seen.operation.as_deref());
-            let outcome = match (response.errors.first(), seen.failed_phase) {
-                (None, _) => "ok".to_owned(),
-                (Some(_), Some(phase)) => phase.to_owned(),
-                (Some(error), None) => error_code(error),
-            };
-            (operation, outcome)
-        };
-        metrics::counter("graphql_operations_total", &[("operation", &operation), ("outcome", &outcome)]).inc();
-        metrics::histogram("graphql_operation_duration_seconds", &[("operation", &operation)])
-            .observe(started.elapsed());
+        let seen = std::mem::take(&mut *self.seen());
+        record(seen.operation.as_deref(), &response, seen.failed_phase, started);
         response
     }
 
@@ -121,6 +111,19 @@ impl Extension for OperationMetricsExtension {
         }
         result
     }
+}
+
+/// Counts and times one operation that ran since `started`: `failed_phase` names the phase that
+/// refused its document, if one did (else the outcome is `ok` or its first error's code).
+pub(super) fn record(operation: Option<&str>, response: &Response, failed_phase: Option<&str>, started: Instant) {
+    let operation = operation_label(operation);
+    let outcome = match (response.errors.first(), failed_phase) {
+        (None, _) => "ok".to_owned(),
+        (Some(_), Some(phase)) => phase.to_owned(),
+        (Some(error), None) => error_code(error),
+    };
+    metrics::counter("graphql_operations_total", &[("operation", &operation), ("outcome", &outcome)]).inc();
+    metrics::histogram("graphql_operation_duration_seconds", &[("operation", &operation)]).observe(started.elapsed());
 }
 
 /// The operation label: a GraphQL name of at most 64 characters, `anonymous`, or `invalid`.

@@ -16,6 +16,7 @@ mod metrics;
 mod mutation;
 mod objects;
 mod omitted_variables;
+mod own_documents;
 mod protection;
 mod query;
 mod scalars;
@@ -26,6 +27,7 @@ mod ticket_objects;
 
 pub use caller::{authenticate, authenticate_limited};
 pub use loaders::{CustomerLoader, ProviderLoader};
+pub use own_documents::OwnDocuments;
 pub use socket_operations::OverWebSocket;
 
 use crate::error::AppError;

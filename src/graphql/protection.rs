@@ -17,6 +17,9 @@
 //!   carries the request's `requestId`.
 //! - **The audit log**: every mutation (but `login`, which the auth service records itself, since
 //!   only it knows whose account was tried) is recorded when it finishes, with its result.
+//!
+//! The REST endpoints' queries, documents of the server's own, run without it
+//! ([`super::OwnDocuments`]), which settles their errors with [`settle_errors`].
 
 use super::idempotency::IdempotentMutations;
 use super::RequestAuth;
@@ -140,26 +143,7 @@ fn translated(message: &str) -> Option<&'static str> {
 impl Extension for ProtectionExtension {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let mut response = next.run(ctx).await;
-        let request_id = crate::context::current_request_id();
-        for error in &mut response.errors {
-            if code_of(error).is_none() {
-                let client_error = error.path.is_empty()
-                    || error.message.starts_with("Failed to parse")
-                    || error.message.starts_with("Invalid value")
-                    || error.message.starts_with("Expected input type");
-                if client_error {
-                    error.extensions.get_or_insert_with(Default::default).set("code", ErrorCode::BadUserInput.as_str());
-                } else {
-                    tracing::error!(request_id = request_id.as_deref(), detail = %error.message, path = ?error.path,
-                        "request failed with an error that is not ours");
-                    error.message = AppError::Internal(String::new()).to_string();
-                    error.extensions.get_or_insert_with(Default::default).set("code", ErrorCode::Internal.as_str());
-                }
-            }
-            if let Some(id) = &request_id {
-                error.extensions.get_or_insert_with(Default::default).set("requestId", id.to_string());
-            }
-        }
+        settle_errors(&mut response);
         response
     }
 
@@ -243,6 +227,33 @@ impl Extension for ProtectionExtension {
         // Boxed apart, so that the future of every other field stays small (this hook runs for
         // each field of each row, and a mutation's future is large).
         Box::pin(self.root_mutation(ctx, info, next)).await
+    }
+}
+
+/// Gives every error of a finished request a code and the request's `requestId`: one without a
+/// code is the client's (BAD_USER_INPUT) when it is about the request or its input, else not one
+/// of ours and possibly naming internals, so it is logged and told as INTERNAL with the generic
+/// message.
+pub(super) fn settle_errors(response: &mut Response) {
+    let request_id = crate::context::current_request_id();
+    for error in &mut response.errors {
+        if code_of(error).is_none() {
+            let client_error = error.path.is_empty()
+                || error.message.starts_with("Failed to parse")
+                || error.message.starts_with("Invalid value")
+                || error.message.starts_with("Expected input type");
+            if client_error {
+                error.extensions.get_or_insert_with(Default::default).set("code", ErrorCode::BadUserInput.as_str());
+            } else {
+                tracing::error!(request_id = request_id.as_deref(), detail = %error.message, path = ?error.path,
+                    "request failed with an error that is not ours");
+                error.message = AppError::Internal(String::new()).to_string();
+                error.extensions.get_or_insert_with(Default::default).set("code", ErrorCode::Internal.as_str());
+            }
+        }
+        if let Some(id) = &request_id {
+            error.extensions.get_or_insert_with(Default::default).set("requestId", id.to_string());
+        }
     }
 }
 

@@ -5,8 +5,8 @@
 //!
 //! Order, outermost first: request id (and client address), request log and metrics
 //! ([`observe`](super::observe)) and security headers, in one layer ([`request_context`]) → panic
-//! catcher → CORS → IP guard, body hygiene and deadline (not on `/graphql/ws`), in one layer
-//! ([`admit`]) → the route.
+//! catcher → CORS → IP guard, body hygiene and deadline (not on `/graphql/ws` or `/healthz`), in
+//! one layer ([`admit`]) → the route.
 
 use super::listener::Peer;
 use super::MAX_GRAPHQL_BODY_BYTES;
@@ -96,13 +96,18 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr
 
 /// Admits a request to its route, inside the CORS layer: refuses denied and banned clients and
 /// those over the per-IP rate, reads and checks a POSTed body ([`hygienic`]), runs the route
-/// within its deadline (every route but `/graphql/ws`, whose connection lives on: [`deadline`]),
-/// and counts a malformed request toward a ban once it is answered. The health endpoints are left
+/// within its deadline (every route but `/graphql/ws`, whose connection lives on, and `/healthz`,
+/// which waits on nothing: [`deadline`]), and counts a malformed request toward a ban once it is
+/// answered. The health endpoints are left
 /// to themselves, so a load balancer's checks never count. One layer, for the reason
 /// [`request_context`] gives.
 pub async fn admit(State(edge): State<Arc<Edge>>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
-    if matches!(path, "/healthz" | "/readyz" | "/metrics") {
+    if path == "/healthz" {
+        // Answered at once, without waiting on anything: no deadline to keep.
+        return next.run(request).await;
+    }
+    if matches!(path, "/readyz" | "/metrics") {
         return deadline(&edge.settings, request, next).await;
     }
     let protocol = Protocol::of_path(path);
@@ -253,6 +258,8 @@ impl Page {
 /// playground may frame itself), no referrer, and for everything but the playground's and the
 /// docs' own files a CSP that allows nothing (those pages set their own).
 fn security_headers(page: Page, headers: &mut HeaderMap) {
+    // Room for these and `x-request-id` at once, rather than the map growing twice on the way.
+    headers.reserve(8);
     let defaults = [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, if page == Page::Playground { "SAMEORIGIN" } else { "DENY" }),

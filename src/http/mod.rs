@@ -23,7 +23,7 @@ mod ws;
 pub use crate::graphql::{authenticate, authenticate_limited};
 
 use crate::config::IntegrationSettings;
-use crate::graphql::AppSchema;
+use crate::graphql::{AppSchema, OwnDocuments};
 use crate::rest::RestState;
 use crate::service::Services;
 use axum::middleware::{from_fn, from_fn_with_state};
@@ -73,7 +73,8 @@ pub fn router(
     integrations: &IntegrationSettings,
     metrics: metrics::MetricsEndpoint,
 ) -> Result<Router, String> {
-    let rest = crate::rest::routes(RestState { services: state.services.clone(), schema: state.schema.clone() })?;
+    let documents = OwnDocuments::new(state.schema.clone(), state.services.clone());
+    let rest = crate::rest::routes(RestState { services: state.services.clone(), documents })?;
     let guard = state.services.guard.clone();
     let edge = Arc::new(Edge { settings: Arc::new(guard.settings().clone()), guard });
     let router = Router::new()

@@ -1,10 +1,10 @@
 //! Hands the memory a burst of load used back to the operating system once the server is quiet.
 //!
-//! glibc's allocator keeps what is freed in its arenas (one per thread that ever allocated, up to
-//! eight per core) for reuse, so without this the process would stay at the size of its busiest
-//! moment. When requests were served and then none for [`QUIET`], the allocator is asked to give
-//! its free pages back (`malloc_trim`). A server that is never quiet is never trimmed, and one
-//! that stays quiet is trimmed once. Other allocators and platforms: nothing to do.
+//! Allocators keep what is freed for reuse (glibc in its arenas, one per thread that ever
+//! allocated; mimalloc in each thread's pages), so without this the process would stay at the size
+//! of its busiest moment. When requests were served and then none for [`QUIET`], the allocators
+//! are asked to give their free pages back ([`crate::allocator::give_back`]). A server that is
+//! never quiet is never trimmed, and one that stays quiet is trimmed once.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -37,19 +37,9 @@ pub fn spawn(mut stopped: watch::Receiver<bool>) -> JoinHandle<()> {
             if now == seen && now != trimmed_at {
                 trimmed_at = now;
                 // It walks every arena under its lock: not on a runtime thread.
-                let _ = tokio::task::spawn_blocking(trim).await;
+                let _ = tokio::task::spawn_blocking(crate::allocator::give_back).await;
             }
             seen = now;
         }
     })
 }
-
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn trim() {
-    // SAFETY: malloc_trim only releases free memory of glibc's own arenas; it takes their locks.
-    let released = unsafe { libc::malloc_trim(0) };
-    tracing::debug!(released = released == 1, "gave free memory back to the operating system");
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn trim() {}

@@ -19,7 +19,7 @@ pub use catalog::{Endpoint, Location};
 use crate::context::{note_bad_request, BadRequest};
 use crate::error::http::{rest_envelope, HttpError, Protocol};
 use crate::error::{AppError, ErrorCode};
-use crate::graphql::{authenticate_limited, with_request_data, AppSchema};
+use crate::graphql::{authenticate_limited, with_request_data, OwnDocuments};
 use crate::service::{ClientInfo, Services};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -38,18 +38,18 @@ pub const UNSUPPORTED_MEDIA_TYPE_MESSAGE: &str = "请求体必须是JSON（Conte
 /// The largest REST request body: far above any documented request.
 pub const MAX_REST_BODY_BYTES: usize = 64 * 1024;
 
-/// What the REST handlers need: the schema they run operations on, and the services the caller
-/// is verified with. The HTTP layer builds it from its own state; the routes hold it behind one
+/// What the REST handlers need: what runs their operations, and the services the caller is
+/// verified with. The HTTP layer builds it from its own state; the routes hold it behind one
 /// `Arc`, which axum clones for every request.
 pub struct RestState {
     pub services: Services,
-    pub schema: AppSchema,
+    pub documents: OwnDocuments,
 }
 
 /// The REST routes and the OpenAPI document, built from `rest_compat/` once at start-up; they
 /// carry their own state, so they merge into a router of any state.
 pub fn routes<S: Clone + Send + Sync + 'static>(state: RestState) -> Result<Router<S>, String> {
-    let endpoints = catalog::load(&state.schema.sdl())?;
+    let endpoints = catalog::load(&state.documents.sdl())?;
     let document = Arc::new(openapi::document(&endpoints)?);
     let mut by_path: BTreeMap<String, MethodRouter<Arc<RestState>>> = BTreeMap::new();
     for endpoint in endpoints {
@@ -122,7 +122,7 @@ async fn serve(
         .operation_name(endpoint.operation_id.clone())
         .variables(async_graphql::Variables::from_json(variables));
     request.set_parsed_query(endpoint.document.clone());
-    let response = state.schema.execute(with_request_data(request, &state.services, auth, client)).await;
+    let response = state.documents.execute(with_request_data(request, &state.services, auth, client)).await;
     if let Some(error) = response.errors.first() {
         let extension = |name: &str| error.extensions.as_ref().and_then(|extensions| extensions.get(name));
         // An error without a code is async-graphql's own about the request: the client's mistake.
