@@ -33,7 +33,7 @@ pub use socket_operations::OverWebSocket;
 use crate::error::AppError;
 use crate::service::{ClientInfo, Services, Session};
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{Context, Data, ErrorExtensions, MergedObject, Schema};
+use async_graphql::{Context, Data, ErrorExtensions, MergedObject, Schema, SchemaBuilder};
 use subscription::SubscriptionRoot;
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
@@ -53,25 +53,35 @@ pub use protection::AuditNote;
 /// and "did you mean" suggestions for the callers `GRAPHQL_INTROSPECTION` allows (the protection
 /// extension refuses the others; `off` also switches both off in the schema itself).
 pub fn build_schema(services: Services) -> AppSchema {
-    let settings = services.guard.settings().clone();
-    // The metrics extension comes first, so it sees every outcome, the protection's refusals too.
-    let mut builder = Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot)
-        .extension(metrics::OperationMetrics)
-        .extension(socket_operations::SocketOperations)
-        .limit_depth(settings.graphql_max_depth)
-        .limit_complexity(settings.graphql_max_complexity)
-        .limit_directives(settings.graphql_max_directives)
-        .limit_recursive_depth(32)
-        .extension(protection::Protection {
+    let protection = {
+        let settings = services.guard.settings();
+        protection::Protection {
             max_aliases: settings.graphql_max_aliases,
             max_root_fields: settings.graphql_max_root_fields,
             introspection: settings.graphql_introspection,
-        })
-        .data(services);
+        }
+    };
+    // The metrics extension comes first, so it sees every outcome, the protection's refusals too.
+    limited_schema(services)
+        .extension(metrics::OperationMetrics)
+        .extension(socket_operations::SocketOperations)
+        .extension(protection)
+        .finish()
+}
+
+/// The schema with the services and async-graphql's own limits of the security settings, and
+/// without introspection or suggestions when `GRAPHQL_INTROSPECTION` is `off`; no extension yet.
+fn limited_schema(services: Services) -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
+    let settings = services.guard.settings();
+    let mut builder = Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot)
+        .limit_depth(settings.graphql_max_depth)
+        .limit_complexity(settings.graphql_max_complexity)
+        .limit_directives(settings.graphql_max_directives)
+        .limit_recursive_depth(32);
     if settings.graphql_introspection == crate::config::Introspection::Off {
         builder = builder.disable_introspection().disable_suggestions();
     }
-    builder.finish()
+    builder.data(services)
 }
 
 /// The schema's SDL, as kept in `schema.graphql`.

@@ -11,10 +11,10 @@
 //! omitted variables, the errors' codes and `requestId`, and the operation metrics. Anything a
 //! client writes (`/graphql`, WebSocket) and every mutation runs on the schema with the extensions.
 
-use super::{metrics, omitted_variables, protection, AppSchema, MutationRoot, QueryRoot, SubscriptionRoot};
+use super::{metrics, omitted_variables, protection, AppSchema};
 use crate::service::Services;
 use async_graphql::parser::types::OperationType;
-use async_graphql::{Request, Response, Schema};
+use async_graphql::{Request, Response};
 use std::time::Instant;
 
 /// Runs the server's own documents: a query on the schema without extensions, anything else on
@@ -29,16 +29,7 @@ impl OwnDocuments {
     /// Beside `guarded` (the schema of [`super::build_schema`]), the same schema with the same
     /// limits and no extension.
     pub fn new(guarded: AppSchema, services: Services) -> OwnDocuments {
-        let settings = services.guard.settings().clone();
-        let bare = Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot)
-            .limit_depth(settings.graphql_max_depth)
-            .limit_complexity(settings.graphql_max_complexity)
-            .limit_directives(settings.graphql_max_directives)
-            .limit_recursive_depth(32)
-            .disable_introspection()
-            .disable_suggestions()
-            .data(services)
-            .finish();
+        let bare = super::limited_schema(services).disable_introspection().disable_suggestions().finish();
         OwnDocuments { guarded, bare }
     }
 
