@@ -290,13 +290,18 @@ pub(super) fn customers_anywhere_sql(count: usize) -> String {
     format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id IN ({})", placeholders(count))
 }
 
+/// A customer's columns, and its unresolved tickets from the kept totals: one key lookup for open
+/// and one for processing (an `IN` list would cost SQLite a temporary b-tree each time the
+/// statement runs).
 pub(super) const CUSTOMER_COLUMNS: &str =
     "id, service_provider_id, service_provider_name, name, contact_person, phone, \
      email, region, software_version, port_count, purchase_date, expiry_date, status, login_frequency, \
      feature_usage, data_input, training_completion, usage_updated_at, last_active_time, created_at, updated_at, \
      (SELECT COALESCE(SUM(total), 0) FROM list_totals kept WHERE kept.provider_id = customers.service_provider_id \
-      AND kept.list = 'tickets' AND kept.customer_id = customers.id AND kept.status IN ('open', 'processing') \
-      AND kept.type = '') AS unresolved_issues";
+      AND kept.list = 'tickets' AND kept.customer_id = customers.id AND kept.status = 'open' AND kept.type = '') + \
+     (SELECT COALESCE(SUM(total), 0) FROM list_totals kept WHERE kept.provider_id = customers.service_provider_id \
+      AND kept.list = 'tickets' AND kept.customer_id = customers.id AND kept.status = 'processing' AND kept.type = '') \
+     AS unresolved_issues";
 
 pub(super) fn customer_from_row(row: &Row<'_>) -> rusqlite::Result<Customer> {
     Ok(Customer {

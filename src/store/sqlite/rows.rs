@@ -6,7 +6,7 @@
 //! and is reported, not guessed at.
 
 use crate::domain::{format_time, Id, Timestamp};
-use rusqlite::types::Type;
+use rusqlite::types::{Type, ValueRef};
 use rusqlite::Row;
 
 pub fn time_text(time: &Timestamp) -> String {
@@ -34,23 +34,28 @@ pub(super) fn conversion_error(index: usize, message: String) -> rusqlite::Error
     rusqlite::Error::FromSqlConversionFailure(index, Type::Text, message.into())
 }
 
+/// A text column, borrowed from the row rather than copied out of it.
+fn text_at<'row>(row: &'row Row<'_>, index: usize) -> rusqlite::Result<&'row str> {
+    row.get_ref(index)?.as_str().map_err(|e| conversion_error(index, e.to_string()))
+}
+
 pub fn parse_time(row: &Row<'_>, index: usize) -> rusqlite::Result<Timestamp> {
-    let text: String = row.get(index)?;
-    chrono::DateTime::parse_from_rfc3339(&text)
+    let text = text_at(row, index)?;
+    chrono::DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&chrono::Utc))
         .map_err(|e| conversion_error(index, format!("bad time {text:?}: {e}")))
 }
 
 pub(super) fn parse_optional_time(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<Timestamp>> {
-    match row.get::<_, Option<String>>(index)? {
-        None => Ok(None),
-        Some(_) => parse_time(row, index).map(Some),
+    match row.get_ref(index)? {
+        ValueRef::Null => Ok(None),
+        _ => parse_time(row, index).map(Some),
     }
 }
 
 pub(super) fn parse_value<T>(row: &Row<'_>, index: usize, parse: fn(&str) -> Option<T>) -> rusqlite::Result<T> {
-    let text: String = row.get(index)?;
-    parse(&text).ok_or_else(|| conversion_error(index, format!("unexpected value {text:?}")))
+    let text = text_at(row, index)?;
+    parse(text).ok_or_else(|| conversion_error(index, format!("unexpected value {text:?}")))
 }
 
 pub(super) fn id(row: &Row<'_>, index: usize) -> rusqlite::Result<Id> {
