@@ -236,18 +236,40 @@ impl Drop for Busy {
 struct IdleStream {
     stream: TcpStream,
     idle: Duration,
+    /// When the last byte was read or written.
+    last_active: Instant,
+    /// Due at or before the end of the idle time; moved only when it fires (moving a timer on
+    /// every read and write costs the timer wheel's lock twice a request).
     timer: Pin<Box<Sleep>>,
     in_progress: Arc<AtomicUsize>,
 }
 
 impl IdleStream {
     fn new(stream: TcpStream, idle: Duration, in_progress: Arc<AtomicUsize>) -> IdleStream {
-        IdleStream { stream, idle, timer: Box::pin(tokio::time::sleep(idle)), in_progress }
+        let last_active = Instant::now();
+        IdleStream {
+            stream,
+            idle,
+            last_active,
+            timer: Box::pin(tokio::time::sleep_until(last_active + idle)),
+            in_progress,
+        }
     }
 
     fn active(&mut self) {
-        let deadline = Instant::now() + self.idle;
-        self.timer.as_mut().reset(deadline);
+        self.last_active = Instant::now();
+    }
+
+    /// Whether `idle` has passed since the last byte; if not, `cx` is woken when it may have.
+    fn idled_out(&mut self, cx: &mut Context<'_>) -> bool {
+        while self.timer.as_mut().poll(cx).is_ready() {
+            let deadline = self.last_active + self.idle;
+            if deadline <= Instant::now() {
+                return true;
+            }
+            self.timer.as_mut().reset(deadline);
+        }
+        false
     }
 }
 
@@ -262,7 +284,7 @@ impl AsyncRead for IdleStream {
                 Poll::Ready(Ok(()))
             }
             Poll::Pending => {
-                if self.in_progress.load(Ordering::SeqCst) == 0 && self.timer.as_mut().poll(cx).is_ready() {
+                if self.in_progress.load(Ordering::SeqCst) == 0 && self.idled_out(cx) {
                     return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "connection idle")));
                 }
                 Poll::Pending

@@ -105,6 +105,45 @@ async fn two_hundred_slow_connections_from_one_address_are_closed_while_a_normal
     app.stop().await;
 }
 
+/// Sends `GET /healthz` on a kept-alive connection and reads its whole answer; `None` if the
+/// connection was closed first.
+async fn healthz_on(stream: &mut TcpStream) -> Option<String> {
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.ok()?;
+    let (mut answer, mut buffer) = (Vec::new(), [0u8; 4096]);
+    loop {
+        let text = String::from_utf8_lossy(&answer);
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head.lines().find_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                name.eq_ignore_ascii_case("content-length").then(|| value.trim().parse::<usize>().ok())?
+            });
+            if length.is_some_and(|length| body.len() >= length) {
+                return Some(text.into_owned());
+            }
+        }
+        match tokio::time::timeout(GENEROUS, stream.read(&mut buffer)).await {
+            Ok(Ok(n)) if n > 0 => answer.extend_from_slice(&buffer[..n]),
+            _ => return None,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_kept_alive_connection_stays_open_while_it_is_used_and_is_closed_once_idle() {
+    let app = TestApp::spawn_configured(&[("HTTP_HEADER_TIMEOUT_MS", "2000"), ("HTTP_IDLE_TIMEOUT_MS", "1000")]).await;
+    let mut stream = TcpStream::connect(server_address(&app)).await.unwrap();
+    // Six requests 400 ms apart: the connection lives 2.4 s, more than twice the idle time, but is
+    // never idle for 1 s.
+    for request in 1..=6 {
+        let answer = healthz_on(&mut stream).await;
+        let answer = answer.unwrap_or_else(|| panic!("request {request} found the connection closed"));
+        assert!(answer.starts_with("HTTP/1.1 200"), "request {request}: {answer}");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    assert!(closed_by_server(&mut stream, GENEROUS).await, "the idle connection was never closed");
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn a_request_body_that_never_finishes_is_answered_at_its_deadline() {
     let app = TestApp::spawn_configured(&[("HTTP_BODY_TIMEOUT_MS", "1000")]).await;
