@@ -20,27 +20,46 @@ pub(super) fn drop_omitted_arguments(request: &mut Request) -> ServerResult<()> 
     // Held apart while the parsed document is borrowed (every request comes through here: no copy).
     let variables = std::mem::take(&mut request.variables);
     let operation_name = request.operation_name.take();
-    let omitted = omitted_variables(request, &variables, operation_name.as_deref());
+    let omitted =
+        request.parsed_query().map(|document| omitted_variables(document, &variables, operation_name.as_deref()));
     request.variables = variables;
     request.operation_name = operation_name;
     let omitted = omitted?;
     if omitted.is_empty() {
         return Ok(());
     }
-    let operation_name = request.operation_name.clone();
     let mut document: ExecutableDocument = request.parsed_query()?.clone();
+    drop_arguments(&mut document, &omitted, request.operation_name.as_deref());
+    request.set_parsed_query(document);
+    Ok(())
+}
+
+/// `document` without the arguments that name a variable `request` omits, as the request's
+/// parsed document: the server's own documents, parsed once, are copied once a request here.
+pub(super) fn set_document_without_omitted(request: &mut Request, document: &ExecutableDocument) {
+    let omitted = omitted_variables(document, &request.variables, request.operation_name.as_deref());
+    let mut document = document.clone();
+    if !omitted.is_empty() {
+        drop_arguments(&mut document, &omitted, request.operation_name.as_deref());
+    }
+    request.set_parsed_query(document);
+}
+
+/// Drops the arguments naming one of the `omitted` variables from the operation that runs and
+/// every fragment, and the definitions of the variables no argument names any more.
+fn drop_arguments(document: &mut ExecutableDocument, omitted: &HashSet<String>, operation_name: Option<&str>) {
     let mut still_used = Vec::new();
     for fragment in document.fragments.values_mut() {
-        drop_in(&mut fragment.node.selection_set.node, &omitted, &mut still_used);
+        drop_in(&mut fragment.node.selection_set.node, omitted, &mut still_used);
     }
     let operation = match &mut document.operations {
         DocumentOperations::Single(operation) => Some(operation),
         DocumentOperations::Multiple(operations) => {
-            operation_name.as_deref().and_then(|name| operations.get_mut(&Name::new(name)))
+            operation_name.and_then(|name| operations.get_mut(&Name::new(name)))
         }
     };
     if let Some(operation) = operation {
-        drop_in(&mut operation.node.selection_set.node, &omitted, &mut still_used);
+        drop_in(&mut operation.node.selection_set.node, omitted, &mut still_used);
         // Validation refuses a variable defined and not used: the definitions of those whose
         // every use was dropped go too.
         operation.node.variable_definitions.retain(|definition| {
@@ -48,20 +67,17 @@ pub(super) fn drop_omitted_arguments(request: &mut Request) -> ServerResult<()> 
             !omitted.contains(&text) || names(&still_used, &text)
         });
     }
-    request.set_parsed_query(document);
-    Ok(())
 }
 
 /// The variables of the operation that runs which the request omits (nullable, no default), each
 /// as its text form, `$page`.
 fn omitted_variables(
-    request: &mut Request,
+    document: &ExecutableDocument,
     variables: &async_graphql::Variables,
     operation_name: Option<&str>,
-) -> ServerResult<HashSet<String>> {
-    let document = request.parsed_query()?;
-    let Some(operation) = chosen_operation(&document.operations, operation_name) else { return Ok(HashSet::new()) };
-    Ok(operation
+) -> HashSet<String> {
+    let Some(operation) = chosen_operation(&document.operations, operation_name) else { return HashSet::new() };
+    operation
         .node
         .variable_definitions
         .iter()
@@ -69,7 +85,7 @@ fn omitted_variables(
         .filter(|definition| definition.var_type.node.nullable && definition.default_value.is_none())
         .filter(|definition| !variables.contains_key(&definition.name.node))
         .map(|definition| format!("${}", definition.name.node))
-        .collect())
+        .collect()
 }
 
 /// The operation that runs: the only one, or the one named.

@@ -13,7 +13,7 @@
 
 use super::{metrics, omitted_variables, protection, AppSchema};
 use crate::service::Services;
-use async_graphql::parser::types::OperationType;
+use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{Request, Response};
 use std::time::Instant;
 
@@ -38,21 +38,19 @@ impl OwnDocuments {
         self.guarded.sdl()
     }
 
-    /// Runs one operation of the server's own. A query is counted and its errors settled here,
-    /// as the extensions do for the rest.
-    pub async fn execute(&self, mut request: Request) -> Response {
-        let queries_only = request.parsed_query().is_ok_and(|document| {
-            document.operations.iter().all(|(_, operation)| operation.node.ty == OperationType::Query)
-        });
+    /// Runs one operation of the server's own, `document` (parsed once, at start-up), with the
+    /// request's variables. A query is counted and its errors settled here, as the extensions do
+    /// for the rest.
+    pub async fn execute(&self, document: &ExecutableDocument, mut request: Request) -> Response {
+        let queries_only = document.operations.iter().all(|(_, operation)| operation.node.ty == OperationType::Query);
         if !queries_only {
+            request.set_parsed_query(document.clone());
             return self.guarded.execute(request).await;
         }
         let started = Instant::now();
         let operation = request.operation_name.clone();
-        let mut response = match omitted_variables::drop_omitted_arguments(&mut request) {
-            Ok(()) => self.bare.execute(request).await,
-            Err(error) => Response::from_errors(vec![error]),
-        };
+        omitted_variables::set_document_without_omitted(&mut request, document);
+        let mut response = self.bare.execute(request).await;
         protection::settle_errors(&mut response);
         metrics::record(operation.as_deref(), &response, None, started);
         response

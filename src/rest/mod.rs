@@ -118,11 +118,11 @@ async fn serve(
         Ok(auth) => auth,
         Err(refusal) => return AppError::from(refusal).into_response(),
     };
-    let mut request = async_graphql::Request::new(endpoint.query.clone())
+    let request = async_graphql::Request::new(endpoint.query.clone())
         .operation_name(endpoint.operation_id.clone())
         .variables(async_graphql::Variables::from_json(variables));
-    request.set_parsed_query(endpoint.document.clone());
-    let response = state.documents.execute(with_request_data(request, &state.services, auth, client)).await;
+    let request = with_request_data(request, &state.services, auth, client);
+    let response = state.documents.execute(&endpoint.document, request).await;
     if let Some(error) = response.errors.first() {
         let extension = |name: &str| error.extensions.as_ref().and_then(|extensions| extensions.get(name));
         // An error without a code is async-graphql's own about the request: the client's mistake.
