@@ -30,7 +30,9 @@ impl ChatStore for MongoStore {
     ) -> AppResult<Written<ChatMessage>> {
         let (provider, id, key) = (&message.service_provider_id, &message.id, idempotency_key);
         let document = chat_document(message);
-        let drafts = vec![event(provider, EventKind::ChatMessage, id, Some(&message.customer_id), message.timestamp)];
+        // Logged now, as on SQLite: the replay window and retention read an event's time as the log's.
+        let logged_at = crate::domain::now();
+        let drafts = vec![event(provider, EventKind::ChatMessage, id, Some(&message.customer_id), logged_at)];
         let _queued = self.queue_event_write(provider).await;
         let outcome = self
             .op(async {

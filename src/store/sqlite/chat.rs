@@ -55,7 +55,10 @@ impl ChatStore for SqliteStore {
                 ])?;
                 index_chat_message(t, m.id.as_str())?;
                 record_message(t, &m)?;
-                let event = log_event(t, provider, EventKind::ChatMessage, &m.id, Some(&m.customer_id), m.timestamp)?;
+                // Logged now: the message's own time may be a PC system's, days old for a late backlog,
+                // and the replay window and retention read an event's time as the log's.
+                let logged_at = crate::domain::now();
+                let event = log_event(t, provider, EventKind::ChatMessage, &m.id, Some(&m.customer_id), logged_at)?;
                 queue_outbox(t, &outbox, event.cursor)?;
                 Ok(KeyedWrite::Created(vec![event]))
             })
