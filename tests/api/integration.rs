@@ -370,7 +370,7 @@ async fn integrations_are_off_unless_configured() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_customer_message_sent_days_ago_is_replayed_to_a_subscriber_resuming_before_it() {
+async fn a_customer_message_sent_days_ago_is_replayed_to_a_subscriber_resuming_before_it_and_stored_once() {
     let app = TestApp::spawn_configured(&[("CS_WEBHOOK_SECRET", CS_SECRET)]).await;
     let token = app.login(DEMO_A).await;
     let after = latest_cursor(&app, "sp001").await;
@@ -386,6 +386,14 @@ async fn a_customer_message_sent_days_ago_is_replayed_to_a_subscriber_resuming_b
     let event = ws.next_event("chat").await;
     assert_eq!(event["message"]["id"], answer["data"]["chatMessageId"]);
     assert_eq!(event["message"]["content"], "积压的消息");
+
+    // Its delivery key is as old as its first use, not as its message: the prune of keys over
+    // 24 hours old keeps it, and the PC system's retry is still answered as a duplicate.
+    let job = provider_desk::service::jobs::Job::Prune(provider_desk::store::Retained::IdempotencyKeys);
+    app.services.jobs.run_now(job, "test").await.unwrap().expect("the prune ran");
+    let (status, duplicate, again) = post_signed(&app, "/integrations/cs/messages", CS_SECRET, &body).await;
+    assert_eq!((status, duplicate), (200, true), "{again}");
+    assert_eq!(again["data"]["chatMessageId"], answer["data"]["chatMessageId"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

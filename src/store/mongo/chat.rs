@@ -30,16 +30,16 @@ impl ChatStore for MongoStore {
     ) -> AppResult<Written<ChatMessage>> {
         let (provider, id, key) = (&message.service_provider_id, &message.id, idempotency_key);
         let document = chat_document(message);
-        // Logged now, as on SQLite: the replay window and retention read an event's time as the log's.
+        // The key and the event are dated now, as on SQLite: retention and the replay window read
+        // these times as when the key was first used and when the event was logged.
         let logged_at = crate::domain::now();
         let drafts = vec![event(provider, EventKind::ChatMessage, id, Some(&message.customer_id), logged_at)];
         let _queued = self.queue_event_write(provider).await;
         let outcome = self
             .op(async {
                 let written = in_transaction!(self, |session| {
-                    let claim = self
-                        .claim_key(&mut session, provider, key, EventKind::ChatMessage, id, &message.timestamp)
-                        .await?;
+                    let claim =
+                        self.claim_key(&mut session, provider, key, EventKind::ChatMessage, id, &logged_at).await?;
                     if let Some(replayed) = claim {
                         return Ok(replayed);
                     }

@@ -33,7 +33,11 @@ impl ChatStore for SqliteStore {
         let outcome = self
             .write(move |t| {
                 let provider = &m.service_provider_id;
-                let claim = claim_key(t, provider, key.as_ref(), EventKind::ChatMessage, &m.id, m.timestamp)?;
+                // The key and the event are dated now: the message's own time may be a PC system's,
+                // days old for a late backlog, and retention and the replay window read these times
+                // as when the key was first used and when the event was logged.
+                let logged_at = crate::domain::now();
+                let claim = claim_key(t, provider, key.as_ref(), EventKind::ChatMessage, &m.id, logged_at)?;
                 if let Some(replayed) = claim {
                     return Ok(replayed);
                 }
@@ -55,9 +59,6 @@ impl ChatStore for SqliteStore {
                 ])?;
                 index_chat_message(t, m.id.as_str())?;
                 record_message(t, &m)?;
-                // Logged now: the message's own time may be a PC system's, days old for a late backlog,
-                // and the replay window and retention read an event's time as the log's.
-                let logged_at = crate::domain::now();
                 let event = log_event(t, provider, EventKind::ChatMessage, &m.id, Some(&m.customer_id), logged_at)?;
                 queue_outbox(t, &outbox, event.cursor)?;
                 Ok(KeyedWrite::Created(vec![event]))
