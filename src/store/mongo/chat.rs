@@ -30,16 +30,15 @@ impl ChatStore for MongoStore {
     ) -> AppResult<Written<ChatMessage>> {
         let (provider, id, key) = (&message.service_provider_id, &message.id, idempotency_key);
         let document = chat_document(message);
-        // The key and the event are dated now, as on SQLite: retention and the replay window read
-        // these times as when the key was first used and when the event was logged.
-        let logged_at = crate::domain::now();
-        let drafts = vec![event(provider, EventKind::ChatMessage, id, Some(&message.customer_id), logged_at)];
+        let drafts = vec![event(provider, EventKind::ChatMessage, id, Some(&message.customer_id), message.timestamp)];
+        // The key is dated when first used, as on SQLite: the key prune counts from its first use.
+        let first_used = crate::domain::now();
         let _queued = self.queue_event_write(provider).await;
         let outcome = self
             .op(async {
                 let written = in_transaction!(self, |session| {
                     let claim =
-                        self.claim_key(&mut session, provider, key, EventKind::ChatMessage, id, &logged_at).await?;
+                        self.claim_key(&mut session, provider, key, EventKind::ChatMessage, id, &first_used).await?;
                     if let Some(replayed) = claim {
                         return Ok(replayed);
                     }

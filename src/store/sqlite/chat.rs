@@ -33,11 +33,10 @@ impl ChatStore for SqliteStore {
         let outcome = self
             .write(move |t| {
                 let provider = &m.service_provider_id;
-                // The key and the event are dated now: the message's own time may be a PC system's,
-                // days old for a late backlog, and retention and the replay window read these times
-                // as when the key was first used and when the event was logged.
-                let logged_at = crate::domain::now();
-                let claim = claim_key(t, provider, key.as_ref(), EventKind::ChatMessage, &m.id, logged_at)?;
+                // The key is dated when first used, not with the message's own time (a PC system's,
+                // days old for a late backlog): the key prune counts from its first use.
+                let first_used = crate::domain::now();
+                let claim = claim_key(t, provider, key.as_ref(), EventKind::ChatMessage, &m.id, first_used)?;
                 if let Some(replayed) = claim {
                     return Ok(replayed);
                 }
@@ -59,7 +58,7 @@ impl ChatStore for SqliteStore {
                 ])?;
                 index_chat_message(t, m.id.as_str())?;
                 record_message(t, &m)?;
-                let event = log_event(t, provider, EventKind::ChatMessage, &m.id, Some(&m.customer_id), logged_at)?;
+                let event = log_event(t, provider, EventKind::ChatMessage, &m.id, Some(&m.customer_id), m.timestamp)?;
                 queue_outbox(t, &outbox, event.cursor)?;
                 Ok(KeyedWrite::Created(vec![event]))
             })
