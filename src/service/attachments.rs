@@ -10,6 +10,7 @@
 //! derived from the JWT secret), because a mini-program's `<image>` tag sends no Authorization
 //! header; they are signed when read, so a URL is always fresh.
 
+use super::blob_holds::{self, BlobHolds};
 use super::canned_replies::Compose;
 use super::tickets::{NewTicket, Reply, TicketService};
 use super::upload_files::{clean_file_name, hex, io_error, measure_image, upload_broken, Measured, TempFile};
@@ -18,7 +19,7 @@ use crate::config::UploadSettings;
 use crate::domain::attachment::{sniff, FileKind, SNIFF_BYTES, THUMBNAIL_CONTENT_TYPE};
 use crate::domain::{new_id, now, Attachment, Id, OutboxDraft, Text, TextLimit, Ticket, Timestamp, MAX_ATTACHMENTS};
 use crate::error::{AppError, AppResult};
-use crate::store::{AttachmentStore, BlobReader};
+use crate::store::{AttachmentStore, BlobReader, LeaseStore, SharedStore};
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
@@ -115,13 +116,29 @@ pub struct Download {
 #[derive(Clone)]
 pub struct AttachmentService {
     store: Arc<dyn AttachmentStore>,
+    holds: BlobHolds,
     settings: Arc<AttachmentSettings>,
     decodes: Arc<Semaphore>,
 }
 
 impl AttachmentService {
-    pub fn new(store: Arc<dyn AttachmentStore>, settings: AttachmentSettings) -> AttachmentService {
-        AttachmentService { store, settings: Arc::new(settings), decodes: Arc::new(Semaphore::new(DECODES_AT_ONCE)) }
+    pub fn new(store: &SharedStore, settings: AttachmentSettings) -> AttachmentService {
+        AttachmentService::with_stores(store.clone(), store.clone(), settings)
+    }
+
+    /// The service on an attachments store of its own (a test's, around the real one) and the
+    /// store's leases.
+    pub fn with_stores(
+        store: Arc<dyn AttachmentStore>,
+        leases: Arc<dyn LeaseStore>,
+        settings: AttachmentSettings,
+    ) -> AttachmentService {
+        AttachmentService {
+            store,
+            holds: BlobHolds::new(leases),
+            settings: Arc::new(settings),
+            decodes: Arc::new(Semaphore::new(DECODES_AT_ONCE)),
+        }
     }
 
     pub fn max_bytes(&self) -> u64 {
@@ -176,7 +193,7 @@ impl AttachmentService {
             file_name,
             content_type: kind.content_type().to_owned(),
             size,
-            sha256: sha256.clone(),
+            sha256,
             width: None,
             height: None,
             thumbnail_sha256: None,
@@ -195,30 +212,69 @@ impl AttachmentService {
             attachment.thumbnail_sha256 = Some(hex(&Sha256::digest(&measured.thumbnail)));
             thumbnail = Some(file);
         }
+        // Stored by a task of its own: a client that goes away mid-way cannot leave the blobs held.
+        let service = self.clone();
+        let stored =
+            tokio::spawn(async move { service.store_upload(&attachment, temp, thumbnail).await.map(|()| attachment) });
+        match stored.await {
+            Ok(stored) => Ok(stored?),
+            Err(_) => Err(AppError::internal("storing an upload stopped").into()),
+        }
+    }
+
+    /// Puts the upload's blobs and stores the attachment naming them, holding the blobs all along
+    /// (see [`super::blob_holds`]); on a failure, deletes the blobs nothing else names.
+    async fn store_upload(
+        &self,
+        attachment: &Attachment,
+        file: TempFile,
+        thumbnail: Option<TempFile>,
+    ) -> AppResult<()> {
+        let blobs: Vec<&str> =
+            std::iter::once(attachment.sha256.as_str()).chain(attachment.thumbnail_sha256.as_deref()).collect();
+        let held = self.holds.hold(&blobs, blob_holds::WAIT_AT_MOST).await?.ok_or_else(|| {
+            AppError::Unavailable("an upload's file stayed held by another upload or the orphan job".to_owned())
+        })?;
         let stored = async {
             if let (Some(file), Some(sha256)) = (&thumbnail, &attachment.thumbnail_sha256) {
                 self.store.put_blob(sha256, &file.path).await?;
             }
-            self.store.put_blob(&sha256, &temp.path).await?;
-            self.store.insert_attachment(&attachment).await
-        };
-        if let Err(error) = stored.await {
-            // Nothing would ever name the blobs stored for it: they go, unless another upload's do.
-            if let Err(cleanup) = self.delete_unnamed_blobs(&attachment).await {
-                tracing::warn!(error = %cleanup, "the blobs of a failed upload were not deleted");
-            }
-            return Err(error.into());
+            self.store.put_blob(&attachment.sha256, &file.path).await?;
+            self.store.insert_attachment(attachment).await
         }
-        Ok(attachment)
+        .await;
+        if stored.is_err() {
+            for sha256 in &blobs {
+                if let Err(cleanup) = self.delete_if_unnamed(sha256).await {
+                    tracing::warn!(error = %cleanup, "a blob of a failed upload was not deleted");
+                }
+            }
+        }
+        held.release().await;
+        stored
     }
 
-    /// Deletes the attachment's file and thumbnail blobs that no stored attachment names.
+    /// Deletes the attachment's file and thumbnail blobs that no stored attachment names, each
+    /// held while it is checked and deleted; a blob held elsewhere that long is left (whoever holds
+    /// it either names it or deletes it).
     async fn delete_unnamed_blobs(&self, attachment: &Attachment) -> AppResult<()> {
         let blobs = std::iter::once(&attachment.sha256).chain(attachment.thumbnail_sha256.as_ref());
         for sha256 in blobs {
-            if !self.store.blob_in_use(sha256).await? {
-                self.store.delete_blob(sha256).await?;
-            }
+            let Some(held) = self.holds.hold(&[sha256], blob_holds::WAIT_AT_MOST).await? else {
+                tracing::warn!(blob = %sha256, "a blob stayed held by another; not deleted");
+                continue;
+            };
+            let deleted = self.delete_if_unnamed(sha256).await;
+            held.release().await;
+            deleted?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the blob if no stored attachment names it; only under a hold on it.
+    async fn delete_if_unnamed(&self, sha256: &str) -> AppResult<()> {
+        if !self.store.blob_in_use(sha256).await? {
+            self.store.delete_blob(sha256).await?;
         }
         Ok(())
     }

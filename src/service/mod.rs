@@ -8,6 +8,7 @@ pub mod attachments;
 pub mod audit;
 pub mod auth;
 mod auth_cache;
+mod blob_holds;
 pub mod canned_replies;
 pub mod chat;
 pub mod chat_wait;
@@ -140,10 +141,7 @@ impl Services {
             clock,
             ticket_events,
             receipts,
-            attachments: attachments::AttachmentService::new(
-                store.clone(),
-                attachments::AttachmentSettings::unconfigured(),
-            ),
+            attachments: attachments::AttachmentService::new(&store, attachments::AttachmentSettings::unconfigured()),
             store,
         }
     }
@@ -152,7 +150,7 @@ impl Services {
 impl Services {
     /// The services with the attachments' settings (the URL key, the limits, the upload directory).
     pub fn with_attachments(mut self, settings: attachments::AttachmentSettings) -> Services {
-        self.attachments = attachments::AttachmentService::new(self.store.clone(), settings);
+        self.attachments = attachments::AttachmentService::new(&self.store, settings);
         self.jobs = self.jobs.with_attachments(self.attachments.clone());
         self.chat = self.chat.with_attachment_urls(self.attachments.clone());
         self

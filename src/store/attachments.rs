@@ -3,10 +3,10 @@
 //!
 //! The design choice: blobs are content-addressed and apart from the metadata, so the same
 //! screenshot uploaded twice is stored once, and deleting an attachment deletes its blob only when
-//! no other attachment names it ([`AttachmentStore::blob_in_use`]). Blobs move as streams: a blob
-//! is put from a file the upload was streamed into (the SQLite adapter renames it into
-//! `DATA_DIR/attachments`, the MongoDB one copies it into GridFS) and read as a stream, never as
-//! one buffer. The metadata reads are scoped by provider, except [`AttachmentStore::attachment_by_id`],
+//! no other attachment names it ([`AttachmentStore::blob_in_use`]; the service holds the blob
+//! meanwhile, `service::blob_holds`). Blobs move as streams: a blob is put from a file the upload
+//! was streamed into (the SQLite adapter renames it into `DATA_DIR/attachments`, the MongoDB one
+//! copies it into GridFS) and read as a stream, never as one buffer. The metadata reads are scoped by provider, except [`AttachmentStore::attachment_by_id`],
 //! which serves downloads whose signed URL already proves who it was issued to.
 //!
 //! What carries an attachment is recorded here too ([`AttachmentStore::attach_to`]), not in the

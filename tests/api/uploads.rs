@@ -600,3 +600,44 @@ async fn an_upload_whose_record_cannot_be_stored_fails_and_leaves_no_file_behind
     assert!(blob.is_none(), "no file is kept that no attachment names");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_same_screenshot_uploaded_four_times_at_once_is_stored_for_each_and_kept_while_one_copy_is_used() {
+    let app = TestApp::spawn().await;
+    let token = app.login("demo-a").await;
+    let picture = png(320, 200);
+    let uploads = (0..4).map(|_| upload(&app, &token, "同一张截图.png", &picture));
+    let answers = futures_util::future::join_all(uploads).await;
+    let mut ids = Vec::new();
+    for answer in &answers {
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        ids.push(attachment_id(answer));
+    }
+    let distinct: std::collections::HashSet<&Id> = ids.iter().collect();
+    assert_eq!(distinct.len(), 4, "an attachment for each upload");
+    let url = |id: &Id| app.services.attachments.url_expiring(id, Variant::File, now().timestamp() + 48 * 3600);
+    for id in &ids {
+        assert_eq!(bytes_of(&app, &url(id), &[]).await.2, picture, "each downloads the whole picture");
+    }
+
+    let sent = app
+        .post(
+            Some(&token),
+            "/api/chat/send",
+            serde_json::json!({ "customerId": "c001", "attachmentIds": [ids[2].as_str()] }),
+        )
+        .await;
+    assert_eq!(sent.status, 200, "{}", sent.text);
+    app.clock().advance(std::time::Duration::from_secs(25 * 3600));
+    let ran = app.services.jobs.run_now(Job::AttachmentOrphans, "test").await.unwrap().unwrap();
+    assert_eq!(ran.changed, 3, "the three never sent: {}", ran.summary);
+    for (index, id) in ids.iter().enumerate() {
+        let (status, _, bytes) = bytes_of(&app, &url(id), &[]).await;
+        if index == 2 {
+            assert_eq!((status, bytes == picture), (200, true), "the copy sent in chat keeps the shared bytes");
+        } else {
+            assert_eq!(status, 404, "an unused copy is gone");
+        }
+    }
+    app.stop().await;
+}

@@ -1,20 +1,29 @@
 //! Attachments: metadata stored as written and read only by its provider (except by id, for signed
 //! downloads); marked used; the unused ones listed by age; blobs put once per content, read from an
-//! offset, and a blob's use counted across attachments.
+//! offset, and a blob's use counted across attachments; a blob named again while the orphan job
+//! deletes the attachment that named it first is kept.
 
 use crate::contract_tests;
 use crate::fixtures::*;
+use async_trait::async_trait;
+use provider_desk::config::UploadSettings;
 use provider_desk::domain::*;
+use provider_desk::error::AppResult;
+use provider_desk::service::attachments::{AttachmentService, AttachmentSettings};
 use provider_desk::store::*;
 use sha2::{Digest, Sha256};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use tokio::io::AsyncReadExt;
+use tokio::sync::Notify;
 
 contract_tests!(store: an_attachment_is_read_back_as_written_by_its_provider_only,
     marked_attachments_leave_the_unused_list_which_is_by_age_before_the_cutoff,
     a_blob_is_stored_once_per_content_and_read_whole_or_from_an_offset,
     a_blob_stays_in_use_while_any_attachment_names_it,
-    what_carries_an_attachment_is_recorded_with_its_use_and_read_back_per_subject);
+    what_carries_an_attachment_is_recorded_with_its_use_and_read_back_per_subject,
+    bytes_uploaded_again_while_the_orphan_job_deletes_their_first_attachment_keep_their_blob);
 
 fn attachment(provider: &Id, sha256: &str, minutes: i64) -> Attachment {
     Attachment {
@@ -169,4 +178,97 @@ pub async fn what_carries_an_attachment_is_recorded_with_its_use_and_read_back_p
     store.delete_attachment(&first.id).await.unwrap();
     let left = store.attachments_of(&provider, std::slice::from_ref(&message)).await.unwrap();
     assert_eq!(left.len(), 1, "a deleted attachment is carried no more");
+}
+
+pub async fn bytes_uploaded_again_while_the_orphan_job_deletes_their_first_attachment_keep_their_blob(
+    store: SharedStore,
+) {
+    let provider = stored_provider(&store).await;
+    let data = tempfile::tempdir().unwrap();
+    let paused = Arc::new(PausedInsert {
+        store: store.clone(),
+        armed: AtomicBool::new(false),
+        reached: Notify::new(),
+        resume: Notify::new(),
+    });
+    let settings = AttachmentSettings::new(UploadSettings::default(), b"contract-test-key", data.path());
+    let service = AttachmentService::with_stores(paused.clone(), store.clone(), settings);
+    let bytes: &'static [u8] = b"the same price list, sent again a day later";
+    let chunks = move || futures_util::stream::iter([Ok(axum::body::Bytes::from_static(bytes))]);
+    let first = service.upload(&provider, Some("价格表.txt"), chunks()).await.unwrap();
+
+    paused.armed.store(true, Ordering::SeqCst);
+    let again = tokio::spawn({
+        let (service, provider) = (service.clone(), provider.clone());
+        async move { service.upload(&provider, Some("价格表.txt"), chunks()).await.unwrap() }
+    });
+    // The second upload found the blob there and has not named it yet; the first upload's
+    // attachment, never used, is past the orphan age.
+    paused.reached.notified().await;
+    let orphans = tokio::spawn({
+        let service = service.clone();
+        async move { service.delete_orphans(now() + chrono::Duration::hours(48)).await.unwrap() }
+    });
+    // Time enough for an orphan job that does not wait for the upload to delete the blob.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    paused.resume.notify_one();
+    let again = again.await.unwrap();
+    assert_eq!(orphans.await.unwrap(), 1, "the first attachment is deleted");
+    assert!(store.attachment_by_id(&first.id).await.unwrap().is_none());
+    assert_eq!(again.sha256, first.sha256);
+    assert_eq!(store.attachment_by_id(&again.id).await.unwrap().map(|a| a.sha256), Some(again.sha256.clone()));
+    assert_eq!(read_blob(&store, &again.sha256, 0).await.as_deref(), Some(bytes), "the second upload's bytes");
+}
+
+/// The store, except that once armed, the next attachment stored waits (after its blobs are put)
+/// until the test lets it go.
+struct PausedInsert {
+    store: SharedStore,
+    armed: AtomicBool,
+    reached: Notify,
+    resume: Notify,
+}
+
+#[async_trait]
+impl AttachmentStore for PausedInsert {
+    async fn insert_attachment(&self, attachment: &Attachment) -> AppResult<()> {
+        if self.armed.swap(false, Ordering::SeqCst) {
+            self.reached.notify_one();
+            self.resume.notified().await;
+        }
+        self.store.insert_attachment(attachment).await
+    }
+    async fn attachments_by_ids(&self, provider: &Id, ids: &[Id]) -> AppResult<Vec<Attachment>> {
+        self.store.attachments_by_ids(provider, ids).await
+    }
+    async fn attachment_by_id(&self, id: &Id) -> AppResult<Option<Attachment>> {
+        self.store.attachment_by_id(id).await
+    }
+    async fn mark_attachments_used(&self, provider: &Id, ids: &[Id]) -> AppResult<u64> {
+        self.store.mark_attachments_used(provider, ids).await
+    }
+    async fn attach_to(&self, provider: &Id, subject: &Id, ids: &[Id]) -> AppResult<u64> {
+        self.store.attach_to(provider, subject, ids).await
+    }
+    async fn attachments_of(&self, provider: &Id, subjects: &[Id]) -> AppResult<Vec<(Id, Attachment)>> {
+        self.store.attachments_of(provider, subjects).await
+    }
+    async fn unused_attachments_before(&self, cutoff: Timestamp, limit: u32) -> AppResult<Vec<Attachment>> {
+        self.store.unused_attachments_before(cutoff, limit).await
+    }
+    async fn delete_attachment(&self, id: &Id) -> AppResult<bool> {
+        self.store.delete_attachment(id).await
+    }
+    async fn blob_in_use(&self, sha256: &str) -> AppResult<bool> {
+        self.store.blob_in_use(sha256).await
+    }
+    async fn put_blob(&self, sha256: &str, file: &Path) -> AppResult<()> {
+        self.store.put_blob(sha256, file).await
+    }
+    async fn open_blob(&self, sha256: &str, skip: u64) -> AppResult<Option<BlobReader>> {
+        self.store.open_blob(sha256, skip).await
+    }
+    async fn delete_blob(&self, sha256: &str) -> AppResult<()> {
+        self.store.delete_blob(sha256).await
+    }
 }
