@@ -3,7 +3,9 @@
 //! older one is refused with BAD_USER_INPUT on `after`, telling the client to reload.
 
 use crate::support::*;
-use provider_desk::domain::{new_id, now, ChatMessage, ChatSender, ChatStatus, Id, Timestamp};
+use provider_desk::domain::{
+    new_id, now, ChatMessage, ChatSender, ChatStatus, Id, Notification, NotificationType, ReadStatus, Timestamp,
+};
 use serde_json::{json, Value};
 
 const CHAT: &str = "subscription($after: String) { chatMessages(after: $after) { cursor message { id } } }";
@@ -16,9 +18,8 @@ async fn latest(app: &TestApp) -> u64 {
     app.services.store.latest_cursor(&provider()).await.expect("the store answers")
 }
 
-/// Writes a customer's chat message sent at `timestamp` (its event is logged with that time) and
-/// publishes its event; returns the message's id.
-async fn customer_message(app: &TestApp, timestamp: Timestamp) -> String {
+/// Writes a customer's chat message and publishes its event; returns the message's id.
+async fn customer_message(app: &TestApp) -> String {
     let message = ChatMessage {
         id: new_id("cm"),
         service_provider_id: provider(),
@@ -27,7 +28,7 @@ async fn customer_message(app: &TestApp, timestamp: Timestamp) -> String {
         customer_name: "客户".to_owned(),
         sender_type: ChatSender::Customer,
         content: "回放窗口".to_owned(),
-        timestamp,
+        timestamp: now(),
         status: ChatStatus::Sent,
     };
     match app.services.store.insert_chat_message(&message, None, &[]).await.expect("the message is stored") {
@@ -37,6 +38,26 @@ async fn customer_message(app: &TestApp, timestamp: Timestamp) -> String {
         }
         provider_desk::store::Written::Replayed(_) => panic!("no idempotency key, no replay"),
     }
+}
+
+/// Writes a notification created at `created_at` (its event is logged with that time, as the
+/// server's notifications are) and publishes its event.
+async fn notification_created(app: &TestApp, created_at: Timestamp) {
+    let notification = Notification {
+        id: new_id("n"),
+        service_provider_id: provider(),
+        notification_type: NotificationType::SystemNotification,
+        title: "回放窗口".to_owned(),
+        content: "两小时前的通知".to_owned(),
+        related_customer_id: None,
+        related_customer_name: None,
+        related_ticket_id: None,
+        read_status: ReadStatus::Unread,
+        created_at,
+        read_at: None,
+    };
+    let event = app.services.store.insert_notification(&notification).await.expect("the notification is stored");
+    app.services.realtime.publish(vec![event]).await;
 }
 
 fn assert_cursor_expired(payload: &Value) {
@@ -55,7 +76,7 @@ async fn a_cursor_more_events_behind_than_the_window_is_refused_and_one_within_i
     let before = latest(&app).await;
     let mut sent = Vec::new();
     for _ in 0..4 {
-        sent.push(customer_message(&app, now()).await);
+        sent.push(customer_message(&app).await);
     }
     assert_eq!(latest(&app).await, before + 4, "one event per message");
     let mut socket = WsClient::connect(&app, &token).await;
@@ -78,8 +99,8 @@ async fn a_cursor_whose_first_missed_event_is_older_than_the_window_is_refused()
     let app = TestApp::spawn_configured(&[("EVENT_REPLAY_MAX_AGE_HOURS", "1")]).await;
     let token = app.login(DEMO_A).await;
     let before = latest(&app).await;
-    customer_message(&app, now() - chrono::Duration::hours(2)).await;
-    let fresh = customer_message(&app, now()).await;
+    notification_created(&app, now() - chrono::Duration::hours(2)).await;
+    let fresh = customer_message(&app).await;
     let mut socket = WsClient::connect(&app, &token).await;
 
     socket.subscribe("old", CHAT, json!({ "after": before.to_string() })).await;

@@ -30,15 +30,17 @@ impl ChatStore for MongoStore {
     ) -> AppResult<Written<ChatMessage>> {
         let (provider, id, key) = (&message.service_provider_id, &message.id, idempotency_key);
         let document = chat_document(message);
-        let drafts = vec![event(provider, EventKind::ChatMessage, id, Some(&message.customer_id), message.timestamp)];
-        // The key is dated when first used, as on SQLite: the key prune counts from its first use.
-        let first_used = crate::domain::now();
+        // Logged, and its key dated, when it arrives, as on SQLite: the message's own time may be a
+        // PC system's, days old for a late backlog, and the replay window, the event retention and
+        // the key prune count from the log's time.
+        let logged_at = crate::domain::now();
+        let drafts = vec![event(provider, EventKind::ChatMessage, id, Some(&message.customer_id), logged_at)];
         let _queued = self.queue_event_write(provider).await;
         let outcome = self
             .op(async {
                 let written = in_transaction!(self, |session| {
                     let claim =
-                        self.claim_key(&mut session, provider, key, EventKind::ChatMessage, id, &first_used).await?;
+                        self.claim_key(&mut session, provider, key, EventKind::ChatMessage, id, &logged_at).await?;
                     if let Some(replayed) = claim {
                         return Ok(replayed);
                     }

@@ -33,10 +33,11 @@ impl ChatStore for SqliteStore {
         let outcome = self
             .write(move |t| {
                 let provider = &m.service_provider_id;
-                // The key is dated when first used, not with the message's own time (a PC system's,
-                // days old for a late backlog): the key prune counts from its first use.
-                let first_used = crate::domain::now();
-                let claim = claim_key(t, provider, key.as_ref(), EventKind::ChatMessage, &m.id, first_used)?;
+                // Logged, and its key dated, when it arrives, not with the message's own time (a PC
+                // system's, days old for a late backlog): the replay window, the event retention and
+                // the key prune count from the log's time.
+                let logged_at = crate::domain::now();
+                let claim = claim_key(t, provider, key.as_ref(), EventKind::ChatMessage, &m.id, logged_at)?;
                 if let Some(replayed) = claim {
                     return Ok(replayed);
                 }
@@ -58,7 +59,7 @@ impl ChatStore for SqliteStore {
                 ])?;
                 index_chat_message(t, m.id.as_str())?;
                 record_message(t, &m)?;
-                let event = log_event(t, provider, EventKind::ChatMessage, &m.id, Some(&m.customer_id), m.timestamp)?;
+                let event = log_event(t, provider, EventKind::ChatMessage, &m.id, Some(&m.customer_id), logged_at)?;
                 queue_outbox(t, &outbox, event.cursor)?;
                 Ok(KeyedWrite::Created(vec![event]))
             })
