@@ -197,8 +197,13 @@ const MIN_PASSWORD_CHARS: usize = 8;
 #[global_allocator]
 static ALLOCATOR: provider_desk::allocator::Allocator = provider_desk::allocator::Allocator;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    provider_desk::allocator::configure();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build();
+    runtime.expect("the async runtime starts").block_on(run())
+}
+
+async fn run() -> ExitCode {
     let _ = dotenvy::dotenv();
     let command = Cli::parse().command.unwrap_or(Command::Serve);
     // The server logs to standard output; the other commands to standard error, as their

@@ -3,8 +3,8 @@
 //! registry (one per process), the log lines, graceful shutdown on a signal, the CLI, what a public
 //! bind changes (demo accounts, `/metrics` access), two processes
 //! sharing one Redis, the backends failing under a running server, the external fuzzer, the
-//! mini-program's client kit run under Node against the server, and a
-//! store written by an older release opened by this one.
+//! mini-program's client kit run under Node against the server, a
+//! store written by an older release opened by this one, and the allocator's setup.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -16,6 +16,7 @@ mod exposure;
 mod faults;
 mod lockout;
 mod logs;
+mod memory;
 mod metrics;
 mod migration;
 mod retention;
