@@ -1013,6 +1013,22 @@ EDGE_LEVERS = [
         "scheduling most of the rest."
     ),
     "",
+    (
+        "Session 14, on a machine whose bare handler does 91,000-115,000 requests/s (140,879 the day before): "
+        "both shares are over their goals in three runs that day, 68.6% / 9.3% and 67.9% / 9.2% at 07a4337 and "
+        "68.7% / 9.7% for the build before its allocator change (6cbd778, `BENCH_BINARY`): the shares moved "
+        "with the machine, not with a change (the same path measured 56.9% / 7.2% the day before). (6) mimalloc "
+        "set up for a small server before the runtime starts (no transparent huge pages, arenas committed as "
+        "used, free pages purged at once; `MIMALLOC_*` still override): memory at rest 40.2 to 27.9 MiB, and "
+        "5 s after the load 44.3 to 34.4 MiB, in the same day's runs; the growth, about 6.5 MiB either way "
+        "(SQLite's page caches and the like), is now +23% of the lower rest (+10% before), over the 20% "
+        "goal; the request rates within the noise (REST list 9,016 to 9,844 requests/s, 4 interleaved "
+        "rounds). Measured and not adopted: the SQLite reads run inline on a budget of 500 us (SQLite's "
+        "progress handler interrupts a read over it, a busy handler one that would wait; either runs again "
+        "on a reader thread): the list 11,926 to 10,095 requests/s (-15%, 5 interleaved rounds), the same "
+        "CPU time for the server and about a fifth more of it a request."
+    ),
+    "",
 ]
 
 

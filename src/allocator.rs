@@ -5,8 +5,8 @@
 //! Why mimalloc: under load glibc's allocator was a quarter of a REST list's time, and its
 //! arena locks were contended (rows are allocated on the SQLite reader threads and freed on the
 //! runtime's), which put the workers to sleep on a futex; mimalloc frees into per-thread pages
-//! without a lock. It holds more at rest than glibc (about 39 MiB against 25 on the demo data) and
-//! grows less under load (BENCHMARKS.md, the edge section, has both).
+//! without a lock. Set up as [`configure`] does, it holds about as much at rest as glibc did (28 MiB
+//! against 25 on the demo data; BENCHMARKS.md, the edge and uploads sections).
 
 use libmimalloc_sys as ffi;
 
