@@ -57,9 +57,16 @@ impl BlobHolds {
             let mut pause = FIRST_PAUSE;
             loop {
                 let at = now();
-                if self.leases.acquire_lease(&name, &held.owner, after(at, HOLD_FOR), at).await? {
-                    held.names.push(name);
-                    break;
+                match self.leases.acquire_lease(&name, &held.owner, after(at, HOLD_FOR), at).await {
+                    Ok(true) => {
+                        held.names.push(name);
+                        break;
+                    }
+                    Ok(false) => {}
+                    Err(error) => {
+                        held.release().await;
+                        return Err(error);
+                    }
                 }
                 if Instant::now() + pause > give_up_at {
                     held.release().await;
