@@ -22,11 +22,15 @@ as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
+# Another install on the machine (an unattended upgrade, a second run) holds dpkg's lock for a
+# while: apt waits up to ten minutes for it rather than failing at once.
+APT_WAIT=(-o DPkg::Lock::Timeout=600)
+
 apt_install() {
     echo "==> installing $* (apt)"
-    if ! DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >"$RUN_DIR/apt.log" 2>&1; then
-        as_root apt-get update -qq >>"$RUN_DIR/apt.log" 2>&1
-        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >>"$RUN_DIR/apt.log" 2>&1 \
+    if ! DEBIAN_FRONTEND=noninteractive as_root apt-get "${APT_WAIT[@]}" install -y -qq "$@" >"$RUN_DIR/apt.log" 2>&1; then
+        as_root apt-get "${APT_WAIT[@]}" update -qq >>"$RUN_DIR/apt.log" 2>&1
+        DEBIAN_FRONTEND=noninteractive as_root apt-get "${APT_WAIT[@]}" install -y -qq "$@" >>"$RUN_DIR/apt.log" 2>&1 \
             || { cat "$RUN_DIR/apt.log"; exit 1; }
     fi
 }
