@@ -1027,9 +1027,9 @@ EDGE_LEVERS = [
         "in glibc's, which SQLite allocates from. It is a high-water mark, not growth: three loads in a row "
         "settle at 34.5, 34.5 and 34.1 MiB; one connection a path for a second already adds 2 MiB, 64 at once "
         "the rest. mimalloc's `generic_collect` at 100 and `target_segments_per_thread` at 1 (through the "
-        "environment) left it within the noise (33.8 and 34.6 MiB). The request rates within the noise "
-        "(REST list 9,016 to 9,844 requests/s, 4 interleaved rounds). Measured and not adopted: the SQLite reads run inline on a budget of 500 us (SQLite's "
-        "progress handler interrupts a read over it, a busy handler one that would wait; either runs again "
+        "environment) left it within the noise (33.8 and 34.6 MiB). The request rates stayed within the "
+        "noise (REST list 9,016 to 9,844 requests/s, 4 interleaved rounds). Measured and not adopted: the "
+        "SQLite reads run inline on a budget of 500 us (SQLite's progress handler interrupts a read over it, a busy handler one that would wait; either runs again "
         "on a reader thread): the list 11,926 to 10,095 requests/s (-15%, 5 interleaved rounds), the same "
         "CPU time for the server and about a fifth more of it a request."
     ),
