@@ -199,7 +199,10 @@ static ALLOCATOR: provider_desk::allocator::Allocator = provider_desk::allocator
 
 fn main() -> ExitCode {
     provider_desk::allocator::configure();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .on_thread_park(provider_desk::allocator::on_runtime_thread_park)
+        .enable_all()
+        .build();
     runtime.expect("the async runtime starts").block_on(run())
 }
 

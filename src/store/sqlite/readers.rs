@@ -3,32 +3,36 @@
 //!
 //! Reads wait in one queue and the first free thread takes the next. A fixed set of threads keeps
 //! each connection's prepared statements and page cache warm, and keeps the process from growing
-//! a thread (and an allocator arena that outlives it) for every burst of concurrent reads.
+//! a thread (and an allocator arena that outlives it) for every burst of concurrent reads. A thread
+//! idle for [`allocator::IDLE_BEFORE_GIVING_BACK`] after reading gives back the memory the
+//! allocator holds for it (the rows it built were freed by the threads that took them).
 
 use super::sql_error;
+use crate::allocator;
 use crate::error::{AppError, AppResult};
 use rusqlite::Connection;
+use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 use tokio::sync::oneshot;
 
 type Read = Box<dyn FnOnce(&Connection) + Send>;
 
 /// The queue to the reader threads; they end (closing their connections) when this is dropped.
 pub struct Readers {
-    queue: mpsc::Sender<Read>,
+    queue: Arc<Queue>,
 }
 
 impl Readers {
     /// One thread for each connection.
     pub fn start(connections: Vec<Connection>) -> AppResult<Readers> {
-        let (queue, waiting) = mpsc::channel::<Read>();
-        let waiting = Arc::new(Mutex::new(waiting));
+        let queue = Arc::new(Queue::default());
         for (number, connection) in connections.into_iter().enumerate() {
-            let waiting = Arc::clone(&waiting);
+            let queue = Arc::clone(&queue);
             std::thread::Builder::new()
                 .name(format!("sqlite-reader-{number}"))
-                .spawn(move || serve(connection, &waiting))
+                .spawn(move || serve(connection, &queue))
                 .map_err(|e| AppError::internal(format!("cannot start a SQLite reader thread: {e}")))?;
         }
         Ok(Readers { queue })
@@ -49,21 +53,88 @@ impl Readers {
             // The caller may have gone (its request cancelled); nothing to undo for a read.
             let _ = answer.send(result);
         });
-        self.queue.send(read).map_err(|_| AppError::internal("the SQLite reader threads have stopped"))?;
+        self.queue.push(read);
         answered.await.map_err(|_| AppError::internal("a SQLite reader thread dropped a read"))?
     }
 }
 
-fn serve(connection: Connection, waiting: &Mutex<mpsc::Receiver<Read>>) {
+impl Drop for Readers {
+    fn drop(&mut self) {
+        self.queue.close();
+    }
+}
+
+/// The reads waiting for a thread. Each idle thread waits on the condition variable with the lock
+/// released, so every one of them notices on its own when it has been idle long enough.
+#[derive(Default)]
+struct Queue {
+    state: Mutex<QueueState>,
+    arrived: Condvar,
+}
+
+#[derive(Default)]
+struct QueueState {
+    waiting: VecDeque<Read>,
+    closed: bool,
+}
+
+/// What a reader thread gets from the queue.
+enum Next {
+    Read(Read),
+    Idle,
+    Closed,
+}
+
+impl Queue {
+    /// The state holds no invariant a panic could break (reads run outside the lock).
+    fn lock(&self) -> MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn push(&self, read: Read) {
+        self.lock().waiting.push_back(read);
+        self.arrived.notify_one();
+    }
+
+    /// Ends the threads once the reads already queued are done.
+    fn close(&self) {
+        self.lock().closed = true;
+        self.arrived.notify_all();
+    }
+
+    /// The next read, or `Idle` when none came for `idle`.
+    fn next(&self, idle: Duration) -> Next {
+        let mut state = self.lock();
+        loop {
+            if let Some(read) = state.waiting.pop_front() {
+                return Next::Read(read);
+            }
+            if state.closed {
+                return Next::Closed;
+            }
+            let (woken, waited) = self.arrived.wait_timeout(state, idle).unwrap_or_else(PoisonError::into_inner);
+            state = woken;
+            if waited.timed_out() && state.waiting.is_empty() && !state.closed {
+                return Next::Idle;
+            }
+        }
+    }
+}
+
+fn serve(connection: Connection, queue: &Queue) {
+    let mut read_since_giving_back = false;
     loop {
-        // The lock is held while waiting for the next read, and released before running it.
-        let next = match waiting.lock() {
-            Ok(waiting) => waiting.recv(),
-            Err(_) => return,
-        };
-        match next {
-            Ok(read) => read(&connection),
-            Err(_) => return,
+        match queue.next(allocator::IDLE_BEFORE_GIVING_BACK) {
+            Next::Read(read) => {
+                read(&connection);
+                read_since_giving_back = true;
+            }
+            Next::Idle => {
+                if std::mem::take(&mut read_since_giving_back) {
+                    allocator::give_back_for_this_thread();
+                }
+            }
+            Next::Closed => return,
         }
     }
 }
@@ -71,6 +142,16 @@ fn serve(connection: Connection, waiting: &Mutex<mpsc::Receiver<Read>>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_waiting_thread_is_told_it_is_idle_then_takes_the_next_read_and_ends_once_closed() {
+        let queue = Queue::default();
+        assert!(matches!(queue.next(Duration::from_millis(20)), Next::Idle));
+        queue.push(Box::new(|_| {}));
+        queue.close();
+        assert!(matches!(queue.next(Duration::from_secs(60)), Next::Read(_)), "a queued read is still run");
+        assert!(matches!(queue.next(Duration::from_secs(60)), Next::Closed));
+    }
 
     #[tokio::test]
     async fn a_read_that_panics_is_answered_with_an_error_and_every_reader_goes_on() {

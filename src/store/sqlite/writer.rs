@@ -6,12 +6,15 @@
 //! savepoint and answered with its error; the others still commit. Callers are answered only after
 //! the commit, so an acknowledged write is on disk (`synchronous = FULL`). Waiting callers hold no
 //! thread: a burst of writes queues here instead of parking a blocking thread each on a lock.
+//! Idle for [`allocator::IDLE_BEFORE_GIVING_BACK`] after a commit, the thread gives back the
+//! memory the allocator holds for it.
 
 use super::{sql_error, sql_error_of};
+use crate::allocator;
 use crate::error::{AppError, AppResult};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::mpsc;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use tokio::sync::oneshot;
 
 /// The most changes committed together.
@@ -103,7 +106,19 @@ where
 }
 
 fn commit_in_groups(mut connection: Connection, waiting: mpsc::Receiver<Box<dyn Change>>) {
-    while let Ok(first) = waiting.recv() {
+    let mut committed_since_giving_back = false;
+    loop {
+        let first = match waiting.recv_timeout(allocator::IDLE_BEFORE_GIVING_BACK) {
+            Ok(first) => first,
+            Err(RecvTimeoutError::Timeout) => {
+                if std::mem::take(&mut committed_since_giving_back) {
+                    allocator::give_back_for_this_thread();
+                }
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
+        committed_since_giving_back = true;
         let mut group = vec![first];
         group.extend(waiting.try_iter().take(MAX_BATCH - 1));
         let committed = commit(&mut connection, &mut group);
