@@ -1027,11 +1027,34 @@ EDGE_LEVERS = [
         "in glibc's, which SQLite allocates from. It is a high-water mark, not growth: three loads in a row "
         "settle at 34.5, 34.5 and 34.1 MiB; one connection a path for a second already adds 2 MiB, 64 at once "
         "the rest. mimalloc's `generic_collect` at 100 and `target_segments_per_thread` at 1 (through the "
-        "environment) left it within the noise (33.8 and 34.6 MiB). The request rates stayed within the "
+        "environment) left it within the noise (33.8 and 34.6 MiB; the second is an option of mimalloc v2, "
+        "which this build's v3, libmimalloc-sys's default, does not read). The request rates stayed within the "
         "noise (REST list 9,016 to 9,844 requests/s, 4 interleaved rounds). Measured and not adopted: the "
         "SQLite reads run inline on a budget of 500 us (SQLite's progress handler interrupts a read over it, a busy handler one that would wait; either runs again "
         "on a reader thread): the list 11,926 to 10,095 requests/s (-15%, 5 interleaved rounds), the same "
         "CPU time for the server and about a fifth more of it a request."
+    ),
+    "",
+    (
+        "Session 16, on a slower and noisier machine (the bare handler 54,000-68,000 requests/s from run to "
+        "run). (7) Idle threads give back what mimalloc holds for them. mimalloc keeps each thread's pages "
+        "with that thread and no thread can collect another's, so the SQLite reader threads held the pages of "
+        "the rows the runtime's threads had freed, and the runtime's threads those of the closed connections' "
+        "buffers, until each next allocated; the quiet-time give-back (`src/http/quiet.rs`) collected only "
+        "its own thread. Now the SQLite readers and writer give back after a second idle (the readers wait "
+        "on a condition variable, not on a receiver behind a mutex, so each notices its own idleness), and "
+        "each runtime thread as it next parks after the quiet-time give-back (tokio's `on_thread_park`; one "
+        "atomic load a park otherwise). Memory 5 s after this section's load, two runs each: 34.1 and "
+        "34.4 MiB before (+20% of rest), 32.7 and 32.6 with the SQLite threads alone (+15%), 30.6 and "
+        "30.5 with the runtime's threads too (+9%). In this section's runs that day: 30.8 and 30.7 MiB "
+        "(+8% of rest), against 34.3 for the build before (21b8574, `BENCH_BINARY`): **within the 20% "
+        "goal**. mimalloc's arena now grows 0.8 MiB over the load instead of 4.7; most of the rest is the "
+        "binary's code paged in (0.9 MiB). The request rates did not move: both builds running side by "
+        "side, 5 interleaved rounds, `/healthz` 35,331 and 35,433 requests/s (this build, the one "
+        "before), the REST list 4,733 and 4,726. The shares of that day sit around their goals for both "
+        "builds alike (the build before 60.7% / 8.3%; this one 70.9% / 8.4%, then 57.5% / 8.7% in the "
+        "table above) as the bare handler swings by a quarter between runs; the same request path met "
+        "both on session 14's quieter machine."
     ),
     "",
 ]
