@@ -25,17 +25,17 @@ pub struct Readers {
 }
 
 impl Readers {
-    /// One thread for each connection.
+    /// One thread for each connection. If one cannot start, those started end as `readers` drops.
     pub fn start(connections: Vec<Connection>) -> AppResult<Readers> {
-        let queue = Arc::new(Queue::default());
+        let readers = Readers { queue: Arc::new(Queue::default()) };
         for (number, connection) in connections.into_iter().enumerate() {
-            let queue = Arc::clone(&queue);
+            let queue = Arc::clone(&readers.queue);
             std::thread::Builder::new()
                 .name(format!("sqlite-reader-{number}"))
                 .spawn(move || serve(connection, &queue))
                 .map_err(|e| AppError::internal(format!("cannot start a SQLite reader thread: {e}")))?;
         }
-        Ok(Readers { queue })
+        Ok(readers)
     }
 
     /// Runs `query` on the first free reader.
