@@ -66,6 +66,27 @@ pub fn give_back_for_this_thread() {
     unsafe { ffi::mi_collect(true) };
 }
 
+/// For one of the server's own threads that waits for work: it gives back what the allocator
+/// holds for it when it turns idle after working, once ([`give_back_for_this_thread`]).
+#[derive(Default)]
+pub struct IdleGiveBack {
+    worked_since_giving_back: bool,
+}
+
+impl IdleGiveBack {
+    /// The thread did some work.
+    pub fn worked(&mut self) {
+        self.worked_since_giving_back = true;
+    }
+
+    /// The thread waited [`IDLE_BEFORE_GIVING_BACK`] without work.
+    pub fn idle(&mut self) {
+        if std::mem::take(&mut self.worked_since_giving_back) {
+            give_back_for_this_thread();
+        }
+    }
+}
+
 /// Gives free memory back to the operating system once the server is quiet: what mimalloc holds
 /// for the calling thread (every runtime thread gives back its own as it next goes idle,
 /// [`on_runtime_thread_park`]; the SQLite threads when idle) and glibc's free pages (SQLite

@@ -122,18 +122,14 @@ impl Queue {
 }
 
 fn serve(connection: Connection, queue: &Queue) {
-    let mut read_since_giving_back = false;
+    let mut give_back = allocator::IdleGiveBack::default();
     loop {
         match queue.next(allocator::IDLE_BEFORE_GIVING_BACK) {
             Next::Read(read) => {
                 read(&connection);
-                read_since_giving_back = true;
+                give_back.worked();
             }
-            Next::Idle => {
-                if std::mem::take(&mut read_since_giving_back) {
-                    allocator::give_back_for_this_thread();
-                }
-            }
+            Next::Idle => give_back.idle(),
             Next::Closed => return,
         }
     }

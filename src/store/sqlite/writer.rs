@@ -106,19 +106,17 @@ where
 }
 
 fn commit_in_groups(mut connection: Connection, waiting: mpsc::Receiver<Box<dyn Change>>) {
-    let mut committed_since_giving_back = false;
+    let mut give_back = allocator::IdleGiveBack::default();
     loop {
         let first = match waiting.recv_timeout(allocator::IDLE_BEFORE_GIVING_BACK) {
             Ok(first) => first,
             Err(RecvTimeoutError::Timeout) => {
-                if std::mem::take(&mut committed_since_giving_back) {
-                    allocator::give_back_for_this_thread();
-                }
+                give_back.idle();
                 continue;
             }
             Err(RecvTimeoutError::Disconnected) => return,
         };
-        committed_since_giving_back = true;
+        give_back.worked();
         let mut group = vec![first];
         group.extend(waiting.try_iter().take(MAX_BATCH - 1));
         let committed = commit(&mut connection, &mut group);
