@@ -57,8 +57,9 @@ sys.exit(1)
 EOF
 }
 
-# Installs what is missing and starts Redis and SecantusDB, unless TEST_REDIS_URL / TEST_MONGODB_URI
-# name servers already running. Sets TEST_REDIS_URL, TEST_MONGODB_URI, REDIS_SERVER and SECANTUSD.
+# Installs what is missing and starts Redis and $1 SecantusDB servers (one if not given), unless
+# TEST_REDIS_URL / TEST_MONGODB_URI name servers already running. Sets TEST_REDIS_URL,
+# TEST_MONGODB_URI (the servers' URIs separated by spaces), REDIS_SERVER and SECANTUSD.
 start_backend_servers() {
 
     REDIS_SERVER="$(command -v redis-server || true)"
@@ -94,12 +95,16 @@ start_backend_servers() {
     # SecantusDB's writes slow down as its oplog grows (13 ms each at 5,000 entries, 25 ms at 50,000); the tests use no
     # change streams, so the oplog is kept short.
     if [ -z "${TEST_MONGODB_URI:-}" ]; then
-        port="$(free_port)"
-        "$SECANTUSD" --host 127.0.0.1 --port "$port" --storage-path "$RUN_DIR/secantus" --log-level WARNING \
-            --oplog-max-entries 100 \
-            >"$RUN_DIR/secantus.log" 2>&1 &
-        STARTED_PIDS+=("$!")
-        wait_for_port "$port" "secantusd-py" "$RUN_DIR/secantus.log"
-        TEST_MONGODB_URI="mongodb://127.0.0.1:$port/?directConnection=true"
+        local uris=() server
+        for server in $(seq "${1:-1}"); do
+            port="$(free_port)"
+            "$SECANTUSD" --host 127.0.0.1 --port "$port" --storage-path "$RUN_DIR/secantus-$server" \
+                --log-level WARNING --oplog-max-entries 100 \
+                >"$RUN_DIR/secantus-$server.log" 2>&1 &
+            STARTED_PIDS+=("$!")
+            wait_for_port "$port" "secantusd-py" "$RUN_DIR/secantus-$server.log"
+            uris+=("mongodb://127.0.0.1:$port/?directConnection=true")
+        done
+        TEST_MONGODB_URI="${uris[*]}"
     fi
 }

@@ -137,7 +137,7 @@ fn successor_of(record: &RefreshTokenRecord) -> Successor {
 /// Redis needs no prune job: each key is written with the expiry of what it holds. (The other
 /// token stores are pruned by the jobs, as tested above.)
 pub async fn every_token_key_in_redis_expires_with_its_token(tokens: SharedTokenStore, provider: Id) {
-    let crate::support::Backend::Mongo { redis_url, .. } = crate::support::Backend::from_env() else { return };
+    let Some(redis_url) = crate::support::Backend::redis_url_from_env() else { return };
     if tokens.backend() != "redis" {
         return;
     }

@@ -14,7 +14,9 @@
 
 #![allow(dead_code)]
 
+pub mod demo_data;
 pub mod http;
+pub mod mongo_servers;
 pub mod process;
 pub mod prometheus;
 pub mod ws;
@@ -56,10 +58,22 @@ impl Backend {
                         panic!("TEST_BACKEND=mongo needs {name} (scripts/test sets it after starting the server)")
                     })
                 };
-                Backend::Mongo { mongodb_uri: required("TEST_MONGODB_URI"), redis_url: required("TEST_REDIS_URL") }
+                Backend::Mongo {
+                    mongodb_uri: mongo_servers::server_of_this_thread(&required("TEST_MONGODB_URI")),
+                    redis_url: required("TEST_REDIS_URL"),
+                }
             }
             Ok(other) => panic!("TEST_BACKEND={other:?}: expected sqlite or mongo"),
         }
+    }
+
+    /// The Redis of the MongoDB pass, `None` on SQLite. Unlike [`Backend::from_env`] it takes no
+    /// MongoDB server, so a test may ask from a task spawned off its own thread.
+    pub fn redis_url_from_env() -> Option<String> {
+        if std::env::var("TEST_BACKEND").as_deref() != Ok("mongo") {
+            return None;
+        }
+        std::env::var("TEST_REDIS_URL").ok().filter(|url| !url.is_empty())
     }
 
     pub fn is_mongo(&self) -> bool {
@@ -162,6 +176,9 @@ impl TestApp {
     /// A server with exactly this configuration (fault tests point it at servers of their own).
     pub async fn spawn_with(config: Config, backend: Backend) -> TestApp {
         let data_dir = config.data_dir.clone();
+        if config.demo_seeding().seeds() {
+            demo_data::copy_demo_data_if_empty(&backend, &config.mongo.database);
+        }
         let application = Application::build(config).await.expect("the application starts");
         let address = format!("http://{}", application.local_addr());
         let services = application.services().clone();

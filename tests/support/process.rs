@@ -4,7 +4,8 @@
 //! registry is per process), the log lines, graceful shutdown, the CLI, and two processes that
 //! share one store and one Redis.
 
-use super::{database_name, drop_database, Api, Backend, TEST_JWT_SECRET};
+use super::{database_name, demo_data, drop_database, Api, Backend, TEST_JWT_SECRET};
+use provider_desk::config::Config;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -94,6 +95,7 @@ impl ServerProcess {
 
     /// Starts the server with exactly `env`, and waits until it answers `/healthz`.
     pub async fn start_with(env: &[(String, String)], data_dir: &Path, backend: Backend) -> ServerProcess {
+        copy_demo_data_if_seeding(env);
         let mut child = Command::new(BINARY)
             .env_clear()
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -196,6 +198,19 @@ impl Drop for ServerProcess {
         let _ = self.child.wait();
         if let (Some(_), Backend::Mongo { mongodb_uri, .. }) = (&self._temp, &self.backend) {
             drop_database(mongodb_uri, &database_name(&self.data_dir));
+        }
+    }
+}
+
+/// Copies the demo data ([`demo_data`]) into the MongoDB database of a server process with `env`
+/// that would seed it.
+fn copy_demo_data_if_seeding(env: &[(String, String)]) {
+    let setting = |name: &str| env.iter().find(|(n, _)| n == name).map(|(_, value)| value.clone());
+    // A test of a setting the server refuses: it seeds nothing either.
+    let Ok(config) = Config::from_lookup(setting) else { return };
+    if let (Some(mongodb_uri), Some(redis_url)) = (config.mongodb_uri.clone(), config.redis_url.clone()) {
+        if config.demo_seeding().seeds() {
+            demo_data::copy_demo_data_if_empty(&Backend::Mongo { mongodb_uri, redis_url }, &config.mongo.database);
         }
     }
 }
