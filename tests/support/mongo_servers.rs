@@ -35,9 +35,9 @@ impl Drop for Held {
 }
 
 /// The server of `uris` this thread holds, taking the first free one on its first call. If all
-/// are held it waits, for the thread of a test that has ended to end, but not for ever: a thread
-/// other than a test's own (a runtime's worker running a spawned task) would wait for a test
-/// that waits for it.
+/// are held it waits for one to come free (a test's thread gives its server back as it ends, just
+/// after the test), but not for ever: a thread other than a test's own (a runtime's worker running
+/// a spawned task) would wait for a test that waits for it.
 pub fn server_of_this_thread(uris: &str) -> String {
     let uris: Vec<&str> = uris.split_whitespace().collect();
     if let [only] = uris.as_slice() {
