@@ -12,13 +12,13 @@
 //! freshly seeded data, so the documents are seeded again when they are older than
 //! [`MAX_AGE`] or from another UTC day. The SQLite pass seeds each server itself.
 
-use super::{drop_database, mongo_servers, test_config, Backend};
+use super::{mongo_servers, on_own_runtime, test_config, Backend};
 use chrono::{NaiveDate, Utc};
 use mongodb::bson::{doc, Document};
 use provider_desk::app::Application;
-use std::future::IntoFuture;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
 
 /// How long a seeding serves copies: short beside the minutes, days and months the demo data's
 /// times are apart from each other and from now.
@@ -37,7 +37,7 @@ impl Seeded {
     }
 }
 
-static SEEDED: Mutex<Option<Seeded>> = Mutex::new(None);
+static SEEDED: Mutex<Option<Seeded>> = Mutex::const_new(None);
 
 /// Copies the demo data into `database` if it is on one of the pass's servers and holds no
 /// provider yet, so that a server that would seed it finds the demo data already there. The
@@ -49,34 +49,30 @@ pub fn copy_demo_data_if_empty(backend: &Backend, database: &str) {
         return;
     }
     let (backend, uri, name) = (backend.clone(), mongodb_uri.clone(), database.to_owned());
-    // On a thread of its own: the driver's client belongs to the runtime it was made in, and a
-    // test's runtime ends with the test.
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
-        let client = runtime.block_on(mongodb::Client::with_uri_str(&uri)).expect("MongoDB answers");
+    on_own_runtime(move || async move {
+        let client = mongodb::Client::with_uri_str(&uri).await.expect("MongoDB answers");
         let database = client.database(&name);
         let providers = database.collection::<Document>("providers");
-        if runtime.block_on(providers.find_one(doc! {}).into_future()).expect("MongoDB answers").is_some() {
+        if providers.find_one(doc! {}).await.expect("MongoDB answers").is_some() {
             return;
         }
-        for (collection, documents) in seeded_collections(&backend).iter() {
-            runtime
-                .block_on(database.collection::<Document>(collection).insert_many(documents).into_future())
+        for (collection, documents) in seeded_collections(&backend).await.iter() {
+            database
+                .collection::<Document>(collection)
+                .insert_many(documents)
+                .await
                 .unwrap_or_else(|e| panic!("the demo data's {collection} are copied: {e}"));
         }
-    })
-    .join()
-    .expect("the demo data are copied");
+    });
 }
 
-/// The seeded documents, seeded now if there are none fresh. Called on a thread of its own.
-fn seeded_collections(backend: &Backend) -> Arc<Vec<(String, Vec<Document>)>> {
-    let mut seeded = SEEDED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+/// The seeded documents, seeded now if there are none fresh.
+async fn seeded_collections(backend: &Backend) -> Arc<Vec<(String, Vec<Document>)>> {
+    let mut seeded = SEEDED.lock().await;
     if let Some(fresh) = seeded.as_ref().filter(|s| s.fresh()) {
         return Arc::clone(&fresh.collections);
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a runtime");
-    let collections = Arc::new(runtime.block_on(seed(backend)));
+    let collections = Arc::new(seed(backend).await);
     *seeded = Some(Seeded { collections: Arc::clone(&collections), at: Instant::now(), day: Utc::now().date_naive() });
     collections
 }
@@ -102,6 +98,6 @@ async fn seed(backend: &Backend) -> Vec<(String, Vec<Document>)> {
             collections.push((collection, documents));
         }
     }
-    drop_database(mongodb_uri, &name);
+    database.drop().await.expect("the seeded database is dropped");
     collections
 }

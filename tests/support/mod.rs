@@ -116,18 +116,31 @@ pub fn test_config(backend: &Backend, data_dir: &Path, seed_demo: bool, extra: &
         .expect("test configuration is valid")
 }
 
-/// Drops a test database. Runs on a thread of its own, so it works from `Drop` inside a runtime.
+/// Runs the future `work` makes to its end on a thread and runtime of its own, so a test may call
+/// it anywhere, `Drop` inside a runtime included: the driver's client belongs to the runtime it was
+/// made in, and a test's runtime ends with the test.
+pub fn on_own_runtime<T, F, Fut>(work: F) -> T
+where
+    T: Send + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = T>,
+{
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+        runtime.block_on(work())
+    })
+    .join()
+    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+/// Drops a test database.
 pub fn drop_database(mongodb_uri: &str, database: &str) {
     let (uri, name) = (mongodb_uri.to_owned(), database.to_owned());
-    let dropped = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
-        runtime.block_on(async {
-            let client = mongodb::Client::with_uri_str(&uri).await?;
-            client.database(&name).drop().await
-        })
-    })
-    .join();
-    if let Ok(Err(error)) = dropped {
+    let dropped = on_own_runtime(move || async move {
+        let client = mongodb::Client::with_uri_str(&uri).await?;
+        client.database(&name).drop().await
+    });
+    if let Err(error) = dropped {
         eprintln!("could not drop the test database {database}: {error}");
     }
 }
